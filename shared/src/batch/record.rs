@@ -1,0 +1,129 @@
+use crate::quarantine::{Quarantine, QuarantineEntry, RecordSource};
+use futures_util::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use super::BatchContext;
+
+/// How a failure is handled; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Bad input: quarantine and acknowledge.
+    Permanent,
+    /// Worth another delivery: report the record.
+    Transient,
+}
+
+/// Implemented by each function's error enum: the one place its errors are classified.
+pub trait Classify: std::fmt::Display {
+    fn class(&self) -> ErrorClass;
+    /// A stable snake_case code for the quarantine and metrics, e.g. `malformed_envelope`.
+    fn reason_code(&self) -> &'static str;
+}
+
+/// A record the handler finished with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its effect is applied (or was already: a duplicate is a success).
+    Done,
+    /// Deliberately not processed, for the reason given (e.g. an `s3:TestEvent`, an unknown
+    /// event type, a key outside `uploads/`). Logged, counted and acknowledged.
+    Skipped(String),
+}
+
+/// Counts for one batch, logged at its end.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchReport {
+    pub done: usize,
+    pub skipped: usize,
+    pub quarantined: usize,
+    /// Reported for redelivery: transient errors, panics, timeouts, failed quarantine writes.
+    pub failed: usize,
+    /// Reported for redelivery without being started (deadline, or after an earlier failure
+    /// on an ordered source).
+    pub not_started: usize,
+}
+
+/// What became of one record.
+pub(crate) enum Settled {
+    Acknowledged,
+    Failed,
+}
+
+/// Runs one record's handler with every guard: deadline, panic, classification, quarantine.
+pub(crate) async fn settle<Q, Fut, E>(
+    ctx: &BatchContext<'_, Q>,
+    source: &RecordSource,
+    raw: &[u8],
+    handler: Fut,
+    report: &mut BatchReport,
+) -> Settled
+where
+    Q: Quarantine,
+    Fut: Future<Output = Result<Outcome, E>>,
+    E: Classify,
+{
+    let started = Instant::now();
+    let id = source.id();
+    // Leave a margin for the quarantine write and for the response to reach the runtime API.
+    let allowed = ctx.deadline.remaining().saturating_sub(Duration::from_millis(250));
+    let result = tokio::time::timeout(allowed, AssertUnwindSafe(handler).catch_unwind()).await;
+    let ms = started.elapsed().as_millis() as u64;
+    match result {
+        Err(_elapsed) => {
+            tracing::warn!(function = ctx.function, record = %id, ms, outcome = "failed", "record did not finish before the invocation deadline; reported for redelivery (raise the function timeout or lower the batch size)");
+            report.failed += 1;
+            Settled::Failed
+        }
+        Ok(Err(panic)) => {
+            let message = panic_message(panic.as_ref());
+            tracing::error!(function = ctx.function, record = %id, ms, outcome = "failed", panic = %message, "handler panicked; record reported for redelivery (a bug: it ends in the DLQ or on-failure destination if it repeats)");
+            report.failed += 1;
+            Settled::Failed
+        }
+        Ok(Ok(Ok(Outcome::Done))) => {
+            tracing::debug!(function = ctx.function, record = %id, ms, outcome = "done");
+            report.done += 1;
+            Settled::Acknowledged
+        }
+        Ok(Ok(Ok(Outcome::Skipped(reason)))) => {
+            tracing::info!(function = ctx.function, record = %id, ms, outcome = "skipped", reason = %reason);
+            report.skipped += 1;
+            Settled::Acknowledged
+        }
+        Ok(Ok(Err(error))) => match error.class() {
+            ErrorClass::Transient => {
+                tracing::warn!(function = ctx.function, record = %id, ms, outcome = "failed", reason = error.reason_code(), error = %error, "transient failure; record reported for redelivery");
+                report.failed += 1;
+                Settled::Failed
+            }
+            ErrorClass::Permanent => {
+                let entry = QuarantineEntry::new(ctx.function, error.reason_code(), error.to_string(), source.clone(), raw);
+                match ctx.quarantine.put(&entry).await {
+                    Ok(()) => {
+                        tracing::warn!(function = ctx.function, record = %id, ms, outcome = "quarantined", reason = error.reason_code(), error = %error);
+                        report.quarantined += 1;
+                        Settled::Acknowledged
+                    }
+                    Err(quarantine_error) => {
+                        // Acknowledging now would lose the record: keep it on the source instead.
+                        tracing::error!(function = ctx.function, record = %id, ms, outcome = "failed", reason = error.reason_code(), error = %error, quarantine_error = %quarantine_error, "could not quarantine a permanently failing record; reported for redelivery");
+                        report.failed += 1;
+                        Settled::Failed
+                    }
+                }
+            }
+        },
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

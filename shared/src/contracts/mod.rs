@@ -1,0 +1,246 @@
+//! The public event contract of the `image-social-events` stream (DESIGN.md §2).
+//!
+//! Every record is one JSON envelope. Producers outside this repository (a mobile backend, a
+//! script, the AWS CLI) write this JSON by hand, so field names here are the contract: they
+//! change only through a new version that adds optional fields, or a new type name.
+//!
+//! Consumers read any version of a known type with the newest struct they know: by the
+//! compatibility rule (checked by `tests/contract_schemas.rs`) a newer version only adds
+//! optional fields, which an older reader ignores.
+
+mod events;
+mod schema;
+mod timestamp;
+
+pub use events::{ImageLikeUndoneV1, ImageLikedV1, ImagePublishedV1, ImageRejectedV1, RenditionV1};
+pub use schema::{breaking_changes, current_schemas, schema_file_name};
+pub use timestamp::Timestamp;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The event types this build understands, with the data of their newest version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocialEvent {
+    ImagePublished(ImagePublishedV1),
+    ImageRejected(ImageRejectedV1),
+    ImageLiked(ImageLikedV1),
+    ImageLikeUndone(ImageLikeUndoneV1),
+}
+
+impl SocialEvent {
+    /// The `type` field on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SocialEvent::ImagePublished(_) => "ImagePublished",
+            SocialEvent::ImageRejected(_) => "ImageRejected",
+            SocialEvent::ImageLiked(_) => "ImageLiked",
+            SocialEvent::ImageLikeUndone(_) => "ImageLikeUndone",
+        }
+    }
+
+    /// The version this build writes for the type.
+    pub fn version(&self) -> u32 {
+        1
+    }
+
+    /// Every type concerns one image; its id is the partition key, so all events of one
+    /// image land on one shard, in order (an image's likes after its publication).
+    pub fn image_id(&self) -> &str {
+        match self {
+            SocialEvent::ImagePublished(d) => &d.image_id,
+            SocialEvent::ImageRejected(d) => &d.image_id,
+            SocialEvent::ImageLiked(d) => &d.image_id,
+            SocialEvent::ImageLikeUndone(d) => &d.image_id,
+        }
+    }
+}
+
+/// One record of the stream, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Unique per fact. A retrying producer resends the same id: consumers deduplicate on it,
+    /// never on the Kinesis sequence number.
+    pub event_id: Uuid,
+    pub occurred_at: Timestamp,
+    pub correlation_id: String,
+    pub producer: String,
+    pub event: SocialEvent,
+}
+
+/// What a consumer gets from the bytes of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    Known(Envelope),
+    /// A well-formed envelope of a type this build does not know: skip it (count and log),
+    /// never fail on it. New types are how the contract grows.
+    UnknownType { event_id: Uuid, type_name: String, version: u32 },
+}
+
+/// Why a record is not a valid envelope. Always permanent: retrying the same bytes cannot
+/// succeed, so the record is quarantined with its raw bytes and acknowledged.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ContractError {
+    #[error("record is not a JSON event envelope: {0}; producers must send the JSON object of DESIGN.md §2")]
+    NotAnEnvelope(String),
+    #[error("{type_name} v{version} event {event_id} has invalid data: {detail}; compare it with events/schemas/{type_name}.v{version}.json")]
+    InvalidData { event_id: Uuid, type_name: String, version: u32, detail: String },
+}
+
+impl ContractError {
+    /// A stable snake_case code for metrics and the quarantine.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            ContractError::NotAnEnvelope(_) => "malformed_envelope",
+            ContractError::InvalidData { .. } => "invalid_event_data",
+        }
+    }
+}
+
+/// The envelope as it is on the wire, before the `data` is typed.
+#[derive(Serialize, Deserialize)]
+struct WireEnvelope<D> {
+    event_id: Uuid,
+    #[serde(rename = "type")]
+    type_name: String,
+    version: u32,
+    occurred_at: Timestamp,
+    correlation_id: String,
+    producer: String,
+    data: D,
+}
+
+impl Envelope {
+    /// Decodes one record. Unknown extra fields are ignored at every level.
+    pub fn decode(bytes: &[u8]) -> Result<Decoded, ContractError> {
+        let wire: WireEnvelope<serde_json::Value> =
+            serde_json::from_slice(bytes).map_err(|e| ContractError::NotAnEnvelope(e.to_string()))?;
+        if wire.version == 0 {
+            return Err(ContractError::NotAnEnvelope("version must be 1 or greater".into()));
+        }
+        let WireEnvelope { event_id, type_name, version, occurred_at, correlation_id, producer, data } = wire;
+        let invalid = |detail: String| ContractError::InvalidData {
+            event_id,
+            type_name: type_name.clone(),
+            version,
+            detail,
+        };
+        let event = match type_name.as_str() {
+            "ImagePublished" => SocialEvent::ImagePublished(parse(data).map_err(invalid)?),
+            "ImageRejected" => SocialEvent::ImageRejected(parse(data).map_err(invalid)?),
+            "ImageLiked" => SocialEvent::ImageLiked(parse(data).map_err(invalid)?),
+            "ImageLikeUndone" => SocialEvent::ImageLikeUndone(parse(data).map_err(invalid)?),
+            _ => {
+                return Ok(Decoded::UnknownType { event_id, type_name, version });
+            }
+        };
+        if event.image_id().is_empty() {
+            return Err(invalid("data.image_id is empty".into()));
+        }
+        if let SocialEvent::ImageLiked(ImageLikedV1 { user_id, .. })
+        | SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 { user_id, .. }) = &event
+            && user_id.is_empty()
+        {
+            return Err(invalid("data.user_id is empty".into()));
+        }
+        Ok(Decoded::Known(Envelope { event_id, occurred_at, correlation_id, producer, event }))
+    }
+
+    /// The JSON a producer puts on the stream.
+    pub fn to_json(&self) -> Vec<u8> {
+        fn wire<'a, D: Serialize>(e: &'a Envelope, data: &'a D) -> WireEnvelope<&'a D> {
+            WireEnvelope {
+                event_id: e.event_id,
+                type_name: e.event.type_name().to_owned(),
+                version: e.event.version(),
+                occurred_at: e.occurred_at,
+                correlation_id: e.correlation_id.clone(),
+                producer: e.producer.clone(),
+                data,
+            }
+        }
+        let bytes = match &self.event {
+            SocialEvent::ImagePublished(d) => serde_json::to_vec(&wire(self, d)),
+            SocialEvent::ImageRejected(d) => serde_json::to_vec(&wire(self, d)),
+            SocialEvent::ImageLiked(d) => serde_json::to_vec(&wire(self, d)),
+            SocialEvent::ImageLikeUndone(d) => serde_json::to_vec(&wire(self, d)),
+        };
+        bytes.expect("an envelope of owned strings and numbers always serializes")
+    }
+
+    /// The Kinesis partition key: the image id (see [`SocialEvent::image_id`]).
+    pub fn partition_key(&self) -> &str {
+        self.event.image_id()
+    }
+}
+
+fn parse<D: serde::de::DeserializeOwned>(data: serde_json::Value) -> Result<D, String> {
+    serde_json::from_value(data).map_err(|e| e.to_string())
+}
+
+/// Best effort, for the quarantine: the correlation id of a record that did not decode.
+pub fn sniff_correlation_id(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    value.get("correlation_id")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn liked_json(extra: &str) -> String {
+        format!(
+            r#"{{"event_id":"0193f5c2-7d1e-7a3b-9c4d-5e6f7a8b9c0d","type":"ImageLiked","version":1,
+            "occurred_at":"2026-11-28T02:21:00.123Z","correlation_id":"req-1","producer":"likes-api",
+            "data":{{"image_id":"img-1","user_id":"user-2"{extra}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_well_formed_like_decodes_and_reencodes_to_the_same_json() {
+        let Decoded::Known(envelope) = Envelope::decode(liked_json("").as_bytes()).unwrap() else {
+            panic!("expected a known event");
+        };
+        assert_eq!(envelope.partition_key(), "img-1");
+        let again: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
+        let original: serde_json::Value = serde_json::from_str(&liked_json("")).unwrap();
+        assert_eq!(again, original);
+    }
+
+    #[test]
+    fn unknown_extra_fields_are_accepted() {
+        let decoded = Envelope::decode(liked_json(r#","device":"ios""#).as_bytes()).unwrap();
+        assert!(matches!(decoded, Decoded::Known(_)));
+    }
+
+    #[test]
+    fn a_newer_version_of_a_known_type_is_read_with_the_newest_struct() {
+        let json = liked_json(r#","reaction":"heart""#).replace(r#""version":1"#, r#""version":2"#);
+        assert!(matches!(Envelope::decode(json.as_bytes()).unwrap(), Decoded::Known(_)));
+    }
+
+    #[test]
+    fn unknown_types_are_reported_not_rejected() {
+        let json = liked_json("").replace("ImageLiked", "ImageCommented");
+        let decoded = Envelope::decode(json.as_bytes()).unwrap();
+        assert!(matches!(decoded, Decoded::UnknownType { ref type_name, .. } if type_name == "ImageCommented"));
+    }
+
+    #[test]
+    fn malformed_records_are_classified() {
+        let not_json = Envelope::decode(b"{not json").unwrap_err();
+        assert_eq!(not_json.reason_code(), "malformed_envelope");
+        let missing_user = liked_json("").replace(r#","user_id":"user-2""#, "");
+        let err = Envelope::decode(missing_user.as_bytes()).unwrap_err();
+        assert_eq!(err.reason_code(), "invalid_event_data");
+        assert!(err.to_string().contains("events/schemas/ImageLiked.v1.json"), "{err}");
+        let empty_user = liked_json("").replace("user-2", "");
+        assert!(Envelope::decode(empty_user.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_correlation_id_is_recovered_from_a_record_that_did_not_decode() {
+        let broken = r#"{"correlation_id":"req-9","type":"ImageLiked"}"#;
+        assert_eq!(sniff_correlation_id(broken.as_bytes()).as_deref(), Some("req-9"));
+    }
+}

@@ -1,0 +1,162 @@
+//! The quarantine (DESIGN.md §2): one SQS queue, shared by every function, holding each
+//! record that can never be processed, with its raw bytes, so that nothing is lost when it is
+//! acknowledged. `cargo local quarantine` lists it; the runbook says how to replay it.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+use crate::contracts::{Timestamp, sniff_correlation_id};
+
+/// Where a record came from: enough to find it again on its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordSource {
+    Sqs { queue_arn: String, message_id: String },
+    Kinesis { stream_arn: String, shard_id: String, sequence_number: String },
+}
+
+impl RecordSource {
+    /// A short id for log lines.
+    pub fn id(&self) -> String {
+        match self {
+            RecordSource::Sqs { message_id, .. } => format!("sqs:{message_id}"),
+            RecordSource::Kinesis { shard_id, sequence_number, .. } => format!("{shard_id}:{sequence_number}"),
+        }
+    }
+}
+
+/// One quarantined record: the message body on the quarantine queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    pub function: String,
+    /// snake_case code, e.g. `malformed_envelope`.
+    pub reason: String,
+    /// The error, for people.
+    pub detail: String,
+    pub source: RecordSource,
+    pub correlation_id: Option<String>,
+    /// The record's bytes: as text when they are UTF-8 ...
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub raw_text: Option<String>,
+    /// ... otherwise base64.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub raw_base64: Option<String>,
+    /// True when the raw bytes were cut to fit an SQS message; the whole record is still on its
+    /// source (the stream keeps it for its retention period) at `source`.
+    #[serde(default)]
+    pub raw_truncated: bool,
+    pub quarantined_at: Timestamp,
+}
+
+/// SQS takes 256 KiB per message; leave room for the entry's other fields and for base64.
+const MAX_RAW_BYTES: usize = 160 * 1024;
+
+impl QuarantineEntry {
+    pub fn new(function: &str, reason: &str, detail: String, source: RecordSource, raw: &[u8]) -> Self {
+        let truncated = raw.len() > MAX_RAW_BYTES;
+        let kept = &raw[..raw.len().min(MAX_RAW_BYTES)];
+        let (raw_text, raw_base64) = match std::str::from_utf8(kept) {
+            Ok(text) => (Some(text.to_owned()), None),
+            Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(kept))),
+        };
+        Self {
+            function: function.to_owned(),
+            reason: reason.to_owned(),
+            detail,
+            source,
+            correlation_id: sniff_correlation_id(raw),
+            raw_text,
+            raw_base64,
+            raw_truncated: truncated,
+            quarantined_at: Timestamp::now(),
+        }
+    }
+
+    /// The raw bytes as recorded.
+    pub fn raw_bytes(&self) -> Vec<u8> {
+        match (&self.raw_text, &self.raw_base64) {
+            (Some(text), _) => text.clone().into_bytes(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default(),
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not write to the quarantine queue {queue_url}: {detail}; check QUARANTINE_QUEUE_URL and the function's sqs:SendMessage permission")]
+pub struct QuarantineError {
+    pub queue_url: String,
+    pub detail: String,
+}
+
+/// Where permanently failing records go.
+pub trait Quarantine {
+    fn put(&self, entry: &QuarantineEntry) -> impl Future<Output = Result<(), QuarantineError>>;
+}
+
+/// The quarantine queue of template.yaml.
+#[derive(Clone)]
+pub struct SqsQuarantine {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQuarantine {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+impl Quarantine for SqsQuarantine {
+    async fn put(&self, entry: &QuarantineEntry) -> Result<(), QuarantineError> {
+        let body = serde_json::to_string(entry).map_err(|e| self.error(e))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| self.error(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}
+
+impl SqsQuarantine {
+    fn error(&self, detail: impl std::fmt::Display) -> QuarantineError {
+        QuarantineError { queue_url: self.queue_url.clone(), detail: detail.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> RecordSource {
+        RecordSource::Kinesis { stream_arn: "arn:aws:kinesis:us-east-1:1:stream/s".into(), shard_id: "shardId-000000000000".into(), sequence_number: "42".into() }
+    }
+
+    #[test]
+    fn text_is_kept_as_text_and_binary_as_base64() {
+        let text = QuarantineEntry::new("like-counter", "malformed_envelope", "x".into(), source(), br#"{"correlation_id":"c-1"}"#);
+        assert_eq!(text.raw_text.as_deref(), Some(r#"{"correlation_id":"c-1"}"#));
+        assert_eq!(text.correlation_id.as_deref(), Some("c-1"));
+        let binary = QuarantineEntry::new("like-counter", "malformed_envelope", "x".into(), source(), &[0xff, 0x00, 0xfe]);
+        assert_eq!(binary.raw_base64.as_deref(), Some("/wD+"));
+        assert_eq!(binary.raw_bytes(), vec![0xff, 0x00, 0xfe]);
+    }
+
+    #[test]
+    fn oversized_records_are_truncated_and_say_so() {
+        let entry = QuarantineEntry::new("notifier", "malformed_envelope", "x".into(), source(), &vec![b'a'; MAX_RAW_BYTES + 1]);
+        assert!(entry.raw_truncated);
+        assert_eq!(entry.raw_text.unwrap().len(), MAX_RAW_BYTES);
+    }
+
+    #[test]
+    fn the_source_is_tagged_by_kind() {
+        let json = serde_json::to_value(source()).unwrap();
+        assert_eq!(json["kind"], "kinesis");
+        assert_eq!(json["sequence_number"], "42");
+    }
+}
