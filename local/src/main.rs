@@ -1,1 +1,154 @@
-fn main(){}
+//! `cargo local <command>`: the no-Docker local stack. See README.md, "Local stack".
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use snapglow_local::clients::LocalClients;
+use snapglow_local::emulator::{self, Emulator, LocalDir};
+use snapglow_local::project::{build_binaries, project_root, template_path};
+use snapglow_local::runtime_api::LogSink;
+use snapglow_local::stack::{StackInfo, deploy};
+use snapglow_local::template::Template;
+use snapglow_local::{functions, quarantine};
+
+#[derive(Parser)]
+#[command(name = "cargo local", about = "Run snapglow on this machine: an AWS emulator on 127.0.0.1 and the real function binaries, no Docker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the emulator (installing it on first use) and create every resource of template.yaml.
+    Up {
+        /// Port on 127.0.0.1 for the emulator.
+        #[arg(long, env = "SNAPGLOW_LOCAL_PORT", default_value_t = 4566)]
+        port: u16,
+        /// Stack name: the prefix of every resource name, as with `sam deploy`.
+        #[arg(long, default_value = "snapglow")]
+        stack_name: String,
+    },
+    /// Run one function's real binary under a local Lambda Runtime API with an event file.
+    Invoke {
+        /// The function's folder under functions/: resize, like-counter, notifier.
+        function: String,
+        /// An event JSON file, e.g. events/resize/s3-upload.json.
+        #[arg(long)]
+        event: PathBuf,
+        /// Build and run the release binary.
+        #[arg(long)]
+        release: bool,
+    },
+    /// List the quarantined records as JSON lines (oldest first), without removing them.
+    Quarantine,
+    /// Stop the emulator `up` started and forget the local stack.
+    Down,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up { port, stack_name } => up(port, &stack_name).await,
+        Command::Invoke { function, event, release } => invoke(&function, &event, release).await,
+        Command::Quarantine => list_quarantine().await,
+        Command::Down => down(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn running_stack() -> Result<StackInfo, String> {
+    let dir = LocalDir::new(&project_root());
+    let stack = StackInfo::load(&dir.stack_file()).map_err(|e| e.to_string())?;
+    let port = port_of(&stack.endpoint_url);
+    if !emulator::is_up(port) {
+        return Err(format!("the emulator of the local stack ({}) is not running; run `cargo local up`", stack.endpoint_url));
+    }
+    Ok(stack)
+}
+
+fn port_of(endpoint_url: &str) -> u16 {
+    endpoint_url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+}
+
+async fn up(port: u16, stack_name: &str) -> Result<(), String> {
+    let root = project_root();
+    let dir = LocalDir::new(&root);
+    let template = Template::load(&template_path(&root)).map_err(|e| e.to_string())?;
+    let previous = StackInfo::load(&dir.stack_file()).ok().filter(|s| emulator::is_up(port_of(&s.endpoint_url)));
+    let (endpoint_url, emulator_pid) = match &previous {
+        Some(stack) => {
+            eprintln!("reusing the emulator at {}", stack.endpoint_url);
+            (stack.endpoint_url.clone(), stack.emulator_pid)
+        }
+        None => {
+            let started = Emulator::start(&root, port, true).map_err(|e| e.to_string())?;
+            eprintln!("emulator started at {} (log: {})", started.endpoint_url(), dir.log(&format!("emulator-{port}.log")).display());
+            (started.endpoint_url(), started.pid())
+        }
+    };
+    let mut stack = deploy(&template, stack_name, &endpoint_url).await.map_err(|e| e.to_string())?;
+    stack.emulator_pid = emulator_pid;
+    stack.save(&dir.stack_file()).map_err(|e| e.to_string())?;
+    for (id, resource) in &stack.resources {
+        let place = resource.url.as_deref().or(resource.name.as_deref()).unwrap_or("");
+        let note = match (&resource.function, resource.emulated) {
+            (Some(_), _) => "  (runs under the local Runtime API: cargo local invoke)",
+            (None, true) => "",
+            (None, false) => "  (not emulated)",
+        };
+        eprintln!("  {id:<28} {:<28} {place}{note}", resource.kind);
+    }
+    eprintln!("wrote {}", dir.stack_file().display());
+    println!("{}", stack.endpoint_url);
+    Ok(())
+}
+
+async fn invoke(function: &str, event: &std::path::Path, release: bool) -> Result<(), String> {
+    let root = project_root();
+    let stack = running_stack()?;
+    let payload = std::fs::read(event).map_err(|e| format!("cannot read the event file {}: {e}", event.display()))?;
+    serde_json::from_slice::<serde_json::Value>(&payload).map_err(|e| format!("{} is not JSON: {e}", event.display()))?;
+    if stack.function_by_binary(function).is_none() {
+        return Err(format!("unknown function {function:?}; choose one of: {}", functions::known_binaries(&stack).join(", ")));
+    }
+    let binary_dir = build_binaries(&root, &[function], release).map_err(|e| e.to_string())?;
+    let mut local = functions::start(&stack, function, &binary_dir, LogSink::Stderr).await.map_err(|e| e.to_string())?;
+    let response = local.invoke(payload).await.map_err(|e| e.to_string())?;
+    println!("{}", String::from_utf8_lossy(&response));
+    Ok(())
+}
+
+async fn list_quarantine() -> Result<(), String> {
+    let stack = running_stack()?;
+    let clients = LocalClients::new(&stack.endpoint_url).await;
+    for body in quarantine::list(&clients, stack.url_of("QuarantineQueue")).await? {
+        println!("{body}");
+    }
+    Ok(())
+}
+
+fn down() -> Result<(), String> {
+    let dir = LocalDir::new(&project_root());
+    let Ok(stack) = StackInfo::load(&dir.stack_file()) else {
+        eprintln!("no local stack is recorded in {}; nothing to stop", dir.stack_file().display());
+        return Ok(());
+    };
+    match stack.emulator_pid {
+        Some(pid) if emulator::stop_pid(pid) => eprintln!("stopped the emulator (pid {pid}) at {}", stack.endpoint_url),
+        _ if emulator::is_up(port_of(&stack.endpoint_url)) => {
+            return Err(format!("an emulator answers at {} but `up` did not start it; stop it yourself", stack.endpoint_url));
+        }
+        _ => eprintln!("the emulator at {} was not running", stack.endpoint_url),
+    }
+    std::fs::remove_file(dir.stack_file()).map_err(|e| e.to_string())?;
+    Ok(())
+}

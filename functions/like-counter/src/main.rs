@@ -1,1 +1,24 @@
-fn main() {}
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use like_counter::Config;
+use like_counter::counter::LikeCounter;
+use like_counter::table::LikesTable;
+use snapglow::batch::Deadline;
+use snapglow::quarantine::SqsQuarantine;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    snapglow::telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = snapglow::aws::load_sdk_config().await;
+    let counter = LikeCounter {
+        function: snapglow::config::function_name("like-counter"),
+        table: LikesTable::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table, config.dedup_retention),
+        quarantine: SqsQuarantine::new(aws_sdk_sqs::Client::new(&sdk), &config.quarantine_queue_url),
+    };
+    let counter = &counter;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| async move {
+        Ok::<_, Error>(counter.handle_batch(event.payload, Deadline::from_epoch_millis(event.context.deadline)).await)
+    }))
+    .await
+}

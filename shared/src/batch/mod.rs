@@ -16,11 +16,13 @@
 mod deadline;
 mod kinesis;
 mod record;
+mod screen;
 mod sqs;
 
 pub use deadline::Deadline;
 pub use kinesis::{StreamRecord, first_failure_response, process_kinesis};
 pub use record::{BatchReport, Classify, ErrorClass, Outcome};
+pub use screen::{Screened, screen};
 pub use sqs::{QueueMessage, process_sqs};
 
 use crate::quarantine::Quarantine;

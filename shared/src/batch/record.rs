@@ -98,23 +98,27 @@ where
                 report.failed += 1;
                 Settled::Failed
             }
-            ErrorClass::Permanent => {
-                let entry = QuarantineEntry::new(ctx.function, error.reason_code(), error.to_string(), source.clone(), raw);
-                match ctx.quarantine.put(&entry).await {
-                    Ok(()) => {
-                        tracing::warn!(function = ctx.function, record = %id, ms, outcome = "quarantined", reason = error.reason_code(), error = %error);
-                        report.quarantined += 1;
-                        Settled::Acknowledged
-                    }
-                    Err(quarantine_error) => {
-                        // Acknowledging now would lose the record: keep it on the source instead.
-                        tracing::error!(function = ctx.function, record = %id, ms, outcome = "failed", reason = error.reason_code(), error = %error, quarantine_error = %quarantine_error, "could not quarantine a permanently failing record; reported for redelivery");
-                        report.failed += 1;
-                        Settled::Failed
-                    }
-                }
-            }
+            ErrorClass::Permanent => quarantine(ctx, source, raw, &error, report).await,
         },
+    }
+}
+
+/// Puts a permanently failing record in the quarantine; acknowledged only once it is there.
+pub(crate) async fn quarantine<Q: Quarantine, E: Classify>(ctx: &BatchContext<'_, Q>, source: &RecordSource, raw: &[u8], error: &E, report: &mut BatchReport) -> Settled {
+    let id = source.id();
+    let entry = QuarantineEntry::new(ctx.function, error.reason_code(), error.to_string(), source.clone(), raw);
+    match ctx.quarantine.put(&entry).await {
+        Ok(()) => {
+            tracing::warn!(function = ctx.function, record = %id, outcome = "quarantined", reason = error.reason_code(), error = %error);
+            report.quarantined += 1;
+            Settled::Acknowledged
+        }
+        Err(quarantine_error) => {
+            // Acknowledging now would lose the record: keep it on the source instead.
+            tracing::error!(function = ctx.function, record = %id, outcome = "failed", reason = error.reason_code(), error = %error, quarantine_error = %quarantine_error, "could not quarantine a permanently failing record; reported for redelivery");
+            report.failed += 1;
+            Settled::Failed
+        }
     }
 }
 

@@ -1,0 +1,125 @@
+//! One Kinesis batch, end to end: decode and screen every record, fold the like facts, read
+//! the stored states once, write the changes in as few transactions as allowed, and answer
+//! with the first record that is not finished.
+//!
+//! DynamoDB requests per batch: one BatchGetItem per 100 distinct (image, user) pairs, plus
+//! one TransactWriteItems per 100 actions. A replay or a batch of duplicates costs the read
+//! only. Records after an unfinished one may be applied already: their redelivery is a no-op.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use snapglow::batch::{BatchContext, BatchReport, Deadline, Screened, StreamRecord, first_failure_response, screen};
+use snapglow::contracts::{Envelope, SocialEvent};
+use snapglow::dedup::EventVersion;
+use snapglow::quarantine::Quarantine;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::ledger::{Latest, LikeFact, LikeKey, latest_per_key, pack, plan};
+use crate::table::{Applied, LikesTable};
+
+/// Read-plan-write rounds before giving up on keys whose state keeps changing under us.
+const MAX_ROUNDS: usize = 5;
+
+pub struct LikeCounter<Q> {
+    pub function: String,
+    pub table: LikesTable,
+    pub quarantine: Q,
+}
+
+/// A like fact from a decoded event, or `None` for other types.
+pub fn like_fact(envelope: &Envelope, record: usize) -> Option<LikeFact> {
+    let (image_id, user_id, liked) = match &envelope.event {
+        SocialEvent::ImageLiked(d) => (&d.image_id, &d.user_id, true),
+        SocialEvent::ImageLikeUndone(d) => (&d.image_id, &d.user_id, false),
+        _ => return None,
+    };
+    Some(LikeFact { key: LikeKey { image_id: image_id.clone(), user_id: user_id.clone() }, liked, version: EventVersion::of(envelope), record })
+}
+
+impl<Q: Quarantine> LikeCounter<Q> {
+    pub async fn handle_batch(&self, event: KinesisEvent, deadline: Deadline) -> KinesisEventResponse {
+        let started = Instant::now();
+        let requests_before = self.table.spend.requests.load(Ordering::Relaxed);
+        let units_before = self.table.spend.write_units.load(Ordering::Relaxed);
+        let records = StreamRecord::from_event(event);
+        // The whole batch is one unit of work here, so the per-record budget is not used.
+        let ctx = BatchContext::new(&self.function, deadline, Duration::ZERO, &self.quarantine);
+        let mut report = BatchReport::default();
+        let mut unfinished = BTreeSet::new();
+        let mut facts = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            match screen(&ctx, record, &mut report, |e| matches!(e, SocialEvent::ImageLiked(_) | SocialEvent::ImageLikeUndone(_))).await {
+                Screened::Event(envelope) => facts.extend(like_fact(&envelope, index)),
+                Screened::Acknowledged => {}
+                Screened::Failed => {
+                    unfinished.insert(index);
+                }
+            }
+        }
+        let fact_records = facts.len();
+        let latest = latest_per_key(facts);
+        for key in self.apply(&latest, &deadline).await {
+            unfinished.extend(latest[&key].records.iter().copied());
+        }
+        let failed_facts = latest.values().flat_map(|l| &l.records).filter(|i| unfinished.contains(i)).count();
+        report.done += fact_records - failed_facts;
+        report.failed += failed_facts;
+        let first = unfinished.first().map(|&index| &records[index]);
+        tracing::info!(
+            function = %self.function,
+            records = records.len(),
+            done = report.done,
+            skipped = report.skipped,
+            quarantined = report.quarantined,
+            failed = report.failed,
+            distinct_likes = latest.len(),
+            dynamodb_requests = self.table.spend.requests.load(Ordering::Relaxed) - requests_before,
+            write_units = self.table.spend.write_units.load(Ordering::Relaxed) - units_before,
+            ms = started.elapsed().as_millis() as u64,
+            resume_at = first.map(|r| r.sequence_number.as_str()).unwrap_or(""),
+            "like batch settled"
+        );
+        first_failure_response(first)
+    }
+
+    /// Brings the stored state up to `latest`; returns the keys that could not be applied.
+    async fn apply(&self, latest: &BTreeMap<LikeKey, Latest>, deadline: &Deadline) -> Vec<LikeKey> {
+        let mut pending: Vec<LikeKey> = latest.keys().cloned().collect();
+        let mut failed = Vec::new();
+        for _round in 0..MAX_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            let stored = match self.table.read_states(&pending, deadline).await {
+                Ok(stored) => stored,
+                Err(error) => {
+                    tracing::warn!(function = %self.function, %error, keys = pending.len(), "could not read like states; the batch resumes at its first affected record");
+                    failed.append(&mut pending);
+                    break;
+                }
+            };
+            let wanted: BTreeMap<LikeKey, Latest> = pending.iter().map(|k| (k.clone(), latest[k].clone())).collect();
+            let transactions = pack(plan(&wanted, &stored));
+            let results = futures_util::future::join_all(transactions.iter().map(|t| self.table.apply(t, deadline))).await;
+            pending = Vec::new();
+            for (transaction, result) in transactions.iter().zip(results) {
+                let keys = transaction.writes.iter().map(|w| w.key.clone());
+                match result {
+                    Ok(Applied::Committed) => {}
+                    Ok(Applied::StateChanged) => pending.extend(keys),
+                    Err(error) => {
+                        tracing::warn!(function = %self.function, %error, actions = transaction.actions(), "like transaction failed; its records are redelivered");
+                        failed.extend(keys);
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            tracing::warn!(function = %self.function, keys = pending.len(), "like states kept changing during {MAX_ROUNDS} rounds (a concurrent writer?); redelivering");
+        }
+        failed.extend(pending);
+        failed
+    }
+}

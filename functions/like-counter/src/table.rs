@@ -1,0 +1,224 @@
+//! The likes table adapter: the only code here that talks to DynamoDB.
+//!
+//! Items (pk, sk):
+//! - `IMAGE#{image_id}`, `LIKE#{user_id}`: the latest like fact of one user for one image
+//!   (`liked`, `version_at`, `version_id`). An unliked state expires (`expires_at`) once no
+//!   redelivery can be older than it; a liked one never does, since the count rests on it.
+//! - `IMAGE#{image_id}`, `COUNT`: `likes`, the number of users whose state is liked.
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use snapglow::batch::Deadline;
+use snapglow::dedup::{EventVersion, expires_at};
+use snapglow::retry::{Attempt, is_transient, with_backoff};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::ledger::{LikeKey, LikeState, Transaction};
+
+/// BatchGetItem takes at most 100 keys.
+const MAX_BATCH_GET_KEYS: usize = 100;
+const ATTEMPTS: u32 = 6;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum TableError {
+    #[error("DynamoDB table {table} did not answer in time: {detail}; the records are redelivered (throttling clears, or check the table exists)")]
+    Transient { table: String, detail: String },
+    #[error("DynamoDB rejected a request to {table}: {detail}; this is a bug in the request, not in the data")]
+    Rejected { table: String, detail: String },
+    #[error("a stored state item in {table} is malformed: {detail}; fix or delete the item")]
+    CorruptItem { table: String, detail: String },
+}
+
+/// What a transaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Committed,
+    /// Some state changed since it was read (a concurrent or zombie invocation, or an SDK
+    /// retry of a write that had in fact succeeded): read again and re-plan.
+    StateChanged,
+}
+
+/// DynamoDB requests and write request units spent, for the per-batch log and the benchmark.
+#[derive(Debug, Default)]
+pub struct Spend {
+    pub requests: AtomicU64,
+    /// Write request units as billed for items under 1 KB: 2 per item in a transaction.
+    pub write_units: AtomicU64,
+}
+
+pub struct LikesTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    unliked_retention: Duration,
+    pub spend: Spend,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn image_pk(image_id: &str) -> String {
+    format!("IMAGE#{image_id}")
+}
+
+impl LikesTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, unliked_retention: Duration) -> Self {
+        Self { client, table: table.into(), unliked_retention, spend: Spend::default() }
+    }
+
+    fn transient(&self, detail: impl std::fmt::Display) -> TableError {
+        TableError::Transient { table: self.table.clone(), detail: detail.to_string() }
+    }
+
+    fn classify<E>(&self, error: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> Attempt<TableError>
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let retry = is_transient(&error);
+        let detail = aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string();
+        if retry {
+            Attempt::Retry(self.transient(detail))
+        } else if detail.contains("ResourceNotFoundException") {
+            // A missing table is an infrastructure problem, not bad data: redeliver.
+            Attempt::GiveUp(self.transient(detail))
+        } else {
+            Attempt::GiveUp(TableError::Rejected { table: self.table.clone(), detail })
+        }
+    }
+
+    fn key(key: &LikeKey) -> HashMap<String, AttributeValue> {
+        HashMap::from([("pk".to_owned(), s(image_pk(&key.image_id))), ("sk".to_owned(), s(format!("LIKE#{}", key.user_id)))])
+    }
+
+    /// The stored state of each key, read strongly consistent (a state written by the previous
+    /// batch must be seen). Keys with no state are absent from the map.
+    pub async fn read_states(&self, keys: &[LikeKey], deadline: &Deadline) -> Result<HashMap<LikeKey, LikeState>, TableError> {
+        let by_item: HashMap<(String, String), &LikeKey> = keys.iter().map(|k| ((image_pk(&k.image_id), format!("LIKE#{}", k.user_id)), k)).collect();
+        let mut states = HashMap::new();
+        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
+            let mut request = KeysAndAttributes::builder().consistent_read(true).projection_expression("pk, sk, liked, version_at, version_id");
+            for key in chunk {
+                request = request.keys(Self::key(key));
+            }
+            let mut pending = Some(request.build().expect("keys are set"));
+            while let Some(keys_and_attributes) = pending.take() {
+                let output = with_backoff(deadline, ATTEMPTS, |_| {
+                    let request = self.client.batch_get_item().request_items(&self.table, keys_and_attributes.clone());
+                    self.spend.requests.fetch_add(1, Ordering::Relaxed);
+                    async move { request.send().await.map_err(|e| self.classify(e)) }
+                })
+                .await?;
+                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    if let Some(key) = by_item.get(&(pk, sk)) {
+                        states.insert((*key).clone(), self.parse_state(&item)?);
+                    }
+                }
+                // Throttled keys come back unprocessed while the call "succeeds".
+                pending = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Ok(states)
+    }
+
+    fn parse_state(&self, item: &HashMap<String, AttributeValue>) -> Result<LikeState, TableError> {
+        let corrupt = |what: &str| TableError::CorruptItem { table: self.table.clone(), detail: format!("{what} in {item:?}") };
+        let liked = *item.get("liked").and_then(|v| v.as_bool().ok()).ok_or_else(|| corrupt("no liked flag"))?;
+        let at_ms = item.get("version_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).ok_or_else(|| corrupt("no version_at"))?;
+        let event_id = item.get("version_id").and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok()).ok_or_else(|| corrupt("no version_id"))?;
+        Ok(LikeState { liked, version: EventVersion { at_ms, event_id } })
+    }
+
+    fn action_items(&self, transaction: &Transaction) -> Vec<TransactWriteItem> {
+        let mut actions = Vec::with_capacity(transaction.actions());
+        for write in &transaction.writes {
+            let mut item = Self::key(&write.key);
+            item.insert("liked".into(), AttributeValue::Bool(write.new.liked));
+            item.insert("version_at".into(), n(write.new.version.at_ms));
+            item.insert("version_id".into(), s(write.new.version.event_id.to_string()));
+            if !write.new.liked {
+                item.insert("expires_at".into(), n(expires_at(self.unliked_retention)));
+            }
+            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+            put = match write.expected {
+                None => put.condition_expression("attribute_not_exists(pk)"),
+                Some(version) => put
+                    .condition_expression("version_at = :at AND version_id = :id")
+                    .expression_attribute_values(":at", n(version.at_ms))
+                    .expression_attribute_values(":id", s(version.event_id.to_string())),
+            };
+            actions.push(TransactWriteItem::builder().put(put.build().expect("table and item are set")).build());
+        }
+        for (image_id, delta) in &transaction.count_deltas {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(image_pk(image_id)))
+                .key("sk", s("COUNT"))
+                .update_expression("ADD likes :delta")
+                .expression_attribute_values(":delta", n(delta))
+                .build()
+                .expect("table, key and expression are set");
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        actions
+    }
+
+    /// Commits one transaction, retrying conflicts and throttling within the deadline.
+    pub async fn apply(&self, transaction: &Transaction, deadline: &Deadline) -> Result<Applied, TableError> {
+        let actions = self.action_items(transaction);
+        with_backoff(deadline, ATTEMPTS, |_| {
+            let request = self.client.transact_write_items().set_transact_items(Some(actions.clone()));
+            self.spend.requests.fetch_add(1, Ordering::Relaxed);
+            self.spend.write_units.fetch_add(2 * actions.len() as u64, Ordering::Relaxed);
+            async move {
+                match request.send().await {
+                    Ok(_) => Ok(Applied::Committed),
+                    Err(error) => {
+                        let reasons: Vec<String> = error
+                            .as_service_error()
+                            .and_then(|e| match e {
+                                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(canceled) => Some(canceled),
+                                _ => None,
+                            })
+                            .map(|canceled| canceled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
+                            .unwrap_or_default();
+                        if reasons.iter().any(|code| code == "ConditionalCheckFailed") {
+                            Ok(Applied::StateChanged)
+                        } else if reasons.iter().any(|code| matches!(code.as_str(), "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded")) {
+                            Err(Attempt::Retry(self.transient(format!("transaction canceled: {reasons:?}"))))
+                        } else {
+                            Err(self.classify(error))
+                        }
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// The like count of an image (0 when nobody ever liked it).
+    pub async fn count(&self, image_id: &str) -> Result<i64, TableError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(image_pk(image_id)))
+            .key("sk", s("COUNT"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| match self.classify(e) {
+                Attempt::Retry(e) | Attempt::GiveUp(e) => e,
+            })?;
+        Ok(output.item.and_then(|item| item.get("likes").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())).unwrap_or(0))
+    }
+}

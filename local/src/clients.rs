@@ -1,0 +1,52 @@
+//! AWS SDK clients pointed at the emulator, the same crates the functions use.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::config::Credentials;
+
+pub const REGION: &str = "us-east-1";
+/// moto's default account.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+#[derive(Clone)]
+pub struct LocalClients {
+    pub config: SdkConfig,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl LocalClients {
+    pub async fn new(endpoint_url: &str) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint_url)
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("test", "test", None, None, "snapglow-local"))
+            .load()
+            .await;
+        let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build();
+        Self {
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            kinesis: aws_sdk_kinesis::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            config,
+        }
+    }
+}
+
+/// The environment a process needs to reach the emulator as if it were AWS.
+pub fn aws_environment(endpoint_url: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", endpoint_url),
+        ("AWS_REGION", REGION),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        // Credentials come from the environment: never probe EC2 instance metadata.
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}

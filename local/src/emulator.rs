@@ -1,0 +1,192 @@
+//! The AWS emulator: moto server, pinned in `local/emulator-requirements.txt`, installed into a
+//! git-ignored venv (`.local/venv`) on first use and run on 127.0.0.1 only.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("python3 was not found or cannot create a venv ({0}); install it (Debian: apt-get install python3 python3-venv) and run again")]
+    NoPython(String),
+    #[error("installing the emulator into {venv} failed: {detail}; check that PyPI is reachable (pip install -r local/emulator-requirements.txt) or delete {venv} and retry")]
+    Install { venv: String, detail: String },
+    #[error("port {port} on 127.0.0.1 is already in use by another program; stop it, or pick another port with --port (or SNAPGLOW_LOCAL_PORT)")]
+    PortTaken { port: u16 },
+    #[error("the emulator did not come up on {endpoint} within {seconds}s; its log ({log}) ends with:\n{tail}")]
+    NotStarted { endpoint: String, seconds: u64, log: String, tail: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where the local stack keeps its files: `<project>/.local/`.
+#[derive(Debug, Clone)]
+pub struct LocalDir {
+    pub root: PathBuf,
+}
+
+impl LocalDir {
+    pub fn new(project_root: &Path) -> Self {
+        Self { root: project_root.join(".local") }
+    }
+    pub fn venv(&self) -> PathBuf {
+        self.root.join("venv")
+    }
+    pub fn moto_server(&self) -> PathBuf {
+        self.venv().join("bin").join("moto_server")
+    }
+    pub fn stack_file(&self) -> PathBuf {
+        self.root.join("stack.json")
+    }
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.root.join("logs").join(name)
+    }
+}
+
+/// Installs the pinned emulator unless the venv already holds exactly these pins.
+/// Safe to call from several processes at once (tests run in parallel): a file lock serializes it.
+pub fn ensure_installed(project_root: &Path) -> Result<PathBuf, EmulatorError> {
+    let dir = LocalDir::new(project_root);
+    std::fs::create_dir_all(&dir.root)?;
+    let requirements = project_root.join("local").join("emulator-requirements.txt");
+    let pins = std::fs::read_to_string(&requirements)?;
+    let marker = dir.venv().join(".snapglow-installed");
+    let lock = std::fs::File::create(dir.root.join("venv.lock"))?;
+    lock.lock()?;
+    if dir.moto_server().exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(pins.as_str()) {
+        return Ok(dir.moto_server());
+    }
+    let venv = dir.venv().display().to_string();
+    eprintln!("installing the emulator (moto server, pinned) into {venv} ...");
+    let made = Command::new("python3").args(["-m", "venv", &venv]).stdout(Stdio::null()).output().map_err(|e| EmulatorError::NoPython(e.to_string()))?;
+    if !made.status.success() {
+        return Err(EmulatorError::NoPython(String::from_utf8_lossy(&made.stderr).trim().to_owned()));
+    }
+    let pip = dir.venv().join("bin").join("pip");
+    let installed = Command::new(pip)
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&requirements)
+        .output()
+        .map_err(|e| EmulatorError::Install { venv: venv.clone(), detail: e.to_string() })?;
+    if !installed.status.success() {
+        return Err(EmulatorError::Install { venv, detail: String::from_utf8_lossy(&installed.stderr).trim().to_owned() });
+    }
+    std::fs::write(&marker, pins)?;
+    Ok(dir.moto_server())
+}
+
+/// A running emulator. Dropping an attached one stops it; a detached one (from `cargo local up`)
+/// outlives this process and is stopped by `cargo local down`.
+pub struct Emulator {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Emulator {
+    pub fn endpoint_url(&self) -> String {
+        endpoint_url(self.port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Starts moto on 127.0.0.1:`port` and waits until it answers.
+    pub fn start(project_root: &Path, port: u16, detached: bool) -> Result<Emulator, EmulatorError> {
+        let moto = ensure_installed(project_root)?;
+        if TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).is_err() {
+            return Err(EmulatorError::PortTaken { port });
+        }
+        let dir = LocalDir::new(project_root);
+        let log_path = dir.log(&format!("emulator-{port}.log"));
+        std::fs::create_dir_all(log_path.parent().expect("logs dir"))?;
+        let log = std::fs::File::create(&log_path)?;
+        let mut command = Command::new(moto);
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        if detached {
+            // Its own process group: a Ctrl-C in the terminal that ran `up` must not stop it.
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let mut child = command.spawn()?;
+        let started = Instant::now();
+        let limit = Duration::from_secs(60);
+        loop {
+            if is_up(port) {
+                let child = if detached { None } else { Some(child) };
+                return Ok(Emulator { port, child });
+            }
+            let exited = child.try_wait()?.is_some();
+            if exited || started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+                return Err(EmulatorError::NotStarted { endpoint: endpoint_url(port), seconds: limit.as_secs(), log: log_path.display().to_string(), tail: tail.join("\n") });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts an emulator on a free port, stopped when dropped (for tests and one-off runs).
+    pub fn start_attached_on_free_port(project_root: &Path) -> Result<Emulator, EmulatorError> {
+        let mut attempts = 0;
+        loop {
+            // Another process may take the port between the probe and moto's bind: try again.
+            match Emulator::start(project_root, free_port()?, false) {
+                Err(EmulatorError::PortTaken { .. }) if attempts < 5 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn endpoint_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Whether a moto server answers on the port.
+pub fn is_up(port: u16) -> bool {
+    http_request(port, "GET", "/moto-api/data.json").is_some_and(|status| status == 200)
+}
+
+/// Wipes every resource in the emulator (`POST /moto-api/reset`).
+pub fn reset(port: u16) -> bool {
+    http_request(port, "POST", "/moto-api/reset").is_some_and(|status| status == 200)
+}
+
+/// A minimal HTTP/1.0 request on loopback; returns the status code.
+fn http_request(port: u16, method: &str, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n").ok()?;
+    let mut head = [0u8; 32];
+    let read = stream.read(&mut head).ok()?;
+    let line = std::str::from_utf8(&head[..read]).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Stops a detached emulator by pid, only if that pid is still a moto server.
+pub fn stop_pid(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if !String::from_utf8_lossy(&cmdline).contains("moto_server") {
+        return false;
+    }
+    Command::new("kill").arg(pid.to_string()).status().is_ok_and(|s| s.success())
+}

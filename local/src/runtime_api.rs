@@ -1,0 +1,299 @@
+//! A local Lambda Runtime API (version 2018-06-01) that runs a real function binary the way
+//! Lambda does: the same environment variables, one invocation at a time, a deadline, and a
+//! timeout that kills and restarts the process (Lambda resets the environment after a timeout
+//! or crash; the next invocation runs Init again). EVENT_SEMANTICS.md §5.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// How one invocation failed. For an event source mapping every variant is a batch failure.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum InvokeError {
+    /// The function reported an error (a handler error, a panic, an undecodable event).
+    #[error("function error {error_type}: {message}")]
+    Function { error_type: String, message: String },
+    #[error("Task timed out after {seconds:.2} seconds (the process was killed; the next invocation starts a new one)")]
+    Timeout { seconds: f64 },
+    #[error("Runtime exited before answering: {status}; see the function's log {log}")]
+    Crashed { status: String, log: String },
+    #[error("could not start the function binary {binary}: {detail}; build it with `cargo build --bin <name>`")]
+    Spawn { binary: String, detail: String },
+}
+
+/// Where a function process's stdout and stderr go.
+#[derive(Debug, Clone)]
+pub enum LogSink {
+    /// This process's stderr (so that stdout carries only the response).
+    Stderr,
+    /// Appended to a file.
+    File(PathBuf),
+}
+
+/// How to run one function.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub name: String,
+    pub binary: PathBuf,
+    /// Template variables and the AWS endpoint; the Lambda variables are added here.
+    pub environment: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub memory_mb: u64,
+    pub log_format: String,
+    pub log_level: String,
+    pub log: LogSink,
+}
+
+type Outcome = Result<Vec<u8>, InvokeError>;
+
+struct Pending {
+    request_id: String,
+    payload: Vec<u8>,
+    deadline_ms: u64,
+    done: oneshot::Sender<Outcome>,
+}
+
+struct Shared {
+    next: tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>,
+    in_flight: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    function_arn: String,
+}
+
+/// One execution environment of a function: its Runtime API server and (when running) its process.
+pub struct LocalFunction {
+    spec: FunctionSpec,
+    port: u16,
+    queue: mpsc::UnboundedSender<Pending>,
+    shared: Arc<Shared>,
+    process: Option<Child>,
+    server: tokio::task::JoinHandle<()>,
+    /// Invocations served by the current process (0 right after Init: a cold start).
+    pub invocations_since_init: u64,
+    pub cold_starts: u64,
+}
+
+impl Drop for LocalFunction {
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Some(child) = self.process.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+impl LocalFunction {
+    /// Starts the Runtime API on a free loopback port. The process starts on first invocation.
+    pub async fn start(spec: FunctionSpec) -> std::io::Result<LocalFunction> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            next: tokio::sync::Mutex::new(receiver),
+            in_flight: Mutex::new(HashMap::new()),
+            function_arn: format!("arn:aws:lambda:{}:{}:function:{}", crate::clients::REGION, crate::clients::ACCOUNT_ID, spec.name),
+        });
+        let server_state = shared.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let state = server_state.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| route(state.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Ok(LocalFunction { spec, port, queue, shared, process: None, server, invocations_since_init: 0, cold_starts: 0 })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn runtime_api_address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) -> Result<(), InvokeError> {
+        let spec = &self.spec;
+        let (stdout, stderr) = match &spec.log {
+            LogSink::Stderr => (Stdio::from(stderr_fd().map_err(|e| self.spawn_error(e))?), Stdio::from(stderr_fd().map_err(|e| self.spawn_error(e))?)),
+            LogSink::File(path) => {
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| self.spawn_error(e))?;
+                let second = file.try_clone().map_err(|e| self.spawn_error(e))?;
+                (Stdio::from(file), Stdio::from(second))
+            }
+        };
+        let mut command = Command::new(&spec.binary);
+        command
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LANG", "en_US.UTF-8")
+            .env("TZ", ":UTC")
+            .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api_address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_FORMAT", &spec.log_format)
+            .env("AWS_LAMBDA_LOG_LEVEL", &spec.log_level)
+            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+            .envs(spec.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true);
+        // Debugging aids pass through when the user sets them.
+        for name in ["RUST_BACKTRACE", "RUST_LOG"] {
+            if let Ok(value) = std::env::var(name) {
+                command.env(name, value);
+            }
+        }
+        let child = command.spawn().map_err(|e| self.spawn_error(e))?;
+        self.process = Some(child);
+        self.invocations_since_init = 0;
+        self.cold_starts += 1;
+        Ok(())
+    }
+
+    fn spawn_error(&self, e: std::io::Error) -> InvokeError {
+        InvokeError::Spawn { binary: self.spec.binary.display().to_string(), detail: e.to_string() }
+    }
+
+    fn log_description(&self) -> String {
+        match &self.spec.log {
+            LogSink::Stderr => "(stderr)".to_owned(),
+            LogSink::File(path) => path.display().to_string(),
+        }
+    }
+
+    /// Kills the process (if any); the next invocation starts a fresh one.
+    pub async fn reset(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill().await;
+        }
+        // Nothing that was queued for, or taken by, the old process may answer later.
+        let mut next = self.shared.next.lock().await;
+        while next.try_recv().is_ok() {}
+        self.shared.in_flight.lock().expect("in-flight lock").clear();
+    }
+
+    /// Invokes the function synchronously (RequestResponse) with `payload` as the event.
+    pub async fn invoke(&mut self, payload: Vec<u8>) -> Outcome {
+        let running = match self.process.as_mut() {
+            Some(child) => child.try_wait().ok().flatten().is_none(),
+            None => false,
+        };
+        if !running {
+            self.reset().await;
+            self.spawn()?;
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let (done, answer) = oneshot::channel();
+        let pending = Pending { request_id, payload, deadline_ms: now_ms + self.spec.timeout.as_millis() as u64, done };
+        self.queue.send(pending).expect("the runtime API server holds the receiver");
+        let timeout = self.spec.timeout;
+        let child = self.process.as_mut().expect("spawned above");
+        let outcome = tokio::select! {
+            answer = answer => answer.unwrap_or_else(|_| Err(InvokeError::Crashed { status: "the invocation was abandoned".into(), log: String::new() })),
+            _ = tokio::time::sleep(timeout) => Err(InvokeError::Timeout { seconds: timeout.as_secs_f64() }),
+            status = child.wait() => Err(InvokeError::Crashed {
+                status: status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                log: String::new(),
+            }),
+        };
+        match &outcome {
+            Err(InvokeError::Timeout { .. }) => self.reset().await,
+            Err(InvokeError::Crashed { .. }) => {
+                self.reset().await;
+                return outcome.map_err(|e| match e {
+                    InvokeError::Crashed { status, .. } => InvokeError::Crashed { status, log: self.log_description() },
+                    other => other,
+                });
+            }
+            _ => self.invocations_since_init += 1,
+        }
+        outcome
+    }
+}
+
+fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+}
+
+async fn route(state: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let response = match (method.as_str(), segments.as_slice()) {
+        ("GET", ["2018-06-01", "runtime", "invocation", "next"]) => {
+            // Held open until there is work, as Lambda does (a 204 would crash a release build).
+            let pending = state.next.lock().await.recv().await;
+            match pending {
+                Some(pending) => {
+                    state.in_flight.lock().expect("in-flight lock").insert(pending.request_id.clone(), pending.done);
+                    let trace = format!("Root=1-{:08x}-{};Parent={};Sampled=0", pending.deadline_ms / 1000, &uuid::Uuid::new_v4().simple().to_string()[..24], &uuid::Uuid::new_v4().simple().to_string()[..16]);
+                    Response::builder()
+                        .header("Lambda-Runtime-Aws-Request-Id", &pending.request_id)
+                        .header("Lambda-Runtime-Deadline-Ms", pending.deadline_ms.to_string())
+                        .header("Lambda-Runtime-Invoked-Function-Arn", &state.function_arn)
+                        .header("Lambda-Runtime-Trace-Id", trace)
+                        .header("Content-Type", "application/json")
+                        .body(Full::new(Bytes::from(pending.payload)))
+                        .expect("valid response")
+                }
+                None => respond(StatusCode::INTERNAL_SERVER_ERROR, "runtime API shutting down"),
+            }
+        }
+        ("POST", ["2018-06-01", "runtime", "invocation", request_id, kind @ ("response" | "error")]) => {
+            let request_id = (*request_id).to_owned();
+            let kind = *kind;
+            let body = request.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+            let waiter = state.in_flight.lock().expect("in-flight lock").remove(&request_id);
+            match waiter {
+                Some(done) => {
+                    let outcome = if kind == "response" { Ok(body) } else { Err(function_error(&body)) };
+                    let _ = done.send(outcome);
+                    respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+                }
+                None => respond(StatusCode::BAD_REQUEST, r#"{"errorMessage":"unknown or already answered request id","errorType":"InvalidRequestID"}"#),
+            }
+        }
+        ("POST", ["2018-06-01", "runtime", "init", "error"]) => {
+            let body = request.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+            tracing::warn!(error = %String::from_utf8_lossy(&body), "function reported an init error");
+            respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
+        }
+        _ => respond(StatusCode::NOT_FOUND, format!("no route for {method} {path}")),
+    };
+    Ok(response)
+}
+
+fn function_error(body: &[u8]) -> InvokeError {
+    let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    InvokeError::Function {
+        error_type: parsed.get("errorType").and_then(|v| v.as_str()).unwrap_or("Unhandled").to_owned(),
+        message: parsed.get("errorMessage").and_then(|v| v.as_str()).map(str::to_owned).unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
+    }
+}
+
+fn stderr_fd() -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::AsFd;
+    std::io::stderr().as_fd().try_clone_to_owned()
+}
