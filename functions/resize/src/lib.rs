@@ -1,1 +1,41 @@
+//! resize: every upload becomes web renditions and an event on the stream.
+//!
+//! - [`upload`]: from an SQS body to the uploads it announces (pure);
+//! - [`render`]: the rendition pipeline (pure, CPU-bound; also `cargo local render`);
+//! - [`storage`]: the S3 adapter;
+//! - [`resizer`]: one message, end to end.
 
+pub mod render;
+pub mod resizer;
+pub mod storage;
+pub mod upload;
+
+use snapglow::config::{self, ConfigError};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub renditions_bucket: String,
+    pub stream_name: String,
+    pub quarantine_queue_url: String,
+    pub specs: Vec<render::RenditionSpec>,
+    pub limits: render::Limits,
+    /// Time one upload may take; uploads that cannot start in time are redelivered.
+    pub record_budget: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let sizes = std::env::var("RENDITION_SIZES").unwrap_or_else(|_| "large:2048,medium:1024,thumb:320".into());
+        let specs = render::parse_specs(&sizes).map_err(|detail| ConfigError::Invalid { name: "RENDITION_SIZES".into(), value: sizes.clone(), detail })?;
+        let defaults = render::Limits::default();
+        Ok(Self {
+            renditions_bucket: config::required("RENDITIONS_BUCKET")?,
+            stream_name: config::required("STREAM_NAME")?,
+            quarantine_queue_url: config::required("QUARANTINE_QUEUE_URL")?,
+            specs,
+            limits: render::Limits { max_bytes: config::parsed_or("MAX_UPLOAD_BYTES", defaults.max_bytes)?, max_pixels: config::parsed_or("MAX_PIXELS", defaults.max_pixels)? },
+            record_budget: config::millis_or("RECORD_BUDGET_MS", Duration::from_secs(10))?,
+        })
+    }
+}

@@ -7,7 +7,7 @@ use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// Only for generating the schema: the envelope around one type's `data`.
+// Only for generating the schema: the envelope around one type's `data`.
 #[derive(JsonSchema)]
 #[allow(dead_code)]
 struct Record<D> {
@@ -46,6 +46,7 @@ fn record_schema<D: JsonSchema>(type_name: &str, version: u32) -> (String, Value
     let generator = SchemaSettings::draft2020_12().into_generator();
     let mut schema = generator.into_root_schema_for::<Record<D>>().to_value();
     schema["title"] = json!(format!("{type_name} v{version}"));
+    schema["description"] = json!(format!("One {type_name} record of the image-social-events stream (DESIGN.md §2). Readers accept fields they do not know."));
     schema["properties"]["type"] = json!({ "const": type_name });
     schema["properties"]["version"] = json!({ "const": version });
     (schema_file_name(type_name, version), schema)

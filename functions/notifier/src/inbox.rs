@@ -1,0 +1,136 @@
+//! The pure core of the notifier: what each event means for an owner's inbox, the keys that
+//! make every write idempotent, and how a stored notification reads. No I/O here.
+
+use serde::Serialize;
+use snapglow::dedup::EventVersion;
+
+/// The kinds of notification in an inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Published,
+    Rejected,
+    Likes,
+}
+
+impl Kind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Published => "published",
+            Kind::Rejected => "rejected",
+            Kind::Likes => "likes",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Kind> {
+        match text {
+            "published" => Some(Kind::Published),
+            "rejected" => Some(Kind::Rejected),
+            "likes" => Some(Kind::Likes),
+            _ => None,
+        }
+    }
+}
+
+/// Likes of one image whose `occurred_at` falls in one window share one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LikeWindow {
+    pub start_ms: i64,
+}
+
+impl LikeWindow {
+    pub fn of(occurred_at_ms: i64, window_ms: i64) -> Self {
+        Self { start_ms: occurred_at_ms.div_euclid(window_ms.max(1)) * window_ms.max(1) }
+    }
+}
+
+pub fn user_pk(user_id: &str) -> String {
+    format!("USER#{user_id}")
+}
+
+pub fn image_pk(image_id: &str) -> String {
+    format!("IMAGE#{image_id}")
+}
+
+/// The notification's id; also the tail of its sort key.
+pub fn notification_id(kind: Kind, image_id: &str, window: Option<LikeWindow>) -> String {
+    match window {
+        Some(window) => format!("{}-{image_id}-{}", kind.as_str(), window.start_ms),
+        None => format!("{}-{image_id}", kind.as_str()),
+    }
+}
+
+/// Sort keys order an inbox by creation time, so a reverse query is newest first.
+pub fn notification_sk(created_ms: i64, id: &str) -> String {
+    format!("N#{created_ms:013}#{id}")
+}
+
+/// The attribute holding one liker's latest fact in a likes notification.
+pub fn liker_attribute(user_id: &str) -> String {
+    format!("liker:{user_id}")
+}
+
+/// One liker's latest fact inside a likes notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Liker {
+    pub user_id: String,
+    pub liked: bool,
+    pub version: EventVersion,
+}
+
+/// A notification as the inbox shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    pub id: String,
+    pub kind: Kind,
+    pub image_id: String,
+    /// Who did it, most recent first (likers whose like still stands).
+    pub actors: Vec<String>,
+    pub text: String,
+    pub unread: bool,
+    pub created_at: String,
+}
+
+/// The text of a likes notification: "A liked", "A and B liked", "A and 3 others liked".
+pub fn likes_text(actors: &[String]) -> String {
+    match actors {
+        [] => String::new(),
+        [one] => format!("{one} liked your photo"),
+        [first, second] => format!("{first} and {second} liked your photo"),
+        [first, rest @ ..] => format!("{first} and {} others liked your photo", rest.len()),
+    }
+}
+
+/// The likers whose like stands, most recent first.
+pub fn standing_likers(mut likers: Vec<Liker>) -> Vec<String> {
+    likers.retain(|l| l.liked);
+    likers.sort_by(|a, b| b.version.cmp(&a.version));
+    likers.into_iter().map(|l| l.user_id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn liker(user: &str, liked: bool, at_ms: i64) -> Liker {
+        Liker { user_id: user.into(), liked, version: EventVersion { at_ms, event_id: Uuid::nil() } }
+    }
+
+    #[test]
+    fn texts_name_the_latest_liker_and_count_the_rest() {
+        let actors = standing_likers(vec![liker("ann", true, 1), liker("bob", true, 3), liker("cy", false, 4), liker("dee", true, 2), liker("eve", true, 0)]);
+        assert_eq!(actors, ["bob", "dee", "ann", "eve"]);
+        assert_eq!(likes_text(&actors), "bob and 3 others liked your photo");
+        assert_eq!(likes_text(&actors[..2]), "bob and dee liked your photo");
+        assert_eq!(likes_text(&actors[..1]), "bob liked your photo");
+    }
+
+    #[test]
+    fn windows_are_aligned_and_keys_sort_by_time() {
+        assert_eq!(LikeWindow::of(1_000_123, 900_000).start_ms, 900_000);
+        assert_eq!(LikeWindow::of(1_800_000, 900_000).start_ms, 1_800_000);
+        assert!(notification_sk(999, "a") < notification_sk(1000, "a"));
+        assert_eq!(notification_id(Kind::Likes, "img", Some(LikeWindow { start_ms: 5 })), "likes-img-5");
+    }
+}

@@ -1,0 +1,250 @@
+//! The notifications table adapter: the only code here that talks to DynamoDB.
+//!
+//! Items (pk, sk):
+//! - `USER#{user_id}`, `N#{created_ms}#{id}`: one notification in a user's inbox
+//!   (`kind`, `image_id`, `unread`, `created_at`, `expires_at`; for likes one `liker:{user}`
+//!   map per liker with that liker's latest fact: `liked`, `at`, `id`).
+//! - `IMAGE#{image_id}`, `OWNER`: the notifier's own view of who owns an image, learnt from
+//!   ImagePublished / ImageRejected (it never reads another function's table).
+//! - `EVENT#{event_id}`, `RECEIPT`: an image event already turned into a notification.
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use snapglow::dedup::{EventVersion, expires_at};
+use snapglow::retry::is_transient;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::inbox::{Kind, LikeWindow, Liker, Notification, image_pk, liker_attribute, likes_text, notification_id, notification_sk, standing_likers, user_pk};
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum TableError {
+    #[error("DynamoDB table {table} failed transiently: {detail}; the record is redelivered")]
+    Transient { table: String, detail: String },
+    #[error("DynamoDB rejected a write to {table}: {detail}; retrying cannot help (the record is quarantined)")]
+    Rejected { table: String, detail: String },
+}
+
+/// Whether a write changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Applied,
+    /// Already applied (a duplicate or a replay), stale, or nothing to change.
+    Unchanged,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+/// An image outcome to tell its owner about.
+pub struct ImageNotice<'a> {
+    pub event_id: uuid::Uuid,
+    pub kind: Kind,
+    pub owner_id: &'a str,
+    pub image_id: &'a str,
+    pub created_ms: i64,
+    /// For rejections: the reason code and message.
+    pub reason: Option<(&'a str, &'a str)>,
+}
+
+pub struct NotificationsTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    inbox_retention: Duration,
+    receipt_retention: Duration,
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    error.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+impl NotificationsTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, inbox_retention: Duration, receipt_retention: Duration) -> Self {
+        Self { client, table: table.into(), inbox_retention, receipt_retention }
+    }
+
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(&self, error: SdkError<E, HttpResponse>) -> TableError {
+        let transient = is_transient(&error) || error.as_service_error().and_then(|e| e.code()) == Some("ResourceNotFoundException");
+        let detail = aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string();
+        if transient { TableError::Transient { table: self.table.clone(), detail } } else { TableError::Rejected { table: self.table.clone(), detail } }
+    }
+
+    /// "Your photo is live" / "your upload was rejected", once per event id, together with the
+    /// owner view, in one transaction: a receipt keyed on the event id makes a redelivery,
+    /// a producer duplicate or a replay cancel it.
+    pub async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Written, TableError> {
+        let id = notification_id(notice.kind, notice.image_id, None);
+        let mut receipt = key(format!("EVENT#{}", notice.event_id), "RECEIPT");
+        receipt.insert("expires_at".into(), n(expires_at(self.receipt_retention)));
+        let mut owner = key(image_pk(notice.image_id), "OWNER");
+        owner.insert("owner_id".into(), s(notice.owner_id));
+        let mut notification = key(user_pk(notice.owner_id), &notification_sk(notice.created_ms, &id));
+        notification.insert("id".into(), s(&id));
+        notification.insert("kind".into(), s(notice.kind.as_str()));
+        notification.insert("image_id".into(), s(notice.image_id));
+        notification.insert("unread".into(), AttributeValue::Bool(true));
+        notification.insert("created_at".into(), n(notice.created_ms));
+        notification.insert("expires_at".into(), n(expires_at(self.inbox_retention)));
+        if let Some((reason, message)) = notice.reason {
+            notification.insert("reason".into(), s(reason));
+            notification.insert("message".into(), s(message));
+        }
+        let put = |item: HashMap<String, AttributeValue>, only_new: bool| {
+            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+            if only_new {
+                put = put.condition_expression("attribute_not_exists(pk)");
+            }
+            TransactWriteItem::builder().put(put.build().expect("table and item are set")).build()
+        };
+        let result = self.client.transact_write_items().transact_items(put(receipt, true)).transact_items(put(owner, false)).transact_items(put(notification, true)).send().await;
+        match result {
+            Ok(_) => Ok(Written::Applied),
+            Err(error) => {
+                let cancelled_by_condition = match error.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => canceled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")),
+                    _ => false,
+                };
+                if cancelled_by_condition { Ok(Written::Unchanged) } else { Err(self.error(error)) }
+            }
+        }
+    }
+
+    /// Who owns an image, as learnt from its ImagePublished / ImageRejected.
+    pub async fn owner_of(&self, image_id: &str) -> Result<Option<String>, TableError> {
+        let output = self.client.get_item().table_name(&self.table).set_key(Some(key(image_pk(image_id), "OWNER"))).consistent_read(true).send().await.map_err(|e| self.error(e))?;
+        Ok(output.item.and_then(|item| item.get("owner_id").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
+    /// Records a like (or unlike) fact in the owner's likes notification of that window.
+    ///
+    /// A like creates or extends the notification and makes it unread again. An unlike only
+    /// touches a notification that exists and is still unread: a like the owner has seen
+    /// stays seen. Both apply only when newer than the liker's fact already there, so
+    /// duplicates and stale redeliveries change nothing.
+    pub async fn record_liker(&self, owner_id: &str, image_id: &str, window: LikeWindow, liker: &Liker) -> Result<Written, TableError> {
+        let id = notification_id(Kind::Likes, image_id, Some(window));
+        let newer = "(attribute_not_exists(#liker) OR #liker.#at < :at OR (#liker.#at = :at AND #liker.#id < :id))";
+        let state = AttributeValue::M(HashMap::from([
+            ("liked".to_owned(), AttributeValue::Bool(liker.liked)),
+            ("at".to_owned(), n(liker.version.at_ms)),
+            ("id".to_owned(), s(liker.version.event_id.to_string())),
+        ]));
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(owner_id), &notification_sk(window.start_ms, &id))))
+            .expression_attribute_names("#liker", liker_attribute(&liker.user_id))
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":state", state)
+            .expression_attribute_values(":at", n(liker.version.at_ms))
+            .expression_attribute_values(":id", s(liker.version.event_id.to_string()));
+        request = if liker.liked {
+            request
+                .update_expression("SET #liker = :state, #id = :nid, kind = :kind, image_id = :image, unread = :unread, created_at = if_not_exists(created_at, :at), expires_at = :expires")
+                .condition_expression(newer)
+                .expression_attribute_values(":nid", s(&id))
+                .expression_attribute_values(":kind", s(Kind::Likes.as_str()))
+                .expression_attribute_values(":image", s(image_id))
+                .expression_attribute_values(":unread", AttributeValue::Bool(true))
+                .expression_attribute_values(":expires", n(expires_at(self.inbox_retention)))
+        } else {
+            request
+                .update_expression("SET #liker = :state")
+                .condition_expression(format!("attribute_exists(pk) AND unread = :unread AND {newer}"))
+                .expression_attribute_values(":unread", AttributeValue::Bool(true))
+        };
+        match request.send().await {
+            Ok(_) => Ok(Written::Applied),
+            Err(error) if is_condition_failure(&error) => Ok(Written::Unchanged),
+            Err(error) => Err(self.error(error)),
+        }
+    }
+
+    /// A user's inbox, newest first. Expired entries (TTL deletion lags by up to two days) and
+    /// likes notifications whose every like was undone are left out.
+    pub async fn inbox(&self, user_id: &str) -> Result<Vec<Notification>, TableError> {
+        let now_s = expires_at(Duration::ZERO);
+        let mut notifications = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :n)")
+                .expression_attribute_values(":pk", s(user_pk(user_id)))
+                .expression_attribute_values(":n", s("N#"))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            for item in output.items() {
+                if let Some(notification) = read_notification(item, now_s) {
+                    notifications.push(notification);
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(notifications);
+            }
+        }
+    }
+}
+
+fn read_notification(item: &HashMap<String, AttributeValue>, now_s: i64) -> Option<Notification> {
+    let text_of = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+    if number("expires_at").is_some_and(|t| t <= now_s) {
+        return None;
+    }
+    let kind = Kind::parse(&text_of("kind")?)?;
+    let image_id = text_of("image_id")?;
+    let created_ms = number("created_at").unwrap_or(0);
+    let (actors, text) = match kind {
+        Kind::Published => (Vec::new(), "Your photo is live".to_owned()),
+        Kind::Rejected => (Vec::new(), format!("Your upload was rejected: {}", text_of("message").or_else(|| text_of("reason")).unwrap_or_default())),
+        Kind::Likes => {
+            let likers = item
+                .iter()
+                .filter_map(|(name, value)| {
+                    let user_id = name.strip_prefix("liker:")?;
+                    let state = value.as_m().ok()?;
+                    Some(Liker {
+                        user_id: user_id.to_owned(),
+                        liked: *state.get("liked")?.as_bool().ok()?,
+                        version: EventVersion { at_ms: state.get("at")?.as_n().ok()?.parse().ok()?, event_id: state.get("id")?.as_s().ok()?.parse().ok()? },
+                    })
+                })
+                .collect();
+            let actors = standing_likers(likers);
+            if actors.is_empty() {
+                return None;
+            }
+            let text = likes_text(&actors);
+            (actors, text)
+        }
+    };
+    Some(Notification {
+        id: text_of("id")?,
+        kind,
+        image_id,
+        actors,
+        text,
+        unread: item.get("unread").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        created_at: snapglow::contracts::Timestamp::from_millis(created_ms).to_string(),
+    })
+}

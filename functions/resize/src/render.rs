@@ -1,0 +1,223 @@
+//! The rendition pipeline, pure and synchronous: bytes of an upload in, encoded renditions out.
+//! The function and `cargo local render` run exactly this code.
+//!
+//! Guards come before any pixel is allocated: the object size, then the dimensions read from
+//! the header (a 1 KB PNG may claim 100k x 100k pixels), then the decoder's own limits.
+
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, RgbaImage};
+use std::io::Cursor;
+
+/// A rendition to make: a name and the long edge in pixels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenditionSpec {
+    pub name: String,
+    pub long_edge: u32,
+}
+
+/// Parses `large:2048,medium:1024,thumb:320`.
+pub fn parse_specs(text: &str) -> Result<Vec<RenditionSpec>, String> {
+    let mut specs: Vec<RenditionSpec> = text
+        .split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            let (name, edge) = part.trim().split_once(':').ok_or_else(|| format!("{part:?} is not name:pixels"))?;
+            let long_edge: u32 = edge.trim().parse().map_err(|_| format!("{part:?}: {edge:?} is not a pixel count"))?;
+            if long_edge == 0 || long_edge > 16_384 || name.trim().is_empty() || !name.trim().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(format!("{part:?}: names are [A-Za-z0-9_-], sizes 1..=16384"));
+            }
+            Ok(RenditionSpec { name: name.trim().to_owned(), long_edge })
+        })
+        .collect::<Result<_, String>>()?;
+    if specs.is_empty() {
+        return Err("no renditions configured".into());
+    }
+    // Largest first: each rendition is made from the previous one (chaining is faster at
+    // equal quality, since every step shrinks by at most the ratio between two sizes).
+    specs.sort_by_key(|s| std::cmp::Reverse(s.long_edge));
+    Ok(specs)
+}
+
+/// Limits on what is decoded at all.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: u64,
+    pub max_pixels: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // 50 MB and 100 MP: above any phone camera, far below what would exhaust 1769 MB.
+        Self { max_bytes: 50 * 1024 * 1024, max_pixels: 100_000_000 }
+    }
+}
+
+/// Why an upload can never be rendered. Each is permanent: the upload is rejected.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum RenderError {
+    #[error("the file is {bytes} bytes, over the {limit}-byte limit (MAX_UPLOAD_BYTES)")]
+    TooLarge { bytes: u64, limit: u64 },
+    #[error("the header claims {width}x{height} pixels, over the {limit}-pixel limit (MAX_PIXELS): refusing to decode a possible decompression bomb")]
+    DecompressionBomb { width: u32, height: u32, limit: u64 },
+    #[error("{0}; supported are JPEG, PNG, WebP and GIF, detected from the bytes, not the name")]
+    Unsupported(String),
+    #[error("the image data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl RenderError {
+    /// The `reason` of ImageRejected.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            RenderError::TooLarge { .. } => "too_large",
+            RenderError::DecompressionBomb { .. } => "decompression_bomb",
+            RenderError::Unsupported(_) => "unsupported_format",
+            RenderError::Corrupt(_) => "corrupt",
+        }
+    }
+}
+
+/// One encoded rendition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendition {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub content_type: &'static str,
+    pub extension: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The result of rendering one upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The source's dimensions after EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    pub renditions: Vec<Rendition>,
+}
+
+const JPEG_QUALITY: u8 = 82;
+
+/// Renders `bytes` into every spec (largest first, as [`parse_specs`] orders them).
+pub fn render(bytes: &[u8], specs: &[RenditionSpec], limits: Limits) -> Result<Rendered, RenderError> {
+    if bytes.len() as u64 > limits.max_bytes {
+        return Err(RenderError::TooLarge { bytes: bytes.len() as u64, limit: limits.max_bytes });
+    }
+    let source = decode(bytes, limits)?;
+    let (width, height) = (source.width(), source.height());
+    let transparent = has_transparency(&source);
+    let mut current = if transparent { Pixels::Rgba(source.into_rgba8()) } else { Pixels::Rgb(source.into_rgb8()) };
+    let mut renditions = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let (w, h) = fit(width, height, spec.long_edge);
+        if (w, h) != current.dimensions() {
+            current = current.resized(w, h);
+        }
+        renditions.push(current.encode(&spec.name)?);
+    }
+    Ok(Rendered { width, height, renditions })
+}
+
+/// The size that fits `long_edge` with the aspect kept; never larger than the source.
+pub fn fit(width: u32, height: u32, long_edge: u32) -> (u32, u32) {
+    let longest = width.max(height);
+    if longest <= long_edge {
+        return (width, height);
+    }
+    let scale = f64::from(long_edge) / f64::from(longest);
+    let w = ((f64::from(width) * scale).round() as u32).max(1);
+    let h = ((f64::from(height) * scale).round() as u32).max(1);
+    (w, h)
+}
+
+fn decode(bytes: &[u8], limits: Limits) -> Result<DynamicImage, RenderError> {
+    let format = image::guess_format(bytes).map_err(|_| RenderError::Unsupported("unknown file type".into()))?;
+    if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif) {
+        return Err(RenderError::Unsupported(format!("{format:?} is not supported")));
+    }
+    let reader = || ImageReader::with_format(Cursor::new(bytes), format);
+    let (width, height) = reader().into_dimensions().map_err(|e| RenderError::Corrupt(e.to_string()))?;
+    if u64::from(width) * u64::from(height) > limits.max_pixels || width == 0 || height == 0 {
+        return Err(RenderError::DecompressionBomb { width, height, limit: limits.max_pixels });
+    }
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(width);
+    decoder_limits.max_image_height = Some(height);
+    // RGBA at 16 bits per channel is the most any supported format decodes to.
+    decoder_limits.max_alloc = Some(u64::from(width) * u64::from(height) * 8 + (16 << 20));
+    let mut reader = reader();
+    reader.limits(decoder_limits.clone());
+    let mut decoder = reader.into_decoder().map_err(|e| RenderError::Corrupt(e.to_string()))?;
+    decoder.set_limits(decoder_limits).map_err(|e| RenderError::Corrupt(e.to_string()))?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
+        image::ImageError::Limits(_) => RenderError::DecompressionBomb { width, height, limit: limits.max_pixels },
+        other => RenderError::Corrupt(other.to_string()),
+    })?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// Whether any pixel is not fully opaque (an alpha channel that is all 255 is not).
+fn has_transparency(image: &DynamicImage) -> bool {
+    if !image.color().has_alpha() {
+        return false;
+    }
+    match image {
+        DynamicImage::ImageRgba8(pixels) => pixels.pixels().any(|p| p.0[3] < 255),
+        DynamicImage::ImageLumaA8(pixels) => pixels.pixels().any(|p| p.0[1] < 255),
+        other => other.to_rgba8().pixels().any(|p| p.0[3] < 255),
+    }
+}
+
+enum Pixels {
+    Rgb(RgbImage),
+    Rgba(RgbaImage),
+}
+
+impl Pixels {
+    fn dimensions(&self) -> (u32, u32) {
+        match self {
+            Pixels::Rgb(p) => p.dimensions(),
+            Pixels::Rgba(p) => p.dimensions(),
+        }
+    }
+
+    /// Lanczos3 (convolution, not nearest or bilinear sampling): no aliasing on downscale.
+    fn resized(&self, width: u32, height: u32) -> Pixels {
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+        let mut resizer = Resizer::new();
+        match self {
+            Pixels::Rgb(source) => {
+                let mut target = RgbImage::new(width, height);
+                resizer.resize(source, &mut target, &options).expect("same pixel type on both sides");
+                Pixels::Rgb(target)
+            }
+            Pixels::Rgba(source) => {
+                let mut target = RgbaImage::new(width, height);
+                resizer.resize(source, &mut target, &options.use_alpha(true)).expect("same pixel type on both sides");
+                Pixels::Rgba(target)
+            }
+        }
+    }
+
+    /// JPEG for opaque images, PNG (which keeps alpha) for transparent ones. Neither carries
+    /// EXIF: the encoders only write pixels, so no GPS position leaks.
+    fn encode(&self, name: &str) -> Result<Rendition, RenderError> {
+        let (width, height) = self.dimensions();
+        let mut bytes = Vec::new();
+        let (content_type, extension) = match self {
+            Pixels::Rgb(pixels) => {
+                let encoder = jpeg_encoder::Encoder::new(&mut bytes, JPEG_QUALITY);
+                encoder.encode(pixels.as_raw(), width as u16, height as u16, jpeg_encoder::ColorType::Rgb).map_err(|e| RenderError::Corrupt(format!("encoding {name}: {e}")))?;
+                ("image/jpeg", "jpg")
+            }
+            Pixels::Rgba(pixels) => {
+                pixels.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png).map_err(|e| RenderError::Corrupt(format!("encoding {name}: {e}")))?;
+                ("image/png", "png")
+            }
+        };
+        Ok(Rendition { name: name.to_owned(), width, height, content_type, extension, bytes })
+    }
+}
