@@ -1,1 +1,155 @@
+//! The integration tests' stage: a fresh emulator per test (its own process on a free loopback
+//! port, stopped when the test ends, so tests share no state), the stack created from
+//! template.yaml, and the real function binaries under the local Runtime API.
 
+use serde_json::Value;
+use snapglow_local::clients::LocalClients;
+use snapglow_local::emulator::Emulator;
+use snapglow_local::functions::spec_for;
+use snapglow_local::project::{binary_dir, build_binaries, project_root, template_path};
+use snapglow_local::runtime_api::{FunctionSpec, LocalFunction, LogSink};
+use snapglow_local::stack::{StackInfo, deploy};
+use snapglow_local::template::Template;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const FUNCTIONS: [&str; 3] = ["resize", "like-counter", "notifier"];
+
+pub struct TestStack {
+    pub emulator: Emulator,
+    pub stack: StackInfo,
+    pub clients: LocalClients,
+    pub root: PathBuf,
+}
+
+/// Builds the function binaries once per test process (cargo's lock serializes processes).
+fn ensure_binaries(root: &std::path::Path) -> PathBuf {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        build_binaries(root, &FUNCTIONS, false).expect("the function binaries build");
+        *built = true;
+    }
+    binary_dir(root, false)
+}
+
+impl TestStack {
+    /// A new emulator with every resource of template.yaml, stack name `snapglow` (the names
+    /// the sample events in events/ use).
+    pub async fn start() -> TestStack {
+        let root = project_root();
+        let emulator = Emulator::start_attached_on_free_port(&root).expect("the emulator starts");
+        let template = Template::load(&template_path(&root)).expect("template.yaml loads");
+        let stack = deploy(&template, "snapglow", &emulator.endpoint_url()).await.expect("the stack deploys");
+        let clients = LocalClients::new(&emulator.endpoint_url()).await;
+        TestStack { emulator, stack, clients, root }
+    }
+
+    /// How the function would run; change it (environment, timeout) before [`Self::run`].
+    pub fn spec(&self, binary: &str) -> FunctionSpec {
+        let dir = ensure_binaries(&self.root);
+        let log = self.root.join(".local").join("logs").join(format!("test-{}-{binary}.log", self.emulator.port));
+        spec_for(&self.stack, binary, &dir, LogSink::File(log)).expect("the function is in the template")
+    }
+
+    pub async fn run(&self, spec: FunctionSpec) -> LocalFunction {
+        LocalFunction::start(spec).await.expect("the runtime API starts")
+    }
+
+    pub async fn function(&self, binary: &str) -> LocalFunction {
+        self.run(self.spec(binary)).await
+    }
+
+    pub fn name(&self, logical_id: &str) -> &str {
+        self.stack.name_of(logical_id)
+    }
+
+    pub fn url(&self, logical_id: &str) -> &str {
+        self.stack.url_of(logical_id)
+    }
+
+    pub fn arn(&self, logical_id: &str) -> &str {
+        self.stack.resource(logical_id).and_then(|r| r.arn.as_deref()).expect("resource has an ARN")
+    }
+
+    /// Waits for and receives (hiding them for 60 s) at least `count` messages from a queue.
+    pub async fn receive(&self, logical_id: &str, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut messages = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while messages.len() < count {
+            assert!(Instant::now() < deadline, "only {} of {count} messages arrived on {logical_id} within 20 s", messages.len());
+            let output = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(self.url(logical_id))
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive works");
+            messages.extend(output.messages.unwrap_or_default());
+        }
+        messages
+    }
+
+    /// Every record on the stream so far, each with its shard id, in shard order.
+    pub async fn stream_records(&self) -> Vec<(String, aws_sdk_kinesis::types::Record)> {
+        let stream = self.name("ImageSocialEvents");
+        let shards = self.clients.kinesis.list_shards().stream_name(stream).send().await.expect("list shards").shards.unwrap_or_default();
+        let mut all = Vec::new();
+        for shard in shards {
+            let iterator = self
+                .clients
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(stream)
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("iterator")
+                .shard_iterator;
+            let records = self.clients.kinesis.get_records().set_shard_iterator(iterator).limit(10_000).send().await.expect("records").records;
+            all.extend(records.into_iter().map(|r| (shard.shard_id().to_owned(), r)));
+        }
+        all
+    }
+
+    /// The decoded JSON of every stream record.
+    pub async fn stream_events(&self) -> Vec<Value> {
+        self.stream_records().await.iter().map(|(_, r)| serde_json::from_slice(r.data().as_ref()).expect("stream records are JSON")).collect()
+    }
+
+    /// The quarantine's entries, without consuming them.
+    pub async fn quarantined(&self) -> Vec<Value> {
+        snapglow_local::quarantine::list(&self.clients, self.url("QuarantineQueue")).await.expect("quarantine lists").iter().map(|b| serde_json::from_str(b).expect("entries are JSON")).collect()
+    }
+}
+
+/// A sample event from events/, as bytes.
+pub fn fixture(relative: &str) -> Vec<u8> {
+    std::fs::read(project_root().join("events").join(relative)).unwrap_or_else(|e| panic!("events/{relative}: {e}"))
+}
+
+/// Invokes and parses the JSON response, failing the test on a function error.
+pub async fn invoke_json(function: &mut LocalFunction, payload: &Value) -> Value {
+    let response = function.invoke(serde_json::to_vec(payload).unwrap()).await.unwrap_or_else(|e| panic!("{} failed: {e}", function.name()));
+    serde_json::from_slice(&response).expect("the response is JSON")
+}
+
+/// A photo-like JPEG (smooth gradients and detail), `width` x `height`.
+pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        let r = (x * 255 / width.max(1)) as u8;
+        let g = (y * 255 / height.max(1)) as u8;
+        let b = (((x / 7) ^ (y / 5)) % 256) as u8;
+        image::Rgb([r, g, b])
+    });
+    let mut bytes = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).expect("encodes");
+    bytes
+}

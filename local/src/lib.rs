@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod emulator;
+pub mod events;
 pub mod functions;
 pub mod quarantine;
 pub mod project;

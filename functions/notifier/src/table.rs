@@ -2,7 +2,7 @@
 //!
 //! Items (pk, sk):
 //! - `USER#{user_id}`, `N#{created_ms}#{id}`: one notification in a user's inbox
-//!   (`kind`, `image_id`, `unread`, `created_at`, `expires_at`; for likes one `liker:{user}`
+//!   (`kind`, `image_id`, `unread`, `created_at`, `updated_at` (the `by-activity` index), `expires_at`; for likes one `liker:{user}`
 //!   map per liker with that liker's latest fact: `liked`, `at`, `id`).
 //! - `IMAGE#{image_id}`, `OWNER`: the notifier's own view of who owns an image, learnt from
 //!   ImagePublished / ImageRejected (it never reads another function's table).
@@ -95,6 +95,7 @@ impl NotificationsTable {
         notification.insert("image_id".into(), s(notice.image_id));
         notification.insert("unread".into(), AttributeValue::Bool(true));
         notification.insert("created_at".into(), n(notice.created_ms));
+        notification.insert("updated_at".into(), n(notice.created_ms));
         notification.insert("expires_at".into(), n(expires_at(self.inbox_retention)));
         if let Some((reason, message)) = notice.reason {
             notification.insert("reason".into(), s(reason));
@@ -153,7 +154,7 @@ impl NotificationsTable {
             .expression_attribute_values(":id", s(liker.version.event_id.to_string()));
         request = if liker.liked {
             request
-                .update_expression("SET #liker = :state, #id = :nid, kind = :kind, image_id = :image, unread = :unread, created_at = if_not_exists(created_at, :at), expires_at = :expires")
+                .update_expression("SET #liker = :state, #id = :nid, kind = :kind, image_id = :image, unread = :unread, created_at = if_not_exists(created_at, :at), updated_at = :at, expires_at = :expires")
                 .condition_expression(newer)
                 .expression_attribute_values(":nid", s(&id))
                 .expression_attribute_values(":kind", s(Kind::Likes.as_str()))
@@ -173,7 +174,7 @@ impl NotificationsTable {
         }
     }
 
-    /// A user's inbox, newest first. Expired entries (TTL deletion lags by up to two days) and
+    /// A user's inbox, most recent activity first. Expired entries (TTL deletion lags by up to two days) and
     /// likes notifications whose every like was undone are left out.
     pub async fn inbox(&self, user_id: &str) -> Result<Vec<Notification>, TableError> {
         let now_s = expires_at(Duration::ZERO);
@@ -184,9 +185,9 @@ impl NotificationsTable {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :n)")
+                .index_name("by-activity")
+                .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(user_pk(user_id)))
-                .expression_attribute_values(":n", s("N#"))
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start)
                 .send()
