@@ -41,20 +41,34 @@ impl TestStack {
         let root = project_root();
         let emulator = Emulator::start_attached_on_free_port(&root).expect("the emulator starts");
         let template = Template::load(&template_path(&root)).expect("template.yaml loads");
-        let stack = deploy(&template, "snapglow", &emulator.endpoint_url()).await.expect("the stack deploys");
+        let stack = deploy(&template, "snapglow", &emulator.endpoint_url())
+            .await
+            .expect("the stack deploys");
         let clients = LocalClients::new(&emulator.endpoint_url()).await;
-        TestStack { emulator, stack, clients, root }
+        TestStack {
+            emulator,
+            stack,
+            clients,
+            root,
+        }
     }
 
     /// How the function would run; change it (environment, timeout) before [`Self::run`].
     pub fn spec(&self, binary: &str) -> FunctionSpec {
         let dir = ensure_binaries(&self.root);
-        let log = self.root.join(".local").join("logs").join(format!("test-{}-{binary}.log", self.emulator.port));
-        spec_for(&self.stack, binary, &dir, LogSink::File(log)).expect("the function is in the template")
+        let log = self
+            .root
+            .join(".local")
+            .join("logs")
+            .join(format!("test-{}-{binary}.log", self.emulator.port));
+        spec_for(&self.stack, binary, &dir, LogSink::File(log))
+            .expect("the function is in the template")
     }
 
     pub async fn run(&self, spec: FunctionSpec) -> LocalFunction {
-        LocalFunction::start(spec).await.expect("the runtime API starts")
+        LocalFunction::start(spec)
+            .await
+            .expect("the runtime API starts")
     }
 
     pub async fn function(&self, binary: &str) -> LocalFunction {
@@ -70,15 +84,26 @@ impl TestStack {
     }
 
     pub fn arn(&self, logical_id: &str) -> &str {
-        self.stack.resource(logical_id).and_then(|r| r.arn.as_deref()).expect("resource has an ARN")
+        self.stack
+            .resource(logical_id)
+            .and_then(|r| r.arn.as_deref())
+            .expect("resource has an ARN")
     }
 
     /// Waits for and receives (hiding them for 60 s) at least `count` messages from a queue.
-    pub async fn receive(&self, logical_id: &str, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
+    pub async fn receive(
+        &self,
+        logical_id: &str,
+        count: usize,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
         let mut messages = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         while messages.len() < count {
-            assert!(Instant::now() < deadline, "only {} of {count} messages arrived on {logical_id} within 20 s", messages.len());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {count} messages arrived on {logical_id} within 20 s",
+                messages.len()
+            );
             let output = self
                 .clients
                 .sqs
@@ -99,7 +124,16 @@ impl TestStack {
     /// Every record on the stream so far, each with its shard id, in shard order.
     pub async fn stream_records(&self) -> Vec<(String, aws_sdk_kinesis::types::Record)> {
         let stream = self.name("ImageSocialEvents");
-        let shards = self.clients.kinesis.list_shards().stream_name(stream).send().await.expect("list shards").shards.unwrap_or_default();
+        let shards = self
+            .clients
+            .kinesis
+            .list_shards()
+            .stream_name(stream)
+            .send()
+            .await
+            .expect("list shards")
+            .shards
+            .unwrap_or_default();
         let mut all = Vec::new();
         for shard in shards {
             let iterator = self
@@ -113,31 +147,59 @@ impl TestStack {
                 .await
                 .expect("iterator")
                 .shard_iterator;
-            let records = self.clients.kinesis.get_records().set_shard_iterator(iterator).limit(10_000).send().await.expect("records").records;
-            all.extend(records.into_iter().map(|r| (shard.shard_id().to_owned(), r)));
+            let records = self
+                .clients
+                .kinesis
+                .get_records()
+                .set_shard_iterator(iterator)
+                .limit(10_000)
+                .send()
+                .await
+                .expect("records")
+                .records;
+            all.extend(
+                records
+                    .into_iter()
+                    .map(|r| (shard.shard_id().to_owned(), r)),
+            );
         }
         all
     }
 
     /// The decoded JSON of every stream record.
     pub async fn stream_events(&self) -> Vec<Value> {
-        self.stream_records().await.iter().map(|(_, r)| serde_json::from_slice(r.data().as_ref()).expect("stream records are JSON")).collect()
+        self.stream_records()
+            .await
+            .iter()
+            .map(|(_, r)| {
+                serde_json::from_slice(r.data().as_ref()).expect("stream records are JSON")
+            })
+            .collect()
     }
 
     /// The quarantine's entries, without consuming them.
     pub async fn quarantined(&self) -> Vec<Value> {
-        snapglow_local::quarantine::list(&self.clients, self.url("QuarantineQueue")).await.expect("quarantine lists").iter().map(|b| serde_json::from_str(b).expect("entries are JSON")).collect()
+        snapglow_local::quarantine::list(&self.clients, self.url("QuarantineQueue"))
+            .await
+            .expect("quarantine lists")
+            .iter()
+            .map(|b| serde_json::from_str(b).expect("entries are JSON"))
+            .collect()
     }
 }
 
 /// A sample event from events/, as bytes.
 pub fn fixture(relative: &str) -> Vec<u8> {
-    std::fs::read(project_root().join("events").join(relative)).unwrap_or_else(|e| panic!("events/{relative}: {e}"))
+    std::fs::read(project_root().join("events").join(relative))
+        .unwrap_or_else(|e| panic!("events/{relative}: {e}"))
 }
 
 /// Invokes and parses the JSON response, failing the test on a function error.
 pub async fn invoke_json(function: &mut LocalFunction, payload: &Value) -> Value {
-    let response = function.invoke(serde_json::to_vec(payload).unwrap()).await.unwrap_or_else(|e| panic!("{} failed: {e}", function.name()));
+    let response = function
+        .invoke(serde_json::to_vec(payload).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("{} failed: {e}", function.name()));
     serde_json::from_slice(&response).expect("the response is JSON")
 }
 
@@ -150,6 +212,11 @@ pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
         image::Rgb([r, g, b])
     });
     let mut bytes = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).expect("encodes");
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("encodes");
     bytes
 }

@@ -9,7 +9,17 @@ use snapglow_tests::{FUNCTIONS, TestStack, fixture, invoke_json, sample_jpeg};
 use std::collections::BTreeSet;
 
 fn failures(response: &Value) -> Vec<String> {
-    response["batchItemFailures"].as_array().expect("batchItemFailures is a list").iter().map(|f| f["itemIdentifier"].as_str().expect("identifier is a string").to_owned()).collect()
+    response["batchItemFailures"]
+        .as_array()
+        .expect("batchItemFailures is a list")
+        .iter()
+        .map(|f| {
+            f["itemIdentifier"]
+                .as_str()
+                .expect("identifier is a string")
+                .to_owned()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -17,46 +27,120 @@ async fn up_creates_exactly_the_resources_of_the_template_and_is_idempotent() {
     // GIVEN a stack created from template.yaml
     let stage = TestStack::start().await;
     let template = Template::load(&stage.root.join("template.yaml")).unwrap();
-    let declared = |kind: &str| -> BTreeSet<String> { template.of_kind(kind).map(|r| stage.name(&r.logical_id).to_owned()).collect() };
+    let declared = |kind: &str| -> BTreeSet<String> {
+        template
+            .of_kind(kind)
+            .map(|r| stage.name(&r.logical_id).to_owned())
+            .collect()
+    };
     // WHEN the emulator is asked what exists
     let c = &stage.clients;
-    let buckets: BTreeSet<String> = c.s3.list_buckets().send().await.unwrap().buckets().iter().filter_map(|b| b.name.clone()).collect();
-    let tables: BTreeSet<String> = c.dynamodb.list_tables().send().await.unwrap().table_names().iter().cloned().collect();
-    let streams: BTreeSet<String> = c.kinesis.list_streams().send().await.unwrap().stream_names().iter().cloned().collect();
-    let queues: BTreeSet<String> = c.sqs.list_queues().send().await.unwrap().queue_urls().iter().map(|u| u.rsplit('/').next().unwrap().to_owned()).collect();
+    let buckets: BTreeSet<String> =
+        c.s3.list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name.clone())
+            .collect();
+    let tables: BTreeSet<String> = c
+        .dynamodb
+        .list_tables()
+        .send()
+        .await
+        .unwrap()
+        .table_names()
+        .iter()
+        .cloned()
+        .collect();
+    let streams: BTreeSet<String> = c
+        .kinesis
+        .list_streams()
+        .send()
+        .await
+        .unwrap()
+        .stream_names()
+        .iter()
+        .cloned()
+        .collect();
+    let queues: BTreeSet<String> = c
+        .sqs
+        .list_queues()
+        .send()
+        .await
+        .unwrap()
+        .queue_urls()
+        .iter()
+        .map(|u| u.rsplit('/').next().unwrap().to_owned())
+        .collect();
     // THEN it is exactly what the template declares
     assert_eq!(buckets, declared("AWS::S3::Bucket"));
     assert_eq!(tables, declared("AWS::DynamoDB::Table"));
     assert_eq!(streams, declared("AWS::Kinesis::Stream"));
     assert_eq!(queues, declared("AWS::SQS::Queue"));
     // AND a second `up` changes nothing
-    let again = deploy(&template, "snapglow", &stage.emulator.endpoint_url()).await.unwrap();
+    let again = deploy(&template, "snapglow", &stage.emulator.endpoint_url())
+        .await
+        .unwrap();
     assert_eq!(again, stage.stack);
     // AND function environments point at local names
-    let resize = stage.stack.resource("ResizeFunction").unwrap().function.as_ref().unwrap();
-    assert_eq!(resize.environment["RENDITIONS_BUCKET"], stage.name("RenditionsBucket"));
-    assert_eq!(resize.environment["QUARANTINE_QUEUE_URL"], stage.url("QuarantineQueue"));
+    let resize = stage
+        .stack
+        .resource("ResizeFunction")
+        .unwrap()
+        .function
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        resize.environment["RENDITIONS_BUCKET"],
+        stage.name("RenditionsBucket")
+    );
+    assert_eq!(
+        resize.environment["QUARANTINE_QUEUE_URL"],
+        stage.url("QuarantineQueue")
+    );
     assert_eq!(resize.timeout_seconds, 60);
 }
 
 #[tokio::test]
 async fn every_sample_event_is_handled_by_its_functions_without_failures() {
     let stage = TestStack::start().await;
-    let cases: [(&str, &[&str]); 2] = [("sqs", &["resize"]), ("kinesis", &["like-counter", "notifier"])];
+    let cases: [(&str, &[&str]); 2] = [
+        ("sqs", &["resize"]),
+        ("kinesis", &["like-counter", "notifier"]),
+    ];
     for (folder, functions) in cases {
         for function in functions {
             let mut running = stage.function(function).await;
             for entry in std::fs::read_dir(stage.root.join("events").join(folder)).unwrap() {
                 let path = entry.unwrap().path();
-                let event: Value = serde_json::from_slice(&fixture(&format!("{folder}/{}", path.file_name().unwrap().to_string_lossy()))).unwrap();
+                let event: Value = serde_json::from_slice(&fixture(&format!(
+                    "{folder}/{}",
+                    path.file_name().unwrap().to_string_lossy()
+                )))
+                .unwrap();
                 let response = invoke_json(&mut running, &event).await;
-                assert_eq!(failures(&response), Vec::<String>::new(), "{function} with {}", path.display());
+                assert_eq!(
+                    failures(&response),
+                    Vec::<String>::new(),
+                    "{function} with {}",
+                    path.display()
+                );
             }
         }
     }
     // The malformed samples were acknowledged because they are in the quarantine.
     let quarantined = stage.quarantined().await;
-    let by: BTreeSet<(String, String)> = quarantined.iter().map(|q| (q["function"].as_str().unwrap().to_owned(), q["reason"].as_str().unwrap().to_owned())).collect();
+    let by: BTreeSet<(String, String)> = quarantined
+        .iter()
+        .map(|q| {
+            (
+                q["function"].as_str().unwrap().to_owned(),
+                q["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     let expected: BTreeSet<(String, String)> = [
         ("snapglow-ResizeFunction", "not_an_s3_notification"),
         ("snapglow-LikeCounterFunction", "malformed_envelope"),
@@ -74,18 +158,42 @@ async fn a_batch_reports_exactly_its_transiently_failed_records() {
     // GIVEN a real upload, whose S3 notification arrives on the queue
     let stage = TestStack::start().await;
     let uploads = stage.name("UploadsBucket").to_owned();
-    stage.clients.s3.put_object().bucket(&uploads).key("uploads/alice/beach.jpg").body(sample_jpeg(640, 480).into()).send().await.unwrap();
+    stage
+        .clients
+        .s3
+        .put_object()
+        .bucket(&uploads)
+        .key("uploads/alice/beach.jpg")
+        .body(sample_jpeg(640, 480).into())
+        .send()
+        .await
+        .unwrap();
     let notifications: Vec<_> = stage.receive("ImageUploadsQueue", 2).await; // the s3:TestEvent and the upload
     // AND a message that is not an S3 notification at all
-    stage.clients.sqs.send_message().queue_url(stage.url("ImageUploadsQueue")).message_body("garbage").send().await.unwrap();
+    stage
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(stage.url("ImageUploadsQueue"))
+        .message_body("garbage")
+        .send()
+        .await
+        .unwrap();
     let mut messages = notifications;
     messages.extend(stage.receive("ImageUploadsQueue", 1).await);
-    let upload_id = messages.iter().find(|m| m.body().unwrap().contains("beach")).unwrap().message_id().unwrap().to_owned();
+    let upload_id = messages
+        .iter()
+        .find(|m| m.body().unwrap().contains("beach"))
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_owned();
     let event = sqs_event(stage.arn("ImageUploadsQueue"), &messages);
     // AND resize pointed at a renditions bucket that does not exist
     let mut spec = stage.spec("resize");
     spec.environment.retain(|(k, _)| k != "RENDITIONS_BUCKET");
-    spec.environment.push(("RENDITIONS_BUCKET".into(), "no-such-bucket".into()));
+    spec.environment
+        .push(("RENDITIONS_BUCKET".into(), "no-such-bucket".into()));
     let mut resize = stage.run(spec).await;
     // WHEN the batch is invoked
     let response = invoke_json(&mut resize, &event).await;
@@ -103,19 +211,41 @@ async fn an_upload_becomes_renditions_and_an_image_published_event() {
     // GIVEN a 1600x1200 photo uploaded under a key with a space, a plus and unicode
     let stage = TestStack::start().await;
     let key = "uploads/béa/my photo+1.jpg";
-    stage.clients.s3.put_object().bucket(stage.name("UploadsBucket")).key(key).body(sample_jpeg(1600, 1200).into()).send().await.unwrap();
+    stage
+        .clients
+        .s3
+        .put_object()
+        .bucket(stage.name("UploadsBucket"))
+        .key(key)
+        .body(sample_jpeg(1600, 1200).into())
+        .send()
+        .await
+        .unwrap();
     let messages = stage.receive("ImageUploadsQueue", 2).await;
     let mut resize = stage.function("resize").await;
     // WHEN resize handles the real notification, twice (a redelivery)
     let event = sqs_event(stage.arn("ImageUploadsQueue"), &messages);
-    assert_eq!(failures(&invoke_json(&mut resize, &event).await), Vec::<String>::new());
+    assert_eq!(
+        failures(&invoke_json(&mut resize, &event).await),
+        Vec::<String>::new()
+    );
     let first: Vec<Vec<u8>> = read_renditions(&stage, "my photo+1").await;
-    assert_eq!(failures(&invoke_json(&mut resize, &event).await), Vec::<String>::new());
+    assert_eq!(
+        failures(&invoke_json(&mut resize, &event).await),
+        Vec::<String>::new()
+    );
     // THEN the renditions exist, fit their long edge, are never upscaled, and are identical
     // after the redelivery
     let again = read_renditions(&stage, "my photo+1").await;
     assert_eq!(first, again, "a redelivery must write the same bytes");
-    let sizes: Vec<(u32, u32)> = first.iter().map(|b| image::load_from_memory(b).map(|i| (i.width(), i.height())).unwrap()).collect();
+    let sizes: Vec<(u32, u32)> = first
+        .iter()
+        .map(|b| {
+            image::load_from_memory(b)
+                .map(|i| (i.width(), i.height()))
+                .unwrap()
+        })
+        .collect();
     assert_eq!(sizes, vec![(1600, 1200), (1024, 768), (320, 240)]);
     // AND both deliveries published the same ImagePublished event id
     let events = stage.stream_events().await;
@@ -123,16 +253,37 @@ async fn an_upload_becomes_renditions_and_an_image_published_event() {
     assert_eq!(events[0]["event_id"], events[1]["event_id"]);
     let data = &events[0]["data"];
     assert_eq!(events[0]["type"], "ImagePublished");
-    assert_eq!((data["owner_id"].as_str(), data["image_id"].as_str(), data["source_key"].as_str()), (Some("béa"), Some("my photo+1"), Some(key)));
-    assert_eq!(data["renditions"][2], json!({ "name": "thumb", "key": "renditions/my photo+1/thumb.jpg", "width": 320, "height": 240, "bytes": first[2].len(), "content_type": "image/jpeg" }));
+    assert_eq!(
+        (
+            data["owner_id"].as_str(),
+            data["image_id"].as_str(),
+            data["source_key"].as_str()
+        ),
+        (Some("béa"), Some("my photo+1"), Some(key))
+    );
+    assert_eq!(
+        data["renditions"][2],
+        json!({ "name": "thumb", "key": "renditions/my photo+1/thumb.jpg", "width": 320, "height": 240, "bytes": first[2].len(), "content_type": "image/jpeg" })
+    );
 }
 
 async fn read_renditions(stage: &TestStack, image_id: &str) -> Vec<Vec<u8>> {
     let mut all = Vec::new();
     for name in ["large", "medium", "thumb"] {
-        let object = stage.clients.s3.get_object().bucket(stage.name("RenditionsBucket")).key(format!("renditions/{image_id}/{name}.jpg")).send().await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let object = stage
+            .clients
+            .s3
+            .get_object()
+            .bucket(stage.name("RenditionsBucket"))
+            .key(format!("renditions/{image_id}/{name}.jpg"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(object.content_type(), Some("image/jpeg"));
-        assert_eq!(object.cache_control(), Some("public, max-age=31536000, immutable"));
+        assert_eq!(
+            object.cache_control(),
+            Some("public, max-age=31536000, immutable")
+        );
         all.push(object.body.collect().await.unwrap().into_bytes().to_vec());
     }
     all
@@ -146,34 +297,89 @@ async fn likes_and_notifications_take_effect_once_however_often_a_batch_is_redel
         let event: Value = serde_json::from_slice(&fixture(sample)).unwrap();
         for record in event["Records"].as_array().unwrap() {
             use base64::Engine;
-            let data = base64::engine::general_purpose::STANDARD.decode(record["kinesis"]["data"].as_str().unwrap()).unwrap();
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(record["kinesis"]["data"].as_str().unwrap())
+                .unwrap();
             let key = record["kinesis"]["partitionKey"].as_str().unwrap();
-            stage.clients.kinesis.put_record().stream_name(stage.name("ImageSocialEvents")).partition_key(key).data(data.into()).send().await.unwrap();
+            stage
+                .clients
+                .kinesis
+                .put_record()
+                .stream_name(stage.name("ImageSocialEvents"))
+                .partition_key(key)
+                .data(data.into())
+                .send()
+                .await
+                .unwrap();
         }
     }
     let records = stage.stream_records().await;
     let shard = &records[0].0;
-    assert!(records.iter().all(|(s, _)| s == shard), "one image, one shard");
-    let batch = kinesis_event(stage.arn("ImageSocialEvents"), shard, "arn:aws:iam::123456789012:role/test", &records.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>());
+    assert!(
+        records.iter().all(|(s, _)| s == shard),
+        "one image, one shard"
+    );
+    let batch = kinesis_event(
+        stage.arn("ImageSocialEvents"),
+        shard,
+        "arn:aws:iam::123456789012:role/test",
+        &records.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+    );
     let mut counter = stage.function("like-counter").await;
     let mut notifier = stage.function("notifier").await;
     // WHEN both consumers get the batch three times
     for _ in 0..3 {
-        assert_eq!(failures(&invoke_json(&mut counter, &batch).await), Vec::<String>::new());
-        assert_eq!(failures(&invoke_json(&mut notifier, &batch).await), Vec::<String>::new());
+        assert_eq!(
+            failures(&invoke_json(&mut counter, &batch).await),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            failures(&invoke_json(&mut notifier, &batch).await),
+            Vec::<String>::new()
+        );
     }
     // THEN the image has two likes (bob twice is one like, carol once)
-    let table = like_counter::table::LikesTable::new(stage.clients.dynamodb.clone(), stage.name("LikesTable"), std::time::Duration::from_secs(3600));
+    let table = like_counter::table::LikesTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("LikesTable"),
+        std::time::Duration::from_secs(3600),
+    );
     assert_eq!(table.count("sunset over the bay").await.unwrap(), 2);
     // AND alice's inbox has one "live" notification and one coalesced likes notification
-    let inbox = notifier::table::NotificationsTable::new(stage.clients.dynamodb.clone(), stage.name("NotificationsTable"), std::time::Duration::from_secs(86_400), std::time::Duration::from_secs(3600));
+    let inbox = notifier::table::NotificationsTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+        std::time::Duration::from_secs(86_400),
+        std::time::Duration::from_secs(3600),
+    );
     let notifications = inbox.inbox("alice").await.unwrap();
-    let summary: Vec<(String, Vec<String>, String)> = notifications.iter().map(|n| (serde_json::to_value(n.kind).unwrap().as_str().unwrap().to_owned(), n.actors.clone(), n.text.clone())).collect();
+    let summary: Vec<(String, Vec<String>, String)> = notifications
+        .iter()
+        .map(|n| {
+            (
+                serde_json::to_value(n.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                n.actors.clone(),
+                n.text.clone(),
+            )
+        })
+        .collect();
     assert_eq!(
         summary,
         vec![
-            ("likes".to_owned(), vec!["carol".to_owned(), "bob".to_owned()], "carol and bob liked your photo".to_owned()),
-            ("published".to_owned(), vec![], "Your photo is live".to_owned()),
+            (
+                "likes".to_owned(),
+                vec!["carol".to_owned(), "bob".to_owned()],
+                "carol and bob liked your photo".to_owned()
+            ),
+            (
+                "published".to_owned(),
+                vec![],
+                "Your photo is live".to_owned()
+            ),
         ]
     );
     assert!(notifications.iter().all(|n| n.unread));

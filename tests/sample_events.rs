@@ -13,7 +13,12 @@ fn files(folder: &str) -> Vec<(String, Value)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()))
+        .map(|p| {
+            (
+                p.file_stem().unwrap().to_string_lossy().into_owned(),
+                serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap(),
+            )
+        })
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(!found.is_empty(), "no sample events in {}", dir.display());
@@ -21,8 +26,12 @@ fn files(folder: &str) -> Vec<(String, Value)> {
 }
 
 /// Parsing, writing and parsing again gives the same event.
-fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug>(name: &str, json: &Value) -> T {
-    let parsed: T = serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{name} is not a valid event: {e}"));
+fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug>(
+    name: &str,
+    json: &Value,
+) -> T {
+    let parsed: T = serde_json::from_value(json.clone())
+        .unwrap_or_else(|e| panic!("{name} is not a valid event: {e}"));
     let again: T = serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
     assert_eq!(parsed, again, "{name} does not round-trip");
     parsed
@@ -37,7 +46,10 @@ fn sqs_samples_are_s3_notifications_or_say_what_they_are_not() {
             match name.as_str() {
                 "not-an-s3-notification" => assert!(parsed.is_err(), "{name}"),
                 "s3-test-event" => assert_eq!(parsed.unwrap(), resize::upload::Notification::Test),
-                _ => assert!(matches!(parsed, Ok(resize::upload::Notification::Created(_))), "{name}"),
+                _ => assert!(
+                    matches!(parsed, Ok(resize::upload::Notification::Created(_))),
+                    "{name}"
+                ),
             }
         }
     }
@@ -47,14 +59,30 @@ fn sqs_samples_are_s3_notifications_or_say_what_they_are_not() {
 fn kinesis_samples_carry_the_envelopes_their_names_promise() {
     for (name, json) in files("kinesis") {
         let event: KinesisEvent = round_trips(&name, &json);
-        let decoded: Vec<_> = event.records.iter().map(|r| Envelope::decode(&r.kinesis.data.0)).collect();
+        let decoded: Vec<_> = event
+            .records
+            .iter()
+            .map(|r| Envelope::decode(&r.kinesis.data.0))
+            .collect();
         match name.as_str() {
-            "malformed-record" => assert_eq!(decoded.iter().filter(|d| d.is_err()).count(), 1, "{name}"),
-            "unknown-type" => assert!(decoded.iter().all(|d| matches!(d, Ok(Decoded::UnknownType { .. }))), "{name}"),
+            "malformed-record" => {
+                assert_eq!(decoded.iter().filter(|d| d.is_err()).count(), 1, "{name}")
+            }
+            "unknown-type" => assert!(
+                decoded
+                    .iter()
+                    .all(|d| matches!(d, Ok(Decoded::UnknownType { .. }))),
+                "{name}"
+            ),
             _ => {
-                let expected_type: String = name.split('-').map(|w| w[..1].to_uppercase() + &w[1..]).collect();
+                let expected_type: String = name
+                    .split('-')
+                    .map(|w| w[..1].to_uppercase() + &w[1..])
+                    .collect();
                 for d in decoded {
-                    let Ok(Decoded::Known(envelope)) = d else { panic!("{name}: {d:?}") };
+                    let Ok(Decoded::Known(envelope)) = d else {
+                        panic!("{name}: {d:?}")
+                    };
                     assert_eq!(envelope.event.type_name(), expected_type, "{name}");
                 }
             }
@@ -62,7 +90,11 @@ fn kinesis_samples_carry_the_envelopes_their_names_promise() {
         for record in &event.records {
             // The partition key is the image id, as producers must set it.
             if let Ok(Decoded::Known(envelope)) = Envelope::decode(&record.kinesis.data.0) {
-                assert_eq!(record.kinesis.partition_key, envelope.partition_key(), "{name}");
+                assert_eq!(
+                    record.kinesis.partition_key,
+                    envelope.partition_key(),
+                    "{name}"
+                );
             }
         }
     }

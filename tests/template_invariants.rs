@@ -26,8 +26,18 @@ fn violations(text: &str) -> Vec<String> {
         Err(e) => return vec![e.to_string()],
     };
     let globals = &template.globals_function;
-    let setting = |props: &Value, key: &str| props.get(key).or_else(|| globals.get(key)).cloned().unwrap_or(Value::Null);
-    let names: Vec<(&str, &str)> = template.resources.values().map(|r| (r.logical_id.as_str(), r.kind.as_str())).collect();
+    let setting = |props: &Value, key: &str| {
+        props
+            .get(key)
+            .or_else(|| globals.get(key))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let names: Vec<(&str, &str)> = template
+        .resources
+        .values()
+        .map(|r| (r.logical_id.as_str(), r.kind.as_str()))
+        .collect();
     for (id, kind) in [
         ("UploadsBucket", "AWS::S3::Bucket"),
         ("RenditionsBucket", "AWS::S3::Bucket"),
@@ -46,15 +56,32 @@ fn violations(text: &str) -> Vec<String> {
             found.push(format!("{id} ({kind}) is missing"));
         }
     }
-    let resource = |id: &str| template.resources.get(id).map(|r| r.properties.clone()).unwrap_or(Value::Null);
+    let resource = |id: &str| {
+        template
+            .resources
+            .get(id)
+            .map(|r| r.properties.clone())
+            .unwrap_or(Value::Null)
+    };
 
     // Uploads trigger resize through the queue, and only under uploads/.
     let uploads = resource("UploadsBucket");
-    let notification = uploads.pointer("/NotificationConfiguration/QueueConfigurations/0").cloned().unwrap_or(Value::Null);
-    if notification.get("Queue") != Some(&serde_json::json!({ "Fn::GetAtt": ["ImageUploadsQueue", "Arn"] })) || scalar_text(&notification["Event"]) != "s3:ObjectCreated:*" {
+    let notification = uploads
+        .pointer("/NotificationConfiguration/QueueConfigurations/0")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if notification.get("Queue")
+        != Some(&serde_json::json!({ "Fn::GetAtt": ["ImageUploadsQueue", "Arn"] }))
+        || scalar_text(&notification["Event"]) != "s3:ObjectCreated:*"
+    {
         found.push("UploadsBucket must notify ImageUploadsQueue of s3:ObjectCreated:*".to_owned());
     }
-    if notification.pointer("/Filter/S3Key/Rules/0/Value").map(scalar_text).as_deref() != Some("uploads/") {
+    if notification
+        .pointer("/Filter/S3Key/Rules/0/Value")
+        .map(scalar_text)
+        .as_deref()
+        != Some("uploads/")
+    {
         found.push("the upload notification must be filtered on the uploads/ prefix".to_owned());
     }
 
@@ -63,9 +90,13 @@ fn violations(text: &str) -> Vec<String> {
     let resize = resource("ResizeFunction");
     let resize_timeout = int(Some(&setting(&resize, "Timeout"))).unwrap_or(3);
     if int(queue.get("VisibilityTimeout")).unwrap_or(30) < 6 * resize_timeout {
-        found.push(format!("ImageUploadsQueue VisibilityTimeout must be >= 6 x resize Timeout ({resize_timeout} s)"));
+        found.push(format!(
+            "ImageUploadsQueue VisibilityTimeout must be >= 6 x resize Timeout ({resize_timeout} s)"
+        ));
     }
-    if queue.pointer("/RedrivePolicy/deadLetterTargetArn") != Some(&serde_json::json!({ "Fn::GetAtt": ["ImageUploadsDLQ", "Arn"] })) {
+    if queue.pointer("/RedrivePolicy/deadLetterTargetArn")
+        != Some(&serde_json::json!({ "Fn::GetAtt": ["ImageUploadsDLQ", "Arn"] }))
+    {
         found.push("ImageUploadsQueue must redrive to ImageUploadsDLQ".to_owned());
     }
     if int(queue.pointer("/RedrivePolicy/maxReceiveCount")).unwrap_or(0) < 5 {
@@ -79,12 +110,23 @@ fn violations(text: &str) -> Vec<String> {
 
     // Tables expire dedup records, and only after the stream can no longer redeliver them.
     for id in ["LikesTable", "NotificationsTable"] {
-        if scalar_text(&resource(id).pointer("/TimeToLiveSpecification/Enabled").cloned().unwrap_or(Value::Null)) != "true" {
+        if scalar_text(
+            &resource(id)
+                .pointer("/TimeToLiveSpecification/Enabled")
+                .cloned()
+                .unwrap_or(Value::Null),
+        ) != "true"
+        {
             found.push(format!("{id} must have TTL enabled"));
         }
     }
-    let retention_hours = int(resource("ImageSocialEvents").get("RetentionPeriodHours")).unwrap_or(24);
-    let dedup_hours = template.parameters.get("DedupRetentionHours").and_then(|v| int(Some(v))).unwrap_or(0);
+    let retention_hours =
+        int(resource("ImageSocialEvents").get("RetentionPeriodHours")).unwrap_or(24);
+    let dedup_hours = template
+        .parameters
+        .get("DedupRetentionHours")
+        .and_then(|v| int(Some(v)))
+        .unwrap_or(0);
     if dedup_hours <= retention_hours {
         found.push(format!("DedupRetentionHours ({dedup_hours}) must exceed the stream's retention ({retention_hours} h)"));
     }
@@ -99,25 +141,56 @@ fn violations(text: &str) -> Vec<String> {
         if setting(props, "Architectures") != serde_json::json!(["arm64"]) {
             found.push(format!("{id}: Architectures must be [arm64]"));
         }
-        if function.metadata.get("BuildMethod").map(scalar_text).as_deref() != Some("rust-cargolambda") {
-            found.push(format!("{id}: Metadata.BuildMethod must be rust-cargolambda"));
+        if function
+            .metadata
+            .get("BuildMethod")
+            .map(scalar_text)
+            .as_deref()
+            != Some("rust-cargolambda")
+        {
+            found.push(format!(
+                "{id}: Metadata.BuildMethod must be rust-cargolambda"
+            ));
         }
-        let binary = function.metadata.pointer("/BuildProperties/Binary").map(scalar_text).unwrap_or_default();
-        if !project_root().join("functions").join(&binary).join("Cargo.toml").is_file() {
-            found.push(format!("{id}: Metadata.BuildProperties.Binary {binary:?} is not a crate under functions/"));
+        let binary = function
+            .metadata
+            .pointer("/BuildProperties/Binary")
+            .map(scalar_text)
+            .unwrap_or_default();
+        if !project_root()
+            .join("functions")
+            .join(&binary)
+            .join("Cargo.toml")
+            .is_file()
+        {
+            found.push(format!(
+                "{id}: Metadata.BuildProperties.Binary {binary:?} is not a crate under functions/"
+            ));
         }
-        for (name, event) in props.get("Events").and_then(Value::as_object).into_iter().flatten() {
+        for (name, event) in props
+            .get("Events")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             let kind = scalar_text(&event["Type"]);
             let e = &event["Properties"];
-            if (kind == "SQS" || kind == "Kinesis") && e.get("FunctionResponseTypes") != Some(&serde_json::json!(["ReportBatchItemFailures"])) {
+            if (kind == "SQS" || kind == "Kinesis")
+                && e.get("FunctionResponseTypes")
+                    != Some(&serde_json::json!(["ReportBatchItemFailures"]))
+            {
                 found.push(format!("{id}.{name}: FunctionResponseTypes must be [ReportBatchItemFailures], or failed records are deleted/checkpointed"));
             }
             if kind == "Kinesis" {
                 if scalar_text(&e["StartingPosition"]) != "TRIM_HORIZON" {
-                    found.push(format!("{id}.{name}: StartingPosition must be TRIM_HORIZON"));
+                    found.push(format!(
+                        "{id}.{name}: StartingPosition must be TRIM_HORIZON"
+                    ));
                 }
                 if e.get("BisectBatchOnFunctionError") != Some(&Value::Bool(true)) {
-                    found.push(format!("{id}.{name}: BisectBatchOnFunctionError must be true"));
+                    found.push(format!(
+                        "{id}.{name}: BisectBatchOnFunctionError must be true"
+                    ));
                 }
                 match int(e.get("MaximumRetryAttempts")) {
                     Some(n) if (0..=10_000).contains(&n) => {}
@@ -125,24 +198,37 @@ fn violations(text: &str) -> Vec<String> {
                 }
                 match int(e.get("MaximumRecordAgeInSeconds")) {
                     Some(n) if (60..=604_800).contains(&n) => {}
-                    other => found.push(format!("{id}.{name}: MaximumRecordAgeInSeconds must be 60..=604800, is {other:?}")),
+                    other => found.push(format!(
+                        "{id}.{name}: MaximumRecordAgeInSeconds must be 60..=604800, is {other:?}"
+                    )),
                 }
-                if e.pointer("/DestinationConfig/OnFailure/Destination").is_none() {
-                    found.push(format!("{id}.{name}: an on-failure destination is required"));
+                if e.pointer("/DestinationConfig/OnFailure/Destination")
+                    .is_none()
+                {
+                    found.push(format!(
+                        "{id}.{name}: an on-failure destination is required"
+                    ));
                 }
             }
             if kind == "SQS" {
                 let window = int(e.get("MaximumBatchingWindowInSeconds")).unwrap_or(0);
                 let batch = int(e.get("BatchSize")).unwrap_or(10);
                 if batch > 10 && window < 1 {
-                    found.push(format!("{id}.{name}: BatchSize > 10 needs MaximumBatchingWindowInSeconds >= 1"));
+                    found.push(format!(
+                        "{id}.{name}: BatchSize > 10 needs MaximumBatchingWindowInSeconds >= 1"
+                    ));
                 }
             }
         }
     }
     // resize writes renditions elsewhere than the bucket that triggers it.
-    if resize.pointer("/Environment/Variables/RENDITIONS_BUCKET") != Some(&serde_json::json!({ "Ref": "RenditionsBucket" })) {
-        found.push("resize must write to RenditionsBucket, never the uploads bucket (recursive trigger)".to_owned());
+    if resize.pointer("/Environment/Variables/RENDITIONS_BUCKET")
+        != Some(&serde_json::json!({ "Ref": "RenditionsBucket" }))
+    {
+        found.push(
+            "resize must write to RenditionsBucket, never the uploads bucket (recursive trigger)"
+                .to_owned(),
+        );
     }
     found
 }
@@ -156,22 +242,64 @@ fn the_template_keeps_every_delivery_promise() {
 fn the_checks_catch_the_mistakes_linters_let_through() {
     let text = load_text();
     let cases = [
-        ("StartingPosition: TRIM_HORIZON", "StartingPosition: LATEST", "StartingPosition must be TRIM_HORIZON"),
-        ("MaximumRetryAttempts: 5", "MaximumRetryAttempts: -1", "MaximumRetryAttempts must be 0..=10000"),
-        ("FunctionResponseTypes: [ReportBatchItemFailures]", "FunctionResponseTypes: []", "FunctionResponseTypes must be [ReportBatchItemFailures]"),
-        ("VisibilityTimeout: 360", "VisibilityTimeout: 60", "VisibilityTimeout must be >= 6 x resize Timeout"),
-        ("maxReceiveCount: 5", "maxReceiveCount: 1", "maxReceiveCount must be >= 5"),
-        ("Value: uploads/", "Value: photos/", "filtered on the uploads/ prefix"),
-        ("RENDITIONS_BUCKET: !Ref RenditionsBucket", "RENDITIONS_BUCKET: !Ref UploadsBucket", "recursive trigger"),
-        ("Default: 192", "Default: 24", "must exceed the stream's retention"),
-        ("BisectBatchOnFunctionError: true", "BisectBatchOnFunctionError: false", "BisectBatchOnFunctionError must be true"),
+        (
+            "StartingPosition: TRIM_HORIZON",
+            "StartingPosition: LATEST",
+            "StartingPosition must be TRIM_HORIZON",
+        ),
+        (
+            "MaximumRetryAttempts: 5",
+            "MaximumRetryAttempts: -1",
+            "MaximumRetryAttempts must be 0..=10000",
+        ),
+        (
+            "FunctionResponseTypes: [ReportBatchItemFailures]",
+            "FunctionResponseTypes: []",
+            "FunctionResponseTypes must be [ReportBatchItemFailures]",
+        ),
+        (
+            "VisibilityTimeout: 360",
+            "VisibilityTimeout: 60",
+            "VisibilityTimeout must be >= 6 x resize Timeout",
+        ),
+        (
+            "maxReceiveCount: 5",
+            "maxReceiveCount: 1",
+            "maxReceiveCount must be >= 5",
+        ),
+        (
+            "Value: uploads/",
+            "Value: photos/",
+            "filtered on the uploads/ prefix",
+        ),
+        (
+            "RENDITIONS_BUCKET: !Ref RenditionsBucket",
+            "RENDITIONS_BUCKET: !Ref UploadsBucket",
+            "recursive trigger",
+        ),
+        (
+            "Default: 192",
+            "Default: 24",
+            "must exceed the stream's retention",
+        ),
+        (
+            "BisectBatchOnFunctionError: true",
+            "BisectBatchOnFunctionError: false",
+            "BisectBatchOnFunctionError must be true",
+        ),
     ];
     for (good, bad, expected) in cases {
         // GIVEN the template with one mistake
-        assert!(text.contains(good), "template no longer contains {good:?}; update this test");
+        assert!(
+            text.contains(good),
+            "template no longer contains {good:?}; update this test"
+        );
         let broken = text.replacen(good, bad, 1);
         // THEN the checks name it
         let found = violations(&broken);
-        assert!(found.iter().any(|v| v.contains(expected)), "{bad:?} was not caught: {found:?}");
+        assert!(
+            found.iter().any(|v| v.contains(expected)),
+            "{bad:?} was not caught: {found:?}"
+        );
     }
 }

@@ -21,10 +21,18 @@ impl LocalClients {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint_url)
             .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "snapglow-local"))
+            .credentials_provider(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "snapglow-local",
+            ))
             .load()
             .await;
-        let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build();
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
         Self {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sqs: aws_sdk_sqs::Client::new(&config),

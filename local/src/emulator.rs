@@ -9,14 +9,27 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
-    #[error("python3 was not found or cannot create a venv ({0}); install it (Debian: apt-get install python3 python3-venv) and run again")]
+    #[error(
+        "python3 was not found or cannot create a venv ({0}); install it (Debian: apt-get install python3 python3-venv) and run again"
+    )]
     NoPython(String),
-    #[error("installing the emulator into {venv} failed: {detail}; check that PyPI is reachable (pip install -r local/emulator-requirements.txt) or delete {venv} and retry")]
+    #[error(
+        "installing the emulator into {venv} failed: {detail}; check that PyPI is reachable (pip install -r local/emulator-requirements.txt) or delete {venv} and retry"
+    )]
     Install { venv: String, detail: String },
-    #[error("port {port} on 127.0.0.1 is already in use by another program; stop it, or pick another port with --port (or SNAPGLOW_LOCAL_PORT)")]
+    #[error(
+        "port {port} on 127.0.0.1 is already in use by another program; stop it, or pick another port with --port (or SNAPGLOW_LOCAL_PORT)"
+    )]
     PortTaken { port: u16 },
-    #[error("the emulator did not come up on {endpoint} within {seconds}s; its log ({log}) ends with:\n{tail}")]
-    NotStarted { endpoint: String, seconds: u64, log: String, tail: String },
+    #[error(
+        "the emulator did not come up on {endpoint} within {seconds}s; its log ({log}) ends with:\n{tail}"
+    )]
+    NotStarted {
+        endpoint: String,
+        seconds: u64,
+        log: String,
+        tail: String,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -29,7 +42,9 @@ pub struct LocalDir {
 
 impl LocalDir {
     pub fn new(project_root: &Path) -> Self {
-        Self { root: project_root.join(".local") }
+        Self {
+            root: project_root.join(".local"),
+        }
     }
     pub fn venv(&self) -> PathBuf {
         self.root.join("venv")
@@ -55,23 +70,37 @@ pub fn ensure_installed(project_root: &Path) -> Result<PathBuf, EmulatorError> {
     let marker = dir.venv().join(".snapglow-installed");
     let lock = std::fs::File::create(dir.root.join("venv.lock"))?;
     lock.lock()?;
-    if dir.moto_server().exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(pins.as_str()) {
+    if dir.moto_server().exists()
+        && std::fs::read_to_string(&marker).ok().as_deref() == Some(pins.as_str())
+    {
         return Ok(dir.moto_server());
     }
     let venv = dir.venv().display().to_string();
     eprintln!("installing the emulator (moto server, pinned) into {venv} ...");
-    let made = Command::new("python3").args(["-m", "venv", &venv]).stdout(Stdio::null()).output().map_err(|e| EmulatorError::NoPython(e.to_string()))?;
+    let made = Command::new("python3")
+        .args(["-m", "venv", &venv])
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| EmulatorError::NoPython(e.to_string()))?;
     if !made.status.success() {
-        return Err(EmulatorError::NoPython(String::from_utf8_lossy(&made.stderr).trim().to_owned()));
+        return Err(EmulatorError::NoPython(
+            String::from_utf8_lossy(&made.stderr).trim().to_owned(),
+        ));
     }
     let pip = dir.venv().join("bin").join("pip");
     let installed = Command::new(pip)
         .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
         .arg(&requirements)
         .output()
-        .map_err(|e| EmulatorError::Install { venv: venv.clone(), detail: e.to_string() })?;
+        .map_err(|e| EmulatorError::Install {
+            venv: venv.clone(),
+            detail: e.to_string(),
+        })?;
     if !installed.status.success() {
-        return Err(EmulatorError::Install { venv, detail: String::from_utf8_lossy(&installed.stderr).trim().to_owned() });
+        return Err(EmulatorError::Install {
+            venv,
+            detail: String::from_utf8_lossy(&installed.stderr).trim().to_owned(),
+        });
     }
     std::fs::write(&marker, pins)?;
     Ok(dir.moto_server())
@@ -94,7 +123,11 @@ impl Emulator {
     }
 
     /// Starts moto on 127.0.0.1:`port` and waits until it answers.
-    pub fn start(project_root: &Path, port: u16, detached: bool) -> Result<Emulator, EmulatorError> {
+    pub fn start(
+        project_root: &Path,
+        port: u16,
+        detached: bool,
+    ) -> Result<Emulator, EmulatorError> {
         let moto = ensure_installed(project_root)?;
         if TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).is_err() {
             return Err(EmulatorError::PortTaken { port });
@@ -104,7 +137,11 @@ impl Emulator {
         std::fs::create_dir_all(log_path.parent().expect("logs dir"))?;
         let log = std::fs::File::create(&log_path)?;
         let mut command = Command::new(moto);
-        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
         if detached {
             // Its own process group: a Ctrl-C in the terminal that ran `up` must not stop it.
             use std::os::unix::process::CommandExt;
@@ -123,8 +160,20 @@ impl Emulator {
                 let _ = child.kill();
                 let _ = child.wait();
                 let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
-                return Err(EmulatorError::NotStarted { endpoint: endpoint_url(port), seconds: limit.as_secs(), log: log_path.display().to_string(), tail: tail.join("\n") });
+                let tail: Vec<&str> = text
+                    .lines()
+                    .rev()
+                    .take(15)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                return Err(EmulatorError::NotStarted {
+                    endpoint: endpoint_url(port),
+                    seconds: limit.as_secs(),
+                    log: log_path.display().to_string(),
+                    tail: tail.join("\n"),
+                });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -173,9 +222,17 @@ pub fn reset(port: u16) -> bool {
 
 /// A minimal HTTP/1.0 request on loopback; returns the status code.
 fn http_request(port: u16, method: &str, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(500)).ok()?;
+    let mut stream = TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    )
+    .ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .ok()?;
     let mut head = [0u8; 32];
     let read = stream.read(&mut head).ok()?;
     let line = std::str::from_utf8(&head[..read]).ok()?;
@@ -188,5 +245,8 @@ pub fn stop_pid(pid: u32) -> bool {
     if !String::from_utf8_lossy(&cmdline).contains("moto_server") {
         return false;
     }
-    Command::new("kill").arg(pid.to_string()).status().is_ok_and(|s| s.success())
+    Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success())
 }

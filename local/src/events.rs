@@ -12,7 +12,14 @@ pub fn sqs_event(queue_arn: &str, messages: &[aws_sdk_sqs::types::Message]) -> V
         .iter()
         .map(|m| {
             // Every attribute value is a string, numbers and timestamps included.
-            let attributes: serde_json::Map<String, Value> = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect()).unwrap_or_default();
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
             json!({
                 "messageId": m.message_id(),
                 "receiptHandle": m.receipt_handle(),
@@ -30,7 +37,12 @@ pub fn sqs_event(queue_arn: &str, messages: &[aws_sdk_sqs::types::Message]) -> V
 }
 
 /// The Kinesis event for records read from one shard.
-pub fn kinesis_event(stream_arn: &str, shard_id: &str, role_arn: &str, records: &[aws_sdk_kinesis::types::Record]) -> Value {
+pub fn kinesis_event(
+    stream_arn: &str,
+    shard_id: &str,
+    role_arn: &str,
+    records: &[aws_sdk_kinesis::types::Record],
+) -> Value {
     let records: Vec<Value> = records
         .iter()
         .map(|r| {

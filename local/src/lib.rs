@@ -2,11 +2,15 @@
 //! API that runs the real function binaries, and the commands behind `cargo local`.
 
 pub mod clients;
+pub mod demo;
 pub mod emulator;
 pub mod events;
 pub mod functions;
-pub mod quarantine;
+pub mod mappings;
+pub mod pipeline;
+pub mod producer;
 pub mod project;
+pub mod quarantine;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;

@@ -21,7 +21,10 @@ pub fn project_root() -> PathBuf {
         }
         dir = candidate.parent().map(Path::to_path_buf);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("local/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("local/ has a parent")
+        .to_path_buf()
 }
 
 pub fn template_path(root: &Path) -> PathBuf {
@@ -30,7 +33,11 @@ pub fn template_path(root: &Path) -> PathBuf {
 
 /// Builds the named binaries with cargo (debug profile unless `release`) and returns the
 /// folder they are in.
-pub fn build_binaries(root: &Path, binaries: &[&str], release: bool) -> Result<PathBuf, BuildError> {
+pub fn build_binaries(
+    root: &Path,
+    binaries: &[&str],
+    release: bool,
+) -> Result<PathBuf, BuildError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     command.current_dir(root).args(["build", "--quiet"]);
@@ -42,14 +49,22 @@ pub fn build_binaries(root: &Path, binaries: &[&str], release: bool) -> Result<P
     }
     let status = command.status().map_err(BuildError::NoCargo)?;
     if !status.success() {
-        return Err(BuildError::Failed { binaries: binaries.join(", ") });
+        return Err(BuildError::Failed {
+            binaries: binaries.join(", "),
+        });
     }
     Ok(binary_dir(root, release))
 }
 
 /// `target/debug` or `target/release`, honouring `CARGO_TARGET_DIR`.
 pub fn binary_dir(root: &Path, release: bool) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    let target = if target.is_absolute() { target } else { root.join(target) };
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let target = if target.is_absolute() {
+        target
+    } else {
+        root.join(target)
+    };
     target.join(if release { "release" } else { "debug" })
 }

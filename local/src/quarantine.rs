@@ -25,17 +25,38 @@ pub async fn list(clients: &LocalClients, queue_url: &str) -> Result<Vec<String>
             break;
         }
         for message in messages {
-            let sent = message.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).and_then(|t| t.parse().ok()).unwrap_or(0);
+            let sent = message
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
             let id = message.message_id.unwrap_or_default();
-            seen.insert(id, (sent, message.receipt_handle.unwrap_or_default(), message.body.unwrap_or_default()));
+            seen.insert(
+                id,
+                (
+                    sent,
+                    message.receipt_handle.unwrap_or_default(),
+                    message.body.unwrap_or_default(),
+                ),
+            );
         }
     }
-    let handles: Vec<_> = seen.iter().map(|(id, (_, handle, _))| (id.clone(), handle.clone())).collect();
+    let handles: Vec<_> = seen
+        .iter()
+        .map(|(id, (_, handle, _))| (id.clone(), handle.clone()))
+        .collect();
     for chunk in handles.chunks(10) {
         let entries = chunk
             .iter()
             .enumerate()
-            .map(|(i, (_, handle))| ChangeMessageVisibilityBatchRequestEntry::builder().id(i.to_string()).receipt_handle(handle).visibility_timeout(0).build().expect("id and handle set"))
+            .map(|(i, (_, handle))| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .build()
+                    .expect("id and handle set")
+            })
             .collect();
         clients
             .sqs

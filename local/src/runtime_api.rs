@@ -22,11 +22,15 @@ pub enum InvokeError {
     /// The function reported an error (a handler error, a panic, an undecodable event).
     #[error("function error {error_type}: {message}")]
     Function { error_type: String, message: String },
-    #[error("Task timed out after {seconds:.2} seconds (the process was killed; the next invocation starts a new one)")]
+    #[error(
+        "Task timed out after {seconds:.2} seconds (the process was killed; the next invocation starts a new one)"
+    )]
     Timeout { seconds: f64 },
     #[error("Runtime exited before answering: {status}; see the function's log {log}")]
     Crashed { status: String, log: String },
-    #[error("could not start the function binary {binary}: {detail}; build it with `cargo build --bin <name>`")]
+    #[error(
+        "could not start the function binary {binary}: {detail}; build it with `cargo build --bin <name>`"
+    )]
     Spawn { binary: String, detail: String },
 }
 
@@ -99,20 +103,39 @@ impl LocalFunction {
         let shared = Arc::new(Shared {
             next: tokio::sync::Mutex::new(receiver),
             in_flight: Mutex::new(HashMap::new()),
-            function_arn: format!("arn:aws:lambda:{}:{}:function:{}", crate::clients::REGION, crate::clients::ACCOUNT_ID, spec.name),
+            function_arn: format!(
+                "arn:aws:lambda:{}:{}:function:{}",
+                crate::clients::REGION,
+                crate::clients::ACCOUNT_ID,
+                spec.name
+            ),
         });
         let server_state = shared.clone();
         let server = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let state = server_state.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| route(state.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let service =
+                        hyper::service::service_fn(move |request| route(state.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
-        Ok(LocalFunction { spec, port, queue, shared, process: None, server, invocations_since_init: 0, cold_starts: 0 })
+        Ok(LocalFunction {
+            spec,
+            port,
+            queue,
+            shared,
+            process: None,
+            server,
+            invocations_since_init: 0,
+            cold_starts: 0,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -126,12 +149,19 @@ impl LocalFunction {
     fn spawn(&mut self) -> Result<(), InvokeError> {
         let spec = &self.spec;
         let (stdout, stderr) = match &spec.log {
-            LogSink::Stderr => (Stdio::from(stderr_fd().map_err(|e| self.spawn_error(e))?), Stdio::from(stderr_fd().map_err(|e| self.spawn_error(e))?)),
+            LogSink::Stderr => (
+                Stdio::from(stderr_fd().map_err(|e| self.spawn_error(e))?),
+                Stdio::from(stderr_fd().map_err(|e| self.spawn_error(e))?),
+            ),
             LogSink::File(path) => {
                 if let Some(dir) = path.parent() {
                     let _ = std::fs::create_dir_all(dir);
                 }
-                let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| self.spawn_error(e))?;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| self.spawn_error(e))?;
                 let second = file.try_clone().map_err(|e| self.spawn_error(e))?;
                 (Stdio::from(file), Stdio::from(second))
             }
@@ -145,13 +175,23 @@ impl LocalFunction {
             .env("AWS_LAMBDA_RUNTIME_API", self.runtime_api_address())
             .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string())
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                spec.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", spec.name),
+            )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .env("AWS_LAMBDA_LOG_FORMAT", &spec.log_format)
             .env("AWS_LAMBDA_LOG_LEVEL", &spec.log_level)
             .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-            .envs(spec.environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                spec.environment
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -170,7 +210,10 @@ impl LocalFunction {
     }
 
     fn spawn_error(&self, e: std::io::Error) -> InvokeError {
-        InvokeError::Spawn { binary: self.spec.binary.display().to_string(), detail: e.to_string() }
+        InvokeError::Spawn {
+            binary: self.spec.binary.display().to_string(),
+            detail: e.to_string(),
+        }
     }
 
     fn log_description(&self) -> String {
@@ -188,7 +231,11 @@ impl LocalFunction {
         // Nothing that was queued for, or taken by, the old process may answer later.
         let mut next = self.shared.next.lock().await;
         while next.try_recv().is_ok() {}
-        self.shared.in_flight.lock().expect("in-flight lock").clear();
+        self.shared
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .clear();
     }
 
     /// Invokes the function synchronously (RequestResponse) with `payload` as the event.
@@ -202,10 +249,20 @@ impl LocalFunction {
             self.spawn()?;
         }
         let request_id = uuid::Uuid::new_v4().to_string();
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         let (done, answer) = oneshot::channel();
-        let pending = Pending { request_id, payload, deadline_ms: now_ms + self.spec.timeout.as_millis() as u64, done };
-        self.queue.send(pending).expect("the runtime API server holds the receiver");
+        let pending = Pending {
+            request_id,
+            payload,
+            deadline_ms: now_ms + self.spec.timeout.as_millis() as u64,
+            done,
+        };
+        self.queue
+            .send(pending)
+            .expect("the runtime API server holds the receiver");
         let timeout = self.spec.timeout;
         let child = self.process.as_mut().expect("spawned above");
         let outcome = tokio::select! {
@@ -221,7 +278,10 @@ impl LocalFunction {
             Err(InvokeError::Crashed { .. }) => {
                 self.reset().await;
                 return outcome.map_err(|e| match e {
-                    InvokeError::Crashed { status, .. } => InvokeError::Crashed { status, log: self.log_description() },
+                    InvokeError::Crashed { status, .. } => InvokeError::Crashed {
+                        status,
+                        log: self.log_description(),
+                    },
                     other => other,
                 });
             }
@@ -237,7 +297,10 @@ fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> 
     response
 }
 
-async fn route(state: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+async fn route(
+    state: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -247,40 +310,88 @@ async fn route(state: Arc<Shared>, request: Request<Incoming>) -> Result<Respons
             let pending = state.next.lock().await.recv().await;
             match pending {
                 Some(pending) => {
-                    state.in_flight.lock().expect("in-flight lock").insert(pending.request_id.clone(), pending.done);
-                    let trace = format!("Root=1-{:08x}-{};Parent={};Sampled=0", pending.deadline_ms / 1000, &uuid::Uuid::new_v4().simple().to_string()[..24], &uuid::Uuid::new_v4().simple().to_string()[..16]);
+                    state
+                        .in_flight
+                        .lock()
+                        .expect("in-flight lock")
+                        .insert(pending.request_id.clone(), pending.done);
+                    let trace = format!(
+                        "Root=1-{:08x}-{};Parent={};Sampled=0",
+                        pending.deadline_ms / 1000,
+                        &uuid::Uuid::new_v4().simple().to_string()[..24],
+                        &uuid::Uuid::new_v4().simple().to_string()[..16]
+                    );
                     Response::builder()
                         .header("Lambda-Runtime-Aws-Request-Id", &pending.request_id)
-                        .header("Lambda-Runtime-Deadline-Ms", pending.deadline_ms.to_string())
+                        .header(
+                            "Lambda-Runtime-Deadline-Ms",
+                            pending.deadline_ms.to_string(),
+                        )
                         .header("Lambda-Runtime-Invoked-Function-Arn", &state.function_arn)
                         .header("Lambda-Runtime-Trace-Id", trace)
                         .header("Content-Type", "application/json")
                         .body(Full::new(Bytes::from(pending.payload)))
                         .expect("valid response")
                 }
-                None => respond(StatusCode::INTERNAL_SERVER_ERROR, "runtime API shutting down"),
+                None => respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "runtime API shutting down",
+                ),
             }
         }
-        ("POST", ["2018-06-01", "runtime", "invocation", request_id, kind @ ("response" | "error")]) => {
+        (
+            "POST",
+            [
+                "2018-06-01",
+                "runtime",
+                "invocation",
+                request_id,
+                kind @ ("response" | "error"),
+            ],
+        ) => {
             let request_id = (*request_id).to_owned();
             let kind = *kind;
-            let body = request.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-            let waiter = state.in_flight.lock().expect("in-flight lock").remove(&request_id);
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
+            let waiter = state
+                .in_flight
+                .lock()
+                .expect("in-flight lock")
+                .remove(&request_id);
             match waiter {
                 Some(done) => {
-                    let outcome = if kind == "response" { Ok(body) } else { Err(function_error(&body)) };
+                    let outcome = if kind == "response" {
+                        Ok(body)
+                    } else {
+                        Err(function_error(&body))
+                    };
                     let _ = done.send(outcome);
                     respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
                 }
-                None => respond(StatusCode::BAD_REQUEST, r#"{"errorMessage":"unknown or already answered request id","errorType":"InvalidRequestID"}"#),
+                None => respond(
+                    StatusCode::BAD_REQUEST,
+                    r#"{"errorMessage":"unknown or already answered request id","errorType":"InvalidRequestID"}"#,
+                ),
             }
         }
         ("POST", ["2018-06-01", "runtime", "init", "error"]) => {
-            let body = request.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
             tracing::warn!(error = %String::from_utf8_lossy(&body), "function reported an init error");
             respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
-        _ => respond(StatusCode::NOT_FOUND, format!("no route for {method} {path}")),
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            format!("no route for {method} {path}"),
+        ),
     };
     Ok(response)
 }
@@ -288,8 +399,16 @@ async fn route(state: Arc<Shared>, request: Request<Incoming>) -> Result<Respons
 fn function_error(body: &[u8]) -> InvokeError {
     let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     InvokeError::Function {
-        error_type: parsed.get("errorType").and_then(|v| v.as_str()).unwrap_or("Unhandled").to_owned(),
-        message: parsed.get("errorMessage").and_then(|v| v.as_str()).map(str::to_owned).unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
+        error_type: parsed
+            .get("errorType")
+            .and_then(|v| v.as_str())
+            .unwrap_or("Unhandled")
+            .to_owned(),
+        message: parsed
+            .get("errorMessage")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
     }
 }
 

@@ -15,7 +15,11 @@ pub enum StackError {
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error("creating {logical_id} ({kind}) in the emulator failed: {detail}")]
-    Create { logical_id: String, kind: String, detail: String },
+    Create {
+        logical_id: String,
+        kind: String,
+        detail: String,
+    },
     #[error("{path}: {detail}; run `cargo local up` first")]
     StackFile { path: String, detail: String },
 }
@@ -66,7 +70,10 @@ pub struct FunctionInfo {
 
 impl StackInfo {
     pub fn load(path: &Path) -> Result<StackInfo, StackError> {
-        let error = |detail: String| StackError::StackFile { path: path.display().to_string(), detail };
+        let error = |detail: String| StackError::StackFile {
+            path: path.display().to_string(),
+            detail,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| error(e.to_string()))
     }
@@ -75,7 +82,10 @@ impl StackInfo {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(path, serde_json::to_string_pretty(self).expect("stack info serializes") + "\n")
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(self).expect("stack info serializes") + "\n",
+        )
     }
 
     pub fn resource(&self, logical_id: &str) -> Option<&LocalResource> {
@@ -84,16 +94,23 @@ impl StackInfo {
 
     /// A resource's name (bucket, stream, table, queue name), panicking with a clear message.
     pub fn name_of(&self, logical_id: &str) -> &str {
-        self.resource(logical_id).and_then(|r| r.name.as_deref()).unwrap_or_else(|| panic!("{logical_id} has no name in the local stack"))
+        self.resource(logical_id)
+            .and_then(|r| r.name.as_deref())
+            .unwrap_or_else(|| panic!("{logical_id} has no name in the local stack"))
     }
 
     pub fn url_of(&self, logical_id: &str) -> &str {
-        self.resource(logical_id).and_then(|r| r.url.as_deref()).unwrap_or_else(|| panic!("{logical_id} has no URL in the local stack"))
+        self.resource(logical_id)
+            .and_then(|r| r.url.as_deref())
+            .unwrap_or_else(|| panic!("{logical_id} has no URL in the local stack"))
     }
 
     /// The logical id of the function whose cargo binary (folder under `functions/`) is `binary`.
     pub fn function_by_binary(&self, binary: &str) -> Option<(&str, &LocalResource)> {
-        self.resources.iter().find(|(_, r)| r.function.as_ref().is_some_and(|f| f.binary == binary)).map(|(id, r)| (id.as_str(), r))
+        self.resources
+            .iter()
+            .find(|(_, r)| r.function.as_ref().is_some_and(|f| f.binary == binary))
+            .map(|(id, r)| (id.as_str(), r))
     }
 }
 
@@ -120,7 +137,11 @@ impl Lookup for Resolving<'_> {
     fn reference(&self, logical_id: &str) -> Option<String> {
         let r = self.resources.get(logical_id)?;
         // Ref of a queue is its URL; of everything else, its name.
-        if r.kind == "AWS::SQS::Queue" { r.url.clone() } else { r.name.clone() }
+        if r.kind == "AWS::SQS::Queue" {
+            r.url.clone()
+        } else {
+            r.name.clone()
+        }
     }
     fn attribute(&self, logical_id: &str, attribute: &str) -> Option<String> {
         let r = self.resources.get(logical_id)?;
@@ -135,20 +156,30 @@ impl Lookup for Resolving<'_> {
 
 /// Creates (or finds) every emulated resource of the template in the emulator at `endpoint_url`.
 /// Idempotent: what exists is kept, so a second `up` changes nothing.
-pub async fn deploy(template: &Template, stack_name: &str, endpoint_url: &str) -> Result<StackInfo, StackError> {
+pub async fn deploy(
+    template: &Template,
+    stack_name: &str,
+    endpoint_url: &str,
+) -> Result<StackInfo, StackError> {
     let clients = LocalClients::new(endpoint_url).await;
     let mut resources: BTreeMap<String, LocalResource> = BTreeMap::new();
     for logical_id in template.creation_order()? {
         let resource = &template.resources[&logical_id];
         let properties = {
-            let lookup = Resolving { stack_name, parameters: &template.parameters, resources: &resources };
+            let lookup = Resolving {
+                stack_name,
+                parameters: &template.parameters,
+                resources: &resources,
+            };
             resolve(&merged_properties(template, resource), &lookup, &logical_id)?
         };
-        let created = create(&clients, stack_name, resource, &properties).await.map_err(|detail| StackError::Create {
-            logical_id: logical_id.clone(),
-            kind: resource.kind.clone(),
-            detail,
-        })?;
+        let created = create(&clients, stack_name, resource, &properties)
+            .await
+            .map_err(|detail| StackError::Create {
+                logical_id: logical_id.clone(),
+                kind: resource.kind.clone(),
+                detail,
+            })?;
         resources.insert(logical_id, created);
     }
     Ok(StackInfo {
@@ -170,7 +201,11 @@ fn merged_properties(template: &Template, resource: &Resource) -> Value {
     let own = resource.properties.as_object().cloned().unwrap_or_default();
     for (key, value) in own {
         if key == "Environment" {
-            let globals = merged.pointer("/Environment/Variables").and_then(Value::as_object).cloned().unwrap_or_default();
+            let globals = merged
+                .pointer("/Environment/Variables")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             let mut variables = globals;
             if let Some(vars) = value.pointer("/Variables").and_then(Value::as_object) {
                 variables.extend(vars.clone());
@@ -186,20 +221,39 @@ fn merged_properties(template: &Template, resource: &Resource) -> Value {
 }
 
 fn text(properties: &Value, key: &str) -> Option<String> {
-    properties.get(key).map(scalar_text).filter(|s| !s.is_empty())
+    properties
+        .get(key)
+        .map(scalar_text)
+        .filter(|s| !s.is_empty())
 }
 
 fn number(properties: &Value, key: &str, default: u64) -> u64 {
-    properties.get(key).map(scalar_text).and_then(|s| s.parse().ok()).unwrap_or(default)
+    properties
+        .get(key)
+        .map(scalar_text)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 fn default_name(stack_name: &str, logical_id: &str) -> String {
     format!("{stack_name}-{logical_id}")
 }
 
-async fn create(clients: &LocalClients, stack_name: &str, resource: &Resource, props: &Value) -> Result<LocalResource, String> {
+async fn create(
+    clients: &LocalClients,
+    stack_name: &str,
+    resource: &Resource,
+    props: &Value,
+) -> Result<LocalResource, String> {
     let id = &resource.logical_id;
-    let mut local = LocalResource { kind: resource.kind.clone(), emulated: true, name: None, url: None, arn: None, function: None };
+    let mut local = LocalResource {
+        kind: resource.kind.clone(),
+        emulated: true,
+        name: None,
+        url: None,
+        arn: None,
+        function: None,
+    };
     match resource.kind.as_str() {
         "AWS::SQS::Queue" => {
             let name = text(props, "QueueName").unwrap_or_else(|| default_name(stack_name, id));
@@ -211,24 +265,31 @@ async fn create(clients: &LocalClients, stack_name: &str, resource: &Resource, p
         "AWS::Kinesis::Stream" => {
             let name = text(props, "Name").unwrap_or_else(|| default_name(stack_name, id));
             create_stream(clients, &name, props).await?;
-            local.arn = Some(format!("arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{name}"));
+            local.arn = Some(format!(
+                "arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{name}"
+            ));
             local.name = Some(name);
         }
         "AWS::DynamoDB::Table" => {
             let name = text(props, "TableName").unwrap_or_else(|| default_name(stack_name, id));
             create_table(clients, &name, props).await?;
-            local.arn = Some(format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"));
+            local.arn = Some(format!(
+                "arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+            ));
             local.name = Some(name);
         }
         "AWS::S3::Bucket" => {
-            let name = text(props, "BucketName").unwrap_or_else(|| default_name(stack_name, id).to_lowercase());
+            let name = text(props, "BucketName")
+                .unwrap_or_else(|| default_name(stack_name, id).to_lowercase());
             create_bucket(clients, &name, props).await?;
             local.arn = Some(format!("arn:aws:s3:::{name}"));
             local.name = Some(name);
         }
         "AWS::Serverless::Function" => {
             let name = text(props, "FunctionName").unwrap_or_else(|| default_name(stack_name, id));
-            local.arn = Some(format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"));
+            local.arn = Some(format!(
+                "arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+            ));
             local.name = Some(name);
             local.emulated = false;
             local.function = Some(function_info(id, props)?);
@@ -245,33 +306,59 @@ fn function_info(id: &str, props: &Value) -> Result<FunctionInfo, String> {
     let binary = props
         .pointer("/__Metadata/BuildProperties/Binary")
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("{id} has no Metadata.BuildProperties.Binary naming its cargo binary"))?
+        .ok_or_else(|| {
+            format!("{id} has no Metadata.BuildProperties.Binary naming its cargo binary")
+        })?
         .to_owned();
     let environment = props
         .pointer("/Environment/Variables")
         .and_then(Value::as_object)
-        .map(|vars| vars.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
+        .map(|vars| {
+            vars.iter()
+                .map(|(k, v)| (k.clone(), scalar_text(v)))
+                .collect()
+        })
         .unwrap_or_default();
-    let events = props.get("Events").and_then(Value::as_object).map(|e| e.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    let events = props
+        .get("Events")
+        .and_then(Value::as_object)
+        .map(|e| e.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
     Ok(FunctionInfo {
         binary,
         timeout_seconds: number(props, "Timeout", 3),
         memory_mb: number(props, "MemorySize", 128),
-        log_format: props.pointer("/LoggingConfig/LogFormat").map(scalar_text).unwrap_or_else(|| "Text".into()),
-        log_level: props.pointer("/LoggingConfig/ApplicationLogLevel").map(scalar_text).unwrap_or_else(|| "INFO".into()),
+        log_format: props
+            .pointer("/LoggingConfig/LogFormat")
+            .map(scalar_text)
+            .unwrap_or_else(|| "Text".into()),
+        log_level: props
+            .pointer("/LoggingConfig/ApplicationLogLevel")
+            .map(scalar_text)
+            .unwrap_or_else(|| "INFO".into()),
         environment,
         events,
     })
 }
 
-fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(error: aws_sdk_sqs::error::SdkError<E, R>) -> String {
+fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    error: aws_sdk_sqs::error::SdkError<E, R>,
+) -> String {
     aws_sdk_sqs::error::DisplayErrorContext(error).to_string()
 }
 
 async fn create_queue(clients: &LocalClients, name: &str, props: &Value) -> Result<String, String> {
     use aws_sdk_sqs::types::QueueAttributeName;
     let mut request = clients.sqs.create_queue().queue_name(name);
-    for key in ["VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize", "ReceiveMessageWaitTimeSeconds", "FifoQueue", "ContentBasedDeduplication"] {
+    for key in [
+        "VisibilityTimeout",
+        "MessageRetentionPeriod",
+        "DelaySeconds",
+        "MaximumMessageSize",
+        "ReceiveMessageWaitTimeSeconds",
+        "FifoQueue",
+        "ContentBasedDeduplication",
+    ] {
         if let Some(value) = props.get(key) {
             request = request.attributes(QueueAttributeName::from(key), scalar_text(value));
         }
@@ -280,20 +367,39 @@ async fn create_queue(clients: &LocalClients, name: &str, props: &Value) -> Resu
         request = request.attributes(QueueAttributeName::RedrivePolicy, redrive.to_string());
     }
     let output = request.send().await.map_err(sdk_error)?;
-    output.queue_url.ok_or_else(|| "CreateQueue returned no QueueUrl".to_owned())
+    output
+        .queue_url
+        .ok_or_else(|| "CreateQueue returned no QueueUrl".to_owned())
 }
 
 async fn create_stream(clients: &LocalClients, name: &str, props: &Value) -> Result<(), String> {
     let shards = number(props, "ShardCount", 1) as i32;
-    match clients.kinesis.create_stream().stream_name(name).shard_count(shards).send().await {
+    match clients
+        .kinesis
+        .create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await
+    {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) => {}
         Err(e) => return Err(sdk_error(e)),
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let summary = clients.kinesis.describe_stream_summary().stream_name(name).send().await.map_err(sdk_error)?;
-        let active = summary.stream_description_summary.is_some_and(|s| s.stream_status == aws_sdk_kinesis::types::StreamStatus::Active);
+        let summary = clients
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        let active = summary
+            .stream_description_summary
+            .is_some_and(|s| s.stream_status == aws_sdk_kinesis::types::StreamStatus::Active);
         if active {
             return Ok(());
         }
@@ -305,32 +411,63 @@ async fn create_stream(clients: &LocalClients, name: &str, props: &Value) -> Res
 }
 
 async fn create_table(clients: &LocalClients, name: &str, props: &Value) -> Result<(), String> {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
     let key_schema = |value: Option<&Value>| -> Result<Vec<KeySchemaElement>, String> {
         value
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|k| KeySchemaElement::builder().attribute_name(scalar_text(&k["AttributeName"])).key_type(KeyType::from(scalar_text(&k["KeyType"]).as_str())).build().map_err(|e| e.to_string()))
+            .map(|k| {
+                KeySchemaElement::builder()
+                    .attribute_name(scalar_text(&k["AttributeName"]))
+                    .key_type(KeyType::from(scalar_text(&k["KeyType"]).as_str()))
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
             .collect()
     };
     let mut request = clients
         .dynamodb
         .create_table()
         .table_name(name)
-        .billing_mode(BillingMode::from(text(props, "BillingMode").unwrap_or_else(|| "PROVISIONED".into()).as_str()))
+        .billing_mode(BillingMode::from(
+            text(props, "BillingMode")
+                .unwrap_or_else(|| "PROVISIONED".into())
+                .as_str(),
+        ))
         .set_key_schema(Some(key_schema(props.get("KeySchema"))?));
-    for definition in props.get("AttributeDefinitions").and_then(Value::as_array).into_iter().flatten() {
+    for definition in props
+        .get("AttributeDefinitions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let built = AttributeDefinition::builder()
             .attribute_name(scalar_text(&definition["AttributeName"]))
-            .attribute_type(ScalarAttributeType::from(scalar_text(&definition["AttributeType"]).as_str()))
+            .attribute_type(ScalarAttributeType::from(
+                scalar_text(&definition["AttributeType"]).as_str(),
+            ))
             .build()
             .map_err(|e| e.to_string())?;
         request = request.attribute_definitions(built);
     }
-    for index in props.get("LocalSecondaryIndexes").and_then(Value::as_array).into_iter().flatten() {
+    for index in props
+        .get("LocalSecondaryIndexes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let projection = aws_sdk_dynamodb::types::Projection::builder()
-            .projection_type(aws_sdk_dynamodb::types::ProjectionType::from(index.pointer("/Projection/ProjectionType").map(scalar_text).unwrap_or_else(|| "ALL".into()).as_str()))
+            .projection_type(aws_sdk_dynamodb::types::ProjectionType::from(
+                index
+                    .pointer("/Projection/ProjectionType")
+                    .map(scalar_text)
+                    .unwrap_or_else(|| "ALL".into())
+                    .as_str(),
+            ))
             .build();
         let built = aws_sdk_dynamodb::types::LocalSecondaryIndex::builder()
             .index_name(scalar_text(&index["IndexName"]))
@@ -342,35 +479,71 @@ async fn create_table(clients: &LocalClients, name: &str, props: &Value) -> Resu
     }
     if text(props, "BillingMode").as_deref() != Some("PAY_PER_REQUEST") {
         request = request.provisioned_throughput(
-            aws_sdk_dynamodb::types::ProvisionedThroughput::builder().read_capacity_units(5).write_capacity_units(5).build().map_err(|e| e.to_string())?,
+            aws_sdk_dynamodb::types::ProvisionedThroughput::builder()
+                .read_capacity_units(5)
+                .write_capacity_units(5)
+                .build()
+                .map_err(|e| e.to_string())?,
         );
     }
     match request.send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(());
+        }
         Err(e) => return Err(sdk_error(e)),
     }
-    if let Some(ttl) = props.get("TimeToLiveSpecification").filter(|t| scalar_text(&t["Enabled"]) == "true") {
-        let spec = TimeToLiveSpecification::builder().attribute_name(scalar_text(&ttl["AttributeName"])).enabled(true).build().map_err(|e| e.to_string())?;
-        clients.dynamodb.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await.map_err(sdk_error)?;
+    if let Some(ttl) = props
+        .get("TimeToLiveSpecification")
+        .filter(|t| scalar_text(&t["Enabled"]) == "true")
+    {
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(scalar_text(&ttl["AttributeName"]))
+            .enabled(true)
+            .build()
+            .map_err(|e| e.to_string())?;
+        clients
+            .dynamodb
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(sdk_error)?;
     }
     Ok(())
 }
 
 async fn create_bucket(clients: &LocalClients, name: &str, props: &Value) -> Result<(), String> {
-    use aws_sdk_s3::types::{Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter};
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration,
+        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
     match clients.s3.create_bucket().bucket(name).send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
         Err(e) => return Err(sdk_error(e)),
     }
-    let Some(configs) = props.pointer("/NotificationConfiguration/QueueConfigurations").and_then(Value::as_array) else {
+    let Some(configs) = props
+        .pointer("/NotificationConfiguration/QueueConfigurations")
+        .and_then(Value::as_array)
+    else {
         return Ok(());
     };
     // Writing the configuration makes S3 send another s3:TestEvent: only on first creation.
     // (moto answers an empty configuration with a root element the SDK cannot parse: that
     // error means "none configured yet".)
-    let configured = clients.s3.get_bucket_notification_configuration().bucket(name).send().await;
+    let configured = clients
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(name)
+        .send()
+        .await;
     if configured.is_ok_and(|c| !c.queue_configurations().is_empty()) {
         return Ok(());
     }
@@ -382,15 +555,36 @@ async fn create_bucket(clients: &LocalClients, name: &str, props: &Value) -> Res
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .map(|rule| FilterRule::builder().name(FilterRuleName::from(scalar_text(&rule["Name"]).to_lowercase().as_str())).value(scalar_text(&rule["Value"])).build())
+                .map(|rule| {
+                    FilterRule::builder()
+                        .name(FilterRuleName::from(
+                            scalar_text(&rule["Name"]).to_lowercase().as_str(),
+                        ))
+                        .value(scalar_text(&rule["Value"]))
+                        .build()
+                })
                 .collect();
-            let mut queue = QueueConfiguration::builder().queue_arn(scalar_text(&config["Queue"])).events(Event::from(scalar_text(&config["Event"]).as_str()));
+            let mut queue = QueueConfiguration::builder()
+                .queue_arn(scalar_text(&config["Queue"]))
+                .events(Event::from(scalar_text(&config["Event"]).as_str()));
             if !rules.is_empty() {
-                queue = queue.filter(NotificationConfigurationFilter::builder().key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build()).build());
+                queue = queue.filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                        .build(),
+                );
             }
-            notification = notification.queue_configurations(queue.build().map_err(|e| e.to_string())?);
+            notification =
+                notification.queue_configurations(queue.build().map_err(|e| e.to_string())?);
         }
-        clients.s3.put_bucket_notification_configuration().bucket(name).notification_configuration(notification.build()).send().await.map_err(sdk_error)?;
+        clients
+            .s3
+            .put_bucket_notification_configuration()
+            .bucket(name)
+            .notification_configuration(notification.build())
+            .send()
+            .await
+            .map_err(sdk_error)?;
     }
     Ok(())
 }

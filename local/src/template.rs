@@ -9,12 +9,17 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid YAML: {detail}; run `sam validate --lint` for a precise location")]
     Yaml { path: String, detail: String },
     #[error("template is invalid: {0}")]
     Invalid(String),
-    #[error("{context}: cannot resolve {what}; only Ref, Fn::GetAtt, Fn::Sub, Fn::Join and Fn::Select are supported locally")]
+    #[error(
+        "{context}: cannot resolve {what}; only Ref, Fn::GetAtt, Fn::Sub, Fn::Join and Fn::Select are supported locally"
+    )]
     Unresolvable { context: String, what: String },
 }
 
@@ -36,23 +41,41 @@ pub struct Template {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self, TemplateError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text).map_err(|e| match e {
-            TemplateError::Yaml { detail, .. } => TemplateError::Yaml { path: path.display().to_string(), detail },
+            TemplateError::Yaml { detail, .. } => TemplateError::Yaml {
+                path: path.display().to_string(),
+                detail,
+            },
             other => other,
         })
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| TemplateError::Yaml { path: "template".into(), detail: e.to_string() })?;
+        let yaml: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(text).map_err(|e| TemplateError::Yaml {
+                path: "template".into(),
+                detail: e.to_string(),
+            })?;
         let root = to_json(yaml)?;
-        let resources_json = root.get("Resources").and_then(Value::as_object).ok_or_else(|| TemplateError::Invalid("no Resources section".into()))?;
+        let resources_json = root
+            .get("Resources")
+            .and_then(Value::as_object)
+            .ok_or_else(|| TemplateError::Invalid("no Resources section".into()))?;
         let mut resources = BTreeMap::new();
         for (logical_id, body) in resources_json {
-            let kind = body.get("Type").and_then(Value::as_str).ok_or_else(|| TemplateError::Invalid(format!("resource {logical_id} has no Type")))?;
+            let kind = body.get("Type").and_then(Value::as_str).ok_or_else(|| {
+                TemplateError::Invalid(format!("resource {logical_id} has no Type"))
+            })?;
             let depends_on = match body.get("DependsOn") {
                 Some(Value::String(one)) => vec![one.clone()],
-                Some(Value::Array(many)) => many.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                Some(Value::Array(many)) => many
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
                 _ => Vec::new(),
             };
             resources.insert(
@@ -69,10 +92,27 @@ impl Template {
         let parameters = root
             .get("Parameters")
             .and_then(Value::as_object)
-            .map(|params| params.iter().map(|(name, p)| (name.clone(), p.get("Default").cloned().unwrap_or(Value::Null))).collect())
+            .map(|params| {
+                params
+                    .iter()
+                    .map(|(name, p)| {
+                        (
+                            name.clone(),
+                            p.get("Default").cloned().unwrap_or(Value::Null),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
-        let globals_function = root.pointer("/Globals/Function").cloned().unwrap_or_else(|| json!({}));
-        let template = Template { parameters, globals_function, resources };
+        let globals_function = root
+            .pointer("/Globals/Function")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let template = Template {
+            parameters,
+            globals_function,
+            resources,
+        };
         template.check_references()?;
         Ok(template)
     }
@@ -85,9 +125,18 @@ impl Template {
     /// Every Ref/GetAtt/Sub must name a parameter, a pseudo parameter or a resource.
     fn check_references(&self) -> Result<(), TemplateError> {
         for resource in self.resources.values() {
-            for target in references(&resource.properties).into_iter().chain(resource.depends_on.iter().cloned()) {
-                if !target.starts_with("AWS::") && !self.resources.contains_key(&target) && !self.parameters.contains_key(&target) {
-                    return Err(TemplateError::Invalid(format!("{} refers to {target}, which is neither a resource nor a parameter", resource.logical_id)));
+            for target in references(&resource.properties)
+                .into_iter()
+                .chain(resource.depends_on.iter().cloned())
+            {
+                if !target.starts_with("AWS::")
+                    && !self.resources.contains_key(&target)
+                    && !self.parameters.contains_key(&target)
+                {
+                    return Err(TemplateError::Invalid(format!(
+                        "{} refers to {target}, which is neither a resource nor a parameter",
+                        resource.logical_id
+                    )));
                 }
             }
         }
@@ -105,15 +154,26 @@ impl Template {
         Ok(order)
     }
 
-    fn visit(&self, id: &str, done: &mut BTreeSet<String>, visiting: &mut BTreeSet<String>, order: &mut Vec<String>) -> Result<(), TemplateError> {
+    fn visit(
+        &self,
+        id: &str,
+        done: &mut BTreeSet<String>,
+        visiting: &mut BTreeSet<String>,
+        order: &mut Vec<String>,
+    ) -> Result<(), TemplateError> {
         if done.contains(id) {
             return Ok(());
         }
         if !visiting.insert(id.to_owned()) {
-            return Err(TemplateError::Invalid(format!("circular dependency through {id}")));
+            return Err(TemplateError::Invalid(format!(
+                "circular dependency through {id}"
+            )));
         }
         let resource = &self.resources[id];
-        for target in references(&resource.properties).into_iter().chain(resource.depends_on.iter().cloned()) {
+        for target in references(&resource.properties)
+            .into_iter()
+            .chain(resource.depends_on.iter().cloned())
+        {
             if self.resources.contains_key(&target) {
                 self.visit(&target, done, visiting, order)?;
             }
@@ -133,13 +193,18 @@ fn to_json(yaml: serde_yaml_ng::Value) -> Result<Value, TemplateError> {
         Y::Bool(b) => Value::Bool(b),
         Y::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?),
+        Y::Sequence(items) => {
+            Value::Array(items.into_iter().map(to_json).collect::<Result<_, _>>()?)
+        }
         Y::Mapping(map) => {
             let mut out = Map::new();
             for (k, v) in map {
                 let key = match k {
                     Y::String(s) => s,
-                    other => serde_yaml_ng::to_string(&other).unwrap_or_default().trim().to_owned(),
+                    other => serde_yaml_ng::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned(),
                 };
                 out.insert(key, to_json(v)?);
             }
@@ -152,12 +217,18 @@ fn to_json(yaml: serde_yaml_ng::Value) -> Result<Value, TemplateError> {
             let inner = match (name, inner) {
                 // `!GetAtt A.B` is `Fn::GetAtt: [A, B]`
                 ("GetAtt", Value::String(dotted)) => {
-                    let (resource, attribute) = dotted.split_once('.').ok_or_else(|| TemplateError::Invalid(format!("!GetAtt {dotted} needs Resource.Attribute")))?;
+                    let (resource, attribute) = dotted.split_once('.').ok_or_else(|| {
+                        TemplateError::Invalid(format!("!GetAtt {dotted} needs Resource.Attribute"))
+                    })?;
                     json!([resource, attribute])
                 }
                 (_, inner) => inner,
             };
-            let long = if name == "Ref" { "Ref".to_owned() } else { format!("Fn::{name}") };
+            let long = if name == "Ref" {
+                "Ref".to_owned()
+            } else {
+                format!("Fn::{name}")
+            };
             json!({ long: inner })
         }
     })
@@ -176,8 +247,14 @@ fn collect_references(value: &Value, found: &mut Vec<String>) {
             let (key, inner) = map.iter().next().expect("one entry");
             match (key.as_str(), inner) {
                 ("Ref", Value::String(target)) => found.push(target.clone()),
-                ("Fn::GetAtt", Value::Array(parts)) => found.extend(parts.first().and_then(Value::as_str).map(str::to_owned)),
-                ("Fn::Sub", Value::String(text)) => found.extend(sub_names(text).into_iter().map(|n| n.split('.').next().unwrap_or("").to_owned())),
+                ("Fn::GetAtt", Value::Array(parts)) => {
+                    found.extend(parts.first().and_then(Value::as_str).map(str::to_owned))
+                }
+                ("Fn::Sub", Value::String(text)) => found.extend(
+                    sub_names(text)
+                        .into_iter()
+                        .map(|n| n.split('.').next().unwrap_or("").to_owned()),
+                ),
                 _ => collect_references(inner, found),
             }
         }
@@ -213,25 +290,50 @@ pub trait Lookup {
 
 /// Resolves every intrinsic in `value` to a plain JSON value.
 pub fn resolve(value: &Value, lookup: &dyn Lookup, context: &str) -> Result<Value, TemplateError> {
-    let unresolvable = |what: String| TemplateError::Unresolvable { context: context.to_owned(), what };
+    let unresolvable = |what: String| TemplateError::Unresolvable {
+        context: context.to_owned(),
+        what,
+    };
     match value {
-        Value::Object(map) if map.len() == 1 && map.keys().next().is_some_and(|k| k == "Ref" || k.starts_with("Fn::")) => {
+        Value::Object(map)
+            if map.len() == 1
+                && map
+                    .keys()
+                    .next()
+                    .is_some_and(|k| k == "Ref" || k.starts_with("Fn::")) =>
+        {
             let (key, inner) = map.iter().next().expect("one entry");
             match key.as_str() {
                 "Ref" => {
-                    let name = inner.as_str().ok_or_else(|| unresolvable(format!("Ref {inner}")))?;
-                    let found = if name.starts_with("AWS::") { lookup.pseudo(name) } else { lookup.parameter(name).or_else(|| lookup.reference(name)) };
-                    found.map(Value::String).ok_or_else(|| unresolvable(format!("Ref {name}")))
+                    let name = inner
+                        .as_str()
+                        .ok_or_else(|| unresolvable(format!("Ref {inner}")))?;
+                    let found = if name.starts_with("AWS::") {
+                        lookup.pseudo(name)
+                    } else {
+                        lookup.parameter(name).or_else(|| lookup.reference(name))
+                    };
+                    found
+                        .map(Value::String)
+                        .ok_or_else(|| unresolvable(format!("Ref {name}")))
                 }
                 "Fn::GetAtt" => {
-                    let parts: Vec<&str> = inner.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+                    let parts: Vec<&str> = inner
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
                     match parts.as_slice() {
-                        [resource, attribute] => lookup.attribute(resource, attribute).map(Value::String).ok_or_else(|| unresolvable(format!("GetAtt {resource}.{attribute}"))),
+                        [resource, attribute] => lookup
+                            .attribute(resource, attribute)
+                            .map(Value::String)
+                            .ok_or_else(|| unresolvable(format!("GetAtt {resource}.{attribute}"))),
                         _ => Err(unresolvable(format!("GetAtt {inner}"))),
                     }
                 }
                 "Fn::Sub" => {
-                    let text = inner.as_str().ok_or_else(|| unresolvable("Fn::Sub with a variable map".into()))?;
+                    let text = inner
+                        .as_str()
+                        .ok_or_else(|| unresolvable("Fn::Sub with a variable map".into()))?;
                     let mut out = text.to_owned();
                     for name in sub_names(text) {
                         let replacement = if name.starts_with("AWS::") {
@@ -241,29 +343,55 @@ pub fn resolve(value: &Value, lookup: &dyn Lookup, context: &str) -> Result<Valu
                         } else {
                             lookup.parameter(&name).or_else(|| lookup.reference(&name))
                         };
-                        let replacement = replacement.ok_or_else(|| unresolvable(format!("${{{name}}} in Sub")))?;
+                        let replacement = replacement
+                            .ok_or_else(|| unresolvable(format!("${{{name}}} in Sub")))?;
                         out = out.replace(&format!("${{{name}}}"), &replacement);
                     }
                     Ok(Value::String(out.replace("${!", "${")))
                 }
                 "Fn::Join" => {
-                    let parts = inner.as_array().filter(|a| a.len() == 2).ok_or_else(|| unresolvable(format!("Join {inner}")))?;
+                    let parts = inner
+                        .as_array()
+                        .filter(|a| a.len() == 2)
+                        .ok_or_else(|| unresolvable(format!("Join {inner}")))?;
                     let separator = parts[0].as_str().unwrap_or("");
                     let items = resolve(&parts[1], lookup, context)?;
-                    let strings: Vec<String> = items.as_array().into_iter().flatten().map(scalar_text).collect();
+                    let strings: Vec<String> = items
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(scalar_text)
+                        .collect();
                     Ok(Value::String(strings.join(separator)))
                 }
                 "Fn::Select" => {
-                    let parts = inner.as_array().filter(|a| a.len() == 2).ok_or_else(|| unresolvable(format!("Select {inner}")))?;
-                    let index = scalar_text(&parts[0]).parse::<usize>().map_err(|_| unresolvable(format!("Select {inner}")))?;
+                    let parts = inner
+                        .as_array()
+                        .filter(|a| a.len() == 2)
+                        .ok_or_else(|| unresolvable(format!("Select {inner}")))?;
+                    let index = scalar_text(&parts[0])
+                        .parse::<usize>()
+                        .map_err(|_| unresolvable(format!("Select {inner}")))?;
                     let items = resolve(&parts[1], lookup, context)?;
-                    items.get(index).cloned().ok_or_else(|| unresolvable(format!("Select {inner}")))
+                    items
+                        .get(index)
+                        .cloned()
+                        .ok_or_else(|| unresolvable(format!("Select {inner}")))
                 }
                 other => Err(unresolvable(other.to_owned())),
             }
         }
-        Value::Object(map) => Ok(Value::Object(map.iter().map(|(k, v)| Ok((k.clone(), resolve(v, lookup, context)?))).collect::<Result<_, TemplateError>>()?)),
-        Value::Array(items) => Ok(Value::Array(items.iter().map(|v| resolve(v, lookup, context)).collect::<Result<_, _>>()?)),
+        Value::Object(map) => Ok(Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), resolve(v, lookup, context)?)))
+                .collect::<Result<_, TemplateError>>()?,
+        )),
+        Value::Array(items) => Ok(Value::Array(
+            items
+                .iter()
+                .map(|v| resolve(v, lookup, context))
+                .collect::<Result<_, _>>()?,
+        )),
         other => Ok(other.clone()),
     }
 }
@@ -320,9 +448,22 @@ Parameters:
     #[test]
     fn short_form_intrinsics_resolve_like_cloudformation() {
         let template = Template::parse(TEXT).unwrap();
-        let env = resolve(&template.resources["Fn"].properties["Environment"]["Variables"], &Fixed, "Fn").unwrap();
-        assert_eq!(env, json!({ "URL": "http://q", "ARN": "arn:q", "BOTH": "http://q,arn:q", "LITERAL": "${NotAName}" }));
-        let name = resolve(&template.resources["Queue"].properties["QueueName"], &Fixed, "Queue").unwrap();
+        let env = resolve(
+            &template.resources["Fn"].properties["Environment"]["Variables"],
+            &Fixed,
+            "Fn",
+        )
+        .unwrap();
+        assert_eq!(
+            env,
+            json!({ "URL": "http://q", "ARN": "arn:q", "BOTH": "http://q,arn:q", "LITERAL": "${NotAName}" })
+        );
+        let name = resolve(
+            &template.resources["Queue"].properties["QueueName"],
+            &Fixed,
+            "Queue",
+        )
+        .unwrap();
         assert_eq!(name, json!("demo-q-7"));
     }
 

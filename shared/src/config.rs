@@ -6,10 +6,16 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("environment variable {0} is not set; it comes from the function's Environment in template.yaml (run the binary with `cargo local invoke`, which sets it)")]
+    #[error(
+        "environment variable {0} is not set; it comes from the function's Environment in template.yaml (run the binary with `cargo local invoke`, which sets it)"
+    )]
     Missing(String),
     #[error("environment variable {name}={value:?} is invalid: {detail}")]
-    Invalid { name: String, value: String, detail: String },
+    Invalid {
+        name: String,
+        value: String,
+        detail: String,
+    },
 }
 
 /// A variable that must be set and not empty.
@@ -27,11 +33,16 @@ where
     T::Err: std::fmt::Display,
 {
     match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name: name.to_owned(),
-            value,
-            detail: e.to_string(),
-        }),
+        Ok(value) if !value.trim().is_empty() => {
+            value
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    name: name.to_owned(),
+                    value,
+                    detail: e.to_string(),
+                })
+        }
         _ => Ok(default),
     }
 }

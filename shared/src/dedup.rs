@@ -20,7 +20,10 @@ pub struct EventVersion {
 
 impl EventVersion {
     pub fn of(envelope: &Envelope) -> Self {
-        Self { at_ms: envelope.occurred_at.millis(), event_id: envelope.event_id }
+        Self {
+            at_ms: envelope.occurred_at.millis(),
+            event_id: envelope.event_id,
+        }
     }
 }
 
@@ -28,7 +31,9 @@ impl EventVersion {
 /// deduplicates: `retention` must exceed the stream's retention period, counted from now
 /// (a record can be redelivered until the stream trims it, whenever it happened).
 pub fn expires_at(retention: Duration) -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     (now + retention).as_secs() as i64
 }
 
@@ -40,8 +45,33 @@ mod tests {
     fn later_facts_win_and_ties_break_on_event_id() {
         let a = Uuid::from_u128(1);
         let b = Uuid::from_u128(2);
-        assert!(EventVersion { at_ms: 2, event_id: a } > EventVersion { at_ms: 1, event_id: b });
-        assert!(EventVersion { at_ms: 1, event_id: b } > EventVersion { at_ms: 1, event_id: a });
-        assert_eq!(EventVersion { at_ms: 1, event_id: a }, EventVersion { at_ms: 1, event_id: a });
+        assert!(
+            EventVersion {
+                at_ms: 2,
+                event_id: a
+            } > EventVersion {
+                at_ms: 1,
+                event_id: b
+            }
+        );
+        assert!(
+            EventVersion {
+                at_ms: 1,
+                event_id: b
+            } > EventVersion {
+                at_ms: 1,
+                event_id: a
+            }
+        );
+        assert_eq!(
+            EventVersion {
+                at_ms: 1,
+                event_id: a
+            },
+            EventVersion {
+                at_ms: 1,
+                event_id: a
+            }
+        );
     }
 }

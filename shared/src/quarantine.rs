@@ -12,8 +12,15 @@ use crate::contracts::{Timestamp, sniff_correlation_id};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RecordSource {
-    Sqs { queue_arn: String, message_id: String },
-    Kinesis { stream_arn: String, shard_id: String, sequence_number: String },
+    Sqs {
+        queue_arn: String,
+        message_id: String,
+    },
+    Kinesis {
+        stream_arn: String,
+        shard_id: String,
+        sequence_number: String,
+    },
 }
 
 impl RecordSource {
@@ -21,7 +28,11 @@ impl RecordSource {
     pub fn id(&self) -> String {
         match self {
             RecordSource::Sqs { message_id, .. } => format!("sqs:{message_id}"),
-            RecordSource::Kinesis { shard_id, sequence_number, .. } => format!("{shard_id}:{sequence_number}"),
+            RecordSource::Kinesis {
+                shard_id,
+                sequence_number,
+                ..
+            } => format!("{shard_id}:{sequence_number}"),
         }
     }
 }
@@ -53,12 +64,21 @@ pub struct QuarantineEntry {
 const MAX_RAW_BYTES: usize = 160 * 1024;
 
 impl QuarantineEntry {
-    pub fn new(function: &str, reason: &str, detail: String, source: RecordSource, raw: &[u8]) -> Self {
+    pub fn new(
+        function: &str,
+        reason: &str,
+        detail: String,
+        source: RecordSource,
+        raw: &[u8],
+    ) -> Self {
         let truncated = raw.len() > MAX_RAW_BYTES;
         let kept = &raw[..raw.len().min(MAX_RAW_BYTES)];
         let (raw_text, raw_base64) = match std::str::from_utf8(kept) {
             Ok(text) => (Some(text.to_owned()), None),
-            Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(kept))),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(kept)),
+            ),
         };
         Self {
             function: function.to_owned(),
@@ -77,14 +97,18 @@ impl QuarantineEntry {
     pub fn raw_bytes(&self) -> Vec<u8> {
         match (&self.raw_text, &self.raw_base64) {
             (Some(text), _) => text.clone().into_bytes(),
-            (None, Some(b64)) => base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default(),
             (None, None) => Vec::new(),
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not write to the quarantine queue {queue_url}: {detail}; check QUARANTINE_QUEUE_URL and the function's sqs:SendMessage permission")]
+#[error(
+    "could not write to the quarantine queue {queue_url}: {detail}; check QUARANTINE_QUEUE_URL and the function's sqs:SendMessage permission"
+)]
 pub struct QuarantineError {
     pub queue_url: String,
     pub detail: String,
@@ -104,7 +128,10 @@ pub struct SqsQuarantine {
 
 impl SqsQuarantine {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 }
 
@@ -124,7 +151,10 @@ impl Quarantine for SqsQuarantine {
 
 impl SqsQuarantine {
     fn error(&self, detail: impl std::fmt::Display) -> QuarantineError {
-        QuarantineError { queue_url: self.queue_url.clone(), detail: detail.to_string() }
+        QuarantineError {
+            queue_url: self.queue_url.clone(),
+            detail: detail.to_string(),
+        }
     }
 }
 
@@ -133,22 +163,47 @@ mod tests {
     use super::*;
 
     fn source() -> RecordSource {
-        RecordSource::Kinesis { stream_arn: "arn:aws:kinesis:us-east-1:1:stream/s".into(), shard_id: "shardId-000000000000".into(), sequence_number: "42".into() }
+        RecordSource::Kinesis {
+            stream_arn: "arn:aws:kinesis:us-east-1:1:stream/s".into(),
+            shard_id: "shardId-000000000000".into(),
+            sequence_number: "42".into(),
+        }
     }
 
     #[test]
     fn text_is_kept_as_text_and_binary_as_base64() {
-        let text = QuarantineEntry::new("like-counter", "malformed_envelope", "x".into(), source(), br#"{"correlation_id":"c-1"}"#);
-        assert_eq!(text.raw_text.as_deref(), Some(r#"{"correlation_id":"c-1"}"#));
+        let text = QuarantineEntry::new(
+            "like-counter",
+            "malformed_envelope",
+            "x".into(),
+            source(),
+            br#"{"correlation_id":"c-1"}"#,
+        );
+        assert_eq!(
+            text.raw_text.as_deref(),
+            Some(r#"{"correlation_id":"c-1"}"#)
+        );
         assert_eq!(text.correlation_id.as_deref(), Some("c-1"));
-        let binary = QuarantineEntry::new("like-counter", "malformed_envelope", "x".into(), source(), &[0xff, 0x00, 0xfe]);
+        let binary = QuarantineEntry::new(
+            "like-counter",
+            "malformed_envelope",
+            "x".into(),
+            source(),
+            &[0xff, 0x00, 0xfe],
+        );
         assert_eq!(binary.raw_base64.as_deref(), Some("/wD+"));
         assert_eq!(binary.raw_bytes(), vec![0xff, 0x00, 0xfe]);
     }
 
     #[test]
     fn oversized_records_are_truncated_and_say_so() {
-        let entry = QuarantineEntry::new("notifier", "malformed_envelope", "x".into(), source(), &vec![b'a'; MAX_RAW_BYTES + 1]);
+        let entry = QuarantineEntry::new(
+            "notifier",
+            "malformed_envelope",
+            "x".into(),
+            source(),
+            &vec![b'a'; MAX_RAW_BYTES + 1],
+        );
         assert!(entry.raw_truncated);
         assert_eq!(entry.raw_text.unwrap().len(), MAX_RAW_BYTES);
     }

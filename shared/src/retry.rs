@@ -20,7 +20,11 @@ pub enum Attempt<E> {
 
 /// Runs `operation` until it succeeds, gives up, runs out of attempts, or the next backoff
 /// would end too close to the deadline. Returns the last error otherwise.
-pub async fn with_backoff<T, E, F, Fut>(deadline: &Deadline, max_attempts: u32, mut operation: F) -> Result<T, E>
+pub async fn with_backoff<T, E, F, Fut>(
+    deadline: &Deadline,
+    max_attempts: u32,
+    mut operation: F,
+) -> Result<T, E>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, Attempt<E>>>,
@@ -32,7 +36,8 @@ where
             Err(Attempt::GiveUp(error)) => return Err(error),
             Err(Attempt::Retry(error)) => {
                 let pause = backoff(attempt);
-                if attempt >= max_attempts || deadline.remaining() < pause + Duration::from_secs(1) {
+                if attempt >= max_attempts || deadline.remaining() < pause + Duration::from_secs(1)
+                {
                     return Err(error);
                 }
                 tokio::time::sleep(pause).await;
@@ -46,24 +51,40 @@ where
 /// concurrent writers spread out.
 fn backoff(attempt: u32) -> Duration {
     let ceiling = (50u64 << attempt.min(6)).min(2000);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos() as u64;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos() as u64;
     Duration::from_millis(ceiling / 2 + nanos % (ceiling / 2 + 1))
 }
 
 /// Whether an SDK error is worth another attempt: throttling, 5xx, timeouts, I/O.
-pub fn is_transient<E>(error: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool
+pub fn is_transient<E>(
+    error: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     use aws_sdk_dynamodb::error::SdkError;
     match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             status >= 500
                 || matches!(
                     service.err().code(),
-                    Some("ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded" | "TransactionConflictException" | "TransactionInProgressException" | "InternalServerError" | "ServiceUnavailable" | "LimitExceededException")
+                    Some(
+                        "ThrottlingException"
+                            | "ProvisionedThroughputExceededException"
+                            | "RequestLimitExceeded"
+                            | "TransactionConflictException"
+                            | "TransactionInProgressException"
+                            | "InternalServerError"
+                            | "ServiceUnavailable"
+                            | "LimitExceededException"
+                    )
                 )
         }
         _ => false,
@@ -77,7 +98,14 @@ mod tests {
     #[tokio::test]
     async fn retries_until_success_then_stops() {
         let deadline = Deadline::after(Duration::from_secs(30));
-        let result: Result<u32, &str> = with_backoff(&deadline, 5, |attempt| async move { if attempt < 3 { Err(Attempt::Retry("busy")) } else { Ok(attempt) } }).await;
+        let result: Result<u32, &str> = with_backoff(&deadline, 5, |attempt| async move {
+            if attempt < 3 {
+                Err(Attempt::Retry("busy"))
+            } else {
+                Ok(attempt)
+            }
+        })
+        .await;
         assert_eq!(result, Ok(3));
     }
 
@@ -104,7 +132,8 @@ mod tests {
     async fn never_sleeps_past_the_deadline() {
         let deadline = Deadline::after(Duration::from_millis(500));
         let started = std::time::Instant::now();
-        let result: Result<(), &str> = with_backoff(&deadline, 100, |_| async { Err(Attempt::Retry("busy")) }).await;
+        let result: Result<(), &str> =
+            with_backoff(&deadline, 100, |_| async { Err(Attempt::Retry("busy")) }).await;
         assert_eq!(result, Err("busy"));
         assert!(started.elapsed() < Duration::from_millis(500));
     }

@@ -5,7 +5,9 @@ use crate::contracts::Envelope;
 use aws_sdk_kinesis::primitives::Blob;
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not put {event_type} event {event_id} on stream {stream}: {detail}; Kinesis throttling and 5xx are retried by redelivery, a missing stream means STREAM_NAME is wrong")]
+#[error(
+    "could not put {event_type} event {event_id} on stream {stream}: {detail}; Kinesis throttling and 5xx are retried by redelivery, a missing stream means STREAM_NAME is wrong"
+)]
 pub struct PublishError {
     pub stream: String,
     pub event_type: &'static str,
@@ -21,7 +23,10 @@ pub struct StreamPublisher {
 
 impl StreamPublisher {
     pub fn new(client: aws_sdk_kinesis::Client, stream_name: impl Into<String>) -> Self {
-        Self { client, stream_name: stream_name.into() }
+        Self {
+            client,
+            stream_name: stream_name.into(),
+        }
     }
 
     pub fn stream_name(&self) -> &str {

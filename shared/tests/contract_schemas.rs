@@ -25,9 +25,17 @@ fn committed_schemas_match_the_code() {
             std::fs::rename(&partial, &path).unwrap();
             continue;
         }
-        let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing; run with SNAPGLOW_BLESS=1 to write it", path.display()));
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!(
+                "{} is missing; run with SNAPGLOW_BLESS=1 to write it",
+                path.display()
+            )
+        });
         let committed: Value = serde_json::from_str(&committed).unwrap();
-        assert_eq!(committed, generated, "{file} drifted from the Rust types; if the change is intended and compatible, run with SNAPGLOW_BLESS=1");
+        assert_eq!(
+            committed, generated,
+            "{file} drifted from the Rust types; if the change is intended and compatible, run with SNAPGLOW_BLESS=1"
+        );
     }
 }
 
@@ -37,11 +45,26 @@ fn every_version_of_a_type_can_be_read_by_readers_of_the_version_before() {
     let mut versions: BTreeMap<String, BTreeMap<u32, Value>> = BTreeMap::new();
     for entry in std::fs::read_dir(schema_dir()).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        let Some((type_name, version)) = name.strip_suffix(".json").and_then(|stem| stem.split_once(".v")) else { continue };
-        let schema: Value = serde_json::from_str(&std::fs::read_to_string(schema_dir().join(&name)).unwrap()).unwrap();
-        versions.entry(type_name.to_owned()).or_default().insert(version.parse().unwrap(), schema);
+        let Some((type_name, version)) = name
+            .strip_suffix(".json")
+            .and_then(|stem| stem.split_once(".v"))
+        else {
+            continue;
+        };
+        let schema: Value =
+            serde_json::from_str(&std::fs::read_to_string(schema_dir().join(&name)).unwrap())
+                .unwrap();
+        versions
+            .entry(type_name.to_owned())
+            .or_default()
+            .insert(version.parse().unwrap(), schema);
     }
-    assert_eq!(versions.len(), 4, "one schema family per event type: {:?}", versions.keys());
+    assert_eq!(
+        versions.len(),
+        4,
+        "one schema family per event type: {:?}",
+        versions.keys()
+    );
     // THEN each version only adds optional fields to the one before
     for (type_name, by_version) in &versions {
         let ordered: Vec<_> = by_version.iter().collect();
@@ -50,7 +73,10 @@ fn every_version_of_a_type_can_be_read_by_readers_of_the_version_before() {
             let ((old_v, old), (new_v, new)) = (pair[0], pair[1]);
             assert_eq!(*new_v, old_v + 1, "{type_name}: versions must not skip");
             let broken = breaking_changes(old, new);
-            assert!(broken.is_empty(), "{type_name} v{new_v} breaks readers of v{old_v}: {broken:?}; breaking changes need a new type name");
+            assert!(
+                broken.is_empty(),
+                "{type_name} v{new_v} breaks readers of v{old_v}: {broken:?}; breaking changes need a new type name"
+            );
         }
     }
 }

@@ -8,7 +8,9 @@
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use snapglow::batch::{BatchContext, BatchReport, Deadline, Screened, StreamRecord, first_failure_response, screen};
+use snapglow::batch::{
+    BatchContext, BatchReport, Deadline, Screened, StreamRecord, first_failure_response, screen,
+};
 use snapglow::contracts::{Envelope, SocialEvent};
 use snapglow::dedup::EventVersion;
 use snapglow::quarantine::Quarantine;
@@ -35,11 +37,23 @@ pub fn like_fact(envelope: &Envelope, record: usize) -> Option<LikeFact> {
         SocialEvent::ImageLikeUndone(d) => (&d.image_id, &d.user_id, false),
         _ => return None,
     };
-    Some(LikeFact { key: LikeKey { image_id: image_id.clone(), user_id: user_id.clone() }, liked, version: EventVersion::of(envelope), record })
+    Some(LikeFact {
+        key: LikeKey {
+            image_id: image_id.clone(),
+            user_id: user_id.clone(),
+        },
+        liked,
+        version: EventVersion::of(envelope),
+        record,
+    })
 }
 
 impl<Q: Quarantine> LikeCounter<Q> {
-    pub async fn handle_batch(&self, event: KinesisEvent, deadline: Deadline) -> KinesisEventResponse {
+    pub async fn handle_batch(
+        &self,
+        event: KinesisEvent,
+        deadline: Deadline,
+    ) -> KinesisEventResponse {
         let started = Instant::now();
         let requests_before = self.table.spend.requests.load(Ordering::Relaxed);
         let units_before = self.table.spend.write_units.load(Ordering::Relaxed);
@@ -50,7 +64,14 @@ impl<Q: Quarantine> LikeCounter<Q> {
         let mut unfinished = BTreeSet::new();
         let mut facts = Vec::new();
         for (index, record) in records.iter().enumerate() {
-            match screen(&ctx, record, &mut report, |e| matches!(e, SocialEvent::ImageLiked(_) | SocialEvent::ImageLikeUndone(_))).await {
+            match screen(&ctx, record, &mut report, |e| {
+                matches!(
+                    e,
+                    SocialEvent::ImageLiked(_) | SocialEvent::ImageLikeUndone(_)
+                )
+            })
+            .await
+            {
                 Screened::Event(envelope) => facts.extend(like_fact(&envelope, index)),
                 Screened::Acknowledged => {}
                 Screened::Failed => {
@@ -63,7 +84,11 @@ impl<Q: Quarantine> LikeCounter<Q> {
         for key in self.apply(&latest, &deadline).await {
             unfinished.extend(latest[&key].records.iter().copied());
         }
-        let failed_facts = latest.values().flat_map(|l| &l.records).filter(|i| unfinished.contains(i)).count();
+        let failed_facts = latest
+            .values()
+            .flat_map(|l| &l.records)
+            .filter(|i| unfinished.contains(i))
+            .count();
         report.done += fact_records - failed_facts;
         report.failed += failed_facts;
         let first = unfinished.first().map(|&index| &records[index]);
@@ -100,9 +125,15 @@ impl<Q: Quarantine> LikeCounter<Q> {
                     break;
                 }
             };
-            let wanted: BTreeMap<LikeKey, Latest> = pending.iter().map(|k| (k.clone(), latest[k].clone())).collect();
+            let wanted: BTreeMap<LikeKey, Latest> = pending
+                .iter()
+                .map(|k| (k.clone(), latest[k].clone()))
+                .collect();
             let transactions = pack(plan(&wanted, &stored));
-            let results = futures_util::future::join_all(transactions.iter().map(|t| self.table.apply(t, deadline))).await;
+            let results = futures_util::future::join_all(
+                transactions.iter().map(|t| self.table.apply(t, deadline)),
+            )
+            .await;
             pending = Vec::new();
             for (transaction, result) in transactions.iter().zip(results) {
                 let keys = transaction.writes.iter().map(|w| w.key.clone());

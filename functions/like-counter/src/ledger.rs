@@ -57,7 +57,13 @@ pub fn latest_per_key(facts: Vec<LikeFact>) -> BTreeMap<LikeKey, Latest> {
                 }
             }
             None => {
-                latest.insert(fact.key.clone(), Latest { records: vec![fact.record], fact });
+                latest.insert(
+                    fact.key.clone(),
+                    Latest {
+                        records: vec![fact.record],
+                        fact,
+                    },
+                );
             }
         }
     }
@@ -78,7 +84,10 @@ pub struct StateWrite {
 
 /// The writes that bring the stored state up to the batch's latest facts. Keys whose stored
 /// state is as new or newer need no write at all: duplicates, stale redeliveries and replays.
-pub fn plan(latest: &BTreeMap<LikeKey, Latest>, stored: &HashMap<LikeKey, LikeState>) -> Vec<StateWrite> {
+pub fn plan(
+    latest: &BTreeMap<LikeKey, Latest>,
+    stored: &HashMap<LikeKey, LikeState>,
+) -> Vec<StateWrite> {
     latest
         .iter()
         .filter_map(|(key, entry)| {
@@ -90,7 +99,10 @@ pub fn plan(latest: &BTreeMap<LikeKey, Latest>, stored: &HashMap<LikeKey, LikeSt
             Some(StateWrite {
                 key: key.clone(),
                 expected: current.map(|state| state.version),
-                new: LikeState { liked: entry.fact.liked, version: entry.fact.version },
+                new: LikeState {
+                    liked: entry.fact.liked,
+                    version: entry.fact.version,
+                },
                 delta: i64::from(entry.fact.liked) - i64::from(was_liked),
             })
         })
@@ -115,14 +127,20 @@ impl Transaction {
 pub fn pack(writes: Vec<StateWrite>) -> Vec<Transaction> {
     let mut by_image: BTreeMap<String, Vec<StateWrite>> = BTreeMap::new();
     for write in writes {
-        by_image.entry(write.key.image_id.clone()).or_default().push(write);
+        by_image
+            .entry(write.key.image_id.clone())
+            .or_default()
+            .push(write);
     }
     // Chunks of one image that fit one transaction with their count update.
     let mut chunks: Vec<Transaction> = Vec::new();
     for (image_id, writes) in by_image {
         for part in writes.chunks(MAX_TRANSACTION_ACTIONS - 1) {
             let delta: i64 = part.iter().map(|w| w.delta).sum();
-            let mut chunk = Transaction { writes: part.to_vec(), count_deltas: BTreeMap::new() };
+            let mut chunk = Transaction {
+                writes: part.to_vec(),
+                count_deltas: BTreeMap::new(),
+            };
             if delta != 0 {
                 chunk.count_deltas.insert(image_id.clone(), delta);
             }
@@ -133,8 +151,15 @@ pub fn pack(writes: Vec<StateWrite>) -> Vec<Transaction> {
     chunks.sort_by_key(|chunk| std::cmp::Reverse(chunk.actions()));
     let mut transactions: Vec<Transaction> = Vec::new();
     for chunk in chunks {
-        let image_already_in = |t: &Transaction| chunk.count_deltas.keys().any(|image| t.count_deltas.contains_key(image));
-        match transactions.iter_mut().find(|t| t.actions() + chunk.actions() <= MAX_TRANSACTION_ACTIONS && !image_already_in(t)) {
+        let image_already_in = |t: &Transaction| {
+            chunk
+                .count_deltas
+                .keys()
+                .any(|image| t.count_deltas.contains_key(image))
+        };
+        match transactions.iter_mut().find(|t| {
+            t.actions() + chunk.actions() <= MAX_TRANSACTION_ACTIONS && !image_already_in(t)
+        }) {
             Some(transaction) => {
                 transaction.writes.extend(chunk.writes);
                 transaction.count_deltas.extend(chunk.count_deltas);
@@ -151,17 +176,32 @@ mod tests {
     use uuid::Uuid;
 
     fn fact(image: &str, user: &str, liked: bool, at_ms: i64, id: u128, record: usize) -> LikeFact {
-        LikeFact { key: key(image, user), liked, version: EventVersion { at_ms, event_id: Uuid::from_u128(id) }, record }
+        LikeFact {
+            key: key(image, user),
+            liked,
+            version: EventVersion {
+                at_ms,
+                event_id: Uuid::from_u128(id),
+            },
+            record,
+        }
     }
 
     fn key(image: &str, user: &str) -> LikeKey {
-        LikeKey { image_id: image.into(), user_id: user.into() }
+        LikeKey {
+            image_id: image.into(),
+            user_id: user.into(),
+        }
     }
 
     #[test]
     fn the_latest_fact_wins_whatever_the_delivery_order() {
         // GIVEN an unlike that happened after the like, delivered first, and a duplicate
-        let facts = vec![fact("i", "u", false, 20, 2, 0), fact("i", "u", true, 10, 1, 1), fact("i", "u", true, 10, 1, 2)];
+        let facts = vec![
+            fact("i", "u", false, 20, 2, 0),
+            fact("i", "u", true, 10, 1, 1),
+            fact("i", "u", true, 10, 1, 2),
+        ];
         // WHEN folded
         let latest = latest_per_key(facts);
         // THEN the unlike stands for all three records
@@ -172,15 +212,64 @@ mod tests {
 
     #[test]
     fn only_newer_facts_are_written_and_the_count_moves_with_the_liked_flag() {
-        let latest = latest_per_key(vec![fact("i", "new-liker", true, 10, 1, 0), fact("i", "stale", true, 10, 2, 1), fact("i", "unliker", false, 30, 3, 2), fact("i", "relike", true, 40, 4, 3)]);
+        let latest = latest_per_key(vec![
+            fact("i", "new-liker", true, 10, 1, 0),
+            fact("i", "stale", true, 10, 2, 1),
+            fact("i", "unliker", false, 30, 3, 2),
+            fact("i", "relike", true, 40, 4, 3),
+        ]);
         let stored = HashMap::from([
-            (key("i", "stale"), LikeState { liked: true, version: EventVersion { at_ms: 50, event_id: Uuid::from_u128(9) } }),
-            (key("i", "unliker"), LikeState { liked: true, version: EventVersion { at_ms: 20, event_id: Uuid::from_u128(8) } }),
-            (key("i", "relike"), LikeState { liked: true, version: EventVersion { at_ms: 20, event_id: Uuid::from_u128(7) } }),
+            (
+                key("i", "stale"),
+                LikeState {
+                    liked: true,
+                    version: EventVersion {
+                        at_ms: 50,
+                        event_id: Uuid::from_u128(9),
+                    },
+                },
+            ),
+            (
+                key("i", "unliker"),
+                LikeState {
+                    liked: true,
+                    version: EventVersion {
+                        at_ms: 20,
+                        event_id: Uuid::from_u128(8),
+                    },
+                },
+            ),
+            (
+                key("i", "relike"),
+                LikeState {
+                    liked: true,
+                    version: EventVersion {
+                        at_ms: 20,
+                        event_id: Uuid::from_u128(7),
+                    },
+                },
+            ),
         ]);
         let writes = plan(&latest, &stored);
-        let summary: Vec<(&str, bool, Option<i64>, i64)> = writes.iter().map(|w| (w.key.user_id.as_str(), w.new.liked, w.expected.map(|v| v.at_ms), w.delta)).collect();
-        assert_eq!(summary, vec![("new-liker", true, None, 1), ("relike", true, Some(20), 0), ("unliker", false, Some(20), -1)]);
+        let summary: Vec<(&str, bool, Option<i64>, i64)> = writes
+            .iter()
+            .map(|w| {
+                (
+                    w.key.user_id.as_str(),
+                    w.new.liked,
+                    w.expected.map(|v| v.at_ms),
+                    w.delta,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("new-liker", true, None, 1),
+                ("relike", true, Some(20), 0),
+                ("unliker", false, Some(20), -1)
+            ]
+        );
     }
 
     #[test]
@@ -194,26 +283,54 @@ mod tests {
     #[test]
     fn a_replay_plans_no_write() {
         let latest = latest_per_key(vec![fact("i", "u", true, 10, 1, 0)]);
-        let stored = HashMap::from([(key("i", "u"), LikeState { liked: true, version: EventVersion { at_ms: 10, event_id: Uuid::from_u128(1) } })]);
+        let stored = HashMap::from([(
+            key("i", "u"),
+            LikeState {
+                liked: true,
+                version: EventVersion {
+                    at_ms: 10,
+                    event_id: Uuid::from_u128(1),
+                },
+            },
+        )]);
         assert!(plan(&latest, &stored).is_empty());
     }
 
     #[test]
     fn transactions_hold_at_most_100_actions_and_keep_counts_with_their_states() {
         // GIVEN 150 new likers of one hot image and 30 images with one new liker each
-        let mut facts: Vec<LikeFact> = (0..150).map(|u| fact("hot", &format!("u{u}"), true, 1, u as u128, u)).collect();
-        facts.extend((0..30).map(|i| fact(&format!("img{i}"), "u", true, 1, 1000 + i as u128, 150 + i)));
+        let mut facts: Vec<LikeFact> = (0..150)
+            .map(|u| fact("hot", &format!("u{u}"), true, 1, u as u128, u))
+            .collect();
+        facts.extend(
+            (0..30).map(|i| fact(&format!("img{i}"), "u", true, 1, 1000 + i as u128, 150 + i)),
+        );
         let writes = plan(&latest_per_key(facts), &HashMap::new());
         // WHEN packed
         let transactions = pack(writes);
         // THEN every transaction is within the limit, and the count deltas add up per image
-        assert!(transactions.iter().all(|t| t.actions() <= MAX_TRANSACTION_ACTIONS));
-        let hot_total: i64 = transactions.iter().filter_map(|t| t.count_deltas.get("hot")).sum();
+        assert!(
+            transactions
+                .iter()
+                .all(|t| t.actions() <= MAX_TRANSACTION_ACTIONS)
+        );
+        let hot_total: i64 = transactions
+            .iter()
+            .filter_map(|t| t.count_deltas.get("hot"))
+            .sum();
         assert_eq!(hot_total, 150);
         for t in &transactions {
             for (image, delta) in &t.count_deltas {
-                let states: i64 = t.writes.iter().filter(|w| &w.key.image_id == image).map(|w| w.delta).sum();
-                assert_eq!(*delta, states, "count of {image} must move with its own state writes");
+                let states: i64 = t
+                    .writes
+                    .iter()
+                    .filter(|w| &w.key.image_id == image)
+                    .map(|w| w.delta)
+                    .sum();
+                assert_eq!(
+                    *delta, states,
+                    "count of {image} must move with its own state writes"
+                );
             }
         }
         // 150 + 30 states + 32 count updates = 212 actions: 3 transactions is the minimum.

@@ -26,7 +26,9 @@ impl Config {
         Ok(Self {
             table: config::required("LIKES_TABLE")?,
             quarantine_queue_url: config::required("QUARANTINE_QUEUE_URL")?,
-            dedup_retention: Duration::from_secs(3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 192u64)?),
+            dedup_retention: Duration::from_secs(
+                3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 192u64)?,
+            ),
         })
     }
 }

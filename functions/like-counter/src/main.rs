@@ -13,12 +13,28 @@ async fn main() -> Result<(), Error> {
     let sdk = snapglow::aws::load_sdk_config().await;
     let counter = LikeCounter {
         function: snapglow::config::function_name("like-counter"),
-        table: LikesTable::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table, config.dedup_retention),
-        quarantine: SqsQuarantine::new(aws_sdk_sqs::Client::new(&sdk), &config.quarantine_queue_url),
+        table: LikesTable::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.table,
+            config.dedup_retention,
+        ),
+        quarantine: SqsQuarantine::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            &config.quarantine_queue_url,
+        ),
     };
     let counter = &counter;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| async move {
-        Ok::<_, Error>(counter.handle_batch(event.payload, Deadline::from_epoch_millis(event.context.deadline)).await)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<KinesisEvent>| async move {
+            Ok::<_, Error>(
+                counter
+                    .handle_batch(
+                        event.payload,
+                        Deadline::from_epoch_millis(event.context.deadline),
+                    )
+                    .await,
+            )
+        },
+    ))
     .await
 }

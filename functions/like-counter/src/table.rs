@@ -22,9 +22,13 @@ const ATTEMPTS: u32 = 6;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum TableError {
-    #[error("DynamoDB table {table} did not answer in time: {detail}; the records are redelivered (throttling clears, or check the table exists)")]
+    #[error(
+        "DynamoDB table {table} did not answer in time: {detail}; the records are redelivered (throttling clears, or check the table exists)"
+    )]
     Transient { table: String, detail: String },
-    #[error("DynamoDB rejected a request to {table}: {detail}; this is a bug in the request, not in the data")]
+    #[error(
+        "DynamoDB rejected a request to {table}: {detail}; this is a bug in the request, not in the data"
+    )]
     Rejected { table: String, detail: String },
     #[error("a stored state item in {table} is malformed: {detail}; fix or delete the item")]
     CorruptItem { table: String, detail: String },
@@ -67,15 +71,30 @@ fn image_pk(image_id: &str) -> String {
 }
 
 impl LikesTable {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, unliked_retention: Duration) -> Self {
-        Self { client, table: table.into(), unliked_retention, spend: Spend::default() }
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        unliked_retention: Duration,
+    ) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            unliked_retention,
+            spend: Spend::default(),
+        }
     }
 
     fn transient(&self, detail: impl std::fmt::Display) -> TableError {
-        TableError::Transient { table: self.table.clone(), detail: detail.to_string() }
+        TableError::Transient {
+            table: self.table.clone(),
+            detail: detail.to_string(),
+        }
     }
 
-    fn classify<E>(&self, error: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> Attempt<TableError>
+    fn classify<E>(
+        &self,
+        error: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> Attempt<TableError>
     where
         E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
@@ -87,41 +106,75 @@ impl LikesTable {
             // A missing table is an infrastructure problem, not bad data: redeliver.
             Attempt::GiveUp(self.transient(detail))
         } else {
-            Attempt::GiveUp(TableError::Rejected { table: self.table.clone(), detail })
+            Attempt::GiveUp(TableError::Rejected {
+                table: self.table.clone(),
+                detail,
+            })
         }
     }
 
     fn key(key: &LikeKey) -> HashMap<String, AttributeValue> {
-        HashMap::from([("pk".to_owned(), s(image_pk(&key.image_id))), ("sk".to_owned(), s(format!("LIKE#{}", key.user_id)))])
+        HashMap::from([
+            ("pk".to_owned(), s(image_pk(&key.image_id))),
+            ("sk".to_owned(), s(format!("LIKE#{}", key.user_id))),
+        ])
     }
 
     /// The stored state of each key, read strongly consistent (a state written by the previous
     /// batch must be seen). Keys with no state are absent from the map.
-    pub async fn read_states(&self, keys: &[LikeKey], deadline: &Deadline) -> Result<HashMap<LikeKey, LikeState>, TableError> {
-        let by_item: HashMap<(String, String), &LikeKey> = keys.iter().map(|k| ((image_pk(&k.image_id), format!("LIKE#{}", k.user_id)), k)).collect();
+    pub async fn read_states(
+        &self,
+        keys: &[LikeKey],
+        deadline: &Deadline,
+    ) -> Result<HashMap<LikeKey, LikeState>, TableError> {
+        let by_item: HashMap<(String, String), &LikeKey> = keys
+            .iter()
+            .map(|k| ((image_pk(&k.image_id), format!("LIKE#{}", k.user_id)), k))
+            .collect();
         let mut states = HashMap::new();
         for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
-            let mut request = KeysAndAttributes::builder().consistent_read(true).projection_expression("pk, sk, liked, version_at, version_id");
+            let mut request = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .projection_expression("pk, sk, liked, version_at, version_id");
             for key in chunk {
                 request = request.keys(Self::key(key));
             }
             let mut pending = Some(request.build().expect("keys are set"));
             while let Some(keys_and_attributes) = pending.take() {
                 let output = with_backoff(deadline, ATTEMPTS, |_| {
-                    let request = self.client.batch_get_item().request_items(&self.table, keys_and_attributes.clone());
+                    let request = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, keys_and_attributes.clone());
                     self.spend.requests.fetch_add(1, Ordering::Relaxed);
                     async move { request.send().await.map_err(|e| self.classify(e)) }
                 })
                 .await?;
-                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                    let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                for item in output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    let pk = item
+                        .get("pk")
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    let sk = item
+                        .get("sk")
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default();
                     if let Some(key) = by_item.get(&(pk, sk)) {
                         states.insert((*key).clone(), self.parse_state(&item)?);
                     }
                 }
                 // Throttled keys come back unprocessed while the call "succeeds".
-                pending = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
                 if pending.is_some() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -131,11 +184,28 @@ impl LikesTable {
     }
 
     fn parse_state(&self, item: &HashMap<String, AttributeValue>) -> Result<LikeState, TableError> {
-        let corrupt = |what: &str| TableError::CorruptItem { table: self.table.clone(), detail: format!("{what} in {item:?}") };
-        let liked = *item.get("liked").and_then(|v| v.as_bool().ok()).ok_or_else(|| corrupt("no liked flag"))?;
-        let at_ms = item.get("version_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).ok_or_else(|| corrupt("no version_at"))?;
-        let event_id = item.get("version_id").and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok()).ok_or_else(|| corrupt("no version_id"))?;
-        Ok(LikeState { liked, version: EventVersion { at_ms, event_id } })
+        let corrupt = |what: &str| TableError::CorruptItem {
+            table: self.table.clone(),
+            detail: format!("{what} in {item:?}"),
+        };
+        let liked = *item
+            .get("liked")
+            .and_then(|v| v.as_bool().ok())
+            .ok_or_else(|| corrupt("no liked flag"))?;
+        let at_ms = item
+            .get("version_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| corrupt("no version_at"))?;
+        let event_id = item
+            .get("version_id")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| corrupt("no version_id"))?;
+        Ok(LikeState {
+            liked,
+            version: EventVersion { at_ms, event_id },
+        })
     }
 
     fn action_items(&self, transaction: &Transaction) -> Vec<TransactWriteItem> {
@@ -144,7 +214,10 @@ impl LikesTable {
             let mut item = Self::key(&write.key);
             item.insert("liked".into(), AttributeValue::Bool(write.new.liked));
             item.insert("version_at".into(), n(write.new.version.at_ms));
-            item.insert("version_id".into(), s(write.new.version.event_id.to_string()));
+            item.insert(
+                "version_id".into(),
+                s(write.new.version.event_id.to_string()),
+            );
             if !write.new.liked {
                 item.insert("expires_at".into(), n(expires_at(self.unliked_retention)));
             }
@@ -156,7 +229,11 @@ impl LikesTable {
                     .expression_attribute_values(":at", n(version.at_ms))
                     .expression_attribute_values(":id", s(version.event_id.to_string())),
             };
-            actions.push(TransactWriteItem::builder().put(put.build().expect("table and item are set")).build());
+            actions.push(
+                TransactWriteItem::builder()
+                    .put(put.build().expect("table and item are set"))
+                    .build(),
+            );
         }
         for (image_id, delta) in &transaction.count_deltas {
             let update = Update::builder()
@@ -173,7 +250,11 @@ impl LikesTable {
     }
 
     /// Commits one transaction, retrying conflicts and throttling within the deadline.
-    pub async fn apply(&self, transaction: &Transaction, deadline: &Deadline) -> Result<Applied, TableError> {
+    pub async fn apply(
+        &self,
+        transaction: &Transaction,
+        deadline: &Deadline,
+    ) -> Result<Applied, TableError> {
         let actions = self.action_items(transaction);
         with_backoff(deadline, ATTEMPTS, |_| {
             let request = self.client.transact_write_items().set_transact_items(Some(actions.clone()));
@@ -219,6 +300,13 @@ impl LikesTable {
             .map_err(|e| match self.classify(e) {
                 Attempt::Retry(e) | Attempt::GiveUp(e) => e,
             })?;
-        Ok(output.item.and_then(|item| item.get("likes").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())).unwrap_or(0))
+        Ok(output
+            .item
+            .and_then(|item| {
+                item.get("likes")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0))
     }
 }

@@ -40,7 +40,9 @@ pub struct LikeWindow {
 
 impl LikeWindow {
     pub fn of(occurred_at_ms: i64, window_ms: i64) -> Self {
-        Self { start_ms: occurred_at_ms.div_euclid(window_ms.max(1)) * window_ms.max(1) }
+        Self {
+            start_ms: occurred_at_ms.div_euclid(window_ms.max(1)) * window_ms.max(1),
+        }
     }
 }
 
@@ -104,7 +106,7 @@ pub fn likes_text(actors: &[String]) -> String {
 /// The likers whose like stands, most recent first.
 pub fn standing_likers(mut likers: Vec<Liker>) -> Vec<String> {
     likers.retain(|l| l.liked);
-    likers.sort_by(|a, b| b.version.cmp(&a.version));
+    likers.sort_by_key(|l| std::cmp::Reverse(l.version));
     likers.into_iter().map(|l| l.user_id).collect()
 }
 
@@ -114,12 +116,25 @@ mod tests {
     use uuid::Uuid;
 
     fn liker(user: &str, liked: bool, at_ms: i64) -> Liker {
-        Liker { user_id: user.into(), liked, version: EventVersion { at_ms, event_id: Uuid::nil() } }
+        Liker {
+            user_id: user.into(),
+            liked,
+            version: EventVersion {
+                at_ms,
+                event_id: Uuid::nil(),
+            },
+        }
     }
 
     #[test]
     fn texts_name_the_latest_liker_and_count_the_rest() {
-        let actors = standing_likers(vec![liker("ann", true, 1), liker("bob", true, 3), liker("cy", false, 4), liker("dee", true, 2), liker("eve", true, 0)]);
+        let actors = standing_likers(vec![
+            liker("ann", true, 1),
+            liker("bob", true, 3),
+            liker("cy", false, 4),
+            liker("dee", true, 2),
+            liker("eve", true, 0),
+        ]);
         assert_eq!(actors, ["bob", "dee", "ann", "eve"]);
         assert_eq!(likes_text(&actors), "bob and 3 others liked your photo");
         assert_eq!(likes_text(&actors[..2]), "bob and dee liked your photo");
@@ -131,6 +146,9 @@ mod tests {
         assert_eq!(LikeWindow::of(1_000_123, 900_000).start_ms, 900_000);
         assert_eq!(LikeWindow::of(1_800_000, 900_000).start_ms, 1_800_000);
         assert!(notification_sk(999, "a") < notification_sk(1000, "a"));
-        assert_eq!(notification_id(Kind::Likes, "img", Some(LikeWindow { start_ms: 5 })), "likes-img-5");
+        assert_eq!(
+            notification_id(Kind::Likes, "img", Some(LikeWindow { start_ms: 5 })),
+            "likes-img-5"
+        );
     }
 }

@@ -29,8 +29,12 @@ impl Config {
             table: config::required("NOTIFICATIONS_TABLE")?,
             quarantine_queue_url: config::required("QUARANTINE_QUEUE_URL")?,
             like_window: Duration::from_secs(config::parsed_or("LIKE_WINDOW_SECONDS", 900u64)?),
-            inbox_retention: Duration::from_secs(86_400 * config::parsed_or("INBOX_RETENTION_DAYS", 30u64)?),
-            dedup_retention: Duration::from_secs(3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 192u64)?),
+            inbox_retention: Duration::from_secs(
+                86_400 * config::parsed_or("INBOX_RETENTION_DAYS", 30u64)?,
+            ),
+            dedup_retention: Duration::from_secs(
+                3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 192u64)?,
+            ),
             record_budget: config::millis_or("RECORD_BUDGET_MS", Duration::from_millis(2000))?,
         })
     }

@@ -12,14 +12,33 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let sdk = snapglow::aws::load_sdk_config().await;
     let function = snapglow::config::function_name("notifier");
-    let table = NotificationsTable::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table, config.inbox_retention, config.dedup_retention);
+    let table = NotificationsTable::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.table,
+        config.inbox_retention,
+        config.dedup_retention,
+    );
     let notifier = Notifier::new(table, config.like_window.as_millis() as i64);
-    let quarantine = SqsQuarantine::new(aws_sdk_sqs::Client::new(&sdk), &config.quarantine_queue_url);
-    let (notifier, quarantine, function, budget) = (&notifier, &quarantine, function.as_str(), config.record_budget);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| async move {
-        let ctx = BatchContext::new(function, Deadline::from_epoch_millis(event.context.deadline), budget, quarantine);
-        let (response, _report) = process_kinesis(event.payload, &ctx, |record| notifier.handle_record(record)).await;
-        Ok::<_, Error>(response)
-    }))
+    let quarantine =
+        SqsQuarantine::new(aws_sdk_sqs::Client::new(&sdk), &config.quarantine_queue_url);
+    let (notifier, quarantine, function, budget) = (
+        &notifier,
+        &quarantine,
+        function.as_str(),
+        config.record_budget,
+    );
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<KinesisEvent>| async move {
+            let ctx = BatchContext::new(
+                function,
+                Deadline::from_epoch_millis(event.context.deadline),
+                budget,
+                quarantine,
+            );
+            let (response, _report) =
+                process_kinesis(event.payload, &ctx, |record| notifier.handle_record(record)).await;
+            Ok::<_, Error>(response)
+        },
+    ))
     .await
 }

@@ -24,7 +24,9 @@ pub enum NotifyError {
 impl Classify for NotifyError {
     fn class(&self) -> ErrorClass {
         match self {
-            NotifyError::Contract(_) | NotifyError::Table(TableError::Rejected { .. }) => ErrorClass::Permanent,
+            NotifyError::Contract(_) | NotifyError::Table(TableError::Rejected { .. }) => {
+                ErrorClass::Permanent
+            }
             NotifyError::Table(TableError::Transient { .. }) => ErrorClass::Transient,
         }
     }
@@ -49,7 +51,11 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(table: NotificationsTable, like_window_ms: i64) -> Self {
-        Self { table, like_window_ms, owners: Mutex::new(HashMap::new()) }
+        Self {
+            table,
+            like_window_ms,
+            owners: Mutex::new(HashMap::new()),
+        }
     }
 
     fn remember_owner(&self, image_id: &str, owner_id: &str) {
@@ -74,12 +80,25 @@ impl Notifier {
     pub async fn handle_record(&self, record: StreamRecord) -> Result<Outcome, NotifyError> {
         let envelope = match Envelope::decode(&record.data)? {
             Decoded::Known(envelope) => envelope,
-            Decoded::UnknownType { type_name, version, .. } => return Ok(Outcome::Skipped(format!("unknown event type {type_name} v{version}"))),
+            Decoded::UnknownType {
+                type_name, version, ..
+            } => {
+                return Ok(Outcome::Skipped(format!(
+                    "unknown event type {type_name} v{version}"
+                )));
+            }
         };
         let written = match &envelope.event {
             SocialEvent::ImagePublished(data) => {
                 self.remember_owner(&data.image_id, &data.owner_id);
-                let notice = ImageNotice { event_id: envelope.event_id, kind: Kind::Published, owner_id: &data.owner_id, image_id: &data.image_id, created_ms: envelope.occurred_at.millis(), reason: None };
+                let notice = ImageNotice {
+                    event_id: envelope.event_id,
+                    kind: Kind::Published,
+                    owner_id: &data.owner_id,
+                    image_id: &data.image_id,
+                    created_ms: envelope.occurred_at.millis(),
+                    reason: None,
+                };
                 self.table.notify_image(&notice).await?
             }
             SocialEvent::ImageRejected(data) => {
@@ -94,35 +113,70 @@ impl Notifier {
                 };
                 self.table.notify_image(&notice).await?
             }
-            SocialEvent::ImageLiked(data) => return self.record_liker(&envelope, &data.image_id, &data.user_id, true).await,
-            SocialEvent::ImageLikeUndone(data) => return self.record_liker(&envelope, &data.image_id, &data.user_id, false).await,
+            SocialEvent::ImageLiked(data) => {
+                return self
+                    .record_liker(&envelope, &data.image_id, &data.user_id, true)
+                    .await;
+            }
+            SocialEvent::ImageLikeUndone(data) => {
+                return self
+                    .record_liker(&envelope, &data.image_id, &data.user_id, false)
+                    .await;
+            }
         };
         Ok(match written {
             Written::Applied => Outcome::Done,
-            Written::Unchanged => Outcome::Skipped(format!("event {} was already notified", envelope.event_id)),
+            Written::Unchanged => {
+                Outcome::Skipped(format!("event {} was already notified", envelope.event_id))
+            }
         })
     }
 
-    async fn record_liker(&self, envelope: &Envelope, image_id: &str, user_id: &str, liked: bool) -> Result<Outcome, NotifyError> {
+    async fn record_liker(
+        &self,
+        envelope: &Envelope,
+        image_id: &str,
+        user_id: &str,
+        liked: bool,
+    ) -> Result<Outcome, NotifyError> {
         // The stream may start after an image's publication (or it was published before this
         // consumer existed): with no owner there is nobody to tell. Skipped, counted, logged.
         let Some(owner_id) = self.owner_of(image_id).await? else {
-            return Ok(Outcome::Skipped(format!("owner of image {image_id} unknown (its ImagePublished was never seen); nobody to notify")));
+            return Ok(Outcome::Skipped(format!(
+                "owner of image {image_id} unknown (its ImagePublished was never seen); nobody to notify"
+            )));
         };
         if owner_id == user_id {
-            return Ok(Outcome::Skipped("owners are not told about their own likes".to_owned()));
+            return Ok(Outcome::Skipped(
+                "owners are not told about their own likes".to_owned(),
+            ));
         }
-        let liker = Liker { user_id: user_id.to_owned(), liked, version: EventVersion::of(envelope) };
+        let liker = Liker {
+            user_id: user_id.to_owned(),
+            liked,
+            version: EventVersion::of(envelope),
+        };
         let window = LikeWindow::of(envelope.occurred_at.millis(), self.like_window_ms);
-        let mut written = self.table.record_liker(&owner_id, image_id, window, &liker).await?;
+        let mut written = self
+            .table
+            .record_liker(&owner_id, image_id, window, &liker)
+            .await?;
         if !liked && written == Written::Unchanged {
             // The like may sit in the window before (a like at 10:59, its undo at 11:01).
-            let previous = LikeWindow { start_ms: window.start_ms - self.like_window_ms };
-            written = self.table.record_liker(&owner_id, image_id, previous, &liker).await?;
+            let previous = LikeWindow {
+                start_ms: window.start_ms - self.like_window_ms,
+            };
+            written = self
+                .table
+                .record_liker(&owner_id, image_id, previous, &liker)
+                .await?;
         }
         Ok(match written {
             Written::Applied => Outcome::Done,
-            Written::Unchanged => Outcome::Skipped(format!("event {} changes nothing (duplicate, stale, or the like was already seen)", envelope.event_id)),
+            Written::Unchanged => Outcome::Skipped(format!(
+                "event {} changes nothing (duplicate, stale, or the like was already seen)",
+                envelope.event_id
+            )),
         })
     }
 }

@@ -17,13 +17,18 @@ use snapglow::retry::is_transient;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::inbox::{Kind, LikeWindow, Liker, Notification, image_pk, liker_attribute, likes_text, notification_id, notification_sk, standing_likers, user_pk};
+use crate::inbox::{
+    Kind, LikeWindow, Liker, Notification, image_pk, liker_attribute, likes_text, notification_id,
+    notification_sk, standing_likers, user_pk,
+};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum TableError {
     #[error("DynamoDB table {table} failed transiently: {detail}; the record is redelivered")]
     Transient { table: String, detail: String },
-    #[error("DynamoDB rejected a write to {table}: {detail}; retrying cannot help (the record is quarantined)")]
+    #[error(
+        "DynamoDB rejected a write to {table}: {detail}; retrying cannot help (the record is quarantined)"
+    )]
     Rejected { table: String, detail: String },
 }
 
@@ -70,14 +75,38 @@ fn is_condition_failure<E: ProvideErrorMetadata>(error: &SdkError<E, HttpRespons
 }
 
 impl NotificationsTable {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, inbox_retention: Duration, receipt_retention: Duration) -> Self {
-        Self { client, table: table.into(), inbox_retention, receipt_retention }
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        inbox_retention: Duration,
+        receipt_retention: Duration,
+    ) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            inbox_retention,
+            receipt_retention,
+        }
     }
 
-    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(&self, error: SdkError<E, HttpResponse>) -> TableError {
-        let transient = is_transient(&error) || error.as_service_error().and_then(|e| e.code()) == Some("ResourceNotFoundException");
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        error: SdkError<E, HttpResponse>,
+    ) -> TableError {
+        let transient = is_transient(&error)
+            || error.as_service_error().and_then(|e| e.code()) == Some("ResourceNotFoundException");
         let detail = aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string();
-        if transient { TableError::Transient { table: self.table.clone(), detail } } else { TableError::Rejected { table: self.table.clone(), detail } }
+        if transient {
+            TableError::Transient {
+                table: self.table.clone(),
+                detail,
+            }
+        } else {
+            TableError::Rejected {
+                table: self.table.clone(),
+                detail,
+            }
+        }
     }
 
     /// "Your photo is live" / "your upload was rejected", once per event id, together with the
@@ -89,7 +118,10 @@ impl NotificationsTable {
         receipt.insert("expires_at".into(), n(expires_at(self.receipt_retention)));
         let mut owner = key(image_pk(notice.image_id), "OWNER");
         owner.insert("owner_id".into(), s(notice.owner_id));
-        let mut notification = key(user_pk(notice.owner_id), &notification_sk(notice.created_ms, &id));
+        let mut notification = key(
+            user_pk(notice.owner_id),
+            &notification_sk(notice.created_ms, &id),
+        );
         notification.insert("id".into(), s(&id));
         notification.insert("kind".into(), s(notice.kind.as_str()));
         notification.insert("image_id".into(), s(notice.image_id));
@@ -106,25 +138,53 @@ impl NotificationsTable {
             if only_new {
                 put = put.condition_expression("attribute_not_exists(pk)");
             }
-            TransactWriteItem::builder().put(put.build().expect("table and item are set")).build()
+            TransactWriteItem::builder()
+                .put(put.build().expect("table and item are set"))
+                .build()
         };
-        let result = self.client.transact_write_items().transact_items(put(receipt, true)).transact_items(put(owner, false)).transact_items(put(notification, true)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(put(receipt, true))
+            .transact_items(put(owner, false))
+            .transact_items(put(notification, true))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(Written::Applied),
             Err(error) => {
                 let cancelled_by_condition = match error.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => canceled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")),
+                    Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+                        canceled
+                            .cancellation_reasons()
+                            .iter()
+                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                    }
                     _ => false,
                 };
-                if cancelled_by_condition { Ok(Written::Unchanged) } else { Err(self.error(error)) }
+                if cancelled_by_condition {
+                    Ok(Written::Unchanged)
+                } else {
+                    Err(self.error(error))
+                }
             }
         }
     }
 
     /// Who owns an image, as learnt from its ImagePublished / ImageRejected.
     pub async fn owner_of(&self, image_id: &str) -> Result<Option<String>, TableError> {
-        let output = self.client.get_item().table_name(&self.table).set_key(Some(key(image_pk(image_id), "OWNER"))).consistent_read(true).send().await.map_err(|e| self.error(e))?;
-        Ok(output.item.and_then(|item| item.get("owner_id").and_then(|v| v.as_s().ok()).cloned()))
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(image_pk(image_id), "OWNER")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(output
+            .item
+            .and_then(|item| item.get("owner_id").and_then(|v| v.as_s().ok()).cloned()))
     }
 
     /// Records a like (or unlike) fact in the owner's likes notification of that window.
@@ -133,7 +193,13 @@ impl NotificationsTable {
     /// touches a notification that exists and is still unread: a like the owner has seen
     /// stays seen. Both apply only when newer than the liker's fact already there, so
     /// duplicates and stale redeliveries change nothing.
-    pub async fn record_liker(&self, owner_id: &str, image_id: &str, window: LikeWindow, liker: &Liker) -> Result<Written, TableError> {
+    pub async fn record_liker(
+        &self,
+        owner_id: &str,
+        image_id: &str,
+        window: LikeWindow,
+        liker: &Liker,
+    ) -> Result<Written, TableError> {
         let id = notification_id(Kind::Likes, image_id, Some(window));
         let newer = "(attribute_not_exists(#liker) OR #liker.#at < :at OR (#liker.#at = :at AND #liker.#id < :id))";
         let state = AttributeValue::M(HashMap::from([
@@ -145,7 +211,10 @@ impl NotificationsTable {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(user_pk(owner_id), &notification_sk(window.start_ms, &id))))
+            .set_key(Some(key(
+                user_pk(owner_id),
+                &notification_sk(window.start_ms, &id),
+            )))
             .expression_attribute_names("#liker", liker_attribute(&liker.user_id))
             .expression_attribute_names("#at", "at")
             .expression_attribute_names("#id", "id")
@@ -164,7 +233,9 @@ impl NotificationsTable {
         } else {
             request
                 .update_expression("SET #liker = :state")
-                .condition_expression(format!("attribute_exists(pk) AND unread = :unread AND {newer}"))
+                .condition_expression(format!(
+                    "attribute_exists(pk) AND unread = :unread AND {newer}"
+                ))
                 .expression_attribute_values(":unread", AttributeValue::Bool(true))
         };
         match request.send().await {
@@ -208,7 +279,11 @@ impl NotificationsTable {
 
 fn read_notification(item: &HashMap<String, AttributeValue>, now_s: i64) -> Option<Notification> {
     let text_of = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+    let number = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
     if number("expires_at").is_some_and(|t| t <= now_s) {
         return None;
     }
@@ -217,7 +292,15 @@ fn read_notification(item: &HashMap<String, AttributeValue>, now_s: i64) -> Opti
     let created_ms = number("created_at").unwrap_or(0);
     let (actors, text) = match kind {
         Kind::Published => (Vec::new(), "Your photo is live".to_owned()),
-        Kind::Rejected => (Vec::new(), format!("Your upload was rejected: {}", text_of("message").or_else(|| text_of("reason")).unwrap_or_default())),
+        Kind::Rejected => (
+            Vec::new(),
+            format!(
+                "Your upload was rejected: {}",
+                text_of("message")
+                    .or_else(|| text_of("reason"))
+                    .unwrap_or_default()
+            ),
+        ),
         Kind::Likes => {
             let likers = item
                 .iter()
@@ -227,7 +310,10 @@ fn read_notification(item: &HashMap<String, AttributeValue>, now_s: i64) -> Opti
                     Some(Liker {
                         user_id: user_id.to_owned(),
                         liked: *state.get("liked")?.as_bool().ok()?,
-                        version: EventVersion { at_ms: state.get("at")?.as_n().ok()?.parse().ok()?, event_id: state.get("id")?.as_s().ok()?.parse().ok()? },
+                        version: EventVersion {
+                            at_ms: state.get("at")?.as_n().ok()?.parse().ok()?,
+                            event_id: state.get("id")?.as_s().ok()?.parse().ok()?,
+                        },
                     })
                 })
                 .collect();
@@ -245,7 +331,11 @@ fn read_notification(item: &HashMap<String, AttributeValue>, now_s: i64) -> Opti
         image_id,
         actors,
         text,
-        unread: item.get("unread").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        unread: item
+            .get("unread")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
         created_at: snapglow::contracts::Timestamp::from_millis(created_ms).to_string(),
     })
 }

@@ -26,15 +26,23 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let sizes = std::env::var("RENDITION_SIZES").unwrap_or_else(|_| "large:2048,medium:1024,thumb:320".into());
-        let specs = render::parse_specs(&sizes).map_err(|detail| ConfigError::Invalid { name: "RENDITION_SIZES".into(), value: sizes.clone(), detail })?;
+        let sizes = std::env::var("RENDITION_SIZES")
+            .unwrap_or_else(|_| "large:2048,medium:1024,thumb:320".into());
+        let specs = render::parse_specs(&sizes).map_err(|detail| ConfigError::Invalid {
+            name: "RENDITION_SIZES".into(),
+            value: sizes.clone(),
+            detail,
+        })?;
         let defaults = render::Limits::default();
         Ok(Self {
             renditions_bucket: config::required("RENDITIONS_BUCKET")?,
             stream_name: config::required("STREAM_NAME")?,
             quarantine_queue_url: config::required("QUARANTINE_QUEUE_URL")?,
             specs,
-            limits: render::Limits { max_bytes: config::parsed_or("MAX_UPLOAD_BYTES", defaults.max_bytes)?, max_pixels: config::parsed_or("MAX_PIXELS", defaults.max_pixels)? },
+            limits: render::Limits {
+                max_bytes: config::parsed_or("MAX_UPLOAD_BYTES", defaults.max_bytes)?,
+                max_pixels: config::parsed_or("MAX_PIXELS", defaults.max_pixels)?,
+            },
             record_budget: config::millis_or("RECORD_BUDGET_MS", Duration::from_secs(10))?,
         })
     }

@@ -12,7 +12,9 @@ async fn main() -> Result<(), Error> {
     snapglow::telemetry::init();
     let config = Config::from_env()?;
     let sdk = snapglow::aws::load_sdk_config().await;
-    let s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(snapglow::aws::uses_endpoint_override(&sdk)).build();
+    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(snapglow::aws::uses_endpoint_override(&sdk))
+        .build();
     let resizer = Resizer {
         objects: Objects::new(aws_sdk_s3::Client::from_conf(s3)),
         publisher: StreamPublisher::new(aws_sdk_kinesis::Client::new(&sdk), &config.stream_name),
@@ -20,12 +22,26 @@ async fn main() -> Result<(), Error> {
         specs: config.specs.clone(),
         limits: config.limits,
     };
-    let quarantine = SqsQuarantine::new(aws_sdk_sqs::Client::new(&sdk), &config.quarantine_queue_url);
+    let quarantine =
+        SqsQuarantine::new(aws_sdk_sqs::Client::new(&sdk), &config.quarantine_queue_url);
     let function = snapglow::config::function_name("resize");
-    let (resizer, quarantine, function, budget) = (&resizer, &quarantine, function.as_str(), config.record_budget);
+    let (resizer, quarantine, function, budget) = (
+        &resizer,
+        &quarantine,
+        function.as_str(),
+        config.record_budget,
+    );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let ctx = BatchContext::new(function, Deadline::from_epoch_millis(event.context.deadline), budget, quarantine);
-        let (response, _report) = process_sqs(event.payload, &ctx, |message| resizer.handle_message(message)).await?;
+        let ctx = BatchContext::new(
+            function,
+            Deadline::from_epoch_millis(event.context.deadline),
+            budget,
+            quarantine,
+        );
+        let (response, _report) = process_sqs(event.payload, &ctx, |message| {
+            resizer.handle_message(message)
+        })
+        .await?;
         Ok::<_, Error>(response)
     }))
     .await

@@ -21,12 +21,30 @@ pub fn parse_specs(text: &str) -> Result<Vec<RenditionSpec>, String> {
         .split(',')
         .filter(|part| !part.trim().is_empty())
         .map(|part| {
-            let (name, edge) = part.trim().split_once(':').ok_or_else(|| format!("{part:?} is not name:pixels"))?;
-            let long_edge: u32 = edge.trim().parse().map_err(|_| format!("{part:?}: {edge:?} is not a pixel count"))?;
-            if long_edge == 0 || long_edge > 16_384 || name.trim().is_empty() || !name.trim().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(format!("{part:?}: names are [A-Za-z0-9_-], sizes 1..=16384"));
+            let (name, edge) = part
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| format!("{part:?} is not name:pixels"))?;
+            let long_edge: u32 = edge
+                .trim()
+                .parse()
+                .map_err(|_| format!("{part:?}: {edge:?} is not a pixel count"))?;
+            if long_edge == 0
+                || long_edge > 16_384
+                || name.trim().is_empty()
+                || !name
+                    .trim()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(format!(
+                    "{part:?}: names are [A-Za-z0-9_-], sizes 1..=16384"
+                ));
             }
-            Ok(RenditionSpec { name: name.trim().to_owned(), long_edge })
+            Ok(RenditionSpec {
+                name: name.trim().to_owned(),
+                long_edge,
+            })
         })
         .collect::<Result<_, String>>()?;
     if specs.is_empty() {
@@ -48,7 +66,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         // 50 MB and 100 MP: above any phone camera, far below what would exhaust 1769 MB.
-        Self { max_bytes: 50 * 1024 * 1024, max_pixels: 100_000_000 }
+        Self {
+            max_bytes: 50 * 1024 * 1024,
+            max_pixels: 100_000_000,
+        }
     }
 }
 
@@ -57,7 +78,9 @@ impl Default for Limits {
 pub enum RenderError {
     #[error("the file is {bytes} bytes, over the {limit}-byte limit (MAX_UPLOAD_BYTES)")]
     TooLarge { bytes: u64, limit: u64 },
-    #[error("the header claims {width}x{height} pixels, over the {limit}-pixel limit (MAX_PIXELS): refusing to decode a possible decompression bomb")]
+    #[error(
+        "the header claims {width}x{height} pixels, over the {limit}-pixel limit (MAX_PIXELS): refusing to decode a possible decompression bomb"
+    )]
     DecompressionBomb { width: u32, height: u32, limit: u64 },
     #[error("{0}; supported are JPEG, PNG, WebP and GIF, detected from the bytes, not the name")]
     Unsupported(String),
@@ -100,14 +123,25 @@ pub struct Rendered {
 const JPEG_QUALITY: u8 = 82;
 
 /// Renders `bytes` into every spec (largest first, as [`parse_specs`] orders them).
-pub fn render(bytes: &[u8], specs: &[RenditionSpec], limits: Limits) -> Result<Rendered, RenderError> {
+pub fn render(
+    bytes: &[u8],
+    specs: &[RenditionSpec],
+    limits: Limits,
+) -> Result<Rendered, RenderError> {
     if bytes.len() as u64 > limits.max_bytes {
-        return Err(RenderError::TooLarge { bytes: bytes.len() as u64, limit: limits.max_bytes });
+        return Err(RenderError::TooLarge {
+            bytes: bytes.len() as u64,
+            limit: limits.max_bytes,
+        });
     }
     let source = decode(bytes, limits)?;
     let (width, height) = (source.width(), source.height());
     let transparent = has_transparency(&source);
-    let mut current = if transparent { Pixels::Rgba(source.into_rgba8()) } else { Pixels::Rgb(source.into_rgb8()) };
+    let mut current = if transparent {
+        Pixels::Rgba(source.into_rgba8())
+    } else {
+        Pixels::Rgb(source.into_rgb8())
+    };
     let mut renditions = Vec::with_capacity(specs.len());
     for spec in specs {
         let (w, h) = fit(width, height, spec.long_edge);
@@ -116,7 +150,11 @@ pub fn render(bytes: &[u8], specs: &[RenditionSpec], limits: Limits) -> Result<R
         }
         renditions.push(current.encode(&spec.name)?);
     }
-    Ok(Rendered { width, height, renditions })
+    Ok(Rendered {
+        width,
+        height,
+        renditions,
+    })
 }
 
 /// The size that fits `long_edge` with the aspect kept; never larger than the source.
@@ -132,14 +170,26 @@ pub fn fit(width: u32, height: u32, long_edge: u32) -> (u32, u32) {
 }
 
 fn decode(bytes: &[u8], limits: Limits) -> Result<DynamicImage, RenderError> {
-    let format = image::guess_format(bytes).map_err(|_| RenderError::Unsupported("unknown file type".into()))?;
-    if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif) {
-        return Err(RenderError::Unsupported(format!("{format:?} is not supported")));
+    let format = image::guess_format(bytes)
+        .map_err(|_| RenderError::Unsupported("unknown file type".into()))?;
+    if !matches!(
+        format,
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif
+    ) {
+        return Err(RenderError::Unsupported(format!(
+            "{format:?} is not supported"
+        )));
     }
     let reader = || ImageReader::with_format(Cursor::new(bytes), format);
-    let (width, height) = reader().into_dimensions().map_err(|e| RenderError::Corrupt(e.to_string()))?;
+    let (width, height) = reader()
+        .into_dimensions()
+        .map_err(|e| RenderError::Corrupt(e.to_string()))?;
     if u64::from(width) * u64::from(height) > limits.max_pixels || width == 0 || height == 0 {
-        return Err(RenderError::DecompressionBomb { width, height, limit: limits.max_pixels });
+        return Err(RenderError::DecompressionBomb {
+            width,
+            height,
+            limit: limits.max_pixels,
+        });
     }
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(width);
@@ -148,11 +198,21 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<DynamicImage, RenderError> {
     decoder_limits.max_alloc = Some(u64::from(width) * u64::from(height) * 8 + (16 << 20));
     let mut reader = reader();
     reader.limits(decoder_limits.clone());
-    let mut decoder = reader.into_decoder().map_err(|e| RenderError::Corrupt(e.to_string()))?;
-    decoder.set_limits(decoder_limits).map_err(|e| RenderError::Corrupt(e.to_string()))?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| RenderError::Corrupt(e.to_string()))?;
+    decoder
+        .set_limits(decoder_limits)
+        .map_err(|e| RenderError::Corrupt(e.to_string()))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
-        image::ImageError::Limits(_) => RenderError::DecompressionBomb { width, height, limit: limits.max_pixels },
+        image::ImageError::Limits(_) => RenderError::DecompressionBomb {
+            width,
+            height,
+            limit: limits.max_pixels,
+        },
         other => RenderError::Corrupt(other.to_string()),
     })?;
     image.apply_orientation(orientation);
@@ -191,12 +251,16 @@ impl Pixels {
         match self {
             Pixels::Rgb(source) => {
                 let mut target = RgbImage::new(width, height);
-                resizer.resize(source, &mut target, &options).expect("same pixel type on both sides");
+                resizer
+                    .resize(source, &mut target, &options)
+                    .expect("same pixel type on both sides");
                 Pixels::Rgb(target)
             }
             Pixels::Rgba(source) => {
                 let mut target = RgbaImage::new(width, height);
-                resizer.resize(source, &mut target, &options.use_alpha(true)).expect("same pixel type on both sides");
+                resizer
+                    .resize(source, &mut target, &options.use_alpha(true))
+                    .expect("same pixel type on both sides");
                 Pixels::Rgba(target)
             }
         }
@@ -210,14 +274,30 @@ impl Pixels {
         let (content_type, extension) = match self {
             Pixels::Rgb(pixels) => {
                 let encoder = jpeg_encoder::Encoder::new(&mut bytes, JPEG_QUALITY);
-                encoder.encode(pixels.as_raw(), width as u16, height as u16, jpeg_encoder::ColorType::Rgb).map_err(|e| RenderError::Corrupt(format!("encoding {name}: {e}")))?;
+                encoder
+                    .encode(
+                        pixels.as_raw(),
+                        width as u16,
+                        height as u16,
+                        jpeg_encoder::ColorType::Rgb,
+                    )
+                    .map_err(|e| RenderError::Corrupt(format!("encoding {name}: {e}")))?;
                 ("image/jpeg", "jpg")
             }
             Pixels::Rgba(pixels) => {
-                pixels.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png).map_err(|e| RenderError::Corrupt(format!("encoding {name}: {e}")))?;
+                pixels
+                    .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+                    .map_err(|e| RenderError::Corrupt(format!("encoding {name}: {e}")))?;
                 ("image/png", "png")
             }
         };
-        Ok(Rendition { name: name.to_owned(), width, height, content_type, extension, bytes })
+        Ok(Rendition {
+            name: name.to_owned(),
+            width,
+            height,
+            content_type,
+            extension,
+            bytes,
+        })
     }
 }

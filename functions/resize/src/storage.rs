@@ -7,8 +7,14 @@ pub enum StorageError {
     /// The object is gone (deleted after its notification was sent): nothing to do.
     #[error("s3://{bucket}/{key} does not exist (deleted after upload?)")]
     Missing { bucket: String, key: String },
-    #[error("s3://{bucket}/{key}: {detail}; redelivered (throttling and 5xx clear; a missing bucket means RENDITIONS_BUCKET or the trigger is wrong)")]
-    Unavailable { bucket: String, key: String, detail: String },
+    #[error(
+        "s3://{bucket}/{key}: {detail}; redelivered (throttling and 5xx clear; a missing bucket means RENDITIONS_BUCKET or the trigger is wrong)"
+    )]
+    Unavailable {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
 }
 
 /// An upload's bytes and what its uploader attached.
@@ -29,20 +35,51 @@ impl Objects {
     }
 
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Upload, StorageError> {
-        let unavailable = |detail: String| StorageError::Unavailable { bucket: bucket.to_owned(), key: key.to_owned(), detail };
+        let unavailable = |detail: String| StorageError::Unavailable {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            detail,
+        };
         let output = match self.s3.get_object().bucket(bucket).key(key).send().await {
             Ok(output) => output,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Err(StorageError::Missing { bucket: bucket.to_owned(), key: key.to_owned() }),
-            Err(e) => return Err(unavailable(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Err(StorageError::Missing {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                });
+            }
+            Err(e) => {
+                return Err(unavailable(
+                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                ));
+            }
         };
-        let correlation_id = output.metadata().and_then(|m| m.get("correlation-id")).cloned();
-        let bytes = output.body.collect().await.map_err(|e| unavailable(e.to_string()))?.into_bytes().to_vec();
-        Ok(Upload { bytes, correlation_id })
+        let correlation_id = output
+            .metadata()
+            .and_then(|m| m.get("correlation-id"))
+            .cloned();
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+            .into_bytes()
+            .to_vec();
+        Ok(Upload {
+            bytes,
+            correlation_id,
+        })
     }
 
     /// Writes one rendition. Renditions never change for a given upload, so they are cached
     /// for a year by browsers and CDNs.
-    pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
         self.s3
             .put_object()
             .bucket(bucket)
@@ -52,7 +89,11 @@ impl Objects {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| StorageError::Unavailable { bucket: bucket.to_owned(), key: key.to_owned(), detail: aws_sdk_s3::error::DisplayErrorContext(e).to_string() })?;
+            .map_err(|e| StorageError::Unavailable {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                detail: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+            })?;
         Ok(())
     }
 }

@@ -66,12 +66,25 @@ pub fn parse(body: &str) -> Result<Notification, NotANotification> {
     if parsed.event.as_deref() == Some("s3:TestEvent") {
         return Ok(Notification::Test);
     }
-    let records = parsed.records.ok_or_else(|| NotANotification("no Records".into()))?;
+    let records = parsed
+        .records
+        .ok_or_else(|| NotANotification("no Records".into()))?;
     records
         .into_iter()
         .map(|record| {
-            let key = decode_key(&record.s3.object.key).ok_or_else(|| NotANotification(format!("object key {:?} is not valid URL encoding of UTF-8", record.s3.object.key)))?;
-            Ok(ObjectCreated { bucket: record.s3.bucket.name, key, size: record.s3.object.size, etag: record.s3.object.etag.trim_matches('"').to_owned(), event_name: record.event_name })
+            let key = decode_key(&record.s3.object.key).ok_or_else(|| {
+                NotANotification(format!(
+                    "object key {:?} is not valid URL encoding of UTF-8",
+                    record.s3.object.key
+                ))
+            })?;
+            Ok(ObjectCreated {
+                bucket: record.s3.bucket.name,
+                key,
+                size: record.s3.object.size,
+                etag: record.s3.object.etag.trim_matches('"').to_owned(),
+                event_name: record.event_name,
+            })
         })
         .collect::<Result<_, _>>()
         .map(Notification::Created)
@@ -108,13 +121,28 @@ pub struct UploadKey {
 /// The upload an object key stands for, or why it is not one (then it is skipped, never
 /// processed: renditions and anything else outside `uploads/` must not trigger work).
 pub fn upload_key(key: &str) -> Result<UploadKey, String> {
-    let rest = key.strip_prefix("uploads/").ok_or_else(|| format!("key {key:?} is outside uploads/"))?;
-    let (owner_id, file) = rest.split_once('/').ok_or_else(|| format!("key {key:?} is not uploads/{{owner_id}}/{{image_id}}.{{ext}}"))?;
-    let (image_id, extension) = file.rsplit_once('.').ok_or_else(|| format!("key {key:?} has no file extension"))?;
-    if owner_id.trim().is_empty() || image_id.trim().is_empty() || extension.is_empty() || file.contains('/') {
-        return Err(format!("key {key:?} is not uploads/{{owner_id}}/{{image_id}}.{{ext}}"));
+    let rest = key
+        .strip_prefix("uploads/")
+        .ok_or_else(|| format!("key {key:?} is outside uploads/"))?;
+    let (owner_id, file) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("key {key:?} is not uploads/{{owner_id}}/{{image_id}}.{{ext}}"))?;
+    let (image_id, extension) = file
+        .rsplit_once('.')
+        .ok_or_else(|| format!("key {key:?} has no file extension"))?;
+    if owner_id.trim().is_empty()
+        || image_id.trim().is_empty()
+        || extension.is_empty()
+        || file.contains('/')
+    {
+        return Err(format!(
+            "key {key:?} is not uploads/{{owner_id}}/{{image_id}}.{{ext}}"
+        ));
     }
-    Ok(UploadKey { owner_id: owner_id.to_owned(), image_id: image_id.to_owned() })
+    Ok(UploadKey {
+        owner_id: owner_id.to_owned(),
+        image_id: image_id.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -123,15 +151,27 @@ mod tests {
 
     #[test]
     fn keys_are_form_decoded_plus_first() {
-        assert_eq!(decode_key("uploads%2Falice%2Fred+flower%2B1.jpg").as_deref(), Some("uploads/alice/red flower+1.jpg"));
-        assert_eq!(decode_key("uploads/b%C3%A9a/caf%C3%A9.png").as_deref(), Some("uploads/béa/café.png"));
+        assert_eq!(
+            decode_key("uploads%2Falice%2Fred+flower%2B1.jpg").as_deref(),
+            Some("uploads/alice/red flower+1.jpg")
+        );
+        assert_eq!(
+            decode_key("uploads/b%C3%A9a/caf%C3%A9.png").as_deref(),
+            Some("uploads/béa/café.png")
+        );
         assert_eq!(decode_key("bad%2"), None);
         assert_eq!(decode_key("bad%ff"), None);
     }
 
     #[test]
     fn only_the_upload_layout_is_accepted() {
-        assert_eq!(upload_key("uploads/alice/img 1.jpg"), Ok(UploadKey { owner_id: "alice".into(), image_id: "img 1".into() }));
+        assert_eq!(
+            upload_key("uploads/alice/img 1.jpg"),
+            Ok(UploadKey {
+                owner_id: "alice".into(),
+                image_id: "img 1".into()
+            })
+        );
         assert!(upload_key("renditions/img/large.jpg").is_err());
         assert!(upload_key("uploads/alice/nested/img.jpg").is_err());
         assert!(upload_key("uploads/alice/noext").is_err());
@@ -141,10 +181,15 @@ mod tests {
     #[test]
     fn emulator_events_without_optional_fields_parse() {
         let body = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"uploads%2Fa%2Fi.jpg","size":3,"eTag":"\"abc\""}}}]}"#;
-        let Notification::Created(objects) = parse(body).unwrap() else { panic!("expected records") };
+        let Notification::Created(objects) = parse(body).unwrap() else {
+            panic!("expected records")
+        };
         assert_eq!(objects[0].key, "uploads/a/i.jpg");
         assert_eq!(objects[0].etag, "abc");
-        assert_eq!(parse(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#).unwrap(), Notification::Test);
+        assert_eq!(
+            parse(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#).unwrap(),
+            Notification::Test
+        );
         assert!(parse("hello").is_err());
         assert!(parse(r#"{"foo":1}"#).is_err());
     }

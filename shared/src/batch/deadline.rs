@@ -7,7 +7,9 @@ pub struct Deadline(Instant);
 impl Deadline {
     /// From the runtime's `Lambda-Runtime-Deadline-Ms` (epoch milliseconds).
     pub fn from_epoch_millis(deadline_ms: u64) -> Self {
-        let wall_now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let wall_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let left = Duration::from_millis(deadline_ms).saturating_sub(wall_now);
         Self(Instant::now() + left)
     }

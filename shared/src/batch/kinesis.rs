@@ -27,14 +27,22 @@ impl StreamRecord {
             .into_iter()
             .map(|record| {
                 // eventID is "<shardId>:<sequenceNumber>".
-                let shard_id = record.event_id.as_deref().and_then(|id| id.split_once(':')).map(|(shard, _)| shard.to_owned()).unwrap_or_default();
+                let shard_id = record
+                    .event_id
+                    .as_deref()
+                    .and_then(|id| id.split_once(':'))
+                    .map(|(shard, _)| shard.to_owned())
+                    .unwrap_or_default();
                 StreamRecord {
                     sequence_number: record.kinesis.sequence_number,
                     partition_key: record.kinesis.partition_key,
                     data: record.kinesis.data.0,
                     shard_id,
                     stream_arn: record.event_source_arn.unwrap_or_default(),
-                    arrived_at_ms: record.kinesis.approximate_arrival_timestamp.timestamp_millis(),
+                    arrived_at_ms: record
+                        .kinesis
+                        .approximate_arrival_timestamp
+                        .timestamp_millis(),
                 }
             })
             .collect()
@@ -83,12 +91,28 @@ where
             break;
         }
         let source = record.source();
-        if let Settled::Failed = settle(ctx, &source, &record.data, handler(record.clone()), &mut report).await {
+        if let Settled::Failed = settle(
+            ctx,
+            &source,
+            &record.data,
+            handler(record.clone()),
+            &mut report,
+        )
+        .await
+        {
             report.not_started += records.len() - index - 1;
             first_failed = Some(record);
             break;
         }
     }
-    tracing::info!(function = ctx.function, done = report.done, skipped = report.skipped, quarantined = report.quarantined, failed = report.failed, not_started = report.not_started, "kinesis batch settled");
+    tracing::info!(
+        function = ctx.function,
+        done = report.done,
+        skipped = report.skipped,
+        quarantined = report.quarantined,
+        failed = report.failed,
+        not_started = report.not_started,
+        "kinesis batch settled"
+    );
     (first_failure_response(first_failed), report)
 }

@@ -41,8 +41,18 @@ pub struct BatchContext<'a, Q> {
 }
 
 impl<'a, Q: Quarantine> BatchContext<'a, Q> {
-    pub fn new(function: &'a str, deadline: Deadline, record_budget: Duration, quarantine: &'a Q) -> Self {
-        Self { function, deadline, record_budget, quarantine }
+    pub fn new(
+        function: &'a str,
+        deadline: Deadline,
+        record_budget: Duration,
+        quarantine: &'a Q,
+    ) -> Self {
+        Self {
+            function,
+            deadline,
+            record_budget,
+            quarantine,
+        }
     }
 }
 

@@ -67,7 +67,10 @@ where
     let started = Instant::now();
     let id = source.id();
     // Leave a margin for the quarantine write and for the response to reach the runtime API.
-    let allowed = ctx.deadline.remaining().saturating_sub(Duration::from_millis(250));
+    let allowed = ctx
+        .deadline
+        .remaining()
+        .saturating_sub(Duration::from_millis(250));
     let result = tokio::time::timeout(allowed, AssertUnwindSafe(handler).catch_unwind()).await;
     let ms = started.elapsed().as_millis() as u64;
     match result {
@@ -104,9 +107,21 @@ where
 }
 
 /// Puts a permanently failing record in the quarantine; acknowledged only once it is there.
-pub(crate) async fn quarantine<Q: Quarantine, E: Classify>(ctx: &BatchContext<'_, Q>, source: &RecordSource, raw: &[u8], error: &E, report: &mut BatchReport) -> Settled {
+pub(crate) async fn quarantine<Q: Quarantine, E: Classify>(
+    ctx: &BatchContext<'_, Q>,
+    source: &RecordSource,
+    raw: &[u8],
+    error: &E,
+    report: &mut BatchReport,
+) -> Settled {
     let id = source.id();
-    let entry = QuarantineEntry::new(ctx.function, error.reason_code(), error.to_string(), source.clone(), raw);
+    let entry = QuarantineEntry::new(
+        ctx.function,
+        error.reason_code(),
+        error.to_string(),
+        source.clone(),
+        raw,
+    );
     match ctx.quarantine.put(&entry).await {
         Ok(()) => {
             tracing::warn!(function = ctx.function, record = %id, outcome = "quarantined", reason = error.reason_code(), error = %error);

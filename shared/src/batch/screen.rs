@@ -36,13 +36,19 @@ pub async fn screen<Q: Quarantine>(
     wanted: impl Fn(&SocialEvent) -> bool,
 ) -> Screened {
     match Envelope::decode(&record.data) {
-        Ok(Decoded::Known(envelope)) if wanted(&envelope.event) => Screened::Event(Box::new(envelope)),
+        Ok(Decoded::Known(envelope)) if wanted(&envelope.event) => {
+            Screened::Event(Box::new(envelope))
+        }
         Ok(Decoded::Known(envelope)) => {
             tracing::debug!(function = ctx.function, record = %record.source().id(), outcome = "skipped", event_type = envelope.event.type_name(), "not an event this function consumes");
             report.skipped += 1;
             Screened::Acknowledged
         }
-        Ok(Decoded::UnknownType { event_id, type_name, version }) => {
+        Ok(Decoded::UnknownType {
+            event_id,
+            type_name,
+            version,
+        }) => {
             tracing::info!(function = ctx.function, record = %record.source().id(), outcome = "skipped", %event_id, event_type = %type_name, version, "unknown event type; skipped (a newer producer?)");
             report.skipped += 1;
             Screened::Acknowledged

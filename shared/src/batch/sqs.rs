@@ -18,7 +18,9 @@ pub struct QueueMessage {
 /// Why a whole SQS batch must fail instead of answering with item failures.
 #[derive(Debug, thiserror::Error)]
 pub enum SqsBatchError {
-    #[error("a failed message in queue {queue_arn} has no messageId, so it cannot be reported alone; failing the whole batch so that nothing is deleted")]
+    #[error(
+        "a failed message in queue {queue_arn} has no messageId, so it cannot be reported alone; failing the whole batch so that nothing is deleted"
+    )]
     UnnamedFailure { queue_arn: String },
 }
 
@@ -46,7 +48,11 @@ where
         let message = QueueMessage {
             message_id: record.message_id.clone().unwrap_or_default(),
             body: record.body.clone().unwrap_or_default(),
-            receive_count: record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+            receive_count: record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
             queue_arn: queue_arn.clone(),
         };
         let fifo = queue_arn.ends_with(".fifo");
@@ -55,9 +61,15 @@ where
             stop = true;
             true
         } else {
-            let source = RecordSource::Sqs { queue_arn: queue_arn.clone(), message_id: message.message_id.clone() };
+            let source = RecordSource::Sqs {
+                queue_arn: queue_arn.clone(),
+                message_id: message.message_id.clone(),
+            };
             let raw = message.body.clone().into_bytes();
-            matches!(settle(ctx, &source, &raw, handler(message.clone()), &mut report).await, Settled::Failed)
+            matches!(
+                settle(ctx, &source, &raw, handler(message.clone()), &mut report).await,
+                Settled::Failed
+            )
         };
         if failed {
             if message.message_id.is_empty() {
@@ -67,6 +79,14 @@ where
             stop |= fifo;
         }
     }
-    tracing::info!(function = ctx.function, done = report.done, skipped = report.skipped, quarantined = report.quarantined, failed = report.failed, not_started = report.not_started, "sqs batch settled");
+    tracing::info!(
+        function = ctx.function,
+        done = report.done,
+        skipped = report.skipped,
+        quarantined = report.quarantined,
+        failed = report.failed,
+        not_started = report.not_started,
+        "sqs batch settled"
+    );
     Ok((response, report))
 }

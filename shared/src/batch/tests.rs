@@ -17,7 +17,10 @@ struct ListQuarantine {
 impl Quarantine for ListQuarantine {
     async fn put(&self, entry: &QuarantineEntry) -> Result<(), QuarantineError> {
         if self.broken {
-            return Err(QuarantineError { queue_url: "q".into(), detail: "unavailable".into() });
+            return Err(QuarantineError {
+                queue_url: "q".into(),
+                detail: "unavailable".into(),
+            });
         }
         self.entries.borrow_mut().push(entry.clone());
         Ok(())
@@ -89,10 +92,19 @@ fn kinesis_event(bodies: &[&str]) -> KinesisEvent {
 }
 
 fn ctx(quarantine: &ListQuarantine) -> BatchContext<'_, ListQuarantine> {
-    BatchContext::new("test-fn", Deadline::after(std::time::Duration::from_secs(30)), std::time::Duration::from_millis(10), quarantine)
+    BatchContext::new(
+        "test-fn",
+        Deadline::after(std::time::Duration::from_secs(30)),
+        std::time::Duration::from_millis(10),
+        quarantine,
+    )
 }
 
-async fn run_sqs(queue: &str, bodies: &[&str], quarantine: &ListQuarantine) -> (serde_json::Value, BatchReport, Vec<String>) {
+async fn run_sqs(
+    queue: &str,
+    bodies: &[&str],
+    quarantine: &ListQuarantine,
+) -> (serde_json::Value, BatchReport, Vec<String>) {
     let seen = RefCell::new(Vec::new());
     let (response, report) = process_sqs(sqs_event(queue, bodies), &ctx(quarantine), |message| {
         seen.borrow_mut().push(message.message_id.clone());
@@ -100,17 +112,28 @@ async fn run_sqs(queue: &str, bodies: &[&str], quarantine: &ListQuarantine) -> (
     })
     .await
     .unwrap();
-    (serde_json::to_value(response).unwrap(), report, seen.into_inner())
+    (
+        serde_json::to_value(response).unwrap(),
+        report,
+        seen.into_inner(),
+    )
 }
 
-async fn run_kinesis(bodies: &[&str], quarantine: &ListQuarantine) -> (serde_json::Value, BatchReport, Vec<String>) {
+async fn run_kinesis(
+    bodies: &[&str],
+    quarantine: &ListQuarantine,
+) -> (serde_json::Value, BatchReport, Vec<String>) {
     let seen = RefCell::new(Vec::new());
     let (response, report) = process_kinesis(kinesis_event(bodies), &ctx(quarantine), |record| {
         seen.borrow_mut().push(record.sequence_number.clone());
         async move { behave(std::str::from_utf8(&record.data).unwrap()).await }
     })
     .await;
-    (serde_json::to_value(response).unwrap(), report, seen.into_inner())
+    (
+        serde_json::to_value(response).unwrap(),
+        report,
+        seen.into_inner(),
+    )
 }
 
 #[tokio::test]
@@ -126,32 +149,61 @@ async fn sqs_reports_transient_failures_and_panics_and_quarantines_bad_input() {
     // GIVEN a batch mixing every outcome
     let quarantine = ListQuarantine::default();
     // WHEN it is processed
-    let (json, report, seen) = run_sqs("q", &["ok", "throttle", "bad", "panic", "ok"], &quarantine).await;
+    let (json, report, seen) =
+        run_sqs("q", &["ok", "throttle", "bad", "panic", "ok"], &quarantine).await;
     // THEN only the transient failure and the panic are redelivered; the rest go on
-    assert_eq!(json, json!({ "batchItemFailures": [{ "itemIdentifier": "m2" }, { "itemIdentifier": "m4" }] }));
+    assert_eq!(
+        json,
+        json!({ "batchItemFailures": [{ "itemIdentifier": "m2" }, { "itemIdentifier": "m4" }] })
+    );
     assert_eq!(seen, ["m1", "m2", "m3", "m4", "m5"]);
-    assert_eq!(report, BatchReport { done: 2, skipped: 0, quarantined: 1, failed: 2, not_started: 0 });
+    assert_eq!(
+        report,
+        BatchReport {
+            done: 2,
+            skipped: 0,
+            quarantined: 1,
+            failed: 2,
+            not_started: 0
+        }
+    );
     // AND the bad record is in the quarantine with its raw body and where it came from
     let entries = quarantine.entries.borrow();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].reason, "bad_input");
     assert_eq!(entries[0].raw_text.as_deref(), Some("bad"));
-    assert_eq!(entries[0].source, crate::quarantine::RecordSource::Sqs { queue_arn: "arn:aws:sqs:us-east-1:123456789012:q".into(), message_id: "m3".into() });
+    assert_eq!(
+        entries[0].source,
+        crate::quarantine::RecordSource::Sqs {
+            queue_arn: "arn:aws:sqs:us-east-1:123456789012:q".into(),
+            message_id: "m3".into()
+        }
+    );
 }
 
 #[tokio::test]
 async fn a_record_whose_quarantine_write_fails_is_redelivered_not_lost() {
-    let quarantine = ListQuarantine { broken: true, ..Default::default() };
+    let quarantine = ListQuarantine {
+        broken: true,
+        ..Default::default()
+    };
     let (json, report, _) = run_sqs("q", &["bad"], &quarantine).await;
-    assert_eq!(json, json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }] }));
+    assert_eq!(
+        json,
+        json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }] })
+    );
     assert_eq!(report.failed, 1);
 }
 
 #[tokio::test]
 async fn fifo_stops_at_the_first_failure_and_reports_everything_after_it() {
     let quarantine = ListQuarantine::default();
-    let (json, report, seen) = run_sqs("q.fifo", &["ok", "throttle", "ok", "ok"], &quarantine).await;
-    assert_eq!(json, json!({ "batchItemFailures": [{ "itemIdentifier": "m2" }, { "itemIdentifier": "m3" }, { "itemIdentifier": "m4" }] }));
+    let (json, report, seen) =
+        run_sqs("q.fifo", &["ok", "throttle", "ok", "ok"], &quarantine).await;
+    assert_eq!(
+        json,
+        json!({ "batchItemFailures": [{ "itemIdentifier": "m2" }, { "itemIdentifier": "m3" }, { "itemIdentifier": "m4" }] })
+    );
     assert_eq!(seen, ["m1", "m2"]);
     assert_eq!(report.not_started, 2);
 }
@@ -159,7 +211,12 @@ async fn fifo_stops_at_the_first_failure_and_reports_everything_after_it() {
 #[tokio::test]
 async fn records_that_cannot_finish_before_the_deadline_are_reported_unstarted() {
     let quarantine = ListQuarantine::default();
-    let tight = BatchContext::new("test-fn", Deadline::after(std::time::Duration::from_millis(50)), std::time::Duration::from_secs(5), &quarantine);
+    let tight = BatchContext::new(
+        "test-fn",
+        Deadline::after(std::time::Duration::from_millis(50)),
+        std::time::Duration::from_secs(5),
+        &quarantine,
+    );
     let mut calls = 0;
     let (response, report) = process_sqs(sqs_event("q", &["ok", "ok"]), &tight, |_| {
         calls += 1;
@@ -167,21 +224,32 @@ async fn records_that_cannot_finish_before_the_deadline_are_reported_unstarted()
     })
     .await
     .unwrap();
-    assert_eq!(serde_json::to_value(response).unwrap(), json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }, { "itemIdentifier": "m2" }] }));
+    assert_eq!(
+        serde_json::to_value(response).unwrap(),
+        json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }, { "itemIdentifier": "m2" }] })
+    );
     assert_eq!((calls, report.not_started), (0, 2));
 }
 
 #[tokio::test]
 async fn a_handler_that_overruns_the_deadline_is_cut_off_and_reported() {
     let quarantine = ListQuarantine::default();
-    let tight = BatchContext::new("test-fn", Deadline::after(std::time::Duration::from_millis(400)), std::time::Duration::from_millis(1), &quarantine);
+    let tight = BatchContext::new(
+        "test-fn",
+        Deadline::after(std::time::Duration::from_millis(400)),
+        std::time::Duration::from_millis(1),
+        &quarantine,
+    );
     let (response, report) = process_sqs(sqs_event("q", &["slow"]), &tight, |_| async {
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         Ok::<_, TestError>(Outcome::Done)
     })
     .await
     .unwrap();
-    assert_eq!(serde_json::to_value(response).unwrap(), json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }] }));
+    assert_eq!(
+        serde_json::to_value(response).unwrap(),
+        json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }] })
+    );
     assert_eq!(report.failed, 1);
 }
 
@@ -196,11 +264,24 @@ async fn kinesis_success_answers_an_empty_failure_list() {
 #[tokio::test]
 async fn kinesis_reports_only_the_first_failure_and_stops_there() {
     let quarantine = ListQuarantine::default();
-    let (json, report, seen) = run_kinesis(&["ok", "bad", "throttle", "ok", "throttle"], &quarantine).await;
+    let (json, report, seen) =
+        run_kinesis(&["ok", "bad", "throttle", "ok", "throttle"], &quarantine).await;
     // The poison record (101) is quarantined and passed; the shard resumes at 102.
-    assert_eq!(json, json!({ "batchItemFailures": [{ "itemIdentifier": "102" }] }));
+    assert_eq!(
+        json,
+        json!({ "batchItemFailures": [{ "itemIdentifier": "102" }] })
+    );
     assert_eq!(seen, ["100", "101", "102"]);
-    assert_eq!(report, BatchReport { done: 1, skipped: 0, quarantined: 1, failed: 1, not_started: 2 });
+    assert_eq!(
+        report,
+        BatchReport {
+            done: 1,
+            skipped: 0,
+            quarantined: 1,
+            failed: 1,
+            not_started: 2
+        }
+    );
     let entries = quarantine.entries.borrow();
     assert_eq!(entries[0].source.id(), "shardId-000000000000:101");
 }
@@ -209,6 +290,9 @@ async fn kinesis_reports_only_the_first_failure_and_stops_there() {
 async fn a_kinesis_panic_never_checkpoints_past_its_record() {
     let quarantine = ListQuarantine::default();
     let (json, _, seen) = run_kinesis(&["panic", "ok"], &quarantine).await;
-    assert_eq!(json, json!({ "batchItemFailures": [{ "itemIdentifier": "100" }] }));
+    assert_eq!(
+        json,
+        json!({ "batchItemFailures": [{ "itemIdentifier": "100" }] })
+    );
     assert_eq!(seen, ["100"]);
 }

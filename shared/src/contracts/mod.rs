@@ -74,17 +74,30 @@ pub enum Decoded {
     Known(Envelope),
     /// A well-formed envelope of a type this build does not know: skip it (count and log),
     /// never fail on it. New types are how the contract grows.
-    UnknownType { event_id: Uuid, type_name: String, version: u32 },
+    UnknownType {
+        event_id: Uuid,
+        type_name: String,
+        version: u32,
+    },
 }
 
 /// Why a record is not a valid envelope. Always permanent: retrying the same bytes cannot
 /// succeed, so the record is quarantined with its raw bytes and acknowledged.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ContractError {
-    #[error("record is not a JSON event envelope: {0}; producers must send the JSON object of DESIGN.md §2")]
+    #[error(
+        "record is not a JSON event envelope: {0}; producers must send the JSON object of DESIGN.md §2"
+    )]
     NotAnEnvelope(String),
-    #[error("{type_name} v{version} event {event_id} has invalid data: {detail}; compare it with events/schemas/{type_name}.v{version}.json")]
-    InvalidData { event_id: Uuid, type_name: String, version: u32, detail: String },
+    #[error(
+        "{type_name} v{version} event {event_id} has invalid data: {detail}; compare it with events/schemas/{type_name}.v{version}.json"
+    )]
+    InvalidData {
+        event_id: Uuid,
+        type_name: String,
+        version: u32,
+        detail: String,
+    },
 }
 
 impl ContractError {
@@ -113,12 +126,22 @@ struct WireEnvelope<D> {
 impl Envelope {
     /// Decodes one record. Unknown extra fields are ignored at every level.
     pub fn decode(bytes: &[u8]) -> Result<Decoded, ContractError> {
-        let wire: WireEnvelope<serde_json::Value> =
-            serde_json::from_slice(bytes).map_err(|e| ContractError::NotAnEnvelope(e.to_string()))?;
+        let wire: WireEnvelope<serde_json::Value> = serde_json::from_slice(bytes)
+            .map_err(|e| ContractError::NotAnEnvelope(e.to_string()))?;
         if wire.version == 0 {
-            return Err(ContractError::NotAnEnvelope("version must be 1 or greater".into()));
+            return Err(ContractError::NotAnEnvelope(
+                "version must be 1 or greater".into(),
+            ));
         }
-        let WireEnvelope { event_id, type_name, version, occurred_at, correlation_id, producer, data } = wire;
+        let WireEnvelope {
+            event_id,
+            type_name,
+            version,
+            occurred_at,
+            correlation_id,
+            producer,
+            data,
+        } = wire;
         let invalid = |detail: String| ContractError::InvalidData {
             event_id,
             type_name: type_name.clone(),
@@ -131,7 +154,11 @@ impl Envelope {
             "ImageLiked" => SocialEvent::ImageLiked(parse(data).map_err(invalid)?),
             "ImageLikeUndone" => SocialEvent::ImageLikeUndone(parse(data).map_err(invalid)?),
             _ => {
-                return Ok(Decoded::UnknownType { event_id, type_name, version });
+                return Ok(Decoded::UnknownType {
+                    event_id,
+                    type_name,
+                    version,
+                });
             }
         };
         if event.image_id().is_empty() {
@@ -143,7 +170,13 @@ impl Envelope {
         {
             return Err(invalid("data.user_id is empty".into()));
         }
-        Ok(Decoded::Known(Envelope { event_id, occurred_at, correlation_id, producer, event }))
+        Ok(Decoded::Known(Envelope {
+            event_id,
+            occurred_at,
+            correlation_id,
+            producer,
+            event,
+        }))
     }
 
     /// The JSON a producer puts on the stream.
@@ -216,14 +249,19 @@ mod tests {
     #[test]
     fn a_newer_version_of_a_known_type_is_read_with_the_newest_struct() {
         let json = liked_json(r#","reaction":"heart""#).replace(r#""version":1"#, r#""version":2"#);
-        assert!(matches!(Envelope::decode(json.as_bytes()).unwrap(), Decoded::Known(_)));
+        assert!(matches!(
+            Envelope::decode(json.as_bytes()).unwrap(),
+            Decoded::Known(_)
+        ));
     }
 
     #[test]
     fn unknown_types_are_reported_not_rejected() {
         let json = liked_json("").replace("ImageLiked", "ImageCommented");
         let decoded = Envelope::decode(json.as_bytes()).unwrap();
-        assert!(matches!(decoded, Decoded::UnknownType { ref type_name, .. } if type_name == "ImageCommented"));
+        assert!(
+            matches!(decoded, Decoded::UnknownType { ref type_name, .. } if type_name == "ImageCommented")
+        );
     }
 
     #[test]
@@ -233,7 +271,11 @@ mod tests {
         let missing_user = liked_json("").replace(r#","user_id":"user-2""#, "");
         let err = Envelope::decode(missing_user.as_bytes()).unwrap_err();
         assert_eq!(err.reason_code(), "invalid_event_data");
-        assert!(err.to_string().contains("events/schemas/ImageLiked.v1.json"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("events/schemas/ImageLiked.v1.json"),
+            "{err}"
+        );
         let empty_user = liked_json("").replace("user-2", "");
         assert!(Envelope::decode(empty_user.as_bytes()).is_err());
     }
@@ -241,6 +283,9 @@ mod tests {
     #[test]
     fn the_correlation_id_is_recovered_from_a_record_that_did_not_decode() {
         let broken = r#"{"correlation_id":"req-9","type":"ImageLiked"}"#;
-        assert_eq!(sniff_correlation_id(broken.as_bytes()).as_deref(), Some("req-9"));
+        assert_eq!(
+            sniff_correlation_id(broken.as_bytes()).as_deref(),
+            Some("req-9")
+        );
     }
 }

@@ -46,7 +46,9 @@ fn record_schema<D: JsonSchema>(type_name: &str, version: u32) -> (String, Value
     let generator = SchemaSettings::draft2020_12().into_generator();
     let mut schema = generator.into_root_schema_for::<Record<D>>().to_value();
     schema["title"] = json!(format!("{type_name} v{version}"));
-    schema["description"] = json!(format!("One {type_name} record of the image-social-events stream (DESIGN.md §2). Readers accept fields they do not know."));
+    schema["description"] = json!(format!(
+        "One {type_name} record of the image-social-events stream (DESIGN.md §2). Readers accept fields they do not know."
+    ));
     schema["properties"]["type"] = json!({ "const": type_name });
     schema["properties"]["version"] = json!({ "const": version });
     (schema_file_name(type_name, version), schema)
@@ -62,24 +64,47 @@ pub fn breaking_changes(old: &Value, new: &Value) -> Vec<String> {
 
 fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     match node.get("$ref").and_then(Value::as_str) {
-        Some(pointer) => root.pointer(pointer.trim_start_matches('#')).unwrap_or(node),
+        Some(pointer) => root
+            .pointer(pointer.trim_start_matches('#'))
+            .unwrap_or(node),
         None => node,
     }
 }
 
-fn compare(old_root: &Value, old: &Value, new_root: &Value, new: &Value, path: &str, found: &mut Vec<String>) {
+fn compare(
+    old_root: &Value,
+    old: &Value,
+    new_root: &Value,
+    new: &Value,
+    path: &str,
+    found: &mut Vec<String>,
+) {
     let (old, new) = (resolve(old_root, old), resolve(new_root, new));
     let shown = if path.is_empty() { "(root)" } else { path };
     if old.get("type") != new.get("type") {
-        found.push(format!("{shown}: type changed from {} to {}", show(old.get("type")), show(new.get("type"))));
+        found.push(format!(
+            "{shown}: type changed from {} to {}",
+            show(old.get("type")),
+            show(new.get("type"))
+        ));
     }
     // The version constant is meant to change between versions; any other constant is a value
     // that old readers match on.
     if path != "version" && old.get("const") != new.get("const") {
-        found.push(format!("{shown}: constant changed from {} to {}", show(old.get("const")), show(new.get("const"))));
+        found.push(format!(
+            "{shown}: constant changed from {} to {}",
+            show(old.get("const")),
+            show(new.get("const"))
+        ));
     }
     let required = |schema: &Value| -> Vec<String> {
-        schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+        schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
     };
     let old_required = required(old);
     for name in required(new) {
@@ -91,18 +116,36 @@ fn compare(old_root: &Value, old: &Value, new_root: &Value, new: &Value, path: &
         let new_props = new.get("properties").and_then(Value::as_object);
         for (name, old_prop) in old_props {
             match new_props.and_then(|props| props.get(name)) {
-                Some(new_prop) => compare(old_root, old_prop, new_root, new_prop, &join(path, name), found),
+                Some(new_prop) => compare(
+                    old_root,
+                    old_prop,
+                    new_root,
+                    new_prop,
+                    &join(path, name),
+                    found,
+                ),
                 None => found.push(format!("{}: removed", join(path, name))),
             }
         }
     }
     if let (Some(old_items), Some(new_items)) = (old.get("items"), new.get("items")) {
-        compare(old_root, old_items, new_root, new_items, &format!("{path}[]"), found);
+        compare(
+            old_root,
+            old_items,
+            new_root,
+            new_items,
+            &format!("{path}[]"),
+            found,
+        );
     }
 }
 
 fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 fn show(value: Option<&Value>) -> String {
@@ -114,7 +157,11 @@ mod tests {
     use super::*;
 
     fn liked() -> Value {
-        current_schemas().into_iter().find(|(name, _)| name == "ImageLiked.v1.json").unwrap().1
+        current_schemas()
+            .into_iter()
+            .find(|(name, _)| name == "ImageLiked.v1.json")
+            .unwrap()
+            .1
     }
 
     #[test]
@@ -122,18 +169,39 @@ mod tests {
         let schema = liked();
         assert_eq!(schema["properties"]["type"]["const"], "ImageLiked");
         assert_eq!(schema["properties"]["version"]["const"], 1);
-        let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-        for field in ["event_id", "type", "version", "occurred_at", "correlation_id", "producer", "data"] {
-            assert!(required.contains(&field), "{field} missing from {required:?}");
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for field in [
+            "event_id",
+            "type",
+            "version",
+            "occurred_at",
+            "correlation_id",
+            "producer",
+            "data",
+        ] {
+            assert!(
+                required.contains(&field),
+                "{field} missing from {required:?}"
+            );
         }
-        assert_ne!(schema.get("additionalProperties"), Some(&json!(false)), "readers must accept extra fields");
+        assert_ne!(
+            schema.get("additionalProperties"),
+            Some(&json!(false)),
+            "readers must accept extra fields"
+        );
     }
 
     #[test]
     fn adding_an_optional_field_is_compatible() {
         let old = liked();
         let mut new = old.clone();
-        new["$defs"]["ImageLikedV1"]["properties"]["reaction"] = json!({ "type": ["string", "null"] });
+        new["$defs"]["ImageLikedV1"]["properties"]["reaction"] =
+            json!({ "type": ["string", "null"] });
         new["properties"]["version"] = json!({ "const": 2 });
         assert_eq!(breaking_changes(&old, &new), Vec::<String>::new());
     }
@@ -142,16 +210,31 @@ mod tests {
     fn removing_retyping_or_requiring_a_field_is_breaking() {
         let old = liked();
         let mut removed = old.clone();
-        removed["$defs"]["ImageLikedV1"]["properties"].as_object_mut().unwrap().remove("user_id");
-        assert_eq!(breaking_changes(&old, &removed), vec!["data.user_id: removed"]);
+        removed["$defs"]["ImageLikedV1"]["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("user_id");
+        assert_eq!(
+            breaking_changes(&old, &removed),
+            vec!["data.user_id: removed"]
+        );
 
         let mut retyped = old.clone();
         retyped["$defs"]["ImageLikedV1"]["properties"]["user_id"] = json!({ "type": "integer" });
-        assert_eq!(breaking_changes(&old, &retyped), vec![r#"data.user_id: type changed from "string" to "integer""#]);
+        assert_eq!(
+            breaking_changes(&old, &retyped),
+            vec![r#"data.user_id: type changed from "string" to "integer""#]
+        );
 
         let mut required = old.clone();
         required["$defs"]["ImageLikedV1"]["properties"]["reaction"] = json!({ "type": "string" });
-        required["$defs"]["ImageLikedV1"]["required"].as_array_mut().unwrap().push(json!("reaction"));
-        assert_eq!(breaking_changes(&old, &required), vec!["data.reaction: became required"]);
+        required["$defs"]["ImageLikedV1"]["required"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("reaction"));
+        assert_eq!(
+            breaking_changes(&old, &required),
+            vec!["data.reaction: became required"]
+        );
     }
 }

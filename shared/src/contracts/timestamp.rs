@@ -52,7 +52,9 @@ impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = Cow::<str>::deserialize(deserializer)?;
         text.parse().map_err(|e| {
-            serde::de::Error::custom(format!("occurred_at {text:?} is not RFC 3339 ({e}); send e.g. 2026-11-28T02:21:00.123Z"))
+            serde::de::Error::custom(format!(
+                "occurred_at {text:?} is not RFC 3339 ({e}); send e.g. 2026-11-28T02:21:00.123Z"
+            ))
         })
     }
 }
