@@ -396,3 +396,35 @@ async fn every_function_binary_starts_under_the_runtime_api() {
         assert_eq!(response, json!({ "batchItemFailures": [] }), "{function}");
     }
 }
+
+#[tokio::test]
+async fn a_taken_port_is_refused_with_what_to_do() {
+    // GIVEN a port some other program listens on
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // WHEN the emulator is started on it
+    let error = snapglow_local::emulator::Emulator::start(
+        &snapglow_local::project::project_root(),
+        port,
+        false,
+    )
+    .err()
+    .expect("the port is taken");
+    // THEN the error names the port and the way out
+    let message = error.to_string();
+    assert!(
+        message.contains(&port.to_string()) && message.contains("--port"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_invalid_template_is_refused_with_what_is_wrong() {
+    let error = Template::parse("Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Environment:\n        Variables:\n          X: !GetAtt Nowhere.Arn\n").unwrap_err();
+    assert!(
+        error.to_string().contains("Fn refers to Nowhere"),
+        "{error}"
+    );
+    let error = Template::parse("Resources: [unclosed").unwrap_err();
+    assert!(error.to_string().contains("not valid YAML"), "{error}");
+}

@@ -23,7 +23,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % below.max(1)
     }
 }
@@ -37,13 +40,21 @@ pub fn find_photos(given: &[PathBuf]) -> Vec<PathBuf> {
     for dir in PHOTO_DIRS {
         let mut stack = vec![PathBuf::from(dir)];
         while let Some(folder) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
-                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+                let ext = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
                 if path.is_dir() {
                     stack.push(path);
-                } else if matches!(ext.as_str(), "jpg" | "jpeg" | "png" | "webp") && entry.metadata().is_ok_and(|m| m.len() < 40 << 20) {
+                } else if matches!(ext.as_str(), "jpg" | "jpeg" | "png" | "webp")
+                    && entry.metadata().is_ok_and(|m| m.len() < 40 << 20)
+                {
                     found.push(path);
                 }
             }
@@ -59,39 +70,85 @@ fn generated_photo(seed: u32) -> Vec<u8> {
     let image = image::RgbImage::from_fn(w, h, |x, y| {
         let r = ((x + seed * 40) * 255 / w) as u8;
         let g = (y * 255 / h) as u8;
-        let b = ((x / 9 ^ y / 7) % 200 + 40) as u8;
+        let b = (((x / 9) ^ (y / 7)) % 200 + 40) as u8;
         image::Rgb([r, g, b])
     });
     let mut bytes = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg).expect("a generated image encodes");
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("a generated image encodes");
     bytes
 }
 
 fn image_id_of(path: &Path) -> String {
-    path.file_stem().and_then(|s| s.to_str()).unwrap_or("photo").chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("photo")
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
-pub async fn run(stack: &StackInfo, root: &Path, binary_dir: &Path, photos: &[PathBuf]) -> Result<bool, String> {
+pub async fn run(
+    stack: &StackInfo,
+    root: &Path,
+    binary_dir: &Path,
+    photos: &[PathBuf],
+) -> Result<bool, String> {
     let clients = LocalClients::new(&stack.endpoint_url).await;
     let uploads = stack.name_of("UploadsBucket");
     let log_dir = root.join(".local").join("logs");
     let mut pipeline = mappings(stack, binary_dir, &log_dir).await?;
-    println!("pipeline: {}", pipeline.iter().map(|m| m.name().to_owned()).collect::<Vec<_>>().join(", "));
+    println!(
+        "pipeline: {}",
+        pipeline
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     // 1. Uploads: real photographs where the machine has them, plus a corrupt file.
     let mut files: Vec<(String, String, Vec<u8>)> = Vec::new();
     for (i, path) in find_photos(photos).iter().enumerate() {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("jpg").to_ascii_lowercase();
-        files.push((OWNERS[i % OWNERS.len()].to_owned(), format!("{}.{ext}", image_id_of(path)), bytes));
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("jpg")
+            .to_ascii_lowercase();
+        files.push((
+            OWNERS[i % OWNERS.len()].to_owned(),
+            format!("{}.{ext}", image_id_of(path)),
+            bytes,
+        ));
     }
     if files.is_empty() {
-        println!("no photographs found in {PHOTO_DIRS:?} (apt-get install lomiri-wallpapers): using generated images");
+        println!(
+            "no photographs found in {PHOTO_DIRS:?} (apt-get install lomiri-wallpapers): using generated images"
+        );
         for seed in 0..3 {
-            files.push((OWNERS[seed as usize % OWNERS.len()].to_owned(), format!("generated-{seed}.jpg"), generated_photo(seed)));
+            files.push((
+                OWNERS[seed as usize % OWNERS.len()].to_owned(),
+                format!("generated-{seed}.jpg"),
+                generated_photo(seed),
+            ));
         }
     }
-    files.push(("bob".into(), "corrupt.jpg".into(), b"\xff\xd8\xff\xe0 not really a jpeg".to_vec()));
+    files.push((
+        "bob".into(),
+        "corrupt.jpg".into(),
+        b"\xff\xd8\xff\xe0 not really a jpeg".to_vec(),
+    ));
     let started = Instant::now();
     for (owner, file, bytes) in &files {
         let key = format!("uploads/{owner}/{file}");
@@ -104,7 +161,12 @@ pub async fn run(stack: &StackInfo, root: &Path, binary_dir: &Path, photos: &[Pa
             .body(bytes.clone().into())
             .send()
             .await
-            .map_err(|e| format!("upload {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "upload {key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )
+            })?;
         println!("uploaded s3://{uploads}/{key} ({} KB)", bytes.len() / 1024);
     }
     // The notifications are asynchronous: wait for every upload's message to be visible
@@ -112,11 +174,24 @@ pub async fn run(stack: &StackInfo, root: &Path, binary_dir: &Path, photos: &[Pa
     wait_for_messages(&clients, stack.url_of("ImageUploadsQueue"), files.len() + 1).await?;
     let stats = run_until_idle(&mut pipeline, &clients, Duration::from_secs(300)).await?;
     let resize_ms = started.elapsed().as_millis();
-    println!("resized and published in {resize_ms} ms ({} invocations)", stats.invocations);
+    println!(
+        "resized and published in {resize_ms} ms ({} invocations)",
+        stats.invocations
+    );
 
     // 2. A burst of likes from many users, with unlikes and producer retries.
-    let images: Vec<(String, String)> = files.iter().filter(|(_, f, _)| f != "corrupt.jpg").map(|(o, f, _)| (o.clone(), f.rsplit_once('.').map(|(s, _)| s).unwrap_or(f).to_owned())).collect();
-    let publisher = StreamPublisher::new(clients.kinesis.clone(), stack.name_of("ImageSocialEvents"));
+    let images: Vec<(String, String)> = files
+        .iter()
+        .filter(|(_, f, _)| f != "corrupt.jpg")
+        .map(|(o, f, _)| {
+            (
+                o.clone(),
+                f.rsplit_once('.').map(|(s, _)| s).unwrap_or(f).to_owned(),
+            )
+        })
+        .collect();
+    let publisher =
+        StreamPublisher::new(clients.kinesis.clone(), stack.name_of("ImageSocialEvents"));
     let mut random = Lcg(20261128);
     let mut truth: BTreeMap<(String, String), bool> = BTreeMap::new();
     let base = Timestamp::now().millis();
@@ -125,52 +200,115 @@ pub async fn run(stack: &StackInfo, root: &Path, binary_dir: &Path, photos: &[Pa
         let (_, image_id) = &images[random.next(images.len() as u64) as usize];
         let user = format!("user{:02}", random.next(40));
         let liked = random.next(100) >= 15;
-        let envelope = like_event(image_id, &user, liked, None, Timestamp::from_millis(base + step));
-        publisher.publish(&envelope).await.map_err(|e| e.to_string())?;
+        let envelope = like_event(
+            image_id,
+            &user,
+            liked,
+            None,
+            Timestamp::from_millis(base + step),
+        );
+        publisher
+            .publish(&envelope)
+            .await
+            .map_err(|e| e.to_string())?;
         sent += 1;
         if random.next(100) < 10 {
             // The producer timed out and sent the same event again.
-            publisher.publish(&envelope).await.map_err(|e| e.to_string())?;
+            publisher
+                .publish(&envelope)
+                .await
+                .map_err(|e| e.to_string())?;
             duplicates += 1;
         }
         truth.insert((image_id.clone(), user), liked);
     }
     let started = Instant::now();
     let stats = run_until_idle(&mut pipeline, &clients, Duration::from_secs(300)).await?;
-    println!("{sent} like events (+{duplicates} producer duplicates) counted and notified in {} ms ({} invocations)", started.elapsed().as_millis(), stats.invocations);
+    println!(
+        "{sent} like events (+{duplicates} producer duplicates) counted and notified in {} ms ({} invocations)",
+        started.elapsed().as_millis(),
+        stats.invocations
+    );
 
     // 3. What a user wants to see.
     let mut all_match = true;
     println!("\nrenditions");
-    let listed = clients.s3.list_objects_v2().bucket(stack.name_of("RenditionsBucket")).send().await.map_err(|e| e.to_string())?;
+    let listed = clients
+        .s3
+        .list_objects_v2()
+        .bucket(stack.name_of("RenditionsBucket"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     for object in listed.contents() {
-        println!("  {:<48} {:>8} KB", object.key().unwrap_or_default(), object.size().unwrap_or(0) / 1024);
+        println!(
+            "  {:<48} {:>8} KB",
+            object.key().unwrap_or_default(),
+            object.size().unwrap_or(0) / 1024
+        );
     }
     println!("\nlike counts (checked against the ground truth)");
-    let likes = like_counter::table::LikesTable::new(clients.dynamodb.clone(), stack.name_of("LikesTable"), Duration::from_secs(3600));
+    let likes = like_counter::table::LikesTable::new(
+        clients.dynamodb.clone(),
+        stack.name_of("LikesTable"),
+        Duration::from_secs(3600),
+    );
     for (_, image_id) in &images {
-        let expected = truth.iter().filter(|((image, _), liked)| image == image_id && **liked).count() as i64;
+        let expected = truth
+            .iter()
+            .filter(|((image, _), liked)| image == image_id && **liked)
+            .count() as i64;
         let counted = likes.count(image_id).await.map_err(|e| e.to_string())?;
         all_match &= counted == expected;
-        println!("  {image_id:<40} {counted:>4} likes  {}", if counted == expected { "= truth".to_owned() } else { format!("!= truth {expected}") });
+        println!(
+            "  {image_id:<40} {counted:>4} likes  {}",
+            if counted == expected {
+                "= truth".to_owned()
+            } else {
+                format!("!= truth {expected}")
+            }
+        );
     }
     println!("\nnotifications");
-    let inbox = notifier::table::NotificationsTable::new(clients.dynamodb.clone(), stack.name_of("NotificationsTable"), Duration::from_secs(86_400), Duration::from_secs(3600));
+    let inbox = notifier::table::NotificationsTable::new(
+        clients.dynamodb.clone(),
+        stack.name_of("NotificationsTable"),
+        Duration::from_secs(86_400),
+        Duration::from_secs(3600),
+    );
     for owner in OWNERS {
         for n in inbox.inbox(owner).await.map_err(|e| e.to_string())? {
-            println!("  {owner:<6} {} {:<44} {}", if n.unread { "*" } else { " " }, n.text, n.image_id);
+            println!(
+                "  {owner:<6} {} {:<44} {}",
+                if n.unread { "*" } else { " " },
+                n.text,
+                n.image_id
+            );
         }
     }
     println!("\nquarantine");
     for body in crate::quarantine::list(&clients, stack.url_of("QuarantineQueue")).await? {
         println!("  {body}");
     }
-    println!("\n{}", if all_match { "all like counts match the ground truth" } else { "LIKE COUNTS DO NOT MATCH THE GROUND TRUTH" });
-    println!("inspect: cargo local likes <image_id> | cargo local inbox <user> | cargo local quarantine; stop: cargo local down");
+    println!(
+        "\n{}",
+        if all_match {
+            "all like counts match the ground truth"
+        } else {
+            "LIKE COUNTS DO NOT MATCH THE GROUND TRUTH"
+        }
+    );
+    println!(
+        "inspect: cargo local likes <image_id> | cargo local inbox <user> | cargo local quarantine; stop: cargo local down"
+    );
     Ok(all_match)
 }
 
-async fn wait_for_messages(clients: &LocalClients, queue_url: &str, count: usize) -> Result<(), String> {
+async fn wait_for_messages(
+    clients: &LocalClients,
+    queue_url: &str,
+    count: usize,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let attributes = clients
@@ -181,12 +319,20 @@ async fn wait_for_messages(clients: &LocalClients, queue_url: &str, count: usize
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let visible: usize = attributes.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let visible: usize = attributes
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         if visible >= count {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("only {visible} of {count} upload notifications arrived within 30 s"));
+            return Err(format!(
+                "only {visible} of {count} upload notifications arrived within 30 s"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

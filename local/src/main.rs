@@ -77,7 +77,11 @@ enum Command {
         #[arg(long, default_value = "renditions")]
         out: PathBuf,
         /// Renditions as name:long-edge pairs (the function's RENDITION_SIZES).
-        #[arg(long, env = "RENDITION_SIZES", default_value = "large:2048,medium:1024,thumb:320")]
+        #[arg(
+            long,
+            env = "RENDITION_SIZES",
+            default_value = "large:2048,medium:1024,thumb:320"
+        )]
         sizes: String,
     },
     /// Stop the emulator `up` started and forget the local stack.
@@ -97,8 +101,16 @@ async fn main() -> ExitCode {
         Command::Quarantine => list_quarantine().await,
         Command::Demo { photos } => demo(&photos).await,
         Command::Likes { image_id } => likes(&image_id).await,
-        Command::Like { image_id, user_id, event_id } => like(&image_id, &user_id, true, event_id).await,
-        Command::Unlike { image_id, user_id, event_id } => like(&image_id, &user_id, false, event_id).await,
+        Command::Like {
+            image_id,
+            user_id,
+            event_id,
+        } => like(&image_id, &user_id, true, event_id).await,
+        Command::Unlike {
+            image_id,
+            user_id,
+            event_id,
+        } => like(&image_id, &user_id, false, event_id).await,
         Command::Inbox { user_id } => inbox(&user_id).await,
         Command::Render { file, out, sizes } => render(&file, &out, &sizes),
         Command::Down => down(),
@@ -196,6 +208,12 @@ async fn invoke(function: &str, event: &std::path::Path, release: bool) -> Resul
         .await
         .map_err(|e| e.to_string())?;
     let response = local.invoke(payload).await.map_err(|e| e.to_string())?;
+    if let Some(init) = local.last_init {
+        eprintln!(
+            "cold start: init {} ms (process start to first Runtime API poll)",
+            init.as_millis()
+        );
+    }
     println!("{}", String::from_utf8_lossy(&response));
     Ok(())
 }
@@ -239,64 +257,117 @@ async fn demo(photos: &[PathBuf]) -> Result<(), String> {
     let dir = LocalDir::new(&root);
     let template = Template::load(&template_path(&root)).map_err(|e| e.to_string())?;
     // A fresh stack, so that the ground truth is this run's alone.
-    let running = StackInfo::load(&dir.stack_file()).ok().filter(|s| emulator::is_up(port_of(&s.endpoint_url)));
+    let running = StackInfo::load(&dir.stack_file())
+        .ok()
+        .filter(|s| emulator::is_up(port_of(&s.endpoint_url)));
     let (endpoint_url, emulator_pid) = match running {
         Some(stack) => {
             emulator::reset(port_of(&stack.endpoint_url));
             (stack.endpoint_url, stack.emulator_pid)
         }
         None => {
-            let port: u16 = std::env::var("SNAPGLOW_LOCAL_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(4566);
+            let port: u16 = std::env::var("SNAPGLOW_LOCAL_PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(4566);
             let started = Emulator::start(&root, port, true).map_err(|e| e.to_string())?;
             (started.endpoint_url(), started.pid())
         }
     };
-    let mut stack = deploy(&template, "snapglow", &endpoint_url).await.map_err(|e| e.to_string())?;
+    let mut stack = deploy(&template, "snapglow", &endpoint_url)
+        .await
+        .map_err(|e| e.to_string())?;
     stack.emulator_pid = emulator_pid;
     stack.save(&dir.stack_file()).map_err(|e| e.to_string())?;
     println!("local stack at {endpoint_url} (from template.yaml)");
     let binaries = snapglow_local::functions::known_binaries(&stack);
-    let binary_dir = build_binaries(&root, &binaries.iter().map(String::as_str).collect::<Vec<_>>(), false).map_err(|e| e.to_string())?;
-    if snapglow_local::demo::run(&stack, &root, &binary_dir, photos).await? { Ok(()) } else { Err("the like counts do not match the ground truth".into()) }
+    let binary_dir = build_binaries(
+        &root,
+        &binaries.iter().map(String::as_str).collect::<Vec<_>>(),
+        false,
+    )
+    .map_err(|e| e.to_string())?;
+    if snapglow_local::demo::run(&stack, &root, &binary_dir, photos).await? {
+        Ok(())
+    } else {
+        Err("the like counts do not match the ground truth".into())
+    }
 }
 
 async fn likes(image_id: &str) -> Result<(), String> {
     let stack = running_stack()?;
     let clients = LocalClients::new(&stack.endpoint_url).await;
-    let table = like_counter::table::LikesTable::new(clients.dynamodb, stack.name_of("LikesTable"), std::time::Duration::from_secs(3600));
+    let table = like_counter::table::LikesTable::new(
+        clients.dynamodb,
+        stack.name_of("LikesTable"),
+        std::time::Duration::from_secs(3600),
+    );
     let count = table.count(image_id).await.map_err(|e| e.to_string())?;
-    println!("{}", serde_json::json!({ "image_id": image_id, "likes": count }));
+    println!(
+        "{}",
+        serde_json::json!({ "image_id": image_id, "likes": count })
+    );
     Ok(())
 }
 
-async fn like(image_id: &str, user_id: &str, liked: bool, event_id: Option<uuid::Uuid>) -> Result<(), String> {
+async fn like(
+    image_id: &str,
+    user_id: &str,
+    liked: bool,
+    event_id: Option<uuid::Uuid>,
+) -> Result<(), String> {
     let stack = running_stack()?;
     let clients = LocalClients::new(&stack.endpoint_url).await;
-    let publisher = snapglow::stream::StreamPublisher::new(clients.kinesis, stack.name_of("ImageSocialEvents"));
-    let envelope = snapglow_local::producer::like_event(image_id, user_id, liked, event_id, snapglow::contracts::Timestamp::now());
-    let sequence = publisher.publish(&envelope).await.map_err(|e| e.to_string())?;
-    println!("{}", serde_json::json!({ "event_id": envelope.event_id, "type": envelope.event.type_name(), "sequence_number": sequence }));
+    let publisher =
+        snapglow::stream::StreamPublisher::new(clients.kinesis, stack.name_of("ImageSocialEvents"));
+    let envelope = snapglow_local::producer::like_event(
+        image_id,
+        user_id,
+        liked,
+        event_id,
+        snapglow::contracts::Timestamp::now(),
+    );
+    let sequence = publisher
+        .publish(&envelope)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::json!({ "event_id": envelope.event_id, "type": envelope.event.type_name(), "sequence_number": sequence })
+    );
     Ok(())
 }
 
 async fn inbox(user_id: &str) -> Result<(), String> {
     let stack = running_stack()?;
     let clients = LocalClients::new(&stack.endpoint_url).await;
-    let table = notifier::table::NotificationsTable::new(clients.dynamodb, stack.name_of("NotificationsTable"), std::time::Duration::from_secs(86_400), std::time::Duration::from_secs(3600));
+    let table = notifier::table::NotificationsTable::new(
+        clients.dynamodb,
+        stack.name_of("NotificationsTable"),
+        std::time::Duration::from_secs(86_400),
+        std::time::Duration::from_secs(3600),
+    );
     let notifications = table.inbox(user_id).await.map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string_pretty(&notifications).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&notifications).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
 fn render(file: &std::path::Path, out: &std::path::Path, sizes: &str) -> Result<(), String> {
     let specs = resize::render::parse_specs(sizes).map_err(|e| format!("--sizes: {e}"))?;
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let rendered = resize::render::render(&bytes, &specs, resize::render::Limits::default()).map_err(|e| format!("{}: rejected ({}): {e}", file.display(), e.reason_code()))?;
+    let rendered = resize::render::render(&bytes, &specs, resize::render::Limits::default())
+        .map_err(|e| format!("{}: rejected ({}): {e}", file.display(), e.reason_code()))?;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     for r in &rendered.renditions {
         let path = out.join(format!("{}.{}", r.name, r.extension));
         std::fs::write(&path, &r.bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("{}", serde_json::json!({ "name": r.name, "width": r.width, "height": r.height, "bytes": r.bytes.len(), "content_type": r.content_type, "path": path }));
+        println!(
+            "{}",
+            serde_json::json!({ "name": r.name, "width": r.width, "height": r.height, "bytes": r.bytes.len(), "content_type": r.content_type, "path": path })
+        );
     }
     Ok(())
 }

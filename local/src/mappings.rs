@@ -72,18 +72,30 @@ pub fn read_response(outcome: &Result<Vec<u8>, InvokeError>, batch_ids: &[String
         Value::Object(map) => match map.get("batchItemFailures") {
             None | Some(Value::Null) => return BatchResult::Success,
             Some(Value::Array(list)) => list,
-            Some(other) => return BatchResult::Failed(format!("batchItemFailures is not a list: {other}")),
+            Some(other) => {
+                return BatchResult::Failed(format!("batchItemFailures is not a list: {other}"));
+            }
         },
         other => return BatchResult::Failed(format!("the response is not an object: {other}")),
     };
     let mut ids = Vec::new();
     for failure in failures {
         match failure.get("itemIdentifier") {
-            Some(Value::String(id)) if !id.is_empty() && batch_ids.contains(id) => ids.push(id.clone()),
-            other => return BatchResult::Failed(format!("invalid itemIdentifier {other:?}: it must name a record of the batch")),
+            Some(Value::String(id)) if !id.is_empty() && batch_ids.contains(id) => {
+                ids.push(id.clone())
+            }
+            other => {
+                return BatchResult::Failed(format!(
+                    "invalid itemIdentifier {other:?}: it must name a record of the batch"
+                ));
+            }
         }
     }
-    if ids.is_empty() { BatchResult::Success } else { BatchResult::Partial(ids) }
+    if ids.is_empty() {
+        BatchResult::Success
+    } else {
+        BatchResult::Partial(ids)
+    }
 }
 
 /// An SQS → function mapping.
@@ -106,14 +118,26 @@ impl SqsMapping {
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
             .await
-            .map_err(|e| format!("{}: receive failed: {}", self.name, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "{}: receive failed: {}",
+                    self.name,
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            })?;
         let messages = received.messages.unwrap_or_default();
         if messages.is_empty() {
             return Ok(PollStats::default());
         }
-        let ids: Vec<String> = messages.iter().map(|m| m.message_id().unwrap_or_default().to_owned()).collect();
+        let ids: Vec<String> = messages
+            .iter()
+            .map(|m| m.message_id().unwrap_or_default().to_owned())
+            .collect();
         let event = sqs_event(&self.queue_arn, &messages);
-        let outcome = self.function.invoke(serde_json::to_vec(&event).expect("event serializes")).await;
+        let outcome = self
+            .function
+            .invoke(serde_json::to_vec(&event).expect("event serializes"))
+            .await;
         let result = read_response(&outcome, &ids);
         let keep: Vec<String> = match &result {
             BatchResult::Success => Vec::new(),
@@ -123,7 +147,11 @@ impl SqsMapping {
                 ids.clone()
             }
         };
-        let mut stats = PollStats { records: messages.len(), invocations: 1, ..Default::default() };
+        let mut stats = PollStats {
+            records: messages.len(),
+            invocations: 1,
+            ..Default::default()
+        };
         for message in &messages {
             let id = message.message_id().unwrap_or_default();
             if keep.iter().any(|k| k == id) {
@@ -137,7 +165,13 @@ impl SqsMapping {
                 .receipt_handle(message.receipt_handle().unwrap_or_default())
                 .send()
                 .await
-                .map_err(|e| format!("{}: delete failed: {}", self.name, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    format!(
+                        "{}: delete failed: {}",
+                        self.name,
+                        aws_sdk_sqs::error::DisplayErrorContext(e)
+                    )
+                })?;
             stats.acknowledged += 1;
         }
         Ok(stats)
@@ -157,15 +191,34 @@ pub struct KinesisSettings {
 
 impl KinesisSettings {
     pub fn from_event(properties: &Value, stack: &StackInfo) -> KinesisSettings {
-        let int = |key: &str| properties.get(key).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
-        let destination = properties.pointer("/DestinationConfig/OnFailure/Destination").and_then(Value::as_str);
+        let int = |key: &str| {
+            properties.get(key).and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+        };
+        let destination = properties
+            .pointer("/DestinationConfig/OnFailure/Destination")
+            .and_then(Value::as_str);
         KinesisSettings {
             batch_size: int("BatchSize").unwrap_or(100) as i32,
-            trim_horizon: properties.get("StartingPosition").and_then(Value::as_str) != Some("LATEST"),
+            trim_horizon: properties.get("StartingPosition").and_then(Value::as_str)
+                != Some("LATEST"),
             maximum_retry_attempts: int("MaximumRetryAttempts").unwrap_or(-1),
-            maximum_record_age: int("MaximumRecordAgeInSeconds").filter(|s| *s > 0).map(|s| Duration::from_secs(s as u64)),
-            bisect: properties.get("BisectBatchOnFunctionError").and_then(Value::as_bool).unwrap_or(false),
-            on_failure_queue_url: destination.and_then(|arn| stack.resources.values().find(|r| r.arn.as_deref() == Some(arn)).and_then(|r| r.url.clone())),
+            maximum_record_age: int("MaximumRecordAgeInSeconds")
+                .filter(|s| *s > 0)
+                .map(|s| Duration::from_secs(s as u64)),
+            bisect: properties
+                .get("BisectBatchOnFunctionError")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            on_failure_queue_url: destination.and_then(|arn| {
+                stack
+                    .resources
+                    .values()
+                    .find(|r| r.arn.as_deref() == Some(arn))
+                    .and_then(|r| r.url.clone())
+            }),
         }
     }
 }
@@ -196,19 +249,43 @@ impl KinesisMapping {
             .stream_name(&self.stream_name)
             .send()
             .await
-            .map_err(|e| format!("{}: list shards: {}", self.name, aws_sdk_kinesis::error::DisplayErrorContext(e)))?
+            .map_err(|e| {
+                format!(
+                    "{}: list shards: {}",
+                    self.name,
+                    aws_sdk_kinesis::error::DisplayErrorContext(e)
+                )
+            })?
             .shards
             .unwrap_or_default();
         let mut stats = PollStats::default();
         for shard in shards {
             let shard_id = shard.shard_id().to_owned();
-            let mut request = clients.kinesis.get_shard_iterator().stream_name(&self.stream_name).shard_id(&shard_id);
+            let mut request = clients
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(&self.stream_name)
+                .shard_id(&shard_id);
             request = match self.checkpoints.get(&shard_id) {
-                Some(sequence) => request.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(sequence),
-                None if self.settings.trim_horizon => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                Some(sequence) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(sequence),
+                None if self.settings.trim_horizon => {
+                    request.shard_iterator_type(ShardIteratorType::TrimHorizon)
+                }
                 None => request.shard_iterator_type(ShardIteratorType::Latest),
             };
-            let iterator = request.send().await.map_err(|e| format!("{}: iterator: {}", self.name, aws_sdk_kinesis::error::DisplayErrorContext(e)))?.shard_iterator;
+            let iterator = request
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{}: iterator: {}",
+                        self.name,
+                        aws_sdk_kinesis::error::DisplayErrorContext(e)
+                    )
+                })?
+                .shard_iterator;
             let records = clients
                 .kinesis
                 .get_records()
@@ -216,7 +293,13 @@ impl KinesisMapping {
                 .limit(self.settings.batch_size.clamp(1, 10_000))
                 .send()
                 .await
-                .map_err(|e| format!("{}: get records: {}", self.name, aws_sdk_kinesis::error::DisplayErrorContext(e)))?
+                .map_err(|e| {
+                    format!(
+                        "{}: get records: {}",
+                        self.name,
+                        aws_sdk_kinesis::error::DisplayErrorContext(e)
+                    )
+                })?
                 .records;
             if records.is_empty() {
                 continue;
@@ -227,43 +310,90 @@ impl KinesisMapping {
     }
 
     /// Delivers one batch of a shard until it is processed or given up on; moves the checkpoint.
-    async fn deliver(&mut self, clients: &LocalClients, shard_id: &str, records: Vec<Record>) -> Result<PollStats, String> {
-        let mut stats = PollStats { records: records.len(), ..Default::default() };
+    async fn deliver(
+        &mut self,
+        clients: &LocalClients,
+        shard_id: &str,
+        records: Vec<Record>,
+    ) -> Result<PollStats, String> {
+        let mut stats = PollStats {
+            records: records.len(),
+            ..Default::default()
+        };
         // (batch, attempts already made on it)
         let mut pending: Vec<(Vec<Record>, i64)> = vec![(records, 0)];
         while let Some((mut batch, attempts)) = pending.pop() {
             if let Some(max_age) = self.settings.maximum_record_age {
                 let now_ms = chrono::Utc::now().timestamp_millis();
-                let expired = batch.iter().take_while(|r| r.approximate_arrival_timestamp().and_then(|t| t.to_millis().ok()).is_some_and(|t| now_ms - t > max_age.as_millis() as i64)).count();
+                let expired = batch
+                    .iter()
+                    .take_while(|r| {
+                        r.approximate_arrival_timestamp()
+                            .and_then(|t| t.to_millis().ok())
+                            .is_some_and(|t| now_ms - t > max_age.as_millis() as i64)
+                    })
+                    .count();
                 if expired > 0 {
                     let old: Vec<Record> = batch.drain(..expired).collect();
-                    self.give_up(clients, shard_id, &old, "RecordAgeExceeded", attempts, None).await?;
+                    self.give_up(clients, shard_id, &old, "RecordAgeExceeded", attempts, None)
+                        .await?;
                     stats.given_up += old.len();
                     if batch.is_empty() {
                         continue;
                     }
                 }
             }
-            let ids: Vec<String> = batch.iter().map(|r| r.sequence_number().to_owned()).collect();
-            let event = kinesis_event(&self.stream_arn, shard_id, &format!("{}-role", self.function_arn), &batch);
-            let outcome = self.function.invoke(serde_json::to_vec(&event).expect("event serializes")).await;
+            let ids: Vec<String> = batch
+                .iter()
+                .map(|r| r.sequence_number().to_owned())
+                .collect();
+            let event = kinesis_event(
+                &self.stream_arn,
+                shard_id,
+                &format!("{}-role", self.function_arn),
+                &batch,
+            );
+            let outcome = self
+                .function
+                .invoke(serde_json::to_vec(&event).expect("event serializes"))
+                .await;
             stats.invocations += 1;
             let function_error = outcome.as_ref().err().map(ToString::to_string);
             match read_response(&outcome, &ids) {
                 BatchResult::Success => {
                     stats.acknowledged += batch.len();
-                    self.checkpoints.insert(shard_id.to_owned(), ids.last().expect("non-empty batch").clone());
+                    self.checkpoints.insert(
+                        shard_id.to_owned(),
+                        ids.last().expect("non-empty batch").clone(),
+                    );
                 }
                 BatchResult::Partial(failed) => {
                     // Only the lowest reported sequence number counts: resume there.
-                    let lowest = failed.iter().min_by(|a, b| sequence_cmp(a, b)).expect("non-empty").clone();
-                    let at = ids.iter().position(|id| *id == lowest).expect("validated against the batch");
+                    let lowest = failed
+                        .iter()
+                        .min_by(|a, b| sequence_cmp(a, b))
+                        .expect("non-empty")
+                        .clone();
+                    let at = ids
+                        .iter()
+                        .position(|id| *id == lowest)
+                        .expect("validated against the batch");
                     stats.acknowledged += at;
                     if at > 0 {
-                        self.checkpoints.insert(shard_id.to_owned(), ids[at - 1].clone());
+                        self.checkpoints
+                            .insert(shard_id.to_owned(), ids[at - 1].clone());
                     }
                     let rest: Vec<Record> = batch.split_off(at);
-                    self.retry_or_give_up(clients, shard_id, rest, attempts + 1, None, &mut pending, &mut stats).await?;
+                    self.retry_or_give_up(
+                        clients,
+                        shard_id,
+                        rest,
+                        attempts + 1,
+                        None,
+                        &mut pending,
+                        &mut stats,
+                    )
+                    .await?;
                 }
                 BatchResult::Failed(reason) => {
                     tracing::warn!(mapping = %self.name, shard = shard_id, %reason, records = batch.len(), "batch failed");
@@ -273,7 +403,16 @@ impl KinesisMapping {
                         pending.push((second, attempts));
                         pending.push((batch, attempts));
                     } else {
-                        self.retry_or_give_up(clients, shard_id, batch, attempts + 1, function_error, &mut pending, &mut stats).await?;
+                        self.retry_or_give_up(
+                            clients,
+                            shard_id,
+                            batch,
+                            attempts + 1,
+                            function_error,
+                            &mut pending,
+                            &mut stats,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -283,10 +422,27 @@ impl KinesisMapping {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn retry_or_give_up(&mut self, clients: &LocalClients, shard_id: &str, batch: Vec<Record>, attempts: i64, error: Option<String>, pending: &mut Vec<(Vec<Record>, i64)>, stats: &mut PollStats) -> Result<(), String> {
+    async fn retry_or_give_up(
+        &mut self,
+        clients: &LocalClients,
+        shard_id: &str,
+        batch: Vec<Record>,
+        attempts: i64,
+        error: Option<String>,
+        pending: &mut Vec<(Vec<Record>, i64)>,
+        stats: &mut PollStats,
+    ) -> Result<(), String> {
         let limit = self.settings.maximum_retry_attempts;
         if limit >= 0 && attempts > limit {
-            self.give_up(clients, shard_id, &batch, "RetryAttemptsExhausted", attempts, error).await?;
+            self.give_up(
+                clients,
+                shard_id,
+                &batch,
+                "RetryAttemptsExhausted",
+                attempts,
+                error,
+            )
+            .await?;
             stats.given_up += batch.len();
         } else {
             pending.push((batch, attempts));
@@ -295,9 +451,23 @@ impl KinesisMapping {
     }
 
     /// Moves past records the mapping gives up on, describing them on the on-failure destination.
-    async fn give_up(&mut self, clients: &LocalClients, shard_id: &str, batch: &[Record], condition: &str, attempts: i64, error: Option<String>) -> Result<(), String> {
-        let (first, last) = (batch.first().expect("non-empty"), batch.last().expect("non-empty"));
-        let arrival = |r: &Record| r.approximate_arrival_timestamp().and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok());
+    async fn give_up(
+        &mut self,
+        clients: &LocalClients,
+        shard_id: &str,
+        batch: &[Record],
+        condition: &str,
+        attempts: i64,
+        error: Option<String>,
+    ) -> Result<(), String> {
+        let (first, last) = (
+            batch.first().expect("non-empty"),
+            batch.last().expect("non-empty"),
+        );
+        let arrival = |r: &Record| {
+            r.approximate_arrival_timestamp()
+                .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+        };
         let mut record = json!({
             "requestContext": { "requestId": uuid::Uuid::new_v4().to_string(), "functionArn": self.function_arn, "condition": condition, "approximateInvokeCount": attempts },
             "version": "1.0",
@@ -317,9 +487,23 @@ impl KinesisMapping {
         }
         tracing::warn!(mapping = %self.name, shard = shard_id, condition, records = batch.len(), "giving up on records");
         if let Some(url) = &self.settings.on_failure_queue_url {
-            clients.sqs.send_message().queue_url(url).message_body(record.to_string()).send().await.map_err(|e| format!("{}: on-failure destination: {}", self.name, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            clients
+                .sqs
+                .send_message()
+                .queue_url(url)
+                .message_body(record.to_string())
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{}: on-failure destination: {}",
+                        self.name,
+                        aws_sdk_sqs::error::DisplayErrorContext(e)
+                    )
+                })?;
         }
-        self.checkpoints.insert(shard_id.to_owned(), last.sequence_number().to_owned());
+        self.checkpoints
+            .insert(shard_id.to_owned(), last.sequence_number().to_owned());
         Ok(())
     }
 }
@@ -334,29 +518,66 @@ mod tests {
 
     #[test]
     fn success_shapes_are_what_aws_accepts() {
-        for body in ["", "null", "{}", r#"{"batchItemFailures":[]}"#, r#"{"batchItemFailures":null}"#] {
-            assert_eq!(read_response(&Ok(body.as_bytes().to_vec()), &ids()), BatchResult::Success, "{body:?}");
+        for body in [
+            "",
+            "null",
+            "{}",
+            r#"{"batchItemFailures":[]}"#,
+            r#"{"batchItemFailures":null}"#,
+        ] {
+            assert_eq!(
+                read_response(&Ok(body.as_bytes().to_vec()), &ids()),
+                BatchResult::Success,
+                "{body:?}"
+            );
         }
     }
 
     #[test]
     fn a_valid_partial_response_names_records_of_the_batch() {
-        let body = br#"{"batchItemFailures":[{"itemIdentifier":"10"},{"itemIdentifier":"2"}]}"#.to_vec();
-        assert_eq!(read_response(&Ok(body), &ids()), BatchResult::Partial(vec!["10".into(), "2".into()]));
+        let body =
+            br#"{"batchItemFailures":[{"itemIdentifier":"10"},{"itemIdentifier":"2"}]}"#.to_vec();
+        assert_eq!(
+            read_response(&Ok(body), &ids()),
+            BatchResult::Partial(vec!["10".into(), "2".into()])
+        );
     }
 
     #[test]
     fn anything_else_fails_the_whole_batch() {
-        for body in ["not json", r#"{"batchItemFailures":[{"itemIdentifier":""}]}"#, r#"{"batchItemFailures":[{"itemIdentifier":null}]}"#, r#"{"batchItemFailures":[{"itemIdentifier":123}]}"#, r#"{"batchItemFailures":[{"foo":"1"}]}"#, r#"{"batchItemFailures":[{"itemIdentifier":"99"}]}"#, r#""text""#] {
-            assert!(matches!(read_response(&Ok(body.as_bytes().to_vec()), &ids()), BatchResult::Failed(_)), "{body:?}");
+        for body in [
+            "not json",
+            r#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+            r#"{"batchItemFailures":[{"itemIdentifier":null}]}"#,
+            r#"{"batchItemFailures":[{"itemIdentifier":123}]}"#,
+            r#"{"batchItemFailures":[{"foo":"1"}]}"#,
+            r#"{"batchItemFailures":[{"itemIdentifier":"99"}]}"#,
+            r#""text""#,
+        ] {
+            assert!(
+                matches!(
+                    read_response(&Ok(body.as_bytes().to_vec()), &ids()),
+                    BatchResult::Failed(_)
+                ),
+                "{body:?}"
+            );
         }
         let error = Err(InvokeError::Timeout { seconds: 3.0 });
-        assert!(matches!(read_response(&error, &ids()), BatchResult::Failed(_)));
+        assert!(matches!(
+            read_response(&error, &ids()),
+            BatchResult::Failed(_)
+        ));
     }
 
     #[test]
     fn sequence_numbers_compare_as_numbers() {
         assert_eq!(sequence_cmp("10", "9"), std::cmp::Ordering::Greater);
-        assert_eq!(sequence_cmp("49590338271490256608559692538361571095921575989136588898", "49590338271490256608559692538361571095921575989136588899"), std::cmp::Ordering::Less);
+        assert_eq!(
+            sequence_cmp(
+                "49590338271490256608559692538361571095921575989136588898",
+                "49590338271490256608559692538361571095921575989136588899"
+            ),
+            std::cmp::Ordering::Less
+        );
     }
 }

@@ -70,6 +70,8 @@ struct Shared {
     next: tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>,
     in_flight: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     function_arn: String,
+    /// When the current process first asked for work: the end of its Init phase.
+    first_poll: Mutex<Option<std::time::Instant>>,
 }
 
 /// One execution environment of a function: its Runtime API server and (when running) its process.
@@ -83,6 +85,9 @@ pub struct LocalFunction {
     /// Invocations served by the current process (0 right after Init: a cold start).
     pub invocations_since_init: u64,
     pub cold_starts: u64,
+    spawned_at: Option<std::time::Instant>,
+    /// Init duration of the latest cold start: process start to its first Runtime API poll.
+    pub last_init: Option<Duration>,
 }
 
 impl Drop for LocalFunction {
@@ -109,6 +114,7 @@ impl LocalFunction {
                 crate::clients::ACCOUNT_ID,
                 spec.name
             ),
+            first_poll: Mutex::new(None),
         });
         let server_state = shared.clone();
         let server = tokio::spawn(async move {
@@ -135,6 +141,8 @@ impl LocalFunction {
             server,
             invocations_since_init: 0,
             cold_starts: 0,
+            spawned_at: None,
+            last_init: None,
         })
     }
 
@@ -202,6 +210,8 @@ impl LocalFunction {
                 command.env(name, value);
             }
         }
+        *self.shared.first_poll.lock().expect("poll lock") = None;
+        self.spawned_at = Some(std::time::Instant::now());
         let child = command.spawn().map_err(|e| self.spawn_error(e))?;
         self.process = Some(child);
         self.invocations_since_init = 0;
@@ -285,7 +295,15 @@ impl LocalFunction {
                     other => other,
                 });
             }
-            _ => self.invocations_since_init += 1,
+            _ => {
+                if self.invocations_since_init == 0 {
+                    let polled = *self.shared.first_poll.lock().expect("poll lock");
+                    self.last_init = polled
+                        .zip(self.spawned_at)
+                        .map(|(polled, spawned)| polled.saturating_duration_since(spawned));
+                }
+                self.invocations_since_init += 1;
+            }
         }
         outcome
     }
@@ -306,6 +324,11 @@ async fn route(
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let response = match (method.as_str(), segments.as_slice()) {
         ("GET", ["2018-06-01", "runtime", "invocation", "next"]) => {
+            state
+                .first_poll
+                .lock()
+                .expect("poll lock")
+                .get_or_insert_with(std::time::Instant::now);
             // Held open until there is work, as Lambda does (a 204 would crash a release build).
             let pending = state.next.lock().await.recv().await;
             match pending {
@@ -415,4 +438,75 @@ fn function_error(body: &[u8]) -> InvokeError {
 fn stderr_fd() -> std::io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::AsFd;
     std::io::stderr().as_fd().try_clone_to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real processes (small shell scripts) against the real Runtime API server.
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(name: &str, body: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("snapglow-runtime-api-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn spec(binary: PathBuf, timeout: Duration) -> FunctionSpec {
+        FunctionSpec {
+            name: "test-fn".into(),
+            binary,
+            environment: vec![],
+            timeout,
+            memory_mb: 128,
+            log_format: "JSON".into(),
+            log_level: "INFO".into(),
+            log: LogSink::File(std::env::temp_dir().join("snapglow-runtime-api-test.log")),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_function_that_exits_is_a_crash_and_the_next_invocation_starts_it_again() {
+        let mut function =
+            LocalFunction::start(spec(script("exits", "exit 3"), Duration::from_secs(10)))
+                .await
+                .unwrap();
+        let error = function.invoke(b"{}".to_vec()).await.unwrap_err();
+        assert!(
+            matches!(error, InvokeError::Crashed { ref status, .. } if status.contains('3')),
+            "{error}"
+        );
+        assert!(function.invoke(b"{}".to_vec()).await.is_err());
+        assert_eq!(function.cold_starts, 2);
+    }
+
+    #[tokio::test]
+    async fn a_function_that_overruns_its_timeout_is_killed() {
+        let mut function = LocalFunction::start(spec(
+            script("sleeps", "sleep 30"),
+            Duration::from_millis(500),
+        ))
+        .await
+        .unwrap();
+        let started = std::time::Instant::now();
+        let error = function.invoke(b"{}".to_vec()).await.unwrap_err();
+        assert!(matches!(error, InvokeError::Timeout { .. }), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(function.process.is_none(), "the timed-out process is gone");
+    }
+
+    #[tokio::test]
+    async fn a_missing_binary_says_how_to_build_it() {
+        let mut function = LocalFunction::start(spec(
+            PathBuf::from("/nonexistent/fn"),
+            Duration::from_secs(1),
+        ))
+        .await
+        .unwrap();
+        let error = function.invoke(b"{}".to_vec()).await.unwrap_err();
+        assert!(error.to_string().contains("cargo build --bin"), "{error}");
+    }
 }

@@ -301,3 +301,203 @@ impl Pixels {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, Rgba};
+
+    fn specs() -> Vec<RenditionSpec> {
+        parse_specs("large:2048,medium:1024,thumb:320").unwrap()
+    }
+
+    fn encoded(image: DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image
+            .write_to(&mut Cursor::new(&mut bytes), format)
+            .unwrap();
+        bytes
+    }
+
+    /// The CRC of a PNG chunk (IEEE 802.3), so a forged header is still a well-formed one.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &byte in bytes {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    fn photo(width: u32, height: u32) -> DynamicImage {
+        DynamicImage::ImageRgb8(RgbImage::from_fn(width, height, |x, y| {
+            Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+        }))
+    }
+
+    #[test]
+    fn renditions_fit_their_long_edge_keep_the_aspect_and_are_never_upscaled() {
+        let rendered = render(
+            &encoded(photo(1600, 900), ImageFormat::Jpeg),
+            &specs(),
+            Limits::default(),
+        )
+        .unwrap();
+        let sizes: Vec<_> = rendered
+            .renditions
+            .iter()
+            .map(|r| (r.name.as_str(), r.width, r.height, r.content_type))
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![
+                ("large", 1600, 900, "image/jpeg"),
+                ("medium", 1024, 576, "image/jpeg"),
+                ("thumb", 320, 180, "image/jpeg")
+            ]
+        );
+        for r in &rendered.renditions {
+            let decoded = image::load_from_memory(&r.bytes).unwrap();
+            assert_eq!((decoded.width(), decoded.height()), (r.width, r.height));
+        }
+    }
+
+    #[test]
+    fn the_same_input_always_gives_the_same_bytes() {
+        let bytes = encoded(photo(800, 600), ImageFormat::Png);
+        assert_eq!(
+            render(&bytes, &specs(), Limits::default()).unwrap(),
+            render(&bytes, &specs(), Limits::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn transparency_is_kept_as_png_and_opaque_alpha_becomes_jpeg() {
+        let transparent = DynamicImage::ImageRgba8(RgbaImage::from_fn(400, 400, |x, _| {
+            Rgba([200, 10, 10, if x < 200 { 0 } else { 255 }])
+        }));
+        let rendered = render(
+            &encoded(transparent, ImageFormat::Png),
+            &specs(),
+            Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(rendered.renditions[2].content_type, "image/png");
+        let thumb = image::load_from_memory(&rendered.renditions[2].bytes)
+            .unwrap()
+            .to_rgba8();
+        assert_eq!(
+            thumb.get_pixel(10, 10).0[3],
+            0,
+            "the transparent half stays transparent"
+        );
+        let opaque =
+            DynamicImage::ImageRgba8(RgbaImage::from_pixel(400, 400, Rgba([1, 2, 3, 255])));
+        assert_eq!(
+            render(
+                &encoded(opaque, ImageFormat::Png),
+                &specs(),
+                Limits::default()
+            )
+            .unwrap()
+            .renditions[0]
+                .content_type,
+            "image/jpeg"
+        );
+    }
+
+    #[test]
+    fn downscaling_does_not_alias_a_fine_pattern() {
+        // A one-pixel checkerboard averages to mid grey; point sampling would give black or white.
+        let checker = DynamicImage::ImageRgb8(RgbImage::from_fn(1000, 1000, |x, y| {
+            if (x + y) % 2 == 0 {
+                Rgb([0, 0, 0])
+            } else {
+                Rgb([255, 255, 255])
+            }
+        }));
+        let rendered = render(
+            &encoded(checker, ImageFormat::Png),
+            &[RenditionSpec {
+                name: "t".into(),
+                long_edge: 100,
+            }],
+            Limits::default(),
+        )
+        .unwrap();
+        let thumb = image::load_from_memory(&rendered.renditions[0].bytes)
+            .unwrap()
+            .to_luma8();
+        let mean = thumb.pixels().map(|p| f64::from(p.0[0])).sum::<f64>()
+            / f64::from(thumb.width() * thumb.height());
+        let worst = thumb
+            .pixels()
+            .map(|p| (f64::from(p.0[0]) - 127.5).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            (mean - 127.5).abs() < 6.0 && worst < 20.0,
+            "mean {mean}, worst deviation {worst}"
+        );
+    }
+
+    #[test]
+    fn hostile_files_are_rejected_with_their_reason_before_decoding() {
+        let limits = Limits {
+            max_bytes: 1 << 20,
+            max_pixels: 10_000_000,
+        };
+        // A PNG header claiming 100000 x 100000 pixels: rejected from the header alone.
+        let mut bomb = encoded(photo(4, 4), ImageFormat::Png);
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            render(&bomb, &specs(), limits).unwrap_err().reason_code(),
+            "decompression_bomb"
+        );
+        assert_eq!(
+            render(b"", &specs(), limits).unwrap_err().reason_code(),
+            "unsupported_format"
+        );
+        assert_eq!(
+            render(b"GIF87a\x02\x00\x02\x00", &specs(), limits)
+                .unwrap_err()
+                .reason_code(),
+            "corrupt"
+        );
+        let mut bmp = b"BM".to_vec();
+        bmp.resize(64, 0);
+        assert_eq!(
+            render(&bmp, &specs(), limits).unwrap_err().reason_code(),
+            "unsupported_format"
+        );
+        let jpeg = encoded(photo(64, 64), ImageFormat::Jpeg);
+        assert_eq!(
+            render(&jpeg[..jpeg.len() / 2], &specs(), limits)
+                .unwrap_err()
+                .reason_code(),
+            "corrupt"
+        );
+        assert_eq!(
+            render(&vec![0u8; (1 << 20) + 1], &specs(), limits)
+                .unwrap_err()
+                .reason_code(),
+            "too_large"
+        );
+    }
+
+    #[test]
+    fn rendition_settings_are_validated() {
+        assert!(parse_specs("large:0").is_err());
+        assert!(parse_specs("large").is_err());
+        assert!(parse_specs("bad name:10").is_err());
+        assert_eq!(parse_specs("b:10,a:20").unwrap()[0].name, "a");
+    }
+}
