@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Debug info doubles target/ and slows cold builds; tests do not need it.
 export CARGO_PROFILE_DEV_DEBUG ?= 0
 
-.PHONY: demo test lint build up down clean
+.PHONY: demo test lint build bench up down clean
 
 demo:
 	$(CARGO) local demo
@@ -21,6 +21,10 @@ lint:
 
 build:
 	$(CARGO) build --release --bins
+
+# Benchmarks with their baseline in the same run; reports go to bench/results/.
+bench:
+	$(CARGO) run --release -p snapglow-bench -- likes --events $${BENCH_EVENTS:-5000} --repeats $${BENCH_REPEATS:-3}
 
 up:
 	$(CARGO) local up

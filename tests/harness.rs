@@ -220,3 +220,52 @@ pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
         .expect("encodes");
     bytes
 }
+
+/// A small deterministic generator for generated histories (seeded, so a failure replays).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+impl TestStack {
+    /// Puts events on the stream through the producers' publisher.
+    pub async fn publish(&self, envelopes: &[snapglow::contracts::Envelope]) {
+        let publisher = snapglow::stream::StreamPublisher::new(
+            self.clients.kinesis.clone(),
+            self.name("ImageSocialEvents"),
+        );
+        for envelope in envelopes {
+            publisher.publish(envelope).await.expect("put record");
+        }
+    }
+
+    /// The stream's records grouped by shard, in shard order.
+    pub async fn shards(&self) -> Vec<(String, Vec<aws_sdk_kinesis::types::Record>)> {
+        let mut by_shard: std::collections::BTreeMap<String, Vec<aws_sdk_kinesis::types::Record>> =
+            Default::default();
+        for (shard, record) in self.stream_records().await {
+            by_shard.entry(shard).or_default().push(record);
+        }
+        by_shard.into_iter().collect()
+    }
+
+    /// The Kinesis event a mapping would deliver for these records of one shard.
+    pub fn kinesis_batch(&self, shard: &str, records: &[aws_sdk_kinesis::types::Record]) -> Value {
+        snapglow_local::events::kinesis_event(
+            self.arn("ImageSocialEvents"),
+            shard,
+            "arn:aws:iam::123456789012:role/test",
+            records,
+        )
+    }
+}

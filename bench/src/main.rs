@@ -1,0 +1,32 @@
+//! `make bench`: benchmarks that run their baseline in the same run, on this machine, and
+//! write a Markdown report with ratios and absolute figures.
+//!
+//! `cargo run --release -p snapglow-bench -- likes [--events N] [--repeats R]`
+
+mod likes;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let result = match args.first().map(String::as_str) {
+        Some("likes") | None => likes::run(flag("--events", 5000), flag("--repeats", 3)).await,
+        Some(other) => Err(format!("unknown benchmark {other:?}; try `likes`")),
+    };
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! like-counter's promise, tested the way it can break: generated histories of likes and
+//! unlikes are put on the real stream (with producer duplicates), then delivered to the real
+//! binary in random batches, with redeliveries of old batches after newer ones, partial
+//! batches standing for a crash between two transactions, and a full replay from
+//! TRIM_HORIZON. After every history the counts in DynamoDB must equal a simple model: the
+//! number of users whose latest fact (by occurred_at, then event id) is a like.
+
+use serde_json::Value;
+use snapglow::contracts::{Envelope, ImageLikeUndoneV1, ImageLikedV1, SocialEvent, Timestamp};
+use snapglow_tests::{Lcg, TestStack, invoke_json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn like(image: &str, user: &str, liked: bool, at_ms: i64, event_id: Uuid) -> Envelope {
+    let (image_id, user_id) = (image.to_owned(), user.to_owned());
+    let event = if liked {
+        SocialEvent::ImageLiked(ImageLikedV1 { image_id, user_id })
+    } else {
+        SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 { image_id, user_id })
+    };
+    Envelope {
+        event_id,
+        occurred_at: Timestamp::from_millis(at_ms),
+        correlation_id: "test".into(),
+        producer: "test".into(),
+        event,
+    }
+}
+
+/// The reference: count(image) = users whose latest fact is a like.
+fn model(history: &[Envelope]) -> BTreeMap<String, i64> {
+    let mut latest: BTreeMap<(String, String), (i64, Uuid, bool)> = BTreeMap::new();
+    for e in history {
+        let (image, user, liked) = match &e.event {
+            SocialEvent::ImageLiked(d) => (d.image_id.clone(), d.user_id.clone(), true),
+            SocialEvent::ImageLikeUndone(d) => (d.image_id.clone(), d.user_id.clone(), false),
+            _ => continue,
+        };
+        let version = (e.occurred_at.millis(), e.event_id, liked);
+        let entry = latest.entry((image, user)).or_insert(version);
+        if (version.0, version.1) > (entry.0, entry.1) {
+            *entry = version;
+        }
+    }
+    let mut counts = BTreeMap::new();
+    for ((image, _), (_, _, liked)) in latest {
+        *counts.entry(image).or_insert(0) += i64::from(liked);
+    }
+    counts
+}
+
+/// A history: likes and unlikes of `images` by `users`, some at the same millisecond (the
+/// tie is broken by event id), and the order producers put them in, duplicates included.
+fn history(random: &mut Lcg, events: usize) -> (Vec<Envelope>, Vec<Envelope>) {
+    let images = ["img-a", "img-b", "img-c"];
+    let mut facts = Vec::new();
+    let mut at = 1_700_000_000_000i64;
+    for _ in 0..events {
+        at += random.below(3) as i64; // 0 gives ties
+        let image = images[random.below(images.len() as u64) as usize];
+        let user = format!("u{}", random.below(8));
+        facts.push(like(
+            image,
+            &user,
+            random.chance(65),
+            at,
+            Uuid::from_u128(u128::from(random.below(u64::MAX))),
+        ));
+    }
+    let mut put = Vec::new();
+    let mut retries: Vec<(usize, Envelope)> = Vec::new();
+    for (i, fact) in facts.iter().enumerate() {
+        put.push(fact.clone());
+        if random.chance(15) {
+            // The producer's retry lands a few records later, with a new sequence number.
+            retries.push((i + 1 + random.below(5) as usize, fact.clone()));
+        }
+        for (_, retry) in retries.extract_if(.., |(when, _)| *when <= i) {
+            put.push(retry);
+        }
+    }
+    put.extend(retries.into_iter().map(|(_, e)| e));
+    (facts, put)
+}
+
+async fn deliver(
+    stage: &TestStack,
+    random: &mut Lcg,
+    counter: &mut snapglow_local::runtime_api::LocalFunction,
+) {
+    for (shard, records) in stage.shards().await {
+        let mut delivered: Vec<(usize, usize)> = Vec::new();
+        let mut at = 0;
+        while at < records.len() {
+            let end = (at + 1 + random.below(25) as usize).min(records.len());
+            if random.chance(30) {
+                // A crash between two transactions: some of the batch's keys were committed.
+                let subset: Vec<_> = records[at..end]
+                    .iter()
+                    .filter(|_| random.chance(50))
+                    .cloned()
+                    .collect();
+                if !subset.is_empty() {
+                    invoke_json(counter, &stage.kinesis_batch(&shard, &subset)).await;
+                }
+            }
+            let response =
+                invoke_json(counter, &stage.kinesis_batch(&shard, &records[at..end])).await;
+            assert_eq!(
+                response["batchItemFailures"],
+                Value::Array(vec![]),
+                "no failure expected against a healthy table"
+            );
+            delivered.push((at, end));
+            if random.chance(25) {
+                // An old batch redelivered after newer ones (a retry, or a bisected half).
+                let (from, to) = delivered[random.below(delivered.len() as u64) as usize];
+                let half = if random.chance(50) {
+                    from..(from + to).div_ceil(2)
+                } else {
+                    from..to
+                };
+                invoke_json(counter, &stage.kinesis_batch(&shard, &records[half])).await;
+            }
+            at = end;
+        }
+    }
+}
+
+#[tokio::test]
+async fn generated_histories_end_in_the_model_counts_whatever_the_delivery() {
+    for seed in [1u64, 7, 42] {
+        // GIVEN a fresh stack and a generated history on the stream
+        let stage = TestStack::start().await;
+        let mut random = Lcg(seed);
+        let (facts, put) = history(&mut random, 150);
+        stage.publish(&put).await;
+        // WHEN it is delivered in random batches, with redeliveries, partial batches and a replay
+        let mut counter = stage.function("like-counter").await;
+        deliver(&stage, &mut random, &mut counter).await;
+        // THEN every count equals the model's
+        let table = like_counter::table::LikesTable::new(
+            stage.clients.dynamodb.clone(),
+            stage.name("LikesTable"),
+            Duration::from_secs(3600),
+        );
+        let expected = model(&facts);
+        for (image, count) in &expected {
+            assert_eq!(
+                table.count(image).await.unwrap(),
+                *count,
+                "seed {seed}, {image}: {} facts, {} records put",
+                facts.len(),
+                put.len()
+            );
+        }
+        assert!(
+            expected.values().any(|c| *c > 0),
+            "seed {seed}: a history with no like tests little"
+        );
+    }
+}
+
+#[test]
+fn the_model_is_the_latest_fact_per_user() {
+    let a = Uuid::from_u128(1);
+    let b = Uuid::from_u128(2);
+    let history = [
+        like("i", "u", true, 10, a),
+        like("i", "u", false, 10, b),
+        like("i", "v", true, 5, a),
+        like("i", "v", true, 6, b),
+    ];
+    assert_eq!(model(&history), BTreeMap::from([("i".to_owned(), 1)]));
+}
