@@ -25,6 +25,7 @@ build:
 # Benchmarks with their baseline in the same run; reports go to bench/results/.
 bench:
 	$(CARGO) run --release -p snapglow-bench -- likes --events $${BENCH_EVENTS:-5000} --repeats $${BENCH_REPEATS:-3}
+	$(CARGO) run --release -p snapglow-bench -- notifier
 
 up:
 	$(CARGO) local up

@@ -203,22 +203,9 @@ pub async fn invoke_json(function: &mut LocalFunction, payload: &Value) -> Value
     serde_json::from_slice(&response).expect("the response is JSON")
 }
 
-/// A photo-like JPEG (smooth gradients and detail), `width` x `height`.
+/// A photo-like JPEG, `width` x `height` (the demo's generator).
 pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(width, height, |x, y| {
-        let r = (x * 255 / width.max(1)) as u8;
-        let g = (y * 255 / height.max(1)) as u8;
-        let b = (((x / 7) ^ (y / 5)) % 256) as u8;
-        image::Rgb([r, g, b])
-    });
-    let mut bytes = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Jpeg,
-        )
-        .expect("encodes");
-    bytes
+    snapglow_local::demo::generated_jpeg(width, height, 0)
 }
 
 /// A small deterministic generator for generated histories (seeded, so a failure replays).

@@ -2,8 +2,10 @@
 //! write a Markdown report with ratios and absolute figures.
 //!
 //! `cargo run --release -p snapglow-bench -- likes [--events N] [--repeats R]`
+//! `cargo run --release -p snapglow-bench -- notifier [--images N] [--likes N]`
 
 mod likes;
+mod notify;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -17,6 +19,7 @@ async fn main() -> std::process::ExitCode {
     };
     let result = match args.first().map(String::as_str) {
         Some("likes") | None => likes::run(flag("--events", 5000), flag("--repeats", 3)).await,
+        Some("notifier") => notify::run(flag("--images", 200), flag("--likes", 3000)).await,
         Some(other) => Err(format!("unknown benchmark {other:?}; try `likes`")),
     };
     match result {

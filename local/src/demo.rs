@@ -65,11 +65,12 @@ pub fn find_photos(given: &[PathBuf]) -> Vec<PathBuf> {
     found
 }
 
-fn generated_photo(seed: u32) -> Vec<u8> {
-    let (w, h) = (2400 + seed * 160, 1600);
-    let image = image::RgbImage::from_fn(w, h, |x, y| {
-        let r = ((x + seed * 40) * 255 / w) as u8;
-        let g = (y * 255 / h) as u8;
+/// A photo-like JPEG (gradients and fine detail), for when no photographs are at hand; the
+/// tests use it too.
+pub fn generated_jpeg(width: u32, height: u32, seed: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        let r = ((x + seed * 40) * 255 / width.max(1)) as u8;
+        let g = (y * 255 / height.max(1)) as u8;
         let b = (((x / 9) ^ (y / 7)) % 200 + 40) as u8;
         image::Rgb([r, g, b])
     });
@@ -140,7 +141,7 @@ pub async fn run(
             files.push((
                 OWNERS[seed as usize % OWNERS.len()].to_owned(),
                 format!("generated-{seed}.jpg"),
-                generated_photo(seed),
+                generated_jpeg(2400 + seed * 160, 1600, seed),
             ));
         }
     }

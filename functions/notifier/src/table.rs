@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use snapglow::dedup::{EventVersion, expires_at};
 use snapglow::retry::is_transient;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::inbox::{
@@ -68,6 +69,11 @@ pub struct NotificationsTable {
     table: String,
     inbox_retention: Duration,
     receipt_retention: Duration,
+    /// DynamoDB requests made by the event path (not the inbox read), for logs and benchmarks.
+    pub requests: AtomicU64,
+    /// Write request units billed for them, counting 1 KB items (a likes notification with
+    /// many likers is larger: 1 unit per started KB).
+    pub write_units: AtomicU64,
 }
 
 fn is_condition_failure<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
@@ -86,7 +92,14 @@ impl NotificationsTable {
             table: table.into(),
             inbox_retention,
             receipt_retention,
+            requests: AtomicU64::new(0),
+            write_units: AtomicU64::new(0),
         }
+    }
+
+    fn spend(&self, write_units: u64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.write_units.fetch_add(write_units, Ordering::Relaxed);
     }
 
     fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
@@ -142,6 +155,7 @@ impl NotificationsTable {
                 .put(put.build().expect("table and item are set"))
                 .build()
         };
+        self.spend(6); // three items in a transaction: 2 units each
         let result = self
             .client
             .transact_write_items()
@@ -173,6 +187,7 @@ impl NotificationsTable {
 
     /// Who owns an image, as learnt from its ImagePublished / ImageRejected.
     pub async fn owner_of(&self, image_id: &str) -> Result<Option<String>, TableError> {
+        self.spend(0);
         let output = self
             .client
             .get_item()
@@ -238,6 +253,7 @@ impl NotificationsTable {
                 ))
                 .expression_attribute_values(":unread", AttributeValue::Bool(true))
         };
+        self.spend(1);
         match request.send().await {
             Ok(_) => Ok(Written::Applied),
             Err(error) if is_condition_failure(&error) => Ok(Written::Unchanged),

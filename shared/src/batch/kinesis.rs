@@ -105,14 +105,6 @@ where
             break;
         }
     }
-    tracing::info!(
-        function = ctx.function,
-        done = report.done,
-        skipped = report.skipped,
-        quarantined = report.quarantined,
-        failed = report.failed,
-        not_started = report.not_started,
-        "kinesis batch settled"
-    );
+    report.log(ctx.function, "kinesis");
     (first_failure_response(first_failed), report)
 }

@@ -45,6 +45,22 @@ pub struct BatchReport {
     pub not_started: usize,
 }
 
+impl BatchReport {
+    /// The one log line per batch.
+    pub fn log(&self, function: &str, source: &str) {
+        tracing::info!(
+            function,
+            source,
+            done = self.done,
+            skipped = self.skipped,
+            quarantined = self.quarantined,
+            failed = self.failed,
+            not_started = self.not_started,
+            "batch settled"
+        );
+    }
+}
+
 /// What became of one record.
 pub(crate) enum Settled {
     Acknowledged,

@@ -79,14 +79,6 @@ where
             stop |= fifo;
         }
     }
-    tracing::info!(
-        function = ctx.function,
-        done = report.done,
-        skipped = report.skipped,
-        quarantined = report.quarantined,
-        failed = report.failed,
-        not_started = report.not_started,
-        "sqs batch settled"
-    );
+    report.log(ctx.function, "sqs");
     Ok((response, report))
 }
