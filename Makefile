@@ -6,10 +6,20 @@ CARGO ?= cargo
 # Debug info doubles target/ and slows cold builds; tests do not need it.
 export CARGO_PROFILE_DEV_DEBUG ?= 0
 
-.PHONY: demo test lint build bench up down clean
+.PHONY: demo photos test lint build bench up down clean
 
-demo:
+demo: photos
 	$(CARGO) local demo
+
+# Real photographs for the demo: Debian's lomiri-wallpapers (2.6 MB). Without root or apt the
+# demo generates its images instead.
+photos:
+	@if ! dpkg -s lomiri-wallpapers >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing lomiri-wallpapers for the demo's photographs"; \
+	  { apt-get install -y -qq --no-install-recommends lomiri-wallpapers || \
+	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends lomiri-wallpapers; }; } >/dev/null 2>&1 || \
+	  echo "could not install lomiri-wallpapers: the demo generates its images"; \
+	fi
 
 test: lint
 	$(CARGO) build --bins
@@ -26,6 +36,7 @@ build:
 bench:
 	$(CARGO) run --release -p snapglow-bench -- likes --events $${BENCH_EVENTS:-5000} --repeats $${BENCH_REPEATS:-3}
 	$(CARGO) run --release -p snapglow-bench -- notifier
+	$(CARGO) run --release -p snapglow-bench -- drills --images $${BENCH_DRILL_IMAGES:-40} --likes $${BENCH_DRILL_LIKES:-2000}
 
 up:
 	$(CARGO) local up

@@ -53,6 +53,18 @@ impl TestStack {
         }
     }
 
+    /// Where the debug function binaries are (built on first use).
+    pub fn binaries(&self) -> PathBuf {
+        ensure_binaries(&self.root)
+    }
+
+    /// A scratch folder of this test's own (logs, checkpoints), under `.local/`.
+    pub fn state_dir(&self, purpose: &str) -> PathBuf {
+        self.root
+            .join(".local")
+            .join(format!("{purpose}-{}", self.emulator.port))
+    }
+
     /// How the function would run; change it (environment, timeout) before [`Self::run`].
     pub fn spec(&self, binary: &str) -> FunctionSpec {
         let dir = ensure_binaries(&self.root);

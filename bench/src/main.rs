@@ -3,7 +3,9 @@
 //!
 //! `cargo run --release -p snapglow-bench -- likes [--events N] [--repeats R]`
 //! `cargo run --release -p snapglow-bench -- notifier [--images N] [--likes N]`
+//! `cargo run --release -p snapglow-bench -- drills [--images N] [--likes N]`
 
+mod drills;
 mod likes;
 mod notify;
 
@@ -20,7 +22,10 @@ async fn main() -> std::process::ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("likes") | None => likes::run(flag("--events", 5000), flag("--repeats", 3)).await,
         Some("notifier") => notify::run(flag("--images", 200), flag("--likes", 3000)).await,
-        Some(other) => Err(format!("unknown benchmark {other:?}; try `likes`")),
+        Some("drills") => drills::run(flag("--images", 40), flag("--likes", 2000)).await,
+        Some(other) => Err(format!(
+            "unknown benchmark {other:?}; try `likes`, `notifier` or `drills`"
+        )),
     };
     match result {
         Ok(report) => {

@@ -10,26 +10,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::clients::LocalClients;
-use crate::pipeline::{mappings, run_until_idle};
+use crate::faults::Dice;
+use crate::pipeline::{Mapping, Progress, mappings};
 use crate::producer::like_event;
 use crate::stack::StackInfo;
 
 /// Where Debian's wallpaper packages put their photographs.
 const PHOTO_DIRS: [&str; 2] = ["/usr/share/backgrounds", "/usr/share/wallpapers"];
 const OWNERS: [&str; 3] = ["alice", "bob", "carol"];
-
-/// A small deterministic generator: the demo's burst is the same on every run.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below.max(1)
-    }
-}
 
 /// Photos to upload: those given, else up to five from the wallpaper folders, else generated.
 pub fn find_photos(given: &[PathBuf]) -> Vec<PathBuf> {
@@ -108,7 +96,7 @@ pub async fn run(
     let clients = LocalClients::new(&stack.endpoint_url).await;
     let uploads = stack.name_of("UploadsBucket");
     let log_dir = root.join(".local").join("logs");
-    let mut pipeline = mappings(stack, binary_dir, &log_dir).await?;
+    let mut pipeline = mappings(stack, binary_dir, &log_dir, &Default::default()).await?;
     println!(
         "pipeline: {}",
         pipeline
@@ -173,7 +161,7 @@ pub async fn run(
     // The notifications are asynchronous: wait for every upload's message to be visible
     // (plus the s3:TestEvent the fresh stack's bucket configuration sent).
     wait_for_messages(&clients, stack.url_of("ImageUploadsQueue"), files.len() + 1).await?;
-    let stats = run_until_idle(&mut pipeline, &clients, Duration::from_secs(300)).await?;
+    let stats = run_to_idle(&mut pipeline, &clients).await?;
     let resize_ms = started.elapsed().as_millis();
     println!(
         "resized and published in {resize_ms} ms ({} invocations)",
@@ -193,14 +181,14 @@ pub async fn run(
         .collect();
     let publisher =
         StreamPublisher::new(clients.kinesis.clone(), stack.name_of("ImageSocialEvents"));
-    let mut random = Lcg(20261128);
+    let mut random = Dice::new(20261128);
     let mut truth: BTreeMap<(String, String), bool> = BTreeMap::new();
     let base = Timestamp::now().millis();
     let (mut sent, mut duplicates) = (0, 0);
     for step in 0..240 {
-        let (_, image_id) = &images[random.next(images.len() as u64) as usize];
-        let user = format!("user{:02}", random.next(40));
-        let liked = random.next(100) >= 15;
+        let (_, image_id) = &images[random.below(images.len() as u64) as usize];
+        let user = format!("user{:02}", random.below(40));
+        let liked = random.below(100) >= 15;
         let envelope = like_event(
             image_id,
             &user,
@@ -213,7 +201,7 @@ pub async fn run(
             .await
             .map_err(|e| e.to_string())?;
         sent += 1;
-        if random.next(100) < 10 {
+        if random.below(100) < 10 {
             // The producer timed out and sent the same event again.
             publisher
                 .publish(&envelope)
@@ -224,7 +212,7 @@ pub async fn run(
         truth.insert((image_id.clone(), user), liked);
     }
     let started = Instant::now();
-    let stats = run_until_idle(&mut pipeline, &clients, Duration::from_secs(300)).await?;
+    let stats = run_to_idle(&mut pipeline, &clients).await?;
     println!(
         "{sent} like events (+{duplicates} producer duplicates) counted and notified in {} ms ({} invocations)",
         started.elapsed().as_millis(),
@@ -287,10 +275,44 @@ pub async fn run(
             );
         }
     }
-    println!("\nquarantine");
+    println!("\nquarantine (records no code could process, kept with their raw bytes)");
     for body in crate::quarantine::list(&clients, stack.url_of("QuarantineQueue")).await? {
         println!("  {body}");
     }
+    for queue in ["ImageUploadsDLQ", "StreamFailuresQueue"] {
+        let held = crate::quarantine::list(&clients, stack.url_of(queue)).await?;
+        println!("{queue}: {} messages", held.len());
+        for body in held {
+            println!("  {body}");
+        }
+    }
+    println!(
+        "\nend-to-end latency (into the queue or stream → processed), ms; the like burst is put on the\n\
+         stream before the pipeline runs, so its latency includes the time it waited there"
+    );
+    for mapping in &pipeline {
+        let mut latencies = mapping.latencies_ms().to_vec();
+        latencies.sort_unstable();
+        let what = match mapping.function().name() {
+            name if name.contains("Resize") => "upload → renditions published",
+            name if name.contains("LikeCounter") => "event → like counted",
+            name if name.contains("Notifier") => "event → owner notified",
+            _ => "processed",
+        };
+        println!(
+            "  {:<32} {what:<32} p50 {:>6}  p99 {:>6}  ({} records)",
+            mapping.name(),
+            percentile(&latencies, 50),
+            percentile(&latencies, 99),
+            latencies.len()
+        );
+    }
+    let sheet = root.join(".local").join("demo").join("contact-sheet.png");
+    let thumbs = contact_sheet(&clients, stack, &sheet).await?;
+    println!(
+        "\ncontact sheet of {thumbs} thumbnails: {}",
+        sheet.display()
+    );
     println!(
         "\n{}",
         if all_match {
@@ -337,4 +359,90 @@ async fn wait_for_messages(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The pipeline's run with a progress line per mapping every second.
+async fn run_to_idle(
+    pipeline: &mut [Mapping],
+    clients: &LocalClients,
+) -> Result<crate::mappings::PollStats, String> {
+    let mut progress = Progress::every(Duration::from_secs(1));
+    let stats = crate::pipeline::run(
+        pipeline,
+        clients,
+        Some(Duration::from_secs(300)),
+        &mut progress,
+    )
+    .await?;
+    for line in progress.lines() {
+        eprintln!("  {line}");
+    }
+    Ok(stats)
+}
+
+/// The nearest-rank percentile of sorted values (0 when there are none).
+pub fn percentile(sorted: &[u64], p: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// Tiles every thumbnail rendition into one PNG, so a person can look at the result.
+async fn contact_sheet(
+    clients: &LocalClients,
+    stack: &StackInfo,
+    out: &Path,
+) -> Result<usize, String> {
+    const CELL: u32 = 340;
+    let bucket = stack.name_of("RenditionsBucket");
+    let listed = clients
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
+    let mut thumbs = Vec::new();
+    for key in listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.contains("/thumb."))
+    {
+        let object = clients
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_bytes();
+        let decoded = image::load_from_memory(&bytes).map_err(|e| format!("{key}: {e}"))?;
+        thumbs.push(decoded.to_rgba8());
+    }
+    let columns = (thumbs.len() as u32).clamp(1, 4);
+    let rows = (thumbs.len() as u32).div_ceil(columns).max(1);
+    let mut sheet =
+        image::RgbaImage::from_pixel(columns * CELL, rows * CELL, image::Rgba([24, 24, 24, 255]));
+    for (i, thumb) in thumbs.iter().enumerate() {
+        let (column, row) = (i as u32 % columns, i as u32 / columns);
+        let x = column * CELL + (CELL - thumb.width().min(CELL)) / 2;
+        let y = row * CELL + (CELL - thumb.height().min(CELL)) / 2;
+        image::imageops::overlay(&mut sheet, thumb, x.into(), y.into());
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    sheet
+        .save(out)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(thumbs.len())
 }

@@ -58,6 +58,14 @@ impl LocalDir {
     pub fn log(&self, name: &str) -> PathBuf {
         self.root.join("logs").join(name)
     }
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    /// The stream positions of `cargo local run`. They belong to one emulator's streams: a
+    /// fresh emulator has new streams with the same ARNs, so its start forgets them.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
 }
 
 /// Installs the pinned emulator unless the venv already holds exactly these pins.

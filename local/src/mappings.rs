@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::checkpoints::CheckpointStore;
 use crate::clients::LocalClients;
 use crate::events::{kinesis_event, sqs_event};
 use crate::runtime_api::{InvokeError, LocalFunction};
@@ -24,8 +25,17 @@ use crate::stack::StackInfo;
 /// What one poll did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PollStats {
+    /// Records read from the source (each once per poll).
     pub records: usize,
+    /// Records handed to the function, counting every retry and bisected half.
+    pub delivered: usize,
     pub invocations: usize,
+    /// Invocations that failed or reported items (the batch, or part of it, comes back).
+    pub failed_invocations: usize,
+    /// How far behind the mapping is: for Kinesis the age of a batch's newest record when it
+    /// was handed over (AWS's IteratorAge), for SQS the oldest message's age; the maximum
+    /// over the polls added up.
+    pub max_iterator_age_ms: u64,
     pub acknowledged: usize,
     /// Records reported or left for redelivery.
     pub failed: usize,
@@ -35,7 +45,10 @@ pub struct PollStats {
 impl std::ops::AddAssign for PollStats {
     fn add_assign(&mut self, other: PollStats) {
         self.records += other.records;
+        self.delivered += other.delivered;
         self.invocations += other.invocations;
+        self.failed_invocations += other.failed_invocations;
+        self.max_iterator_age_ms = self.max_iterator_age_ms.max(other.max_iterator_age_ms);
         self.acknowledged += other.acknowledged;
         self.failed += other.failed;
         self.given_up += other.given_up;
@@ -105,6 +118,8 @@ pub struct SqsMapping {
     pub queue_arn: String,
     pub batch_size: i32,
     pub function: LocalFunction,
+    /// Per acknowledged message: sent to the queue → acknowledged, in ms (end-to-end latency).
+    pub latencies_ms: Vec<u64>,
 }
 
 impl SqsMapping {
@@ -147,9 +162,20 @@ impl SqsMapping {
                 ids.clone()
             }
         };
+        // The oldest message's age when handed over (SQS's ApproximateAgeOfOldestMessage).
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let oldest_age_ms = messages
+            .iter()
+            .filter_map(sent_ms)
+            .map(|sent| (now_ms - sent).max(0) as u64)
+            .max()
+            .unwrap_or(0);
         let mut stats = PollStats {
             records: messages.len(),
+            delivered: messages.len(),
+            max_iterator_age_ms: oldest_age_ms,
             invocations: 1,
+            failed_invocations: usize::from(result != BatchResult::Success),
             ..Default::default()
         };
         for message in &messages {
@@ -173,9 +199,27 @@ impl SqsMapping {
                     )
                 })?;
             stats.acknowledged += 1;
+            if let Some(sent) = sent_ms(message) {
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                self.latencies_ms.push((now_ms - sent).max(0) as u64);
+            }
         }
         Ok(stats)
     }
+}
+
+fn sent_ms(message: &aws_sdk_sqs::types::Message) -> Option<i64> {
+    message
+        .attributes()?
+        .get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp)?
+        .parse()
+        .ok()
+}
+
+fn arrival_ms(record: &Record) -> Option<i64> {
+    record
+        .approximate_arrival_timestamp()
+        .and_then(|t| t.to_millis().ok())
 }
 
 /// Kinesis mapping settings from the template's event.
@@ -233,6 +277,10 @@ pub struct KinesisMapping {
     pub function: LocalFunction,
     /// The last sequence number processed (or given up on) per shard.
     pub checkpoints: BTreeMap<String, String>,
+    /// Where the checkpoints are kept between runs.
+    pub store: CheckpointStore,
+    /// Per processed record: put on the stream → processed, in ms (end-to-end latency).
+    pub latencies_ms: Vec<u64>,
 }
 
 /// Kinesis sequence numbers are decimal strings of any length: compare them as numbers.
@@ -241,6 +289,25 @@ pub fn sequence_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 impl KinesisMapping {
+    /// Moves a shard's position and saves it, so a restart continues from here.
+    fn checkpoint(&mut self, shard_id: &str, sequence_number: &str) -> Result<(), String> {
+        self.checkpoints
+            .insert(shard_id.to_owned(), sequence_number.to_owned());
+        self.store
+            .save(&self.stream_arn, &self.checkpoints)
+            .map_err(|e| format!("{}: saving the checkpoint: {e}", self.name))
+    }
+
+    fn record_latencies(&mut self, processed: &[Record]) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        self.latencies_ms.extend(
+            processed
+                .iter()
+                .filter_map(arrival_ms)
+                .map(|arrived| (now_ms - arrived).max(0) as u64),
+        );
+    }
+
     /// Polls every shard once; returns what was done.
     pub async fn poll_once(&mut self, clients: &LocalClients) -> Result<PollStats, String> {
         let shards = clients
@@ -353,19 +420,25 @@ impl KinesisMapping {
                 &format!("{}-role", self.function_arn),
                 &batch,
             );
+            let newest_ms = batch.last().and_then(arrival_ms);
+            if let Some(newest_ms) = newest_ms {
+                let age = chrono::Utc::now().timestamp_millis() - newest_ms;
+                stats.max_iterator_age_ms = stats.max_iterator_age_ms.max(age.max(0) as u64);
+            }
             let outcome = self
                 .function
                 .invoke(serde_json::to_vec(&event).expect("event serializes"))
                 .await;
             stats.invocations += 1;
+            stats.delivered += batch.len();
             let function_error = outcome.as_ref().err().map(ToString::to_string);
-            match read_response(&outcome, &ids) {
+            let result = read_response(&outcome, &ids);
+            stats.failed_invocations += usize::from(result != BatchResult::Success);
+            match result {
                 BatchResult::Success => {
                     stats.acknowledged += batch.len();
-                    self.checkpoints.insert(
-                        shard_id.to_owned(),
-                        ids.last().expect("non-empty batch").clone(),
-                    );
+                    self.record_latencies(&batch);
+                    self.checkpoint(shard_id, ids.last().expect("non-empty batch"))?;
                 }
                 BatchResult::Partial(failed) => {
                     // Only the lowest reported sequence number counts: resume there.
@@ -379,9 +452,9 @@ impl KinesisMapping {
                         .position(|id| *id == lowest)
                         .expect("validated against the batch");
                     stats.acknowledged += at;
+                    self.record_latencies(&batch[..at]);
                     if at > 0 {
-                        self.checkpoints
-                            .insert(shard_id.to_owned(), ids[at - 1].clone());
+                        self.checkpoint(shard_id, &ids[at - 1])?;
                     }
                     let rest: Vec<Record> = batch.split_off(at);
                     self.retry_or_give_up(
@@ -502,9 +575,7 @@ impl KinesisMapping {
                     )
                 })?;
         }
-        self.checkpoints
-            .insert(shard_id.to_owned(), last.sequence_number().to_owned());
-        Ok(())
+        self.checkpoint(shard_id, last.sequence_number())
     }
 }
 

@@ -88,6 +88,8 @@ pub struct LocalFunction {
     spawned_at: Option<std::time::Instant>,
     /// Init duration of the latest cold start: process start to its first Runtime API poll.
     pub last_init: Option<Duration>,
+    /// Fire drills only: kill the process during some invocations.
+    pub chaos: Option<crate::faults::CrashInjector>,
 }
 
 impl Drop for LocalFunction {
@@ -143,6 +145,7 @@ impl LocalFunction {
             cold_starts: 0,
             spawned_at: None,
             last_init: None,
+            chaos: None,
         })
     }
 
@@ -274,15 +277,32 @@ impl LocalFunction {
             .send(pending)
             .expect("the runtime API server holds the receiver");
         let timeout = self.spec.timeout;
+        let crash_after = self.chaos.as_mut().and_then(|c| c.next_crash());
         let child = self.process.as_mut().expect("spawned above");
-        let outcome = tokio::select! {
+        let crash = async {
+            match crash_after {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut outcome = tokio::select! {
             answer = answer => answer.unwrap_or_else(|_| Err(InvokeError::Crashed { status: "the invocation was abandoned".into(), log: String::new() })),
             _ = tokio::time::sleep(timeout) => Err(InvokeError::Timeout { seconds: timeout.as_secs_f64() }),
             status = child.wait() => Err(InvokeError::Crashed {
                 status: status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
                 log: String::new(),
             }),
+            _ = crash => Err(InvokeError::Crashed { status: "killed mid-batch by a fire drill".into(), log: String::new() }),
         };
+        if crash_after.is_some() && outcome.is_ok() {
+            // The handler was quicker than the kill: its work is done, but the answer dies
+            // with the process, so the whole batch fails and comes back.
+            outcome = Err(InvokeError::Crashed {
+                status: "killed by a fire drill after the handler answered; the answer is lost"
+                    .into(),
+                log: String::new(),
+            });
+        }
         match &outcome {
             Err(InvokeError::Timeout { .. }) => self.reset().await,
             Err(InvokeError::Crashed { .. }) => {

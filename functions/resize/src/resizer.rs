@@ -155,7 +155,12 @@ impl Resizer {
                     owner_id: upload.owner_id.clone(),
                     source_key: object.key.clone(),
                     reason: error.reason_code().to_owned(),
-                    message: error.to_string(),
+                    // Decoder messages may span lines; owners read this in one line.
+                    message: error
+                        .to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 }),
             ),
         };
