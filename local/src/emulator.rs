@@ -118,7 +118,10 @@ pub fn ensure_installed(project_root: &Path) -> Result<PathBuf, EmulatorError> {
 /// outlives this process and is stopped by `cargo local down`.
 pub struct Emulator {
     pub port: u16,
+    /// Attached: the process, killed on drop.
     child: Option<Child>,
+    /// Detached: only its pid, for `cargo local down`.
+    detached_pid: Option<u32>,
 }
 
 impl Emulator {
@@ -127,7 +130,7 @@ impl Emulator {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.as_ref().map(Child::id).or(self.detached_pid)
     }
 
     /// Starts moto on 127.0.0.1:`port` and waits until it answers.
@@ -160,8 +163,13 @@ impl Emulator {
         let limit = Duration::from_secs(60);
         loop {
             if is_up(port) {
+                let detached_pid = detached.then(|| child.id());
                 let child = if detached { None } else { Some(child) };
-                return Ok(Emulator { port, child });
+                return Ok(Emulator {
+                    port,
+                    child,
+                    detached_pid,
+                });
             }
             let exited = child.try_wait()?.is_some();
             if exited || started.elapsed() > limit {
@@ -253,8 +261,14 @@ pub fn stop_pid(pid: u32) -> bool {
     if !String::from_utf8_lossy(&cmdline).contains("moto_server") {
         return false;
     }
-    Command::new("kill")
+    let signalled = Command::new("kill")
         .arg(pid.to_string())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    // Wait for it to go, so that an `up` right after a `down` finds the port free.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while signalled && Instant::now() < deadline && Path::new(&format!("/proc/{pid}")).exists() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signalled
 }
