@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Debug info doubles target/ and slows cold builds; tests do not need it.
 export CARGO_PROFILE_DEV_DEBUG ?= 0
 
-.PHONY: demo photos test lint build bench up down clean
+.PHONY: demo photos test lint iac build package bench up down clean
 
 demo: photos
 	$(CARGO) local demo
@@ -21,7 +21,7 @@ photos:
 	  echo "could not install lomiri-wallpapers: the demo generates its images"; \
 	fi
 
-test: lint
+test: lint iac
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --no-fail-fast
 
@@ -29,12 +29,24 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# template.yaml: cfn-lint (what `sam validate --lint` runs) and checkov (security); each checkov
+# suppression carries its reason in the template, next to the resource.
+IAC_VENV := .local/iac-venv
+iac: $(IAC_VENV)/.installed
+	$(IAC_VENV)/bin/cfn-lint template.yaml
+	$(IAC_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+$(IAC_VENV)/.installed: local/iac-requirements.txt
+	python3 -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/pip install --quiet --disable-pip-version-check -r local/iac-requirements.txt
+	touch $@
+
 build:
 	$(CARGO) build --release --bins
 
 # Benchmarks with their baseline in the same run; reports go to bench/results/.
 bench:
-	$(CARGO) run --release -p snapglow-bench -- likes --events $${BENCH_EVENTS:-5000} --repeats $${BENCH_REPEATS:-3}
+	$(CARGO) run --release -p snapglow-bench -- likes --events $${BENCH_EVENTS:-2000} --repeats $${BENCH_REPEATS:-3}
 	$(CARGO) run --release -p snapglow-bench -- notifier
 	$(CARGO) run --release -p snapglow-bench -- drills --images $${BENCH_DRILL_IMAGES:-40} --likes $${BENCH_DRILL_LIKES:-2000}
 

@@ -221,6 +221,8 @@ fn violations(text: &str) -> Vec<String> {
             }
         }
     }
+    found.extend(least_privilege_violations(&template));
+    found.extend(operations_violations(&template));
     // resize writes renditions elsewhere than the bucket that triggers it.
     if resize.pointer("/Environment/Variables/RENDITIONS_BUCKET")
         != Some(&serde_json::json!({ "Ref": "RenditionsBucket" }))
@@ -229,6 +231,165 @@ fn violations(text: &str) -> Vec<String> {
             "resize must write to RenditionsBucket, never the uploads bucket (recursive trigger)"
                 .to_owned(),
         );
+    }
+    found
+}
+
+/// Each function runs with its own role, and each role names exact actions on exact resources.
+fn least_privilege_violations(template: &Template) -> Vec<String> {
+    let mut found = Vec::new();
+    let as_list = |v: Option<&Value>| match v {
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => vec![other.clone()],
+        None => Vec::new(),
+    };
+    for r in template.resources.values() {
+        if r.kind == "AWS::Serverless::Function" {
+            if r.properties.get("Role").is_none() {
+                found.push(format!(
+                    "{}: needs its own Role (SAM's event sources attach managed policies on \"*\")",
+                    r.logical_id
+                ));
+            }
+            if r.properties.get("Policies").is_some() {
+                found.push(format!(
+                    "{}: Policies widen the role; put them on its Role",
+                    r.logical_id
+                ));
+            }
+        }
+        if r.kind != "AWS::IAM::Role" {
+            continue;
+        }
+        for policy in as_list(r.properties.get("Policies")) {
+            for statement in as_list(policy.pointer("/PolicyDocument/Statement")) {
+                let actions: Vec<String> = as_list(statement.get("Action"))
+                    .iter()
+                    .map(scalar_text)
+                    .collect();
+                let resources = as_list(statement.get("Resource"));
+                if actions.iter().any(|a| a.contains('*')) {
+                    found.push(format!("{}: wildcard action in {actions:?}", r.logical_id));
+                }
+                // X-Ray accepts no resource but "*".
+                let star = resources.iter().any(|res| res.as_str() == Some("*"));
+                if star && !actions.iter().all(|a| a.starts_with("xray:")) {
+                    found.push(format!("{}: Resource \"*\" for {actions:?}", r.logical_id));
+                }
+            }
+        }
+    }
+    for bucket in template.of_kind("AWS::S3::Bucket") {
+        let denies_plain_http = template.of_kind("AWS::S3::BucketPolicy").any(|policy| {
+            policy.properties.get("Bucket")
+                == Some(&serde_json::json!({ "Ref": bucket.logical_id }))
+                && as_list(policy.properties.pointer("/PolicyDocument/Statement"))
+                    .iter()
+                    .any(|statement| {
+                        statement.get("Effect").and_then(Value::as_str) == Some("Deny")
+                            && statement
+                                .pointer("/Condition/Bool/aws:SecureTransport")
+                                .map(scalar_text)
+                                .as_deref()
+                                == Some("false")
+                    })
+        });
+        if !denies_plain_http {
+            found.push(format!(
+                "{}: needs a bucket policy denying non-TLS requests",
+                bucket.logical_id
+            ));
+        }
+    }
+    found
+}
+
+/// Encryption, retention and the alarms the runbook relies on.
+fn operations_violations(template: &Template) -> Vec<String> {
+    let mut found = Vec::new();
+    for queue in template.of_kind("AWS::SQS::Queue") {
+        let p = &queue.properties;
+        if p.get("SqsManagedSseEnabled") != Some(&Value::Bool(true))
+            && p.get("KmsMasterKeyId").is_none()
+        {
+            found.push(format!("{}: queues must be encrypted", queue.logical_id));
+        }
+    }
+    for id in ["ImageUploadsDLQ", "StreamFailuresQueue", "QuarantineQueue"] {
+        let retention = template
+            .resources
+            .get(id)
+            .and_then(|r| int(r.properties.get("MessageRetentionPeriod")));
+        if retention != Some(1_209_600) {
+            found.push(format!(
+                "{id}: MessageRetentionPeriod must be 14 days (1209600), is {retention:?}"
+            ));
+        }
+    }
+    for table in template.of_kind("AWS::DynamoDB::Table") {
+        if table
+            .properties
+            .pointer("/PointInTimeRecoverySpecification/PointInTimeRecoveryEnabled")
+            != Some(&Value::Bool(true))
+        {
+            found.push(format!(
+                "{}: point-in-time recovery must be on",
+                table.logical_id
+            ));
+        }
+    }
+    let alarms: Vec<&Value> = template
+        .of_kind("AWS::CloudWatch::Alarm")
+        .map(|a| &a.properties)
+        .collect();
+    let alarms_on = |metric: &str, dimension: &Value| {
+        alarms
+            .iter()
+            .filter(|a| {
+                a.get("MetricName").and_then(Value::as_str) == Some(metric)
+                    && serde_json::to_string(a.get("Dimensions").unwrap_or(&Value::Null))
+                        .is_ok_and(|d| d.contains(&dimension.to_string()))
+            })
+            .count()
+    };
+    let alarmed = |metric: &str, dimension: &Value| {
+        alarms.iter().any(|a| {
+            a.get("MetricName").and_then(Value::as_str) == Some(metric)
+                && serde_json::to_string(a.get("Dimensions").unwrap_or(&Value::Null))
+                    .is_ok_and(|d| d.contains(&dimension.to_string()))
+        })
+    };
+    for function in template.of_kind("AWS::Serverless::Function") {
+        let reads_stream = function
+            .properties
+            .get("Events")
+            .and_then(Value::as_object)
+            .is_some_and(|events| {
+                events
+                    .values()
+                    .any(|e| e.get("Type").and_then(Value::as_str) == Some("Kinesis"))
+            });
+        let reference = serde_json::json!({ "Ref": function.logical_id });
+        if reads_stream && alarms_on("IteratorAge", &reference) < 2 {
+            found.push(format!(
+                "{}: IteratorAge (consumer lag) alarms at a warning and a critical level are required",
+                function.logical_id
+            ));
+        }
+        for metric in ["Errors", "Throttles"] {
+            if !alarmed(metric, &reference) {
+                found.push(format!(
+                    "{}: a {metric} alarm is required",
+                    function.logical_id
+                ));
+            }
+        }
+    }
+    for queue in ["ImageUploadsDLQ", "StreamFailuresQueue"] {
+        let name = serde_json::json!({ "Fn::GetAtt": [queue, "QueueName"] });
+        if !alarmed("ApproximateNumberOfMessagesVisible", &name) {
+            found.push(format!("{queue}: a not-empty alarm is required"));
+        }
     }
     found
 }
@@ -286,6 +447,41 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "BisectBatchOnFunctionError: true",
             "BisectBatchOnFunctionError: false",
             "BisectBatchOnFunctionError must be true",
+        ),
+        (
+            "Resource: !GetAtt LikesTable.Arn",
+            "Resource: \"*\"",
+            "Resource \"*\"",
+        ),
+        (
+            "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem]",
+            "Action: \"dynamodb:*\"",
+            "wildcard action",
+        ),
+        (
+            "Role: !GetAtt NotifierRole.Arn",
+            "Policies: [AmazonDynamoDBFullAccess]",
+            "needs its own Role",
+        ),
+        (
+            "PointInTimeRecoveryEnabled: true",
+            "PointInTimeRecoveryEnabled: false",
+            "point-in-time recovery must be on",
+        ),
+        (
+            "MessageRetentionPeriod: 1209600",
+            "MessageRetentionPeriod: 345600",
+            "must be 14 days",
+        ),
+        (
+            "Bool: { aws:SecureTransport: \"false\" }",
+            "Bool: { aws:SecureTransport: \"true\" }",
+            "denying non-TLS",
+        ),
+        (
+            "MetricName: IteratorAge",
+            "MetricName: Invocations",
+            "IteratorAge (consumer lag) alarms",
         ),
     ];
     for (good, bad, expected) in cases {

@@ -112,7 +112,7 @@ pub async fn run(images: usize, likes: usize) -> Result<String, String> {
                 .map_err(|e| e.to_string())?
             {
                 Outcome::Done => done += 1,
-                Outcome::Skipped(_) => skipped += 1,
+                Outcome::Skipped(_) | Outcome::Duplicate(_) => skipped += 1,
             }
         }
         let seconds = started.elapsed().as_secs_f64();

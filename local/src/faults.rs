@@ -72,8 +72,8 @@ impl CrashInjector {
 }
 
 /// An HTTP proxy in front of the emulator that answers a share of DynamoDB requests with
-/// `ProvisionedThroughputExceededException` (HTTP 400, as DynamoDB does) and forwards the rest.
-/// Point a function at it with `AWS_ENDPOINT_URL_DYNAMODB`.
+/// `ProvisionedThroughputExceededException` (HTTP 400, as DynamoDB does) and forwards the rest,
+/// noting the trace header each carried. Point a function at it with `AWS_ENDPOINT_URL_DYNAMODB`.
 pub struct ThrottlingProxy {
     port: u16,
     state: Arc<ProxyState>,
@@ -86,6 +86,8 @@ struct ProxyState {
     dice: Mutex<Dice>,
     forwarded: AtomicU64,
     throttled: AtomicU64,
+    /// The `X-Amzn-Trace-Id` headers of the DynamoDB requests seen.
+    trace_ids: Mutex<Vec<String>>,
 }
 
 impl Drop for ThrottlingProxy {
@@ -108,6 +110,7 @@ impl ThrottlingProxy {
             dice: Mutex::new(Dice::new(seed)),
             forwarded: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            trace_ids: Mutex::new(Vec::new()),
         });
         let shared = state.clone();
         let server = tokio::spawn(async move {
@@ -143,6 +146,11 @@ impl ThrottlingProxy {
     pub fn forwarded(&self) -> u64 {
         self.state.forwarded.load(Ordering::Relaxed)
     }
+
+    /// The trace headers the DynamoDB requests carried, in order.
+    pub fn trace_ids(&self) -> Vec<String> {
+        self.state.trace_ids.lock().expect("trace lock").clone()
+    }
 }
 
 fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
@@ -166,6 +174,13 @@ async fn relay(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("DynamoDB_"));
+    if is_dynamodb && let Some(trace) = parts.headers.get("x-amzn-trace-id") {
+        state
+            .trace_ids
+            .lock()
+            .expect("trace lock")
+            .push(trace.to_str().unwrap_or_default().to_owned());
+    }
     if is_dynamodb && state.dice.lock().expect("dice lock").chance(state.percent) {
         state.throttled.fetch_add(1, Ordering::Relaxed);
         let mut response = plain(

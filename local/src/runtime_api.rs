@@ -72,6 +72,8 @@ struct Shared {
     function_arn: String,
     /// When the current process first asked for work: the end of its Init phase.
     first_poll: Mutex<Option<std::time::Instant>>,
+    /// The X-Ray trace header of the latest invocation handed out.
+    last_trace_id: Mutex<Option<String>>,
 }
 
 /// One execution environment of a function: its Runtime API server and (when running) its process.
@@ -117,6 +119,7 @@ impl LocalFunction {
                 spec.name
             ),
             first_poll: Mutex::new(None),
+            last_trace_id: Mutex::new(None),
         });
         let server_state = shared.clone();
         let server = tokio::spawn(async move {
@@ -151,6 +154,15 @@ impl LocalFunction {
 
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// The `Lambda-Runtime-Trace-Id` of the latest invocation (what X-Ray would have sent).
+    pub fn last_trace_id(&self) -> Option<String> {
+        self.shared
+            .last_trace_id
+            .lock()
+            .expect("trace lock")
+            .clone()
     }
 
     pub fn runtime_api_address(&self) -> String {
@@ -364,6 +376,7 @@ async fn route(
                         &uuid::Uuid::new_v4().simple().to_string()[..24],
                         &uuid::Uuid::new_v4().simple().to_string()[..16]
                     );
+                    *state.last_trace_id.lock().expect("trace lock") = Some(trace.clone());
                     Response::builder()
                         .header("Lambda-Runtime-Aws-Request-Id", &pending.request_id)
                         .header(

@@ -154,6 +154,16 @@ impl Lookup for Resolving<'_> {
     }
 }
 
+/// The resource types the local stack creates (or, for functions, runs); the others are
+/// recorded with a name and an ARN so that references to them resolve.
+const EMULATED: [&str; 5] = [
+    "AWS::SQS::Queue",
+    "AWS::Kinesis::Stream",
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::Serverless::Function",
+];
+
 /// Creates (or finds) every emulated resource of the template in the emulator at `endpoint_url`.
 /// Idempotent: what exists is kept, so a second `up` changes nothing.
 pub async fn deploy(
@@ -171,7 +181,13 @@ pub async fn deploy(
                 parameters: &template.parameters,
                 resources: &resources,
             };
-            resolve(&merged_properties(template, resource), &lookup, &logical_id)?
+            if EMULATED.contains(&resource.kind.as_str()) {
+                resolve(&merged_properties(template, resource), &lookup, &logical_id)?
+            } else {
+                // Roles, policies, log groups, alarms, dashboards: nothing here reads their
+                // properties, so their intrinsics (conditions included) are left alone.
+                Value::Null
+            }
         };
         let created = create(&clients, stack_name, resource, &properties)
             .await
@@ -197,24 +213,30 @@ fn merged_properties(template: &Template, resource: &Resource) -> Value {
     if resource.kind != "AWS::Serverless::Function" {
         return resource.properties.clone();
     }
-    let mut merged = template.globals_function.clone();
-    let own = resource.properties.as_object().cloned().unwrap_or_default();
-    for (key, value) in own {
-        if key == "Environment" {
-            let globals = merged
-                .pointer("/Environment/Variables")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let mut variables = globals;
-            if let Some(vars) = value.pointer("/Variables").and_then(Value::as_object) {
-                variables.extend(vars.clone());
+    // SAM merges maps (Environment.Variables, LoggingConfig, ...) key by key, the function's
+    // own value winning; lists and scalars are replaced.
+    fn merge(into: &mut Value, own: &Value) {
+        match (into, own) {
+            (Value::Object(base), Value::Object(overrides)) => {
+                for (key, value) in overrides {
+                    match base.get_mut(key) {
+                        Some(existing) if existing.is_object() && value.is_object() => {
+                            merge(existing, value)
+                        }
+                        _ => {
+                            base.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
             }
-            merged["Environment"] = serde_json::json!({ "Variables": variables });
-        } else {
-            merged[key] = value;
+            (into, own) => *into = own.clone(),
         }
     }
+    let mut merged = template.globals_function.clone();
+    if !merged.is_object() {
+        merged = Value::Object(Default::default());
+    }
+    merge(&mut merged, &resource.properties);
     // Metadata carries the binary name.
     merged["__Metadata"] = resource.metadata.clone();
     merged
@@ -294,8 +316,14 @@ async fn create(
             local.emulated = false;
             local.function = Some(function_info(id, props)?);
         }
-        _ => {
-            local.name = Some(default_name(stack_name, id));
+        kind => {
+            let name = default_name(stack_name, id);
+            // A recognisable placeholder: `arn:aws:<service>:<region>:<account>:local/<name>`.
+            let service = kind.split("::").nth(1).unwrap_or("unknown").to_lowercase();
+            local.arn = Some(format!(
+                "arn:aws:{service}:{REGION}:{ACCOUNT_ID}:local/{name}"
+            ));
+            local.name = Some(name);
             local.emulated = false;
         }
     }

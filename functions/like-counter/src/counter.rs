@@ -79,23 +79,34 @@ impl<Q: Quarantine> LikeCounter<Q> {
                 }
             }
         }
-        let fact_records = facts.len();
+        let occurred: BTreeMap<usize, i64> =
+            facts.iter().map(|f| (f.record, f.version.at_ms)).collect();
         let latest = latest_per_key(facts);
-        for key in self.apply(&latest, &deadline).await {
-            unfinished.extend(latest[&key].records.iter().copied());
+        let settled = self.apply(&latest, &deadline).await;
+        for key in &settled.failed {
+            unfinished.extend(latest[key].records.iter().copied());
         }
-        let failed_facts = latest
-            .values()
-            .flat_map(|l| &l.records)
-            .filter(|i| unfinished.contains(i))
-            .count();
-        report.done += fact_records - failed_facts;
-        report.failed += failed_facts;
+        for (key, state) in &latest {
+            for record in &state.records {
+                if unfinished.contains(record) {
+                    report.failed += 1;
+                    continue;
+                }
+                if settled.already_applied.contains(key) {
+                    report.duplicates += 1;
+                } else {
+                    report.done += 1;
+                }
+                report.observe_end_to_end(occurred[record]);
+            }
+        }
         let first = unfinished.first().map(|&index| &records[index]);
         tracing::info!(
             function = %self.function,
+            cold_start = snapglow::telemetry::cold_start(),
             records = records.len(),
             done = report.done,
+            duplicates = report.duplicates,
             skipped = report.skipped,
             quarantined = report.quarantined,
             failed = report.failed,
@@ -106,14 +117,16 @@ impl<Q: Quarantine> LikeCounter<Q> {
             resume_at = first.map(|r| r.sequence_number.as_str()).unwrap_or(""),
             "like batch settled"
         );
+        snapglow::telemetry::emit_batch_metrics(&self.function, &report);
         first_failure_response(first)
     }
 
-    /// Brings the stored state up to `latest`; returns the keys that could not be applied.
-    async fn apply(&self, latest: &BTreeMap<LikeKey, Latest>, deadline: &Deadline) -> Vec<LikeKey> {
+    /// Brings the stored state up to `latest`.
+    async fn apply(&self, latest: &BTreeMap<LikeKey, Latest>, deadline: &Deadline) -> Settled {
         let mut pending: Vec<LikeKey> = latest.keys().cloned().collect();
         let mut failed = Vec::new();
-        for _round in 0..MAX_ROUNDS {
+        let mut already_applied = BTreeSet::new();
+        for round in 0..MAX_ROUNDS {
             if pending.is_empty() {
                 break;
             }
@@ -129,7 +142,13 @@ impl<Q: Quarantine> LikeCounter<Q> {
                 .iter()
                 .map(|k| (k.clone(), latest[k].clone()))
                 .collect();
-            let transactions = pack(plan(&wanted, &stored));
+            let writes = plan(&wanted, &stored);
+            if round == 0 {
+                // Nothing to write: the stored state is already this event's or a newer one's.
+                let written: BTreeSet<&LikeKey> = writes.iter().map(|w| &w.key).collect();
+                already_applied.extend(pending.iter().filter(|k| !written.contains(k)).cloned());
+            }
+            let transactions = pack(writes);
             let results = futures_util::future::join_all(
                 transactions.iter().map(|t| self.table.apply(t, deadline)),
             )
@@ -151,6 +170,17 @@ impl<Q: Quarantine> LikeCounter<Q> {
             tracing::warn!(function = %self.function, keys = pending.len(), "like states kept changing during {MAX_ROUNDS} rounds (a concurrent writer?); redelivering");
         }
         failed.extend(pending);
-        failed
+        Settled {
+            failed,
+            already_applied,
+        }
     }
+}
+
+/// What [`LikeCounter::apply`] achieved.
+struct Settled {
+    /// Keys that could not be brought up to date: their records are redelivered.
+    failed: Vec<LikeKey>,
+    /// Keys whose stored state needed no change (duplicates, replays, stale events).
+    already_applied: BTreeSet<LikeKey>,
 }

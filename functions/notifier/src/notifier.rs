@@ -127,7 +127,7 @@ impl Notifier {
         Ok(match written {
             Written::Applied => Outcome::Done,
             Written::Unchanged => {
-                Outcome::Skipped(format!("event {} was already notified", envelope.event_id))
+                Outcome::Duplicate(format!("event {} was already notified", envelope.event_id))
             }
         })
     }
@@ -173,7 +173,7 @@ impl Notifier {
         }
         Ok(match written {
             Written::Applied => Outcome::Done,
-            Written::Unchanged => Outcome::Skipped(format!(
+            Written::Unchanged => Outcome::Duplicate(format!(
                 "event {} changes nothing (duplicate, stale, or the like was already seen)",
                 envelope.event_id
             )),

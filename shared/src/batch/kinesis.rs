@@ -91,10 +91,13 @@ where
             break;
         }
         let source = record.source();
+        let occurred_at_ms =
+            crate::contracts::occurred_at_ms(&record.data).unwrap_or(record.arrived_at_ms);
         if let Settled::Failed = settle(
             ctx,
             &source,
             &record.data,
+            Some(occurred_at_ms),
             handler(record.clone()),
             &mut report,
         )

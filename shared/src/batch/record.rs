@@ -30,34 +30,54 @@ pub enum Outcome {
     /// Deliberately not processed, for the reason given (e.g. an `s3:TestEvent`, an unknown
     /// event type, a key outside `uploads/`). Logged, counted and acknowledged.
     Skipped(String),
+    /// Its effect was applied before (a redelivery, a producer retry, a replay, or an event
+    /// older than the state it would change): acknowledged and counted as suppressed.
+    Duplicate(String),
 }
 
-/// Counts for one batch, logged at its end.
+/// Counts for one batch, logged and turned into metrics at its end.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchReport {
     pub done: usize,
     pub skipped: usize,
+    /// Acknowledged because their effect was already applied.
+    pub duplicates: usize,
     pub quarantined: usize,
     /// Reported for redelivery: transient errors, panics, timeouts, failed quarantine writes.
     pub failed: usize,
     /// Reported for redelivery without being started (deadline, or after an earlier failure
     /// on an ordered source).
     pub not_started: usize,
+    /// Per acknowledged record: when its event happened (`occurred_at`, or when it entered
+    /// the queue) → now, in ms.
+    pub end_to_end_ms: Vec<u64>,
+    /// Per record: the handler's own time, in ms.
+    pub record_ms: Vec<u64>,
 }
 
 impl BatchReport {
-    /// The one log line per batch.
+    /// The one log line per batch, and its metrics (CloudWatch Embedded Metric Format).
     pub fn log(&self, function: &str, source: &str) {
         tracing::info!(
             function,
             source,
+            cold_start = crate::telemetry::cold_start(),
             done = self.done,
             skipped = self.skipped,
+            duplicates = self.duplicates,
             quarantined = self.quarantined,
             failed = self.failed,
             not_started = self.not_started,
             "batch settled"
         );
+        crate::telemetry::emit_batch_metrics(function, self);
+    }
+
+    /// Records the end-to-end latency of a record whose event happened at `occurred_at_ms`.
+    pub fn observe_end_to_end(&mut self, occurred_at_ms: i64) {
+        let now_ms = crate::contracts::Timestamp::now().millis();
+        self.end_to_end_ms
+            .push((now_ms - occurred_at_ms).max(0) as u64);
     }
 }
 
@@ -72,6 +92,7 @@ pub(crate) async fn settle<Q, Fut, E>(
     ctx: &BatchContext<'_, Q>,
     source: &RecordSource,
     raw: &[u8],
+    occurred_at_ms: Option<i64>,
     handler: Fut,
     report: &mut BatchReport,
 ) -> Settled
@@ -89,6 +110,10 @@ where
         .saturating_sub(Duration::from_millis(250));
     let result = tokio::time::timeout(allowed, AssertUnwindSafe(handler).catch_unwind()).await;
     let ms = started.elapsed().as_millis() as u64;
+    report.record_ms.push(ms);
+    if let (Some(at), Ok(Ok(Ok(_)))) = (occurred_at_ms, &result) {
+        report.observe_end_to_end(at);
+    }
     match result {
         Err(_elapsed) => {
             tracing::warn!(function = ctx.function, record = %id, ms, outcome = "failed", "record did not finish before the invocation deadline; reported for redelivery (raise the function timeout or lower the batch size)");
@@ -104,6 +129,11 @@ where
         Ok(Ok(Ok(Outcome::Done))) => {
             tracing::debug!(function = ctx.function, record = %id, ms, outcome = "done");
             report.done += 1;
+            Settled::Acknowledged
+        }
+        Ok(Ok(Ok(Outcome::Duplicate(reason)))) => {
+            tracing::debug!(function = ctx.function, record = %id, ms, outcome = "duplicate", reason = %reason);
+            report.duplicates += 1;
             Settled::Acknowledged
         }
         Ok(Ok(Ok(Outcome::Skipped(reason)))) => {

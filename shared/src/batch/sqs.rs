@@ -13,6 +13,8 @@ pub struct QueueMessage {
     /// `ApproximateReceiveCount`: 1 on the first delivery.
     pub receive_count: u32,
     pub queue_arn: String,
+    /// `SentTimestamp`: when the message entered the queue (epoch ms).
+    pub sent_at_ms: Option<i64>,
 }
 
 /// Why a whole SQS batch must fail instead of answering with item failures.
@@ -54,6 +56,10 @@ where
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1),
             queue_arn: queue_arn.clone(),
+            sent_at_ms: record
+                .attributes
+                .get("SentTimestamp")
+                .and_then(|t| t.parse().ok()),
         };
         let fifo = queue_arn.ends_with(".fifo");
         let failed = if stop || ctx.deadline.remaining() < ctx.record_budget {
@@ -67,7 +73,15 @@ where
             };
             let raw = message.body.clone().into_bytes();
             matches!(
-                settle(ctx, &source, &raw, handler(message.clone()), &mut report).await,
+                settle(
+                    ctx,
+                    &source,
+                    &raw,
+                    message.sent_at_ms,
+                    handler(message.clone()),
+                    &mut report
+                )
+                .await,
                 Settled::Failed
             )
         };

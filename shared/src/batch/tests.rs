@@ -162,11 +162,16 @@ async fn sqs_reports_transient_failures_and_panics_and_quarantines_bad_input() {
         BatchReport {
             done: 2,
             skipped: 0,
+            duplicates: 0,
             quarantined: 1,
             failed: 2,
-            not_started: 0
+            not_started: 0,
+            end_to_end_ms: report.end_to_end_ms.clone(),
+            record_ms: report.record_ms.clone(),
         }
     );
+    // AND every started record was timed
+    assert_eq!(report.record_ms.len(), 5);
     // AND the bad record is in the quarantine with its raw body and where it came from
     let entries = quarantine.entries.borrow();
     assert_eq!(entries.len(), 1);
@@ -277,10 +282,18 @@ async fn kinesis_reports_only_the_first_failure_and_stops_there() {
         BatchReport {
             done: 1,
             skipped: 0,
+            duplicates: 0,
             quarantined: 1,
             failed: 1,
-            not_started: 2
+            not_started: 2,
+            end_to_end_ms: report.end_to_end_ms.clone(),
+            record_ms: report.record_ms.clone(),
         }
+    );
+    assert_eq!(
+        report.record_ms.len(),
+        3,
+        "the three started records are timed"
     );
     let entries = quarantine.entries.borrow();
     assert_eq!(entries[0].source.id(), "shardId-000000000000:101");

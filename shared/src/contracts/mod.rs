@@ -123,6 +123,18 @@ struct WireEnvelope<D> {
     data: D,
 }
 
+/// The `occurred_at` of an encoded envelope, without decoding the rest (for latency metrics
+/// of records that fail to decode or are skipped, too). `None` when it has none.
+pub fn occurred_at_ms(bytes: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct OccurredAt {
+        occurred_at: Timestamp,
+    }
+    serde_json::from_slice::<OccurredAt>(bytes)
+        .ok()
+        .map(|o| o.occurred_at.millis())
+}
+
 impl Envelope {
     /// Decodes one record. Unknown extra fields are ignored at every level.
     pub fn decode(bytes: &[u8]) -> Result<Decoded, ContractError> {
