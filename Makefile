@@ -41,6 +41,23 @@ $(IAC_VENV)/.installed: local/iac-requirements.txt
 	$(IAC_VENV)/bin/pip install --quiet --disable-pip-version-check -r local/iac-requirements.txt
 	touch $@
 
+# What `sam build` (BuildMethod: rust-cargolambda) does, without SAM: arm64 bootstrap zips.
+LAMBDA_VENV := .local/lambda-venv
+package: $(LAMBDA_VENV)/.installed
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip \
+	  --bin resize --bin like-counter --bin notifier
+	@for f in resize like-counter notifier; do \
+	  printf '%-14s bootstrap %9s bytes, bootstrap.zip %9s bytes\n' $$f \
+	    $$(python3 -c "import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).getinfo('bootstrap').file_size)" target/lambda/$$f/bootstrap.zip) \
+	    $$(stat -c %s target/lambda/$$f/bootstrap.zip); \
+	done
+
+$(LAMBDA_VENV)/.installed:
+	python3 -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2 ziglang==0.17.0
+	touch $@
+
 build:
 	$(CARGO) build --release --bins
 
