@@ -62,7 +62,13 @@ build:
 	$(CARGO) build --release --bins
 
 # Benchmarks with their baseline in the same run; reports go to bench/results/.
+# The render benchmark needs real photographs and the tools it is compared with.
+BENCH_PACKAGES := lomiri-wallpapers gnome-backgrounds libvips-tools imagemagick gnuplot-nox time util-linux
 bench:
+	@if ! dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1; then \
+	  apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES); }; fi
+	$(CARGO) run --release -p snapglow-bench -- render --repeats $${BENCH_REPEATS:-5}
 	$(CARGO) run --release -p snapglow-bench -- likes --events $${BENCH_EVENTS:-2000} --repeats $${BENCH_REPEATS:-3}
 	$(CARGO) run --release -p snapglow-bench -- notifier
 	$(CARGO) run --release -p snapglow-bench -- drills --images $${BENCH_DRILL_IMAGES:-40} --likes $${BENCH_DRILL_LIKES:-2000}

@@ -216,6 +216,21 @@ pub async fn invoke_json(function: &mut LocalFunction, payload: &Value) -> Value
 }
 
 /// A photo-like JPEG, `width` x `height` (the demo's generator).
+/// The itemIdentifiers of a partial batch response.
+pub fn batch_failures(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .expect("batchItemFailures is a list")
+        .iter()
+        .map(|f| {
+            f["itemIdentifier"]
+                .as_str()
+                .expect("identifier is a string")
+                .to_owned()
+        })
+        .collect()
+}
+
 pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
     snapglow_local::demo::generated_jpeg(width, height, 0)
 }

@@ -5,22 +5,10 @@ use serde_json::{Value, json};
 use snapglow_local::events::{kinesis_event, sqs_event};
 use snapglow_local::stack::deploy;
 use snapglow_local::template::Template;
-use snapglow_tests::{FUNCTIONS, TestStack, fixture, invoke_json, sample_jpeg};
+use snapglow_tests::{
+    FUNCTIONS, TestStack, batch_failures as failures, fixture, invoke_json, sample_jpeg,
+};
 use std::collections::BTreeSet;
-
-fn failures(response: &Value) -> Vec<String> {
-    response["batchItemFailures"]
-        .as_array()
-        .expect("batchItemFailures is a list")
-        .iter()
-        .map(|f| {
-            f["itemIdentifier"]
-                .as_str()
-                .expect("identifier is a string")
-                .to_owned()
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn up_creates_exactly_the_resources_of_the_template_and_is_idempotent() {

@@ -4,10 +4,12 @@
 //! `cargo run --release -p snapglow-bench -- likes [--events N] [--repeats R]`
 //! `cargo run --release -p snapglow-bench -- notifier [--images N] [--likes N]`
 //! `cargo run --release -p snapglow-bench -- drills [--images N] [--likes N]`
+//! `cargo run --release -p snapglow-bench -- render [--repeats R]`
 
 mod drills;
 mod likes;
 mod notify;
+mod render;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -22,9 +24,10 @@ async fn main() -> std::process::ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("likes") | None => likes::run(flag("--events", 5000), flag("--repeats", 3)).await,
         Some("notifier") => notify::run(flag("--images", 200), flag("--likes", 3000)).await,
+        Some("render") => render::run(flag("--repeats", 5)),
         Some("drills") => drills::run(flag("--images", 40), flag("--likes", 2000)).await,
         Some(other) => Err(format!(
-            "unknown benchmark {other:?}; try `likes`, `notifier` or `drills`"
+            "unknown benchmark {other:?}; try `likes`, `notifier`, `drills` or `render`"
         )),
     };
     match result {

@@ -156,6 +156,11 @@ impl LocalFunction {
         &self.spec.name
     }
 
+    /// The function process's id, while one runs (to read its memory use, for instance).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Child::id)
+    }
+
     /// The `Lambda-Runtime-Trace-Id` of the latest invocation (what X-Ray would have sent).
     pub fn last_trace_id(&self) -> Option<String> {
         self.shared

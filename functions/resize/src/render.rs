@@ -3,9 +3,14 @@
 //!
 //! Guards come before any pixel is allocated: the object size, then the dimensions read from
 //! the header (a 1 KB PNG may claim 100k x 100k pixels), then the decoder's own limits.
+//!
+//! Colours: renditions are sRGB, what browsers assume for an untagged image. A source with an
+//! embedded RGB ICC profile (Adobe RGB, Display P3, ...) is converted, not merely untagged:
+//! dropping the profile would shift every colour. The renditions carry no profile and no EXIF.
 
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, RgbaImage};
+use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 use std::io::Cursor;
 
 /// A rendition to make: a name and the long edge in pixels.
@@ -134,7 +139,7 @@ pub fn render(
             limit: limits.max_bytes,
         });
     }
-    let source = decode(bytes, limits)?;
+    let (source, icc) = decode(bytes, limits)?;
     let (width, height) = (source.width(), source.height());
     let transparent = has_transparency(&source);
     let mut current = if transparent {
@@ -142,11 +147,19 @@ pub fn render(
     } else {
         Pixels::Rgb(source.into_rgb8())
     };
+    // Converted once, at the first (largest) rendition's size: 4x fewer pixels than the source
+    // for a 12 MP photo, and every smaller rendition is made from it.
+    let mut to_srgb = icc
+        .as_deref()
+        .and_then(|icc| SrgbConversion::from_icc(icc, transparent));
     let mut renditions = Vec::with_capacity(specs.len());
     for spec in specs {
         let (w, h) = fit(width, height, spec.long_edge);
         if (w, h) != current.dimensions() {
             current = current.resized(w, h);
+        }
+        if let Some(conversion) = to_srgb.take() {
+            conversion.apply(&mut current);
         }
         renditions.push(current.encode(&spec.name)?);
     }
@@ -169,7 +182,41 @@ pub fn fit(width: u32, height: u32, long_edge: u32) -> (u32, u32) {
     (w, h)
 }
 
-fn decode(bytes: &[u8], limits: Limits) -> Result<DynamicImage, RenderError> {
+/// A colour transform from an embedded RGB ICC profile to sRGB.
+struct SrgbConversion(std::sync::Arc<moxcms::Transform8BitExecutor>);
+
+impl SrgbConversion {
+    /// `None` for a profile that is unreadable or not RGB (a CMYK JPEG has already been turned
+    /// into RGB by the decoder; its profile no longer describes these pixels).
+    fn from_icc(icc: &[u8], alpha: bool) -> Option<SrgbConversion> {
+        let profile = ColorProfile::new_from_slice(icc).ok()?;
+        if profile.color_space != DataColorSpace::Rgb {
+            return None;
+        }
+        let layout = if alpha { Layout::Rgba } else { Layout::Rgb };
+        profile
+            .create_transform_8bit(
+                layout,
+                &ColorProfile::new_srgb(),
+                layout,
+                TransformOptions::default(),
+            )
+            .ok()
+            .map(SrgbConversion)
+    }
+
+    fn apply(&self, pixels: &mut Pixels) {
+        let raw: &mut [u8] = match pixels {
+            Pixels::Rgb(p) => p,
+            Pixels::Rgba(p) => p,
+        };
+        let source = raw.to_vec();
+        // Fails only on a length mismatch, which the layouts above rule out; keep the pixels.
+        let _ = self.0.transform(&source, raw);
+    }
+}
+
+fn decode(bytes: &[u8], limits: Limits) -> Result<(DynamicImage, Option<Vec<u8>>), RenderError> {
     let format = image::guess_format(bytes)
         .map_err(|_| RenderError::Unsupported("unknown file type".into()))?;
     if !matches!(
@@ -179,6 +226,13 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<DynamicImage, RenderError> {
         return Err(RenderError::Unsupported(format!(
             "{format:?} is not supported"
         )));
+    }
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // Decoders fill a cut-off progressive JPEG with its earlier, blurrier scans and call
+        // it a success; an upload that lost its end is corrupt, whatever it still shows.
+        return Err(RenderError::Corrupt(
+            "the JPEG is truncated: no end-of-image marker after its last scan".into(),
+        ));
     }
     let reader = || ImageReader::with_format(Cursor::new(bytes), format);
     let (width, height) = reader()
@@ -207,6 +261,7 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<DynamicImage, RenderError> {
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
         image::ImageError::Limits(_) => RenderError::DecompressionBomb {
             width,
@@ -216,7 +271,15 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<DynamicImage, RenderError> {
         other => RenderError::Corrupt(other.to_string()),
     })?;
     image.apply_orientation(orientation);
-    Ok(image)
+    Ok((image, icc))
+}
+
+/// Whether an end-of-image marker (FF D9) follows the last start-of-scan (FF DA). Inside
+/// entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker, so the pair
+/// cannot occur by chance; an EXIF thumbnail's own markers come before the main scans.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 /// Whether any pixel is not fully opaque (an alpha channel that is all 255 is not).
@@ -339,6 +402,71 @@ mod tests {
         DynamicImage::ImageRgb8(RgbImage::from_fn(width, height, |x, y| {
             Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
         }))
+    }
+
+    /// A flat 1200x800 JPEG of one colour, optionally tagged with an ICC profile.
+    fn flat_jpeg(colour: [u8; 3], icc: Option<&[u8]>) -> Vec<u8> {
+        let pixels: Vec<u8> = colour
+            .iter()
+            .copied()
+            .cycle()
+            .take(1200 * 800 * 3)
+            .collect();
+        let mut bytes = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 95);
+        if let Some(icc) = icc {
+            encoder.add_icc_profile(icc).unwrap();
+        }
+        encoder
+            .encode(&pixels, 1200, 800, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn an_embedded_icc_profile_is_converted_to_srgb_not_dropped() {
+        // GIVEN one colour written twice: as sRGB numbers, and as Display P3 numbers tagged P3
+        let srgb = [200u8, 120, 60];
+        let p3_profile = ColorProfile::new_display_p3();
+        let mut p3 = [0u8; 3];
+        ColorProfile::new_srgb()
+            .create_transform_8bit(
+                Layout::Rgb,
+                &p3_profile,
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .unwrap()
+            .transform(&srgb, &mut p3)
+            .unwrap();
+        assert!(
+            srgb.iter().zip(p3).any(|(a, b)| a.abs_diff(b) >= 8),
+            "the numbers must differ between the spaces, or the test proves nothing: {p3:?}"
+        );
+        let untagged = flat_jpeg(srgb, None);
+        let tagged = flat_jpeg(p3, Some(&p3_profile.encode().unwrap()));
+        // WHEN both are rendered
+        let colour = |bytes: &[u8]| {
+            let rendered = render(bytes, &specs(), Limits::default()).unwrap();
+            rendered
+                .renditions
+                .iter()
+                .map(|r| {
+                    image::load_from_memory(&r.bytes)
+                        .unwrap()
+                        .to_rgb8()
+                        .get_pixel(5, 5)
+                        .0
+                })
+                .collect::<Vec<_>>()
+        };
+        // THEN every rendition shows the same colour (dropping the profile would show the P3
+        // numbers as if they were sRGB)
+        for (a, b) in colour(&untagged).into_iter().zip(colour(&tagged)) {
+            for channel in 0..3 {
+                assert!(a[channel].abs_diff(b[channel]) <= 3, "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,326 @@
+//! resize's renderer against libvips (`vipsthumbnail`) and ImageMagick (`convert`), on real
+//! photographs, one core each, the three default renditions from one source. Writes
+//! bench/results/render.md and render.png (a plot, when gnuplot is installed).
+//!
+//! Each tool runs as a whole process, as a user would run it: ours is `snapglow-local render`
+//! (the function's exact code path), vipsthumbnail runs once per rendition (it makes one size
+//! per run), ImageMagick makes the three in one process. Wall time is measured here around the
+//! process; peak RSS comes from GNU time's `%M`. Medians of the repeats.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use snapglow_local::project::project_root;
+
+const SIZES: [(&str, u32); 3] = [("large", 2048), ("medium", 1024), ("thumb", 320)];
+/// Debian packages whose photographs the benchmark uses (installed by `make bench`).
+const PHOTO_DIR: &str = "/usr/share/backgrounds";
+
+struct Photo {
+    path: PathBuf,
+    label: String,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    ms: f64,
+    rss_kb: u64,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Runs `program args` on core 0 under GNU time; returns wall ms and peak RSS.
+fn measure(program: &str, args: &[String], env: &[(&str, &str)]) -> Result<Sample, String> {
+    let started = Instant::now();
+    let output = Command::new("taskset")
+        .args(["-c", "0", "/usr/bin/time", "-f", "%M", program])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!("{program} {args:?} failed: {stderr}"));
+    }
+    let rss_kb = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(Sample { ms, rss_kb })
+}
+
+fn ours(binary: &Path, photo: &Path, out: &Path) -> Result<Sample, String> {
+    measure(
+        &binary.display().to_string(),
+        &[
+            "render".into(),
+            photo.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ],
+        &[],
+    )
+}
+
+fn vips(photo: &Path, out: &Path) -> Result<Sample, String> {
+    let mut total = Sample::default();
+    for (name, edge) in SIZES {
+        // `>` never upscales; strip drops EXIF; Q=82 as ours; one thread, as the others.
+        let sample = measure(
+            "vipsthumbnail",
+            &[
+                photo.display().to_string(),
+                "--size".into(),
+                format!("{edge}x{edge}>"),
+                "-o".into(),
+                format!("{}/{name}.jpg[Q=82,strip]", out.display()),
+            ],
+            &[("VIPS_CONCURRENCY", "1")],
+        )?;
+        total.ms += sample.ms;
+        total.rss_kb = total.rss_kb.max(sample.rss_kb);
+    }
+    Ok(total)
+}
+
+fn magick(photo: &Path, out: &Path) -> Result<Sample, String> {
+    let file = |name: &str| format!("{}/{name}.jpg", out.display());
+    let args: Vec<String> = [
+        photo.display().to_string(),
+        "-auto-orient".into(),
+        "-strip".into(),
+        "-quality".into(),
+        "82".into(),
+        "(".into(),
+        "+clone".into(),
+        "-resize".into(),
+        "2048x2048>".into(),
+        "-write".into(),
+        file("large"),
+        "+delete".into(),
+        ")".into(),
+        "(".into(),
+        "+clone".into(),
+        "-resize".into(),
+        "1024x1024>".into(),
+        "-write".into(),
+        file("medium"),
+        "+delete".into(),
+        ")".into(),
+        "-resize".into(),
+        "320x320>".into(),
+        file("thumb"),
+    ]
+    .into();
+    measure("/usr/bin/convert", &args, &[("MAGICK_THREAD_LIMIT", "1")])
+}
+
+/// The photographs: a 12 MP baseline JPEG made from the largest one (the issue's reference
+/// case), then a spread of real files: baseline and progressive JPEG, PNG, WebP.
+fn photos(work: &Path) -> Result<Vec<Photo>, String> {
+    let dir = Path::new(PHOTO_DIR);
+    let pick = [
+        (
+            "Painting-Colors_by__herobrine7gamer.jpg",
+            "24 MP baseline JPEG",
+        ),
+        ("Kleiber_by_Lukas_Baubkus.jpg", "20 MP baseline JPEG"),
+        ("Dragonfly_by_Bolly.jpg", "13 MP progressive JPEG"),
+        ("Bridge_by_Sander_Klootwijk.jpg", "11 MP progressive JPEG"),
+        ("umang_by_Abhishek_Mudgal.jpg", "8 MP baseline JPEG"),
+        ("lomiri-default-background.png", "9 MP PNG"),
+        ("gnome/adwaita-d.webp", "17 MP WebP"),
+    ];
+    let mut photos = Vec::new();
+    let source = dir.join(pick[0].0);
+    if source.exists() {
+        let twelve = work.join("photo-12mp-baseline.jpg");
+        let status = Command::new("/usr/bin/convert")
+            .arg(&source)
+            .args([
+                "-resize",
+                "4000x3000!",
+                "-interlace",
+                "none",
+                "-quality",
+                "92",
+            ])
+            .arg(&twelve)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if status.success() {
+            photos.push(Photo {
+                path: twelve,
+                label: "12 MP baseline JPEG (the reference case)".into(),
+            });
+        }
+    }
+    for (file, label) in pick {
+        let path = dir.join(file);
+        if path.exists() {
+            photos.push(Photo {
+                path,
+                label: label.into(),
+            });
+        }
+    }
+    if photos.is_empty() {
+        return Err(format!(
+            "no photographs in {PHOTO_DIR}: run `make bench` (it installs lomiri-wallpapers and gnome-backgrounds)"
+        ));
+    }
+    Ok(photos)
+}
+
+pub fn run(repeats: usize) -> Result<String, String> {
+    let root = project_root();
+    let status = Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "snapglow-local",
+            "--bin",
+            "snapglow-local",
+        ])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("building snapglow-local failed".into());
+    }
+    let binary = root.join("target/release/snapglow-local");
+    let work = root.join(".local/bench-render");
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let photos = photos(&work)?;
+    let mut rows = Vec::new();
+    let mut plot = String::new();
+    let mut reference_ratio = None;
+    for (index, photo) in photos.iter().enumerate() {
+        let mut samples: [Vec<Sample>; 3] = Default::default();
+        for _ in 0..repeats {
+            // Interleaved, so a noisy moment hits every tool alike.
+            for (tool, sample) in samples.iter_mut().enumerate() {
+                let out = work.join(format!("out-{tool}"));
+                let _ = std::fs::remove_dir_all(&out);
+                std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+                sample.push(match tool {
+                    0 => ours(&binary, &photo.path, &out)?,
+                    1 => vips(&photo.path, &out)?,
+                    _ => magick(&photo.path, &out)?,
+                });
+            }
+        }
+        let ms: Vec<f64> = samples
+            .iter()
+            .map(|s| median(s.iter().map(|x| x.ms).collect()))
+            .collect();
+        let mb: Vec<f64> = samples
+            .iter()
+            .map(|s| median(s.iter().map(|x| x.rss_kb as f64).collect()) / 1024.0)
+            .collect();
+        let (width, height) = image_size(&photo.path);
+        let ratio = ms[0] / ms[1];
+        if index == 0 {
+            reference_ratio = Some((ratio, mb[0], mb[1]));
+        }
+        rows.push(format!(
+            "| {} | {width}×{height} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | **{ratio:.2}×** | {:.2}× |",
+            photo.label, ms[0], mb[0], ms[1], mb[1], ms[2], mb[2], ms[0] / ms[2]
+        ));
+        plot.push_str(&format!(
+            "\"{}\" {:.0} {:.0} {:.0}\n",
+            photo.label.split(" (").next().unwrap_or_default(),
+            ms[0],
+            ms[1],
+            ms[2]
+        ));
+    }
+    let out = root.join("bench").join("results");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let plotted = draw(&work, &out, &plot);
+    let versions = format!(
+        "{}; {}",
+        tool_version("vipsthumbnail", &["--vips-version"]),
+        tool_version("/usr/bin/convert", &["-version"])
+    );
+    let summary = match reference_ratio {
+        Some((ratio, ours_mb, vips_mb)) => format!(
+            "On the 12 MP baseline JPEG: **{ratio:.2}× vipsthumbnail's wall time**, {ours_mb:.0} MB peak RSS against its {vips_mb:.0} MB."
+        ),
+        None => String::new(),
+    };
+    let report = format!(
+        "# resize: renditions against libvips and ImageMagick\n\n\
+         Command: `make bench` (`cargo run --release -p snapglow-bench -- render --repeats {repeats}`). Machine: 2 cores, shared and noisy; every process pinned to core 0 (`taskset -c 0`), libvips and ImageMagick limited to one thread. Medians of {repeats} interleaved repeats. Versions: {versions}.\n\n\
+         Each tool makes the three default renditions (2048, 1024, 320 px on the long edge, never upscaled, EXIF stripped, JPEG quality 82) from one source file: ours is `snapglow-local render` (the resize function's code path, one process); vipsthumbnail makes one size per run, so it runs three times from the source (its shrink-on-load helps the small sizes); ImageMagick makes the three in one process. Wall time includes process start-up for all three.\n\n\
+         {summary}\n\n\
+         | photo | pixels | ours ms | ours MB | vipsthumbnail ms | vips MB | ImageMagick ms | IM MB | ours / vips | ours / IM |\n|---|---|---|---|---|---|---|---|---|---|\n{}\n\n{}\n",
+        rows.join("\n"),
+        if plotted {
+            "![wall time per photo](render.png)"
+        } else {
+            "(No plot: gnuplot is not installed.)"
+        }
+    );
+    std::fs::write(out.join("render.md"), &report).map_err(|e| e.to_string())?;
+    Ok(report)
+}
+
+fn image_size(path: &Path) -> (u32, u32) {
+    let output = Command::new("/usr/bin/identify")
+        .args(["-format", "%w %h"])
+        .arg(path)
+        .output();
+    let text = output
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut numbers = text.split_whitespace().filter_map(|n| n.parse().ok());
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+}
+
+fn tool_version(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_else(|| format!("{program}: not found"))
+}
+
+/// A grouped bar chart of the medians, with gnuplot (when installed).
+fn draw(work: &Path, out: &Path, data: &str) -> bool {
+    let data_file = work.join("render.dat");
+    if std::fs::write(&data_file, data).is_err() {
+        return false;
+    }
+    let script = format!(
+        "set terminal png size 1100,520\n\
+         set output '{}'\n\
+         set title 'Three renditions from one photo, one core (median wall ms, lower is better)'\n\
+         set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n\
+         set ylabel 'ms'\nset xtics rotate by -20\nset key top left\nset grid ytics\n\
+         plot '{}' using 2:xtic(1) title 'snapglow resize', '' using 3 title 'vipsthumbnail x3', '' using 4 title 'ImageMagick'\n",
+        out.join("render.png").display(),
+        data_file.display()
+    );
+    Command::new("gnuplot")
+        .arg("-e")
+        .arg(&script)
+        .status()
+        .is_ok_and(|s| s.success())
+}
