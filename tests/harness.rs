@@ -236,20 +236,7 @@ pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// A small deterministic generator for generated histories (seeded, so a failure replays).
-pub struct Lcg(pub u64);
-
-impl Lcg {
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n.max(1)
-    }
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+pub use snapglow_local::faults::Dice;
 
 impl TestStack {
     /// Puts events on the stream through the producers' publisher.

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 use snapglow::contracts::{Envelope, ImageLikeUndoneV1, ImageLikedV1, SocialEvent, Timestamp};
-use snapglow_tests::{Lcg, TestStack, invoke_json};
+use snapglow_tests::{Dice, TestStack, invoke_json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
@@ -52,7 +52,7 @@ fn model(history: &[Envelope]) -> BTreeMap<String, i64> {
 
 /// A history: likes and unlikes of `images` by `users`, some at the same millisecond (the
 /// tie is broken by event id), and the order producers put them in, duplicates included.
-fn history(random: &mut Lcg, events: usize) -> (Vec<Envelope>, Vec<Envelope>) {
+fn history(random: &mut Dice, events: usize) -> (Vec<Envelope>, Vec<Envelope>) {
     let images = ["img-a", "img-b", "img-c"];
     let mut facts = Vec::new();
     let mut at = 1_700_000_000_000i64;
@@ -86,7 +86,7 @@ fn history(random: &mut Lcg, events: usize) -> (Vec<Envelope>, Vec<Envelope>) {
 
 async fn deliver(
     stage: &TestStack,
-    random: &mut Lcg,
+    random: &mut Dice,
     counter: &mut snapglow_local::runtime_api::LocalFunction,
 ) {
     for (shard, records) in stage.shards().await {
@@ -133,7 +133,7 @@ async fn generated_histories_end_in_the_model_counts_whatever_the_delivery() {
     for seed in [1u64, 7, 42] {
         // GIVEN a fresh stack and a generated history on the stream
         let stage = TestStack::start().await;
-        let mut random = Lcg(seed);
+        let mut random = Dice::new(seed);
         let (facts, put) = history(&mut random, 150);
         stage.publish(&put).await;
         // WHEN it is delivered in random batches, with redeliveries, partial batches and a replay

@@ -373,13 +373,6 @@ impl DrillStage {
         Ok((mappings, proxy))
     }
 
-    /// Deliveries beyond the first of each distinct event (and poison record) per consumer.
-    fn absorbed(&self, deliveries: usize, distinct_before: usize, poison_before: usize) -> usize {
-        let firsts = (self.truth.distinct_events - distinct_before)
-            + (self.truth.poison_sent - poison_before);
-        deliveries.saturating_sub(2 * firsts)
-    }
-
     async fn quarantined(&self) -> Result<usize, String> {
         Ok(
             crate::quarantine::list(&self.clients, self.stack.url_of("QuarantineQueue"))
@@ -388,32 +381,57 @@ impl DrillStage {
         )
     }
 
-    fn report(
-        &self,
-        drill: &str,
-        events_in: usize,
-        stats: PollStats,
-        mappings: &[Mapping],
-    ) -> DrillReport {
+    /// Where the stream and the quarantine stand before a drill.
+    async fn mark(&self) -> Result<Mark, String> {
+        Ok(Mark {
+            records_sent: self.truth.records_sent,
+            distinct_events: self.truth.distinct_events,
+            poison_sent: self.truth.poison_sent,
+            quarantined: self.quarantined().await?,
+        })
+    }
+
+    async fn produce(&mut self, images: usize, likes: usize, poison: usize) -> Result<(), String> {
+        produce(
+            &self.clients,
+            &self.stack,
+            &mut self.truth,
+            &mut self.dice,
+            images,
+            likes,
+            poison,
+        )
+        .await
+    }
+
+    /// Fills in what happened since `mark`, and checks the tables against the ground truth.
+    async fn conclude(&self, mut report: DrillReport, mark: &Mark) -> Result<DrillReport, String> {
+        report.events_in = self.truth.records_sent - mark.records_sent;
+        report.quarantined = self.quarantined().await? - mark.quarantined;
+        // Each consumer needs each new record once; every other delivery was absorbed.
+        let firsts = (self.truth.distinct_events - mark.distinct_events)
+            + (self.truth.poison_sent - mark.poison_sent);
+        report.duplicates_absorbed = report.deliveries.saturating_sub(2 * firsts);
+        report.verdict = verify(&self.clients, &self.stack, &self.truth).await?;
+        Ok(report)
+    }
+
+    fn report(&self, drill: &str, stats: PollStats, mappings: &[Mapping]) -> DrillReport {
         DrillReport {
             drill: drill.to_owned(),
-            events_in,
             deliveries: stats.delivered,
             invocations: stats.invocations,
             failed_invocations: stats.failed_invocations,
-            crashes: mappings
-                .iter()
-                .filter_map(|m| m.function().chaos.as_ref().map(|c| c.crashes))
-                .sum(),
+            crashes: crashes(mappings),
             given_up: stats.given_up,
             lag_peak_ms: stats.max_iterator_age_ms,
             ..Default::default()
         }
     }
 
-    /// Consumers die mid-batch in `crash_percent` of invocations; then the whole runner is stopped after
-    /// one round, a second wave of events arrives while nothing consumes it (lag builds), and
-    /// a new runner continues from the saved checkpoints.
+    /// Consumers die mid-batch in `crash_percent` of invocations; then the whole runner is
+    /// stopped after one round, a second wave of events arrives while nothing consumes it (lag
+    /// builds), and a new runner continues from the saved checkpoints.
     pub async fn crash_and_catch_up(
         &mut self,
         images: usize,
@@ -425,55 +443,21 @@ impl DrillStage {
             throttle_percent: 0,
             seed: 11,
         };
-        let before = self.truth.records_sent;
-        let (distinct_before, poison_before) = (self.truth.distinct_events, self.truth.poison_sent);
-        let quarantined = self.quarantined().await?;
-        let mut dice = self.dice.clone();
-        produce(
-            &self.clients,
-            &self.stack,
-            &mut self.truth,
-            &mut dice,
-            images,
-            likes / 2,
-            0,
-        )
-        .await?;
+        let mark = self.mark().await?;
+        self.produce(images, likes / 2, 0).await?;
         let (mut first, _) = self.consumers(faults).await?;
         let mut stats = pipeline::run_rounds(&mut first, &self.clients, 1).await?;
-        let crashes_before: u64 = first
-            .iter()
-            .filter_map(|m| m.function().chaos.as_ref().map(|c| c.crashes))
-            .sum();
+        let crashes_before = crashes(&first);
         drop(first); // the runner dies; its checkpoints stay on disk
-        produce(
-            &self.clients,
-            &self.stack,
-            &mut self.truth,
-            &mut dice,
-            0,
-            likes - likes / 2,
-            0,
-        )
-        .await?;
-        self.dice = dice;
+        self.produce(0, likes - likes / 2, 0).await?;
         let restarted = Instant::now();
         let (mut second, _) = self.consumers(Faults { seed: 12, ..faults }).await?;
         stats +=
             pipeline::run_until_idle(&mut second, &self.clients, Duration::from_secs(600)).await?;
-        let mut report = self.report(
-            "crash mid-batch, stop, lag, restart",
-            self.truth.records_sent - before,
-            stats,
-            &second,
-        );
+        let mut report = self.report("crash mid-batch, stop, lag, restart", stats, &second);
         report.recovery_ms = restarted.elapsed().as_millis();
         report.crashes += crashes_before;
-        report.quarantined = self.quarantined().await? - quarantined;
-        report.duplicates_absorbed =
-            self.absorbed(report.deliveries, distinct_before, poison_before);
-        report.verdict = verify(&self.clients, &self.stack, &self.truth).await?;
-        Ok(report)
+        self.conclude(report, &mark).await
     }
 
     /// DynamoDB throttles a share of requests, invocations crash, and poison records sit
@@ -490,21 +474,8 @@ impl DrillStage {
             throttle_percent,
             seed: 21,
         };
-        let before = self.truth.records_sent;
-        let (distinct_before, poison_before) = (self.truth.distinct_events, self.truth.poison_sent);
-        let quarantined = self.quarantined().await?;
-        let mut dice = self.dice.clone();
-        produce(
-            &self.clients,
-            &self.stack,
-            &mut self.truth,
-            &mut dice,
-            images,
-            likes,
-            2,
-        )
-        .await?;
-        self.dice = dice;
+        let mark = self.mark().await?;
+        self.produce(images, likes, 2).await?;
         let started = Instant::now();
         let (mut consumers, proxy) = self.consumers(faults).await?;
         let stats =
@@ -512,34 +483,41 @@ impl DrillStage {
                 .await?;
         let mut report = self.report(
             "DynamoDB throttling + crashes + poison records",
-            self.truth.records_sent - before,
             stats,
             &consumers,
         );
         report.recovery_ms = started.elapsed().as_millis();
         report.throttled_requests = proxy.as_ref().map_or(0, ThrottlingProxy::throttled);
-        report.quarantined = self.quarantined().await? - quarantined;
-        report.duplicates_absorbed =
-            self.absorbed(report.deliveries, distinct_before, poison_before);
-        report.verdict = verify(&self.clients, &self.stack, &self.truth).await?;
-        Ok(report)
+        self.conclude(report, &mark).await
     }
 
     /// Both mappings start over at TRIM_HORIZON: every record is delivered again, and nothing
     /// may change.
     pub async fn replay(&mut self) -> Result<DrillReport, String> {
         std::fs::remove_dir_all(self.checkpoints_dir()).map_err(|e| e.to_string())?;
-        let quarantined = self.quarantined().await?;
+        let mark = self.mark().await?;
         let started = Instant::now();
         let (mut consumers, _) = self.consumers(Faults::default()).await?;
         let stats =
             pipeline::run_until_idle(&mut consumers, &self.clients, Duration::from_secs(600))
                 .await?;
-        let mut report = self.report("replay from TRIM_HORIZON", 0, stats, &consumers);
+        let mut report = self.report("replay from TRIM_HORIZON", stats, &consumers);
         report.recovery_ms = started.elapsed().as_millis();
-        report.quarantined = self.quarantined().await? - quarantined;
-        report.duplicates_absorbed = report.deliveries;
-        report.verdict = verify(&self.clients, &self.stack, &self.truth).await?;
-        Ok(report)
+        self.conclude(report, &mark).await
     }
+}
+
+/// A drill's starting point.
+struct Mark {
+    records_sent: usize,
+    distinct_events: usize,
+    poison_sent: usize,
+    quarantined: usize,
+}
+
+fn crashes(mappings: &[Mapping]) -> u64 {
+    mappings
+        .iter()
+        .filter_map(|m| m.function().chaos.as_ref().map(|c| c.crashes))
+        .sum()
 }

@@ -113,21 +113,7 @@ impl ThrottlingProxy {
             trace_ids: Mutex::new(Vec::new()),
         });
         let shared = state.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |request| relay(state.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = crate::http_server::serve(listener, shared, relay);
         Ok(ThrottlingProxy {
             port,
             state,

@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod events;
 pub mod faults;
 pub mod functions;
+pub mod http_server;
 pub mod mappings;
 pub mod pipeline;
 pub mod producer;

@@ -6,7 +6,6 @@
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -122,21 +121,7 @@ impl LocalFunction {
             last_trace_id: Mutex::new(None),
         });
         let server_state = shared.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = server_state.clone();
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |request| route(state.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = crate::http_server::serve(listener, server_state, route);
         Ok(LocalFunction {
             spec,
             port,
