@@ -98,6 +98,7 @@ pub async fn run(images: usize, likes: usize) -> Result<String, String> {
     let notifier = Notifier::new(table, 15 * 60 * 1000);
     let events = workload(images, likes);
     let mut rows = Vec::new();
+    let mut applied_on_replay = 0;
     for pass in ["first delivery", "replay of the whole stream"] {
         let (requests, units) = (
             notifier.table.requests.load(Ordering::Relaxed),
@@ -115,6 +116,7 @@ pub async fn run(images: usize, likes: usize) -> Result<String, String> {
                 Outcome::Skipped(_) | Outcome::Duplicate(_) => skipped += 1,
             }
         }
+        applied_on_replay = done;
         let seconds = started.elapsed().as_secs_f64();
         let n = events.len() as f64;
         let requests = (notifier.table.requests.load(Ordering::Relaxed) - requests) as f64;
@@ -131,10 +133,16 @@ pub async fn run(images: usize, likes: usize) -> Result<String, String> {
         "# notifier: DynamoDB cost per event\n\n\
          Command: `make bench` (`cargo run --release -p snapglow-bench -- notifier`). Machine: 2 cores, shared; DynamoDB is moto on 127.0.0.1.\n\n\
          Workload: {images} ImagePublished, then {likes} likes (5% unlikes, 10% producer duplicates) from 500 users, two a second, 15-minute coalescing windows; one process, so each image's owner is read once.\n\n\
-         | pass | events | applied | skipped (duplicate, stale, own like) | requests / event | write units / event (attempted) | events/s |\n|---|---|---|---|---|---|---|\n{}\n\n\
-         Per event: ImagePublished/ImageRejected 1 TransactWriteItems (receipt, owner view, notification: 6 units); ImageLiked 1 UpdateItem (+1 GetItem the first time a process sees the image); ImageLikeUndone 1 UpdateItem (2 when the like is in the previous window). A replay writes nothing new: every conditional write fails, which DynamoDB still bills.\n",
+         | pass | events | applied | not applied (duplicate, stale, own like) | requests / event | write units / event (attempted) | events/s |\n|---|---|---|---|---|---|---|\n{}\n\n\
+         Per event: ImagePublished/ImageRejected 1 TransactWriteItems (receipt, owner view, notification: 6 units); ImageLiked 1 UpdateItem (+1 GetItem the first time a process sees the image); ImageLikeUndone 2 UpdateItems (its window and the one before, where its like may sit; always both, so that a replay does exactly what the first delivery did). A replay writes nothing new: every conditional write fails, which DynamoDB still bills.\n",
         rows.join("\n")
     );
+    if applied_on_replay > 0 {
+        // Exactly once: a replay that changes an inbox is a bug, not a figure.
+        return Err(format!(
+            "the replay applied {applied_on_replay} events: notifications changed\n{report}"
+        ));
+    }
     let out = root.join("bench").join("results");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     std::fs::write(out.join("notifier.md"), &report).map_err(|e| e.to_string())?;

@@ -318,9 +318,12 @@ fn draw(work: &Path, out: &Path, data: &str) -> bool {
         out.join("render.png").display(),
         data_file.display()
     );
+    let script_file = work.join("render.gp");
+    if std::fs::write(&script_file, script).is_err() {
+        return false;
+    }
     Command::new("gnuplot")
-        .arg("-e")
-        .arg(&script)
+        .arg(&script_file)
         .status()
         .is_ok_and(|s| s.success())
 }

@@ -81,8 +81,13 @@ pub fn batch_metric_lines(
         .collect()
 }
 
-/// Prints the batch's EMF lines to stdout, where Lambda's log capture picks them up.
+/// Prints the batch's EMF lines to stdout, where Lambda's log capture picks them up. Outside
+/// a Lambda environment (no `AWS_LAMBDA_FUNCTION_NAME`: a benchmark or a test calling the
+/// handler code directly) nothing reads them, so nothing is printed.
 pub fn emit_batch_metrics(function: &str, report: &BatchReport) {
+    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_none() {
+        return;
+    }
     let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "snapglow".into());
     let now_ms = crate::contracts::Timestamp::now().millis();
     for line in batch_metric_lines(&namespace, function, report, now_ms) {

@@ -161,15 +161,21 @@ impl Notifier {
             .table
             .record_liker(&owner_id, image_id, window, &liker)
             .await?;
-        if !liked && written == Written::Unchanged {
+        if !liked {
             // The like may sit in the window before (a like at 10:59, its undo at 11:01).
+            // Both windows are always written, whatever the first write did: deciding on its
+            // outcome would make a replay (which finds this window already written) reach the
+            // previous window when the first delivery did not, and change the inbox.
             let previous = LikeWindow {
                 start_ms: window.start_ms - self.like_window_ms,
             };
-            written = self
+            let before = self
                 .table
                 .record_liker(&owner_id, image_id, previous, &liker)
                 .await?;
+            if before == Written::Applied {
+                written = Written::Applied;
+            }
         }
         Ok(match written {
             Written::Applied => Outcome::Done,
