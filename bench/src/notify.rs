@@ -134,7 +134,7 @@ pub async fn run(images: usize, likes: usize) -> Result<String, String> {
          Command: `make bench` (`cargo run --release -p snapglow-bench -- notifier`). Machine: 2 cores, shared; DynamoDB is moto on 127.0.0.1.\n\n\
          Workload: {images} ImagePublished, then {likes} likes (5% unlikes, 10% producer duplicates) from 500 users, two a second, 15-minute coalescing windows; one process, so each image's owner is read once.\n\n\
          | pass | events | applied | not applied (duplicate, stale, own like) | requests / event | write units / event (attempted) | events/s |\n|---|---|---|---|---|---|---|\n{}\n\n\
-         Per event: ImagePublished/ImageRejected 1 TransactWriteItems (receipt, owner view, notification: 6 units); ImageLiked 1 UpdateItem (+1 GetItem the first time a process sees the image); ImageLikeUndone 2 UpdateItems (its window and the one before, where its like may sit; always both, so that a replay does exactly what the first delivery did). A replay writes nothing new: every conditional write fails, which DynamoDB still bills.\n",
+         Per event: ImagePublished/ImageRejected 1 TransactWriteItems (receipt, owner view, notification: 6 units); ImageLiked 1 UpdateItem (+1 GetItem the first time a process sees the image); ImageLikeUndone 2 UpdateItems (its own window, where it is recorded even before any like, and the window before, where it takes out an unread like of that user; always both, so that a replay does exactly what the first delivery did). A replay writes nothing new: every conditional write fails, which DynamoDB still bills.\n",
         rows.join("\n")
     );
     if applied_on_replay > 0 {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::inbox::{Kind, LikeWindow, Liker};
-use crate::table::{ImageNotice, NotificationsTable, TableError, Written};
+use crate::table::{ImageNotice, NotificationsTable, TableError, UndoPlace, Written};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -159,7 +159,7 @@ impl Notifier {
         let window = LikeWindow::of(envelope.occurred_at.millis(), self.like_window_ms);
         let mut written = self
             .table
-            .record_liker(&owner_id, image_id, window, &liker)
+            .record_liker(&owner_id, image_id, window, &liker, UndoPlace::OwnWindow)
             .await?;
         if !liked {
             // The like may sit in the window before (a like at 10:59, its undo at 11:01).
@@ -171,7 +171,13 @@ impl Notifier {
             };
             let before = self
                 .table
-                .record_liker(&owner_id, image_id, previous, &liker)
+                .record_liker(
+                    &owner_id,
+                    image_id,
+                    previous,
+                    &liker,
+                    UndoPlace::PreviousWindow,
+                )
                 .await?;
             if before == Written::Applied {
                 written = Written::Applied;

@@ -76,6 +76,13 @@ pub struct NotificationsTable {
     pub write_units: AtomicU64,
 }
 
+/// Where an unlike is written (a like is always written in its own window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoPlace {
+    OwnWindow,
+    PreviousWindow,
+}
+
 fn is_condition_failure<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
     error.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
@@ -204,16 +211,19 @@ impl NotificationsTable {
 
     /// Records a like (or unlike) fact in the owner's likes notification of that window.
     ///
-    /// A like creates or extends the notification and makes it unread again. An unlike only
-    /// touches a notification that exists and is still unread: a like the owner has seen
-    /// stays seen. Both apply only when newer than the liker's fact already there, so
-    /// duplicates and stale redeliveries change nothing.
+    /// A like creates or extends the notification and makes it unread again. An unlike is
+    /// recorded in its own window (creating a hidden notification if needed) and, in the
+    /// window before, only over a like of that user; a notification already read is never
+    /// changed by an unlike: a like the owner has seen stays seen. Every write applies only
+    /// when newer than the liker's fact already there, so duplicates, stale redeliveries and
+    /// replays change nothing.
     pub async fn record_liker(
         &self,
         owner_id: &str,
         image_id: &str,
         window: LikeWindow,
         liker: &Liker,
+        place: UndoPlace,
     ) -> Result<Written, TableError> {
         let id = notification_id(Kind::Likes, image_id, Some(window));
         let newer = "(attribute_not_exists(#liker) OR #liker.#at < :at OR (#liker.#at = :at AND #liker.#id < :id))";
@@ -245,11 +255,25 @@ impl NotificationsTable {
                 .expression_attribute_values(":image", s(image_id))
                 .expression_attribute_values(":unread", AttributeValue::Bool(true))
                 .expression_attribute_values(":expires", n(expires_at(self.inbox_retention)))
+        } else if place == UndoPlace::OwnWindow {
+            // The undo is kept even where no notification exists yet (a hidden one: without
+            // updated_at it is not in the inbox index), so that an older like redelivered
+            // later finds it and stays out, and a replay finds it and writes nothing.
+            request
+                .update_expression("SET #liker = :state, kind = :kind, image_id = :image, unread = if_not_exists(unread, :unread), created_at = if_not_exists(created_at, :at), expires_at = if_not_exists(expires_at, :expires)")
+                .condition_expression(format!(
+                    "(attribute_not_exists(pk) OR unread = :unread) AND {newer}"
+                ))
+                .expression_attribute_values(":kind", s(Kind::Likes.as_str()))
+                .expression_attribute_values(":image", s(image_id))
+                .expression_attribute_values(":unread", AttributeValue::Bool(true))
+                .expression_attribute_values(":expires", n(expires_at(self.inbox_retention)))
         } else {
+            // The window before: only a like of this user that is still unread is taken out.
             request
                 .update_expression("SET #liker = :state")
                 .condition_expression(format!(
-                    "attribute_exists(pk) AND unread = :unread AND {newer}"
+                    "attribute_exists(#liker) AND unread = :unread AND {newer}"
                 ))
                 .expression_attribute_values(":unread", AttributeValue::Bool(true))
         };
