@@ -56,27 +56,29 @@ impl Mapping {
         }
     }
 
-    /// Messages received but neither deleted nor visible again yet: a failed batch waits out
-    /// the queue's visibility timeout before it comes back. Zero for streams.
+    /// Messages still in the queue: visible, or received and not yet deleted (a failed batch
+    /// waits out the queue's visibility timeout before it comes back). Zero for streams.
     pub async fn in_flight(&self, clients: &LocalClients) -> Result<usize, String> {
         let Mapping::Sqs(m) = self else {
             return Ok(0);
         };
-        let attribute =
-            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible;
+        use aws_sdk_sqs::types::QueueAttributeName as Attribute;
+        let wanted = [
+            Attribute::ApproximateNumberOfMessages,
+            Attribute::ApproximateNumberOfMessagesNotVisible,
+        ];
         let output = clients
             .sqs
             .get_queue_attributes()
             .queue_url(&m.queue_url)
-            .attribute_names(attribute.clone())
+            .set_attribute_names(Some(wanted.to_vec()))
             .send()
             .await
             .map_err(|e| format!("{}: {}", m.name, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        Ok(output
-            .attributes()
-            .and_then(|a| a.get(&attribute))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0))
+        Ok(wanted
+            .iter()
+            .filter_map(|a| output.attributes()?.get(a)?.parse::<usize>().ok())
+            .sum())
     }
 }
 
