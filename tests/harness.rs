@@ -87,6 +87,19 @@ impl TestStack {
         self.run(self.spec(binary)).await
     }
 
+    /// Puts an object in the uploads bucket, as a client would.
+    pub async fn upload(&self, key: &str, bytes: Vec<u8>) {
+        self.clients
+            .s3
+            .put_object()
+            .bucket(self.name("UploadsBucket"))
+            .key(key)
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("upload {key}: {e:?}"));
+    }
+
     pub fn name(&self, logical_id: &str) -> &str {
         self.stack.name_of(logical_id)
     }

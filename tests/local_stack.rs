@@ -145,17 +145,9 @@ async fn every_sample_event_is_handled_by_its_functions_without_failures() {
 async fn a_batch_reports_exactly_its_transiently_failed_records() {
     // GIVEN a real upload, whose S3 notification arrives on the queue
     let stage = TestStack::start().await;
-    let uploads = stage.name("UploadsBucket").to_owned();
     stage
-        .clients
-        .s3
-        .put_object()
-        .bucket(&uploads)
-        .key("uploads/alice/beach.jpg")
-        .body(sample_jpeg(640, 480).into())
-        .send()
-        .await
-        .unwrap();
+        .upload("uploads/alice/beach.jpg", sample_jpeg(640, 480))
+        .await;
     let notifications: Vec<_> = stage.receive("ImageUploadsQueue", 2).await; // the s3:TestEvent and the upload
     // AND a message that is not an S3 notification at all
     stage
@@ -199,16 +191,7 @@ async fn an_upload_becomes_renditions_and_an_image_published_event() {
     // GIVEN a 1600x1200 photo uploaded under a key with a space, a plus and unicode
     let stage = TestStack::start().await;
     let key = "uploads/béa/my photo+1.jpg";
-    stage
-        .clients
-        .s3
-        .put_object()
-        .bucket(stage.name("UploadsBucket"))
-        .key(key)
-        .body(sample_jpeg(1600, 1200).into())
-        .send()
-        .await
-        .unwrap();
+    stage.upload(key, sample_jpeg(1600, 1200)).await;
     let messages = stage.receive("ImageUploadsQueue", 2).await;
     let mut resize = stage.function("resize").await;
     // WHEN resize handles the real notification, twice (a redelivery)

@@ -44,16 +44,7 @@ async fn an_upload_that_keeps_failing_ends_in_the_dlq_after_max_receive_count() 
         .await
         .unwrap();
     let key = "uploads/ann/doomed.jpg";
-    stage
-        .clients
-        .s3
-        .put_object()
-        .bucket(stage.name("UploadsBucket"))
-        .key(key)
-        .body(sample_jpeg(64, 48).into())
-        .send()
-        .await
-        .unwrap();
+    stage.upload(key, sample_jpeg(64, 48)).await;
 
     // WHEN the mappings run until nothing is left in flight
     let stats = pipeline::run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(120))

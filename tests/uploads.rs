@@ -138,15 +138,8 @@ async fn uploads_become_upright_private_renditions_and_hostile_files_are_rejecte
     );
     for (name, bytes) in &uploads {
         stage
-            .clients
-            .s3
-            .put_object()
-            .bucket(stage.name("UploadsBucket"))
-            .key(format!("uploads/{OWNER}/{name}"))
-            .body(bytes.clone().into())
-            .send()
-            .await
-            .unwrap();
+            .upload(&format!("uploads/{OWNER}/{name}"), bytes.clone())
+            .await;
     }
     // (+1: the s3:TestEvent the bucket's notification configuration sent)
     let messages = stage.receive("ImageUploadsQueue", uploads.len() + 1).await;
