@@ -7,6 +7,7 @@
 //! update marking the record complete. It reaches the same counts when nothing crashes
 //! (its state and count writes are not atomic), at three to four requests per event.
 
+use crate::distribution::{median, percentile};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use base64::Engine;
@@ -115,19 +116,6 @@ struct Figures {
     seconds: f64,
     batch_ms: Vec<f64>,
     counts: BTreeMap<String, i64>,
-}
-
-fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted
-        .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
-        .copied()
-        .unwrap_or(0.0)
-}
-
-fn median(values: &[f64]) -> f64 {
-    percentile(values, 0.5)
 }
 
 async fn read_counts(

@@ -6,6 +6,7 @@
 //! `cargo run --release -p snapglow-bench -- drills [--images N] [--likes N]`
 //! `cargo run --release -p snapglow-bench -- render [--repeats R]`
 
+mod distribution;
 mod drills;
 mod likes;
 mod notify;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use crate::distribution::median;
 use snapglow_local::project::project_root;
 
 const SIZES: [(&str, u32); 3] = [("large", 2048), ("medium", 1024), ("thumb", 320)];
@@ -26,11 +27,6 @@ struct Photo {
 struct Sample {
     ms: f64,
     rss_kb: u64,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Runs `program args` on core 0 under GNU time; returns wall ms and peak RSS.
@@ -220,11 +216,11 @@ pub fn run(repeats: usize) -> Result<String, String> {
         }
         let ms: Vec<f64> = samples
             .iter()
-            .map(|s| median(s.iter().map(|x| x.ms).collect()))
+            .map(|s| median(&s.iter().map(|x| x.ms).collect::<Vec<_>>()))
             .collect();
         let mb: Vec<f64> = samples
             .iter()
-            .map(|s| median(s.iter().map(|x| x.rss_kb as f64).collect()) / 1024.0)
+            .map(|s| median(&s.iter().map(|x| x.rss_kb as f64).collect::<Vec<_>>()) / 1024.0)
             .collect();
         let (width, height) = image_size(&photo.path);
         let ratio = ms[0] / ms[1];

@@ -308,7 +308,13 @@ pub async fn run(
         );
     }
     let sheet = root.join(".local").join("demo").join("contact-sheet.png");
-    let thumbs = contact_sheet(&clients, stack, &sheet).await?;
+    let thumb_keys: Vec<&str> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.contains("/thumb."))
+        .collect();
+    let thumbs = contact_sheet(&clients, stack, &thumb_keys, &sheet).await?;
     println!(
         "\ncontact sheet of {thumbs} thumbnails: {}",
         sheet.display()
@@ -389,28 +395,17 @@ pub fn percentile(sorted: &[u64], p: usize) -> u64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
-/// Tiles every thumbnail rendition into one PNG, so a person can look at the result.
+/// Tiles the thumbnail renditions into one PNG, so a person can look at the result.
 async fn contact_sheet(
     clients: &LocalClients,
     stack: &StackInfo,
+    thumb_keys: &[&str],
     out: &Path,
 ) -> Result<usize, String> {
     const CELL: u32 = 340;
     let bucket = stack.name_of("RenditionsBucket");
-    let listed = clients
-        .s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
     let mut thumbs = Vec::new();
-    for key in listed
-        .contents()
-        .iter()
-        .filter_map(|o| o.key())
-        .filter(|k| k.contains("/thumb."))
-    {
+    for &key in thumb_keys {
         let object = clients
             .s3
             .get_object()

@@ -318,15 +318,16 @@ pub struct DrillStage {
 impl DrillStage {
     pub async fn new(stack: StackInfo, binary_dir: &Path, state_dir: &Path) -> DrillStage {
         let clients = LocalClients::new(&stack.endpoint_url).await;
-        let _ = std::fs::remove_dir_all(state_dir.join("checkpoints"));
-        DrillStage {
+        let stage = DrillStage {
             stack,
             clients,
             binary_dir: binary_dir.to_owned(),
             state_dir: state_dir.to_owned(),
             truth: GroundTruth::new(),
             dice: Dice::new(2026),
-        }
+        };
+        let _ = std::fs::remove_dir_all(stage.checkpoints_dir());
+        stage
     }
 
     fn checkpoints_dir(&self) -> PathBuf {
@@ -416,17 +417,32 @@ impl DrillStage {
         Ok(report)
     }
 
-    fn report(&self, drill: &str, stats: PollStats, mappings: &[Mapping]) -> DrillReport {
-        DrillReport {
+    /// Runs fresh consumers with `faults` until the stream is drained; `earlier` is what a
+    /// previous runner of the same drill did.
+    async fn drain(
+        &self,
+        drill: &str,
+        faults: Faults,
+        earlier: PollStats,
+        earlier_crashes: u64,
+    ) -> Result<DrillReport, String> {
+        let started = Instant::now();
+        let (mut consumers, proxy) = self.consumers(faults).await?;
+        let mut stats = earlier;
+        stats += pipeline::run_until_idle(&mut consumers, &self.clients, Duration::from_secs(600))
+            .await?;
+        Ok(DrillReport {
             drill: drill.to_owned(),
             deliveries: stats.delivered,
             invocations: stats.invocations,
             failed_invocations: stats.failed_invocations,
-            crashes: crashes(mappings),
+            crashes: earlier_crashes + crashes(&consumers),
+            throttled_requests: proxy.as_ref().map_or(0, ThrottlingProxy::throttled),
             given_up: stats.given_up,
             lag_peak_ms: stats.max_iterator_age_ms,
+            recovery_ms: started.elapsed().as_millis(),
             ..Default::default()
-        }
+        })
     }
 
     /// Consumers die mid-batch in `crash_percent` of invocations; then the whole runner is
@@ -446,17 +462,14 @@ impl DrillStage {
         let mark = self.mark().await?;
         self.produce(images, likes / 2, 0).await?;
         let (mut first, _) = self.consumers(faults).await?;
-        let mut stats = pipeline::run_rounds(&mut first, &self.clients, 1).await?;
+        let stats = pipeline::run_rounds(&mut first, &self.clients, 1).await?;
         let crashes_before = crashes(&first);
         drop(first); // the runner dies; its checkpoints stay on disk
         self.produce(0, likes - likes / 2, 0).await?;
-        let restarted = Instant::now();
-        let (mut second, _) = self.consumers(Faults { seed: 12, ..faults }).await?;
-        stats +=
-            pipeline::run_until_idle(&mut second, &self.clients, Duration::from_secs(600)).await?;
-        let mut report = self.report("crash mid-batch, stop, lag, restart", stats, &second);
-        report.recovery_ms = restarted.elapsed().as_millis();
-        report.crashes += crashes_before;
+        let drill = "crash mid-batch, stop, lag, restart";
+        let report = self
+            .drain(drill, Faults { seed: 12, ..faults }, stats, crashes_before)
+            .await?;
         self.conclude(report, &mark).await
     }
 
@@ -476,18 +489,8 @@ impl DrillStage {
         };
         let mark = self.mark().await?;
         self.produce(images, likes, 2).await?;
-        let started = Instant::now();
-        let (mut consumers, proxy) = self.consumers(faults).await?;
-        let stats =
-            pipeline::run_until_idle(&mut consumers, &self.clients, Duration::from_secs(600))
-                .await?;
-        let mut report = self.report(
-            "DynamoDB throttling + crashes + poison records",
-            stats,
-            &consumers,
-        );
-        report.recovery_ms = started.elapsed().as_millis();
-        report.throttled_requests = proxy.as_ref().map_or(0, ThrottlingProxy::throttled);
+        let drill = "DynamoDB throttling + crashes + poison records";
+        let report = self.drain(drill, faults, PollStats::default(), 0).await?;
         self.conclude(report, &mark).await
     }
 
@@ -496,13 +499,10 @@ impl DrillStage {
     pub async fn replay(&mut self) -> Result<DrillReport, String> {
         std::fs::remove_dir_all(self.checkpoints_dir()).map_err(|e| e.to_string())?;
         let mark = self.mark().await?;
-        let started = Instant::now();
-        let (mut consumers, _) = self.consumers(Faults::default()).await?;
-        let stats =
-            pipeline::run_until_idle(&mut consumers, &self.clients, Duration::from_secs(600))
-                .await?;
-        let mut report = self.report("replay from TRIM_HORIZON", stats, &consumers);
-        report.recovery_ms = started.elapsed().as_millis();
+        let drill = "replay from TRIM_HORIZON";
+        let report = self
+            .drain(drill, Faults::default(), PollStats::default(), 0)
+            .await?;
         self.conclude(report, &mark).await
     }
 }

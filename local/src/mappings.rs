@@ -148,6 +148,14 @@ impl SqsMapping {
             .iter()
             .map(|m| m.message_id().unwrap_or_default().to_owned())
             .collect();
+        // The oldest message's age when handed over (SQS's ApproximateAgeOfOldestMessage).
+        let handed_over_ms = chrono::Utc::now().timestamp_millis();
+        let oldest_age_ms = messages
+            .iter()
+            .filter_map(sent_ms)
+            .map(|sent| (handed_over_ms - sent).max(0) as u64)
+            .max()
+            .unwrap_or(0);
         let event = sqs_event(&self.queue_arn, &messages);
         let outcome = self
             .function
@@ -162,14 +170,7 @@ impl SqsMapping {
                 ids.clone()
             }
         };
-        // The oldest message's age when handed over (SQS's ApproximateAgeOfOldestMessage).
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let oldest_age_ms = messages
-            .iter()
-            .filter_map(sent_ms)
-            .map(|sent| (now_ms - sent).max(0) as u64)
-            .max()
-            .unwrap_or(0);
+        let answered_ms = chrono::Utc::now().timestamp_millis();
         let mut stats = PollStats {
             records: messages.len(),
             delivered: messages.len(),
@@ -200,8 +201,7 @@ impl SqsMapping {
                 })?;
             stats.acknowledged += 1;
             if let Some(sent) = sent_ms(message) {
-                let now_ms = chrono::Utc::now().timestamp_millis();
-                self.latencies_ms.push((now_ms - sent).max(0) as u64);
+                self.latencies_ms.push((answered_ms - sent).max(0) as u64);
             }
         }
         Ok(stats)

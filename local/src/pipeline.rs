@@ -178,13 +178,27 @@ pub async fn run_rounds(
     clients: &LocalClients,
     rounds: usize,
 ) -> Result<PollStats, String> {
+    let mut progress = Progress::quiet();
     let mut total = PollStats::default();
     for _ in 0..rounds {
-        for mapping in mappings.iter_mut() {
-            total += mapping.poll_once(clients).await?;
-        }
+        total += poll_round(mappings, clients, &mut progress).await?;
     }
     Ok(total)
+}
+
+/// One poll of every mapping, counted per mapping in `progress`.
+async fn poll_round(
+    mappings: &mut [Mapping],
+    clients: &LocalClients,
+    progress: &mut Progress,
+) -> Result<PollStats, String> {
+    let mut round = PollStats::default();
+    for mapping in mappings.iter_mut() {
+        let stats = mapping.poll_once(clients).await?;
+        progress.add(mapping.name(), stats);
+        round += stats;
+    }
+    Ok(round)
 }
 
 /// Polls every mapping until a whole round finds nothing to do and no message is in flight
@@ -262,18 +276,18 @@ pub async fn run(
     let started = Instant::now();
     let mut total = PollStats::default();
     loop {
-        let mut round = PollStats::default();
-        for mapping in mappings.iter_mut() {
-            let stats = mapping.poll_once(clients).await?;
-            progress.add(mapping.name(), stats);
-            round += stats;
-        }
+        let round = poll_round(mappings, clients, progress).await?;
         total += round;
         progress.maybe_print();
+        let Some(limit) = limit else {
+            // Running until stopped: an idle round only slows the next poll down.
+            if round.records == 0 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            continue;
+        };
         if round.records > 0 {
-            if let Some(limit) = limit
-                && started.elapsed() > limit
-            {
+            if started.elapsed() > limit {
                 return Err(format!(
                     "the pipeline was still busy after {}s",
                     limit.as_secs()
@@ -285,15 +299,15 @@ pub async fn run(
         for mapping in mappings.iter() {
             in_flight += mapping.in_flight(clients).await?;
         }
-        match limit {
-            Some(_) if in_flight == 0 => return Ok(total),
-            Some(limit) if started.elapsed() > limit => {
-                return Err(format!(
-                    "{in_flight} messages were still in flight after {}s (a failed batch reappears after the queue's visibility timeout)",
-                    limit.as_secs()
-                ));
-            }
-            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        if in_flight == 0 {
+            return Ok(total);
         }
+        if started.elapsed() > limit {
+            return Err(format!(
+                "{in_flight} messages were still in flight after {}s (a failed batch reappears after the queue's visibility timeout)",
+                limit.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
