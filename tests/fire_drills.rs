@@ -3,7 +3,7 @@
 //! stream; after each, every like count and every owner's inbox must equal the ground truth.
 //! The same drills run larger in `make bench` (bench/results/fire-drills.md).
 
-use snapglow_local::drills::{DrillReport, DrillStage};
+use snapglow_local::scenarios::drills::{DrillReport, DrillStage};
 use snapglow_tests::TestStack;
 
 fn show(report: &DrillReport) {

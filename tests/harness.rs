@@ -3,24 +3,26 @@
 //! template.yaml, and the real function binaries under the local Runtime API.
 
 use serde_json::Value;
-use snapglow_local::clients::LocalClients;
-use snapglow_local::emulator::Emulator;
-use snapglow_local::functions::spec_for;
-use snapglow_local::project::{binary_dir, build_binaries, project_root, template_path};
-use snapglow_local::runtime_api::{FunctionSpec, LocalFunction, LogSink};
-use snapglow_local::stack::{StackInfo, deploy};
-use snapglow_local::template::Template;
+use snapglow_local::lambda::{FunctionSpec, LocalFunction, LogSink, spec_for};
+use snapglow_local::stack::fresh::FreshStack;
+use snapglow_local::stack::project::{binary_dir, build_binaries, project_root};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const FUNCTIONS: [&str; 3] = ["resize", "like-counter", "notifier"];
 
+/// A [`FreshStack`] (the library's one fixture for a fresh local stack: emulator, clients,
+/// stack) with what the tests do to it.
 pub struct TestStack {
-    pub emulator: Emulator,
-    pub stack: StackInfo,
-    pub clients: LocalClients,
-    pub root: PathBuf,
+    fresh: FreshStack,
+}
+
+impl std::ops::Deref for TestStack {
+    type Target = FreshStack;
+    fn deref(&self) -> &FreshStack {
+        &self.fresh
+    }
 }
 
 /// Builds the function binaries once per test process (cargo's lock serializes processes).
@@ -38,31 +40,18 @@ impl TestStack {
     /// A new emulator with every resource of template.yaml, stack name `snapglow` (the names
     /// the sample events in events/ use).
     pub async fn start() -> TestStack {
-        let root = project_root();
-        let emulator = Emulator::start_attached_on_free_port(&root).expect("the emulator starts");
-        let template = Template::load(&template_path(&root)).expect("template.yaml loads");
-        let stack = deploy(&template, "snapglow", &emulator.endpoint_url())
-            .await
-            .expect("the stack deploys");
-        let clients = LocalClients::new(&emulator.endpoint_url()).await;
-        TestStack {
-            emulator,
-            stack,
-            clients,
-            root,
-        }
+        let fresh = FreshStack::start().await.unwrap_or_else(|e| {
+            panic!(
+                "a fresh local stack starts: {}",
+                snapglow_local::logging::chain(&e)
+            )
+        });
+        TestStack { fresh }
     }
 
     /// Where the debug function binaries are (built on first use).
     pub fn binaries(&self) -> PathBuf {
         ensure_binaries(&self.root)
-    }
-
-    /// A scratch folder of this test's own (logs, checkpoints), under `.local/`.
-    pub fn state_dir(&self, purpose: &str) -> PathBuf {
-        self.root
-            .join(".local")
-            .join(format!("{purpose}-{}", self.emulator.port))
     }
 
     /// How the function would run; change it (environment, timeout) before [`Self::run`].
@@ -109,10 +98,7 @@ impl TestStack {
     }
 
     pub fn arn(&self, logical_id: &str) -> &str {
-        self.stack
-            .resource(logical_id)
-            .and_then(|r| r.arn.as_deref())
-            .expect("resource has an ARN")
+        self.stack.arn_of(logical_id)
     }
 
     /// Waits for and receives (hiding them for 60 s) at least `count` messages from a queue.
@@ -204,7 +190,7 @@ impl TestStack {
 
     /// The quarantine's entries, without consuming them.
     pub async fn quarantined(&self) -> Vec<Value> {
-        snapglow_local::quarantine::list(&self.clients, self.url("QuarantineQueue"))
+        snapglow_local::stack::queues::peek(&self.clients, self.url("QuarantineQueue"))
             .await
             .expect("quarantine lists")
             .iter()
@@ -220,7 +206,7 @@ pub fn fixture(relative: &str) -> Vec<u8> {
 }
 
 /// Invokes and parses the JSON response, failing the test on a function error.
-pub async fn invoke_json(function: &mut LocalFunction, payload: &Value) -> Value {
+pub async fn invoke_json(function: &mut LocalFunction, payload: &impl serde::Serialize) -> Value {
     let response = function
         .invoke(serde_json::to_vec(payload).unwrap())
         .await
@@ -228,7 +214,6 @@ pub async fn invoke_json(function: &mut LocalFunction, payload: &Value) -> Value
     serde_json::from_slice(&response).expect("the response is JSON")
 }
 
-/// A photo-like JPEG, `width` x `height` (the demo's generator).
 /// The itemIdentifiers of a partial batch response.
 pub fn batch_failures(response: &Value) -> Vec<String> {
     response["batchItemFailures"]
@@ -244,12 +229,10 @@ pub fn batch_failures(response: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A photo-like JPEG, `width` x `height` (the demo's generator).
 pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
-    snapglow_local::demo::generated_jpeg(width, height, 0)
+    snapglow_local::scenarios::photos::generated_jpeg(width, height, 0)
 }
-
-/// A small deterministic generator for generated histories (seeded, so a failure replays).
-pub use snapglow_local::faults::Dice;
 
 impl TestStack {
     /// Puts events on the stream through the producers' publisher.
@@ -275,7 +258,7 @@ impl TestStack {
 
     /// The Kinesis event a mapping would deliver for these records of one shard.
     pub fn kinesis_batch(&self, shard: &str, records: &[aws_sdk_kinesis::types::Record]) -> Value {
-        snapglow_local::events::kinesis_event(
+        snapglow_local::triggers::kinesis::kinesis_event(
             self.arn("ImageSocialEvents"),
             shard,
             "arn:aws:iam::123456789012:role/test",

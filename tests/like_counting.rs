@@ -5,9 +5,10 @@
 //! TRIM_HORIZON. After every history the counts in DynamoDB must equal a simple model: the
 //! number of users whose latest fact (by occurred_at, then event id) is a like.
 
+use fastrand::Rng;
 use serde_json::Value;
 use snapglow::contracts::{Envelope, ImageLikeUndoneV1, ImageLikedV1, SocialEvent, Timestamp};
-use snapglow_tests::{Dice, TestStack, invoke_json};
+use snapglow_tests::{TestStack, invoke_json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
@@ -52,29 +53,29 @@ fn model(history: &[Envelope]) -> BTreeMap<String, i64> {
 
 /// A history: likes and unlikes of `images` by `users`, some at the same millisecond (the
 /// tie is broken by event id), and the order producers put them in, duplicates included.
-fn history(random: &mut Dice, events: usize) -> (Vec<Envelope>, Vec<Envelope>) {
+fn history(random: &mut Rng, events: usize) -> (Vec<Envelope>, Vec<Envelope>) {
     let images = ["img-a", "img-b", "img-c"];
     let mut facts = Vec::new();
     let mut at = 1_700_000_000_000i64;
     for _ in 0..events {
-        at += random.below(3) as i64; // 0 gives ties
-        let image = images[random.below(images.len() as u64) as usize];
-        let user = format!("u{}", random.below(8));
+        at += random.i64(0..3); // 0 gives ties
+        let image = images[random.usize(..images.len())];
+        let user = format!("u{}", random.u32(..8));
         facts.push(like(
             image,
             &user,
-            random.chance(65),
+            random.u32(..100) < 65,
             at,
-            Uuid::from_u128(u128::from(random.below(u64::MAX))),
+            Uuid::from_u128(random.u128(..)),
         ));
     }
     let mut put = Vec::new();
     let mut retries: Vec<(usize, Envelope)> = Vec::new();
     for (i, fact) in facts.iter().enumerate() {
         put.push(fact.clone());
-        if random.chance(15) {
+        if random.u32(..100) < 15 {
             // The producer's retry lands a few records later, with a new sequence number.
-            retries.push((i + 1 + random.below(5) as usize, fact.clone()));
+            retries.push((i + 1 + random.usize(..5), fact.clone()));
         }
         for (_, retry) in retries.extract_if(.., |(when, _)| *when <= i) {
             put.push(retry);
@@ -86,19 +87,19 @@ fn history(random: &mut Dice, events: usize) -> (Vec<Envelope>, Vec<Envelope>) {
 
 async fn deliver(
     stage: &TestStack,
-    random: &mut Dice,
-    counter: &mut snapglow_local::runtime_api::LocalFunction,
+    random: &mut Rng,
+    counter: &mut snapglow_local::lambda::LocalFunction,
 ) {
     for (shard, records) in stage.shards().await {
         let mut delivered: Vec<(usize, usize)> = Vec::new();
         let mut at = 0;
         while at < records.len() {
-            let end = (at + 1 + random.below(25) as usize).min(records.len());
-            if random.chance(30) {
+            let end = (at + 1 + random.usize(..25)).min(records.len());
+            if random.u32(..100) < 30 {
                 // A crash between two transactions: some of the batch's keys were committed.
                 let subset: Vec<_> = records[at..end]
                     .iter()
-                    .filter(|_| random.chance(50))
+                    .filter(|_| random.bool())
                     .cloned()
                     .collect();
                 if !subset.is_empty() {
@@ -113,10 +114,10 @@ async fn deliver(
                 "no failure expected against a healthy table"
             );
             delivered.push((at, end));
-            if random.chance(25) {
+            if random.u32(..100) < 25 {
                 // An old batch redelivered after newer ones (a retry, or a bisected half).
-                let (from, to) = delivered[random.below(delivered.len() as u64) as usize];
-                let half = if random.chance(50) {
+                let (from, to) = delivered[random.usize(..delivered.len())];
+                let half = if random.bool() {
                     from..(from + to).div_ceil(2)
                 } else {
                     from..to
@@ -133,7 +134,7 @@ async fn generated_histories_end_in_the_model_counts_whatever_the_delivery() {
     for seed in [1u64, 7, 42] {
         // GIVEN a fresh stack and a generated history on the stream
         let stage = TestStack::start().await;
-        let mut random = Dice::new(seed);
+        let mut random = Rng::with_seed(seed);
         let (facts, put) = history(&mut random, 150);
         stage.publish(&put).await;
         // WHEN it is delivered in random batches, with redeliveries, partial batches and a replay

@@ -2,9 +2,10 @@
 //! function binaries under the local Runtime API, talking AWS wire protocols.
 
 use serde_json::{Value, json};
-use snapglow_local::events::{kinesis_event, sqs_event};
 use snapglow_local::stack::deploy;
 use snapglow_local::template::Template;
+use snapglow_local::triggers::kinesis::kinesis_event;
+use snapglow_local::triggers::sqs::sqs_event;
 use snapglow_tests::{
     FUNCTIONS, TestStack, batch_failures as failures, fixture, invoke_json, sample_jpeg,
 };
@@ -374,8 +375,8 @@ async fn a_taken_port_is_refused_with_what_to_do() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     // WHEN the emulator is started on it
-    let error = snapglow_local::emulator::Emulator::start(
-        &snapglow_local::project::project_root(),
+    let error = snapglow_local::stack::emulator::Emulator::start(
+        &snapglow_local::stack::project::project_root(),
         port,
         false,
     )
@@ -398,4 +399,72 @@ fn an_invalid_template_is_refused_with_what_is_wrong() {
     );
     let error = Template::parse("Resources: [unclosed").unwrap_err();
     assert!(error.to_string().contains("not valid YAML"), "{error}");
+}
+
+#[tokio::test]
+async fn the_liveness_check_costs_one_small_request_however_much_the_stack_holds() {
+    // Prepare: a populated stack, 30,000 items in a table (moto's full-state dump of this
+    // takes far longer than any liveness timeout)
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    let stage = TestStack::start().await;
+    let table = stage.name("LikesTable").to_owned();
+    let mut writes = Vec::new();
+    for chunk in 0..1200 {
+        let requests: Vec<WriteRequest> = (0..25)
+            .map(|i| {
+                let item = [
+                    ("pk", format!("image#{chunk}")),
+                    ("sk", format!("user#{i:04}")),
+                    ("padding", "x".repeat(200)),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
+                .collect();
+                let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        let dynamodb = stage.clients.dynamodb.clone();
+        let table = table.clone();
+        writes.push(async move {
+            let output = dynamodb
+                .batch_write_item()
+                .request_items(table, requests)
+                .send()
+                .await
+                .expect("batch write");
+            assert!(output.unprocessed_items().is_none_or(|u| u.is_empty()));
+        });
+    }
+    use futures_util::StreamExt;
+    futures_util::stream::iter(writes)
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+    let scanned = stage
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&table)
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        scanned.count() >= 1000,
+        "the table holds items: {}",
+        scanned.count()
+    );
+
+    // Act
+    let started = std::time::Instant::now();
+    let up = snapglow_local::stack::emulator::is_up(stage.emulator.port);
+    let took = started.elapsed();
+
+    // Assess
+    assert!(up, "the populated emulator answers as running");
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "liveness took {took:?}"
+    );
 }

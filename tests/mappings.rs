@@ -4,13 +4,14 @@
 //! blocking the shard.
 
 use serde_json::Value;
-use snapglow_local::pipeline::{self, PipelineOptions};
-use snapglow_local::producer::like_event;
+use snapglow_local::scenarios::producer::like_event;
+use snapglow_local::triggers::pipeline::run_until_idle;
+use snapglow_local::triggers::{MappingOptions, mappings};
 use snapglow_tests::{TestStack, sample_jpeg};
 use std::time::Duration;
 
 async fn messages_on(stage: &TestStack, logical_id: &str) -> Vec<Value> {
-    snapglow_local::quarantine::list(&stage.clients, stage.url(logical_id))
+    snapglow_local::stack::queues::peek(&stage.clients, stage.url(logical_id))
         .await
         .unwrap()
         .iter()
@@ -35,19 +36,19 @@ async fn an_upload_that_keeps_failing_ends_in_the_dlq_after_max_receive_count() 
         .send()
         .await
         .unwrap();
-    let options = PipelineOptions {
+    let options = MappingOptions {
         environment: vec![("RENDITIONS_BUCKET".into(), "no-such-bucket".into())],
         ..Default::default()
     };
     let log_dir = stage.state_dir("mappings-dlq");
-    let mut mappings = pipeline::mappings(&stage.stack, &stage.binaries(), &log_dir, &options)
+    let mut mappings = mappings(&stage.stack, &stage.binaries(), &log_dir, &options)
         .await
         .unwrap();
     let key = "uploads/ann/doomed.jpg";
     stage.upload(key, sample_jpeg(64, 48)).await;
 
     // WHEN the mappings run until nothing is left in flight
-    let stats = pipeline::run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(120))
+    let stats = run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(120))
         .await
         .unwrap();
 
@@ -66,13 +67,13 @@ async fn an_upload_that_keeps_failing_ends_in_the_dlq_after_max_receive_count() 
 async fn a_stream_batch_that_keeps_failing_is_given_up_on_and_described_on_the_destination() {
     // GIVEN the notifier writing to a table that does not exist, and three records on the stream
     let stage = TestStack::start().await;
-    let options = PipelineOptions {
+    let options = MappingOptions {
         environment: vec![("NOTIFICATIONS_TABLE".into(), "no-such-table".into())],
         only_streams: true,
         ..Default::default()
     };
     let log_dir = stage.state_dir("mappings-destination");
-    let mut mappings = pipeline::mappings(&stage.stack, &stage.binaries(), &log_dir, &options)
+    let mut mappings = mappings(&stage.stack, &stage.binaries(), &log_dir, &options)
         .await
         .unwrap();
     mappings.retain(|m| m.name().starts_with("NotifierFunction"));
@@ -90,10 +91,14 @@ async fn a_stream_batch_that_keeps_failing_is_given_up_on_and_described_on_the_d
         .collect();
     stage.publish(&events).await;
 
-    // WHEN the mapping runs until it has nothing left to do
-    let stats = pipeline::run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(120))
+    // WHEN the mapping runs until it has nothing left to do, logging as `cargo local` does
+    let terminal = snapglow_local::logging::Captured::default();
+    let logging =
+        tracing::subscriber::set_default(snapglow_local::logging::subscriber(terminal.clone()));
+    let stats = run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(120))
         .await
         .unwrap();
+    drop(logging);
 
     // THEN every record was retried MaximumRetryAttempts (5) times after bisecting, then given
     // up on: the shard moves on, and the destination says which records, as AWS does
@@ -115,8 +120,16 @@ async fn a_stream_batch_that_keeps_failing_is_given_up_on_and_described_on_the_d
         assert!(info["startSequenceNumber"].is_string() && info["endSequenceNumber"].is_string());
         assert_eq!(info["streamArn"], stage.arn("ImageSocialEvents"));
     }
+    // AND the terminal said so, with the mapping's name, without RUST_LOG being set
+    let printed = terminal.text();
+    assert!(
+        printed.contains("WARN")
+            && printed.contains("giving up on records")
+            && printed.contains("NotifierFunction"),
+        "{printed}"
+    );
     // AND nothing stays in flight: a second run finds no work
-    let again = pipeline::run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(30))
+    let again = run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(again.records, 0);

@@ -58,7 +58,7 @@ fn undone(image: &str, user: &str, at_ms: i64) -> Envelope {
 }
 
 /// Delivers the whole stream to the notifier (optionally several times), one batch per shard.
-async fn deliver_all(stage: &TestStack, function: &mut snapglow_local::runtime_api::LocalFunction) {
+async fn deliver_all(stage: &TestStack, function: &mut snapglow_local::lambda::LocalFunction) {
     for (shard, records) in stage.shards().await {
         let response = invoke_json(function, &stage.kinesis_batch(&shard, &records)).await;
         assert_eq!(response["batchItemFailures"], Value::Array(vec![]));

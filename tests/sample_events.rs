@@ -5,7 +5,7 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
 use snapglow::contracts::{Decoded, Envelope};
-use snapglow_local::project::project_root;
+use snapglow_local::stack::project::project_root;
 
 fn files(folder: &str) -> Vec<(String, Value)> {
     let dir = project_root().join("events").join(folder);

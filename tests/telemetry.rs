@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use snapglow_local::faults::ThrottlingProxy;
-use snapglow_local::runtime_api::LogSink;
+use snapglow_local::lambda::LogSink;
 use snapglow_tests::{TestStack, fixture, invoke_json};
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! change that would silently lose or block records fails here instead.
 
 use serde_json::Value;
-use snapglow_local::project::{project_root, template_path};
+use snapglow_local::stack::project::{project_root, template_path};
 use snapglow_local::template::{Template, scalar_text};
 
 fn load_text() -> String {

@@ -5,7 +5,7 @@
 
 use image::{GenericImageView, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use serde_json::Value;
-use snapglow_local::events::sqs_event;
+use snapglow_local::triggers::sqs::sqs_event;
 use snapglow_tests::{TestStack, batch_failures, invoke_json};
 use std::collections::BTreeMap;
 use std::io::Cursor;

@@ -2,23 +2,17 @@
 //! what crashes, throttling, poison records and a replay cost, and that nothing is lost or
 //! doubled. Writes bench/results/fire-drills.md.
 
-use snapglow_local::drills::{DrillReport, DrillStage};
-use snapglow_local::emulator::Emulator;
-use snapglow_local::project::{build_binaries, project_root, template_path};
-use snapglow_local::stack::deploy;
-use snapglow_local::template::Template;
+use anyhow::{Context, Result, bail};
+use snapglow_local::scenarios::drills::{DrillReport, DrillStage};
+use snapglow_local::stack::fresh::FreshStack;
+use snapglow_local::stack::project::build_binaries;
 
-pub async fn run(images: usize, likes: usize) -> Result<String, String> {
-    let root = project_root();
-    let template = Template::load(&template_path(&root)).map_err(|e| e.to_string())?;
-    let binary_dir =
-        build_binaries(&root, &["like-counter", "notifier"], true).map_err(|e| e.to_string())?;
-    let emulator = Emulator::start_attached_on_free_port(&root).map_err(|e| e.to_string())?;
-    let stack = deploy(&template, "snapglow", &emulator.endpoint_url())
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn run(images: usize, likes: usize) -> Result<String> {
+    let fresh = FreshStack::start().await?;
+    let root = fresh.root.clone();
+    let binary_dir = build_binaries(&root, &["like-counter", "notifier"], true)?;
     let state_dir = root.join(".local").join("bench-drills");
-    let mut stage = DrillStage::new(stack, &binary_dir, &state_dir).await;
+    let mut stage = DrillStage::new(fresh.stack.clone(), &binary_dir, &state_dir).await;
     let reports = [
         stage.crash_and_catch_up(images, likes, 5).await?,
         stage.throttling_and_poison(images, likes, 5, 5).await?,
@@ -48,12 +42,12 @@ pub async fn run(images: usize, likes: usize) -> Result<String, String> {
         }
     );
     let out = root.join("bench").join("results");
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("fire-drills.md"), &report).map_err(|e| e.to_string())?;
-    drop(emulator);
-    if failures.is_empty() {
-        Ok(report)
-    } else {
-        Err(report)
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("fire-drills.md"), &report)
+        .context("writing bench/results/fire-drills.md")?;
+    drop(fresh);
+    if !failures.is_empty() {
+        bail!("{report}");
     }
+    Ok(report)
 }

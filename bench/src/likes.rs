@@ -7,20 +7,20 @@
 //! update marking the record complete. It reaches the same counts when nothing crashes
 //! (its state and count writes are not atomic), at three to four requests per event.
 
-use crate::distribution::{median, percentile};
+use anyhow::{Context, Result, bail};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use base64::Engine;
+use fastrand::Rng;
 use like_counter::counter::LikeCounter;
 use like_counter::table::LikesTable;
 use snapglow::batch::Deadline;
-use snapglow::contracts::{Envelope, ImageLikeUndoneV1, ImageLikedV1, SocialEvent, Timestamp};
+use snapglow::contracts::{Envelope, SocialEvent, Timestamp};
 use snapglow::quarantine::SqsQuarantine;
-use snapglow_local::clients::LocalClients;
-use snapglow_local::emulator::Emulator;
-use snapglow_local::project::{project_root, template_path};
-use snapglow_local::stack::deploy;
-use snapglow_local::template::Template;
+use snapglow_local::scenarios::measure::{median, percentile};
+use snapglow_local::scenarios::producer::like_event;
+use snapglow_local::stack::clients::LocalClients;
+use snapglow_local::stack::fresh::FreshStack;
+use snapglow_local::triggers::kinesis::{ShardRecord, event_of};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -30,22 +30,8 @@ const BATCH: usize = 100;
 const IMAGES: u64 = 2000;
 const USERS: u64 = 5000;
 
-struct Lcg(u64);
-impl Lcg {
-    fn unit(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.unit() * n as f64) as u64).min(n - 1)
-    }
-}
-
 /// Zipf-like popularity (s = 1.1): a few images get most likes.
-fn zipf_sampler(n: u64) -> impl FnMut(&mut Lcg) -> u64 {
+fn zipf_sampler(n: u64) -> impl FnMut(&mut Rng) -> u64 {
     let weights: Vec<f64> = (1..=n).map(|k| 1.0 / (k as f64).powf(1.1)).collect();
     let total: f64 = weights.iter().sum();
     let mut cumulative = Vec::with_capacity(weights.len());
@@ -54,35 +40,32 @@ fn zipf_sampler(n: u64) -> impl FnMut(&mut Lcg) -> u64 {
         sum += w / total;
         cumulative.push(sum);
     }
-    move |random: &mut Lcg| {
-        let u = random.unit();
+    move |random: &mut Rng| {
+        let u = random.f64();
         cumulative.partition_point(|c| *c < u) as u64
     }
 }
 
 /// The workload as put on the stream: 5% unlikes, 10% producer duplicates.
 fn workload(events: usize) -> Vec<Envelope> {
-    let mut random = Lcg(20261128);
+    let mut random = Rng::with_seed(20261128);
     let mut image = zipf_sampler(IMAGES);
     let mut stream = Vec::with_capacity(events);
     let mut at = 1_795_000_000_000i64;
     while stream.len() < events {
         at += 1;
         let image_id = format!("img{}", image(&mut random));
-        let user_id = format!("user{}", random.below(USERS));
-        let event = if random.unit() < 0.05 {
-            SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 { image_id, user_id })
-        } else {
-            SocialEvent::ImageLiked(ImageLikedV1 { image_id, user_id })
-        };
-        let envelope = Envelope {
-            event_id: Uuid::from_u64_pair(random.0, at as u64),
-            occurred_at: Timestamp::from_millis(at),
-            correlation_id: "bench".into(),
-            producer: "bench".into(),
-            event,
-        };
-        if random.unit() < 0.10 {
+        let user_id = format!("user{}", random.u64(..USERS));
+        let liked = random.f64() >= 0.05;
+        let event_id = Uuid::from_u64_pair(random.u64(..), at as u64);
+        let envelope = like_event(
+            &image_id,
+            &user_id,
+            liked,
+            Some(event_id),
+            Timestamp::from_millis(at),
+        );
+        if random.f64() < 0.10 {
             stream.push(envelope.clone());
         }
         stream.push(envelope);
@@ -92,21 +75,26 @@ fn workload(events: usize) -> Vec<Envelope> {
 }
 
 fn kinesis_event(batch: &[Envelope], first_sequence: usize) -> KinesisEvent {
-    let records: Vec<serde_json::Value> = batch
+    let encoded: Vec<(String, Vec<u8>)> = batch
         .iter()
         .enumerate()
-        .map(|(i, e)| {
-            let sequence = (first_sequence + i + 1).to_string();
-            serde_json::json!({
-                "kinesis": { "kinesisSchemaVersion": "1.0", "partitionKey": e.partition_key(), "sequenceNumber": sequence,
-                             "data": base64::engine::general_purpose::STANDARD.encode(e.to_json()), "approximateArrivalTimestamp": 1795000000.0 },
-                "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("shardId-000000000000:{sequence}"), "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/bench", "awsRegion": "us-east-1", "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/bench"
-            })
-        })
+        .map(|(i, e)| ((first_sequence + i + 1).to_string(), e.to_json()))
         .collect();
-    serde_json::from_value(serde_json::json!({ "Records": records }))
-        .expect("a valid Kinesis event")
+    let records = batch
+        .iter()
+        .zip(&encoded)
+        .map(|(e, (sequence, data))| ShardRecord {
+            partition_key: e.partition_key(),
+            sequence_number: sequence,
+            data,
+            arrival_ms: 1_795_000_000_000,
+        });
+    event_of(
+        "arn:aws:kinesis:us-east-1:123456789012:stream/bench",
+        "shardId-000000000000",
+        "arn:aws:iam::123456789012:role/bench",
+        records,
+    )
 }
 
 #[derive(Debug, Clone, Default)]
@@ -256,22 +244,18 @@ async fn textbook(client: &aws_sdk_dynamodb::Client, table: &str, stream: &[Enve
     figures
 }
 
-pub async fn run(events: usize, repeats: usize) -> Result<String, String> {
-    let root = project_root();
-    let template = Template::load(&template_path(&root)).map_err(|e| e.to_string())?;
+pub async fn run(events: usize, repeats: usize) -> Result<String> {
+    let mut root = std::path::PathBuf::new();
     let stream = workload(events);
     let images: Vec<String> = (0..IMAGES).map(|i| format!("img{i}")).collect();
     let mut runs: Vec<(Figures, Figures)> = Vec::new();
     for repeat in 0..repeats.max(1) {
         // A fresh emulator per repeat, shared by both approaches (one table each).
-        let emulator = Emulator::start_attached_on_free_port(&root).map_err(|e| e.to_string())?;
-        let ours_stack = deploy(&template, "bench-ours", &emulator.endpoint_url())
-            .await
-            .map_err(|e| e.to_string())?;
-        let textbook_stack = deploy(&template, "bench-textbook", &emulator.endpoint_url())
-            .await
-            .map_err(|e| e.to_string())?;
-        let clients = LocalClients::new(&emulator.endpoint_url()).await;
+        let fresh = FreshStack::start().await?;
+        root.clone_from(&fresh.root);
+        let ours_stack = &fresh.stack;
+        let textbook_stack = fresh.deploy_also("bench-textbook").await?;
+        let clients = &fresh.clients;
         eprintln!(
             "repeat {}/{}: {} events ...",
             repeat + 1,
@@ -279,7 +263,7 @@ pub async fn run(events: usize, repeats: usize) -> Result<String, String> {
             stream.len()
         );
         let mut mine = ours(
-            &clients,
+            clients,
             ours_stack.name_of("LikesTable"),
             ours_stack.url_of("QuarantineQueue"),
             &stream,
@@ -300,7 +284,7 @@ pub async fn run(events: usize, repeats: usize) -> Result<String, String> {
         )
         .await;
         if mine.counts != theirs.counts {
-            return Err("the two approaches ended with different counts".into());
+            bail!("the two approaches ended with different counts");
         }
         runs.push((mine, theirs));
     }
@@ -310,11 +294,11 @@ pub async fn run(events: usize, repeats: usize) -> Result<String, String> {
         let rates: Vec<f64> = runs.iter().map(|r| n / pick(r).seconds).collect();
         let p50: Vec<f64> = runs
             .iter()
-            .map(|r| percentile(&pick(r).batch_ms, 0.5))
+            .map(|r| percentile(&pick(r).batch_ms, 50.0))
             .collect();
         let p99: Vec<f64> = runs
             .iter()
-            .map(|r| percentile(&pick(r).batch_ms, 0.99))
+            .map(|r| percentile(&pick(r).batch_ms, 99.0))
             .collect();
         (
             format!(
@@ -346,7 +330,7 @@ pub async fn run(events: usize, repeats: usize) -> Result<String, String> {
         moto = "5.2.5",
     );
     let out = root.join("bench").join("results");
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("likes.md"), &report).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("likes.md"), &report).context("writing bench/results/likes.md")?;
     Ok(report)
 }

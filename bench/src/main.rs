@@ -6,7 +6,6 @@
 //! `cargo run --release -p snapglow-bench -- drills [--images N] [--likes N]`
 //! `cargo run --release -p snapglow-bench -- render [--repeats R]`
 
-mod distribution;
 mod drills;
 mod likes;
 mod notify;
@@ -14,6 +13,7 @@ mod render;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    snapglow_local::logging::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str, default: usize| {
         args.iter()
@@ -27,7 +27,7 @@ async fn main() -> std::process::ExitCode {
         Some("notifier") => notify::run(flag("--images", 200), flag("--likes", 3000)).await,
         Some("render") => render::run(flag("--repeats", 5)),
         Some("drills") => drills::run(flag("--images", 40), flag("--likes", 2000)).await,
-        Some(other) => Err(format!(
+        Some(other) => Err(anyhow::anyhow!(
             "unknown benchmark {other:?}; try `likes`, `notifier`, `drills` or `render`"
         )),
     };
@@ -37,7 +37,7 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
     }

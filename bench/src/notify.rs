@@ -1,17 +1,13 @@
 //! notifier's DynamoDB requests and write units per event, first delivery and replay.
 //! A measurement of cost, not a race: there is no second implementation to compare with.
 
+use anyhow::{Context, Result, bail};
 use notifier::notifier::Notifier;
 use notifier::table::NotificationsTable;
 use snapglow::batch::{Outcome, StreamRecord};
-use snapglow::contracts::{
-    Envelope, ImageLikeUndoneV1, ImageLikedV1, ImagePublishedV1, SocialEvent, Timestamp,
-};
-use snapglow_local::clients::LocalClients;
-use snapglow_local::emulator::Emulator;
-use snapglow_local::project::{project_root, template_path};
-use snapglow_local::stack::deploy;
-use snapglow_local::template::Template;
+use snapglow::contracts::{Envelope, Timestamp};
+use snapglow_local::scenarios::producer::{like_event, published_event};
+use snapglow_local::stack::fresh::FreshStack;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -28,32 +24,18 @@ fn record(envelope: &Envelope, sequence: usize) -> StreamRecord {
 }
 
 fn workload(images: usize, likes: usize) -> Vec<Envelope> {
-    let mut random = 7u64;
-    let mut next = |n: u64| {
-        random = random
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (random >> 33) % n
-    };
+    let mut random = fastrand::Rng::with_seed(7);
+    let mut next = |n: u64| random.u64(..n);
     let base = 1_795_000_000_000i64;
     let mut events = Vec::new();
     for i in 0..images {
-        let data = ImagePublishedV1 {
-            image_id: format!("img{i}"),
-            owner_id: format!("user{}", i % 50),
-            source_key: format!("uploads/user{}/img{i}.jpg", i % 50),
-            source_etag: "e".into(),
-            width: 1,
-            height: 1,
-            renditions: vec![],
-        };
-        events.push(Envelope {
-            event_id: Uuid::from_u64_pair(1, i as u64),
-            occurred_at: Timestamp::from_millis(base + i as i64),
-            correlation_id: "bench".into(),
-            producer: "bench".into(),
-            event: SocialEvent::ImagePublished(data),
-        });
+        let mut published = published_event(
+            &format!("img{i}"),
+            &format!("user{}", i % 50),
+            Timestamp::from_millis(base + i as i64),
+        );
+        published.event_id = Uuid::from_u64_pair(1, i as u64);
+        events.push(published);
     }
     for n in 0..likes {
         let (image_id, user_id) = (
@@ -61,18 +43,14 @@ fn workload(images: usize, likes: usize) -> Vec<Envelope> {
             format!("user{}", next(500)),
         );
         let at = base + 1000 + (n as i64) * 500; // two likes a second: windows fill and roll over
-        let event = if next(100) < 5 {
-            SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 { image_id, user_id })
-        } else {
-            SocialEvent::ImageLiked(ImageLikedV1 { image_id, user_id })
-        };
-        let envelope = Envelope {
-            event_id: Uuid::from_u64_pair(2, n as u64),
-            occurred_at: Timestamp::from_millis(at),
-            correlation_id: "bench".into(),
-            producer: "bench".into(),
-            event,
-        };
+        let liked = next(100) >= 5;
+        let envelope = like_event(
+            &image_id,
+            &user_id,
+            liked,
+            Some(Uuid::from_u64_pair(2, n as u64)),
+            Timestamp::from_millis(at),
+        );
         if next(100) < 10 {
             events.push(envelope.clone());
         }
@@ -81,14 +59,9 @@ fn workload(images: usize, likes: usize) -> Vec<Envelope> {
     events
 }
 
-pub async fn run(images: usize, likes: usize) -> Result<String, String> {
-    let root = project_root();
-    let template = Template::load(&template_path(&root)).map_err(|e| e.to_string())?;
-    let emulator = Emulator::start_attached_on_free_port(&root).map_err(|e| e.to_string())?;
-    let stack = deploy(&template, "bench-notifier", &emulator.endpoint_url())
-        .await
-        .map_err(|e| e.to_string())?;
-    let clients = LocalClients::new(&emulator.endpoint_url()).await;
+pub async fn run(images: usize, likes: usize) -> Result<String> {
+    let fresh = FreshStack::start().await?;
+    let (root, stack, clients) = (&fresh.root, &fresh.stack, &fresh.clients);
     let table = NotificationsTable::new(
         clients.dynamodb.clone(),
         stack.name_of("NotificationsTable"),
@@ -107,11 +80,13 @@ pub async fn run(images: usize, likes: usize) -> Result<String, String> {
         let started = Instant::now();
         let (mut done, mut skipped) = (0, 0);
         for (i, envelope) in events.iter().enumerate() {
-            match notifier
+            let outcome = notifier
                 .handle_record(record(envelope, i))
                 .await
-                .map_err(|e| e.to_string())?
-            {
+                .with_context(|| {
+                    format!("notifier on event {i} ({})", envelope.event.type_name())
+                })?;
+            match outcome {
                 Outcome::Done => done += 1,
                 Outcome::Skipped(_) | Outcome::Duplicate(_) => skipped += 1,
             }
@@ -139,12 +114,11 @@ pub async fn run(images: usize, likes: usize) -> Result<String, String> {
     );
     if applied_on_replay > 0 {
         // Exactly once: a replay that changes an inbox is a bug, not a figure.
-        return Err(format!(
-            "the replay applied {applied_on_replay} events: notifications changed\n{report}"
-        ));
+        bail!("the replay applied {applied_on_replay} events: notifications changed\n{report}");
     }
     let out = root.join("bench").join("results");
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("notifier.md"), &report).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("notifier.md"), &report)
+        .context("writing bench/results/notifier.md")?;
     Ok(report)
 }

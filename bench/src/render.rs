@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::distribution::median;
-use snapglow_local::project::project_root;
+use anyhow::{Context, Result, bail};
+use snapglow_local::scenarios::measure::median;
+use snapglow_local::stack::project::project_root;
 
 const SIZES: [(&str, u32); 3] = [("large", 2048), ("medium", 1024), ("thumb", 320)];
 /// Debian packages whose photographs the benchmark uses (installed by `make bench`).
@@ -30,18 +31,20 @@ struct Sample {
 }
 
 /// Runs `program args` on core 0 under GNU time; returns wall ms and peak RSS.
-fn measure(program: &str, args: &[String], env: &[(&str, &str)]) -> Result<Sample, String> {
+fn measure(program: &str, args: &[String], env: &[(&str, &str)]) -> Result<Sample> {
     let started = Instant::now();
     let output = Command::new("taskset")
         .args(["-c", "0", "/usr/bin/time", "-f", "%M", program])
         .args(args)
         .envs(env.iter().copied())
         .output()
-        .map_err(|e| format!("{program}: {e}"))?;
+        .with_context(|| {
+            format!("starting {program} under taskset and /usr/bin/time (make bench installs them)")
+        })?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        return Err(format!("{program} {args:?} failed: {stderr}"));
+        bail!("{program} {args:?} failed: {stderr}");
     }
     let rss_kb = stderr
         .lines()
@@ -51,7 +54,7 @@ fn measure(program: &str, args: &[String], env: &[(&str, &str)]) -> Result<Sampl
     Ok(Sample { ms, rss_kb })
 }
 
-fn ours(binary: &Path, photo: &Path, out: &Path) -> Result<Sample, String> {
+fn ours(binary: &Path, photo: &Path, out: &Path) -> Result<Sample> {
     measure(
         &binary.display().to_string(),
         &[
@@ -64,7 +67,7 @@ fn ours(binary: &Path, photo: &Path, out: &Path) -> Result<Sample, String> {
     )
 }
 
-fn vips(photo: &Path, out: &Path) -> Result<Sample, String> {
+fn vips(photo: &Path, out: &Path) -> Result<Sample> {
     let mut total = Sample::default();
     for (name, edge) in SIZES {
         // `>` never upscales; strip drops EXIF; Q=82 as ours; one thread, as the others.
@@ -85,7 +88,7 @@ fn vips(photo: &Path, out: &Path) -> Result<Sample, String> {
     Ok(total)
 }
 
-fn magick(photo: &Path, out: &Path) -> Result<Sample, String> {
+fn magick(photo: &Path, out: &Path) -> Result<Sample> {
     let file = |name: &str| format!("{}/{name}.jpg", out.display());
     let args: Vec<String> = [
         photo.display().to_string(),
@@ -119,7 +122,7 @@ fn magick(photo: &Path, out: &Path) -> Result<Sample, String> {
 
 /// The photographs: a 12 MP baseline JPEG made from the largest one (the reference
 /// case), then a spread of real files: baseline and progressive JPEG, PNG, WebP.
-fn photos(work: &Path) -> Result<Vec<Photo>, String> {
+fn photos(work: &Path) -> Result<Vec<Photo>> {
     let dir = Path::new(PHOTO_DIR);
     let pick = [
         (
@@ -149,7 +152,7 @@ fn photos(work: &Path) -> Result<Vec<Photo>, String> {
             ])
             .arg(&twelve)
             .status()
-            .map_err(|e| e.to_string())?;
+            .context("starting ImageMagick's convert (make bench installs it)")?;
         if status.success() {
             photos.push(Photo {
                 path: twelve,
@@ -167,14 +170,14 @@ fn photos(work: &Path) -> Result<Vec<Photo>, String> {
         }
     }
     if photos.is_empty() {
-        return Err(format!(
+        bail!(
             "no photographs in {PHOTO_DIR}: run `make bench` (it installs lomiri-wallpapers and gnome-backgrounds)"
-        ));
+        );
     }
     Ok(photos)
 }
 
-pub fn run(repeats: usize) -> Result<String, String> {
+pub fn run(repeats: usize) -> Result<String> {
     let root = project_root();
     let status = Command::new("cargo")
         .args([
@@ -188,13 +191,13 @@ pub fn run(repeats: usize) -> Result<String, String> {
         ])
         .current_dir(&root)
         .status()
-        .map_err(|e| e.to_string())?;
+        .context("starting cargo to build snapglow-local")?;
     if !status.success() {
-        return Err("building snapglow-local failed".into());
+        bail!("building snapglow-local failed (see cargo's output above)");
     }
     let binary = root.join("target/release/snapglow-local");
     let work = root.join(".local/bench-render");
-    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let photos = photos(&work)?;
     let mut rows = Vec::new();
     let mut plot = String::new();
@@ -206,7 +209,8 @@ pub fn run(repeats: usize) -> Result<String, String> {
             for (tool, sample) in samples.iter_mut().enumerate() {
                 let out = work.join(format!("out-{tool}"));
                 let _ = std::fs::remove_dir_all(&out);
-                std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
                 sample.push(match tool {
                     0 => ours(&binary, &photo.path, &out)?,
                     1 => vips(&photo.path, &out)?,
@@ -240,7 +244,7 @@ pub fn run(repeats: usize) -> Result<String, String> {
         ));
     }
     let out = root.join("bench").join("results");
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let plotted = draw(&work, &out, &plot);
     let versions = format!(
         "{}; {}",
@@ -266,7 +270,7 @@ pub fn run(repeats: usize) -> Result<String, String> {
             "(No plot: gnuplot is not installed.)"
         }
     );
-    std::fs::write(out.join("render.md"), &report).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("render.md"), &report).context("writing bench/results/render.md")?;
     Ok(report)
 }
 

@@ -1,20 +1,18 @@
-//! The no-Docker local stack: the emulator, the resources of template.yaml, the Lambda Runtime
-//! API that runs the real function binaries, and the commands behind `cargo local`.
+//! The no-Docker local stack, in rooms that follow the flow:
+//!
+//! - [`template`]: template.yaml read as CloudFormation reads it, into typed properties;
+//! - [`stack`]: the emulator, the template's resources created in it, `.local/stack.json`;
+//! - [`lambda`]: each function's real binary under a local Lambda Runtime API;
+//! - [`triggers`]: the event source mappings that invoke them, one home per source kind;
+//! - [`faults`]: fault layers for fire drills, around a function or in front of a service;
+//! - [`scenarios`]: the event producer, the demo and the fire drills built on the above.
+//!
+//! `cargo local` (src/main.rs and src/commands/) is the command line over these rooms.
 
-pub mod checkpoints;
-pub mod clients;
-pub mod demo;
-pub mod drills;
-pub mod emulator;
-pub mod events;
 pub mod faults;
-pub mod functions;
-pub mod http_server;
-pub mod mappings;
-pub mod pipeline;
-pub mod producer;
-pub mod project;
-pub mod quarantine;
-pub mod runtime_api;
+pub mod lambda;
+pub mod logging;
+pub mod scenarios;
 pub mod stack;
 pub mod template;
+pub mod triggers;

@@ -1,6 +1,6 @@
 //! What every snapglow function shares: the event contracts of the stream, batch and
 //! partial-failure handling, the quarantine, deduplication, retries, the stream publisher,
-//! configuration and telemetry.
+//! the errors of a function's own DynamoDB table, configuration and telemetry.
 
 pub mod aws;
 pub mod batch;
@@ -10,4 +10,7 @@ pub mod dedup;
 pub mod quarantine;
 pub mod retry;
 pub mod stream;
+pub mod table;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -1,6 +1,7 @@
-//! The quarantine (DESIGN.md §2): one SQS queue, shared by every function, holding each
-//! record that can never be processed, with its raw bytes, so that nothing is lost when it is
-//! acknowledged. `cargo local quarantine` lists it; the runbook says how to replay it.
+//! The quarantine: one SQS queue, shared by every function, holding each record that can never
+//! be processed (a stream record that is not the JSON envelope described in docs/EVENTS.md, an
+//! SQS message that is not an S3 notification), with its raw bytes, so that nothing is lost
+//! when it is acknowledged. `cargo local quarantine` lists it; the runbook says how to replay it.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};

@@ -18,6 +18,15 @@ pub enum Attempt<E> {
     GiveUp(E),
 }
 
+impl<E> Attempt<E> {
+    /// The error, whether or not it was worth another attempt.
+    pub fn into_error(self) -> E {
+        match self {
+            Attempt::Retry(error) | Attempt::GiveUp(error) => error,
+        }
+    }
+}
+
 /// Runs `operation` until it succeeds, gives up, runs out of attempts, or the next backoff
 /// would end too close to the deadline. Returns the last error otherwise.
 pub async fn with_backoff<T, E, F, Fut>(

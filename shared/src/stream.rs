@@ -3,6 +3,7 @@
 
 use crate::contracts::Envelope;
 use aws_sdk_kinesis::primitives::Blob;
+use std::future::Future;
 
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -15,6 +16,13 @@ pub struct PublishError {
     pub detail: String,
 }
 
+/// Where a producer puts its events. [`StreamPublisher`] is the Kinesis stream.
+pub trait EventPublisher {
+    /// Puts one event; returns where it landed (the sequence number).
+    fn publish(&self, envelope: &Envelope) -> impl Future<Output = Result<String, PublishError>>;
+}
+
+/// The `image-social-events` Kinesis stream.
 #[derive(Clone)]
 pub struct StreamPublisher {
     client: aws_sdk_kinesis::Client,
@@ -53,5 +61,12 @@ impl StreamPublisher {
                 detail: aws_sdk_kinesis::error::DisplayErrorContext(e).to_string(),
             })?;
         Ok(output.sequence_number)
+    }
+}
+
+impl EventPublisher for StreamPublisher {
+    fn publish(&self, envelope: &Envelope) -> impl Future<Output = Result<String, PublishError>> {
+        // The inherent method (callers without the trait in scope use it directly).
+        StreamPublisher::publish(self, envelope)
     }
 }

@@ -19,14 +19,15 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::ledger::{Latest, LikeFact, LikeKey, latest_per_key, pack, plan};
-use crate::table::{Applied, LikesTable};
+use crate::table::{Applied, LikeStore, LikesTable};
 
 /// Read-plan-write rounds before giving up on keys whose state keeps changing under us.
 const MAX_ROUNDS: usize = 5;
 
-pub struct LikeCounter<Q> {
+/// The function: DynamoDB's [`LikesTable`] unless a test hands it another [`LikeStore`].
+pub struct LikeCounter<Q, T = LikesTable> {
     pub function: String,
-    pub table: LikesTable,
+    pub table: T,
     pub quarantine: Q,
 }
 
@@ -48,15 +49,15 @@ pub fn like_fact(envelope: &Envelope, record: usize) -> Option<LikeFact> {
     })
 }
 
-impl<Q: Quarantine> LikeCounter<Q> {
+impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
     pub async fn handle_batch(
         &self,
         event: KinesisEvent,
         deadline: Deadline,
     ) -> KinesisEventResponse {
         let started = Instant::now();
-        let requests_before = self.table.spend.requests.load(Ordering::Relaxed);
-        let units_before = self.table.spend.write_units.load(Ordering::Relaxed);
+        let requests_before = self.table.spend().requests.load(Ordering::Relaxed);
+        let units_before = self.table.spend().write_units.load(Ordering::Relaxed);
         let records = StreamRecord::from_event(event);
         // The whole batch is one unit of work here, so the per-record budget is not used.
         let ctx = BatchContext::new(&self.function, deadline, Duration::ZERO, &self.quarantine);
@@ -111,8 +112,8 @@ impl<Q: Quarantine> LikeCounter<Q> {
             quarantined = report.quarantined,
             failed = report.failed,
             distinct_likes = latest.len(),
-            dynamodb_requests = self.table.spend.requests.load(Ordering::Relaxed) - requests_before,
-            write_units = self.table.spend.write_units.load(Ordering::Relaxed) - units_before,
+            dynamodb_requests = self.table.spend().requests.load(Ordering::Relaxed) - requests_before,
+            write_units = self.table.spend().write_units.load(Ordering::Relaxed) - units_before,
             ms = started.elapsed().as_millis() as u64,
             resume_at = first.map(|r| r.sequence_number.as_str()).unwrap_or(""),
             "like batch settled"
@@ -183,4 +184,101 @@ struct Settled {
     failed: Vec<LikeKey>,
     /// Keys whose stored state needed no change (duplicates, replays, stale events).
     already_applied: BTreeSet<LikeKey>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{LikeState, StateWrite, Transaction};
+    use crate::table::memory::MemoryLikes;
+    use serde_json::json;
+    use snapglow::contracts::{ImageLikedV1, Timestamp};
+    use snapglow::testing::{MemoryQuarantine, kinesis_event_of};
+    use uuid::Uuid;
+
+    const T0: i64 = 1_795_000_000_000;
+
+    fn liked(user: &str, id: u128, at_ms: i64) -> Envelope {
+        Envelope {
+            event_id: Uuid::from_u128(id),
+            occurred_at: Timestamp::from_millis(at_ms),
+            correlation_id: format!("req-{id}"),
+            producer: "likes-api".into(),
+            event: SocialEvent::ImageLiked(ImageLikedV1 {
+                image_id: "sunset".into(),
+                user_id: user.into(),
+            }),
+        }
+    }
+
+    fn key(user: &str) -> LikeKey {
+        LikeKey {
+            image_id: "sunset".into(),
+            user_id: user.into(),
+        }
+    }
+
+    /// The state a like leaves, and the first write of it.
+    fn first_like(like: &Envelope, user: &str) -> (LikeState, StateWrite) {
+        let state = LikeState {
+            liked: true,
+            version: EventVersion::of(like),
+        };
+        let write = StateWrite {
+            key: key(user),
+            expected: None,
+            new: state,
+            delta: 1,
+        };
+        (state, write)
+    }
+
+    #[tokio::test]
+    async fn a_writer_racing_the_batch_makes_it_plan_again_and_every_like_counts_once() {
+        // Prepare: three likes of one photo, bob's sent twice by a retrying producer
+        let (bob, carol, dan) = (
+            liked("bob", 1, T0),
+            liked("carol", 2, T0 + 1),
+            liked("dan", 3, T0 + 2),
+        );
+        let batch = [bob.clone(), carol.clone(), bob.clone(), dan.clone()];
+        let (bob_state, bob_write) = first_like(&bob, "bob");
+        let (carol_state, carol_write) = first_like(&carol, "carol");
+        let (dan_state, _) = first_like(&dan, "dan");
+        // ... and a zombie invocation of the same batch that commits bob's and carol's likes
+        // between the counter's read and its write
+        let table = MemoryLikes::default();
+        table.race_next_read(Transaction {
+            writes: vec![bob_write, carol_write],
+            count_deltas: BTreeMap::from([("sunset".to_owned(), 2)]),
+        });
+        let counter = LikeCounter {
+            function: "like-counter".into(),
+            table,
+            quarantine: MemoryQuarantine::default(),
+        };
+
+        // Act
+        let response = counter
+            .handle_batch(
+                kinesis_event_of(&batch),
+                Deadline::after(Duration::from_secs(30)),
+            )
+            .await;
+
+        // Assess: every record is finished
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        // ... the count is exact: the racer's two likes are not counted again, dan's is counted
+        assert_eq!(counter.table.count("sunset"), 3);
+        assert_eq!(counter.table.state(&key("bob")), Some(bob_state));
+        assert_eq!(counter.table.state(&key("carol")), Some(carol_state));
+        assert_eq!(counter.table.state(&key("dan")), Some(dan_state));
+        // ... because the counter read again after its transaction was canceled: read, canceled
+        // transaction, read, transaction
+        assert_eq!(counter.table.spend().requests.load(Ordering::Relaxed), 4);
+        assert!(counter.quarantine.entries().is_empty());
+    }
 }

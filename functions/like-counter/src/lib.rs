@@ -2,7 +2,8 @@
 //! exactly-once effect per event under at-least-once delivery.
 //!
 //! - [`ledger`]: the pure decisions (latest fact per user, the writes, the transactions);
-//! - [`table`]: the DynamoDB adapter;
+//! - [`table`]: what the counter needs of its table ([`table::LikeStore`]) and the DynamoDB
+//!   adapter;
 //! - [`counter`]: one batch, end to end.
 
 pub mod counter;

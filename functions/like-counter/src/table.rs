@@ -9,29 +9,47 @@
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
-use snapglow::retry::{Attempt, is_transient, with_backoff};
+use snapglow::retry::{Attempt, with_backoff};
+use snapglow::table::TableError;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::ledger::{LikeKey, LikeState, Transaction};
 
+#[cfg(test)]
+pub mod memory;
+
 /// BatchGetItem takes at most 100 keys.
 const MAX_BATCH_GET_KEYS: usize = 100;
 const ATTEMPTS: u32 = 6;
 
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum TableError {
-    #[error(
-        "DynamoDB table {table} did not answer in time: {detail}; the records are redelivered (throttling clears, or check the table exists)"
-    )]
-    Transient { table: String, detail: String },
-    #[error(
-        "DynamoDB rejected a request to {table}: {detail}; this is a bug in the request, not in the data"
-    )]
-    Rejected { table: String, detail: String },
-    #[error("a stored state item in {table} is malformed: {detail}; fix or delete the item")]
-    CorruptItem { table: String, detail: String },
+/// The like states and counts as the counter needs them. [`LikesTable`] is DynamoDB; tests use
+/// the in-memory twin in `memory`, which keeps the same guarantees.
+pub trait LikeStore {
+    /// The stored state of each key, read strongly consistent (a state written by the previous
+    /// batch must be seen). Keys with no state are absent from the map.
+    fn read_states(
+        &self,
+        keys: &[LikeKey],
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<HashMap<LikeKey, LikeState>, TableError>>;
+
+    /// Commits one transaction, all or nothing: each state write applies only while its key
+    /// still holds the state it was planned from ([`StateWrite::expected`]), and the count
+    /// updates are added (never overwritten) in the same commit. When any state changed since
+    /// it was read, nothing is written and the answer is [`Applied::StateChanged`].
+    ///
+    /// [`StateWrite::expected`]: crate::ledger::StateWrite::expected
+    fn apply(
+        &self,
+        transaction: &Transaction,
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<Applied, TableError>>;
+
+    /// What the requests so far cost.
+    fn spend(&self) -> &Spend;
 }
 
 /// What a transaction did.
@@ -84,35 +102,6 @@ impl LikesTable {
         }
     }
 
-    fn transient(&self, detail: impl std::fmt::Display) -> TableError {
-        TableError::Transient {
-            table: self.table.clone(),
-            detail: detail.to_string(),
-        }
-    }
-
-    fn classify<E>(
-        &self,
-        error: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-    ) -> Attempt<TableError>
-    where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let retry = is_transient(&error);
-        let detail = aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string();
-        if retry {
-            Attempt::Retry(self.transient(detail))
-        } else if detail.contains("ResourceNotFoundException") {
-            // A missing table is an infrastructure problem, not bad data: redeliver.
-            Attempt::GiveUp(self.transient(detail))
-        } else {
-            Attempt::GiveUp(TableError::Rejected {
-                table: self.table.clone(),
-                detail,
-            })
-        }
-    }
-
     fn key(key: &LikeKey) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("pk".to_owned(), s(image_pk(&key.image_id))),
@@ -120,74 +109,9 @@ impl LikesTable {
         ])
     }
 
-    /// The stored state of each key, read strongly consistent (a state written by the previous
-    /// batch must be seen). Keys with no state are absent from the map.
-    pub async fn read_states(
-        &self,
-        keys: &[LikeKey],
-        deadline: &Deadline,
-    ) -> Result<HashMap<LikeKey, LikeState>, TableError> {
-        let by_item: HashMap<(String, String), &LikeKey> = keys
-            .iter()
-            .map(|k| ((image_pk(&k.image_id), format!("LIKE#{}", k.user_id)), k))
-            .collect();
-        let mut states = HashMap::new();
-        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
-            let mut request = KeysAndAttributes::builder()
-                .consistent_read(true)
-                .projection_expression("pk, sk, liked, version_at, version_id");
-            for key in chunk {
-                request = request.keys(Self::key(key));
-            }
-            let mut pending = Some(request.build().expect("keys are set"));
-            while let Some(keys_and_attributes) = pending.take() {
-                let output = with_backoff(deadline, ATTEMPTS, |_| {
-                    let request = self
-                        .client
-                        .batch_get_item()
-                        .request_items(&self.table, keys_and_attributes.clone());
-                    self.spend.requests.fetch_add(1, Ordering::Relaxed);
-                    async move { request.send().await.map_err(|e| self.classify(e)) }
-                })
-                .await?;
-                for item in output
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let pk = item
-                        .get("pk")
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    let sk = item
-                        .get("sk")
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    if let Some(key) = by_item.get(&(pk, sk)) {
-                        states.insert((*key).clone(), self.parse_state(&item)?);
-                    }
-                }
-                // Throttled keys come back unprocessed while the call "succeeds".
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys.is_empty());
-                if pending.is_some() {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-        Ok(states)
-    }
-
     fn parse_state(&self, item: &HashMap<String, AttributeValue>) -> Result<LikeState, TableError> {
-        let corrupt = |what: &str| TableError::CorruptItem {
-            table: self.table.clone(),
-            detail: format!("{what} in {item:?}"),
-        };
+        let corrupt =
+            |what: &str| TableError::corrupt_item(&self.table, format!("{what} in {item:?}"));
         let liked = *item
             .get("liked")
             .and_then(|v| v.as_bool().ok())
@@ -249,8 +173,98 @@ impl LikesTable {
         actions
     }
 
-    /// Commits one transaction, retrying conflicts and throttling within the deadline.
-    pub async fn apply(
+    /// The like count of an image (0 when nobody ever liked it).
+    pub async fn count(&self, image_id: &str) -> Result<i64, TableError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(image_pk(image_id)))
+            .key("sk", s("COUNT"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.table, e))?;
+        Ok(output
+            .item
+            .and_then(|item| {
+                item.get("likes")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0))
+    }
+}
+
+impl LikeStore for LikesTable {
+    async fn read_states(
+        &self,
+        keys: &[LikeKey],
+        deadline: &Deadline,
+    ) -> Result<HashMap<LikeKey, LikeState>, TableError> {
+        let by_item: HashMap<(String, String), &LikeKey> = keys
+            .iter()
+            .map(|k| ((image_pk(&k.image_id), format!("LIKE#{}", k.user_id)), k))
+            .collect();
+        let mut states = HashMap::new();
+        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
+            let mut request = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .projection_expression("pk, sk, liked, version_at, version_id");
+            for key in chunk {
+                request = request.keys(Self::key(key));
+            }
+            let mut pending = Some(request.build().expect("keys are set"));
+            while let Some(keys_and_attributes) = pending.take() {
+                let output = with_backoff(deadline, ATTEMPTS, |_| {
+                    let request = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, keys_and_attributes.clone());
+                    self.spend.requests.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        request
+                            .send()
+                            .await
+                            .map_err(|e| TableError::classify(&self.table, e))
+                    }
+                })
+                .await?;
+                for item in output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    let pk = item
+                        .get("pk")
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    let sk = item
+                        .get("sk")
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(key) = by_item.get(&(pk, sk)) {
+                        states.insert((*key).clone(), self.parse_state(&item)?);
+                    }
+                }
+                // Throttled keys come back unprocessed while the call "succeeds".
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        Ok(states)
+    }
+
+    /// Retries conflicts and throttling within the deadline.
+    async fn apply(
         &self,
         transaction: &Transaction,
         deadline: &Deadline,
@@ -275,9 +289,9 @@ impl LikesTable {
                         if reasons.iter().any(|code| code == "ConditionalCheckFailed") {
                             Ok(Applied::StateChanged)
                         } else if reasons.iter().any(|code| matches!(code.as_str(), "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded")) {
-                            Err(Attempt::Retry(self.transient(format!("transaction canceled: {reasons:?}"))))
+                            Err(Attempt::Retry(TableError::transient(&self.table, error)))
                         } else {
-                            Err(self.classify(error))
+                            Err(TableError::classify(&self.table, error))
                         }
                     }
                 }
@@ -286,27 +300,7 @@ impl LikesTable {
         .await
     }
 
-    /// The like count of an image (0 when nobody ever liked it).
-    pub async fn count(&self, image_id: &str) -> Result<i64, TableError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(image_pk(image_id)))
-            .key("sk", s("COUNT"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| match self.classify(e) {
-                Attempt::Retry(e) | Attempt::GiveUp(e) => e,
-            })?;
-        Ok(output
-            .item
-            .and_then(|item| {
-                item.get("likes")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-            })
-            .unwrap_or(0))
+    fn spend(&self) -> &Spend {
+        &self.spend
     }
 }

@@ -2,8 +2,9 @@
 //! photo was published or rejected and who liked it.
 //!
 //! - [`inbox`]: the pure decisions (keys, windows, texts);
-//! - [`table`]: the DynamoDB adapter;
-//! - [`notifier`]: one record, end to end.
+//! - [`table`]: what the notifier needs of its table ([`table::NotificationStore`]) and the
+//!   DynamoDB adapter;
+//! - [`notifier`]: one batch, record by record.
 
 pub mod inbox;
 pub mod notifier;

@@ -3,7 +3,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use notifier::Config;
 use notifier::notifier::Notifier;
 use notifier::table::NotificationsTable;
-use snapglow::batch::{BatchContext, Deadline, process_kinesis};
+use snapglow::batch::{BatchContext, Deadline};
 use snapglow::quarantine::SqsQuarantine;
 
 #[tokio::main]
@@ -35,8 +35,7 @@ async fn main() -> Result<(), Error> {
                 budget,
                 quarantine,
             );
-            let (response, _report) =
-                process_kinesis(event.payload, &ctx, |record| notifier.handle_record(record)).await;
+            let (response, _report) = notifier.handle_batch(event.payload, &ctx).await;
             Ok::<_, Error>(response)
         },
     ))

@@ -4,14 +4,20 @@
 //! ImageLiked 1 update, plus 1 read of the image's owner when this process has not seen the
 //! image yet; ImageLikeUndone 1 update (2 when the like sits in the previous window).
 
-use snapglow::batch::{Classify, ErrorClass, Outcome, StreamRecord};
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use snapglow::batch::{
+    BatchContext, BatchReport, Classify, ErrorClass, Outcome, StreamRecord, process_kinesis,
+};
 use snapglow::contracts::{ContractError, Decoded, Envelope, SocialEvent};
 use snapglow::dedup::EventVersion;
+use snapglow::quarantine::Quarantine;
+use snapglow::table::TableError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::inbox::{Kind, LikeWindow, Liker};
-use crate::table::{ImageNotice, NotificationsTable, TableError, UndoPlace, Written};
+use crate::table::{ImageNotice, NotificationStore, NotificationsTable, UndoPlace, Written};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -27,7 +33,11 @@ impl Classify for NotifyError {
             NotifyError::Contract(_) | NotifyError::Table(TableError::Rejected { .. }) => {
                 ErrorClass::Permanent
             }
-            NotifyError::Table(TableError::Transient { .. }) => ErrorClass::Transient,
+            // A malformed stored item is the table's fault, not the record's: quarantining
+            // the record would lose a valid event, so it waits until the item is fixed.
+            NotifyError::Table(TableError::Transient { .. } | TableError::CorruptItem { .. }) => {
+                ErrorClass::Transient
+            }
         }
     }
     fn reason_code(&self) -> &'static str {
@@ -35,6 +45,7 @@ impl Classify for NotifyError {
             NotifyError::Contract(error) => error.reason_code(),
             NotifyError::Table(TableError::Rejected { .. }) => "rejected_by_dynamodb",
             NotifyError::Table(TableError::Transient { .. }) => "dynamodb_unavailable",
+            NotifyError::Table(TableError::CorruptItem { .. }) => "corrupt_item",
         }
     }
 }
@@ -43,14 +54,16 @@ impl Classify for NotifyError {
 /// environment does not grow without limit.
 const OWNER_CACHE_LIMIT: usize = 100_000;
 
-pub struct Notifier {
-    pub table: NotificationsTable,
+/// The function: DynamoDB's [`NotificationsTable`] unless a test hands it another
+/// [`NotificationStore`].
+pub struct Notifier<T = NotificationsTable> {
+    pub table: T,
     pub like_window_ms: i64,
     owners: Mutex<HashMap<String, String>>,
 }
 
-impl Notifier {
-    pub fn new(table: NotificationsTable, like_window_ms: i64) -> Self {
+impl<T: NotificationStore> Notifier<T> {
+    pub fn new(table: T, like_window_ms: i64) -> Self {
         Self {
             table,
             like_window_ms,
@@ -75,6 +88,16 @@ impl Notifier {
             self.remember_owner(image_id, owner);
         }
         Ok(owner)
+    }
+
+    /// One Kinesis batch, record by record in shard order, stopping at the first record that
+    /// must be redelivered.
+    pub async fn handle_batch<Q: Quarantine>(
+        &self,
+        event: KinesisEvent,
+        ctx: &BatchContext<'_, Q>,
+    ) -> (KinesisEventResponse, BatchReport) {
+        process_kinesis(event, ctx, |record| self.handle_record(record)).await
     }
 
     pub async fn handle_record(&self, record: StreamRecord) -> Result<Outcome, NotifyError> {
@@ -190,5 +213,157 @@ impl Notifier {
                 envelope.event_id
             )),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::memory::MemoryNotifications;
+    use serde_json::json;
+    use snapglow::batch::Deadline;
+    use snapglow::contracts::{ImageLikeUndoneV1, ImageLikedV1, ImagePublishedV1, Timestamp};
+    use snapglow::testing::{MemoryQuarantine, kinesis_event_of};
+    use std::time::Duration;
+    use uuid::Uuid;
+
+    const MINUTE: i64 = 60_000;
+    const WINDOW: i64 = 15 * MINUTE;
+    /// The first instant of a window.
+    const START: i64 = (1_795_000_000_000 / WINDOW + 1) * WINDOW;
+
+    fn envelope(id: u128, at_ms: i64, event: SocialEvent) -> Envelope {
+        Envelope {
+            event_id: Uuid::from_u128(id),
+            occurred_at: Timestamp::from_millis(at_ms),
+            correlation_id: format!("req-{id}"),
+            producer: "test".into(),
+            event,
+        }
+    }
+
+    fn liked(user: &str, id: u128, at_ms: i64) -> Envelope {
+        let data = ImageLikedV1 {
+            image_id: "beach".into(),
+            user_id: user.into(),
+        };
+        envelope(id, at_ms, SocialEvent::ImageLiked(data))
+    }
+
+    fn undone(user: &str, id: u128, at_ms: i64) -> Envelope {
+        let data = ImageLikeUndoneV1 {
+            image_id: "beach".into(),
+            user_id: user.into(),
+        };
+        envelope(id, at_ms, SocialEvent::ImageLikeUndone(data))
+    }
+
+    /// alice's photo; bob and carol like it late in one window, dan on the first instant of
+    /// the next, and bob takes his like back early in that next window.
+    fn likes_across_a_boundary() -> Vec<Envelope> {
+        let published = ImagePublishedV1 {
+            image_id: "beach".into(),
+            owner_id: "alice".into(),
+            source_key: "uploads/alice/beach.jpg".into(),
+            source_etag: "e".into(),
+            width: 10,
+            height: 10,
+            renditions: vec![],
+        };
+        vec![
+            envelope(1, START, SocialEvent::ImagePublished(published)),
+            liked("bob", 2, START + WINDOW - 2 * MINUTE),
+            liked("carol", 3, START + WINDOW - MINUTE),
+            liked("dan", 4, START + WINDOW),
+            undone("bob", 5, START + WINDOW + MINUTE),
+        ]
+    }
+
+    /// (id, text, actors, unread) of each notification, as the inbox lists them.
+    fn inbox(table: &MemoryNotifications, user: &str) -> Vec<(String, String, Vec<String>, bool)> {
+        table
+            .inbox(user)
+            .into_iter()
+            .map(|n| (n.id, n.text, n.actors, n.unread))
+            .collect()
+    }
+
+    fn expected_inbox() -> Vec<(String, String, Vec<String>, bool)> {
+        let entry = |id: String, text: &str, actors: &[&str]| {
+            let actors = actors.iter().map(|a| a.to_string()).collect();
+            (id, text.to_owned(), actors, true)
+        };
+        vec![
+            entry(
+                format!("likes-beach-{}", START + WINDOW),
+                "dan liked your photo",
+                &["dan"],
+            ),
+            entry(
+                format!("likes-beach-{START}"),
+                "carol liked your photo",
+                &["carol"],
+            ),
+            entry("published-beach".into(), "Your photo is live", &[]),
+        ]
+    }
+
+    fn context(quarantine: &MemoryQuarantine) -> BatchContext<'_, MemoryQuarantine> {
+        BatchContext::new(
+            "notifier",
+            Deadline::after(Duration::from_secs(30)),
+            Duration::from_millis(10),
+            quarantine,
+        )
+    }
+
+    #[tokio::test]
+    async fn likes_across_a_window_boundary_land_in_their_windows_and_an_unlike_reaches_back() {
+        // Prepare
+        let notifier = Notifier::new(MemoryNotifications::default(), WINDOW);
+        let quarantine = MemoryQuarantine::default();
+
+        // Act
+        let (response, report) = notifier
+            .handle_batch(
+                kinesis_event_of(&likes_across_a_boundary()),
+                &context(&quarantine),
+            )
+            .await;
+
+        // Assess: every record is finished and applied
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        assert_eq!((report.done, report.failed), (5, 0));
+        // ... bob and carol share the window they liked in, dan (on the boundary) opens the
+        // next one, and bob's unlike in that next window took his unread like out of the first
+        assert_eq!(inbox(&notifier.table, "alice"), expected_inbox());
+        assert!(quarantine.entries().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_replay_of_a_batch_across_a_window_boundary_changes_no_notification() {
+        // Prepare: the batch, delivered once
+        let notifier = Notifier::new(MemoryNotifications::default(), WINDOW);
+        let quarantine = MemoryQuarantine::default();
+        let batch = likes_across_a_boundary();
+        notifier
+            .handle_batch(kinesis_event_of(&batch), &context(&quarantine))
+            .await;
+
+        // Act: delivered again (a retry after a timeout, or a replay of the stream)
+        let (response, report) = notifier
+            .handle_batch(kinesis_event_of(&batch), &context(&quarantine))
+            .await;
+
+        // Assess: every record is a duplicate and the inbox is what the first delivery left
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        assert_eq!((report.done, report.duplicates), (0, 5));
+        assert_eq!(inbox(&notifier.table, "alice"), expected_inbox());
     }
 }

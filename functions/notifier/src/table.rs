@@ -13,8 +13,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use snapglow::dedup::{EventVersion, expires_at};
-use snapglow::retry::is_transient;
+use snapglow::table::TableError;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -23,14 +24,44 @@ use crate::inbox::{
     notification_sk, standing_likers, user_pk,
 };
 
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum TableError {
-    #[error("DynamoDB table {table} failed transiently: {detail}; the record is redelivered")]
-    Transient { table: String, detail: String },
-    #[error(
-        "DynamoDB rejected a write to {table}: {detail}; retrying cannot help (the record is quarantined)"
-    )]
-    Rejected { table: String, detail: String },
+/// The owner named by an image's owner item.
+pub(crate) fn owner_in(item: &std::collections::HashMap<String, AttributeValue>) -> Option<String> {
+    item.get("owner_id")?.as_s().ok().cloned()
+}
+
+#[cfg(test)]
+pub mod memory;
+
+/// The inbox writes as the notifier makes them. [`NotificationsTable`] is DynamoDB; tests use
+/// the in-memory twin in `memory`, which keeps the same conditions.
+pub trait NotificationStore {
+    /// "Your photo is live" / "your upload was rejected", once per event id, together with the
+    /// owner view, all or nothing: a receipt keyed on the event id makes a redelivery, a
+    /// producer duplicate or a replay write nothing.
+    fn notify_image(
+        &self,
+        notice: &ImageNotice<'_>,
+    ) -> impl Future<Output = Result<Written, TableError>>;
+
+    /// Who owns an image, as learnt from its ImagePublished / ImageRejected.
+    fn owner_of(&self, image_id: &str) -> impl Future<Output = Result<Option<String>, TableError>>;
+
+    /// Records a like (or unlike) fact in the owner's likes notification of that window.
+    ///
+    /// A like creates or extends the notification and makes it unread again. An unlike is
+    /// recorded in its own window (creating a hidden notification if needed) and, in the
+    /// window before, only over a like of that user; a notification already read is never
+    /// changed by an unlike: a like the owner has seen stays seen. Every write applies only
+    /// when newer than the liker's fact already there, so duplicates, stale redeliveries and
+    /// replays change nothing.
+    fn record_liker(
+        &self,
+        owner_id: &str,
+        image_id: &str,
+        window: LikeWindow,
+        liker: &Liker,
+        place: UndoPlace,
+    ) -> impl Future<Output = Result<Written, TableError>>;
 }
 
 /// Whether a write changed anything.
@@ -41,6 +72,8 @@ pub enum Written {
     Unchanged,
 }
 
+type Item = HashMap<String, AttributeValue>;
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -49,7 +82,7 @@ fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
@@ -62,6 +95,46 @@ pub struct ImageNotice<'a> {
     pub created_ms: i64,
     /// For rejections: the reason code and message.
     pub reason: Option<(&'a str, &'a str)>,
+}
+
+/// The three items an image notice writes, in one transaction.
+struct ImageItems {
+    /// `EVENT#{event_id}`: written only if new, so the whole notice is written once.
+    receipt: Item,
+    /// `IMAGE#{image_id}`, `OWNER`: overwritten, owners never change.
+    owner: Item,
+    /// Written only if new.
+    notification: Item,
+}
+
+impl ImageNotice<'_> {
+    fn items(&self, inbox_retention: Duration, receipt_retention: Duration) -> ImageItems {
+        let id = notification_id(self.kind, self.image_id, None);
+        let mut receipt = key(format!("EVENT#{}", self.event_id), "RECEIPT");
+        receipt.insert("expires_at".into(), n(expires_at(receipt_retention)));
+        let mut owner = key(image_pk(self.image_id), "OWNER");
+        owner.insert("owner_id".into(), s(self.owner_id));
+        let mut notification = key(
+            user_pk(self.owner_id),
+            &notification_sk(self.created_ms, &id),
+        );
+        notification.insert("id".into(), s(&id));
+        notification.insert("kind".into(), s(self.kind.as_str()));
+        notification.insert("image_id".into(), s(self.image_id));
+        notification.insert("unread".into(), AttributeValue::Bool(true));
+        notification.insert("created_at".into(), n(self.created_ms));
+        notification.insert("updated_at".into(), n(self.created_ms));
+        notification.insert("expires_at".into(), n(expires_at(inbox_retention)));
+        if let Some((reason, message)) = self.reason {
+            notification.insert("reason".into(), s(reason));
+            notification.insert("message".into(), s(message));
+        }
+        ImageItems {
+            receipt,
+            owner,
+            notification,
+        }
+    }
 }
 
 pub struct NotificationsTable {
@@ -109,51 +182,49 @@ impl NotificationsTable {
         self.write_units.fetch_add(write_units, Ordering::Relaxed);
     }
 
-    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-        &self,
-        error: SdkError<E, HttpResponse>,
-    ) -> TableError {
-        let transient = is_transient(&error)
-            || error.as_service_error().and_then(|e| e.code()) == Some("ResourceNotFoundException");
-        let detail = aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string();
-        if transient {
-            TableError::Transient {
-                table: self.table.clone(),
-                detail,
+    fn error<E>(&self, error: SdkError<E, HttpResponse>) -> TableError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        TableError::from_sdk(&self.table, error)
+    }
+
+    /// A user's inbox, most recent activity first. Expired entries (TTL deletion lags by up to two days) and
+    /// likes notifications whose every like was undone are left out.
+    pub async fn inbox(&self, user_id: &str) -> Result<Vec<Notification>, TableError> {
+        let now_s = expires_at(Duration::ZERO);
+        let mut notifications = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("by-activity")
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(user_pk(user_id)))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            for item in output.items() {
+                if let Some(notification) = read_notification(item, now_s) {
+                    notifications.push(notification);
+                }
             }
-        } else {
-            TableError::Rejected {
-                table: self.table.clone(),
-                detail,
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(notifications);
             }
         }
     }
+}
 
-    /// "Your photo is live" / "your upload was rejected", once per event id, together with the
-    /// owner view, in one transaction: a receipt keyed on the event id makes a redelivery,
-    /// a producer duplicate or a replay cancel it.
-    pub async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Written, TableError> {
-        let id = notification_id(notice.kind, notice.image_id, None);
-        let mut receipt = key(format!("EVENT#{}", notice.event_id), "RECEIPT");
-        receipt.insert("expires_at".into(), n(expires_at(self.receipt_retention)));
-        let mut owner = key(image_pk(notice.image_id), "OWNER");
-        owner.insert("owner_id".into(), s(notice.owner_id));
-        let mut notification = key(
-            user_pk(notice.owner_id),
-            &notification_sk(notice.created_ms, &id),
-        );
-        notification.insert("id".into(), s(&id));
-        notification.insert("kind".into(), s(notice.kind.as_str()));
-        notification.insert("image_id".into(), s(notice.image_id));
-        notification.insert("unread".into(), AttributeValue::Bool(true));
-        notification.insert("created_at".into(), n(notice.created_ms));
-        notification.insert("updated_at".into(), n(notice.created_ms));
-        notification.insert("expires_at".into(), n(expires_at(self.inbox_retention)));
-        if let Some((reason, message)) = notice.reason {
-            notification.insert("reason".into(), s(reason));
-            notification.insert("message".into(), s(message));
-        }
-        let put = |item: HashMap<String, AttributeValue>, only_new: bool| {
+impl NotificationStore for NotificationsTable {
+    async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Written, TableError> {
+        let items = notice.items(self.inbox_retention, self.receipt_retention);
+        let put = |item: Item, only_new: bool| {
             let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
             if only_new {
                 put = put.condition_expression("attribute_not_exists(pk)");
@@ -166,9 +237,9 @@ impl NotificationsTable {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(put(receipt, true))
-            .transact_items(put(owner, false))
-            .transact_items(put(notification, true))
+            .transact_items(put(items.receipt, true))
+            .transact_items(put(items.owner, false))
+            .transact_items(put(items.notification, true))
             .send()
             .await;
         match result {
@@ -192,8 +263,7 @@ impl NotificationsTable {
         }
     }
 
-    /// Who owns an image, as learnt from its ImagePublished / ImageRejected.
-    pub async fn owner_of(&self, image_id: &str) -> Result<Option<String>, TableError> {
+    async fn owner_of(&self, image_id: &str) -> Result<Option<String>, TableError> {
         self.spend(0);
         let output = self
             .client
@@ -204,20 +274,10 @@ impl NotificationsTable {
             .send()
             .await
             .map_err(|e| self.error(e))?;
-        Ok(output
-            .item
-            .and_then(|item| item.get("owner_id").and_then(|v| v.as_s().ok()).cloned()))
+        Ok(output.item.and_then(|item| owner_in(&item)))
     }
 
-    /// Records a like (or unlike) fact in the owner's likes notification of that window.
-    ///
-    /// A like creates or extends the notification and makes it unread again. An unlike is
-    /// recorded in its own window (creating a hidden notification if needed) and, in the
-    /// window before, only over a like of that user; a notification already read is never
-    /// changed by an unlike: a like the owner has seen stays seen. Every write applies only
-    /// when newer than the liker's fact already there, so duplicates, stale redeliveries and
-    /// replays change nothing.
-    pub async fn record_liker(
+    async fn record_liker(
         &self,
         owner_id: &str,
         image_id: &str,
@@ -227,11 +287,7 @@ impl NotificationsTable {
     ) -> Result<Written, TableError> {
         let id = notification_id(Kind::Likes, image_id, Some(window));
         let newer = "(attribute_not_exists(#liker) OR #liker.#at < :at OR (#liker.#at = :at AND #liker.#id < :id))";
-        let state = AttributeValue::M(HashMap::from([
-            ("liked".to_owned(), AttributeValue::Bool(liker.liked)),
-            ("at".to_owned(), n(liker.version.at_ms)),
-            ("id".to_owned(), s(liker.version.event_id.to_string())),
-        ]));
+        let state = liker_state(liker);
         let mut request = self
             .client
             .update_item()
@@ -284,40 +340,30 @@ impl NotificationsTable {
             Err(error) => Err(self.error(error)),
         }
     }
-
-    /// A user's inbox, most recent activity first. Expired entries (TTL deletion lags by up to two days) and
-    /// likes notifications whose every like was undone are left out.
-    pub async fn inbox(&self, user_id: &str) -> Result<Vec<Notification>, TableError> {
-        let now_s = expires_at(Duration::ZERO);
-        let mut notifications = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("by-activity")
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(user_pk(user_id)))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.error(e))?;
-            for item in output.items() {
-                if let Some(notification) = read_notification(item, now_s) {
-                    notifications.push(notification);
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(notifications);
-            }
-        }
-    }
 }
 
-fn read_notification(item: &HashMap<String, AttributeValue>, now_s: i64) -> Option<Notification> {
+/// One liker's latest fact, as stored in the `liker:{user}` attribute.
+fn liker_state(liker: &Liker) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("liked".to_owned(), AttributeValue::Bool(liker.liked)),
+        ("at".to_owned(), n(liker.version.at_ms)),
+        ("id".to_owned(), s(liker.version.event_id.to_string())),
+    ]))
+}
+
+fn read_liker(user_id: &str, state: &AttributeValue) -> Option<Liker> {
+    let state = state.as_m().ok()?;
+    Some(Liker {
+        user_id: user_id.to_owned(),
+        liked: *state.get("liked")?.as_bool().ok()?,
+        version: EventVersion {
+            at_ms: state.get("at")?.as_n().ok()?.parse().ok()?,
+            event_id: state.get("id")?.as_s().ok()?.parse().ok()?,
+        },
+    })
+}
+
+fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
     let text_of = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     let number = |name: &str| {
         item.get(name)
@@ -344,18 +390,7 @@ fn read_notification(item: &HashMap<String, AttributeValue>, now_s: i64) -> Opti
         Kind::Likes => {
             let likers = item
                 .iter()
-                .filter_map(|(name, value)| {
-                    let user_id = name.strip_prefix("liker:")?;
-                    let state = value.as_m().ok()?;
-                    Some(Liker {
-                        user_id: user_id.to_owned(),
-                        liked: *state.get("liked")?.as_bool().ok()?,
-                        version: EventVersion {
-                            at_ms: state.get("at")?.as_n().ok()?.parse().ok()?,
-                            event_id: state.get("id")?.as_s().ok()?.parse().ok()?,
-                        },
-                    })
-                })
+                .filter_map(|(name, value)| read_liker(name.strip_prefix("liker:")?, value))
                 .collect();
             let actors = standing_likers(likers);
             if actors.is_empty() {

@@ -2,8 +2,8 @@
 //!
 //! - [`upload`]: from an SQS body to the uploads it announces (pure);
 //! - [`render`]: the rendition pipeline (pure, CPU-bound; also `cargo local render`);
-//! - [`storage`]: the S3 adapter;
-//! - [`resizer`]: one message, end to end.
+//! - [`storage`]: what resize needs of the buckets ([`storage::ObjectStore`]) and the S3 adapter;
+//! - [`resizer`]: one batch, message by message.
 
 pub mod render;
 pub mod resizer;
@@ -28,10 +28,10 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let sizes = std::env::var("RENDITION_SIZES")
             .unwrap_or_else(|_| "large:2048,medium:1024,thumb:320".into());
-        let specs = render::parse_specs(&sizes).map_err(|detail| ConfigError::Invalid {
+        let specs = render::parse_specs(&sizes).map_err(|error| ConfigError::Invalid {
             name: "RENDITION_SIZES".into(),
             value: sizes.clone(),
-            detail,
+            detail: error.to_string(),
         })?;
         let defaults = render::Limits::default();
         Ok(Self {

@@ -2,8 +2,8 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use resize::Config;
 use resize::resizer::Resizer;
-use resize::storage::Objects;
-use snapglow::batch::{BatchContext, Deadline, process_sqs};
+use resize::storage::S3Objects;
+use snapglow::batch::{BatchContext, Deadline};
 use snapglow::quarantine::SqsQuarantine;
 use snapglow::stream::StreamPublisher;
 
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
         .force_path_style(snapglow::aws::uses_endpoint_override(&sdk))
         .build();
     let resizer = Resizer {
-        objects: Objects::new(aws_sdk_s3::Client::from_conf(s3)),
+        objects: S3Objects::new(aws_sdk_s3::Client::from_conf(s3)),
         publisher: StreamPublisher::new(aws_sdk_kinesis::Client::new(&sdk), &config.stream_name),
         renditions_bucket: config.renditions_bucket.clone(),
         specs: config.specs.clone(),
@@ -38,10 +38,7 @@ async fn main() -> Result<(), Error> {
             budget,
             quarantine,
         );
-        let (response, _report) = process_sqs(event.payload, &ctx, |message| {
-            resizer.handle_message(message)
-        })
-        .await?;
+        let (response, _report) = resizer.handle_batch(event.payload, &ctx).await?;
         Ok::<_, Error>(response)
     }))
     .await

@@ -20,20 +20,43 @@ pub struct RenditionSpec {
     pub long_edge: u32,
 }
 
+/// Why a rendition list such as `large:2048,medium:1024,thumb:320` does not parse.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("{part:?} is not name:pixels, e.g. large:2048")]
+    NotNamePixels { part: String },
+    #[error("{part:?}: {edge:?} is not a pixel count")]
+    NotAPixelCount {
+        part: String,
+        edge: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error("{part:?}: names are [A-Za-z0-9_-], sizes 1..=16384")]
+    OutOfRange { part: String },
+    #[error("no renditions configured; list them as name:pixels, e.g. large:2048,thumb:320")]
+    Empty,
+}
+
 /// Parses `large:2048,medium:1024,thumb:320`.
-pub fn parse_specs(text: &str) -> Result<Vec<RenditionSpec>, String> {
+pub fn parse_specs(text: &str) -> Result<Vec<RenditionSpec>, SpecError> {
     let mut specs: Vec<RenditionSpec> = text
         .split(',')
         .filter(|part| !part.trim().is_empty())
         .map(|part| {
+            let owned = || part.to_owned();
             let (name, edge) = part
                 .trim()
                 .split_once(':')
-                .ok_or_else(|| format!("{part:?} is not name:pixels"))?;
-            let long_edge: u32 = edge
-                .trim()
-                .parse()
-                .map_err(|_| format!("{part:?}: {edge:?} is not a pixel count"))?;
+                .ok_or_else(|| SpecError::NotNamePixels { part: owned() })?;
+            let long_edge: u32 =
+                edge.trim()
+                    .parse()
+                    .map_err(|source| SpecError::NotAPixelCount {
+                        part: owned(),
+                        edge: edge.to_owned(),
+                        source,
+                    })?;
             if long_edge == 0
                 || long_edge > 16_384
                 || name.trim().is_empty()
@@ -42,18 +65,16 @@ pub fn parse_specs(text: &str) -> Result<Vec<RenditionSpec>, String> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(format!(
-                    "{part:?}: names are [A-Za-z0-9_-], sizes 1..=16384"
-                ));
+                return Err(SpecError::OutOfRange { part: owned() });
             }
             Ok(RenditionSpec {
                 name: name.trim().to_owned(),
                 long_edge,
             })
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, SpecError>>()?;
     if specs.is_empty() {
-        return Err("no renditions configured".into());
+        return Err(SpecError::Empty);
     }
     // Largest first: each rendition is made from the previous one (chaining is faster at
     // equal quality, since every step shrinks by at most the ratio between two sizes).
@@ -607,9 +628,23 @@ mod tests {
 
     #[test]
     fn rendition_settings_are_validated() {
-        assert!(parse_specs("large:0").is_err());
-        assert!(parse_specs("large").is_err());
-        assert!(parse_specs("bad name:10").is_err());
+        assert!(matches!(
+            parse_specs("large:0"),
+            Err(SpecError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            parse_specs("large"),
+            Err(SpecError::NotNamePixels { .. })
+        ));
+        assert!(matches!(
+            parse_specs("large:big"),
+            Err(SpecError::NotAPixelCount { .. })
+        ));
+        assert!(matches!(
+            parse_specs("bad name:10"),
+            Err(SpecError::OutOfRange { .. })
+        ));
+        assert_eq!(parse_specs(" , "), Err(SpecError::Empty));
         assert_eq!(parse_specs("b:10,a:20").unwrap()[0].name, "a");
     }
 }

@@ -4,16 +4,21 @@
 //! Redelivery is harmless: the same upload yields the same rendition keys and bytes, and the
 //! same event id (derived from bucket, key and ETag), which consumers deduplicate on.
 
-use snapglow::batch::{Classify, ErrorClass, Outcome, QueueMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use snapglow::batch::{
+    BatchContext, BatchReport, Classify, ErrorClass, Outcome, QueueMessage, SqsBatchError,
+    process_sqs,
+};
 use snapglow::contracts::{
     Envelope, ImagePublishedV1, ImageRejectedV1, RenditionV1, SocialEvent, Timestamp,
 };
-use snapglow::stream::{PublishError, StreamPublisher};
+use snapglow::quarantine::Quarantine;
+use snapglow::stream::{EventPublisher, PublishError, StreamPublisher};
 use std::time::Instant;
 use uuid::Uuid;
 
 use crate::render::{Limits, RenderError, Rendered, RenditionSpec, render};
-use crate::storage::{Objects, StorageError};
+use crate::storage::{ObjectStore, S3Objects, StorageError};
 use crate::upload::{NotANotification, Notification, ObjectCreated, parse, upload_key};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +62,25 @@ pub fn event_id(object: &ObjectCreated, kind: &str) -> Uuid {
     )
 }
 
-pub struct Resizer {
-    pub objects: Objects,
-    pub publisher: StreamPublisher,
+/// The function: S3 and the Kinesis stream unless a test hands it other stores.
+pub struct Resizer<S = S3Objects, P = StreamPublisher> {
+    pub objects: S,
+    pub publisher: P,
     pub renditions_bucket: String,
     pub specs: Vec<RenditionSpec>,
     pub limits: Limits,
 }
 
-impl Resizer {
+impl<S: ObjectStore, P: EventPublisher> Resizer<S, P> {
+    /// One SQS batch: every message is handled, and those to redeliver are answered.
+    pub async fn handle_batch<Q: Quarantine>(
+        &self,
+        event: SqsEvent,
+        ctx: &BatchContext<'_, Q>,
+    ) -> Result<(SqsBatchResponse, BatchReport), SqsBatchError> {
+        process_sqs(event, ctx, |message| self.handle_message(message)).await
+    }
+
     pub async fn handle_message(&self, message: QueueMessage) -> Result<Outcome, ResizeError> {
         let objects = match parse(&message.body)? {
             Notification::Test => return Ok(Outcome::Skipped("s3:TestEvent".into())),
@@ -88,7 +103,7 @@ impl Resizer {
         let started = Instant::now();
         let upload = match upload_key(&object.key) {
             Ok(upload) => upload,
-            Err(reason) => return Ok(Outcome::Skipped(reason)),
+            Err(reason) => return Ok(Outcome::Skipped(reason.to_string())),
         };
         let rejected_early = object
             .size
@@ -222,5 +237,182 @@ impl Resizer {
             height: rendered.height,
             renditions: listed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::parse_specs;
+    use crate::storage::memory::MemoryObjects;
+    use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+    use serde_json::json;
+    use snapglow::batch::Deadline;
+    use snapglow::quarantine::RecordSource;
+    use snapglow::testing::{MemoryQuarantine, MemoryStream, sqs_event};
+    use std::io::Cursor;
+    use std::time::Duration;
+
+    const UPLOADS: &str = "uploads";
+    const RENDITIONS: &str = "renditions";
+    const QUEUE: &str = "upload-notifications";
+
+    fn photo(format: ImageFormat) -> Vec<u8> {
+        let pixels = RgbImage::from_fn(64, 48, |x, y| Rgb([(x * 4) as u8, (y * 5) as u8, 128]));
+        let mut bytes = Vec::new();
+        DynamicImage::ImageRgb8(pixels)
+            .write_to(&mut Cursor::new(&mut bytes), format)
+            .unwrap();
+        bytes
+    }
+
+    fn created(key: &str) -> ObjectCreated {
+        ObjectCreated {
+            bucket: UPLOADS.into(),
+            key: key.into(),
+            size: None,
+            etag: format!("etag-{key}"),
+            event_name: "ObjectCreated:Put".into(),
+        }
+    }
+
+    /// The SQS body S3 sends when `key` is uploaded.
+    fn notification(key: &str, bytes: &[u8]) -> String {
+        let object = created(key);
+        json!({ "Records": [{
+            "eventName": object.event_name,
+            "s3": {
+                "bucket": { "name": object.bucket },
+                "object": { "key": key, "size": bytes.len(), "eTag": format!("\"{}\"", object.etag) }
+            }
+        }]})
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn one_unreadable_upload_is_redelivered_alone_and_the_others_are_published_or_rejected() {
+        // Prepare: four uploads, one S3 cannot read right now, one cut off half way
+        let (beach, dunes, forest) = (
+            photo(ImageFormat::Jpeg),
+            photo(ImageFormat::Png),
+            photo(ImageFormat::Png),
+        );
+        let cut_off = beach[..beach.len() / 2].to_vec();
+        let objects = MemoryObjects::default();
+        objects.upload(
+            UPLOADS,
+            "uploads/alice/beach.jpg",
+            beach.clone(),
+            Some("req-beach"),
+        );
+        objects.upload(UPLOADS, "uploads/bob/dunes.png", dunes.clone(), None);
+        objects.fail_reads_of(UPLOADS, "uploads/bob/dunes.png");
+        objects.upload(UPLOADS, "uploads/carol/torn.jpg", cut_off.clone(), None);
+        objects.upload(UPLOADS, "uploads/dan/forest.png", forest.clone(), None);
+        // ... announced one per message, then a message that is no S3 notification at all
+        let bodies = [
+            notification("uploads/alice/beach.jpg", &beach),
+            notification("uploads/bob/dunes.png", &dunes),
+            notification("uploads/carol/torn.jpg", &cut_off),
+            notification("uploads/dan/forest.png", &forest),
+            "hello".to_owned(),
+        ];
+        let resizer = Resizer {
+            objects,
+            publisher: MemoryStream::default(),
+            renditions_bucket: RENDITIONS.into(),
+            specs: parse_specs("medium:32,thumb:16").unwrap(),
+            limits: Limits::default(),
+        };
+        let quarantine = MemoryQuarantine::default();
+        let ctx = BatchContext::new(
+            "resize",
+            Deadline::after(Duration::from_secs(30)),
+            Duration::from_secs(1),
+            &quarantine,
+        );
+
+        // Act
+        let (response, report) = resizer
+            .handle_batch(sqs_event(QUEUE, &bodies), &ctx)
+            .await
+            .unwrap();
+
+        // Assess: only the unreadable upload is redelivered
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [{ "itemIdentifier": "m2" }] })
+        );
+        assert_eq!((report.done, report.failed, report.quarantined), (3, 1, 1));
+        // ... the others are announced in order, each under its deterministic event id: two
+        // photos published, the cut-off one rejected as corrupt
+        let events = resizer.publisher.events();
+        let announced: Vec<(&str, &str, Uuid)> = events
+            .iter()
+            .map(|e| (e.event.type_name(), e.event.image_id(), e.event_id))
+            .collect();
+        assert_eq!(
+            announced,
+            vec![
+                (
+                    "ImagePublished",
+                    "beach",
+                    event_id(&created("uploads/alice/beach.jpg"), "published")
+                ),
+                (
+                    "ImageRejected",
+                    "torn",
+                    event_id(&created("uploads/carol/torn.jpg"), "rejected")
+                ),
+                (
+                    "ImagePublished",
+                    "forest",
+                    event_id(&created("uploads/dan/forest.png"), "published")
+                ),
+            ]
+        );
+        assert_eq!(events[0].correlation_id, "req-beach");
+        let SocialEvent::ImageRejected(rejected) = &events[1].event else {
+            panic!("expected a rejection: {:?}", events[1]);
+        };
+        assert_eq!(rejected.reason, "corrupt");
+        // ... the published photos' renditions are stored, as their events list them; nothing
+        // of the unreadable or the rejected upload
+        assert_eq!(
+            resizer.objects.keys(RENDITIONS),
+            [
+                "renditions/beach/medium.jpg",
+                "renditions/beach/thumb.jpg",
+                "renditions/forest/medium.jpg",
+                "renditions/forest/thumb.jpg",
+            ]
+        );
+        let SocialEvent::ImagePublished(published) = &events[0].event else {
+            panic!("expected a publication: {:?}", events[0]);
+        };
+        let listed: Vec<(&str, u32, u32)> = published
+            .renditions
+            .iter()
+            .map(|r| (r.key.as_str(), r.width, r.height))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("renditions/beach/medium.jpg", 32, 24),
+                ("renditions/beach/thumb.jpg", 16, 12)
+            ]
+        );
+        // ... and the message that is no notification is quarantined with its body
+        let entries = quarantine.entries();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].reason, "not_an_s3_notification");
+        assert_eq!(entries[0].raw_text.as_deref(), Some("hello"));
+        assert_eq!(
+            entries[0].source,
+            RecordSource::Sqs {
+                queue_arn: format!("arn:aws:sqs:us-east-1:123456789012:{QUEUE}"),
+                message_id: "m5".into()
+            }
+        );
     }
 }

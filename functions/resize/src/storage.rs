@@ -1,6 +1,10 @@
 //! The S3 adapter: reading uploads, writing renditions.
 
 use aws_sdk_s3::primitives::ByteStream;
+use std::future::Future;
+
+#[cfg(test)]
+pub mod memory;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum StorageError {
@@ -24,17 +28,35 @@ pub struct Upload {
     pub correlation_id: Option<String>,
 }
 
+/// Where uploads are read and renditions written. [`S3Objects`] is S3; tests use the in-memory
+/// twin in `memory`.
+pub trait ObjectStore {
+    /// An upload's bytes; [`StorageError::Missing`] when there is no such object.
+    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Upload, StorageError>>;
+
+    /// Writes one rendition, replacing any object under that key.
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), StorageError>>;
+}
+
 #[derive(Clone)]
-pub struct Objects {
+pub struct S3Objects {
     s3: aws_sdk_s3::Client,
 }
 
-impl Objects {
+impl S3Objects {
     pub fn new(s3: aws_sdk_s3::Client) -> Self {
         Self { s3 }
     }
+}
 
-    pub async fn get(&self, bucket: &str, key: &str) -> Result<Upload, StorageError> {
+impl ObjectStore for S3Objects {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Upload, StorageError> {
         let unavailable = |detail: String| StorageError::Unavailable {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -73,7 +95,7 @@ impl Objects {
 
     /// Writes one rendition. Renditions never change for a given upload, so they are cached
     /// for a year by browsers and CDNs.
-    pub async fn put(
+    async fn put(
         &self,
         bucket: &str,
         key: &str,

@@ -118,26 +118,34 @@ pub struct UploadKey {
     pub image_id: String,
 }
 
-/// The upload an object key stands for, or why it is not one (then it is skipped, never
-/// processed: renditions and anything else outside `uploads/` must not trigger work).
-pub fn upload_key(key: &str) -> Result<UploadKey, String> {
+/// Why an object key is not an upload. Such objects are skipped, never processed:
+/// renditions and anything else outside `uploads/` must not trigger work.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum NotAnUpload {
+    #[error("key {key:?} is outside uploads/")]
+    OutsideUploads { key: String },
+    #[error("key {key:?} is not uploads/{{owner_id}}/{{image_id}}.{{ext}}")]
+    Layout { key: String },
+    #[error("key {key:?} has no file extension")]
+    NoExtension { key: String },
+}
+
+/// The upload an object key stands for, or why it is not one.
+pub fn upload_key(key: &str) -> Result<UploadKey, NotAnUpload> {
     let rest = key
         .strip_prefix("uploads/")
-        .ok_or_else(|| format!("key {key:?} is outside uploads/"))?;
-    let (owner_id, file) = rest
-        .split_once('/')
-        .ok_or_else(|| format!("key {key:?} is not uploads/{{owner_id}}/{{image_id}}.{{ext}}"))?;
+        .ok_or_else(|| NotAnUpload::OutsideUploads { key: key.into() })?;
+    let layout = || NotAnUpload::Layout { key: key.into() };
+    let (owner_id, file) = rest.split_once('/').ok_or_else(layout)?;
     let (image_id, extension) = file
         .rsplit_once('.')
-        .ok_or_else(|| format!("key {key:?} has no file extension"))?;
+        .ok_or_else(|| NotAnUpload::NoExtension { key: key.into() })?;
     if owner_id.trim().is_empty()
         || image_id.trim().is_empty()
         || extension.is_empty()
         || file.contains('/')
     {
-        return Err(format!(
-            "key {key:?} is not uploads/{{owner_id}}/{{image_id}}.{{ext}}"
-        ));
+        return Err(layout());
     }
     Ok(UploadKey {
         owner_id: owner_id.to_owned(),
@@ -172,10 +180,24 @@ mod tests {
                 image_id: "img 1".into()
             })
         );
-        assert!(upload_key("renditions/img/large.jpg").is_err());
-        assert!(upload_key("uploads/alice/nested/img.jpg").is_err());
-        assert!(upload_key("uploads/alice/noext").is_err());
-        assert!(upload_key("uploads//x.jpg").is_err());
+        assert_eq!(
+            upload_key("renditions/img/large.jpg"),
+            Err(NotAnUpload::OutsideUploads {
+                key: "renditions/img/large.jpg".into()
+            })
+        );
+        assert!(matches!(
+            upload_key("uploads/alice/nested/img.jpg"),
+            Err(NotAnUpload::Layout { .. })
+        ));
+        assert!(matches!(
+            upload_key("uploads/alice/noext"),
+            Err(NotAnUpload::NoExtension { .. })
+        ));
+        assert!(matches!(
+            upload_key("uploads//x.jpg"),
+            Err(NotAnUpload::Layout { .. })
+        ));
     }
 
     #[test]

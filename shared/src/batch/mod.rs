@@ -23,7 +23,7 @@ pub use deadline::Deadline;
 pub use kinesis::{StreamRecord, first_failure_response, process_kinesis};
 pub use record::{BatchReport, Classify, ErrorClass, Outcome};
 pub use screen::{Screened, screen};
-pub use sqs::{QueueMessage, process_sqs};
+pub use sqs::{QueueMessage, SqsBatchError, process_sqs};
 
 use crate::quarantine::Quarantine;
 use std::time::Duration;

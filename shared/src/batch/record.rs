@@ -108,6 +108,9 @@ where
         .deadline
         .remaining()
         .saturating_sub(Duration::from_millis(250));
+    // Boxed: a handler's future nests the SDK's, which nest so deep that the caller's future
+    // (a function's main) would overflow rustc's query depth when it is laid out.
+    let handler = Box::pin(handler);
     let result = tokio::time::timeout(allowed, AssertUnwindSafe(handler).catch_unwind()).await;
     let ms = started.elapsed().as_millis() as u64;
     report.record_ms.push(ms);

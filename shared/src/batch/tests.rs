@@ -1,31 +1,10 @@
 //! The exact JSON answered to the event source mapping, for every way a record can end.
-//! The quarantine here is an in-memory list: these are tests of the pure batch logic.
+//! The quarantine here is in memory: these are tests of the pure batch logic.
 
 use super::*;
-use crate::quarantine::{QuarantineEntry, QuarantineError};
-use aws_lambda_events::event::kinesis::KinesisEvent;
-use aws_lambda_events::event::sqs::SqsEvent;
+use crate::testing::{MemoryQuarantine, kinesis_event, sqs_event};
 use serde_json::json;
 use std::cell::RefCell;
-
-#[derive(Default)]
-struct ListQuarantine {
-    entries: RefCell<Vec<QuarantineEntry>>,
-    broken: bool,
-}
-
-impl Quarantine for ListQuarantine {
-    async fn put(&self, entry: &QuarantineEntry) -> Result<(), QuarantineError> {
-        if self.broken {
-            return Err(QuarantineError {
-                queue_url: "q".into(),
-                detail: "unavailable".into(),
-            });
-        }
-        self.entries.borrow_mut().push(entry.clone());
-        Ok(())
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 enum TestError {
@@ -62,36 +41,7 @@ async fn behave(body: &str) -> Result<Outcome, TestError> {
     }
 }
 
-fn sqs_event(queue: &str, bodies: &[&str]) -> SqsEvent {
-    let records: Vec<_> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| json!({
-            "messageId": format!("m{}", i + 1), "receiptHandle": "rh", "body": body,
-            "attributes": {"ApproximateReceiveCount": "2"}, "messageAttributes": {},
-            "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{queue}"), "awsRegion": "us-east-1"
-        }))
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
-}
-
-fn kinesis_event(bodies: &[&str]) -> KinesisEvent {
-    use base64::Engine;
-    let records: Vec<_> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| json!({
-            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "img-1", "sequenceNumber": format!("{}", 100 + i),
-                        "data": base64::engine::general_purpose::STANDARD.encode(body), "approximateArrivalTimestamp": 1764296460.123},
-            "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("shardId-000000000000:{}", 100 + i),
-            "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/r", "awsRegion": "us-east-1",
-            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/image-social-events"
-        }))
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
-}
-
-fn ctx(quarantine: &ListQuarantine) -> BatchContext<'_, ListQuarantine> {
+fn ctx(quarantine: &MemoryQuarantine) -> BatchContext<'_, MemoryQuarantine> {
     BatchContext::new(
         "test-fn",
         Deadline::after(std::time::Duration::from_secs(30)),
@@ -103,7 +53,7 @@ fn ctx(quarantine: &ListQuarantine) -> BatchContext<'_, ListQuarantine> {
 async fn run_sqs(
     queue: &str,
     bodies: &[&str],
-    quarantine: &ListQuarantine,
+    quarantine: &MemoryQuarantine,
 ) -> (serde_json::Value, BatchReport, Vec<String>) {
     let seen = RefCell::new(Vec::new());
     let (response, report) = process_sqs(sqs_event(queue, bodies), &ctx(quarantine), |message| {
@@ -121,7 +71,7 @@ async fn run_sqs(
 
 async fn run_kinesis(
     bodies: &[&str],
-    quarantine: &ListQuarantine,
+    quarantine: &MemoryQuarantine,
 ) -> (serde_json::Value, BatchReport, Vec<String>) {
     let seen = RefCell::new(Vec::new());
     let (response, report) = process_kinesis(kinesis_event(bodies), &ctx(quarantine), |record| {
@@ -138,7 +88,7 @@ async fn run_kinesis(
 
 #[tokio::test]
 async fn sqs_success_answers_an_empty_failure_list() {
-    let quarantine = ListQuarantine::default();
+    let quarantine = MemoryQuarantine::default();
     let (json, report, _) = run_sqs("q", &["ok", "skip"], &quarantine).await;
     assert_eq!(json, json!({ "batchItemFailures": [] }));
     assert_eq!((report.done, report.skipped), (1, 1));
@@ -147,7 +97,7 @@ async fn sqs_success_answers_an_empty_failure_list() {
 #[tokio::test]
 async fn sqs_reports_transient_failures_and_panics_and_quarantines_bad_input() {
     // GIVEN a batch mixing every outcome
-    let quarantine = ListQuarantine::default();
+    let quarantine = MemoryQuarantine::default();
     // WHEN it is processed
     let (json, report, seen) =
         run_sqs("q", &["ok", "throttle", "bad", "panic", "ok"], &quarantine).await;
@@ -173,7 +123,7 @@ async fn sqs_reports_transient_failures_and_panics_and_quarantines_bad_input() {
     // AND every started record was timed
     assert_eq!(report.record_ms.len(), 5);
     // AND the bad record is in the quarantine with its raw body and where it came from
-    let entries = quarantine.entries.borrow();
+    let entries = quarantine.entries();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].reason, "bad_input");
     assert_eq!(entries[0].raw_text.as_deref(), Some("bad"));
@@ -188,10 +138,7 @@ async fn sqs_reports_transient_failures_and_panics_and_quarantines_bad_input() {
 
 #[tokio::test]
 async fn a_record_whose_quarantine_write_fails_is_redelivered_not_lost() {
-    let quarantine = ListQuarantine {
-        broken: true,
-        ..Default::default()
-    };
+    let quarantine = MemoryQuarantine::broken();
     let (json, report, _) = run_sqs("q", &["bad"], &quarantine).await;
     assert_eq!(
         json,
@@ -202,7 +149,7 @@ async fn a_record_whose_quarantine_write_fails_is_redelivered_not_lost() {
 
 #[tokio::test]
 async fn fifo_stops_at_the_first_failure_and_reports_everything_after_it() {
-    let quarantine = ListQuarantine::default();
+    let quarantine = MemoryQuarantine::default();
     let (json, report, seen) =
         run_sqs("q.fifo", &["ok", "throttle", "ok", "ok"], &quarantine).await;
     assert_eq!(
@@ -215,7 +162,7 @@ async fn fifo_stops_at_the_first_failure_and_reports_everything_after_it() {
 
 #[tokio::test]
 async fn records_that_cannot_finish_before_the_deadline_are_reported_unstarted() {
-    let quarantine = ListQuarantine::default();
+    let quarantine = MemoryQuarantine::default();
     let tight = BatchContext::new(
         "test-fn",
         Deadline::after(std::time::Duration::from_millis(50)),
@@ -238,7 +185,7 @@ async fn records_that_cannot_finish_before_the_deadline_are_reported_unstarted()
 
 #[tokio::test]
 async fn a_handler_that_overruns_the_deadline_is_cut_off_and_reported() {
-    let quarantine = ListQuarantine::default();
+    let quarantine = MemoryQuarantine::default();
     let tight = BatchContext::new(
         "test-fn",
         Deadline::after(std::time::Duration::from_millis(400)),
@@ -260,7 +207,7 @@ async fn a_handler_that_overruns_the_deadline_is_cut_off_and_reported() {
 
 #[tokio::test]
 async fn kinesis_success_answers_an_empty_failure_list() {
-    let quarantine = ListQuarantine::default();
+    let quarantine = MemoryQuarantine::default();
     let (json, _, seen) = run_kinesis(&["ok", "skip", "ok"], &quarantine).await;
     assert_eq!(json, json!({ "batchItemFailures": [] }));
     assert_eq!(seen.len(), 3);
@@ -268,7 +215,7 @@ async fn kinesis_success_answers_an_empty_failure_list() {
 
 #[tokio::test]
 async fn kinesis_reports_only_the_first_failure_and_stops_there() {
-    let quarantine = ListQuarantine::default();
+    let quarantine = MemoryQuarantine::default();
     let (json, report, seen) =
         run_kinesis(&["ok", "bad", "throttle", "ok", "throttle"], &quarantine).await;
     // The poison record (101) is quarantined and passed; the shard resumes at 102.
@@ -295,13 +242,13 @@ async fn kinesis_reports_only_the_first_failure_and_stops_there() {
         3,
         "the three started records are timed"
     );
-    let entries = quarantine.entries.borrow();
+    let entries = quarantine.entries();
     assert_eq!(entries[0].source.id(), "shardId-000000000000:101");
 }
 
 #[tokio::test]
 async fn a_kinesis_panic_never_checkpoints_past_its_record() {
-    let quarantine = ListQuarantine::default();
+    let quarantine = MemoryQuarantine::default();
     let (json, _, seen) = run_kinesis(&["panic", "ok"], &quarantine).await;
     assert_eq!(
         json,

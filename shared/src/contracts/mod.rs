@@ -1,4 +1,5 @@
-//! The public event contract of the `image-social-events` stream (DESIGN.md §2).
+//! The public event contract of the `image-social-events` stream, described for producers and
+//! consumers in docs/EVENTS.md.
 //!
 //! Every record is one JSON envelope. Producers outside this repository (a mobile backend, a
 //! script, the AWS CLI) write this JSON by hand, so field names here are the contract: they
@@ -83,21 +84,33 @@ pub enum Decoded {
 
 /// Why a record is not a valid envelope. Always permanent: retrying the same bytes cannot
 /// succeed, so the record is quarantined with its raw bytes and acknowledged.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum ContractError {
     #[error(
-        "record is not a JSON event envelope: {0}; producers must send the JSON object of DESIGN.md §2"
+        "record is not a JSON event envelope: {0}; producers must send the JSON envelope described in docs/EVENTS.md"
     )]
     NotAnEnvelope(String),
     #[error(
-        "{type_name} v{version} event {event_id} has invalid data: {detail}; compare it with events/schemas/{type_name}.v{version}.json"
+        "{type_name} v{version} event {event_id} has invalid data: {source}; compare it with events/schemas/{type_name}.v{version}.json"
     )]
     InvalidData {
         event_id: Uuid,
         type_name: String,
         version: u32,
-        detail: String,
+        #[source]
+        source: DataError,
     },
+}
+
+/// What is wrong with the `data` of an envelope of a known type.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// Not the shape of the type's newest version: a field missing or of the wrong type.
+    #[error("{0}")]
+    Shape(#[from] serde_json::Error),
+    /// A field the consumers key on is present but empty.
+    #[error("data.{0} is empty")]
+    Empty(&'static str),
 }
 
 impl ContractError {
@@ -154,11 +167,11 @@ impl Envelope {
             producer,
             data,
         } = wire;
-        let invalid = |detail: String| ContractError::InvalidData {
+        let invalid = |source: DataError| ContractError::InvalidData {
             event_id,
             type_name: type_name.clone(),
             version,
-            detail,
+            source,
         };
         let event = match type_name.as_str() {
             "ImagePublished" => SocialEvent::ImagePublished(parse(data).map_err(invalid)?),
@@ -174,13 +187,13 @@ impl Envelope {
             }
         };
         if event.image_id().is_empty() {
-            return Err(invalid("data.image_id is empty".into()));
+            return Err(invalid(DataError::Empty("image_id")));
         }
         if let SocialEvent::ImageLiked(ImageLikedV1 { user_id, .. })
         | SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 { user_id, .. }) = &event
             && user_id.is_empty()
         {
-            return Err(invalid("data.user_id is empty".into()));
+            return Err(invalid(DataError::Empty("user_id")));
         }
         Ok(Decoded::Known(Envelope {
             event_id,
@@ -219,8 +232,8 @@ impl Envelope {
     }
 }
 
-fn parse<D: serde::de::DeserializeOwned>(data: serde_json::Value) -> Result<D, String> {
-    serde_json::from_value(data).map_err(|e| e.to_string())
+fn parse<D: serde::de::DeserializeOwned>(data: serde_json::Value) -> Result<D, DataError> {
+    Ok(serde_json::from_value(data)?)
 }
 
 /// Best effort, for the quarantine: the correlation id of a record that did not decode.
@@ -288,8 +301,17 @@ mod tests {
                 .contains("events/schemas/ImageLiked.v1.json"),
             "{err}"
         );
+        assert!(
+            err.to_string().contains("missing field `user_id`"),
+            "the decoder's own words are in the message: {err}"
+        );
+        assert!(
+            std::error::Error::source(&err).is_some_and(|cause| cause.is::<DataError>()),
+            "the cause is kept"
+        );
         let empty_user = liked_json("").replace("user-2", "");
-        assert!(Envelope::decode(empty_user.as_bytes()).is_err());
+        let err = Envelope::decode(empty_user.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("data.user_id is empty"), "{err}");
     }
 
     #[test]

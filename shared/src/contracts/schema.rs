@@ -47,7 +47,7 @@ fn record_schema<D: JsonSchema>(type_name: &str, version: u32) -> (String, Value
     let mut schema = generator.into_root_schema_for::<Record<D>>().to_value();
     schema["title"] = json!(format!("{type_name} v{version}"));
     schema["description"] = json!(format!(
-        "One {type_name} record of the image-social-events stream (DESIGN.md §2). Readers accept fields they do not know."
+        "One {type_name} record of the image-social-events stream; docs/EVENTS.md describes the envelope and the versioning rules. Readers accept fields they do not know."
     ));
     schema["properties"]["type"] = json!({ "const": type_name });
     schema["properties"]["version"] = json!({ "const": version });

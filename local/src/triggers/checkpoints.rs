@@ -31,6 +31,14 @@ impl CheckpointStore {
         }
     }
 
+    /// Where the positions are kept, for messages.
+    pub fn describe(&self) -> String {
+        match &self.path {
+            Some(path) => path.display().to_string(),
+            None => "memory".to_owned(),
+        }
+    }
+
     /// The saved positions, if they belong to this stream. Checkpoints of another stream (a
     /// stack created anew has a new stream under the same name) are ignored: its sequence
     /// numbers mean nothing here.

@@ -58,3 +58,33 @@ pub fn aws_environment(endpoint_url: &str) -> Vec<(String, String)> {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
 }
+
+/// An AWS call against the local stack that failed; the SDK's error is its cause (print
+/// the chain, e.g. anyhow's `{:#}` or [`crate::logging::chain`], to see the service's message).
+#[derive(Debug, thiserror::Error)]
+#[error("{action} failed")]
+pub struct AwsError {
+    pub action: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl AwsError {
+    pub fn new(action: String, error: impl std::error::Error + Send + Sync + 'static) -> AwsError {
+        AwsError {
+            action,
+            source: Box::new(error),
+        }
+    }
+}
+
+/// `.aws(|| "what was being done")` on any SDK result.
+pub trait AwsResult<T> {
+    fn aws(self, action: impl FnOnce() -> String) -> Result<T, AwsError>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> AwsResult<T> for Result<T, E> {
+    fn aws(self, action: impl FnOnce() -> String) -> Result<T, AwsError> {
+        self.map_err(|error| AwsError::new(action(), error))
+    }
+}

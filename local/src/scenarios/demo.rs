@@ -9,68 +9,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::clients::LocalClients;
-use crate::faults::Dice;
-use crate::pipeline::{Mapping, Progress, mappings};
-use crate::producer::like_event;
+use super::ScenarioError;
+use super::measure::percentile_u64;
+use super::photos::{PHOTO_DIRS, find_photos, generated_jpeg};
+use super::producer::like_event;
 use crate::stack::StackInfo;
-
-/// Where Debian's wallpaper packages put their photographs.
-const PHOTO_DIRS: [&str; 2] = ["/usr/share/backgrounds", "/usr/share/wallpapers"];
+use crate::stack::clients::{AwsResult, LocalClients};
+use crate::stack::queues::peek;
+use crate::triggers::pipeline::{Progress, run as run_pipeline};
+use crate::triggers::{Mapping, PollStats, mappings};
 const OWNERS: [&str; 3] = ["alice", "bob", "carol"];
-
-/// Photos to upload: those given, else up to five from the wallpaper folders, else generated.
-pub fn find_photos(given: &[PathBuf]) -> Vec<PathBuf> {
-    if !given.is_empty() {
-        return given.to_vec();
-    }
-    let mut found = Vec::new();
-    for dir in PHOTO_DIRS {
-        let mut stack = vec![PathBuf::from(dir)];
-        while let Some(folder) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&folder) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let ext = path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if matches!(ext.as_str(), "jpg" | "jpeg" | "png" | "webp")
-                    && entry.metadata().is_ok_and(|m| m.len() < 40 << 20)
-                {
-                    found.push(path);
-                }
-            }
-        }
-    }
-    found.sort();
-    found.truncate(5);
-    found
-}
-
-/// A photo-like JPEG (gradients and fine detail), for when no photographs are at hand; the
-/// tests use it too.
-pub fn generated_jpeg(width: u32, height: u32, seed: u32) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(width, height, |x, y| {
-        let r = ((x + seed * 40) * 255 / width.max(1)) as u8;
-        let g = (y * 255 / height.max(1)) as u8;
-        let b = (((x / 9) ^ (y / 7)) % 200 + 40) as u8;
-        image::Rgb([r, g, b])
-    });
-    let mut bytes = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Jpeg,
-        )
-        .expect("a generated image encodes");
-    bytes
-}
 
 fn image_id_of(path: &Path) -> String {
     path.file_stem()
@@ -92,7 +40,7 @@ pub async fn run(
     root: &Path,
     binary_dir: &Path,
     photos: &[PathBuf],
-) -> Result<bool, String> {
+) -> Result<bool, ScenarioError> {
     let clients = LocalClients::new(&stack.endpoint_url).await;
     let uploads = stack.name_of("UploadsBucket");
     let log_dir = root.join(".local").join("logs");
@@ -109,7 +57,7 @@ pub async fn run(
     // 1. Uploads: real photographs where the machine has them, plus a corrupt file.
     let mut files: Vec<(String, String, Vec<u8>)> = Vec::new();
     for (i, path) in find_photos(photos).iter().enumerate() {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(ScenarioError::file(path))?;
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -150,12 +98,7 @@ pub async fn run(
             .body(bytes.clone().into())
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "upload {key}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                )
-            })?;
+            .aws(|| format!("PutObject {key}"))?;
         println!("uploaded s3://{uploads}/{key} ({} KB)", bytes.len() / 1024);
     }
     // The notifications are asynchronous: wait for every upload's message to be visible
@@ -181,14 +124,14 @@ pub async fn run(
         .collect();
     let publisher =
         StreamPublisher::new(clients.kinesis.clone(), stack.name_of("ImageSocialEvents"));
-    let mut random = Dice::new(20261128);
+    let mut random = fastrand::Rng::with_seed(20261128);
     let mut truth: BTreeMap<(String, String), bool> = BTreeMap::new();
     let base = Timestamp::now().millis();
     let (mut sent, mut duplicates) = (0, 0);
     for step in 0..240 {
-        let (_, image_id) = &images[random.below(images.len() as u64) as usize];
-        let user = format!("user{:02}", random.below(40));
-        let liked = random.below(100) >= 15;
+        let (_, image_id) = &images[random.usize(..images.len())];
+        let user = format!("user{:02}", random.u32(..40));
+        let liked = random.u32(..100) >= 15;
         let envelope = like_event(
             image_id,
             &user,
@@ -196,17 +139,11 @@ pub async fn run(
             None,
             Timestamp::from_millis(base + step),
         );
-        publisher
-            .publish(&envelope)
-            .await
-            .map_err(|e| e.to_string())?;
+        publisher.publish(&envelope).await?;
         sent += 1;
-        if random.below(100) < 10 {
+        if random.u32(..100) < 10 {
             // The producer timed out and sent the same event again.
-            publisher
-                .publish(&envelope)
-                .await
-                .map_err(|e| e.to_string())?;
+            publisher.publish(&envelope).await?;
             duplicates += 1;
         }
         truth.insert((image_id.clone(), user), liked);
@@ -228,7 +165,7 @@ pub async fn run(
         .bucket(stack.name_of("RenditionsBucket"))
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .aws(|| "ListObjectsV2 of the renditions bucket".to_owned())?;
     for object in listed.contents() {
         println!(
             "  {:<48} {:>8} KB",
@@ -247,7 +184,10 @@ pub async fn run(
             .iter()
             .filter(|((image, _), liked)| image == image_id && **liked)
             .count() as i64;
-        let counted = likes.count(image_id).await.map_err(|e| e.to_string())?;
+        let counted = likes
+            .count(image_id)
+            .await
+            .map_err(|e| ScenarioError::table(format!("the like count of {image_id}"))(e.into()))?;
         all_match &= counted == expected;
         println!(
             "  {image_id:<40} {counted:>4} likes  {}",
@@ -266,7 +206,11 @@ pub async fn run(
         Duration::from_secs(3600),
     );
     for owner in OWNERS {
-        for n in inbox.inbox(owner).await.map_err(|e| e.to_string())? {
+        let notifications = inbox
+            .inbox(owner)
+            .await
+            .map_err(|e| ScenarioError::table(format!("the inbox of {owner}"))(e.into()))?;
+        for n in notifications {
             println!(
                 "  {owner:<6} {} {:<44} {}",
                 if n.unread { "*" } else { " " },
@@ -276,11 +220,11 @@ pub async fn run(
         }
     }
     println!("\nquarantine (records no code could process, kept with their raw bytes)");
-    for body in crate::quarantine::list(&clients, stack.url_of("QuarantineQueue")).await? {
+    for body in peek(&clients, stack.url_of("QuarantineQueue")).await? {
         println!("  {body}");
     }
     for queue in ["ImageUploadsDLQ", "StreamFailuresQueue"] {
-        let held = crate::quarantine::list(&clients, stack.url_of(queue)).await?;
+        let held = peek(&clients, stack.url_of(queue)).await?;
         println!("{queue}: {} messages", held.len());
         for body in held {
             println!("  {body}");
@@ -291,8 +235,7 @@ pub async fn run(
          stream before the pipeline runs, so its latency includes the time it waited there"
     );
     for mapping in &pipeline {
-        let mut latencies = mapping.latencies_ms().to_vec();
-        latencies.sort_unstable();
+        let latencies = mapping.latencies_ms();
         let what = match mapping.function().name() {
             name if name.contains("Resize") => "upload → renditions published",
             name if name.contains("LikeCounter") => "event → like counted",
@@ -302,8 +245,8 @@ pub async fn run(
         println!(
             "  {:<32} {what:<32} p50 {:>6}  p99 {:>6}  ({} records)",
             mapping.name(),
-            percentile(&latencies, 50),
-            percentile(&latencies, 99),
+            percentile_u64(latencies, 50.0),
+            percentile_u64(latencies, 99.0),
             latencies.len()
         );
     }
@@ -337,7 +280,7 @@ async fn wait_for_messages(
     clients: &LocalClients,
     queue_url: &str,
     count: usize,
-) -> Result<(), String> {
+) -> Result<(), ScenarioError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let attributes = clients
@@ -347,7 +290,7 @@ async fn wait_for_messages(
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .aws(|| "GetQueueAttributes of the uploads queue".to_owned())?;
         let visible: usize = attributes
             .attributes()
             .and_then(|a| {
@@ -359,9 +302,9 @@ async fn wait_for_messages(
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "only {visible} of {count} upload notifications arrived within 30 s"
-            ));
+            return Err(ScenarioError::Failed(format!(
+                "only {visible} of {count} upload notifications arrived within 30 s; see the emulator's log in .local/logs/"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -371,9 +314,9 @@ async fn wait_for_messages(
 async fn run_to_idle(
     pipeline: &mut [Mapping],
     clients: &LocalClients,
-) -> Result<crate::mappings::PollStats, String> {
+) -> Result<PollStats, ScenarioError> {
     let mut progress = Progress::every(Duration::from_secs(1));
-    let stats = crate::pipeline::run(
+    let stats = run_pipeline(
         pipeline,
         clients,
         Some(Duration::from_secs(300)),
@@ -386,22 +329,13 @@ async fn run_to_idle(
     Ok(stats)
 }
 
-/// The nearest-rank percentile of sorted values (0 when there are none).
-pub fn percentile(sorted: &[u64], p: usize) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (p * sorted.len()).div_ceil(100).max(1);
-    sorted[rank.min(sorted.len()) - 1]
-}
-
 /// Tiles the thumbnail renditions into one PNG, so a person can look at the result.
 async fn contact_sheet(
     clients: &LocalClients,
     stack: &StackInfo,
     thumb_keys: &[&str],
     out: &Path,
-) -> Result<usize, String> {
+) -> Result<usize, ScenarioError> {
     const CELL: u32 = 340;
     let bucket = stack.name_of("RenditionsBucket");
     let mut thumbs = Vec::new();
@@ -413,14 +347,17 @@ async fn contact_sheet(
             .key(key)
             .send()
             .await
-            .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
+            .aws(|| format!("GetObject {key}"))?;
         let bytes = object
             .body
             .collect()
             .await
-            .map_err(|e| e.to_string())?
+            .aws(|| format!("reading the body of {key}"))?
             .into_bytes();
-        let decoded = image::load_from_memory(&bytes).map_err(|e| format!("{key}: {e}"))?;
+        let decoded = image::load_from_memory(&bytes).map_err(|source| ScenarioError::Image {
+            what: key.to_owned(),
+            source,
+        })?;
         thumbs.push(decoded.to_rgba8());
     }
     let columns = (thumbs.len() as u32).clamp(1, 4);
@@ -434,10 +371,11 @@ async fn contact_sheet(
         image::imageops::overlay(&mut sheet, thumb, x.into(), y.into());
     }
     if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(dir).map_err(ScenarioError::file(dir))?;
     }
-    sheet
-        .save(out)
-        .map_err(|e| format!("{}: {e}", out.display()))?;
+    sheet.save(out).map_err(|source| ScenarioError::Image {
+        what: out.display().to_string(),
+        source,
+    })?;
     Ok(thumbs.len())
 }

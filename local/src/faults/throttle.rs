@@ -1,5 +1,5 @@
-//! Faults on purpose, for fire drills: function processes that die mid-batch, and a DynamoDB
-//! that throttles. Both are seeded, so a failing drill can be run again the same way.
+//! A throttling layer in front of DynamoDB: an HTTP proxy that answers a share of requests
+//! the way DynamoDB does when it throttles.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -9,67 +9,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
-/// A small deterministic generator (an LCG): drills must be repeatable from their seed.
-#[derive(Debug, Clone)]
-pub struct Dice(u64);
-
-impl Dice {
-    pub fn new(seed: u64) -> Dice {
-        Dice(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n.max(1)
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
-/// Kills a function's process during a share of its invocations.
-///
-/// The kill comes after a random delay: when it lands before the handler answers, the batch is
-/// cut off mid-way (some writes done, some not); when the handler was quicker, its answer is
-/// thrown away as if the process died just before the response reached Lambda (every write
-/// done, the batch still counts as failed). Both are what a consumer must survive: the
-/// mapping retries the whole batch.
-#[derive(Debug, Clone)]
-pub struct CrashInjector {
-    pub percent: u64,
-    /// The delay is uniform in `0..=window`.
-    pub window: Duration,
-    dice: Dice,
-    pub crashes: u64,
-}
-
-impl CrashInjector {
-    pub fn new(percent: u64, window: Duration, seed: u64) -> CrashInjector {
-        CrashInjector {
-            percent,
-            window,
-            dice: Dice::new(seed),
-            crashes: 0,
-        }
-    }
-
-    /// When to kill the next invocation, if it is one of the unlucky ones.
-    pub fn next_crash(&mut self) -> Option<Duration> {
-        if !self.dice.chance(self.percent) {
-            return None;
-        }
-        self.crashes += 1;
-        let window_ms = self.window.as_millis() as u64;
-        Some(Duration::from_millis(self.dice.below(window_ms + 1)))
-    }
-}
+use crate::lambda::http::respond;
 
 /// An HTTP proxy in front of the emulator that answers a share of DynamoDB requests with
 /// `ProvisionedThroughputExceededException` (HTTP 400, as DynamoDB does) and forwards the rest,
@@ -83,7 +25,7 @@ pub struct ThrottlingProxy {
 struct ProxyState {
     upstream: String,
     percent: u64,
-    dice: Mutex<Dice>,
+    random: Mutex<fastrand::Rng>,
     forwarded: AtomicU64,
     throttled: AtomicU64,
     /// The `X-Amzn-Trace-Id` headers of the DynamoDB requests seen.
@@ -107,13 +49,13 @@ impl ThrottlingProxy {
                 .trim_end_matches('/')
                 .to_owned(),
             percent,
-            dice: Mutex::new(Dice::new(seed)),
+            random: Mutex::new(fastrand::Rng::with_seed(seed)),
             forwarded: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             trace_ids: Mutex::new(Vec::new()),
         });
         let shared = state.clone();
-        let server = crate::http_server::serve(listener, shared, relay);
+        let server = crate::lambda::http::serve(listener, shared, relay);
         Ok(ThrottlingProxy {
             port,
             state,
@@ -139,12 +81,6 @@ impl ThrottlingProxy {
     }
 }
 
-fn plain(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-}
-
 async fn relay(
     state: Arc<ProxyState>,
     request: Request<Incoming>,
@@ -153,7 +89,7 @@ async fn relay(
     // Read the whole request first, so the client's connection stays usable either way.
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) => return Ok(respond(StatusCode::BAD_REQUEST, e.to_string())),
     };
     let is_dynamodb = parts
         .headers
@@ -167,9 +103,9 @@ async fn relay(
             .expect("trace lock")
             .push(trace.to_str().unwrap_or_default().to_owned());
     }
-    if is_dynamodb && state.dice.lock().expect("dice lock").chance(state.percent) {
+    if is_dynamodb && state.random.lock().expect("random lock").u64(..100) < state.percent {
         state.throttled.fetch_add(1, Ordering::Relaxed);
-        let mut response = plain(
+        let mut response = respond(
             StatusCode::BAD_REQUEST,
             serde_json::json!({
                 "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -184,45 +120,22 @@ async fn relay(
         return Ok(response);
     }
     let forwarded = async {
-        let stream = TcpStream::connect(&state.upstream)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
+        let stream = TcpStream::connect(&state.upstream).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
         let response = sender
             .send_request(Request::from_parts(parts, Full::new(body)))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok::<_, String>(Response::from_parts(parts, Full::new(body)))
+        let body = body.collect().await?.to_bytes();
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Response::from_parts(
+            parts,
+            Full::new(body),
+        ))
     };
     state.forwarded.fetch_add(1, Ordering::Relaxed);
     Ok(forwarded
         .await
-        .unwrap_or_else(|e| plain(StatusCode::BAD_GATEWAY, format!("proxy: {e}"))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_same_seed_crashes_the_same_invocations() {
-        let pattern = |seed| {
-            let mut injector = CrashInjector::new(20, Duration::from_millis(50), seed);
-            (0..200).map(|_| injector.next_crash()).collect::<Vec<_>>()
-        };
-        assert_eq!(pattern(7), pattern(7));
-        let crashes = pattern(7).iter().filter(|c| c.is_some()).count();
-        assert!((20..=60).contains(&crashes), "about 20% of 200: {crashes}");
-        assert!(
-            pattern(7)
-                .iter()
-                .flatten()
-                .all(|d| *d <= Duration::from_millis(50))
-        );
-    }
+        .unwrap_or_else(|e| respond(StatusCode::BAD_GATEWAY, format!("proxy: {e}"))))
 }

@@ -1,10 +1,18 @@
 //! template.yaml, read the way CloudFormation reads it: short-form intrinsics (`!Ref`,
-//! `!GetAtt`, `!Sub`) are turned into their long form, then resolved against the local stack.
-//! The local stack has no second list of resources: what the template declares is what exists.
+//! `!GetAtt`, `!Sub`) are turned into their long form ([`Template::parse`]), resolved against
+//! the local stack ([`intrinsics`]), and the resources the stack acts on are read into typed
+//! properties with their defaults ([`model`]). The local stack has no second list of
+//! resources: what the template declares is what exists.
+
+pub mod intrinsics;
+pub mod model;
 
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+pub use intrinsics::{Lookup, Resolver, references, scalar_text};
+pub use model::Properties;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -17,10 +25,25 @@ pub enum TemplateError {
     Yaml { path: String, detail: String },
     #[error("template is invalid: {0}")]
     Invalid(String),
-    #[error(
-        "{context}: cannot resolve {what}; only Ref, Fn::GetAtt, Fn::Sub, Fn::Join and Fn::Select are supported locally"
-    )]
+    #[error("{context}: cannot resolve {what}")]
     Unresolvable { context: String, what: String },
+    #[error(
+        "{context}: the intrinsic function {name} is not supported by the local stack (it supports {supported}); rewrite it with those or add it to local/src/template/intrinsics.rs"
+    )]
+    UnknownIntrinsic {
+        context: String,
+        name: String,
+        supported: &'static str,
+    },
+    #[error(
+        "{logical_id} ({kind}) has a property the local stack cannot read; fix it in template.yaml"
+    )]
+    Property {
+        logical_id: String,
+        kind: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -30,11 +53,15 @@ pub struct Resource {
     pub properties: Value,
     pub metadata: Value,
     pub depends_on: Vec<String>,
+    /// The name of the condition that decides whether the resource exists.
+    pub condition: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// Each parameter's default value.
     pub parameters: BTreeMap<String, Value>,
+    pub conditions: BTreeMap<String, Value>,
     pub globals_function: Value,
     pub resources: BTreeMap<String, Resource>,
 }
@@ -86,6 +113,10 @@ impl Template {
                     properties: body.get("Properties").cloned().unwrap_or_else(|| json!({})),
                     metadata: body.get("Metadata").cloned().unwrap_or_else(|| json!({})),
                     depends_on,
+                    condition: body
+                        .get("Condition")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                 },
             );
         }
@@ -108,8 +139,14 @@ impl Template {
             .pointer("/Globals/Function")
             .cloned()
             .unwrap_or_else(|| json!({}));
+        let conditions = root
+            .get("Conditions")
+            .and_then(Value::as_object)
+            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         let template = Template {
             parameters,
+            conditions,
             globals_function,
             resources,
         };
@@ -122,9 +159,95 @@ impl Template {
         self.resources.values().filter(move |r| r.kind == kind)
     }
 
+    /// Whether `resource` exists under the template's conditions and these parameters.
+    pub fn includes(
+        &self,
+        resource: &Resource,
+        lookup: &dyn Lookup,
+    ) -> Result<bool, TemplateError> {
+        match &resource.condition {
+            None => Ok(true),
+            Some(name) => self.resolver(lookup).condition(name, &resource.logical_id),
+        }
+    }
+
+    pub fn resolver<'a>(&'a self, lookup: &'a dyn Lookup) -> Resolver<'a> {
+        Resolver {
+            lookup,
+            conditions: &self.conditions,
+        }
+    }
+
+    /// A resource's properties as CloudFormation would hand them over: `Globals.Function`
+    /// merged into a function's, every intrinsic resolved, read into the kind's typed
+    /// properties with its defaults. Kinds the local stack does not act on are not resolved
+    /// (their intrinsics may name what does not exist locally).
+    pub fn properties(
+        &self,
+        resource: &Resource,
+        lookup: &dyn Lookup,
+    ) -> Result<Properties, TemplateError> {
+        if !Properties::emulated(&resource.kind) {
+            return Ok(Properties::Other);
+        }
+        let merged = self.merged_properties(resource);
+        let resolved = self
+            .resolver(lookup)
+            .resolve(&merged, &resource.logical_id)?
+            .unwrap_or_else(|| json!({}));
+        Properties::parse(
+            &resource.kind,
+            &resource.logical_id,
+            resolved,
+            &resource.metadata,
+        )
+    }
+
+    /// A function's properties with `Globals.Function` underneath. SAM merges maps
+    /// (Environment.Variables, LoggingConfig, ...) key by key, the function's own value
+    /// winning; lists and scalars are replaced.
+    fn merged_properties(&self, resource: &Resource) -> Value {
+        if resource.kind != "AWS::Serverless::Function" {
+            return resource.properties.clone();
+        }
+        fn merge(into: &mut Value, own: &Value) {
+            match (into, own) {
+                (Value::Object(base), Value::Object(overrides)) => {
+                    for (key, value) in overrides {
+                        match base.get_mut(key) {
+                            Some(existing) if existing.is_object() && value.is_object() => {
+                                merge(existing, value)
+                            }
+                            _ => {
+                                base.insert(key.clone(), value.clone());
+                            }
+                        }
+                    }
+                }
+                (into, own) => *into = own.clone(),
+            }
+        }
+        let mut merged = match &self.globals_function {
+            Value::Object(_) => self.globals_function.clone(),
+            _ => json!({}),
+        };
+        merge(&mut merged, &resource.properties);
+        merged
+    }
+
     /// Every Ref/GetAtt/Sub must name a parameter, a pseudo parameter or a resource.
     fn check_references(&self) -> Result<(), TemplateError> {
         for resource in self.resources.values() {
+            if let Some(condition) = resource
+                .condition
+                .as_ref()
+                .filter(|c| !self.conditions.contains_key(*c))
+            {
+                return Err(TemplateError::Invalid(format!(
+                    "{} has Condition {condition}, which is not in Conditions",
+                    resource.logical_id
+                )));
+            }
             for target in references(&resource.properties)
                 .into_iter()
                 .chain(resource.depends_on.iter().cloned())
@@ -224,185 +347,14 @@ fn to_json(yaml: serde_yaml_ng::Value) -> Result<Value, TemplateError> {
                 }
                 (_, inner) => inner,
             };
-            let long = if name == "Ref" {
-                "Ref".to_owned()
+            let long = if name == "Ref" || name == "Condition" {
+                name.to_owned()
             } else {
                 format!("Fn::{name}")
             };
             json!({ long: inner })
         }
     })
-}
-
-/// The logical ids a value refers to (Ref, GetAtt, and `${Name}` inside Sub).
-pub fn references(value: &Value) -> Vec<String> {
-    let mut found = Vec::new();
-    collect_references(value, &mut found);
-    found
-}
-
-fn collect_references(value: &Value, found: &mut Vec<String>) {
-    match value {
-        Value::Object(map) if map.len() == 1 => {
-            let (key, inner) = map.iter().next().expect("one entry");
-            match (key.as_str(), inner) {
-                ("Ref", Value::String(target)) => found.push(target.clone()),
-                ("Fn::GetAtt", Value::Array(parts)) => {
-                    found.extend(parts.first().and_then(Value::as_str).map(str::to_owned))
-                }
-                ("Fn::Sub", Value::String(text)) => found.extend(
-                    sub_names(text)
-                        .into_iter()
-                        .map(|n| n.split('.').next().unwrap_or("").to_owned()),
-                ),
-                _ => collect_references(inner, found),
-            }
-        }
-        Value::Object(map) => map.values().for_each(|v| collect_references(v, found)),
-        Value::Array(items) => items.iter().for_each(|v| collect_references(v, found)),
-        _ => {}
-    }
-}
-
-/// The `${...}` names in a Sub string (`${!Literal}` is an escaped literal).
-fn sub_names(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { break };
-        let name = &after[..end];
-        if !name.starts_with('!') {
-            names.push(name.to_owned());
-        }
-        rest = &after[end + 1..];
-    }
-    names
-}
-
-/// Answers Ref and GetAtt for the local stack.
-pub trait Lookup {
-    fn parameter(&self, name: &str) -> Option<String>;
-    fn pseudo(&self, name: &str) -> Option<String>;
-    fn reference(&self, logical_id: &str) -> Option<String>;
-    fn attribute(&self, logical_id: &str, attribute: &str) -> Option<String>;
-}
-
-/// Resolves every intrinsic in `value` to a plain JSON value.
-pub fn resolve(value: &Value, lookup: &dyn Lookup, context: &str) -> Result<Value, TemplateError> {
-    let unresolvable = |what: String| TemplateError::Unresolvable {
-        context: context.to_owned(),
-        what,
-    };
-    match value {
-        Value::Object(map)
-            if map.len() == 1
-                && map
-                    .keys()
-                    .next()
-                    .is_some_and(|k| k == "Ref" || k.starts_with("Fn::")) =>
-        {
-            let (key, inner) = map.iter().next().expect("one entry");
-            match key.as_str() {
-                "Ref" => {
-                    let name = inner
-                        .as_str()
-                        .ok_or_else(|| unresolvable(format!("Ref {inner}")))?;
-                    let found = if name.starts_with("AWS::") {
-                        lookup.pseudo(name)
-                    } else {
-                        lookup.parameter(name).or_else(|| lookup.reference(name))
-                    };
-                    found
-                        .map(Value::String)
-                        .ok_or_else(|| unresolvable(format!("Ref {name}")))
-                }
-                "Fn::GetAtt" => {
-                    let parts: Vec<&str> = inner
-                        .as_array()
-                        .map(|a| a.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    match parts.as_slice() {
-                        [resource, attribute] => lookup
-                            .attribute(resource, attribute)
-                            .map(Value::String)
-                            .ok_or_else(|| unresolvable(format!("GetAtt {resource}.{attribute}"))),
-                        _ => Err(unresolvable(format!("GetAtt {inner}"))),
-                    }
-                }
-                "Fn::Sub" => {
-                    let text = inner
-                        .as_str()
-                        .ok_or_else(|| unresolvable("Fn::Sub with a variable map".into()))?;
-                    let mut out = text.to_owned();
-                    for name in sub_names(text) {
-                        let replacement = if name.starts_with("AWS::") {
-                            lookup.pseudo(&name)
-                        } else if let Some((resource, attribute)) = name.split_once('.') {
-                            lookup.attribute(resource, attribute)
-                        } else {
-                            lookup.parameter(&name).or_else(|| lookup.reference(&name))
-                        };
-                        let replacement = replacement
-                            .ok_or_else(|| unresolvable(format!("${{{name}}} in Sub")))?;
-                        out = out.replace(&format!("${{{name}}}"), &replacement);
-                    }
-                    Ok(Value::String(out.replace("${!", "${")))
-                }
-                "Fn::Join" => {
-                    let parts = inner
-                        .as_array()
-                        .filter(|a| a.len() == 2)
-                        .ok_or_else(|| unresolvable(format!("Join {inner}")))?;
-                    let separator = parts[0].as_str().unwrap_or("");
-                    let items = resolve(&parts[1], lookup, context)?;
-                    let strings: Vec<String> = items
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(scalar_text)
-                        .collect();
-                    Ok(Value::String(strings.join(separator)))
-                }
-                "Fn::Select" => {
-                    let parts = inner
-                        .as_array()
-                        .filter(|a| a.len() == 2)
-                        .ok_or_else(|| unresolvable(format!("Select {inner}")))?;
-                    let index = scalar_text(&parts[0])
-                        .parse::<usize>()
-                        .map_err(|_| unresolvable(format!("Select {inner}")))?;
-                    let items = resolve(&parts[1], lookup, context)?;
-                    items
-                        .get(index)
-                        .cloned()
-                        .ok_or_else(|| unresolvable(format!("Select {inner}")))
-                }
-                other => Err(unresolvable(other.to_owned())),
-            }
-        }
-        Value::Object(map) => Ok(Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), resolve(v, lookup, context)?)))
-                .collect::<Result<_, TemplateError>>()?,
-        )),
-        Value::Array(items) => Ok(Value::Array(
-            items
-                .iter()
-                .map(|v| resolve(v, lookup, context))
-                .collect::<Result<_, _>>()?,
-        )),
-        other => Ok(other.clone()),
-    }
-}
-
-/// A scalar as CloudFormation would put it in a string.
-pub fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -441,6 +393,7 @@ Resources:
           ARN: !GetAtt Queue.Arn
           BOTH: !Join [",", [!Ref Queue, !Sub "${Queue.Arn}"]]
           LITERAL: !Sub "${!NotAName}"
+          MAPPED: !Sub ["${AWS::StackName}/${Name}-${Size}", { Name: x }]
 Parameters:
   Size: { Type: Number, Default: 7 }
 "#;
@@ -448,23 +401,117 @@ Parameters:
     #[test]
     fn short_form_intrinsics_resolve_like_cloudformation() {
         let template = Template::parse(TEXT).unwrap();
-        let env = resolve(
-            &template.resources["Fn"].properties["Environment"]["Variables"],
-            &Fixed,
-            "Fn",
-        )
-        .unwrap();
+        let resolver = template.resolver(&Fixed);
+        let env = resolver
+            .resolve(
+                &template.resources["Fn"].properties["Environment"]["Variables"],
+                "Fn",
+            )
+            .unwrap();
         assert_eq!(
             env,
-            json!({ "URL": "http://q", "ARN": "arn:q", "BOTH": "http://q,arn:q", "LITERAL": "${NotAName}" })
+            Some(
+                json!({ "URL": "http://q", "ARN": "arn:q", "BOTH": "http://q,arn:q", "LITERAL": "${NotAName}", "MAPPED": "demo/x-7" })
+            )
         );
-        let name = resolve(
-            &template.resources["Queue"].properties["QueueName"],
-            &Fixed,
-            "Queue",
-        )
-        .unwrap();
-        assert_eq!(name, json!("demo-q-7"));
+        let name = resolver
+            .resolve(
+                &template.resources["Queue"].properties["QueueName"],
+                "Queue",
+            )
+            .unwrap();
+        assert_eq!(name, Some(json!("demo-q-7")));
+    }
+
+    const CONDITIONAL: &str = r#"
+Parameters:
+  Stage: { Type: String, Default: dev }
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+  NotProd: !Not [!Condition IsProd]
+  Both: !And [!Condition NotProd, !Equals [dev, !Ref Stage]]
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: t
+      KeySchema: [{ AttributeName: pk, KeyType: HASH }]
+      DeletionProtectionEnabled: !If [IsProd, true, false]
+      BillingMode: !If [Both, PAY_PER_REQUEST, !Ref AWS::NoValue]
+  ProdOnly:
+    Type: AWS::SQS::Queue
+    Condition: IsProd
+"#;
+
+    struct Stage(&'static str);
+    impl Lookup for Stage {
+        fn parameter(&self, name: &str) -> Option<String> {
+            (name == "Stage").then(|| self.0.to_owned())
+        }
+        fn pseudo(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn reference(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn attribute(&self, _: &str, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    #[test]
+    fn conditions_choose_values_and_resources_per_stage() {
+        // Prepare
+        let template = Template::parse(CONDITIONAL).unwrap();
+        let table = &template.resources["Table"];
+        for (stage, protected, billing, prod_only) in [
+            ("dev", false, Some("PAY_PER_REQUEST"), false),
+            ("prod", true, None, true),
+        ] {
+            // Act
+            let resolved = template
+                .resolver(&Stage(stage))
+                .resolve(&table.properties, "Table")
+                .unwrap()
+                .unwrap();
+            let includes = template
+                .includes(&template.resources["ProdOnly"], &Stage(stage))
+                .unwrap();
+
+            // Assess: AWS::NoValue removes the property, so CloudFormation's default applies
+            assert_eq!(
+                resolved["DeletionProtectionEnabled"],
+                json!(protected),
+                "{stage}"
+            );
+            assert_eq!(
+                resolved.get("BillingMode").and_then(Value::as_str),
+                billing,
+                "{stage}"
+            );
+            assert_eq!(includes, prod_only, "{stage}");
+            let Properties::Table(typed) = template.properties(table, &Stage(stage)).unwrap()
+            else {
+                panic!("a table");
+            };
+            assert_eq!(typed.billing_mode, billing.unwrap_or("PROVISIONED"));
+        }
+    }
+
+    #[test]
+    fn an_unknown_intrinsic_is_named_with_what_is_supported() {
+        let text = TEXT.replace("URL: !Ref Queue", "URL: !FindInMap [M, a, b]");
+        let template = Template::parse(&text).unwrap();
+        let error = template
+            .resolver(&Fixed)
+            .resolve(&template.resources["Fn"].properties, "Fn")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("Fn: the intrinsic function Fn::FindInMap is not supported")
+                && error.contains("Fn::If"),
+            "{error}"
+        );
     }
 
     #[test]

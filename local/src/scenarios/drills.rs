@@ -7,18 +7,22 @@
 //! `make bench`.
 
 use serde::Serialize;
-use snapglow::contracts::{Envelope, ImagePublishedV1, SocialEvent, Timestamp};
+use snapglow::contracts::{Envelope, Timestamp};
 use snapglow::stream::StreamPublisher;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::clients::LocalClients;
-use crate::faults::{CrashInjector, Dice, ThrottlingProxy};
-use crate::mappings::PollStats;
-use crate::pipeline::{self, Mapping, PipelineOptions};
-use crate::producer::like_event;
+use super::ScenarioError;
+use super::producer::{like_event, published_event};
+use crate::faults::{Crashing, ThrottlingProxy};
 use crate::stack::StackInfo;
+use crate::stack::clients::{AwsResult, LocalClients};
+use crate::stack::queues::peek;
+use crate::triggers::pipeline::{run_rounds, run_until_idle};
+use crate::triggers::{Mapping, MappingOptions, PollStats, mappings};
 
 /// Likes notifications coalesce per 15-minute window; the drills' events all fall in one.
 const WINDOW_MS: i64 = 15 * 60 * 1000;
@@ -63,21 +67,16 @@ pub async fn produce(
     clients: &LocalClients,
     stack: &StackInfo,
     truth: &mut GroundTruth,
-    dice: &mut Dice,
+    random: &mut fastrand::Rng,
     images: usize,
     likes: usize,
     poison: usize,
-) -> Result<(), String> {
+) -> Result<(), ScenarioError> {
     let stream = stack.name_of("ImageSocialEvents");
     let publisher = StreamPublisher::new(clients.kinesis.clone(), stream);
     let publish = |envelope: Envelope| {
         let publisher = publisher.clone();
-        async move {
-            publisher
-                .publish(&envelope)
-                .await
-                .map_err(|e| e.to_string())
-        }
+        async move { publisher.publish(&envelope).await.map(drop) }
     };
     let first = truth.next_image;
     for i in first..first + images {
@@ -86,21 +85,7 @@ pub async fn produce(
             format!("user{}", i as u64 % OWNERS),
         );
         truth.next_at += 1;
-        let envelope = Envelope {
-            event_id: uuid::Uuid::new_v4(),
-            occurred_at: Timestamp::from_millis(truth.next_at),
-            correlation_id: format!("drill-{image_id}"),
-            producer: "resize".into(),
-            event: SocialEvent::ImagePublished(ImagePublishedV1 {
-                image_id: image_id.clone(),
-                owner_id: owner_id.clone(),
-                source_key: format!("uploads/{owner_id}/{image_id}.jpg"),
-                source_etag: "drill".into(),
-                width: 4000,
-                height: 3000,
-                renditions: Vec::new(),
-            }),
-        };
+        let envelope = published_event(&image_id, &owner_id, Timestamp::from_millis(truth.next_at));
         publish(envelope).await?;
         truth.records_sent += 1;
         truth.distinct_events += 1;
@@ -130,16 +115,13 @@ pub async fn produce(
                 ))
                 .send()
                 .await
-                .map_err(|e| aws_sdk_kinesis::error::DisplayErrorContext(e).to_string())?;
+                .aws(|| format!("PutRecord of a poison record on {stream}"))?;
             truth.records_sent += 1;
             truth.poison_sent += 1;
         }
-        let image_id = format!(
-            "drill-img-{:04}",
-            pool_start + dice.below(pool as u64) as usize
-        );
-        let user_id = format!("user{}", dice.below(USERS));
-        let liked = dice.below(100) >= 20;
+        let image_id = format!("drill-img-{:04}", pool_start + random.usize(..pool));
+        let user_id = format!("user{}", random.u64(..USERS));
+        let liked = random.u64(..100) >= 20;
         truth.next_at += 1;
         let envelope = like_event(
             &image_id,
@@ -152,12 +134,12 @@ pub async fn produce(
         publish(envelope.clone()).await?;
         truth.records_sent += 1;
         truth.distinct_events += 1;
-        if dice.chance(10) {
+        if random.u64(..100) < 10 {
             // The producer timed out and put the same event again, or an old one resurfaces.
-            let again = if dice.chance(50) || sent.is_empty() {
+            let again = if random.bool() || sent.is_empty() {
                 envelope.clone()
             } else {
-                sent[dice.below(sent.len() as u64) as usize].clone()
+                sent[random.usize(..sent.len())].clone()
             };
             publish(again).await?;
             truth.records_sent += 1;
@@ -186,7 +168,7 @@ pub async fn verify(
     clients: &LocalClients,
     stack: &StackInfo,
     truth: &GroundTruth,
-) -> Result<Verdict, String> {
+) -> Result<Verdict, ScenarioError> {
     let likes = like_counter::table::LikesTable::new(
         clients.dynamodb.clone(),
         stack.name_of("LikesTable"),
@@ -204,7 +186,10 @@ pub async fn verify(
     };
     for image_id in truth.owners.keys() {
         let expected = truth.likes_of(image_id).len() as i64;
-        let counted = likes.count(image_id).await.map_err(|e| e.to_string())?;
+        let counted = likes
+            .count(image_id)
+            .await
+            .map_err(|e| ScenarioError::table(format!("the like count of {image_id}"))(e.into()))?;
         if counted != expected {
             verdict
                 .wrong_counts
@@ -216,7 +201,7 @@ pub async fn verify(
         let inbox = notifications
             .inbox(owner)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ScenarioError::table(format!("the inbox of {owner}"))(e.into()))?;
         for (image_id, _) in truth.owners.iter().filter(|(_, o)| *o == owner) {
             let published = inbox
                 .iter()
@@ -312,7 +297,7 @@ pub struct DrillStage {
     pub binary_dir: PathBuf,
     pub state_dir: PathBuf,
     pub truth: GroundTruth,
-    pub dice: Dice,
+    pub random: fastrand::Rng,
 }
 
 impl DrillStage {
@@ -324,7 +309,7 @@ impl DrillStage {
             binary_dir: binary_dir.to_owned(),
             state_dir: state_dir.to_owned(),
             truth: GroundTruth::new(),
-            dice: Dice::new(2026),
+            random: fastrand::Rng::with_seed(2026),
         };
         let _ = std::fs::remove_dir_all(stage.checkpoints_dir());
         stage
@@ -335,19 +320,18 @@ impl DrillStage {
     }
 
     /// The stream consumers' mappings (the SQS one is not part of these drills), with faults.
-    async fn consumers(
-        &self,
-        faults: Faults,
-    ) -> Result<(Vec<Mapping>, Option<ThrottlingProxy>), String> {
+    async fn consumers(&self, faults: Faults) -> Result<Consumers, ScenarioError> {
         let proxy = match faults.throttle_percent {
             0 => None,
             percent => Some(
                 ThrottlingProxy::start(&self.stack.endpoint_url, percent, faults.seed)
                     .await
-                    .map_err(|e| e.to_string())?,
+                    .map_err(ScenarioError::file(Path::new(
+                        "a loopback port for the throttling proxy",
+                    )))?,
             ),
         };
-        let options = PipelineOptions {
+        let options = MappingOptions {
             checkpoints_dir: Some(self.checkpoints_dir()),
             environment: proxy
                 .iter()
@@ -355,35 +339,43 @@ impl DrillStage {
                 .collect(),
             only_streams: true,
         };
-        let mut mappings = pipeline::mappings(
+        let mut mappings = mappings(
             &self.stack,
             &self.binary_dir,
             &self.state_dir.join("logs"),
             &options,
         )
         .await?;
+        let mut crashes = Vec::new();
         if faults.crash_percent > 0 {
             for (i, mapping) in mappings.iter_mut().enumerate() {
-                mapping.function_mut().chaos = Some(CrashInjector::new(
-                    faults.crash_percent,
-                    Duration::from_millis(60),
-                    faults.seed + i as u64,
-                ));
+                mapping.wrap(|function| {
+                    let layer = Crashing::new(
+                        function,
+                        faults.crash_percent,
+                        Duration::from_millis(60),
+                        faults.seed + i as u64,
+                    );
+                    crashes.push(layer.crashes());
+                    Box::new(layer)
+                });
             }
         }
-        Ok((mappings, proxy))
+        Ok(Consumers {
+            mappings,
+            proxy,
+            crashes,
+        })
     }
 
-    async fn quarantined(&self) -> Result<usize, String> {
-        Ok(
-            crate::quarantine::list(&self.clients, self.stack.url_of("QuarantineQueue"))
-                .await?
-                .len(),
-        )
+    async fn quarantined(&self) -> Result<usize, ScenarioError> {
+        Ok(peek(&self.clients, self.stack.url_of("QuarantineQueue"))
+            .await?
+            .len())
     }
 
     /// Where the stream and the quarantine stand before a drill.
-    async fn mark(&self) -> Result<Mark, String> {
+    async fn mark(&self) -> Result<Mark, ScenarioError> {
         Ok(Mark {
             records_sent: self.truth.records_sent,
             distinct_events: self.truth.distinct_events,
@@ -392,12 +384,17 @@ impl DrillStage {
         })
     }
 
-    async fn produce(&mut self, images: usize, likes: usize, poison: usize) -> Result<(), String> {
+    async fn produce(
+        &mut self,
+        images: usize,
+        likes: usize,
+        poison: usize,
+    ) -> Result<(), ScenarioError> {
         produce(
             &self.clients,
             &self.stack,
             &mut self.truth,
-            &mut self.dice,
+            &mut self.random,
             images,
             likes,
             poison,
@@ -406,7 +403,11 @@ impl DrillStage {
     }
 
     /// Fills in what happened since `mark`, and checks the tables against the ground truth.
-    async fn conclude(&self, mut report: DrillReport, mark: &Mark) -> Result<DrillReport, String> {
+    async fn conclude(
+        &self,
+        mut report: DrillReport,
+        mark: &Mark,
+    ) -> Result<DrillReport, ScenarioError> {
         report.events_in = self.truth.records_sent - mark.records_sent;
         report.quarantined = self.quarantined().await? - mark.quarantined;
         // Each consumer needs each new record once; every other delivery was absorbed.
@@ -425,19 +426,26 @@ impl DrillStage {
         faults: Faults,
         earlier: PollStats,
         earlier_crashes: u64,
-    ) -> Result<DrillReport, String> {
+    ) -> Result<DrillReport, ScenarioError> {
         let started = Instant::now();
-        let (mut consumers, proxy) = self.consumers(faults).await?;
+        let mut consumers = self.consumers(faults).await?;
         let mut stats = earlier;
-        stats += pipeline::run_until_idle(&mut consumers, &self.clients, Duration::from_secs(600))
-            .await?;
+        stats += run_until_idle(
+            &mut consumers.mappings,
+            &self.clients,
+            Duration::from_secs(600),
+        )
+        .await?;
         Ok(DrillReport {
             drill: drill.to_owned(),
             deliveries: stats.delivered,
             invocations: stats.invocations,
             failed_invocations: stats.failed_invocations,
-            crashes: earlier_crashes + crashes(&consumers),
-            throttled_requests: proxy.as_ref().map_or(0, ThrottlingProxy::throttled),
+            crashes: earlier_crashes + consumers.crashes(),
+            throttled_requests: consumers
+                .proxy
+                .as_ref()
+                .map_or(0, ThrottlingProxy::throttled),
             given_up: stats.given_up,
             lag_peak_ms: stats.max_iterator_age_ms,
             recovery_ms: started.elapsed().as_millis(),
@@ -453,7 +461,7 @@ impl DrillStage {
         images: usize,
         likes: usize,
         crash_percent: u64,
-    ) -> Result<DrillReport, String> {
+    ) -> Result<DrillReport, ScenarioError> {
         let faults = Faults {
             crash_percent,
             throttle_percent: 0,
@@ -461,9 +469,9 @@ impl DrillStage {
         };
         let mark = self.mark().await?;
         self.produce(images, likes / 2, 0).await?;
-        let (mut first, _) = self.consumers(faults).await?;
-        let stats = pipeline::run_rounds(&mut first, &self.clients, 1).await?;
-        let crashes_before = crashes(&first);
+        let mut first = self.consumers(faults).await?;
+        let stats = run_rounds(&mut first.mappings, &self.clients, 1).await?;
+        let crashes_before = first.crashes();
         drop(first); // the runner dies; its checkpoints stay on disk
         self.produce(0, likes - likes / 2, 0).await?;
         let drill = "crash mid-batch, stop, lag, restart";
@@ -481,7 +489,7 @@ impl DrillStage {
         likes: usize,
         throttle_percent: u64,
         crash_percent: u64,
-    ) -> Result<DrillReport, String> {
+    ) -> Result<DrillReport, ScenarioError> {
         let faults = Faults {
             crash_percent,
             throttle_percent,
@@ -496,8 +504,9 @@ impl DrillStage {
 
     /// Both mappings start over at TRIM_HORIZON: every record is delivered again, and nothing
     /// may change.
-    pub async fn replay(&mut self) -> Result<DrillReport, String> {
-        std::fs::remove_dir_all(self.checkpoints_dir()).map_err(|e| e.to_string())?;
+    pub async fn replay(&mut self) -> Result<DrillReport, ScenarioError> {
+        let checkpoints = self.checkpoints_dir();
+        std::fs::remove_dir_all(&checkpoints).map_err(ScenarioError::file(&checkpoints))?;
         let mark = self.mark().await?;
         let drill = "replay from TRIM_HORIZON";
         let report = self
@@ -515,9 +524,15 @@ struct Mark {
     quarantined: usize,
 }
 
-fn crashes(mappings: &[Mapping]) -> u64 {
-    mappings
-        .iter()
-        .filter_map(|m| m.function().chaos.as_ref().map(|c| c.crashes))
-        .sum()
+/// The stream consumers of one runner, with their fault layers.
+struct Consumers {
+    mappings: Vec<Mapping>,
+    proxy: Option<ThrottlingProxy>,
+    crashes: Vec<Arc<AtomicU64>>,
+}
+
+impl Consumers {
+    fn crashes(&self) -> u64 {
+        self.crashes.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
 }

@@ -1,12 +1,17 @@
-//! Running the template's functions locally: from a function entry of `.local/stack.json` to
-//! a started [`LocalFunction`].
+//! Lambda emulation: each function of the template runs as its real binary under a local
+//! Runtime API, from its entry in `.local/stack.json` to a started [`LocalFunction`].
+
+pub mod function;
+pub mod http;
+mod runtime_api;
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::clients::aws_environment;
-use crate::runtime_api::{FunctionSpec, LocalFunction, LogSink};
 use crate::stack::StackInfo;
+use crate::stack::clients::aws_environment;
+
+pub use function::{FunctionSpec, Invoke, InvokeError, LocalFunction, LogSink, Outcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FunctionError {
@@ -14,8 +19,8 @@ pub enum FunctionError {
         "no function in template.yaml builds the binary {0:?}; functions are named after their folder under functions/: {1}"
     )]
     Unknown(String, String),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error("starting a Runtime API on a loopback port")]
+    Start(#[source] std::io::Error),
 }
 
 /// The spec for running `binary` (its folder name under `functions/`) against the local stack.
@@ -25,9 +30,9 @@ pub fn spec_for(
     binary_dir: &Path,
     log: LogSink,
 ) -> Result<FunctionSpec, FunctionError> {
-    let (_, resource) = stack.function_by_binary(binary).ok_or_else(|| {
-        FunctionError::Unknown(binary.to_owned(), known_binaries(stack).join(", "))
-    })?;
+    let (_, resource) = stack
+        .function_by_binary(binary)
+        .ok_or_else(|| FunctionError::Unknown(binary.to_owned(), stack.binaries().join(", ")))?;
     let info = resource
         .function
         .as_ref()
@@ -46,14 +51,6 @@ pub fn spec_for(
     })
 }
 
-pub fn known_binaries(stack: &StackInfo) -> Vec<String> {
-    stack
-        .resources
-        .values()
-        .filter_map(|r| r.function.as_ref().map(|f| f.binary.clone()))
-        .collect()
-}
-
 /// Starts the Runtime API for `binary`; its process starts on the first invocation.
 pub async fn start(
     stack: &StackInfo,
@@ -61,5 +58,7 @@ pub async fn start(
     binary_dir: &Path,
     log: LogSink,
 ) -> Result<LocalFunction, FunctionError> {
-    Ok(LocalFunction::start(spec_for(stack, binary, binary_dir, log)?).await?)
+    LocalFunction::start(spec_for(stack, binary, binary_dir, log)?)
+        .await
+        .map_err(FunctionError::Start)
 }

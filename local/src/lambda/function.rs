@@ -1,19 +1,43 @@
-//! A local Lambda Runtime API (version 2018-06-01) that runs a real function binary the way
-//! Lambda does: the same environment variables, one invocation at a time, a deadline, and a
-//! timeout that kills and restarts the process (Lambda resets the environment after a timeout
-//! or crash; the next invocation runs Init again). EVENT_SEMANTICS.md §5.
+//! One execution environment of a function, the way Lambda runs it: the real binary with
+//! Lambda's environment variables, one invocation at a time, a deadline, and a timeout that
+//! kills the process. After a timeout or a crash Lambda resets the environment, so the next
+//! invocation starts a new process and runs Init again.
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
+
+use super::runtime_api::{Pending, Shared, route};
+use crate::stack::clients::{ACCOUNT_ID, REGION};
+
+/// What a trigger invokes: a [`LocalFunction`], or one wrapped in a fault layer
+/// (`crate::faults`). Boxed futures, so that a mapping can hold any of them.
+pub trait Invoke: Send {
+    fn name(&self) -> &str;
+    /// Invokes synchronously (RequestResponse) with `payload` as the event.
+    fn invoke(&mut self, payload: Vec<u8>) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>>;
+    /// Throws the execution environment away; the next invocation starts a new one.
+    fn reset(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+impl Invoke for LocalFunction {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+    fn invoke(&mut self, payload: Vec<u8>) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>> {
+        Box::pin(LocalFunction::invoke(self, payload))
+    }
+    fn reset(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(LocalFunction::reset(self))
+    }
+}
 
 /// How one invocation failed. For an event source mapping every variant is a batch failure.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -56,24 +80,7 @@ pub struct FunctionSpec {
     pub log: LogSink,
 }
 
-type Outcome = Result<Vec<u8>, InvokeError>;
-
-struct Pending {
-    request_id: String,
-    payload: Vec<u8>,
-    deadline_ms: u64,
-    done: oneshot::Sender<Outcome>,
-}
-
-struct Shared {
-    next: tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>,
-    in_flight: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
-    function_arn: String,
-    /// When the current process first asked for work: the end of its Init phase.
-    first_poll: Mutex<Option<std::time::Instant>>,
-    /// The X-Ray trace header of the latest invocation handed out.
-    last_trace_id: Mutex<Option<String>>,
-}
+pub type Outcome = Result<Vec<u8>, InvokeError>;
 
 /// One execution environment of a function: its Runtime API server and (when running) its process.
 pub struct LocalFunction {
@@ -89,8 +96,6 @@ pub struct LocalFunction {
     spawned_at: Option<std::time::Instant>,
     /// Init duration of the latest cold start: process start to its first Runtime API poll.
     pub last_init: Option<Duration>,
-    /// Fire drills only: kill the process during some invocations.
-    pub chaos: Option<crate::faults::CrashInjector>,
 }
 
 impl Drop for LocalFunction {
@@ -113,15 +118,13 @@ impl LocalFunction {
             in_flight: Mutex::new(HashMap::new()),
             function_arn: format!(
                 "arn:aws:lambda:{}:{}:function:{}",
-                crate::clients::REGION,
-                crate::clients::ACCOUNT_ID,
-                spec.name
+                REGION, ACCOUNT_ID, spec.name
             ),
             first_poll: Mutex::new(None),
             last_trace_id: Mutex::new(None),
         });
         let server_state = shared.clone();
-        let server = crate::http_server::serve(listener, server_state, route);
+        let server = super::http::serve(listener, server_state, route);
         Ok(LocalFunction {
             spec,
             port,
@@ -133,7 +136,6 @@ impl LocalFunction {
             cold_starts: 0,
             spawned_at: None,
             last_init: None,
-            chaos: None,
         })
     }
 
@@ -238,7 +240,8 @@ impl LocalFunction {
         }
     }
 
-    /// Kills the process (if any); the next invocation starts a fresh one.
+    /// Kills the process (if any); the next invocation starts a fresh one. Safe to call after
+    /// an invocation was cut off mid-way: what it queued can no longer be answered.
     pub async fn reset(&mut self) {
         if let Some(mut child) = self.process.take() {
             let _ = child.kill().await;
@@ -279,32 +282,15 @@ impl LocalFunction {
             .send(pending)
             .expect("the runtime API server holds the receiver");
         let timeout = self.spec.timeout;
-        let crash_after = self.chaos.as_mut().and_then(|c| c.next_crash());
         let child = self.process.as_mut().expect("spawned above");
-        let crash = async {
-            match crash_after {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => std::future::pending().await,
-            }
-        };
-        let mut outcome = tokio::select! {
+        let outcome = tokio::select! {
             answer = answer => answer.unwrap_or_else(|_| Err(InvokeError::Crashed { status: "the invocation was abandoned".into(), log: String::new() })),
             _ = tokio::time::sleep(timeout) => Err(InvokeError::Timeout { seconds: timeout.as_secs_f64() }),
             status = child.wait() => Err(InvokeError::Crashed {
                 status: status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
                 log: String::new(),
             }),
-            _ = crash => Err(InvokeError::Crashed { status: "killed mid-batch by a fire drill".into(), log: String::new() }),
         };
-        if crash_after.is_some() && outcome.is_ok() {
-            // The handler was quicker than the kill: its work is done, but the answer dies
-            // with the process, so the whole batch fails and comes back.
-            outcome = Err(InvokeError::Crashed {
-                status: "killed by a fire drill after the handler answered; the answer is lost"
-                    .into(),
-                log: String::new(),
-            });
-        }
         match &outcome {
             Err(InvokeError::Timeout { .. }) => self.reset().await,
             Err(InvokeError::Crashed { .. }) => {
@@ -328,133 +314,6 @@ impl LocalFunction {
             }
         }
         outcome
-    }
-}
-
-fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response
-}
-
-async fn route(
-    state: Arc<Shared>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let path = request.uri().path().to_owned();
-    let method = request.method().clone();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let response = match (method.as_str(), segments.as_slice()) {
-        ("GET", ["2018-06-01", "runtime", "invocation", "next"]) => {
-            state
-                .first_poll
-                .lock()
-                .expect("poll lock")
-                .get_or_insert_with(std::time::Instant::now);
-            // Held open until there is work, as Lambda does (a 204 would crash a release build).
-            let pending = state.next.lock().await.recv().await;
-            match pending {
-                Some(pending) => {
-                    state
-                        .in_flight
-                        .lock()
-                        .expect("in-flight lock")
-                        .insert(pending.request_id.clone(), pending.done);
-                    let trace = format!(
-                        "Root=1-{:08x}-{};Parent={};Sampled=0",
-                        pending.deadline_ms / 1000,
-                        &uuid::Uuid::new_v4().simple().to_string()[..24],
-                        &uuid::Uuid::new_v4().simple().to_string()[..16]
-                    );
-                    *state.last_trace_id.lock().expect("trace lock") = Some(trace.clone());
-                    Response::builder()
-                        .header("Lambda-Runtime-Aws-Request-Id", &pending.request_id)
-                        .header(
-                            "Lambda-Runtime-Deadline-Ms",
-                            pending.deadline_ms.to_string(),
-                        )
-                        .header("Lambda-Runtime-Invoked-Function-Arn", &state.function_arn)
-                        .header("Lambda-Runtime-Trace-Id", trace)
-                        .header("Content-Type", "application/json")
-                        .body(Full::new(Bytes::from(pending.payload)))
-                        .expect("valid response")
-                }
-                None => respond(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "runtime API shutting down",
-                ),
-            }
-        }
-        (
-            "POST",
-            [
-                "2018-06-01",
-                "runtime",
-                "invocation",
-                request_id,
-                kind @ ("response" | "error"),
-            ],
-        ) => {
-            let request_id = (*request_id).to_owned();
-            let kind = *kind;
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes().to_vec())
-                .unwrap_or_default();
-            let waiter = state
-                .in_flight
-                .lock()
-                .expect("in-flight lock")
-                .remove(&request_id);
-            match waiter {
-                Some(done) => {
-                    let outcome = if kind == "response" {
-                        Ok(body)
-                    } else {
-                        Err(function_error(&body))
-                    };
-                    let _ = done.send(outcome);
-                    respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
-                }
-                None => respond(
-                    StatusCode::BAD_REQUEST,
-                    r#"{"errorMessage":"unknown or already answered request id","errorType":"InvalidRequestID"}"#,
-                ),
-            }
-        }
-        ("POST", ["2018-06-01", "runtime", "init", "error"]) => {
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes().to_vec())
-                .unwrap_or_default();
-            tracing::warn!(error = %String::from_utf8_lossy(&body), "function reported an init error");
-            respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
-        }
-        _ => respond(
-            StatusCode::NOT_FOUND,
-            format!("no route for {method} {path}"),
-        ),
-    };
-    Ok(response)
-}
-
-fn function_error(body: &[u8]) -> InvokeError {
-    let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    InvokeError::Function {
-        error_type: parsed
-            .get("errorType")
-            .and_then(|v| v.as_str())
-            .unwrap_or("Unhandled")
-            .to_owned(),
-        message: parsed
-            .get("errorMessage")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
     }
 }
 

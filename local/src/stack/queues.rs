@@ -1,13 +1,13 @@
-//! Reading the quarantine queue without consuming it.
+//! Reading a queue (the quarantine, a DLQ, the on-failure destination) without consuming it.
 
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName};
 use std::collections::BTreeMap;
 
-use crate::clients::LocalClients;
+use super::clients::{AwsError, AwsResult, LocalClients};
 
 /// Every message body on the queue, oldest first. Messages are received (hidden) until the
 /// queue answers empty, then made visible again at once: nothing is deleted.
-pub async fn list(clients: &LocalClients, queue_url: &str) -> Result<Vec<String>, String> {
+pub async fn peek(clients: &LocalClients, queue_url: &str) -> Result<Vec<String>, AwsError> {
     let mut seen: BTreeMap<String, (u64, String, String)> = BTreeMap::new();
     loop {
         let output = clients
@@ -19,7 +19,7 @@ pub async fn list(clients: &LocalClients, queue_url: &str) -> Result<Vec<String>
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            .aws(|| format!("ReceiveMessage from {queue_url}"))?;
         let messages = output.messages.unwrap_or_default();
         if messages.is_empty() {
             break;
@@ -65,7 +65,7 @@ pub async fn list(clients: &LocalClients, queue_url: &str) -> Result<Vec<String>
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            .aws(|| format!("ChangeMessageVisibilityBatch on {queue_url}"))?;
     }
     let mut bodies: Vec<_> = seen.into_values().collect();
     bodies.sort_by_key(|(sent, _, _)| *sent);

@@ -30,7 +30,7 @@ pub enum EmulatorError {
         log: String,
         tail: String,
     },
-    #[error("{0}")]
+    #[error("preparing the emulator's files under .local/ or its process")]
     Io(#[from] std::io::Error),
 }
 
@@ -226,9 +226,11 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Whether a moto server answers on the port.
+/// Whether a moto server answers on the port. One small request whatever the stack holds:
+/// moto's `/moto-api/config` is a few hundred bytes, where its `/moto-api/data.json` dumps
+/// every resource and item (seconds on a populated stack, longer than any sane timeout).
 pub fn is_up(port: u16) -> bool {
-    http_request(port, "GET", "/moto-api/data.json").is_some_and(|status| status == 200)
+    http_request(port, "GET", "/moto-api/config").is_some_and(|status| (200..300).contains(&status))
 }
 
 /// Wipes every resource in the emulator (`POST /moto-api/reset`).

@@ -1,0 +1,130 @@
+//! The likes table in memory, for tests of whole batches without DynamoDB. It keeps what the
+//! counter's exactness rests on: a transaction applies all or nothing, a state write only over
+//! the state it was planned from, counts are added to, and a transaction DynamoDB would refuse
+//! (over 100 actions, two actions on one item) is refused.
+//!
+//! A test plays a concurrent writer (a zombie invocation, another consumer of the same shard)
+//! with [`MemoryLikes::race_next_read`]: its transaction commits right after the counter's
+//! next read, so the counter's own write finds the state changed under it.
+
+use snapglow::batch::Deadline;
+use snapglow::table::TableError;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+
+use super::{Applied, LikeStore, Spend};
+use crate::ledger::{LikeKey, LikeState, MAX_TRANSACTION_ACTIONS, Transaction};
+
+const TABLE: &str = "memory-likes";
+
+#[derive(Default)]
+pub struct MemoryLikes {
+    inner: Mutex<Inner>,
+    spend: Spend,
+}
+
+#[derive(Default)]
+struct Inner {
+    states: HashMap<LikeKey, LikeState>,
+    counts: BTreeMap<String, i64>,
+    /// Transactions of a concurrent writer, each committed right after one read.
+    racers: VecDeque<Transaction>,
+}
+
+impl Inner {
+    fn commit(&mut self, transaction: &Transaction) -> Result<Applied, TableError> {
+        if transaction.actions() > MAX_TRANSACTION_ACTIONS {
+            return Err(TableError::rejected(
+                TABLE,
+                format!(
+                    "ValidationException: {} actions, over the {MAX_TRANSACTION_ACTIONS} a transaction takes",
+                    transaction.actions()
+                ),
+            ));
+        }
+        let keys: BTreeSet<&LikeKey> = transaction.writes.iter().map(|w| &w.key).collect();
+        if keys.len() != transaction.writes.len() {
+            return Err(TableError::rejected(
+                TABLE,
+                "ValidationException: transaction request cannot include multiple operations on one item",
+            ));
+        }
+        let unchanged = transaction
+            .writes
+            .iter()
+            .all(|w| self.states.get(&w.key).map(|s| s.version) == w.expected);
+        if !unchanged {
+            return Ok(Applied::StateChanged);
+        }
+        for write in &transaction.writes {
+            self.states.insert(write.key.clone(), write.new);
+        }
+        for (image_id, delta) in &transaction.count_deltas {
+            *self.counts.entry(image_id.clone()).or_default() += delta;
+        }
+        Ok(Applied::Committed)
+    }
+}
+
+impl MemoryLikes {
+    /// Commits `transaction` as a concurrent writer right after the next read of the states.
+    pub fn race_next_read(&self, transaction: Transaction) {
+        self.lock().racers.push_back(transaction);
+    }
+
+    /// The like count of an image (0 when nobody ever liked it).
+    pub fn count(&self, image_id: &str) -> i64 {
+        self.lock().counts.get(image_id).copied().unwrap_or(0)
+    }
+
+    pub fn state(&self, key: &LikeKey) -> Option<LikeState> {
+        self.lock().states.get(key).copied()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("likes table lock")
+    }
+}
+
+impl LikeStore for MemoryLikes {
+    async fn read_states(
+        &self,
+        keys: &[LikeKey],
+        _deadline: &Deadline,
+    ) -> Result<HashMap<LikeKey, LikeState>, TableError> {
+        let mut inner = self.lock();
+        self.spend.requests.fetch_add(
+            keys.len().div_ceil(super::MAX_BATCH_GET_KEYS) as u64,
+            Ordering::Relaxed,
+        );
+        let states = keys
+            .iter()
+            .filter_map(|k| inner.states.get(k).map(|s| (k.clone(), *s)))
+            .collect();
+        if let Some(racer) = inner.racers.pop_front() {
+            let applied = inner.commit(&racer);
+            assert!(
+                matches!(applied, Ok(Applied::Committed)),
+                "the racing writer's own transaction must commit, or the test races nothing: {applied:?}"
+            );
+        }
+        Ok(states)
+    }
+
+    async fn apply(
+        &self,
+        transaction: &Transaction,
+        _deadline: &Deadline,
+    ) -> Result<Applied, TableError> {
+        self.spend.requests.fetch_add(1, Ordering::Relaxed);
+        self.spend
+            .write_units
+            .fetch_add(2 * transaction.actions() as u64, Ordering::Relaxed);
+        self.lock().commit(transaction)
+    }
+
+    fn spend(&self) -> &Spend {
+        &self.spend
+    }
+}

@@ -1,0 +1,54 @@
+//! `cargo local likes | inbox | quarantine`: what the tables and the quarantine hold.
+
+use anyhow::{Context, Result};
+use std::time::Duration;
+
+use super::stack::running_stack;
+use snapglow_local::stack::clients::LocalClients;
+use snapglow_local::stack::queues::peek;
+
+pub async fn likes(image_id: &str) -> Result<()> {
+    let stack = running_stack()?;
+    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let table = like_counter::table::LikesTable::new(
+        clients.dynamodb,
+        stack.name_of("LikesTable"),
+        Duration::from_secs(3600),
+    );
+    let count = table
+        .count(image_id)
+        .await
+        .with_context(|| format!("reading the like count of {image_id}"))?;
+    println!(
+        "{}",
+        serde_json::json!({ "image_id": image_id, "likes": count })
+    );
+    Ok(())
+}
+
+pub async fn inbox(user_id: &str) -> Result<()> {
+    let stack = running_stack()?;
+    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let table = notifier::table::NotificationsTable::new(
+        clients.dynamodb,
+        stack.name_of("NotificationsTable"),
+        Duration::from_secs(86_400),
+        Duration::from_secs(3600),
+    );
+    let notifications = table
+        .inbox(user_id)
+        .await
+        .with_context(|| format!("reading the inbox of {user_id}"))?;
+    println!("{}", serde_json::to_string_pretty(&notifications)?);
+    Ok(())
+}
+
+/// The quarantined records as JSON lines, oldest first, without removing them.
+pub async fn quarantine() -> Result<()> {
+    let stack = running_stack()?;
+    let clients = LocalClients::new(&stack.endpoint_url).await;
+    for body in peek(&clients, stack.url_of("QuarantineQueue")).await? {
+        println!("{body}");
+    }
+    Ok(())
+}

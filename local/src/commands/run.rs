@@ -1,0 +1,70 @@
+//! `cargo local run`: every mapping of the template against the real binaries.
+
+use anyhow::Result;
+use std::time::{Duration, Instant};
+
+use super::stack::running_stack;
+use snapglow_local::stack::clients::LocalClients;
+use snapglow_local::stack::emulator::LocalDir;
+use snapglow_local::stack::project::{build_binaries, project_root};
+use snapglow_local::triggers::pipeline::{self, Progress};
+use snapglow_local::triggers::{MappingOptions, mappings};
+
+pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
+    let root = project_root();
+    let dir = LocalDir::new(&root);
+    let stack = running_stack()?;
+    if replay {
+        let _ = std::fs::remove_dir_all(dir.checkpoints());
+        eprintln!("replay: every stream mapping starts again from its StartingPosition");
+    }
+    let binaries = stack.binaries();
+    let binary_dir = build_binaries(
+        &root,
+        &binaries.iter().map(String::as_str).collect::<Vec<_>>(),
+        release,
+    )?;
+    let options = MappingOptions {
+        checkpoints_dir: Some(dir.checkpoints()),
+        ..Default::default()
+    };
+    let mut mappings = mappings(&stack, &binary_dir, &dir.logs(), &options).await?;
+    for mapping in &mappings {
+        eprintln!(
+            "mapping {} → {} (log: {})",
+            mapping.name(),
+            mapping.function().name(),
+            dir.logs().display()
+        );
+    }
+    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let mut progress = Progress::every(Duration::from_secs(1));
+    let started = Instant::now();
+    let result = if until_idle {
+        let limit = Duration::from_secs(1800);
+        pipeline::run(&mut mappings, &clients, Some(limit), &mut progress).await
+    } else {
+        eprintln!("running until Ctrl-C");
+        tokio::select! {
+            result = pipeline::run(&mut mappings, &clients, None, &mut progress) => result,
+            // A batch cut off here was not checkpointed: the next run delivers it again.
+            _ = tokio::signal::ctrl_c() => Ok(Default::default()),
+        }
+    };
+    for line in progress.lines() {
+        eprintln!("{line}");
+    }
+    let stats = result?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "seconds": started.elapsed().as_secs_f64(),
+            "records": stats.records,
+            "invocations": stats.invocations,
+            "failed_invocations": stats.failed_invocations,
+            "given_up": stats.given_up,
+            "max_iterator_age_ms": stats.max_iterator_age_ms,
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! The one producer of contract events for everything that is not a function: the CLI, the
+//! demo, the fire drills, the tests and the benchmarks build their events here, and put them
+//! on the stream through the publisher resize uses. A retry puts the same envelope again:
+//! the same bytes, `event_id` and `occurred_at`.
+
+use snapglow::contracts::{
+    Envelope, ImageLikeUndoneV1, ImageLikedV1, ImagePublishedV1, SocialEvent, Timestamp,
+};
+use uuid::Uuid;
+
+/// One like or unlike, ready to put (and to put again, as a retrying producer would).
+pub fn like_event(
+    image_id: &str,
+    user_id: &str,
+    liked: bool,
+    event_id: Option<Uuid>,
+    occurred_at: Timestamp,
+) -> Envelope {
+    let (image_id, user_id) = (image_id.to_owned(), user_id.to_owned());
+    let event = if liked {
+        SocialEvent::ImageLiked(ImageLikedV1 { image_id, user_id })
+    } else {
+        SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 { image_id, user_id })
+    };
+    let event_id = event_id.unwrap_or_else(Uuid::new_v4);
+    Envelope {
+        event_id,
+        occurred_at,
+        correlation_id: format!("like-{event_id}"),
+        producer: "likes-api".into(),
+        event,
+    }
+}
+
+/// An image published by `owner_id` (no renditions: enough for the stream's consumers).
+pub fn published_event(image_id: &str, owner_id: &str, occurred_at: Timestamp) -> Envelope {
+    Envelope {
+        event_id: Uuid::new_v4(),
+        occurred_at,
+        correlation_id: format!("published-{image_id}"),
+        producer: "resize".into(),
+        event: SocialEvent::ImagePublished(ImagePublishedV1 {
+            image_id: image_id.to_owned(),
+            owner_id: owner_id.to_owned(),
+            source_key: format!("uploads/{owner_id}/{image_id}.jpg"),
+            source_etag: "generated".into(),
+            width: 4000,
+            height: 3000,
+            renditions: Vec::new(),
+        }),
+    }
+}

@@ -1,0 +1,60 @@
+//! A fresh local stack: its own emulator on a free loopback port (stopped when dropped) with
+//! every resource of template.yaml. The one starting point of the integration tests, the
+//! benchmarks and the fire drills, so that none of them shares state with another.
+
+use std::path::PathBuf;
+
+use super::clients::LocalClients;
+use super::emulator::{Emulator, EmulatorError};
+use super::project::{project_root, template_path};
+use super::{StackError, StackInfo, deploy};
+use crate::template::{Template, TemplateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FreshStackError {
+    #[error(transparent)]
+    Emulator(#[from] EmulatorError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Stack(#[from] StackError),
+}
+
+pub struct FreshStack {
+    pub emulator: Emulator,
+    pub stack: StackInfo,
+    pub clients: LocalClients,
+    /// The checkout (template.yaml, target/, .local/).
+    pub root: PathBuf,
+}
+
+impl FreshStack {
+    /// Stack name `snapglow`: the names the sample events in events/ use.
+    pub async fn start() -> Result<FreshStack, FreshStackError> {
+        let root = project_root();
+        let template = Template::load(&template_path(&root))?;
+        let emulator = Emulator::start_attached_on_free_port(&root)?;
+        let stack = deploy(&template, "snapglow", &emulator.endpoint_url()).await?;
+        let clients = LocalClients::new(&emulator.endpoint_url()).await;
+        Ok(FreshStack {
+            emulator,
+            stack,
+            clients,
+            root,
+        })
+    }
+
+    /// The template's resources once more under another stack name, in the same emulator
+    /// (a benchmark's baseline beside the real thing).
+    pub async fn deploy_also(&self, stack_name: &str) -> Result<StackInfo, FreshStackError> {
+        let template = Template::load(&template_path(&self.root))?;
+        Ok(deploy(&template, stack_name, &self.emulator.endpoint_url()).await?)
+    }
+
+    /// A scratch folder of this stack's own (logs, checkpoints) under `.local/`.
+    pub fn state_dir(&self, purpose: &str) -> PathBuf {
+        self.root
+            .join(".local")
+            .join(format!("{purpose}-{}", self.emulator.port))
+    }
+}

@@ -1,0 +1,155 @@
+//! The local stack: the emulator, every resource of template.yaml created in it, and
+//! `.local/stack.json`, which names each logical id's local physical name, URL and ARN.
+
+pub mod clients;
+pub mod deploy;
+pub mod emulator;
+pub mod fresh;
+pub mod project;
+pub mod queues;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::template::TemplateError;
+use crate::template::model::EventSource;
+
+pub use deploy::deploy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("creating {logical_id} ({kind}) in the emulator failed")]
+    Create {
+        logical_id: String,
+        kind: String,
+        #[source]
+        source: deploy::CreateError,
+    },
+    #[error("the local stack's file {path} cannot be read; run `cargo local up` first")]
+    StackFile {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("writing the local stack's file {path}")]
+    Save {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `.local/stack.json`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StackInfo {
+    pub stack_name: String,
+    pub endpoint_url: String,
+    pub region: String,
+    pub account_id: String,
+    /// The detached emulator `cargo local up` started, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulator_pid: Option<u32>,
+    pub resources: BTreeMap<String, LocalResource>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LocalResource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// False for what the emulator does not need (IAM, policies, alarms): listed, not created.
+    pub emulated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionInfo>,
+}
+
+/// What the local Runtime API needs to run a function as Lambda would.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FunctionInfo {
+    /// The cargo binary (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    pub timeout_seconds: u64,
+    pub memory_mb: u64,
+    pub log_format: String,
+    pub log_level: String,
+    /// `Environment.Variables`, Globals merged in, intrinsics resolved to local names.
+    pub environment: BTreeMap<String, String>,
+    /// `Events`, resolved (queue and stream ARNs are local ones).
+    pub events: BTreeMap<String, EventSource>,
+}
+
+impl StackInfo {
+    pub fn load(path: &Path) -> Result<StackInfo, StackError> {
+        let error = |source: Box<dyn std::error::Error + Send + Sync>| StackError::StackFile {
+            path: path.display().to_string(),
+            source,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.into()))?;
+        serde_json::from_str(&text).map_err(|e| error(e.into()))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), StackError> {
+        let text = serde_json::to_string_pretty(self).expect("stack info serializes") + "\n";
+        path.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(path, text))
+            .map_err(|source| StackError::Save {
+                path: path.display().to_string(),
+                source,
+            })
+    }
+
+    pub fn resource(&self, logical_id: &str) -> Option<&LocalResource> {
+        self.resources.get(logical_id)
+    }
+
+    /// A resource's name (bucket, stream, table, queue name), panicking with a clear message.
+    pub fn name_of(&self, logical_id: &str) -> &str {
+        self.resource(logical_id)
+            .and_then(|r| r.name.as_deref())
+            .unwrap_or_else(|| panic!("{logical_id} has no name in the local stack"))
+    }
+
+    pub fn arn_of(&self, logical_id: &str) -> &str {
+        self.resource(logical_id)
+            .and_then(|r| r.arn.as_deref())
+            .unwrap_or_else(|| panic!("{logical_id} has no ARN in the local stack"))
+    }
+
+    /// The resource whose ARN is `arn` (event sources and destinations name ARNs).
+    pub fn by_arn(&self, arn: &str) -> Option<&LocalResource> {
+        self.resources
+            .values()
+            .find(|r| r.arn.as_deref() == Some(arn))
+    }
+
+    /// The cargo binaries of the template's functions.
+    pub fn binaries(&self) -> Vec<String> {
+        self.resources
+            .values()
+            .filter_map(|r| r.function.as_ref().map(|f| f.binary.clone()))
+            .collect()
+    }
+
+    pub fn url_of(&self, logical_id: &str) -> &str {
+        self.resource(logical_id)
+            .and_then(|r| r.url.as_deref())
+            .unwrap_or_else(|| panic!("{logical_id} has no URL in the local stack"))
+    }
+
+    /// The logical id of the function whose cargo binary (folder under `functions/`) is `binary`.
+    pub fn function_by_binary(&self, binary: &str) -> Option<(&str, &LocalResource)> {
+        self.resources
+            .iter()
+            .find(|(_, r)| r.function.as_ref().is_some_and(|f| f.binary == binary))
+            .map(|(id, r)| (id.as_str(), r))
+    }
+}

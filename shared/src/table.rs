@@ -1,0 +1,153 @@
+//! What can go wrong with a function's own DynamoDB table, and how an SDK error is sorted into
+//! it. like-counter and notifier report their tables' failures with these same errors.
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::error::Error;
+
+use crate::retry::{Attempt, is_transient};
+
+/// The error a table operation failed with: an SDK error, or whatever a test double reports.
+pub type Cause = Box<dyn Error + Send + Sync + 'static>;
+
+/// HAZARD: the messages repeat their cause's whole chain, since log lines and quarantine entries
+/// print an error alone, never its sources; `source` still hands the cause to code that inspects it.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// Throttling, 5xx, timeouts, a missing table: the work is redelivered.
+    #[error(
+        "DynamoDB table {table} is unavailable or throttling: {}; the records are redelivered (throttling clears; if the table does not exist, the function's table variable in template.yaml names the wrong one)",
+        chain(.source)
+    )]
+    Transient {
+        table: String,
+        #[source]
+        source: Cause,
+    },
+    /// DynamoDB refused the request itself: retrying the same request cannot help.
+    #[error(
+        "DynamoDB rejected a request to {table}: {}; retrying cannot help: the request is wrong (a bug in the function, or a table whose keys differ from template.yaml), not the record",
+        chain(.source)
+    )]
+    Rejected {
+        table: String,
+        #[source]
+        source: Cause,
+    },
+    /// A stored item the function cannot read.
+    #[error(
+        "an item in DynamoDB table {table} is malformed: {detail}; fix or delete the item (its records are redelivered until then)"
+    )]
+    CorruptItem { table: String, detail: String },
+}
+
+fn chain(source: &Cause) -> DisplayErrorContext<&(dyn Error + Send + Sync + 'static)> {
+    DisplayErrorContext(source.as_ref())
+}
+
+impl TableError {
+    pub fn transient(table: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        TableError::Transient {
+            table: table.into(),
+            source: cause.into(),
+        }
+    }
+
+    pub fn rejected(table: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        TableError::Rejected {
+            table: table.into(),
+            source: cause.into(),
+        }
+    }
+
+    pub fn corrupt_item(table: impl Into<String>, detail: impl Into<String>) -> Self {
+        TableError::CorruptItem {
+            table: table.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Sorts an SDK error from a request to `table`: worth another attempt now (throttling,
+    /// 5xx, timeouts), transient but not worth retrying inside this invocation (a missing table
+    /// is infrastructure, not bad data: the records wait on their source), or rejected.
+    pub fn classify<E>(table: &str, error: SdkError<E, HttpResponse>) -> Attempt<TableError>
+    where
+        E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    {
+        if is_transient(&error) {
+            Attempt::Retry(Self::transient(table, error))
+        } else if error.as_service_error().and_then(|e| e.code())
+            == Some("ResourceNotFoundException")
+        {
+            Attempt::GiveUp(Self::transient(table, error))
+        } else {
+            Attempt::GiveUp(Self::rejected(table, error))
+        }
+    }
+
+    /// [`TableError::classify`] for a request that is not retried here.
+    pub fn from_sdk<E>(table: &str, error: SdkError<E, HttpResponse>) -> TableError
+    where
+        E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    {
+        Self::classify(table, error).into_error()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+
+    fn answered(status: u16, code: &str) -> SdkError<GetItemError, HttpResponse> {
+        let error = GetItemError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("Requested resource not found")
+                .build(),
+        );
+        SdkError::service_error(
+            error,
+            HttpResponse::new(status.try_into().unwrap(), "".into()),
+        )
+    }
+
+    #[test]
+    fn a_missing_table_is_transient_but_not_retried_and_the_message_names_table_and_cause() {
+        // WHEN DynamoDB answers that the table does not exist
+        let classified = TableError::classify("likes", answered(400, "ResourceNotFoundException"));
+        // THEN the records wait on their source instead of being retried or quarantined now
+        let Attempt::GiveUp(error) = classified else {
+            panic!("a missing table must not be retried inside the invocation");
+        };
+        assert!(matches!(error, TableError::Transient { .. }), "{error:?}");
+        // AND the message names the table and says what DynamoDB said; the cause is kept
+        let message = error.to_string();
+        assert!(message.contains("DynamoDB table likes"), "{message}");
+        assert!(
+            message.contains("Requested resource not found"),
+            "{message}"
+        );
+        assert!(
+            error.source().is_some(),
+            "the SDK error is kept as the cause"
+        );
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_retried_and_other_refusals_are_rejected() {
+        assert!(matches!(
+            TableError::classify("likes", answered(400, "ThrottlingException")),
+            Attempt::Retry(TableError::Transient { .. })
+        ));
+        assert!(matches!(
+            TableError::classify("likes", answered(503, "ServiceUnavailable")),
+            Attempt::Retry(TableError::Transient { .. })
+        ));
+        assert!(matches!(
+            TableError::classify("likes", answered(400, "ValidationException")),
+            Attempt::GiveUp(TableError::Rejected { .. })
+        ));
+    }
+}
