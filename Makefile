@@ -46,8 +46,8 @@ LAMBDA_VENV := .local/lambda-venv
 package: $(LAMBDA_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip \
-	  --bin resize --bin like-counter --bin notifier
-	@for f in resize like-counter notifier; do \
+	  --bin resize --bin like-counter --bin notifier --bin relay --bin api
+	@for f in resize like-counter notifier relay api; do \
 	  printf '%-14s bootstrap %9s bytes, bootstrap.zip %9s bytes\n' $$f \
 	    $$(python3 -c "import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).getinfo('bootstrap').file_size)" target/lambda/$$f/bootstrap.zip) \
 	    $$(stat -c %s target/lambda/$$f/bootstrap.zip); \

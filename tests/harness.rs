@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub const FUNCTIONS: [&str; 3] = ["resize", "like-counter", "notifier"];
+pub const FUNCTIONS: [&str; 5] = ["resize", "like-counter", "notifier", "relay", "api"];
 
 /// A [`FreshStack`] (the library's one fixture for a fresh local stack: emulator, clients,
 /// stack) with what the tests do to it.
@@ -76,6 +76,56 @@ impl TestStack {
         self.run(self.spec(binary)).await
     }
 
+    /// Issues an upload as `POST /uploads` does (a pending image of `owner`); returns its key.
+    pub async fn issue(&self, owner: &str, image_id: &str) -> String {
+        let key = format!("uploads/{owner}/{image_id}");
+        let image = api::store::NewImage {
+            image_id: image_id.to_owned(),
+            owner_id: owner.to_owned(),
+            content_type: "image/jpeg".into(),
+            content_length: 1,
+            upload_key: key.clone(),
+            correlation_id: format!("issue-{image_id}"),
+            created_at_ms: snapglow::contracts::Timestamp::now().millis(),
+            expires_at_s: 0,
+        };
+        api::store::create_pending(&self.clients.dynamodb, self.name("ImagesTable"), &image)
+            .await
+            .unwrap_or_else(|e| panic!("issuing {key}: {e:?}"));
+        key
+    }
+
+    /// Issues an upload of `owner` and puts `bytes` at its key, as the client then does.
+    pub async fn issue_and_upload(&self, owner: &str, image_id: &str, bytes: Vec<u8>) -> String {
+        let key = self.issue(owner, image_id).await;
+        self.upload(&key, bytes).await;
+        key
+    }
+
+    /// The event an image's latest change recorded (what the relay puts on the stream).
+    pub async fn recorded_event(&self, image_id: &str) -> Option<Value> {
+        let item = self
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(self.name("ImagesTable"))
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("IMAGE#{image_id}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("IMAGE".into()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("the images table answers")
+            .item?;
+        let text = item.get("event")?.as_s().ok()?;
+        Some(serde_json::from_str(text).expect("a recorded event is JSON"))
+    }
+
     /// Puts an object in the uploads bucket, as a client would.
     pub async fn upload(&self, key: &str, bytes: Vec<u8>) {
         self.clients
@@ -99,6 +149,38 @@ impl TestStack {
 
     pub fn arn(&self, logical_id: &str) -> &str {
         self.stack.arn_of(logical_id)
+    }
+
+    /// Waits until at least `count` messages are on a queue (visible or in flight).
+    pub async fn wait_for_messages(&self, logical_id: &str, count: usize) {
+        use aws_sdk_sqs::types::QueueAttributeName as Attribute;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let output = self
+                .clients
+                .sqs
+                .get_queue_attributes()
+                .queue_url(self.url(logical_id))
+                .attribute_names(Attribute::ApproximateNumberOfMessages)
+                .attribute_names(Attribute::ApproximateNumberOfMessagesNotVisible)
+                .send()
+                .await
+                .expect("queue attributes");
+            let held: usize = output
+                .attributes()
+                .into_iter()
+                .flat_map(|a| a.values())
+                .filter_map(|v| v.parse::<usize>().ok())
+                .sum();
+            if held >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {held} of {count} messages reached {logical_id} within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits for and receives (hiding them for 60 s) at least `count` messages from a queue.

@@ -7,26 +7,21 @@
 
 use fastrand::Rng;
 use serde_json::Value;
-use snapglow::contracts::{Envelope, ImageLikeUndoneV1, ImageLikedV1, SocialEvent, Timestamp};
+use snapglow::contracts::{Envelope, SocialEvent, Timestamp};
+use snapglow_local::scenarios::producer::like_event;
 use snapglow_tests::{TestStack, invoke_json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
 
 fn like(image: &str, user: &str, liked: bool, at_ms: i64, event_id: Uuid) -> Envelope {
-    let (image_id, user_id) = (image.to_owned(), user.to_owned());
-    let event = if liked {
-        SocialEvent::ImageLiked(ImageLikedV1 { image_id, user_id })
-    } else {
-        SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 { image_id, user_id })
-    };
-    Envelope {
-        event_id,
-        occurred_at: Timestamp::from_millis(at_ms),
-        correlation_id: "test".into(),
-        producer: "test".into(),
-        event,
-    }
+    like_event(
+        image,
+        user,
+        liked,
+        Some(event_id),
+        Timestamp::from_millis(at_ms),
+    )
 }
 
 /// The reference: count(image) = users whose latest fact is a like.

@@ -1,10 +1,7 @@
 //! notifier's rules, each through the real stream, the real binary and the real table.
 
 use serde_json::Value;
-use snapglow::contracts::{
-    Envelope, ImageLikeUndoneV1, ImageLikedV1, ImagePublishedV1, ImageRejectedV1, SocialEvent,
-    Timestamp,
-};
+use snapglow::contracts::{Envelope, ImagePublishedV1, ImageRejectedV1, SocialEvent, Timestamp};
 use snapglow_tests::{TestStack, invoke_json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -38,23 +35,11 @@ fn published(image: &str, owner: &str, at_ms: i64) -> Envelope {
 }
 
 fn liked(image: &str, user: &str, at_ms: i64) -> Envelope {
-    envelope(
-        at_ms,
-        SocialEvent::ImageLiked(ImageLikedV1 {
-            image_id: image.into(),
-            user_id: user.into(),
-        }),
-    )
+    envelope(at_ms, SocialEvent::like(image, user, true, None))
 }
 
 fn undone(image: &str, user: &str, at_ms: i64) -> Envelope {
-    envelope(
-        at_ms,
-        SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 {
-            image_id: image.into(),
-            user_id: user.into(),
-        }),
-    )
+    envelope(at_ms, SocialEvent::like(image, user, false, None))
 }
 
 /// Delivers the whole stream to the notifier (optionally several times), one batch per shard.

@@ -99,3 +99,47 @@ fn kinesis_samples_carry_the_envelopes_their_names_promise() {
         }
     }
 }
+
+#[test]
+fn http_samples_are_payload_v2_requests_the_api_reads_as_their_user() {
+    use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+    for (name, json) in files("http") {
+        let request: ApiGatewayV2httpRequest = round_trips(&name, &json);
+        let claims = &request
+            .request_context
+            .authorizer
+            .as_ref()
+            .expect("an authorizer")
+            .jwt
+            .as_ref()
+            .expect("a JWT")
+            .claims;
+        assert!(
+            claims.contains_key("sub"),
+            "{name}: the API identifies the caller by sub"
+        );
+        assert_eq!(
+            request.route_key.as_deref().map(|r| r.split(' ').count()),
+            Some(2),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn dynamodb_samples_are_changes_the_relay_publishes() {
+    use aws_lambda_events::event::dynamodb::Event;
+    for (name, json) in files("dynamodb") {
+        let event: Event = round_trips(&name, &json);
+        for record in &event.records {
+            assert!(
+                matches!(
+                    relay::outbox::classify(record),
+                    relay::outbox::Change::Publish { .. }
+                ),
+                "{name}: {:?}",
+                relay::outbox::classify(record)
+            );
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use snapglow_local::stack::project::{project_root, template_path};
-use snapglow_local::template::{Template, scalar_text};
+use snapglow_local::template::{Lookup, Template, scalar_text};
 
 fn load_text() -> String {
     std::fs::read_to_string(template_path(&project_root())).expect("template.yaml is readable")
@@ -13,6 +13,35 @@ fn load_text() -> String {
 fn int(value: Option<&Value>) -> Option<i64> {
     value.map(scalar_text).and_then(|t| t.parse().ok())
 }
+
+/// The parameters of a deploy to one stage (only `Stage` matters to the conditions checked here).
+struct Stage(&'static str);
+
+impl Lookup for Stage {
+    fn parameter(&self, name: &str) -> Option<String> {
+        (name == "Stage").then(|| self.0.to_owned())
+    }
+    fn pseudo(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn reference(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn attribute(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The seven routes of the API, all behind the JWT authorizer.
+const ROUTES: [&str; 7] = [
+    "POST /uploads",
+    "GET /images/{id}",
+    "PUT /images/{id}/like",
+    "DELETE /images/{id}/like",
+    "GET /me/images",
+    "GET /me/notifications",
+    "POST /me/notifications/read",
+];
 
 /// Every broken invariant, in words. Empty for a good template.
 fn violations(text: &str) -> Vec<String> {
@@ -48,9 +77,15 @@ fn violations(text: &str) -> Vec<String> {
         ("ImageSocialEvents", "AWS::Kinesis::Stream"),
         ("LikesTable", "AWS::DynamoDB::Table"),
         ("NotificationsTable", "AWS::DynamoDB::Table"),
+        ("ImagesTable", "AWS::DynamoDB::Table"),
+        ("UserPool", "AWS::Cognito::UserPool"),
+        ("UserPoolClient", "AWS::Cognito::UserPoolClient"),
+        ("HttpApi", "AWS::Serverless::HttpApi"),
         ("ResizeFunction", "AWS::Serverless::Function"),
         ("LikeCounterFunction", "AWS::Serverless::Function"),
         ("NotifierFunction", "AWS::Serverless::Function"),
+        ("ApiFunction", "AWS::Serverless::Function"),
+        ("RelayFunction", "AWS::Serverless::Function"),
     ] {
         if !names.contains(&(id, kind)) {
             found.push(format!("{id} ({kind}) is missing"));
@@ -109,7 +144,7 @@ fn violations(text: &str) -> Vec<String> {
     }
 
     // Tables expire dedup records, and only after the stream can no longer redeliver them.
-    for id in ["LikesTable", "NotificationsTable"] {
+    for id in ["LikesTable", "NotificationsTable", "ImagesTable"] {
         if scalar_text(
             &resource(id)
                 .pointer("/TimeToLiveSpecification/Enabled")
@@ -175,7 +210,7 @@ fn violations(text: &str) -> Vec<String> {
         {
             let kind = scalar_text(&event["Type"]);
             let e = &event["Properties"];
-            if (kind == "SQS" || kind == "Kinesis")
+            if (kind == "SQS" || kind == "Kinesis" || kind == "DynamoDB")
                 && e.get("FunctionResponseTypes")
                     != Some(&serde_json::json!(["ReportBatchItemFailures"]))
             {
@@ -210,6 +245,49 @@ fn violations(text: &str) -> Vec<String> {
                     ));
                 }
             }
+            // The images table's stream (the outbox): unlike the Kinesis consumers, its reader
+            // must never give up on a change, for a change it skips reaches no consumer.
+            if kind == "DynamoDB" {
+                if scalar_text(&e["StartingPosition"]) != "TRIM_HORIZON" {
+                    found.push(format!(
+                        "{id}.{name}: StartingPosition must be TRIM_HORIZON"
+                    ));
+                }
+                if e.get("BisectBatchOnFunctionError") != Some(&Value::Bool(true)) {
+                    found.push(format!(
+                        "{id}.{name}: BisectBatchOnFunctionError must be true"
+                    ));
+                }
+                match int(e.get("MaximumRetryAttempts")) {
+                    None | Some(-1) => {}
+                    Some(n) if n >= 10_000 => {}
+                    other => found.push(format!("{id}.{name}: MaximumRetryAttempts must be 10000 or -1 (must never give up before the stream's retention), is {other:?}")),
+                }
+                match int(e.get("MaximumRecordAgeInSeconds")) {
+                    None | Some(-1) => {}
+                    other => found.push(format!("{id}.{name}: MaximumRecordAgeInSeconds must be -1 (must never give up on a change for its age), is {other:?}")),
+                }
+                if e.pointer("/DestinationConfig/OnFailure/Destination")
+                    .is_none()
+                {
+                    found.push(format!(
+                        "{id}.{name}: an on-failure destination is required"
+                    ));
+                }
+                let filters = e
+                    .pointer("/FilterCriteria/Filters")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let on_event = !filters.is_empty()
+                    && filters.iter().all(|filter| {
+                        serde_json::from_str::<Value>(&scalar_text(&filter["Pattern"]))
+                            .is_ok_and(|p| p.pointer("/dynamodb/NewImage/event").is_some())
+                    });
+                if !on_event {
+                    found.push(format!("{id}.{name}: a filter on dynamodb.NewImage.event is required (only changes carrying an event may invoke it)"));
+                }
+            }
             if kind == "SQS" {
                 let window = int(e.get("MaximumBatchingWindowInSeconds")).unwrap_or(0);
                 let batch = int(e.get("BatchSize")).unwrap_or(10);
@@ -223,12 +301,22 @@ fn violations(text: &str) -> Vec<String> {
     }
     found.extend(least_privilege_violations(&template));
     found.extend(operations_violations(&template));
+    found.extend(front_door_violations(&template, &raw));
     // resize writes renditions elsewhere than the bucket that triggers it.
     if resize.pointer("/Environment/Variables/RENDITIONS_BUCKET")
         != Some(&serde_json::json!({ "Ref": "RenditionsBucket" }))
     {
         found.push(
             "resize must write to RenditionsBucket, never the uploads bucket (recursive trigger)"
+                .to_owned(),
+        );
+    }
+    if resize
+        .pointer("/Environment/Variables/STREAM_NAME")
+        .is_some()
+    {
+        found.push(
+            "resize must not write the stream (STREAM_NAME): the relay is its one writer"
                 .to_owned(),
         );
     }
@@ -276,8 +364,58 @@ fn least_privilege_violations(template: &Template) -> Vec<String> {
                 if star && !actions.iter().all(|a| a.starts_with("xray:")) {
                     found.push(format!("{}: Resource \"*\" for {actions:?}", r.logical_id));
                 }
+                // The relay is the stream's one writer: the API and resize store each event in
+                // the images table (the outbox), in the same write as its fact.
+                for action in &actions {
+                    let kinesis = action.starts_with("kinesis:");
+                    let writes = action == "kinesis:PutRecord" || action == "kinesis:PutRecords";
+                    if writes && r.logical_id != "RelayRole" {
+                        found.push(format!(
+                            "{}: {action}: the relay is the only writer of the stream",
+                            r.logical_id
+                        ));
+                    }
+                    if kinesis && r.logical_id == "ResizeRole" {
+                        found.push(format!(
+                            "ResizeRole: {action}: resize has no Kinesis action (the relay publishes its events)"
+                        ));
+                    }
+                    if kinesis && r.logical_id == "RelayRole" && action != "kinesis:PutRecords" {
+                        found.push(format!(
+                            "RelayRole: {action}: the relay needs kinesis:PutRecords and nothing else on Kinesis"
+                        ));
+                    }
+                }
             }
         }
+    }
+    // A role of its own per function: a shared role holds the union of both functions' grants.
+    let mut owners: Vec<(String, String)> = Vec::new();
+    for function in template.of_kind("AWS::Serverless::Function") {
+        let role = function
+            .properties
+            .pointer("/Role/Fn::GetAtt/0")
+            .map(scalar_text)
+            .filter(|role| {
+                template
+                    .resources
+                    .get(role)
+                    .is_some_and(|r| r.kind == "AWS::IAM::Role")
+            });
+        let Some(role) = role else {
+            found.push(format!(
+                "{}: Role must be !GetAtt <an AWS::IAM::Role of this template>.Arn",
+                function.logical_id
+            ));
+            continue;
+        };
+        if let Some((_, other)) = owners.iter().find(|(r, _)| *r == role) {
+            found.push(format!(
+                "{} shares its role {role} with {other}: each function needs its own",
+                function.logical_id
+            ));
+        }
+        owners.push((role, function.logical_id.clone()));
     }
     for bucket in template.of_kind("AWS::S3::Bucket") {
         let denies_plain_http = template.of_kind("AWS::S3::BucketPolicy").any(|policy| {
@@ -360,16 +498,27 @@ fn operations_violations(template: &Template) -> Vec<String> {
         })
     };
     for function in template.of_kind("AWS::Serverless::Function") {
-        let reads_stream = function
-            .properties
-            .get("Events")
-            .and_then(Value::as_object)
-            .is_some_and(|events| {
-                events
-                    .values()
-                    .any(|e| e.get("Type").and_then(Value::as_str) == Some("Kinesis"))
-            });
+        let reads = |kind: &str| {
+            function
+                .properties
+                .get("Events")
+                .and_then(Value::as_object)
+                .is_some_and(|events| {
+                    events
+                        .values()
+                        .any(|e| e.get("Type").and_then(Value::as_str) == Some(kind))
+                })
+        };
+        let reads_stream = reads("Kinesis") || reads("DynamoDB");
         let reference = serde_json::json!({ "Ref": function.logical_id });
+        // The relay never gives up on its own; a batch it does give up on is only recoverable
+        // from the table if the on-failure destination got its pointer.
+        if reads("DynamoDB") && !alarmed("DestinationDeliveryFailures", &reference) {
+            found.push(format!(
+                "{}: a DestinationDeliveryFailures alarm is required",
+                function.logical_id
+            ));
+        }
         if reads_stream && alarms_on("IteratorAge", &reference) < 2 {
             found.push(format!(
                 "{}: IteratorAge (consumer lag) alarms at a warning and a critical level are required",
@@ -390,6 +539,211 @@ fn operations_violations(template: &Template) -> Vec<String> {
         if !alarmed("ApproximateNumberOfMessagesVisible", &name) {
             found.push(format!("{queue}: a not-empty alarm is required"));
         }
+    }
+    // The API's alarms may use metric math, so the metric is looked for anywhere in the alarm.
+    let api = serde_json::json!({ "Ref": "HttpApi" }).to_string();
+    for (metric, what) in [
+        ("5xx", "an API 5xx rate alarm"),
+        ("Latency", "an API latency alarm"),
+        ("ApiGatewayThrottled", "an API throttling alarm"),
+    ] {
+        let named = format!("\"MetricName\":\"{metric}\"");
+        if !alarms.iter().any(|a| {
+            let text = a.to_string();
+            text.contains(&named) && text.contains(&api)
+        }) {
+            found.push(format!("HttpApi: {what} (on {metric}) is required"));
+        }
+    }
+    if !template.of_kind("AWS::Logs::MetricFilter").any(|f| {
+        f.properties
+            .to_string()
+            .contains("\"MetricName\":\"ApiGatewayThrottled\"")
+    }) {
+        found.push(
+            "HttpApi: the ApiGatewayThrottled metric filter on the access log is required"
+                .to_owned(),
+        );
+    }
+    found
+}
+
+/// The front door: every route behind the JWT authorizer, one CORS origin, the images table's
+/// stream and its state kept.
+fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec<String> {
+    let mut found = Vec::new();
+    let properties = |id: &str| {
+        template
+            .resources
+            .get(id)
+            .map(|r| r.properties.clone())
+            .unwrap_or(Value::Null)
+    };
+    let api = properties("HttpApi");
+    if api
+        .pointer("/Auth/DefaultAuthorizer")
+        .map(scalar_text)
+        .as_deref()
+        != Some("JwtAuthorizer")
+    {
+        found.push("HttpApi: Auth.DefaultAuthorizer must be JwtAuthorizer".to_owned());
+    }
+    let jwt = api
+        .pointer("/Auth/Authorizers/JwtAuthorizer")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if jwt.get("IdentitySource").map(scalar_text).as_deref()
+        != Some("$request.header.Authorization")
+        || jwt.pointer("/JwtConfiguration/issuer").is_none()
+        || jwt
+            .pointer("/JwtConfiguration/audience")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+    {
+        found.push(
+            "HttpApi: JwtAuthorizer needs the Authorization header, an issuer and an audience"
+                .to_owned(),
+        );
+    }
+
+    // Exactly the seven routes, on ApiFunction only, none opting out of the authorizer.
+    let mut routes: Vec<String> = Vec::new();
+    for function in template.of_kind("AWS::Serverless::Function") {
+        let id = &function.logical_id;
+        for (name, event) in function
+            .properties
+            .get("Events")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let e = &event["Properties"];
+            match (
+                scalar_text(&event["Type"]) == "HttpApi",
+                id == "ApiFunction",
+            ) {
+                (true, true) => {}
+                (true, false) => {
+                    found.push(format!("{id}.{name}: only ApiFunction serves HTTP routes"));
+                    continue;
+                }
+                (false, true) => {
+                    found.push(format!(
+                        "{id}.{name}: ApiFunction is invoked by its HTTP routes only"
+                    ));
+                    continue;
+                }
+                (false, false) => continue,
+            }
+            if e.pointer("/Auth/Authorizer")
+                .map(scalar_text)
+                .is_some_and(|a| a != "JwtAuthorizer")
+            {
+                found.push(format!(
+                    "{id}.{name}: opts out of the JWT authorizer (Auth.Authorizer)"
+                ));
+            }
+            if e.get("ApiId") != Some(&serde_json::json!({ "Ref": "HttpApi" })) {
+                found.push(format!("{id}.{name}: ApiId must be !Ref HttpApi"));
+            }
+            if scalar_text(&e["PayloadFormatVersion"]) != "2.0" {
+                found.push(format!("{id}.{name}: PayloadFormatVersion must be \"2.0\""));
+            }
+            routes.push(format!(
+                "{} {}",
+                scalar_text(&e["Method"]).to_uppercase(),
+                scalar_text(&e["Path"])
+            ));
+        }
+    }
+    routes.sort();
+    let mut wanted: Vec<String> = ROUTES.iter().map(|r| (*r).to_owned()).collect();
+    wanted.sort();
+    if routes != wanted {
+        found.push(format!(
+            "ApiFunction must serve exactly the seven routes {wanted:?}, serves {routes:?}"
+        ));
+    }
+    let timeout = int(properties("ApiFunction").get("Timeout"))
+        .or_else(|| int(template.globals_function.get("Timeout")))
+        .unwrap_or(3);
+    if timeout >= 30 {
+        found.push(format!(
+            "ApiFunction: Timeout ({timeout} s) must be under 30 s, where the HTTP API cuts integrations"
+        ));
+    }
+
+    // Browsers may call the API, and PUT uploads, from the web client's origin only.
+    let origin = serde_json::json!([{ "Ref": "AllowedOrigin" }]);
+    if api.pointer("/CorsConfiguration/AllowOrigins") != Some(&origin) {
+        found.push(
+            "HttpApi: CORS AllowOrigins must be [!Ref AllowedOrigin], never \"*\"".to_owned(),
+        );
+    }
+    if api.pointer("/CorsConfiguration/AllowCredentials") == Some(&Value::Bool(true)) {
+        found.push(
+            "HttpApi: CORS AllowCredentials must be false (tokens travel in a header)".to_owned(),
+        );
+    }
+    for rule in properties("UploadsBucket")
+        .pointer("/CorsConfiguration/CorsRules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if rule.get("AllowedOrigins") != Some(&origin) {
+            found
+                .push("UploadsBucket: CORS AllowedOrigins must be [!Ref AllowedOrigin]".to_owned());
+        }
+    }
+    let default_origin = template
+        .parameters
+        .get("AllowedOrigin")
+        .map(scalar_text)
+        .unwrap_or_default();
+    if default_origin.is_empty() || default_origin.contains('*') {
+        found.push(format!(
+            "the AllowedOrigin parameter's default must be one origin, is {default_origin:?}"
+        ));
+    }
+
+    // The images table: the stream the relay needs, and state that no deploy may delete.
+    let table = properties("ImagesTable");
+    if table
+        .pointer("/StreamSpecification/StreamViewType")
+        .map(scalar_text)
+        .as_deref()
+        != Some("NEW_AND_OLD_IMAGES")
+    {
+        found.push("ImagesTable: StreamViewType must be NEW_AND_OLD_IMAGES (the relay compares event_id with the old image)".to_owned());
+    }
+    for id in ["ImagesTable", "UserPool"] {
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            let value = raw
+                .get("Resources")
+                .and_then(|r| r.get(id))
+                .and_then(|r| r.get(policy))
+                .and_then(serde_yaml_ng::Value::as_str);
+            if value != Some("Retain") {
+                found.push(format!("{id}: {policy} must be Retain, is {value:?}"));
+            }
+        }
+    }
+    let protected_in_prod = table
+        .get("DeletionProtectionEnabled")
+        .and_then(|v| {
+            template
+                .resolver(&Stage("prod"))
+                .resolve(v, "ImagesTable")
+                .ok()
+                .flatten()
+        })
+        .map(|v| scalar_text(&v));
+    if protected_in_prod.as_deref() != Some("true") {
+        found.push(
+            "ImagesTable: deletion protection must be on in prod (DeletionProtectionEnabled)"
+                .to_owned(),
+        );
     }
     found
 }
@@ -482,6 +836,103 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "MetricName: IteratorAge",
             "MetricName: Invocations",
             "IteratorAge (consumer lag) alarms",
+        ),
+        // The front door and the relay.
+        (
+            "StreamViewType: NEW_AND_OLD_IMAGES",
+            "StreamViewType: NEW_IMAGE",
+            "NEW_AND_OLD_IMAGES",
+        ),
+        (
+            "FilterCriteria:",
+            "UnusedCriteria:",
+            "a filter on dynamodb.NewImage.event is required",
+        ),
+        (
+            "FunctionResponseTypes: [ReportBatchItemFailures]\n            BisectBatchOnFunctionError: true",
+            "FunctionResponseTypes: []\n            BisectBatchOnFunctionError: true",
+            "RelayFunction.Outbox: FunctionResponseTypes must be",
+        ),
+        (
+            "BisectBatchOnFunctionError: true\n            # Unlike the consumers",
+            "BisectBatchOnFunctionError: false\n            # Unlike the consumers",
+            "RelayFunction.Outbox: BisectBatchOnFunctionError must be true",
+        ),
+        (
+            "MaximumRetryAttempts: 10000",
+            "MaximumRetryAttempts: 5",
+            "must never give up before the stream's retention",
+        ),
+        (
+            "MaximumRecordAgeInSeconds: -1",
+            "MaximumRecordAgeInSeconds: 3600",
+            "must never give up on a change for its age",
+        ),
+        (
+            "MaximumRecordAgeInSeconds: -1\n            DestinationConfig:",
+            "MaximumRecordAgeInSeconds: -1\n            UnusedConfig:",
+            "RelayFunction.Outbox: an on-failure destination is required",
+        ),
+        (
+            "Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain",
+            "Type: AWS::DynamoDB::Table\n    DeletionPolicy: Delete",
+            "ImagesTable: DeletionPolicy must be Retain",
+        ),
+        (
+            "DeletionProtectionEnabled: !If [IsProd, true, false]",
+            "DeletionProtectionEnabled: !If [IsProd, false, false]",
+            "deletion protection must be on in prod",
+        ),
+        (
+            "DefaultAuthorizer: JwtAuthorizer",
+            "DefaultAuthorizer: AWS_IAM",
+            "DefaultAuthorizer must be JwtAuthorizer",
+        ),
+        (
+            "Path: /uploads\n",
+            "Path: /uploads\n            Auth:\n              Authorizer: NONE\n",
+            "opts out of the JWT authorizer",
+        ),
+        (
+            "Path: /me/notifications/read",
+            "Path: /admin/users",
+            "exactly the seven routes",
+        ),
+        ("Timeout: 10\n", "Timeout: 30\n", "must be under 30 s"),
+        (
+            "AllowOrigins: [!Ref AllowedOrigin]",
+            "AllowOrigins: [\"*\"]",
+            "CORS AllowOrigins must be [!Ref AllowedOrigin]",
+        ),
+        (
+            "Default: \"http://127.0.0.1:3000\"",
+            "Default: \"*\"",
+            "AllowedOrigin parameter's default must be one origin",
+        ),
+        (
+            "Sid: ReadUploads\n                Effect: Allow\n                Action: s3:GetObject",
+            "Sid: ReadUploads\n                Effect: Allow\n                Action: [s3:GetObject, kinesis:PutRecords]",
+            "ResizeRole: kinesis:PutRecords: resize has no Kinesis action",
+        ),
+        (
+            "Role: !GetAtt RelayRole.Arn",
+            "Role: !GetAtt ApiRole.Arn",
+            "RelayFunction shares its role ApiRole with ApiFunction",
+        ),
+        (
+            "Value: !Ref RelayFunction }",
+            "Value: !Ref NotifierFunction }",
+            "RelayFunction: IteratorAge (consumer lag) alarms",
+        ),
+        (
+            "MetricName: DestinationDeliveryFailures",
+            "MetricName: Invocations",
+            "RelayFunction: a DestinationDeliveryFailures alarm is required",
+        ),
+        (
+            "MetricName: 5xx",
+            "MetricName: 4xx",
+            "an API 5xx rate alarm",
         ),
     ];
     for (good, bad, expected) in cases {

@@ -137,9 +137,10 @@ async fn uploads_become_upright_private_renditions_and_hostile_files_are_rejecte
             .map(|(name, bytes, _)| ((*name).to_owned(), bytes.clone())),
     );
     for (name, bytes) in &uploads {
-        stage
-            .upload(&format!("uploads/{OWNER}/{name}"), bytes.clone())
-            .await;
+        let image_id = name
+            .rsplit_once('.')
+            .map_or(name.as_str(), |(stem, _)| stem);
+        stage.issue_and_upload(OWNER, image_id, bytes.clone()).await;
     }
     // (+1: the s3:TestEvent the bucket's notification configuration sent)
     let messages = stage.receive("ImageUploadsQueue", uploads.len() + 1).await;
@@ -164,14 +165,16 @@ async fn uploads_become_upright_private_renditions_and_hostile_files_are_rejecte
         "resize peaked at {peak} MB: memory is not bounded"
     );
 
-    // AND every file has exactly one outcome on the stream, with the right reason
+    // AND every file has exactly one outcome recorded with its image, with the right reason
     let mut outcomes: BTreeMap<String, Value> = BTreeMap::new();
-    for event in stage.stream_events().await {
-        let image_id = event["data"]["image_id"].as_str().unwrap().to_owned();
-        assert!(
-            outcomes.insert(image_id.clone(), event).is_none(),
-            "two events for {image_id}"
-        );
+    for (name, _) in &uploads {
+        let image_id = name.rsplit_once('.').unwrap().0;
+        let event = stage
+            .recorded_event(image_id)
+            .await
+            .unwrap_or_else(|| panic!("no outcome for {name}"));
+        assert_eq!(event["data"]["image_id"], image_id);
+        outcomes.insert(image_id.to_owned(), event);
     }
     assert_eq!(outcomes.len(), uploads.len());
     for (name, _, reason) in &hostile {

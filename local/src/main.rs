@@ -28,10 +28,13 @@ enum Command {
         /// Stack name: the prefix of every resource name, as with `sam deploy`.
         #[arg(long, default_value = "snapglow")]
         stack_name: String,
+        /// Port on 127.0.0.1 where `cargo local run` serves the template's HTTP API.
+        #[arg(long, env = "SNAPGLOW_API_PORT", default_value_t = 3000)]
+        api_port: u16,
     },
     /// Run one function's real binary under a local Lambda Runtime API with an event file.
     Invoke {
-        /// The function's folder under functions/: resize, like-counter, notifier.
+        /// The function's folder under functions/: resize, like-counter, notifier, relay, api.
         function: String,
         /// An event JSON file, e.g. events/sqs/s3-object-created.json.
         #[arg(long)]
@@ -41,7 +44,8 @@ enum Command {
         release: bool,
     },
     /// Run every function's event source mappings as template.yaml declares them, on the
-    /// local stack (`cargo local up` first): uploads → resize, the stream → like-counter and notifier.
+    /// local stack (`cargo local up` first), and serve its HTTP API: uploads → resize, the
+    /// images table's stream → relay → the event stream → like-counter and notifier.
     Run {
         /// Exit once every queue and shard is drained and nothing is in flight.
         #[arg(long)]
@@ -64,23 +68,23 @@ enum Command {
     },
     /// Print an image's like count: {"image_id": ..., "likes": N}.
     Likes { image_id: String },
-    /// Put an ImageLiked event on the stream, as the likes API would.
+    /// Like an image as a user, through the HTTP API (`cargo local run` serves it).
     Like {
         image_id: String,
-        user_id: String,
-        /// Reuse an event id (a producer retry) instead of a fresh one.
-        #[arg(long)]
-        event_id: Option<uuid::Uuid>,
+        /// The user (created in the local user pool on first use).
+        #[arg(long = "as")]
+        user: String,
     },
-    /// Put an ImageLikeUndone event on the stream, as the likes API would.
+    /// Take back a like, through the HTTP API.
     Unlike {
         image_id: String,
-        user_id: String,
-        #[arg(long)]
-        event_id: Option<uuid::Uuid>,
+        #[arg(long = "as")]
+        user: String,
     },
+    /// Print a bearer token of a user of the local user pool (created on first use).
+    Token { username: String },
     /// Print a user's notifications as a JSON array, most recent first.
-    Inbox { user_id: String },
+    Inbox { username: String },
     /// Render a local image file exactly as the resize function does, writing the renditions.
     Render {
         file: PathBuf,
@@ -103,7 +107,11 @@ async fn main() -> ExitCode {
     snapglow_local::logging::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up { port, stack_name } => stack::up(port, &stack_name).await,
+        Command::Up {
+            port,
+            stack_name,
+            api_port,
+        } => stack::up(port, &stack_name, api_port).await,
         Command::Invoke {
             function,
             event,
@@ -117,17 +125,10 @@ async fn main() -> ExitCode {
         Command::Quarantine => inspect::quarantine().await,
         Command::Demo { photos } => demo::demo(&photos).await,
         Command::Likes { image_id } => inspect::likes(&image_id).await,
-        Command::Like {
-            image_id,
-            user_id,
-            event_id,
-        } => produce::like(&image_id, &user_id, true, event_id).await,
-        Command::Unlike {
-            image_id,
-            user_id,
-            event_id,
-        } => produce::like(&image_id, &user_id, false, event_id).await,
-        Command::Inbox { user_id } => inspect::inbox(&user_id).await,
+        Command::Like { image_id, user } => produce::like(&image_id, &user, true).await,
+        Command::Unlike { image_id, user } => produce::like(&image_id, &user, false).await,
+        Command::Token { username } => produce::token(&username).await,
+        Command::Inbox { username } => inspect::inbox(&username).await,
         Command::Render { file, out, sizes } => render::render(&file, &out, &sizes),
         Command::Down => stack::down(),
     };

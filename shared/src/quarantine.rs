@@ -22,6 +22,11 @@ pub enum RecordSource {
         shard_id: String,
         sequence_number: String,
     },
+    /// A change record of a DynamoDB table's stream (the relay's outbox).
+    DynamoDbStream {
+        stream_arn: String,
+        sequence_number: String,
+    },
 }
 
 impl RecordSource {
@@ -34,6 +39,9 @@ impl RecordSource {
                 sequence_number,
                 ..
             } => format!("{shard_id}:{sequence_number}"),
+            RecordSource::DynamoDbStream {
+                sequence_number, ..
+            } => format!("ddb:{sequence_number}"),
         }
     }
 }

@@ -192,7 +192,7 @@ mod tests {
     use crate::ledger::{LikeState, StateWrite, Transaction};
     use crate::table::memory::MemoryLikes;
     use serde_json::json;
-    use snapglow::contracts::{ImageLikedV1, Timestamp};
+    use snapglow::contracts::Timestamp;
     use snapglow::testing::{MemoryQuarantine, kinesis_event_of};
     use uuid::Uuid;
 
@@ -204,10 +204,7 @@ mod tests {
             occurred_at: Timestamp::from_millis(at_ms),
             correlation_id: format!("req-{id}"),
             producer: "likes-api".into(),
-            event: SocialEvent::ImageLiked(ImageLikedV1 {
-                image_id: "sunset".into(),
-                user_id: user.into(),
-            }),
+            event: SocialEvent::like("sunset", user, true, None),
         }
     }
 

@@ -180,6 +180,7 @@ mod tests {
             key: key(image, user),
             liked,
             version: EventVersion {
+                revision: None,
                 at_ms,
                 event_id: Uuid::from_u128(id),
             },
@@ -224,6 +225,7 @@ mod tests {
                 LikeState {
                     liked: true,
                     version: EventVersion {
+                        revision: None,
                         at_ms: 50,
                         event_id: Uuid::from_u128(9),
                     },
@@ -234,6 +236,7 @@ mod tests {
                 LikeState {
                     liked: true,
                     version: EventVersion {
+                        revision: None,
                         at_ms: 20,
                         event_id: Uuid::from_u128(8),
                     },
@@ -244,6 +247,7 @@ mod tests {
                 LikeState {
                     liked: true,
                     version: EventVersion {
+                        revision: None,
                         at_ms: 20,
                         event_id: Uuid::from_u128(7),
                     },
@@ -288,6 +292,7 @@ mod tests {
             LikeState {
                 liked: true,
                 version: EventVersion {
+                    revision: None,
                     at_ms: 10,
                     event_id: Uuid::from_u128(1),
                 },

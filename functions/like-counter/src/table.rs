@@ -126,9 +126,18 @@ impl LikesTable {
             .and_then(|v| v.as_s().ok())
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| corrupt("no version_id"))?;
+        // Absent on states written before revisions, and for facts that carried none.
+        let revision = item
+            .get("version_rev")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok());
         Ok(LikeState {
             liked,
-            version: EventVersion { at_ms, event_id },
+            version: EventVersion {
+                revision,
+                at_ms,
+                event_id,
+            },
         })
     }
 
@@ -142,6 +151,9 @@ impl LikesTable {
                 "version_id".into(),
                 s(write.new.version.event_id.to_string()),
             );
+            if let Some(revision) = write.new.version.revision {
+                item.insert("version_rev".into(), n(revision));
+            }
             if !write.new.liked {
                 item.insert("expires_at".into(), n(expires_at(self.unliked_retention)));
             }
@@ -210,7 +222,7 @@ impl LikeStore for LikesTable {
         for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
             let mut request = KeysAndAttributes::builder()
                 .consistent_read(true)
-                .projection_expression("pk, sk, liked, version_at, version_id");
+                .projection_expression("pk, sk, liked, version_at, version_id, version_rev");
             for key in chunk {
                 request = request.keys(Self::key(key));
             }

@@ -84,6 +84,9 @@ pub struct Liker {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notification {
     pub id: String,
+    /// Where it is stored in its owner's inbox (the item's sort key): what a reader names to
+    /// mark it read.
+    pub key: String,
     pub kind: Kind,
     pub image_id: String,
     /// Who did it, most recent first (likers whose like still stands).
@@ -120,6 +123,7 @@ mod tests {
             user_id: user.into(),
             liked,
             version: EventVersion {
+                revision: None,
                 at_ms,
                 event_id: Uuid::nil(),
             },

@@ -222,7 +222,7 @@ mod tests {
     use crate::table::memory::MemoryNotifications;
     use serde_json::json;
     use snapglow::batch::Deadline;
-    use snapglow::contracts::{ImageLikeUndoneV1, ImageLikedV1, ImagePublishedV1, Timestamp};
+    use snapglow::contracts::{ImagePublishedV1, Timestamp};
     use snapglow::testing::{MemoryQuarantine, kinesis_event_of};
     use std::time::Duration;
     use uuid::Uuid;
@@ -243,19 +243,11 @@ mod tests {
     }
 
     fn liked(user: &str, id: u128, at_ms: i64) -> Envelope {
-        let data = ImageLikedV1 {
-            image_id: "beach".into(),
-            user_id: user.into(),
-        };
-        envelope(id, at_ms, SocialEvent::ImageLiked(data))
+        envelope(id, at_ms, SocialEvent::like("beach", user, true, None))
     }
 
     fn undone(user: &str, id: u128, at_ms: i64) -> Envelope {
-        let data = ImageLikeUndoneV1 {
-            image_id: "beach".into(),
-            user_id: user.into(),
-        };
-        envelope(id, at_ms, SocialEvent::ImageLikeUndone(data))
+        envelope(id, at_ms, SocialEvent::like("beach", user, false, None))
     }
 
     /// alice's photo; bob and carol like it late in one window, dan on the first instant of

@@ -192,31 +192,73 @@ impl NotificationsTable {
     /// A user's inbox, most recent activity first. Expired entries (TTL deletion lags by up to two days) and
     /// likes notifications whose every like was undone are left out.
     pub async fn inbox(&self, user_id: &str) -> Result<Vec<Notification>, TableError> {
-        let now_s = expires_at(Duration::ZERO);
         let mut notifications = Vec::new();
         let mut start = None;
         loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("by-activity")
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(user_pk(user_id)))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.error(e))?;
-            for item in output.items() {
-                if let Some(notification) = read_notification(item, now_s) {
-                    notifications.push(notification);
-                }
-            }
-            start = output.last_evaluated_key;
+            // DynamoDB's own page size (1 MB) bounds each query.
+            let (page, next) = self.inbox_page(user_id, i32::MAX, start).await?;
+            notifications.extend(page);
+            start = next;
             if start.is_none() {
                 return Ok(notifications);
             }
+        }
+    }
+}
+
+/// One page of an inbox and where the next one starts (DynamoDB's LastEvaluatedKey).
+pub type InboxPage = (Vec<Notification>, Option<Item>);
+
+impl NotificationsTable {
+    /// Up to `limit` items of a user's inbox, most recent activity first, from `start` (a
+    /// previous page's end). A page may hold fewer notifications than `limit`: expired
+    /// items and likes notifications whose every like was undone are left out after reading.
+    pub async fn inbox_page(
+        &self,
+        user_id: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<InboxPage, TableError> {
+        let now_s = expires_at(Duration::ZERO);
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("by-activity")
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(user_pk(user_id)))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        let notifications = output
+            .items()
+            .iter()
+            .filter_map(|item| read_notification(item, now_s))
+            .collect();
+        Ok((notifications, output.last_evaluated_key))
+    }
+
+    /// Marks one notification of `user_id` read; false when there is no such notification.
+    /// Only `unread` changes: the notifier owns everything else in the item.
+    pub async fn mark_read(&self, user_id: &str, key: &str) -> Result<bool, TableError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(user_id)))
+            .key("sk", s(key))
+            .update_expression("SET unread = :read")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":read", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.error(e)),
         }
     }
 }
@@ -357,6 +399,7 @@ fn read_liker(user_id: &str, state: &AttributeValue) -> Option<Liker> {
         user_id: user_id.to_owned(),
         liked: *state.get("liked")?.as_bool().ok()?,
         version: EventVersion {
+            revision: None,
             at_ms: state.get("at")?.as_n().ok()?.parse().ok()?,
             event_id: state.get("id")?.as_s().ok()?.parse().ok()?,
         },
@@ -402,6 +445,7 @@ fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
     };
     Some(Notification {
         id: text_of("id")?,
+        key: text_of("sk")?,
         kind,
         image_id,
         actors,

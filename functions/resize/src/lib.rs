@@ -1,10 +1,13 @@
-//! resize: every upload becomes web renditions and an event on the stream.
+//! resize: every upload the API issued becomes web renditions, and its image turns published
+//! or rejected together with the event that says so (the relay puts it on the stream).
 //!
 //! - [`upload`]: from an SQS body to the uploads it announces (pure);
 //! - [`render`]: the rendition pipeline (pure, CPU-bound; also `cargo local render`);
 //! - [`storage`]: what resize needs of the buckets ([`storage::ObjectStore`]) and the S3 adapter;
+//! - [`registry`]: what resize needs of the API's images table, and the DynamoDB adapter;
 //! - [`resizer`]: one batch, message by message.
 
+pub mod registry;
 pub mod render;
 pub mod resizer;
 pub mod storage;
@@ -16,7 +19,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub renditions_bucket: String,
-    pub stream_name: String,
+    pub images_table: String,
     pub quarantine_queue_url: String,
     pub specs: Vec<render::RenditionSpec>,
     pub limits: render::Limits,
@@ -36,7 +39,7 @@ impl Config {
         let defaults = render::Limits::default();
         Ok(Self {
             renditions_bucket: config::required("RENDITIONS_BUCKET")?,
-            stream_name: config::required("STREAM_NAME")?,
+            images_table: config::required("IMAGES_TABLE")?,
             quarantine_queue_url: config::required("QUARANTINE_QUEUE_URL")?,
             specs,
             limits: render::Limits {

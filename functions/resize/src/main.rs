@@ -1,11 +1,11 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use resize::Config;
+use resize::registry::ImagesTable;
 use resize::resizer::Resizer;
 use resize::storage::S3Objects;
 use snapglow::batch::{BatchContext, Deadline};
 use snapglow::quarantine::SqsQuarantine;
-use snapglow::stream::StreamPublisher;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,7 +17,10 @@ async fn main() -> Result<(), Error> {
         .build();
     let resizer = Resizer {
         objects: S3Objects::new(aws_sdk_s3::Client::from_conf(s3)),
-        publisher: StreamPublisher::new(aws_sdk_kinesis::Client::new(&sdk), &config.stream_name),
+        registry: ImagesTable {
+            client: aws_sdk_dynamodb::Client::new(&sdk),
+            table: config.images_table.clone(),
+        },
         renditions_bucket: config.renditions_bucket.clone(),
         specs: config.specs.clone(),
         limits: config.limits,

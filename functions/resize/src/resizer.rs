@@ -1,8 +1,13 @@
-//! One SQS message, end to end: the uploads it announces become renditions in S3 and an
-//! ImagePublished (or ImageRejected) event on the stream.
+//! One SQS message, end to end: the uploads it announces become renditions in S3, and their
+//! images turn published (or rejected) with an ImagePublished (or ImageRejected) event, in
+//! one conditional write to the images table; the relay puts the event on the stream.
+//!
+//! Only uploads the API issued are processed: the image must be pending, for the key's owner,
+//! at that very key. Anything else in the bucket is skipped with a reason, never published.
 //!
 //! Redelivery is harmless: the same upload yields the same rendition keys and bytes, and the
-//! same event id (derived from bucket, key and ETag), which consumers deduplicate on.
+//! same event id (derived from bucket, key and ETag); once the image is finished, a redelivered
+//! notification finds it so and changes nothing.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use snapglow::batch::{
@@ -13,10 +18,10 @@ use snapglow::contracts::{
     Envelope, ImagePublishedV1, ImageRejectedV1, RenditionV1, SocialEvent, Timestamp,
 };
 use snapglow::quarantine::Quarantine;
-use snapglow::stream::{EventPublisher, PublishError, StreamPublisher};
 use std::time::Instant;
 use uuid::Uuid;
 
+use crate::registry::{FinishOutcome, Finished, ImagesTable, Registry, RegistryError};
 use crate::render::{Limits, RenderError, Rendered, RenditionSpec, render};
 use crate::storage::{ObjectStore, S3Objects, StorageError};
 use crate::upload::{NotANotification, Notification, ObjectCreated, parse, upload_key};
@@ -28,7 +33,7 @@ pub enum ResizeError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
-    Publish(#[from] PublishError),
+    Registry(#[from] RegistryError),
     #[error("rendering {key} did not finish: {detail}")]
     RenderTask { key: String, detail: String },
 }
@@ -37,7 +42,7 @@ impl Classify for ResizeError {
     fn class(&self) -> ErrorClass {
         match self {
             ResizeError::NotANotification(_) => ErrorClass::Permanent,
-            ResizeError::Storage(_) | ResizeError::Publish(_) | ResizeError::RenderTask { .. } => {
+            ResizeError::Storage(_) | ResizeError::Registry(_) | ResizeError::RenderTask { .. } => {
                 ErrorClass::Transient
             }
         }
@@ -46,7 +51,7 @@ impl Classify for ResizeError {
         match self {
             ResizeError::NotANotification(_) => "not_an_s3_notification",
             ResizeError::Storage(_) => "s3_unavailable",
-            ResizeError::Publish(_) => "stream_unavailable",
+            ResizeError::Registry(_) => "images_table_unavailable",
             ResizeError::RenderTask { .. } => "render_task_failed",
         }
     }
@@ -62,16 +67,16 @@ pub fn event_id(object: &ObjectCreated, kind: &str) -> Uuid {
     )
 }
 
-/// The function: S3 and the Kinesis stream unless a test hands it other stores.
-pub struct Resizer<S = S3Objects, P = StreamPublisher> {
+/// The function: S3 and the images table unless a test hands it other stores.
+pub struct Resizer<S = S3Objects, R = ImagesTable> {
     pub objects: S,
-    pub publisher: P,
+    pub registry: R,
     pub renditions_bucket: String,
     pub specs: Vec<RenditionSpec>,
     pub limits: Limits,
 }
 
-impl<S: ObjectStore, P: EventPublisher> Resizer<S, P> {
+impl<S: ObjectStore, R: Registry> Resizer<S, R> {
     /// One SQS batch: every message is handled, and those to redeliver are answered.
     pub async fn handle_batch<Q: Quarantine>(
         &self,
@@ -105,6 +110,28 @@ impl<S: ObjectStore, P: EventPublisher> Resizer<S, P> {
             Ok(upload) => upload,
             Err(reason) => return Ok(Outcome::Skipped(reason.to_string())),
         };
+        let issued = match self.registry.issued(&upload.image_id).await? {
+            Some(issued)
+                if issued.owner_id == upload.owner_id && issued.upload_key == object.key =>
+            {
+                issued
+            }
+            _ => {
+                tracing::warn!(key = %object.key, "skipped an upload the API did not issue");
+                return Ok(Outcome::Skipped(format!(
+                    "not_issued: {} was not issued by the API to {}",
+                    object.key, upload.owner_id
+                )));
+            }
+        };
+        if issued.status != "pending" {
+            return Ok(Outcome::Skipped(format!(
+                "already_finished: image {} is {}",
+                upload.image_id, issued.status
+            )));
+        }
+        // Stamped at the origin (the upload request) and carried into the event.
+        let correlation_id = issued.correlation_id.clone();
         let rejected_early = object
             .size
             .filter(|size| *size > self.limits.max_bytes)
@@ -112,12 +139,8 @@ impl<S: ObjectStore, P: EventPublisher> Resizer<S, P> {
                 bytes,
                 limit: self.limits.max_bytes,
             });
-        let (result, bytes_in, correlation_id) = match rejected_early {
-            Some(error) => (
-                Err(error),
-                object.size.unwrap_or(0),
-                event_id(object, "upload").to_string(),
-            ),
+        let (result, bytes_in) = match rejected_early {
+            Some(error) => (Err(error), object.size.unwrap_or(0)),
             None => {
                 let source = match self.objects.get(&object.bucket, &object.key).await {
                     Ok(source) => source,
@@ -129,10 +152,6 @@ impl<S: ObjectStore, P: EventPublisher> Resizer<S, P> {
                     }
                     Err(error) => return Err(error.into()),
                 };
-                let correlation_id = source
-                    .correlation_id
-                    .clone()
-                    .unwrap_or_else(|| event_id(object, "upload").to_string());
                 let bytes_in = source.bytes.len() as u64;
                 let (specs, limits) = (self.specs.clone(), self.limits);
                 // CPU-bound: off the async threads, so the runtime keeps answering.
@@ -143,7 +162,7 @@ impl<S: ObjectStore, P: EventPublisher> Resizer<S, P> {
                             key: object.key.clone(),
                             detail: e.to_string(),
                         })?;
-                (rendered, bytes_in, correlation_id)
+                (rendered, bytes_in)
             }
         };
         let (outcome, bytes_out, event) = match result {
@@ -186,7 +205,38 @@ impl<S: ObjectStore, P: EventPublisher> Resizer<S, P> {
             producer: "resize".into(),
             event,
         };
-        self.publisher.publish(&envelope).await?;
+        let finished = match &envelope.event {
+            SocialEvent::ImagePublished(published) => Finished {
+                status: "published",
+                event_id: envelope.event_id.to_string(),
+                event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
+                renditions_json: Some(
+                    serde_json::to_string(&published.renditions).expect("renditions serialize"),
+                ),
+                reason: None,
+            },
+            SocialEvent::ImageRejected(rejected) => Finished {
+                status: "rejected",
+                event_id: envelope.event_id.to_string(),
+                event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
+                renditions_json: None,
+                reason: Some((rejected.reason.clone(), rejected.message.clone())),
+            },
+            _ => unreachable!("resize only announces publications and rejections"),
+        };
+        match self
+            .registry
+            .finish(&upload.image_id, &upload.owner_id, &object.key, &finished)
+            .await?
+        {
+            FinishOutcome::Applied | FinishOutcome::AlreadyRecorded => {}
+            FinishOutcome::NotPending => {
+                return Ok(Outcome::Skipped(format!(
+                    "already_finished: image {} was finished by another processing",
+                    upload.image_id
+                )));
+            }
+        }
         tracing::info!(image_id = %upload.image_id, key = %object.key, outcome, ms = started.elapsed().as_millis() as u64, bytes_in, bytes_out, correlation_id = %correlation_id, event_id = %envelope.event_id, "upload processed");
         Ok(Outcome::Done)
     }
@@ -243,13 +293,14 @@ impl<S: ObjectStore, P: EventPublisher> Resizer<S, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::MemoryRegistry;
     use crate::render::parse_specs;
     use crate::storage::memory::MemoryObjects;
     use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
     use serde_json::json;
     use snapglow::batch::Deadline;
     use snapglow::quarantine::RecordSource;
-    use snapglow::testing::{MemoryQuarantine, MemoryStream, sqs_event};
+    use snapglow::testing::{MemoryQuarantine, sqs_event};
     use std::io::Cursor;
     use std::time::Duration;
 
@@ -289,37 +340,54 @@ mod tests {
         .to_string()
     }
 
+    fn event_of(registry: &MemoryRegistry, image_id: &str) -> Envelope {
+        let finished = registry
+            .finished(image_id)
+            .unwrap_or_else(|| panic!("{image_id} is finished"));
+        match Envelope::decode(finished.event_json.as_bytes()).unwrap() {
+            snapglow::contracts::Decoded::Known(envelope) => envelope,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn one_unreadable_upload_is_redelivered_alone_and_the_others_are_published_or_rejected() {
-        // Prepare: four uploads, one S3 cannot read right now, one cut off half way
+        // Prepare: four issued uploads, one S3 cannot read right now, one cut off half way,
+        // and an upload nobody issued: mallory's object under alice's image id
         let (beach, dunes, forest) = (
             photo(ImageFormat::Jpeg),
             photo(ImageFormat::Png),
             photo(ImageFormat::Png),
         );
         let cut_off = beach[..beach.len() / 2].to_vec();
+        let registry = MemoryRegistry::default();
+        for (image, owner) in [
+            ("beach", "alice"),
+            ("dunes", "bob"),
+            ("torn", "carol"),
+            ("forest", "dan"),
+        ] {
+            registry.issue(image, owner, &format!("req-{image}"));
+        }
         let objects = MemoryObjects::default();
-        objects.upload(
-            UPLOADS,
-            "uploads/alice/beach.jpg",
-            beach.clone(),
-            Some("req-beach"),
-        );
-        objects.upload(UPLOADS, "uploads/bob/dunes.png", dunes.clone(), None);
-        objects.fail_reads_of(UPLOADS, "uploads/bob/dunes.png");
-        objects.upload(UPLOADS, "uploads/carol/torn.jpg", cut_off.clone(), None);
-        objects.upload(UPLOADS, "uploads/dan/forest.png", forest.clone(), None);
+        objects.upload(UPLOADS, "uploads/alice/beach", beach.clone(), None);
+        objects.upload(UPLOADS, "uploads/bob/dunes", dunes.clone(), None);
+        objects.fail_reads_of(UPLOADS, "uploads/bob/dunes");
+        objects.upload(UPLOADS, "uploads/carol/torn", cut_off.clone(), None);
+        objects.upload(UPLOADS, "uploads/dan/forest", forest.clone(), None);
+        objects.upload(UPLOADS, "uploads/mallory/beach", forest.clone(), None);
         // ... announced one per message, then a message that is no S3 notification at all
         let bodies = [
-            notification("uploads/alice/beach.jpg", &beach),
-            notification("uploads/bob/dunes.png", &dunes),
-            notification("uploads/carol/torn.jpg", &cut_off),
-            notification("uploads/dan/forest.png", &forest),
+            notification("uploads/alice/beach", &beach),
+            notification("uploads/bob/dunes", &dunes),
+            notification("uploads/carol/torn", &cut_off),
+            notification("uploads/dan/forest", &forest),
             "hello".to_owned(),
+            notification("uploads/mallory/beach", &forest),
         ];
         let resizer = Resizer {
             objects,
-            publisher: MemoryStream::default(),
+            registry,
             renditions_bucket: RENDITIONS.into(),
             specs: parse_specs("medium:32,thumb:16").unwrap(),
             limits: Limits::default(),
@@ -343,41 +411,41 @@ mod tests {
             serde_json::to_value(&response).unwrap(),
             json!({ "batchItemFailures": [{ "itemIdentifier": "m2" }] })
         );
-        assert_eq!((report.done, report.failed, report.quarantined), (3, 1, 1));
-        // ... the others are announced in order, each under its deterministic event id: two
-        // photos published, the cut-off one rejected as corrupt
-        let events = resizer.publisher.events();
-        let announced: Vec<(&str, &str, Uuid)> = events
-            .iter()
-            .map(|e| (e.event.type_name(), e.event.image_id(), e.event_id))
-            .collect();
         assert_eq!(
-            announced,
-            vec![
-                (
-                    "ImagePublished",
-                    "beach",
-                    event_id(&created("uploads/alice/beach.jpg"), "published")
-                ),
-                (
-                    "ImageRejected",
-                    "torn",
-                    event_id(&created("uploads/carol/torn.jpg"), "rejected")
-                ),
-                (
-                    "ImagePublished",
-                    "forest",
-                    event_id(&created("uploads/dan/forest.png"), "published")
-                ),
-            ]
+            (
+                report.done,
+                report.failed,
+                report.quarantined,
+                report.skipped
+            ),
+            (3, 1, 1, 1)
         );
-        assert_eq!(events[0].correlation_id, "req-beach");
-        let SocialEvent::ImageRejected(rejected) = &events[1].event else {
-            panic!("expected a rejection: {:?}", events[1]);
+        // ... each finished image carries its event under its deterministic id, with the
+        // correlation id of the request that issued the upload
+        let registry = &resizer.registry;
+        let (published, rejected, forest_event) = (
+            event_of(registry, "beach"),
+            event_of(registry, "torn"),
+            event_of(registry, "forest"),
+        );
+        assert_eq!(
+            published.event_id,
+            event_id(&created("uploads/alice/beach"), "published")
+        );
+        assert_eq!(published.correlation_id, "req-beach");
+        assert_eq!(forest_event.event.type_name(), "ImagePublished");
+        let SocialEvent::ImageRejected(why) = &rejected.event else {
+            panic!("expected a rejection: {rejected:?}");
         };
-        assert_eq!(rejected.reason, "corrupt");
+        assert_eq!(why.reason, "corrupt");
+        assert_eq!(
+            registry.finished("torn").unwrap().reason.unwrap().0,
+            "corrupt"
+        );
+        // ... alice's image was not touched by mallory's object, and bob's is still pending
+        assert_eq!(registry.finished("dunes"), None);
         // ... the published photos' renditions are stored, as their events list them; nothing
-        // of the unreadable or the rejected upload
+        // of the unreadable, the rejected or the unissued upload
         assert_eq!(
             resizer.objects.keys(RENDITIONS),
             [
@@ -387,10 +455,10 @@ mod tests {
                 "renditions/forest/thumb.jpg",
             ]
         );
-        let SocialEvent::ImagePublished(published) = &events[0].event else {
-            panic!("expected a publication: {:?}", events[0]);
+        let SocialEvent::ImagePublished(announced) = &published.event else {
+            panic!("expected a publication: {published:?}");
         };
-        let listed: Vec<(&str, u32, u32)> = published
+        let listed: Vec<(&str, u32, u32)> = announced
             .renditions
             .iter()
             .map(|r| (r.key.as_str(), r.width, r.height))
@@ -413,6 +481,45 @@ mod tests {
                 queue_arn: format!("arn:aws:sqs:us-east-1:123456789012:{QUEUE}"),
                 message_id: "m5".into()
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_notification_of_a_finished_image_changes_nothing() {
+        let registry = MemoryRegistry::default();
+        registry.issue("beach", "alice", "req");
+        let objects = MemoryObjects::default();
+        let bytes = photo(ImageFormat::Jpeg);
+        objects.upload(UPLOADS, "uploads/alice/beach", bytes.clone(), None);
+        let resizer = Resizer {
+            objects,
+            registry,
+            renditions_bucket: RENDITIONS.into(),
+            specs: parse_specs("thumb:16").unwrap(),
+            limits: Limits::default(),
+        };
+        let quarantine = MemoryQuarantine::default();
+        let ctx = BatchContext::new(
+            "resize",
+            Deadline::after(Duration::from_secs(30)),
+            Duration::from_secs(1),
+            &quarantine,
+        );
+        let body = [notification("uploads/alice/beach", &bytes)];
+        let (_, first) = resizer
+            .handle_batch(sqs_event(QUEUE, &body), &ctx)
+            .await
+            .unwrap();
+        let recorded = resizer.registry.finished("beach");
+        let (_, again) = resizer
+            .handle_batch(sqs_event(QUEUE, &body), &ctx)
+            .await
+            .unwrap();
+        assert_eq!((first.done, again.done, again.skipped), (1, 0, 1));
+        assert_eq!(
+            resizer.registry.finished("beach"),
+            recorded,
+            "the recorded event is the first one, byte for byte"
         );
     }
 }

@@ -111,7 +111,7 @@ pub fn decode_key(encoded: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// `uploads/{owner_id}/{image_id}.{ext}`
+/// `uploads/{owner_id}/{image_id}`: the key the API issues an upload for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadKey {
     pub owner_id: String,
@@ -124,10 +124,8 @@ pub struct UploadKey {
 pub enum NotAnUpload {
     #[error("key {key:?} is outside uploads/")]
     OutsideUploads { key: String },
-    #[error("key {key:?} is not uploads/{{owner_id}}/{{image_id}}.{{ext}}")]
+    #[error("key {key:?} is not uploads/{{owner_id}}/{{image_id}}")]
     Layout { key: String },
-    #[error("key {key:?} has no file extension")]
-    NoExtension { key: String },
 }
 
 /// The upload an object key stands for, or why it is not one.
@@ -136,15 +134,8 @@ pub fn upload_key(key: &str) -> Result<UploadKey, NotAnUpload> {
         .strip_prefix("uploads/")
         .ok_or_else(|| NotAnUpload::OutsideUploads { key: key.into() })?;
     let layout = || NotAnUpload::Layout { key: key.into() };
-    let (owner_id, file) = rest.split_once('/').ok_or_else(layout)?;
-    let (image_id, extension) = file
-        .rsplit_once('.')
-        .ok_or_else(|| NotAnUpload::NoExtension { key: key.into() })?;
-    if owner_id.trim().is_empty()
-        || image_id.trim().is_empty()
-        || extension.is_empty()
-        || file.contains('/')
-    {
+    let (owner_id, image_id) = rest.split_once('/').ok_or_else(layout)?;
+    if owner_id.trim().is_empty() || image_id.trim().is_empty() || image_id.contains('/') {
         return Err(layout());
     }
     Ok(UploadKey {
@@ -174,10 +165,10 @@ mod tests {
     #[test]
     fn only_the_upload_layout_is_accepted() {
         assert_eq!(
-            upload_key("uploads/alice/img 1.jpg"),
+            upload_key("uploads/alice/0b6f2c1e-1d7a-4c2b-9a53-6c1b2d3e4f50"),
             Ok(UploadKey {
                 owner_id: "alice".into(),
-                image_id: "img 1".into()
+                image_id: "0b6f2c1e-1d7a-4c2b-9a53-6c1b2d3e4f50".into()
             })
         );
         assert_eq!(
@@ -190,10 +181,7 @@ mod tests {
             upload_key("uploads/alice/nested/img.jpg"),
             Err(NotAnUpload::Layout { .. })
         ));
-        assert!(matches!(
-            upload_key("uploads/alice/noext"),
-            Err(NotAnUpload::NoExtension { .. })
-        ));
+
         assert!(matches!(
             upload_key("uploads//x.jpg"),
             Err(NotAnUpload::Layout { .. })

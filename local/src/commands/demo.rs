@@ -13,7 +13,11 @@ pub async fn demo(photos: &[PathBuf]) -> Result<()> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(4566);
-    let stack = bring_up(port, "snapglow", Start::Fresh).await?;
+    let api_port: u16 = std::env::var("SNAPGLOW_API_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let stack = bring_up(port, "snapglow", api_port, Start::Fresh).await?;
     println!("local stack at {} (from template.yaml)", stack.endpoint_url);
     let binaries = stack.binaries();
     let binary_dir = build_binaries(

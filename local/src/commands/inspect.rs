@@ -26,9 +26,14 @@ pub async fn likes(image_id: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn inbox(user_id: &str) -> Result<()> {
+/// `username`'s inbox: the user is the local pool's, whose `sub` keys the inbox.
+pub async fn inbox(username: &str) -> Result<()> {
     let stack = running_stack()?;
     let clients = LocalClients::new(&stack.endpoint_url).await;
+    let token = snapglow_local::stack::users::token(&clients, &stack, username).await?;
+    let user_id = snapglow_local::scenarios::client::sub_of(&token)
+        .with_context(|| format!("the token of {username} has no sub"))?;
+    let user_id = user_id.as_str();
     let table = notifier::table::NotificationsTable::new(
         clients.dynamodb,
         stack.name_of("NotificationsTable"),

@@ -1,27 +1,35 @@
-//! `cargo local like | unlike`: a like event on the stream, through the one producer.
+//! `cargo local token | like | unlike`: acting as a user, through the HTTP API.
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 
 use super::stack::running_stack;
-use snapglow::contracts::Timestamp;
-use snapglow::stream::StreamPublisher;
-use snapglow_local::scenarios::producer::like_event;
+use snapglow_local::scenarios::client::ApiClient;
 use snapglow_local::stack::clients::LocalClients;
+use snapglow_local::stack::users;
 
-pub async fn like(
-    image_id: &str,
-    user_id: &str,
-    liked: bool,
-    event_id: Option<uuid::Uuid>,
-) -> Result<()> {
+pub async fn token(username: &str) -> Result<()> {
     let stack = running_stack()?;
     let clients = LocalClients::new(&stack.endpoint_url).await;
-    let publisher = StreamPublisher::new(clients.kinesis, stack.name_of("ImageSocialEvents"));
-    let envelope = like_event(image_id, user_id, liked, event_id, Timestamp::now());
-    let sequence = publisher.publish(&envelope).await?;
-    println!(
-        "{}",
-        serde_json::json!({ "event_id": envelope.event_id, "type": envelope.event.type_name(), "sequence_number": sequence })
-    );
+    // Only the token on stdout: `TOKEN=$(cargo local token alice)`.
+    println!("{}", users::token(&clients, &stack, username).await?);
+    Ok(())
+}
+
+pub async fn like(image_id: &str, user: &str, liked: bool) -> Result<()> {
+    let stack = running_stack()?;
+    let api_url = stack
+        .api_url
+        .clone()
+        .context("the local stack records no HTTP API; run `cargo local up` again")?;
+    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let mut api = ApiClient::new(&api_url, &clients, &stack);
+    let answer = api
+        .like(user, image_id, liked)
+        .await
+        .with_context(|| format!("calling {api_url}; is `cargo local run` serving the API?"))?;
+    if answer.status != 200 {
+        bail!("the API answered {}: {}", answer.status, answer.body);
+    }
+    println!("{}", answer.body);
     Ok(())
 }

@@ -7,6 +7,7 @@ use super::stack::running_stack;
 use snapglow_local::stack::clients::LocalClients;
 use snapglow_local::stack::emulator::LocalDir;
 use snapglow_local::stack::project::{build_binaries, project_root};
+use snapglow_local::triggers::http::HttpApiServer;
 use snapglow_local::triggers::pipeline::{self, Progress};
 use snapglow_local::triggers::{MappingOptions, mappings};
 
@@ -29,6 +30,17 @@ pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
         ..Default::default()
     };
     let mut mappings = mappings(&stack, &binary_dir, &dir.logs(), &options).await?;
+    let api_port = stack
+        .api_url
+        .as_deref()
+        .and_then(|u| u.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let api = HttpApiServer::start(&stack, &binary_dir, &dir.logs(), api_port).await?;
+    eprintln!(
+        "HTTP API at {} (sign in: cargo local token <user>)",
+        api.url
+    );
     for mapping in &mappings {
         eprintln!(
             "mapping {} → {} (log: {})",

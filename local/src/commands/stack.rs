@@ -38,13 +38,19 @@ pub enum Start {
 
 /// Starts (or reuses) the emulator on `port`, creates the template's resources and records
 /// the stack in `.local/stack.json`.
-pub async fn bring_up(port: u16, stack_name: &str, start: Start) -> Result<StackInfo> {
+pub async fn bring_up(
+    port: u16,
+    stack_name: &str,
+    api_port: u16,
+    start: Start,
+) -> Result<StackInfo> {
     let root = project_root();
     let dir = LocalDir::new(&root);
     let template = Template::load(&template_path(&root))?;
     let previous = StackInfo::load(&dir.stack_file())
         .ok()
         .filter(|s| emulator::is_up(port_of(&s.endpoint_url)));
+    let started_here = previous.is_none();
     let (endpoint_url, emulator_pid) = match previous {
         Some(stack) => {
             if matches!(start, Start::Fresh) {
@@ -67,14 +73,25 @@ pub async fn bring_up(port: u16, stack_name: &str, start: Start) -> Result<Stack
             (started.endpoint_url(), started.pid())
         }
     };
-    let mut stack = deploy(&template, stack_name, &endpoint_url).await?;
+    let deployed = deploy(&template, stack_name, &endpoint_url).await;
+    let mut stack = match deployed {
+        Ok(stack) => stack,
+        Err(error) => {
+            // An emulator this call started would be left running with nothing recording it.
+            if started_here && let Some(pid) = emulator_pid {
+                emulator::stop_pid(pid);
+            }
+            return Err(error.into());
+        }
+    };
     stack.emulator_pid = emulator_pid;
+    stack.api_url = Some(format!("http://127.0.0.1:{api_port}"));
     stack.save(&dir.stack_file())?;
     Ok(stack)
 }
 
-pub async fn up(port: u16, stack_name: &str) -> Result<()> {
-    let stack = bring_up(port, stack_name, Start::Reuse).await?;
+pub async fn up(port: u16, stack_name: &str, api_port: u16) -> Result<()> {
+    let stack = bring_up(port, stack_name, api_port, Start::Reuse).await?;
     for (id, resource) in &stack.resources {
         let place = resource
             .url

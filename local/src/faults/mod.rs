@@ -6,4 +6,4 @@ mod crash;
 mod throttle;
 
 pub use crash::Crashing;
-pub use throttle::ThrottlingProxy;
+pub use throttle::{Throttled, ThrottlingProxy};

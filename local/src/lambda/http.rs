@@ -1,4 +1,5 @@
-//! The loopback HTTP/1 server under the local Runtime API and the fault proxy.
+//! Loopback HTTP/1: the server under the local Runtime API, the fault proxy and the local
+//! HTTP API, and the one client the local stack uses (`send`, `call`).
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -39,4 +40,79 @@ pub fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Byte
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response
+}
+
+/// How a loopback HTTP call failed (connecting, the exchange, or the URL).
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP to {target} failed")]
+pub struct HttpError {
+    pub target: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Sends `request` to `host:port` over one HTTP/1 connection; the whole body is read.
+pub async fn send(
+    address: &str,
+    request: Request<Full<Bytes>>,
+) -> Result<Response<Full<Bytes>>, HttpError> {
+    use http_body_util::BodyExt;
+    let fail = |source: Box<dyn std::error::Error + Send + Sync>| HttpError {
+        target: address.to_owned(),
+        source,
+    };
+    let stream = tokio::net::TcpStream::connect(address)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| fail(e.into()))?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(|e| fail(e.into()))?.to_bytes();
+    Ok(Response::from_parts(parts, Full::new(body)))
+}
+
+/// One call to an `http://host:port/path?query` URL; returns the status, headers and body.
+pub async fn call(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<(u16, hyper::HeaderMap, Vec<u8>), HttpError> {
+    let bad_url = || HttpError {
+        target: url.to_owned(),
+        source: "only http://host:port/... URLs are supported".into(),
+    };
+    let rest = url.strip_prefix("http://").ok_or_else(bad_url)?;
+    let (address, path) = rest
+        .split_once('/')
+        .map(|(a, p)| (a, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(&path)
+        .header("host", address);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| HttpError {
+            target: url.to_owned(),
+            source: e.into(),
+        })?;
+    let response = send(address, request).await?;
+    let (parts, body) = response.into_parts();
+    use http_body_util::BodyExt;
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    Ok((parts.status.as_u16(), parts.headers, body))
 }

@@ -3,19 +3,18 @@
 //! through the real binaries and the template's event source mappings; then the result is
 //! checked against the ground truth and shown.
 
-use snapglow::contracts::Timestamp;
-use snapglow::stream::StreamPublisher;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::ScenarioError;
+use super::client::ApiClient;
 use super::measure::percentile_u64;
 use super::photos::{PHOTO_DIRS, find_photos, generated_jpeg};
-use super::producer::like_event;
 use crate::stack::StackInfo;
 use crate::stack::clients::{AwsResult, LocalClients};
 use crate::stack::queues::peek;
+use crate::triggers::http::HttpApiServer;
 use crate::triggers::pipeline::{Progress, run as run_pipeline};
 use crate::triggers::{Mapping, PollStats, mappings};
 const OWNERS: [&str; 3] = ["alice", "bob", "carol"];
@@ -42,7 +41,6 @@ pub async fn run(
     photos: &[PathBuf],
 ) -> Result<bool, ScenarioError> {
     let clients = LocalClients::new(&stack.endpoint_url).await;
-    let uploads = stack.name_of("UploadsBucket");
     let log_dir = root.join(".local").join("logs");
     let mut pipeline = mappings(stack, binary_dir, &log_dir, &Default::default()).await?;
     println!(
@@ -86,20 +84,37 @@ pub async fn run(
         "corrupt.jpg".into(),
         b"\xff\xd8\xff\xe0 not really a jpeg".to_vec(),
     ));
+    // Through the HTTP API, as an app would: each owner signs in, asks for an upload and puts
+    // the file to the presigned URL it gets.
+    let api_url = stack
+        .api_url
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:3000".into());
+    let api_port = api_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let server = HttpApiServer::start(stack, binary_dir, &log_dir, api_port)
+        .await
+        .map_err(|e| ScenarioError::Failed(crate::logging::chain(&e)))?;
+    println!("HTTP API at {}", server.url);
+    let mut api = ApiClient::new(&server.url, &clients, stack);
     let started = Instant::now();
+    // (image id, owner's name, file)
+    let mut images: Vec<(String, String, String)> = Vec::new();
     for (owner, file, bytes) in &files {
-        let key = format!("uploads/{owner}/{file}");
-        clients
-            .s3
-            .put_object()
-            .bucket(uploads)
-            .key(&key)
-            .metadata("correlation-id", format!("demo-{file}"))
-            .body(bytes.clone().into())
-            .send()
-            .await
-            .aws(|| format!("PutObject {key}"))?;
-        println!("uploaded s3://{uploads}/{key} ({} KB)", bytes.len() / 1024);
+        let content_type = match file.rsplit_once('.').map(|(_, e)| e) {
+            Some("png") => "image/png",
+            Some("webp") => "image/webp",
+            _ => "image/jpeg",
+        };
+        let image_id = api.upload(owner, bytes.clone(), content_type).await?;
+        println!(
+            "{owner} uploaded {file} ({} KB) as image {image_id}",
+            bytes.len() / 1024
+        );
+        images.push((image_id, owner.clone(), file.clone()));
     }
     // The notifications are asynchronous: wait for every upload's message to be visible
     // (plus the s3:TestEvent the fresh stack's bucket configuration sent).
@@ -111,47 +126,38 @@ pub async fn run(
         stats.invocations
     );
 
-    // 2. A burst of likes from many users, with unlikes and producer retries.
-    let images: Vec<(String, String)> = files
+    // 2. A burst of likes from many users through the API, with unlikes and client retries
+    // (a repeated PUT or DELETE changes nothing).
+    let published: Vec<&(String, String, String)> = images
         .iter()
-        .filter(|(_, f, _)| f != "corrupt.jpg")
-        .map(|(o, f, _)| {
-            (
-                o.clone(),
-                f.rsplit_once('.').map(|(s, _)| s).unwrap_or(f).to_owned(),
-            )
-        })
+        .filter(|(_, _, f)| f != "corrupt.jpg")
         .collect();
-    let publisher =
-        StreamPublisher::new(clients.kinesis.clone(), stack.name_of("ImageSocialEvents"));
     let mut random = fastrand::Rng::with_seed(20261128);
     let mut truth: BTreeMap<(String, String), bool> = BTreeMap::new();
-    let base = Timestamp::now().millis();
-    let (mut sent, mut duplicates) = (0, 0);
-    for step in 0..240 {
-        let (_, image_id) = &images[random.usize(..images.len())];
-        let user = format!("user{:02}", random.u32(..40));
+    let (mut sent, mut retries) = (0, 0);
+    for _ in 0..120 {
+        let (image_id, _, _) = published[random.usize(..published.len())];
+        let user = format!("user{:02}", random.u32(..20));
         let liked = random.u32(..100) >= 15;
-        let envelope = like_event(
-            image_id,
-            &user,
-            liked,
-            None,
-            Timestamp::from_millis(base + step),
-        );
-        publisher.publish(&envelope).await?;
+        let answer = api.like(&user, image_id, liked).await?;
+        if answer.status != 200 {
+            return Err(ScenarioError::Failed(format!(
+                "a like answered {}: {}",
+                answer.status, answer.body
+            )));
+        }
         sent += 1;
         if random.u32(..100) < 10 {
-            // The producer timed out and sent the same event again.
-            publisher.publish(&envelope).await?;
-            duplicates += 1;
+            // The client timed out and sent the request again.
+            api.like(&user, image_id, liked).await?;
+            retries += 1;
         }
-        truth.insert((image_id.clone(), user), liked);
+        truth.insert((image_id.clone(), api.user_id(&user).await?), liked);
     }
     let started = Instant::now();
     let stats = run_to_idle(&mut pipeline, &clients).await?;
     println!(
-        "{sent} like events (+{duplicates} producer duplicates) counted and notified in {} ms ({} invocations)",
+        "{sent} likes and unlikes (+{retries} client retries) recorded, relayed, counted and notified in {} ms ({} invocations)",
         started.elapsed().as_millis(),
         stats.invocations
     );
@@ -179,7 +185,7 @@ pub async fn run(
         stack.name_of("LikesTable"),
         Duration::from_secs(3600),
     );
-    for (_, image_id) in &images {
+    for (image_id, _, file) in &published {
         let expected = truth
             .iter()
             .filter(|((image, _), liked)| image == image_id && **liked)
@@ -189,8 +195,13 @@ pub async fn run(
             .await
             .map_err(|e| ScenarioError::table(format!("the like count of {image_id}"))(e.into()))?;
         all_match &= counted == expected;
+        // The API's read, which the page shows: like-counter's count, as the owner sees it.
+        let shown = api
+            .request(OWNERS[0], "GET", &format!("/images/{image_id}"), None)
+            .await?;
+        all_match &= shown.body["likes"].as_i64() == Some(counted);
         println!(
-            "  {image_id:<40} {counted:>4} likes  {}",
+            "  {file:<40} {counted:>4} likes  {}",
             if counted == expected {
                 "= truth".to_owned()
             } else {
@@ -206,8 +217,9 @@ pub async fn run(
         Duration::from_secs(3600),
     );
     for owner in OWNERS {
+        let owner_id = api.user_id(owner).await?;
         let notifications = inbox
-            .inbox(owner)
+            .inbox(&owner_id)
             .await
             .map_err(|e| ScenarioError::table(format!("the inbox of {owner}"))(e.into()))?;
         for n in notifications {
@@ -231,8 +243,8 @@ pub async fn run(
         }
     }
     println!(
-        "\nend-to-end latency (into the queue or stream → processed), ms; the like burst is put on the\n\
-         stream before the pipeline runs, so its latency includes the time it waited there"
+        "\nend-to-end latency (into the queue or stream → processed), ms; the like burst is recorded\n\
+         before the pipeline runs, so its latency includes the time it waited in the streams"
     );
     for mapping in &pipeline {
         let latencies = mapping.latencies_ms();
@@ -240,6 +252,7 @@ pub async fn run(
             name if name.contains("Resize") => "upload → renditions published",
             name if name.contains("LikeCounter") => "event → like counted",
             name if name.contains("Notifier") => "event → owner notified",
+            name if name.contains("Relay") => "change → event on the stream",
             _ => "processed",
         };
         println!(
@@ -271,7 +284,7 @@ pub async fn run(
         }
     );
     println!(
-        "inspect: cargo local likes <image_id> | cargo local inbox <user> | cargo local quarantine; stop: cargo local down"
+        "inspect: cargo local likes <image_id> | cargo local quarantine; act: cargo local run, then cargo local token <user> | cargo local like <image_id> --as <user>; stop: cargo local down"
     );
     Ok(all_match)
 }

@@ -1,6 +1,7 @@
 //! What runs on top of the local stack: the one producer of contract events, the demo, the
 //! fire drills, the photos they upload and the figures they report.
 
+pub mod client;
 pub mod demo;
 pub mod drills;
 pub mod measure;

@@ -3,9 +3,7 @@
 //! on the stream through the publisher resize uses. A retry puts the same envelope again:
 //! the same bytes, `event_id` and `occurred_at`.
 
-use snapglow::contracts::{
-    Envelope, ImageLikeUndoneV1, ImageLikedV1, ImagePublishedV1, SocialEvent, Timestamp,
-};
+use snapglow::contracts::{Envelope, ImagePublishedV1, SocialEvent, Timestamp};
 use uuid::Uuid;
 
 /// One like or unlike, ready to put (and to put again, as a retrying producer would).
@@ -16,19 +14,13 @@ pub fn like_event(
     event_id: Option<Uuid>,
     occurred_at: Timestamp,
 ) -> Envelope {
-    let (image_id, user_id) = (image_id.to_owned(), user_id.to_owned());
-    let event = if liked {
-        SocialEvent::ImageLiked(ImageLikedV1 { image_id, user_id })
-    } else {
-        SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 { image_id, user_id })
-    };
     let event_id = event_id.unwrap_or_else(Uuid::new_v4);
     Envelope {
         event_id,
         occurred_at,
         correlation_id: format!("like-{event_id}"),
         producer: "likes-api".into(),
-        event,
+        event: SocialEvent::like(image_id, user_id, liked, None),
     }
 }
 

@@ -14,6 +14,8 @@ pub struct LocalClients {
     pub sqs: aws_sdk_sqs::Client,
     pub kinesis: aws_sdk_kinesis::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub dynamodb_streams: aws_sdk_dynamodbstreams::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
 }
 
 impl LocalClients {
@@ -38,6 +40,8 @@ impl LocalClients {
             sqs: aws_sdk_sqs::Client::new(&config),
             kinesis: aws_sdk_kinesis::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            dynamodb_streams: aws_sdk_dynamodbstreams::Client::new(&config),
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(&config),
             config,
         }
     }

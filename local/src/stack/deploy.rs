@@ -45,6 +45,7 @@ impl Lookup for Resolving<'_> {
         let r = self.resources.get(logical_id)?;
         match attribute {
             "Arn" => r.arn.clone(),
+            "StreamArn" => r.stream_arn.clone(),
             "QueueName" | "Name" => r.name.clone(),
             "QueueUrl" => r.url.clone(),
             _ => None,
@@ -95,6 +96,7 @@ pub async fn deploy(
         region: REGION.to_owned(),
         account_id: ACCOUNT_ID.to_owned(),
         emulator_pid: None,
+        api_url: None,
         resources,
     })
 }
@@ -126,6 +128,8 @@ async fn create(
         url: None,
         arn: None,
         function: None,
+        stream_arn: None,
+        http_api: None,
     };
     match properties {
         Properties::Queue(props) => {
@@ -153,7 +157,7 @@ async fn create(
                 .table_name
                 .clone()
                 .unwrap_or_else(|| default_name(stack_name, id));
-            create_table(clients, &name, &props).await?;
+            local.stream_arn = create_table(clients, &name, &props).await?;
             local.arn = Some(format!(
                 "arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
             ));
@@ -167,6 +171,38 @@ async fn create(
             create_bucket(clients, &name, &props).await?;
             local.arn = Some(format!("arn:aws:s3:::{name}"));
             local.name = Some(name);
+        }
+        Properties::UserPool(props) => {
+            let name = props
+                .user_pool_name
+                .clone()
+                .unwrap_or_else(|| default_name(stack_name, id));
+            let pool_id = create_user_pool(clients, &name).await?;
+            local.arn = Some(format!(
+                "arn:aws:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{pool_id}"
+            ));
+            // Ref of a user pool is its id: what the issuer URL and the client name.
+            local.name = Some(pool_id);
+        }
+        Properties::UserPoolClient(props) => {
+            let name = props
+                .client_name
+                .clone()
+                .unwrap_or_else(|| default_name(stack_name, id));
+            let client_id = create_user_pool_client(clients, &name, &props).await?;
+            local.arn = Some(format!(
+                "arn:aws:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{}/client/{client_id}",
+                props.user_pool_id
+            ));
+            local.name = Some(client_id);
+        }
+        Properties::HttpApi(props) => {
+            // Served by `cargo local run`, not by the emulator.
+            let name = default_name(stack_name, id);
+            local.arn = Some(format!("arn:aws:apigateway:{REGION}::/apis/{name}"));
+            local.name = Some(name);
+            local.http_api = Some(props);
+            local.emulated = false;
         }
         Properties::Function(props) => {
             let name = props
@@ -303,7 +339,7 @@ async fn create_table(
     clients: &LocalClients,
     name: &str,
     props: &TableProperties,
-) -> Result<(), CreateError> {
+) -> Result<Option<String>, CreateError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         LocalSecondaryIndex, Projection, ProjectionType, ProvisionedThroughput,
@@ -375,15 +411,42 @@ async fn create_table(
     if !on_demand {
         request = request.provisioned_throughput(throughput);
     }
-    match request.send().await {
-        Ok(_) => {}
+    if let Some(stream) = &props.stream_specification {
+        request = request.stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(
+                    stream.stream_view_type.as_str(),
+                ))
+                .build()
+                .map_err(invalid)?,
+        );
+    }
+    let existed = match request.send().await {
+        Ok(_) => false,
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_in_use_exception()) =>
         {
-            return Ok(());
+            true
         }
         Err(e) => return Err(AwsError::new(format!("CreateTable {name}"), e).into()),
+    };
+    let stream_arn = if props.stream_specification.is_some() {
+        clients
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .aws(|| format!("DescribeTable {name}"))?
+            .table
+            .and_then(|t| t.latest_stream_arn)
+    } else {
+        None
+    };
+    if existed {
+        return Ok(stream_arn);
     }
     if let Some(ttl) = props
         .time_to_live_specification
@@ -404,7 +467,84 @@ async fn create_table(
             .await
             .aws(|| format!("UpdateTimeToLive {name}"))?;
     }
-    Ok(())
+    Ok(stream_arn)
+}
+
+/// Creates (or finds, by name) a user pool; returns its id.
+async fn create_user_pool(clients: &LocalClients, name: &str) -> Result<String, CreateError> {
+    let listed = clients
+        .cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .aws(|| "ListUserPools".to_owned())?;
+    if let Some(id) = listed
+        .user_pools()
+        .iter()
+        .find(|p| p.name() == Some(name))
+        .and_then(|p| p.id())
+    {
+        return Ok(id.to_owned());
+    }
+    // The local pool takes any password: the template's policy is AWS's to enforce.
+    let created = clients
+        .cognito
+        .create_user_pool()
+        .pool_name(name)
+        .send()
+        .await
+        .aws(|| format!("CreateUserPool {name}"))?;
+    created
+        .user_pool
+        .and_then(|p| p.id)
+        .ok_or_else(|| CreateError::Invalid(format!("CreateUserPool {name} returned no id")))
+}
+
+/// Creates (or finds, by name) a pool's app client; returns its id.
+async fn create_user_pool_client(
+    clients: &LocalClients,
+    name: &str,
+    props: &crate::template::model::UserPoolClientProperties,
+) -> Result<String, CreateError> {
+    use aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType;
+    let pool = &props.user_pool_id;
+    let listed = clients
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(pool)
+        .max_results(60)
+        .send()
+        .await
+        .aws(|| format!("ListUserPoolClients of {pool}"))?;
+    if let Some(id) = listed
+        .user_pool_clients()
+        .iter()
+        .find(|c| c.client_name() == Some(name))
+        .and_then(|c| c.client_id())
+    {
+        return Ok(id.to_owned());
+    }
+    let created = clients
+        .cognito
+        .create_user_pool_client()
+        .user_pool_id(pool)
+        .client_name(name)
+        .generate_secret(props.generate_secret.unwrap_or(false))
+        .set_explicit_auth_flows(Some(
+            props
+                .explicit_auth_flows
+                .iter()
+                .map(|f| ExplicitAuthFlowsType::from(f.as_str()))
+                .collect(),
+        ))
+        .send()
+        .await
+        .aws(|| format!("CreateUserPoolClient {name}"))?;
+    created
+        .user_pool_client
+        .and_then(|c| c.client_id)
+        .ok_or_else(|| CreateError::Invalid(format!("CreateUserPoolClient {name} returned no id")))
 }
 
 async fn create_bucket(

@@ -7,6 +7,7 @@ pub mod emulator;
 pub mod fresh;
 pub mod project;
 pub mod queues;
+pub mod users;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,6 +50,9 @@ pub struct StackInfo {
     pub endpoint_url: String,
     pub region: String,
     pub account_id: String,
+    /// Where `cargo local run` serves the template's HTTP API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
     /// The detached emulator `cargo local up` started, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emulator_pid: Option<u32>,
@@ -69,6 +73,12 @@ pub struct LocalResource {
     pub arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionInfo>,
+    /// A table's stream (`GetAtt StreamArn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_arn: Option<String>,
+    /// An HTTP API's authorizers and CORS, resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_api: Option<crate::template::model::HttpApiProperties>,
 }
 
 /// What the local Runtime API needs to run a function as Lambda would.

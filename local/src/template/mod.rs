@@ -293,8 +293,14 @@ impl Template {
             )));
         }
         let resource = &self.resources[id];
+        // A function also depends on what Globals.Function refers to (merged in at deploy).
+        let globals = match resource.kind.as_str() {
+            "AWS::Serverless::Function" => references(&self.globals_function),
+            _ => Vec::new(),
+        };
         for target in references(&resource.properties)
             .into_iter()
+            .chain(globals)
             .chain(resource.depends_on.iter().cloned())
         {
             if self.resources.contains_key(&target) {

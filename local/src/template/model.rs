@@ -21,6 +21,9 @@ pub enum Properties {
     Table(TableProperties),
     Bucket(BucketProperties),
     Function(FunctionProperties),
+    UserPool(UserPoolProperties),
+    UserPoolClient(UserPoolClientProperties),
+    HttpApi(HttpApiProperties),
     Other,
 }
 
@@ -51,6 +54,15 @@ impl Properties {
             "AWS::S3::Bucket" => {
                 Properties::Bucket(serde_json::from_value(resolved).map_err(typed)?)
             }
+            "AWS::Cognito::UserPool" => {
+                Properties::UserPool(serde_json::from_value(resolved).map_err(typed)?)
+            }
+            "AWS::Cognito::UserPoolClient" => {
+                Properties::UserPoolClient(serde_json::from_value(resolved).map_err(typed)?)
+            }
+            "AWS::Serverless::HttpApi" => {
+                Properties::HttpApi(serde_json::from_value(resolved).map_err(typed)?)
+            }
             "AWS::Serverless::Function" => {
                 let mut function: FunctionProperties =
                     serde_json::from_value(resolved).map_err(typed)?;
@@ -78,6 +90,9 @@ impl Properties {
                 | "AWS::DynamoDB::Table"
                 | "AWS::S3::Bucket"
                 | "AWS::Serverless::Function"
+                | "AWS::Cognito::UserPool"
+                | "AWS::Cognito::UserPoolClient"
+                | "AWS::Serverless::HttpApi"
         )
     }
 }
@@ -136,6 +151,92 @@ pub struct TableProperties {
     #[serde(default)]
     pub global_secondary_indexes: Vec<SecondaryIndex>,
     pub time_to_live_specification: Option<TimeToLive>,
+    pub stream_specification: Option<StreamSpecification>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpecification {
+    /// KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES.
+    pub stream_view_type: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserPoolProperties {
+    pub user_pool_name: Option<String>,
+    #[serde(default)]
+    pub schema: Vec<SchemaAttribute>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SchemaAttribute {
+    pub name: String,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub required: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserPoolClientProperties {
+    pub user_pool_id: String,
+    pub client_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub generate_secret: Option<bool>,
+    #[serde(default)]
+    pub explicit_auth_flows: Vec<String>,
+}
+
+/// An `AWS::Serverless::HttpApi`: what the local API server needs to answer as API Gateway.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HttpApiProperties {
+    #[serde(default)]
+    pub auth: Option<HttpApiAuth>,
+    #[serde(default)]
+    pub cors_configuration: Option<Cors>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HttpApiAuth {
+    pub default_authorizer: Option<String>,
+    #[serde(default)]
+    pub authorizers: BTreeMap<String, JwtAuthorizer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JwtAuthorizer {
+    #[serde(default = "authorization_header")]
+    pub identity_source: String,
+    pub jwt_configuration: JwtConfiguration,
+}
+
+/// SAM spells these two in lower case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JwtConfiguration {
+    pub issuer: String,
+    #[serde(default)]
+    pub audience: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Cors {
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default, deserialize_with = "lenient::number")]
+    pub max_age: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::boolean")]
+    pub allow_credentials: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,7 +387,10 @@ pub enum EventSource {
     #[serde(rename = "SQS")]
     Sqs(SqsEvent),
     Kinesis(KinesisEvent),
-    /// Kinds the local stack does not run yet (DynamoDB streams, HTTP APIs, schedules…).
+    /// A DynamoDB table's stream: the same poller semantics as Kinesis, plus event filtering.
+    DynamoDB(DynamoDbEvent),
+    HttpApi(HttpApiEvent),
+    /// Kinds the local stack does not run (schedules, S3 events straight to a function…).
     Unsupported(String),
 }
 
@@ -309,6 +413,12 @@ impl<'de> Deserialize<'de> for EventSource {
                 serde_json::from_value(tagged.properties.clone()).map_err(context)?,
             ),
             "Kinesis" => EventSource::Kinesis(
+                serde_json::from_value(tagged.properties.clone()).map_err(context)?,
+            ),
+            "DynamoDB" => EventSource::DynamoDB(
+                serde_json::from_value(tagged.properties.clone()).map_err(context)?,
+            ),
+            "HttpApi" => EventSource::HttpApi(
                 serde_json::from_value(tagged.properties.clone()).map_err(context)?,
             ),
             _ => EventSource::Unsupported(tagged.kind),
@@ -356,6 +466,43 @@ pub struct KinesisEvent {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub struct DynamoDbEvent {
+    /// The poller's settings, the same as Kinesis's (`Stream` is the table's stream ARN).
+    #[serde(flatten)]
+    pub poll: KinesisEvent,
+    #[serde(default)]
+    pub filter_criteria: Option<FilterCriteria>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FilterCriteria {
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Filter {
+    /// A JSON event pattern, as text.
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HttpApiEvent {
+    /// `Ref` of the HttpApi resource.
+    #[serde(default)]
+    pub api_id: Option<String>,
+    pub path: String,
+    pub method: String,
+    /// Per route: `{"Authorizer": "NONE"}` opts out of the default authorizer.
+    #[serde(default)]
+    pub auth: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct DestinationConfig {
     pub on_failure: OnFailure,
 }
@@ -389,6 +536,10 @@ impl KinesisEvent {
 
 fn reports_item_failures(types: &[String]) -> bool {
     types.iter().any(|t| t == "ReportBatchItemFailures")
+}
+
+fn authorization_header() -> String {
+    "$request.header.Authorization".into()
 }
 
 fn one() -> u64 {
@@ -440,13 +591,21 @@ mod lenient {
             .map_err(|_| D::Error::custom(format!("expected a number of 0 or more, found {n}")))
     }
 
+    /// A stack file writes an absent value as `null`: read it back as absent.
     pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        required_number(d).map(Some)
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            value => required_number(value).map(Some).map_err(D::Error::custom),
+        }
     }
 
     /// A limit where `-1` means "none".
     pub fn limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        match parse_number(&Value::deserialize(d)?)? {
+        let value = Value::deserialize(d)?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        match parse_number(&value)? {
             -1 => Ok(None),
             n => u64::try_from(n).map(Some).map_err(|_| {
                 D::Error::custom(format!(
@@ -467,7 +626,10 @@ mod lenient {
     }
 
     pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-        required_boolean(d).map(Some)
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            value => required_boolean(value).map(Some).map_err(D::Error::custom),
+        }
     }
 
     /// Environment variables: every value becomes its text, as Lambda stores them.
@@ -495,6 +657,17 @@ mod tests {
         // Assess
         assert_eq!(a, b);
         assert_eq!((a.batch_size, a.maximum_retry_attempts), (50, Some(5)));
+    }
+
+    #[test]
+    fn an_event_written_to_the_stack_file_reads_back_the_same() {
+        let event: EventSource = serde_json::from_value(
+            json!({ "Type": "DynamoDB", "Properties": { "Stream": "arn:s", "StartingPosition": "TRIM_HORIZON", "MaximumRecordAgeInSeconds": -1 } }),
+        )
+        .unwrap();
+        let again: EventSource =
+            serde_json::from_value(serde_json::to_value(&event).unwrap()).unwrap();
+        assert_eq!(again, event);
     }
 
     #[test]
@@ -535,9 +708,9 @@ mod tests {
     #[test]
     fn event_kinds_not_run_locally_are_kept_as_unsupported() {
         let event: EventSource = serde_json::from_value(
-            json!({ "Type": "DynamoDB", "Properties": { "Stream": "arn:t" } }),
+            json!({ "Type": "Schedule", "Properties": { "Schedule": "rate(1 minute)" } }),
         )
         .unwrap();
-        assert_eq!(event, EventSource::Unsupported("DynamoDB".into()));
+        assert_eq!(event, EventSource::Unsupported("Schedule".into()));
     }
 }

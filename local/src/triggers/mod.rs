@@ -1,14 +1,19 @@
-//! Event source mappings, run locally with AWS's semantics: what turns a queue or a stream
-//! into invocations of a function. One home per source kind ([`sqs`], [`kinesis`]); a
-//! DynamoDB stream or an HTTP API is a new file beside them and a variant of [`Mapping`].
-//! [`pipeline`] polls them all.
+//! Event source mappings, run locally with AWS's semantics: what turns a queue, a stream or
+//! an HTTP request into invocations of a function. One home per source kind: [`sqs`];
+//! [`kinesis`] and [`dynamodb`], both polled by [`stream`] (with [`filter`] for event
+//! filtering); [`http`], the HTTP API. [`pipeline`] polls the mappings.
 
 pub mod checkpoints;
+pub mod dynamodb;
+pub mod filter;
+pub mod http;
 pub mod kinesis;
 pub mod pipeline;
 pub mod sqs;
+pub mod stream;
 
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::lambda::{FunctionError, Invoke, InvokeError, LocalFunction, LogSink, spec_for};
@@ -16,8 +21,8 @@ use crate::stack::StackInfo;
 use crate::stack::clients::{AwsError, LocalClients};
 use crate::template::model::EventSource;
 use checkpoints::CheckpointStore;
-use kinesis::KinesisMapping;
 use sqs::SqsMapping;
+use stream::{Source, StreamMapping};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
@@ -48,6 +53,12 @@ pub enum TriggerError {
         "the pipeline was still busy after {seconds} s ({in_flight} messages in flight; a failed batch reappears after the queue's visibility timeout)"
     )]
     Busy { seconds: u64, in_flight: usize },
+    #[error("mapping {mapping}: a FilterCriteria pattern is not JSON; fix it in template.yaml")]
+    Filter {
+        mapping: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// What one poll did.
@@ -150,21 +161,21 @@ pub fn read_response(
 /// execution environment, as each has its own concurrency on AWS).
 pub enum Mapping {
     Sqs(SqsMapping),
-    Kinesis(KinesisMapping),
+    Stream(Box<StreamMapping>),
 }
 
 impl Mapping {
     pub fn name(&self) -> &str {
         match self {
             Mapping::Sqs(m) => &m.name,
-            Mapping::Kinesis(m) => &m.name,
+            Mapping::Stream(m) => &m.name,
         }
     }
 
     pub fn function(&self) -> &dyn Invoke {
         match self {
             Mapping::Sqs(m) => m.function.as_ref(),
-            Mapping::Kinesis(m) => m.function.as_ref(),
+            Mapping::Stream(m) => m.function.as_ref(),
         }
     }
 
@@ -172,7 +183,7 @@ impl Mapping {
     pub fn wrap(&mut self, layer: impl FnOnce(Box<dyn Invoke>) -> Box<dyn Invoke>) {
         let slot = match self {
             Mapping::Sqs(m) => &mut m.function,
-            Mapping::Kinesis(m) => &mut m.function,
+            Mapping::Stream(m) => &mut m.function,
         };
         let placeholder: Box<dyn Invoke> = Box::new(Unwired);
         let function = std::mem::replace(slot, placeholder);
@@ -184,14 +195,14 @@ impl Mapping {
     pub fn latencies_ms(&self) -> &[u64] {
         match self {
             Mapping::Sqs(m) => &m.latencies_ms,
-            Mapping::Kinesis(m) => &m.latencies_ms,
+            Mapping::Stream(m) => &m.latencies_ms,
         }
     }
 
     pub async fn poll_once(&mut self, clients: &LocalClients) -> Result<PollStats, TriggerError> {
         match self {
             Mapping::Sqs(m) => m.poll_once(clients).await,
-            Mapping::Kinesis(m) => m.poll_once(clients).await,
+            Mapping::Stream(m) => m.poll_once(clients).await,
         }
     }
 
@@ -199,7 +210,7 @@ impl Mapping {
     pub async fn in_flight(&self, clients: &LocalClients) -> Result<usize, TriggerError> {
         match self {
             Mapping::Sqs(m) => m.in_flight(clients).await,
-            Mapping::Kinesis(_) => Ok(0),
+            Mapping::Stream(_) => Ok(0),
         }
     }
 }
@@ -255,14 +266,21 @@ pub async fn mappings(
             let (source_arn, wanted) = match event {
                 EventSource::Sqs(sqs) => (&sqs.queue, !options.only_streams),
                 EventSource::Kinesis(kinesis) => (&kinesis.stream, true),
-                EventSource::Unsupported(_) => continue,
+                EventSource::DynamoDB(dynamodb) => (&dynamodb.poll.stream, true),
+                // HTTP APIs are served by [`http`], not polled.
+                EventSource::HttpApi(_) | EventSource::Unsupported(_) => continue,
             };
             if !wanted {
                 continue;
             }
             let name = format!("{logical_id}.{event_name}");
             let source = stack
-                .by_arn(source_arn)
+                .resources
+                .values()
+                .find(|r| {
+                    r.arn.as_deref() == Some(source_arn)
+                        || r.stream_arn.as_deref() == Some(source_arn)
+                })
                 .ok_or_else(|| TriggerError::UnknownSource {
                     mapping: name.clone(),
                     arn: source_arn.clone(),
@@ -279,6 +297,30 @@ pub async fn mappings(
                     .await
                     .map_err(|e| starting(FunctionError::Start(e)))?,
             );
+            let stream = |settings: &crate::template::model::KinesisEvent,
+                          source_kind: Source,
+                          function: Box<dyn Invoke>| {
+                let store = match &options.checkpoints_dir {
+                    Some(dir) => CheckpointStore::in_dir(dir, &name),
+                    None => CheckpointStore::in_memory(),
+                };
+                StreamMapping {
+                    retrying: BTreeMap::new(),
+                    checkpoints: store.load(source_arn),
+                    store,
+                    source: source_kind,
+                    stream_arn: source_arn.clone(),
+                    function_arn: resource.arn.clone().unwrap_or_default(),
+                    on_failure_queue_url: settings
+                        .on_failure_arn()
+                        .and_then(|arn| stack.by_arn(arn))
+                        .and_then(|r| r.url.clone()),
+                    settings: settings.clone(),
+                    function,
+                    latencies_ms: Vec::new(),
+                    name: name.clone(),
+                }
+            };
             all.push(match event {
                 EventSource::Sqs(settings) => Mapping::Sqs(SqsMapping {
                     queue_url: source.url.clone().unwrap_or_default(),
@@ -288,28 +330,33 @@ pub async fn mappings(
                     latencies_ms: Vec::new(),
                     name,
                 }),
-                EventSource::Kinesis(settings) => {
-                    let store = match &options.checkpoints_dir {
-                        Some(dir) => CheckpointStore::in_dir(dir, &name),
-                        None => CheckpointStore::in_memory(),
-                    };
-                    Mapping::Kinesis(KinesisMapping {
-                        checkpoints: store.load(source_arn),
-                        store,
+                EventSource::Kinesis(settings) => Mapping::Stream(Box::new(stream(
+                    settings,
+                    Source::Kinesis {
                         stream_name: source.name.clone().unwrap_or_default(),
-                        stream_arn: source_arn.clone(),
-                        function_arn: resource.arn.clone().unwrap_or_default(),
-                        on_failure_queue_url: settings
-                            .on_failure_arn()
-                            .and_then(|arn| stack.by_arn(arn))
-                            .and_then(|r| r.url.clone()),
-                        settings: settings.clone(),
+                    },
+                    function,
+                ))),
+                EventSource::DynamoDB(settings) => {
+                    let filters = settings
+                        .filter_criteria
+                        .iter()
+                        .flat_map(|c| &c.filters)
+                        .map(|f| serde_json::from_str(&f.pattern))
+                        .collect::<Result<Vec<Value>, _>>()
+                        .map_err(|e| TriggerError::Filter {
+                            mapping: name.clone(),
+                            source: e,
+                        })?;
+                    Mapping::Stream(Box::new(stream(
+                        &settings.poll,
+                        Source::DynamoDb { filters },
                         function,
-                        latencies_ms: Vec::new(),
-                        name,
-                    })
+                    )))
                 }
-                EventSource::Unsupported(_) => unreachable!("skipped above"),
+                EventSource::HttpApi(_) | EventSource::Unsupported(_) => {
+                    unreachable!("skipped above")
+                }
             });
         }
     }

@@ -46,14 +46,21 @@ pub struct ImageRejectedV1 {
 
 /// A user liked an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ImageLikedV1 {
+pub struct ImageLikedV2 {
     pub image_id: String,
     pub user_id: String,
+    /// v2: the (image, user) like state's revision at the source of truth, one more on every
+    /// change. Consumers order one (image, user)'s facts by it when both carry one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
 }
 
 /// A user took back a like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ImageLikeUndoneV1 {
+pub struct ImageLikeUndoneV2 {
     pub image_id: String,
     pub user_id: String,
+    /// v2: as in `ImageLiked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
 }

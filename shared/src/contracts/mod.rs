@@ -13,7 +13,7 @@ mod events;
 mod schema;
 mod timestamp;
 
-pub use events::{ImageLikeUndoneV1, ImageLikedV1, ImagePublishedV1, ImageRejectedV1, RenditionV1};
+pub use events::{ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV1, ImageRejectedV1, RenditionV1};
 pub use schema::{breaking_changes, current_schemas, schema_file_name};
 pub use timestamp::Timestamp;
 
@@ -25,8 +25,8 @@ use uuid::Uuid;
 pub enum SocialEvent {
     ImagePublished(ImagePublishedV1),
     ImageRejected(ImageRejectedV1),
-    ImageLiked(ImageLikedV1),
-    ImageLikeUndone(ImageLikeUndoneV1),
+    ImageLiked(ImageLikedV2),
+    ImageLikeUndone(ImageLikeUndoneV2),
 }
 
 impl SocialEvent {
@@ -42,7 +42,37 @@ impl SocialEvent {
 
     /// The version this build writes for the type.
     pub fn version(&self) -> u32 {
-        1
+        match self {
+            SocialEvent::ImagePublished(_) | SocialEvent::ImageRejected(_) => 1,
+            SocialEvent::ImageLiked(_) | SocialEvent::ImageLikeUndone(_) => 2,
+        }
+    }
+
+    /// A like (`liked`) or its undoing by `user_id`: the one constructor of like facts.
+    pub fn like(image_id: &str, user_id: &str, liked: bool, revision: Option<u64>) -> SocialEvent {
+        let (image_id, user_id) = (image_id.to_owned(), user_id.to_owned());
+        if liked {
+            SocialEvent::ImageLiked(ImageLikedV2 {
+                image_id,
+                user_id,
+                revision,
+            })
+        } else {
+            SocialEvent::ImageLikeUndone(ImageLikeUndoneV2 {
+                image_id,
+                user_id,
+                revision,
+            })
+        }
+    }
+
+    /// The like state's revision at its source, for likes that carry one.
+    pub fn revision(&self) -> Option<u64> {
+        match self {
+            SocialEvent::ImageLiked(d) => d.revision,
+            SocialEvent::ImageLikeUndone(d) => d.revision,
+            _ => None,
+        }
     }
 
     /// Every type concerns one image; its id is the partition key, so all events of one
@@ -189,8 +219,8 @@ impl Envelope {
         if event.image_id().is_empty() {
             return Err(invalid(DataError::Empty("image_id")));
         }
-        if let SocialEvent::ImageLiked(ImageLikedV1 { user_id, .. })
-        | SocialEvent::ImageLikeUndone(ImageLikeUndoneV1 { user_id, .. }) = &event
+        if let SocialEvent::ImageLiked(ImageLikedV2 { user_id, .. })
+        | SocialEvent::ImageLikeUndone(ImageLikeUndoneV2 { user_id, .. }) = &event
             && user_id.is_empty()
         {
             return Err(invalid(DataError::Empty("user_id")));
@@ -256,13 +286,26 @@ mod tests {
 
     #[test]
     fn a_well_formed_like_decodes_and_reencodes_to_the_same_json() {
-        let Decoded::Known(envelope) = Envelope::decode(liked_json("").as_bytes()).unwrap() else {
+        let v2 = liked_json(r#","revision":3"#).replace(r#""version":1"#, r#""version":2"#);
+        let Decoded::Known(envelope) = Envelope::decode(v2.as_bytes()).unwrap() else {
             panic!("expected a known event");
         };
         assert_eq!(envelope.partition_key(), "img-1");
+        assert_eq!(envelope.event.revision(), Some(3));
         let again: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
-        let original: serde_json::Value = serde_json::from_str(&liked_json("")).unwrap();
+        let original: serde_json::Value = serde_json::from_str(&v2).unwrap();
         assert_eq!(again, original);
+    }
+
+    #[test]
+    fn a_v1_like_is_read_without_a_revision_and_written_as_v2_without_one() {
+        let Decoded::Known(envelope) = Envelope::decode(liked_json("").as_bytes()).unwrap() else {
+            panic!("expected a known event");
+        };
+        assert_eq!(envelope.event.revision(), None);
+        let again: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
+        assert_eq!(again["version"], 2);
+        assert!(again["data"].get("revision").is_none(), "{again}");
     }
 
     #[test]

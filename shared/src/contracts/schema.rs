@@ -2,7 +2,7 @@
 //! `events/schemas/` are what other teams code against; `tests/contract_schemas.rs` fails when
 //! they drift from the code or when a new version breaks an old reader.
 
-use super::{ImageLikeUndoneV1, ImageLikedV1, ImagePublishedV1, ImageRejectedV1, Timestamp};
+use super::{ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV1, ImageRejectedV1, Timestamp};
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -22,7 +22,7 @@ struct Record<D> {
     occurred_at: Timestamp,
     /// Started at the origin (the upload or the like request), carried into every derived event.
     correlation_id: String,
-    /// Who wrote the record, e.g. `resize`, `likes-api`.
+    /// Who wrote the record, e.g. `resize`, `api`.
     producer: String,
     data: D,
 }
@@ -37,8 +37,8 @@ pub fn current_schemas() -> Vec<(String, Value)> {
     vec![
         record_schema::<ImagePublishedV1>("ImagePublished", 1),
         record_schema::<ImageRejectedV1>("ImageRejected", 1),
-        record_schema::<ImageLikedV1>("ImageLiked", 1),
-        record_schema::<ImageLikeUndoneV1>("ImageLikeUndone", 1),
+        record_schema::<ImageLikedV2>("ImageLiked", 2),
+        record_schema::<ImageLikeUndoneV2>("ImageLikeUndone", 2),
     ]
 }
 
@@ -159,7 +159,7 @@ mod tests {
     fn liked() -> Value {
         current_schemas()
             .into_iter()
-            .find(|(name, _)| name == "ImageLiked.v1.json")
+            .find(|(name, _)| name == "ImageLiked.v2.json")
             .unwrap()
             .1
     }
@@ -168,7 +168,7 @@ mod tests {
     fn a_schema_pins_type_and_version_and_requires_every_v1_field() {
         let schema = liked();
         assert_eq!(schema["properties"]["type"]["const"], "ImageLiked");
-        assert_eq!(schema["properties"]["version"]["const"], 1);
+        assert_eq!(schema["properties"]["version"]["const"], 2);
         let required: Vec<&str> = schema["required"]
             .as_array()
             .unwrap()
@@ -200,7 +200,7 @@ mod tests {
     fn adding_an_optional_field_is_compatible() {
         let old = liked();
         let mut new = old.clone();
-        new["$defs"]["ImageLikedV1"]["properties"]["reaction"] =
+        new["$defs"]["ImageLikedV2"]["properties"]["reaction"] =
             json!({ "type": ["string", "null"] });
         new["properties"]["version"] = json!({ "const": 2 });
         assert_eq!(breaking_changes(&old, &new), Vec::<String>::new());
@@ -210,7 +210,7 @@ mod tests {
     fn removing_retyping_or_requiring_a_field_is_breaking() {
         let old = liked();
         let mut removed = old.clone();
-        removed["$defs"]["ImageLikedV1"]["properties"]
+        removed["$defs"]["ImageLikedV2"]["properties"]
             .as_object_mut()
             .unwrap()
             .remove("user_id");
@@ -220,15 +220,15 @@ mod tests {
         );
 
         let mut retyped = old.clone();
-        retyped["$defs"]["ImageLikedV1"]["properties"]["user_id"] = json!({ "type": "integer" });
+        retyped["$defs"]["ImageLikedV2"]["properties"]["user_id"] = json!({ "type": "integer" });
         assert_eq!(
             breaking_changes(&old, &retyped),
             vec![r#"data.user_id: type changed from "string" to "integer""#]
         );
 
         let mut required = old.clone();
-        required["$defs"]["ImageLikedV1"]["properties"]["reaction"] = json!({ "type": "string" });
-        required["$defs"]["ImageLikedV1"]["required"]
+        required["$defs"]["ImageLikedV2"]["properties"]["reaction"] = json!({ "type": "string" });
+        required["$defs"]["ImageLikedV2"]["required"]
             .as_array_mut()
             .unwrap()
             .push(json!("reaction"));

@@ -1,0 +1,89 @@
+use api::Config;
+use api::handlers::{Api, ApiRequest, correlation_id};
+use api::store::AwsStore;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
+use std::time::Duration;
+
+/// lambda_http's request (payload format 2.0) in the handler's plain terms.
+fn plain(request: Request) -> ApiRequest {
+    let (sub, request_id) = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => (
+            context
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .and_then(|jwt| jwt.claims.get("sub").cloned()),
+            context.request_id.clone().unwrap_or_default(),
+        ),
+        _ => (None, String::new()),
+    };
+    let header = request
+        .headers()
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok());
+    let correlation_id = correlation_id(header, &request_id);
+    let query = request
+        .query_string_parameters_ref()
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ApiRequest {
+        method: request.method().as_str().to_owned(),
+        path: request.raw_http_path().to_owned(),
+        query,
+        sub,
+        correlation_id,
+        body: request.body().to_vec(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    snapglow::telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = snapglow::aws::load_sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let api = Api {
+        store: AwsStore {
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&sdk)
+                    .force_path_style(snapglow::aws::uses_endpoint_override(&sdk))
+                    .build(),
+            ),
+            images_table: config.images_table.clone(),
+            likes: like_counter::table::LikesTable::new(
+                dynamodb.clone(),
+                &config.likes_table,
+                Duration::from_secs(3600),
+            ),
+            notifications: notifier::table::NotificationsTable::new(
+                dynamodb.clone(),
+                &config.notifications_table,
+                Duration::from_secs(86_400),
+                Duration::from_secs(3600),
+            ),
+            dynamodb,
+            uploads_bucket: config.uploads_bucket.clone(),
+            renditions_bucket: config.renditions_bucket.clone(),
+            upload_url_ttl: config.upload_url_ttl,
+            rendition_url_ttl: config.rendition_url_ttl,
+        },
+        max_upload_bytes: config.max_upload_bytes,
+        uploads_per_hour: config.uploads_per_hour,
+        upload_url_ttl_seconds: config.upload_url_ttl.as_secs(),
+    };
+    let api = &api;
+    lambda_http::run(service_fn(move |request: Request| async move {
+        let response = api.handle(plain(request)).await;
+        let mut builder = Response::builder().status(response.status);
+        for (name, value) in &response.headers {
+            builder = builder.header(name, value);
+        }
+        Ok::<_, Error>(builder.body(Body::from(response.body))?)
+    }))
+    .await
+}

@@ -1,0 +1,83 @@
+//! The routes of template.yaml's HttpApi, matched on method and path. API Gateway only
+//! invokes the function for declared routes; the function still answers anything else
+//! with a problem, so that a route added to one and not the other is visible.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    CreateUpload,
+    GetImage { id: String },
+    Like { id: String },
+    Unlike { id: String },
+    MyImages,
+    MyNotifications,
+    ReadNotifications,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoRoute {
+    NotFound,
+    /// The path exists with other methods.
+    MethodNotAllowed {
+        allowed: &'static str,
+    },
+}
+
+pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let id = |s: &str| s.to_owned();
+    match (method, segments.as_slice()) {
+        ("POST", ["uploads"]) => Ok(Route::CreateUpload),
+        (_, ["uploads"]) => Err(NoRoute::MethodNotAllowed { allowed: "POST" }),
+        ("GET", ["images", image]) => Ok(Route::GetImage { id: id(image) }),
+        (_, ["images", _]) => Err(NoRoute::MethodNotAllowed { allowed: "GET" }),
+        ("PUT", ["images", image, "like"]) => Ok(Route::Like { id: id(image) }),
+        ("DELETE", ["images", image, "like"]) => Ok(Route::Unlike { id: id(image) }),
+        (_, ["images", _, "like"]) => Err(NoRoute::MethodNotAllowed {
+            allowed: "PUT, DELETE",
+        }),
+        ("GET", ["me", "images"]) => Ok(Route::MyImages),
+        ("GET", ["me", "notifications"]) => Ok(Route::MyNotifications),
+        ("POST", ["me", "notifications", "read"]) => Ok(Route::ReadNotifications),
+        (_, ["me", "images" | "notifications"]) => {
+            Err(NoRoute::MethodNotAllowed { allowed: "GET" })
+        }
+        (_, ["me", "notifications", "read"]) => Err(NoRoute::MethodNotAllowed { allowed: "POST" }),
+        _ => Err(NoRoute::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_route_is_reached_and_others_are_told_apart() {
+        assert_eq!(route("POST", "/uploads"), Ok(Route::CreateUpload));
+        assert_eq!(
+            route("GET", "/images/abc"),
+            Ok(Route::GetImage { id: "abc".into() })
+        );
+        assert_eq!(
+            route("PUT", "/images/abc/like"),
+            Ok(Route::Like { id: "abc".into() })
+        );
+        assert_eq!(
+            route("DELETE", "/images/abc/like"),
+            Ok(Route::Unlike { id: "abc".into() })
+        );
+        assert_eq!(route("GET", "/me/images"), Ok(Route::MyImages));
+        assert_eq!(
+            route("GET", "/me/notifications"),
+            Ok(Route::MyNotifications)
+        );
+        assert_eq!(
+            route("POST", "/me/notifications/read"),
+            Ok(Route::ReadNotifications)
+        );
+        assert_eq!(
+            route("GET", "/uploads"),
+            Err(NoRoute::MethodNotAllowed { allowed: "POST" })
+        );
+        assert_eq!(route("GET", "/nowhere"), Err(NoRoute::NotFound));
+    }
+}

@@ -1,0 +1,30 @@
+use aws_lambda_events::event::dynamodb::Event;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use relay::Config;
+use relay::relay::{KinesisSink, Relay};
+use snapglow::quarantine::SqsQuarantine;
+use std::time::{Duration, UNIX_EPOCH};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    snapglow::telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = snapglow::aws::load_sdk_config().await;
+    let relay = Relay {
+        function: snapglow::config::function_name("relay"),
+        sink: KinesisSink {
+            client: aws_sdk_kinesis::Client::new(&sdk),
+            stream_name: config.stream_name,
+        },
+        quarantine: SqsQuarantine::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            &config.quarantine_queue_url,
+        ),
+    };
+    let relay = &relay;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
+        let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        Ok::<_, Error>(relay.handle_batch(event.payload, deadline).await.0)
+    }))
+    .await
+}

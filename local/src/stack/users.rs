@@ -1,0 +1,92 @@
+//! Users of the template's Cognito pool in the emulator: created on first use, signed in
+//! with the app client's USER_PASSWORD_AUTH flow, as the CLI, the demo and the tests need.
+
+use super::StackInfo;
+use super::clients::{AwsError, AwsResult, LocalClients};
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("the local stack has no {0}; run `cargo local up` with a template that declares one")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("signing in {0} returned no access token")]
+    NoToken(String),
+}
+
+/// Every local user's password: local pools hold demo users only.
+fn password(username: &str) -> String {
+    format!("Local-{username}-Passw0rd!")
+}
+
+/// The pool's and the app client's ids.
+pub fn pool_and_client(stack: &StackInfo) -> Result<(String, String), UserError> {
+    let of_kind = |kind: &str| {
+        stack
+            .resources
+            .values()
+            .find(|r| r.kind == kind)
+            .and_then(|r| r.name.clone())
+    };
+    Ok((
+        of_kind("AWS::Cognito::UserPool").ok_or(UserError::Missing("user pool"))?,
+        of_kind("AWS::Cognito::UserPoolClient").ok_or(UserError::Missing("user pool client"))?,
+    ))
+}
+
+/// An access token of `username`, creating the user on first use. Its `sub` is the user's id
+/// everywhere in the platform.
+pub async fn token(
+    clients: &LocalClients,
+    stack: &StackInfo,
+    username: &str,
+) -> Result<String, UserError> {
+    let (pool, client) = pool_and_client(stack)?;
+    let cognito = &clients.cognito;
+    let exists = cognito
+        .admin_get_user()
+        .user_pool_id(&pool)
+        .username(username)
+        .send()
+        .await
+        .is_ok();
+    if !exists {
+        use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
+        let email = AttributeType::builder()
+            .name("email")
+            .value(format!("{username}@example.test"))
+            .build()
+            .expect("name is set");
+        cognito
+            .admin_create_user()
+            .user_pool_id(&pool)
+            .username(username)
+            .user_attributes(email)
+            .message_action(MessageActionType::Suppress)
+            .send()
+            .await
+            .aws(|| format!("AdminCreateUser {username}"))?;
+        cognito
+            .admin_set_user_password()
+            .user_pool_id(&pool)
+            .username(username)
+            .password(password(username))
+            .permanent(true)
+            .send()
+            .await
+            .aws(|| format!("AdminSetUserPassword {username}"))?;
+    }
+    let signed_in = cognito
+        .initiate_auth()
+        .client_id(&client)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", username)
+        .auth_parameters("PASSWORD", password(username))
+        .send()
+        .await
+        .aws(|| format!("InitiateAuth {username}"))?;
+    signed_in
+        .authentication_result
+        .and_then(|r| r.access_token)
+        .ok_or_else(|| UserError::NoToken(username.to_owned()))
+}

@@ -1,0 +1,496 @@
+//! The front door through HTTP only, as an app uses it: sign-in with the user pool, an upload
+//! to the presigned URL the API issued, the pipeline (resize, the relay, the consumers), likes
+//! with client retries, and what the owner then reads; and what must be refused, with the
+//! status and problem type API Gateway and the API answer.
+
+use serde_json::{Value, json};
+use snapglow_local::lambda::http::call;
+use snapglow_local::scenarios::client::{ApiClient, sub_of};
+use snapglow_local::triggers::http::HttpApiServer;
+use snapglow_local::triggers::pipeline::run_until_idle;
+use snapglow_local::triggers::{Mapping, mappings};
+use snapglow_tests::{TestStack, sample_jpeg};
+use std::time::Duration;
+
+struct Stage {
+    test: TestStack,
+    server: HttpApiServer,
+    pipeline: Vec<Mapping>,
+}
+
+async fn stage(purpose: &str) -> Stage {
+    let test = TestStack::start().await;
+    let logs = test.state_dir(purpose);
+    let server = HttpApiServer::start(&test.stack, &test.binaries(), &logs, 0)
+        .await
+        .unwrap();
+    let pipeline = mappings(&test.stack, &test.binaries(), &logs, &Default::default())
+        .await
+        .unwrap();
+    Stage {
+        test,
+        server,
+        pipeline,
+    }
+}
+
+impl Stage {
+    fn api(&self) -> ApiClient {
+        ApiClient::new(&self.server.url, &self.test.clients, &self.test.stack)
+    }
+
+    async fn drain(&mut self) {
+        run_until_idle(
+            &mut self.pipeline,
+            &self.test.clients,
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_photo_goes_from_upload_to_likes_and_notifications_through_the_api_only() {
+    // Prepare
+    let mut stage = stage("front-door-story").await;
+    let mut api = stage.api();
+
+    // Act: alice uploads a photo through the URL the API issued her
+    let image = api
+        .upload("alice", sample_jpeg(800, 600), "image/jpeg")
+        .await
+        .unwrap();
+    let path = format!("/images/{image}");
+    let pending = api.request("alice", "GET", &path, None).await.unwrap();
+    let hidden = api.request("bob", "GET", &path, None).await.unwrap();
+    let early_like = api.like("bob", &image, true).await.unwrap();
+    stage.test.wait_for_messages("ImageUploadsQueue", 2).await; // the s3:TestEvent and the upload
+    stage.drain().await;
+
+    // Assess: pending for its owner only, then published with renditions a browser can load
+    assert_eq!(
+        (pending.status, pending.body["status"].as_str()),
+        (200, Some("pending"))
+    );
+    assert_eq!((hidden.status, early_like.status), (404, 404));
+    let view = api.request("alice", "GET", &path, None).await.unwrap();
+    assert_eq!(view.body["status"], "published", "{}", view.body);
+    let renditions = view.body["renditions"].as_array().unwrap();
+    assert_eq!(renditions.len(), 3);
+    let (status, headers, bytes) = call(
+        "GET",
+        renditions[2]["url"].as_str().unwrap(),
+        &[],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, headers["content-type"].to_str().unwrap()),
+        (200, "image/jpeg")
+    );
+    let thumb = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (320, 240));
+
+    // Act: bob likes (and his client sends it again), carol likes, dan likes then takes it
+    // back, erin takes back a like she never gave
+    for (user, liked) in [
+        ("bob", true),
+        ("bob", true),
+        ("carol", true),
+        ("dan", true),
+        ("dan", false),
+        ("erin", false),
+    ] {
+        let answer = api.like(user, &image, liked).await.unwrap();
+        assert_eq!(answer.status, 200, "{user}: {}", answer.body);
+    }
+    stage.drain().await;
+
+    // Assess: the count converged, each user sees their own like state
+    let seen_by_bob = api.request("bob", "GET", &path, None).await.unwrap();
+    let seen_by_dan = api.request("dan", "GET", &path, None).await.unwrap();
+    assert_eq!(
+        (
+            seen_by_bob.body["likes"].as_i64(),
+            seen_by_bob.body["liked_by_me"].as_bool()
+        ),
+        (Some(2), Some(true))
+    );
+    assert_eq!(seen_by_dan.body["liked_by_me"], false);
+    // ... the stream got each change once, in revision order per user: the retry and erin's
+    // unlike emitted nothing
+    let likes: Vec<(String, String, u64)> = stage
+        .test
+        .stream_events()
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "ImageLiked" || e["type"] == "ImageLikeUndone")
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["data"]["user_id"].as_str().unwrap().to_owned(),
+                e["data"]["revision"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let dan = api.user_id("dan").await.unwrap();
+    assert_eq!(likes.len(), 4, "{likes:?}");
+    assert!(likes.contains(&("ImageLikeUndone".into(), dan.clone(), 2)));
+    assert!(likes.contains(&("ImageLiked".into(), dan, 1)));
+    // ... and alice hears of it: her photo is live, bob and carol like it
+    let inbox = api
+        .request("alice", "GET", "/me/notifications", None)
+        .await
+        .unwrap();
+    let items = inbox.body["items"].as_array().unwrap().clone();
+    let likes_note = items
+        .iter()
+        .find(|n| n["kind"] == "likes")
+        .expect("a likes notification");
+    let mut actors: Vec<String> = likes_note["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    actors.sort();
+    let mut expected = vec![
+        api.user_id("bob").await.unwrap(),
+        api.user_id("carol").await.unwrap(),
+    ];
+    expected.sort();
+    assert_eq!(actors, expected);
+    assert!(items.iter().any(|n| n["kind"] == "published"));
+    // ... which she marks read
+    let read = api
+        .request(
+            "alice",
+            "POST",
+            "/me/notifications/read",
+            Some(json!({ "ids": [likes_note["id"]] })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read.body["marked"], 1);
+    let again = api
+        .request("alice", "GET", "/me/notifications", None)
+        .await
+        .unwrap();
+    let note = again.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "likes")
+        .cloned()
+        .unwrap();
+    assert_eq!(note["unread"], false);
+    let mine = api
+        .request("alice", "GET", "/me/images", None)
+        .await
+        .unwrap();
+    assert_eq!(mine.body["items"][0]["image_id"], image.as_str());
+}
+
+/// A token for the pool's keys but signed by moto's private key with an `exp` in the past:
+/// what a stolen, expired token looks like.
+fn expired_token(issuer: &str, audience: &str, sub: &str) -> String {
+    let python = snapglow_local::stack::project::project_root().join(".local/venv/bin/python");
+    let script = format!(
+        "import json,time\nfrom joserfc import jwt, jwk\nfrom moto.utilities.utils import load_resource\nkey = jwk.RSAKey.import_key(load_resource('cognitoidp/resources/jwks-private.json'))\nnow = int(time.time())\nprint(jwt.encode({{'kid': 'dummy', 'alg': 'RS256'}}, {{'iss': '{issuer}', 'sub': '{sub}', 'client_id': '{audience}', 'token_use': 'access', 'iat': now - 7200, 'exp': now - 3600}}, key))"
+    );
+    let out = std::process::Command::new(python)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
+    // Prepare
+    let mut stage = stage("front-door-refusals").await;
+    let mut api = stage.api();
+    let token = api.token("alice").await.unwrap();
+    let url = format!("{}/me/images", stage.server.url);
+    let (pool, client) = snapglow_local::stack::users::pool_and_client(&stage.test.stack).unwrap();
+    let issuer = format!("https://cognito-idp.us-east-1.amazonaws.com/{pool}");
+    let status = |headers: Vec<(&'static str, String)>| {
+        let url = url.clone();
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            call("GET", &url, &headers, Vec::new()).await.unwrap().0
+        }
+    };
+
+    // Assess: API Gateway's JWT authorizer answers 401 before the function runs
+    assert_eq!(status(vec![]).await, 401, "no token");
+    assert_eq!(
+        status(vec![("authorization", format!("Bearer {token}"))]).await,
+        200,
+        "a valid token"
+    );
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    assert_eq!(
+        status(vec![("authorization", format!("Bearer {forged}"))]).await,
+        401,
+        "a forged signature"
+    );
+    let expired = expired_token(&issuer, &client, &sub_of(&token).unwrap());
+    assert_eq!(
+        status(vec![("authorization", format!("Bearer {expired}"))]).await,
+        401,
+        "an expired token"
+    );
+    let other_client = stage
+        .test
+        .clients
+        .cognito
+        .create_user_pool_client()
+        .user_pool_id(&pool)
+        .client_name("another-app")
+        .explicit_auth_flows(
+            aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType::AllowUserPasswordAuth,
+        )
+        .send()
+        .await
+        .unwrap()
+        .user_pool_client
+        .unwrap()
+        .client_id
+        .unwrap();
+    let other_audience = stage
+        .test
+        .clients
+        .cognito
+        .initiate_auth()
+        .client_id(&other_client)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", "alice")
+        .auth_parameters("PASSWORD", "Local-alice-Passw0rd!")
+        .send()
+        .await
+        .unwrap()
+        .authentication_result
+        .unwrap()
+        .access_token
+        .unwrap();
+    assert_eq!(
+        status(vec![("authorization", format!("Bearer {other_audience}"))]).await,
+        401,
+        "another app's token"
+    );
+
+    // ... the API refuses bad requests, each with its problem type
+    for (body, code, kind) in [
+        (
+            json!({ "content_type": "text/html", "content_length": 10 }),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            json!({ "content_type": "image/png", "content_length": 0 }),
+            413,
+            "upload-size",
+        ),
+        (
+            json!({ "content_type": "image/png", "content_length": 60_000_000u64 }),
+            413,
+            "upload-size",
+        ),
+        (
+            json!({ "content_type": "image/png", "content_length": 10, "owner_id": "bob" }),
+            400,
+            "invalid-body",
+        ),
+    ] {
+        let answer = api
+            .request("alice", "POST", "/uploads", Some(body.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            (answer.status, answer.body["type"].as_str()),
+            (code, Some(format!("urn:snapglow:problem:{kind}").as_str())),
+            "{body}"
+        );
+    }
+
+    // ... and an object nobody issued never publishes anything, even under alice's image id
+    let image = api
+        .upload("alice", sample_jpeg(64, 48), "image/jpeg")
+        .await
+        .unwrap();
+    let mallory = api.user_id("mallory").await.unwrap();
+    let forged_key = format!("uploads/{mallory}/{image}");
+    stage.test.upload(&forged_key, sample_jpeg(64, 48)).await;
+    stage.test.wait_for_messages("ImageUploadsQueue", 3).await;
+    stage.drain().await;
+    let alices = api
+        .request("alice", "GET", &format!("/images/{image}"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        alices.body["status"], "published",
+        "alice's own upload is processed"
+    );
+    let published: Vec<Value> = stage
+        .test
+        .stream_events()
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "ImagePublished")
+        .collect();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(
+        published[0]["data"]["source_key"],
+        format!("uploads/{}/{image}", sub_of(&token).unwrap())
+    );
+
+    // ... CORS: a preflight from the allowed origin is answered without a token, others are not
+    let preflight = |origin: &'static str| {
+        let url = url.clone();
+        async move {
+            let (status, headers, _) = call(
+                "OPTIONS",
+                &url,
+                &[("origin", origin), ("access-control-request-method", "GET")],
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+            (
+                status,
+                headers
+                    .get("access-control-allow-origin")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    assert_eq!(
+        preflight("http://127.0.0.1:3000").await,
+        (204, Some("http://127.0.0.1:3000".to_owned()))
+    );
+    assert_eq!(preflight("http://evil.example").await.1, None);
+}
+
+#[tokio::test]
+async fn likes_recorded_while_the_stream_refuses_writes_reach_it_after_and_count_exactly_once() {
+    use snapglow_local::faults::{Crashing, Throttled, ThrottlingProxy};
+    use snapglow_local::triggers::MappingOptions;
+    use snapglow_local::triggers::pipeline::run_rounds;
+
+    // Prepare: the relay writes through a proxy that can refuse Kinesis, and its process is
+    // killed in a third of its invocations (mid-batch, or after it answered)
+    let test = TestStack::start().await;
+    let logs = test.state_dir("front-door-drill");
+    let proxy = ThrottlingProxy::start_for(Throttled::Kinesis, &test.stack.endpoint_url, 0, 7)
+        .await
+        .unwrap();
+    let options = |checkpoints: &str| MappingOptions {
+        environment: vec![("AWS_ENDPOINT_URL_KINESIS".into(), proxy.url())],
+        checkpoints_dir: Some(logs.join(checkpoints)),
+        ..Default::default()
+    };
+    let server = HttpApiServer::start(&test.stack, &test.binaries(), &logs, 0)
+        .await
+        .unwrap();
+    let mut pipeline = mappings(
+        &test.stack,
+        &test.binaries(),
+        &logs,
+        &options("checkpoints"),
+    )
+    .await
+    .unwrap();
+    for mapping in pipeline
+        .iter_mut()
+        .filter(|m| m.name().starts_with("RelayFunction"))
+    {
+        mapping
+            .wrap(|function| Box::new(Crashing::new(function, 33, Duration::from_millis(40), 5)));
+    }
+    let mut api = ApiClient::new(&server.url, &test.clients, &test.stack);
+    let image = api
+        .upload("alice", sample_jpeg(64, 48), "image/jpeg")
+        .await
+        .unwrap();
+    test.wait_for_messages("ImageUploadsQueue", 2).await;
+    run_until_idle(&mut pipeline, &test.clients, Duration::from_secs(120))
+        .await
+        .unwrap();
+
+    // Act: the stream refuses every write while six users like the photo
+    proxy.set_percent(100);
+    let users = ["u1", "u2", "u3", "u4", "u5", "u6"];
+    for user in users {
+        let answer = api.like(user, &image, true).await.unwrap();
+        assert_eq!(
+            answer.status, 200,
+            "a like succeeds while the stream is down"
+        );
+    }
+    let during = run_rounds(&mut pipeline, &test.clients, 3).await.unwrap();
+    let on_stream_during = test
+        .stream_events()
+        .await
+        .iter()
+        .filter(|e| e["type"] == "ImageLiked")
+        .count();
+    // ... then the stream recovers
+    proxy.set_percent(0);
+    run_until_idle(&mut pipeline, &test.clients, Duration::from_secs(120))
+        .await
+        .unwrap();
+
+    // Assess: nothing reached the stream while it refused, every like did after, and each
+    // counted once, whatever the relay's crashes and retries put on the stream twice
+    assert!(
+        during.failed_invocations > 0 && proxy.throttled() > 0,
+        "{during:?}"
+    );
+    assert_eq!(on_stream_during, 0);
+    let liked: std::collections::BTreeSet<String> = test
+        .stream_events()
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "ImageLiked")
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(liked.len(), users.len());
+    let view = api
+        .request("alice", "GET", &format!("/images/{image}"), None)
+        .await
+        .unwrap();
+    assert_eq!(view.body["likes"], users.len());
+
+    // Act: a full replay of the images table's stream, by a relay without checkpoints
+    let mut replay = mappings(
+        &test.stack,
+        &test.binaries(),
+        &logs,
+        &options("replay-checkpoints"),
+    )
+    .await
+    .unwrap();
+    replay.retain(|m| m.name().starts_with("RelayFunction"));
+    run_until_idle(&mut replay, &test.clients, Duration::from_secs(120))
+        .await
+        .unwrap();
+    run_until_idle(&mut pipeline, &test.clients, Duration::from_secs(120))
+        .await
+        .unwrap();
+
+    // Assess: the same events again, absorbed: the count does not move
+    let view = api
+        .request("alice", "GET", &format!("/images/{image}"), None)
+        .await
+        .unwrap();
+    assert_eq!(view.body["likes"], users.len());
+}
