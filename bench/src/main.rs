@@ -5,7 +5,9 @@
 //! `cargo run --release -p snapglow-bench -- notifier [--images N] [--likes N]`
 //! `cargo run --release -p snapglow-bench -- drills [--images N] [--likes N]`
 //! `cargo run --release -p snapglow-bench -- render [--repeats R]`
+//! `cargo run --release -p snapglow-bench -- api [--likes N] [--repeats R]`
 
+mod api;
 mod drills;
 mod likes;
 mod notify;
@@ -26,9 +28,10 @@ async fn main() -> std::process::ExitCode {
         Some("likes") | None => likes::run(flag("--events", 5000), flag("--repeats", 3)).await,
         Some("notifier") => notify::run(flag("--images", 200), flag("--likes", 3000)).await,
         Some("render") => render::run(flag("--repeats", 5)),
+        Some("api") => api::run(flag("--likes", 500), flag("--repeats", 3)).await,
         Some("drills") => drills::run(flag("--images", 40), flag("--likes", 2000)).await,
         Some(other) => Err(anyhow::anyhow!(
-            "unknown benchmark {other:?}; try `likes`, `notifier`, `drills` or `render`"
+            "unknown benchmark {other:?}; try `likes`, `notifier`, `drills`, `render` or `api`"
         )),
     };
     match result {
