@@ -69,3 +69,49 @@ async fn a_batch_leaves_metrics_in_its_log_and_its_trace_header_on_dynamodb_requ
         proxy.forwarded()
     );
 }
+
+#[tokio::test]
+async fn the_api_and_the_relay_leave_metrics_in_their_logs() {
+    // GIVEN the API and the relay, each logging to its own file
+    let stage = TestStack::start().await;
+    let mut logs = Vec::new();
+    let mut functions = Vec::new();
+    for name in ["api", "relay"] {
+        let log = stage.state_dir("telemetry").join(format!("{name}.log"));
+        let _ = std::fs::remove_file(&log);
+        let mut spec = stage.spec(name);
+        spec.log = LogSink::File(log.clone());
+        logs.push(log);
+        functions.push(stage.run(spec).await);
+    }
+
+    // WHEN the API answers a request for an image that does not exist, and the relay publishes
+    // the sample change
+    let request: Value = serde_json::from_slice(&fixture("http/get-image.json")).unwrap();
+    invoke_json(&mut functions[0], &request).await;
+    let change: Value = serde_json::from_slice(&fixture("dynamodb/like-recorded.json")).unwrap();
+    invoke_json(&mut functions[1], &change).await;
+
+    // THEN each printed an EMF document: the API its latency and a 4xx, the relay one published
+    let documents = |log: &std::path::Path| -> Vec<Value> {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect()
+    };
+    let api = documents(&logs[0]);
+    assert_eq!(api.len(), 1, "{api:?}");
+    assert_eq!(
+        (
+            api[0]["Responses4xx"].as_f64(),
+            api[0]["Responses5xx"].as_f64()
+        ),
+        (Some(1.0), Some(0.0))
+    );
+    assert!(api[0]["Latency"].as_f64().is_some());
+    let relay = documents(&logs[1]);
+    assert_eq!(relay.len(), 1, "{relay:?}");
+    assert_eq!(relay[0]["RecordsProcessed"], 1);
+}

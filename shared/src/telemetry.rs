@@ -95,8 +95,72 @@ pub fn emit_batch_metrics(function: &str, report: &BatchReport) {
     }
 }
 
+/// One request's metrics as an EMF line: `values` are (name, unit, value) under the
+/// `function` dimension. Printed inside Lambda only, as [`emit_batch_metrics`].
+pub fn emit_metrics(function: &str, values: &[(&str, &str, f64)]) {
+    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_none() {
+        return;
+    }
+    let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "snapglow".into());
+    println!(
+        "{}",
+        metric_line(
+            &namespace,
+            function,
+            values,
+            crate::contracts::Timestamp::now().millis()
+        )
+    );
+}
+
+pub fn metric_line(
+    namespace: &str,
+    function: &str,
+    values: &[(&str, &str, f64)],
+    timestamp_ms: i64,
+) -> String {
+    let mut document = serde_json::Map::new();
+    document.insert("function".into(), json!(function));
+    let mut definitions = Vec::new();
+    for (name, unit, value) in values {
+        definitions.push(json!({ "Name": name, "Unit": unit }));
+        document.insert((*name).into(), json!(value));
+    }
+    document.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{ "Namespace": namespace, "Dimensions": [["function"]], "Metrics": definitions }]
+        }),
+    );
+    Value::Object(document).to_string()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_request_line_names_its_metrics_under_the_function_dimension() {
+        let line: serde_json::Value = serde_json::from_str(&super::metric_line(
+            "snapglow",
+            "api",
+            &[
+                ("Latency", "Milliseconds", 12.0),
+                ("Errors5xx", "Count", 0.0),
+            ],
+            1,
+        ))
+        .unwrap();
+        assert_eq!(line["Latency"], 12.0);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Name"],
+            "Errors5xx"
+        );
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+            "function"
+        );
+    }
+
     use super::*;
 
     fn report(latencies: usize) -> BatchReport {

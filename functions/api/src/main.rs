@@ -77,8 +77,24 @@ async fn main() -> Result<(), Error> {
         upload_url_ttl_seconds: config.upload_url_ttl.as_secs(),
     };
     let api = &api;
+    let function = snapglow::config::function_name("api");
+    let function = function.as_str();
     lambda_http::run(service_fn(move |request: Request| async move {
+        let started = std::time::Instant::now();
         let response = api.handle(plain(request)).await;
+        let class = |hundred: u16| f64::from(u8::from(response.status / 100 == hundred));
+        snapglow::telemetry::emit_metrics(
+            function,
+            &[
+                (
+                    "Latency",
+                    "Milliseconds",
+                    started.elapsed().as_secs_f64() * 1000.0,
+                ),
+                ("Responses4xx", "Count", class(4)),
+                ("Responses5xx", "Count", class(5)),
+            ],
+        );
         let mut builder = Response::builder().status(response.status);
         for (name, value) in &response.headers {
             builder = builder.header(name, value);

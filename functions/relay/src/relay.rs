@@ -182,6 +182,19 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
             response.batch_item_failures.push(failure);
             report.resume_at = Some(sequence(index));
         }
+        // One EMF line per batch, like the consumers': published as processed, the changes
+        // from the resume point on as failed (they come back).
+        let unfinished = failed_at.map_or(0, |i| event.records.len() - i);
+        snapglow::telemetry::emit_batch_metrics(
+            &self.function,
+            &snapglow::batch::BatchReport {
+                done: report.published,
+                skipped: report.skipped,
+                quarantined: report.quarantined,
+                failed: unfinished,
+                ..Default::default()
+            },
+        );
         tracing::info!(
             published = report.published,
             skipped = report.skipped,
