@@ -10,9 +10,9 @@ use snapglow_local::stack::project::build_binaries;
 pub async fn run(images: usize, likes: usize) -> Result<String> {
     let fresh = FreshStack::start().await?;
     let root = fresh.root.clone();
-    let binary_dir = build_binaries(&root, &["like-counter", "notifier"], true)?;
+    let binary_dir = build_binaries(&root, &["like-counter", "notifier", "relay", "api"], true)?;
     let state_dir = root.join(".local").join("bench-drills");
-    let mut stage = DrillStage::new(fresh.stack.clone(), &binary_dir, &state_dir).await;
+    let mut stage = DrillStage::new(fresh.stack.clone(), &binary_dir, &state_dir).await?;
     let reports = [
         stage.crash_and_catch_up(images, likes, 5).await?,
         stage.throttling_and_poison(images, likes, 5, 5).await?,
@@ -26,13 +26,13 @@ pub async fn run(images: usize, likes: usize) -> Result<String> {
         .collect();
     let report = format!(
         "# Fire drills\n\n\
-         Command: `make bench` (`cargo run --release -p snapglow-bench -- drills --images {images} --likes {likes}`), release binaries of like-counter and notifier under the local Runtime API, the template's Kinesis mappings (2 shards, batch 100, bisect on error, 5 retries), moto on 127.0.0.1. Machine: 2 cores, shared and noisy: durations vary from run to run; counts do not.\n\n\
-         Each drill adds its own images and {likes} like/unlike events (20% unlikes, 10% producer duplicates or resurfacing old events) and checks the result against the ground truth: every like count, one \"published\" notification per image, and each likes notification naming exactly the users whose like stands.\n\n\
-         1. **crash mid-batch, stop, lag, restart**: 5% of invocations are killed mid-batch (or just after the handler answered, so the answer is lost); the runner stops after one round, the second half of the events arrives while nothing consumes, a new runner resumes from the saved checkpoints.\n\
+         Command: `make bench` (`cargo run --release -p snapglow-bench -- drills --images {images} --likes {likes}`), release binaries of the API, the relay, like-counter and notifier under the local Runtime API; the template's mappings (the images table's stream to the relay; the Kinesis stream, 2 shards, batch 100, bisect on error, 5 retries, to the consumers); moto on 127.0.0.1. Machine: 2 cores, shared and noisy: durations vary from run to run; counts do not.\n\n\
+         Each drill publishes its own images (recorded as resize records them) and makes {likes} like/unlike requests through the HTTP API as 40 signed-in users (20% unlikes, 10% sent twice by a retrying client; only state changes emit events, which the relay puts on the stream) and checks the result against the ground truth: every like count, one \"published\" notification per image, and each likes notification naming exactly the users whose like stands.\n\n\
+         1. **crash mid-batch, stop, lag, restart**: 5% of invocations (relay and consumers) are killed mid-batch (or just after the handler answered, so the answer is lost); the runner stops after one round, the second half of the events arrives while nothing consumes, a new runner resumes from the saved checkpoints.\n\
          2. **DynamoDB throttling + crashes + poison records**: 5% of DynamoDB requests answered with ProvisionedThroughputExceededException by a proxy, 5% of invocations crash, two undecodable records mid-shard.\n\
          3. **replay from TRIM_HORIZON**: both mappings start over; every record is delivered again.\n\n\
          {}\n{}\n\n\
-         Deliveries count every record handed to either consumer, retries included; duplicates absorbed = deliveries beyond the first per consumer of each distinct record. Quarantined counts quarantine messages: a poison record is quarantined by each consumer, again on every redelivery (a replay quarantines it again; the queue keeps raw bytes, not a dedup key). Lag peak is the oldest record's age when its batch was handed over (IteratorAge).\n\n{}\n",
+         Deliveries count every record handed to the relay or either consumer, retries included; duplicates absorbed = deliveries beyond the first per function of each distinct record. Crashes hit the relay too. Quarantined counts quarantine messages: a poison record is quarantined by each consumer, again on every redelivery (a replay quarantines it again; the queue keeps raw bytes, not a dedup key). Lag peak is the oldest record's age when its batch was handed over (IteratorAge).\n\n{}\n",
         DrillReport::MARKDOWN_HEADER,
         rows.join("\n"),
         if failures.is_empty() {

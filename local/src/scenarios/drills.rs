@@ -7,8 +7,7 @@
 //! `make bench`.
 
 use serde::Serialize;
-use snapglow::contracts::{Envelope, Timestamp};
-use snapglow::stream::StreamPublisher;
+use snapglow::contracts::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,11 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::ScenarioError;
-use super::producer::{like_event, published_event};
+use super::client::ApiClient;
+use super::producer::published_event;
 use crate::faults::{Crashing, ThrottlingProxy};
 use crate::stack::StackInfo;
 use crate::stack::clients::{AwsResult, LocalClients};
 use crate::stack::queues::peek;
+use crate::triggers::http::HttpApiServer;
 use crate::triggers::pipeline::{run_rounds, run_until_idle};
 use crate::triggers::{Mapping, MappingOptions, PollStats, mappings};
 
@@ -35,8 +36,8 @@ pub struct GroundTruth {
     pub owners: BTreeMap<String, String>,
     /// (image, user) → liked, by the latest `occurred_at`.
     pub latest: BTreeMap<(String, String), bool>,
-    /// Records put on the stream, duplicates and poison included.
-    pub records_sent: usize,
+    /// Requests a client sent again after a timeout (they change nothing, emit nothing).
+    pub client_retries: usize,
     pub distinct_events: usize,
     pub poison_sent: usize,
     next_image: usize,
@@ -61,11 +62,16 @@ impl GroundTruth {
     }
 }
 
-/// Puts `images` new images and `likes` like/unlike events on the stream, with 10% producer
-/// duplicates, redelivered stale events, and `poison` undecodable records among them.
+/// Publishes `images` new images (recorded as resize records them, with their
+/// ImagePublished) and makes `likes` like/unlike requests through the HTTP API, 10% of them
+/// sent twice by a retrying client; `poison` undecodable records are put on the stream
+/// directly, as a foreign producer's bug would. The relay puts every recorded event on the
+/// stream.
+#[allow(clippy::too_many_arguments)]
 pub async fn produce(
     clients: &LocalClients,
     stack: &StackInfo,
+    api: &mut ApiClient,
     truth: &mut GroundTruth,
     random: &mut fastrand::Rng,
     images: usize,
@@ -73,10 +79,9 @@ pub async fn produce(
     poison: usize,
 ) -> Result<(), ScenarioError> {
     let stream = stack.name_of("ImageSocialEvents");
-    let publisher = StreamPublisher::new(clients.kinesis.clone(), stream);
-    let publish = |envelope: Envelope| {
-        let publisher = publisher.clone();
-        async move { publisher.publish(&envelope).await.map(drop) }
+    let registry = resize::registry::ImagesTable {
+        client: clients.dynamodb.clone(),
+        table: stack.name_of("ImagesTable").to_owned(),
     };
     let first = truth.next_image;
     for i in first..first + images {
@@ -84,16 +89,40 @@ pub async fn produce(
             format!("drill-img-{i:04}"),
             format!("user{}", i as u64 % OWNERS),
         );
+        let upload_key = format!("uploads/{owner_id}/{image_id}");
         truth.next_at += 1;
+        let pending = api::store::NewImage {
+            image_id: image_id.clone(),
+            owner_id: owner_id.clone(),
+            content_type: "image/jpeg".into(),
+            content_length: 1,
+            upload_key: upload_key.clone(),
+            correlation_id: format!("drill-{image_id}"),
+            created_at_ms: truth.next_at,
+            expires_at_s: 0,
+        };
+        api::store::create_pending(&clients.dynamodb, &registry.table, &pending)
+            .await
+            .map_err(|e| ScenarioError::table(format!("issuing {image_id}"))(e.into()))?;
         let envelope = published_event(&image_id, &owner_id, Timestamp::from_millis(truth.next_at));
-        publish(envelope).await?;
-        truth.records_sent += 1;
+        let finished = resize::registry::Finished {
+            status: "published",
+            event_id: envelope.event_id.to_string(),
+            event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
+            renditions_json: Some("[]".into()),
+            reason: None,
+        };
+        use resize::registry::Registry;
+        registry
+            .finish(&image_id, &owner_id, &upload_key, &finished)
+            .await
+            .map_err(|e| ScenarioError::table(format!("publishing {image_id}"))(e.into()))?;
         truth.distinct_events += 1;
         truth.owners.insert(image_id, owner_id);
     }
     truth.next_image += images;
     // Likes go to this call's new images, or to every image so far when it adds none (a
-    // second wave); never to an image whose ImagePublished is not on the stream yet.
+    // second wave).
     let (pool_start, pool) = match images {
         0 => (0, truth.next_image.max(1)),
         n => (first, n),
@@ -101,7 +130,6 @@ pub async fn produce(
     let poison_at: BTreeSet<usize> = (0..poison)
         .map(|p| (p + 1) * likes / (poison + 1))
         .collect();
-    let mut sent: Vec<Envelope> = Vec::new();
     for n in 0..likes {
         if poison_at.contains(&n) {
             // A producer bug: bytes that are no event at all, in the middle of an image's shard.
@@ -116,35 +144,30 @@ pub async fn produce(
                 .send()
                 .await
                 .aws(|| format!("PutRecord of a poison record on {stream}"))?;
-            truth.records_sent += 1;
             truth.poison_sent += 1;
         }
         let image_id = format!("drill-img-{:04}", pool_start + random.usize(..pool));
-        let user_id = format!("user{}", random.u64(..USERS));
+        let username = format!("drill-user{}", random.u64(..USERS));
         let liked = random.u64(..100) >= 20;
-        truth.next_at += 1;
-        let envelope = like_event(
-            &image_id,
-            &user_id,
-            liked,
-            None,
-            Timestamp::from_millis(truth.next_at),
-        );
-        truth.latest.insert((image_id, user_id), liked);
-        publish(envelope.clone()).await?;
-        truth.records_sent += 1;
-        truth.distinct_events += 1;
-        if random.u64(..100) < 10 {
-            // The producer timed out and put the same event again, or an old one resurfaces.
-            let again = if random.bool() || sent.is_empty() {
-                envelope.clone()
-            } else {
-                sent[random.usize(..sent.len())].clone()
-            };
-            publish(again).await?;
-            truth.records_sent += 1;
+        let answer = api.like(&username, &image_id, liked).await?;
+        if answer.status != 200 {
+            return Err(ScenarioError::Failed(format!(
+                "a like answered {}: {}",
+                answer.status, answer.body
+            )));
         }
-        sent.push(envelope);
+        let user_id = api.user_id(&username).await?;
+        let before = truth
+            .latest
+            .insert((image_id.clone(), user_id), liked)
+            .unwrap_or(false);
+        // The API emits an event only when the state changes.
+        truth.distinct_events += usize::from(before != liked);
+        if random.u64(..100) < 10 {
+            // The client timed out and sent the request again: it changes nothing.
+            api.like(&username, &image_id, liked).await?;
+            truth.client_retries += 1;
+        }
     }
     Ok(())
 }
@@ -234,12 +257,12 @@ pub async fn verify(
 #[derive(Debug, Default, Serialize)]
 pub struct DrillReport {
     pub drill: String,
-    /// Records put on the stream during the drill (duplicates and poison included).
+    /// Events the drill produced (each API change and each image) plus poison records.
     pub events_in: usize,
-    /// Records handed to the consumers, both mappings, retries and replays included.
+    /// Records handed to the relay and both consumers, retries and replays included.
     pub deliveries: usize,
-    /// Deliveries beyond the first of each distinct event, per consumer: each one a duplicate
-    /// (producer retry, batch retry after a crash or throttle, replay) the tables absorbed.
+    /// Deliveries beyond the first of each distinct event, per function: each one a duplicate
+    /// (a relay retry, a batch retry after a crash or throttle, a replay) that was absorbed.
     pub duplicates_absorbed: usize,
     pub invocations: usize,
     pub failed_invocations: usize,
@@ -298,11 +321,22 @@ pub struct DrillStage {
     pub state_dir: PathBuf,
     pub truth: GroundTruth,
     pub random: fastrand::Rng,
+    /// Likes come in through the HTTP API, as an app's do.
+    pub api: ApiClient,
+    _server: HttpApiServer,
 }
 
 impl DrillStage {
-    pub async fn new(stack: StackInfo, binary_dir: &Path, state_dir: &Path) -> DrillStage {
+    pub async fn new(
+        stack: StackInfo,
+        binary_dir: &Path,
+        state_dir: &Path,
+    ) -> Result<DrillStage, ScenarioError> {
         let clients = LocalClients::new(&stack.endpoint_url).await;
+        let server = HttpApiServer::start(&stack, binary_dir, &state_dir.join("logs"), 0)
+            .await
+            .map_err(|e| ScenarioError::Failed(crate::logging::chain(&e)))?;
+        let api = ApiClient::new(&server.url, &clients, &stack);
         let stage = DrillStage {
             stack,
             clients,
@@ -310,9 +344,11 @@ impl DrillStage {
             state_dir: state_dir.to_owned(),
             truth: GroundTruth::new(),
             random: fastrand::Rng::with_seed(2026),
+            api,
+            _server: server,
         };
         let _ = std::fs::remove_dir_all(stage.checkpoints_dir());
-        stage
+        Ok(stage)
     }
 
     fn checkpoints_dir(&self) -> PathBuf {
@@ -377,7 +413,6 @@ impl DrillStage {
     /// Where the stream and the quarantine stand before a drill.
     async fn mark(&self) -> Result<Mark, ScenarioError> {
         Ok(Mark {
-            records_sent: self.truth.records_sent,
             distinct_events: self.truth.distinct_events,
             poison_sent: self.truth.poison_sent,
             quarantined: self.quarantined().await?,
@@ -393,6 +428,7 @@ impl DrillStage {
         produce(
             &self.clients,
             &self.stack,
+            &mut self.api,
             &mut self.truth,
             &mut self.random,
             images,
@@ -408,12 +444,13 @@ impl DrillStage {
         mut report: DrillReport,
         mark: &Mark,
     ) -> Result<DrillReport, ScenarioError> {
-        report.events_in = self.truth.records_sent - mark.records_sent;
+        let events = self.truth.distinct_events - mark.distinct_events;
+        let poison = self.truth.poison_sent - mark.poison_sent;
+        report.events_in = events + poison;
         report.quarantined = self.quarantined().await? - mark.quarantined;
-        // Each consumer needs each new record once; every other delivery was absorbed.
-        let firsts = (self.truth.distinct_events - mark.distinct_events)
-            + (self.truth.poison_sent - mark.poison_sent);
-        report.duplicates_absorbed = report.deliveries.saturating_sub(2 * firsts);
+        // The relay needs each event's change once and each consumer each record once (poison
+        // reaches the consumers only); every other delivery was absorbed.
+        report.duplicates_absorbed = report.deliveries.saturating_sub(3 * events + 2 * poison);
         report.verdict = verify(&self.clients, &self.stack, &self.truth).await?;
         Ok(report)
     }
@@ -518,7 +555,6 @@ impl DrillStage {
 
 /// A drill's starting point.
 struct Mark {
-    records_sent: usize,
     distinct_events: usize,
     poison_sent: usize,
     quarantined: usize,
