@@ -284,7 +284,7 @@ async fn like_item_bytes(fresh: &FreshStack) -> Result<usize> {
         .sum())
 }
 
-pub async fn run(likes: usize, repeats: usize) -> Result<String> {
+pub async fn run(likes: usize, repeats: usize) -> Result<crate::Report> {
     let mut runs = Vec::new();
     let mut item_bytes = 0;
     let mut root = std::path::PathBuf::new();

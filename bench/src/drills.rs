@@ -7,7 +7,7 @@ use snapglow_local::scenarios::drills::{DrillReport, DrillStage};
 use snapglow_local::stack::fresh::FreshStack;
 use snapglow_local::stack::project::build_binaries;
 
-pub async fn run(images: usize, likes: usize) -> Result<String> {
+pub async fn run(images: usize, likes: usize) -> Result<crate::Report> {
     let fresh = FreshStack::start().await?;
     let root = fresh.root.clone();
     let binary_dir = build_binaries(&root, &["like-counter", "notifier", "relay", "api"], true)?;

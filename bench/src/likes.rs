@@ -244,7 +244,7 @@ async fn textbook(client: &aws_sdk_dynamodb::Client, table: &str, stream: &[Enve
     figures
 }
 
-pub async fn run(events: usize, repeats: usize) -> Result<String> {
+pub async fn run(events: usize, repeats: usize) -> Result<crate::Report> {
     let mut root = std::path::PathBuf::new();
     let stream = workload(events);
     let images: Vec<String> = (0..IMAGES).map(|i| format!("img{i}")).collect();

@@ -7,6 +7,9 @@
 //! `cargo run --release -p snapglow-bench -- render [--repeats R]`
 //! `cargo run --release -p snapglow-bench -- api [--likes N] [--repeats R]`
 
+/// A benchmark's Markdown report, as written to bench/results/.
+pub type Report = String;
+
 mod api;
 mod drills;
 mod likes;

@@ -59,7 +59,7 @@ fn workload(images: usize, likes: usize) -> Vec<Envelope> {
     events
 }
 
-pub async fn run(images: usize, likes: usize) -> Result<String> {
+pub async fn run(images: usize, likes: usize) -> Result<crate::Report> {
     let fresh = FreshStack::start().await?;
     let (root, stack, clients) = (&fresh.root, &fresh.stack, &fresh.clients);
     let table = NotificationsTable::new(

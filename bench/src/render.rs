@@ -177,7 +177,7 @@ fn photos(work: &Path) -> Result<Vec<Photo>> {
     Ok(photos)
 }
 
-pub fn run(repeats: usize) -> Result<String> {
+pub fn run(repeats: usize) -> Result<crate::Report> {
     let root = project_root();
     let status = Command::new("cargo")
         .args([

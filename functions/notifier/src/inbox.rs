@@ -46,6 +46,9 @@ impl LikeWindow {
     }
 }
 
+/// A user's id: the sign-in token's `sub`.
+pub type UserId = String;
+
 pub fn user_pk(user_id: &str) -> String {
     format!("USER#{user_id}")
 }

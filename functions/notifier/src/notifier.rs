@@ -16,7 +16,7 @@ use snapglow::table::TableError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::inbox::{Kind, LikeWindow, Liker};
+use crate::inbox::{Kind, LikeWindow, Liker, UserId};
 use crate::table::{ImageNotice, NotificationStore, NotificationsTable, UndoPlace, Written};
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ impl<T: NotificationStore> Notifier<T> {
         owners.insert(image_id.to_owned(), owner_id.to_owned());
     }
 
-    async fn owner_of(&self, image_id: &str) -> Result<Option<String>, TableError> {
+    async fn owner_of(&self, image_id: &str) -> Result<Option<UserId>, TableError> {
         if let Some(owner) = self.owners.lock().expect("owner cache lock").get(image_id) {
             return Ok(Some(owner.clone()));
         }

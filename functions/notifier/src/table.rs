@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::inbox::{
-    Kind, LikeWindow, Liker, Notification, image_pk, liker_attribute, likes_text, notification_id,
-    notification_sk, standing_likers, user_pk,
+    Kind, LikeWindow, Liker, Notification, UserId, image_pk, liker_attribute, likes_text,
+    notification_id, notification_sk, standing_likers, user_pk,
 };
 
 /// The owner named by an image's owner item.
@@ -44,7 +44,7 @@ pub trait NotificationStore {
     ) -> impl Future<Output = Result<Written, TableError>>;
 
     /// Who owns an image, as learnt from its ImagePublished / ImageRejected.
-    fn owner_of(&self, image_id: &str) -> impl Future<Output = Result<Option<String>, TableError>>;
+    fn owner_of(&self, image_id: &str) -> impl Future<Output = Result<Option<UserId>, TableError>>;
 
     /// Records a like (or unlike) fact in the owner's likes notification of that window.
     ///
@@ -305,7 +305,7 @@ impl NotificationStore for NotificationsTable {
         }
     }
 
-    async fn owner_of(&self, image_id: &str) -> Result<Option<String>, TableError> {
+    async fn owner_of(&self, image_id: &str) -> Result<Option<UserId>, TableError> {
         self.spend(0);
         let output = self
             .client

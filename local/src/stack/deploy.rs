@@ -101,6 +101,9 @@ pub async fn deploy(
     })
 }
 
+/// An ARN, as a resource answers `GetAtt Arn`.
+type Arn = String;
+
 /// How creating one resource failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -339,7 +342,7 @@ async fn create_table(
     clients: &LocalClients,
     name: &str,
     props: &TableProperties,
-) -> Result<Option<String>, CreateError> {
+) -> Result<Option<Arn>, CreateError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
         LocalSecondaryIndex, Projection, ProjectionType, ProvisionedThroughput,

@@ -46,6 +46,9 @@ pub enum TemplateError {
     },
 }
 
+/// A resource's name in the template.
+pub type LogicalId = String;
+
 #[derive(Debug, Clone)]
 pub struct Resource {
     pub logical_id: String,
@@ -267,7 +270,7 @@ impl Template {
     }
 
     /// Logical ids in an order where everything a resource refers to comes before it.
-    pub fn creation_order(&self) -> Result<Vec<String>, TemplateError> {
+    pub fn creation_order(&self) -> Result<Vec<LogicalId>, TemplateError> {
         let mut order = Vec::new();
         let mut done = BTreeSet::new();
         let mut visiting = BTreeSet::new();

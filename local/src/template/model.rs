@@ -354,11 +354,14 @@ pub struct FunctionProperties {
     pub events: BTreeMap<String, EventSource>,
 }
 
+/// Environment variables by name, every value as its text (as Lambda stores them).
+pub type Variables = BTreeMap<String, String>;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Environment {
     #[serde(default, deserialize_with = "lenient::text_map")]
-    pub variables: BTreeMap<String, String>,
+    pub variables: Variables,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -633,7 +636,7 @@ mod lenient {
     }
 
     /// Environment variables: every value becomes its text, as Lambda stores them.
-    pub fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    pub fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<super::Variables, D::Error> {
         let map = BTreeMap::<String, Value>::deserialize(d)?;
         Ok(map.into_iter().map(|(k, v)| (k, scalar_text(&v))).collect())
     }

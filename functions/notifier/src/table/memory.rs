@@ -19,7 +19,7 @@ use super::{
     read_notification, s,
 };
 use crate::inbox::{
-    Kind, LikeWindow, Liker, Notification, image_pk, liker_attribute, notification_id,
+    Kind, LikeWindow, Liker, Notification, UserId, image_pk, liker_attribute, notification_id,
     notification_sk, user_pk,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -92,7 +92,7 @@ impl NotificationStore for MemoryNotifications {
         Ok(Written::Applied)
     }
 
-    async fn owner_of(&self, image_id: &str) -> Result<Option<String>, TableError> {
+    async fn owner_of(&self, image_id: &str) -> Result<Option<UserId>, TableError> {
         Ok(self
             .lock()
             .get(&(image_pk(image_id), "OWNER".to_owned()))
