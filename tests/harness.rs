@@ -153,25 +153,11 @@ impl TestStack {
 
     /// Waits until at least `count` messages are on a queue (visible or in flight).
     pub async fn wait_for_messages(&self, logical_id: &str, count: usize) {
-        use aws_sdk_sqs::types::QueueAttributeName as Attribute;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let output = self
-                .clients
-                .sqs
-                .get_queue_attributes()
-                .queue_url(self.url(logical_id))
-                .attribute_names(Attribute::ApproximateNumberOfMessages)
-                .attribute_names(Attribute::ApproximateNumberOfMessagesNotVisible)
-                .send()
+            let held = snapglow_local::stack::queues::held(&self.clients, self.url(logical_id))
                 .await
                 .expect("queue attributes");
-            let held: usize = output
-                .attributes()
-                .into_iter()
-                .flat_map(|a| a.values())
-                .filter_map(|v| v.parse::<usize>().ok())
-                .sum();
             if held >= count {
                 return;
             }

@@ -1,7 +1,6 @@
 //! Logs of `cargo local` and `make bench`: readable on a terminal, warnings on by default
 //! (a mapping giving up on records, a function's init error), `RUST_LOG` to tune.
 
-use std::error::Error;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -27,21 +26,7 @@ where
         .finish()
 }
 
-/// An error and its causes on one line: `outer: cause: root cause`.
-pub fn chain(error: &dyn Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let next = inner.to_string();
-        // SDK errors repeat their cause in their own message: print each text once.
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        cause = inner.source();
-    }
-    text
-}
+pub use snapglow::telemetry::error_chain as chain;
 
 /// An in-memory log, for tests that assert what a user would read on the terminal.
 #[derive(Clone, Default)]

@@ -95,6 +95,23 @@ pub fn emit_batch_metrics(function: &str, report: &BatchReport) {
     }
 }
 
+/// An error and its causes on one line, `outer: cause: root cause`, for log lines (which print
+/// an error alone, never its sources). A cause whose text the outer message already ends with
+/// (SDK errors repeat theirs) is printed once.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let next = inner.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// One request's metrics as an EMF line: `values` are (name, unit, value) under the
 /// `function` dimension. Printed inside Lambda only, as [`emit_batch_metrics`].
 pub fn emit_metrics(function: &str, values: &[(&str, &str, f64)]) {

@@ -187,27 +187,17 @@ fn body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Problem> {
 }
 
 fn store_problem(error: StoreError, correlation_id: &str) -> Problem {
+    let chain = snapglow::telemetry::error_chain(&error);
     match &error {
-        StoreError::Unavailable { .. } => {
-            tracing::warn!(error = %error_chain(&error), correlation_id, "a dependency is unavailable");
+        StoreError::Table(snapglow::table::TableError::Transient { .. }) => {
+            tracing::warn!(error = %chain, correlation_id, "a dependency is unavailable");
             Problem::busy("a dependency is busy; retry with backoff")
         }
-        StoreError::Refused { .. } | StoreError::Corrupt { .. } => {
-            tracing::error!(error = %error_chain(&error), correlation_id, "request failed");
+        _ => {
+            tracing::error!(error = %chain, correlation_id, "request failed");
             Problem::internal()
         }
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 impl<S: Store> Api<S> {

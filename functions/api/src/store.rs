@@ -15,28 +15,24 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use snapglow::contracts::RenditionV1;
+use snapglow::table::TableError;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Throttling, a timeout, a 5xx: the client may retry.
-    #[error("{what} is unavailable right now")]
-    Unavailable {
+    /// A table's failure, sorted (transient, rejected, corrupt item) as every function of the
+    /// project sorts them.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// S3 would not presign (a bad key or expiry): a bug, not load.
+    #[error("presigning {what}")]
+    Presign {
         what: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The request itself was refused (a bad cursor, a missing table, no permission).
-    #[error("{what} refused the request")]
-    Refused {
-        what: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    #[error("an item of {table} is malformed: {detail}; fix or delete the item")]
-    Corrupt { table: String, detail: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,32 +237,6 @@ pub fn image_pk(image_id: &str) -> String {
     format!("IMAGE#{image_id}")
 }
 
-fn sdk_error<E, R>(what: String, error: aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let transient = match &error {
-        aws_sdk_dynamodb::error::SdkError::ServiceError(service) => matches!(
-            service.err().code(),
-            Some(
-                "ProvisionedThroughputExceededException"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-                    | "InternalServerError"
-                    | "ServiceUnavailable"
-            )
-        ),
-        _ => true,
-    };
-    let source = Box::new(error);
-    if transient {
-        StoreError::Unavailable { what, source }
-    } else {
-        StoreError::Refused { what, source }
-    }
-}
-
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
     error: &aws_sdk_dynamodb::error::SdkError<E, R>,
 ) -> bool {
@@ -277,9 +247,11 @@ fn read_image(
     table: &str,
     item: &HashMap<String, AttributeValue>,
 ) -> Result<ImageRecord, StoreError> {
-    let corrupt = |detail: &str| StoreError::Corrupt {
-        table: table.to_owned(),
-        detail: format!("{detail} in image item {:?}", item.get("pk")),
+    let corrupt = |detail: &str| {
+        TableError::corrupt_item(
+            table,
+            format!("{detail} in image item {:?}", item.get("pk")),
+        )
     };
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     let renditions = match text("renditions") {
@@ -333,7 +305,7 @@ pub async fn create_pending(
         .condition_expression("attribute_not_exists(pk)")
         .send()
         .await
-        .map_err(|e| sdk_error(format!("creating image {}", image.image_id), e))?;
+        .map_err(|e| TableError::from_sdk(table, e))?;
     Ok(())
 }
 
@@ -361,7 +333,7 @@ impl Store for AwsStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_error(format!("the upload quota of {user_id}"), e)),
+            Err(e) => Err(TableError::from_sdk(&self.images_table, e).into()),
         }
     }
 
@@ -377,7 +349,7 @@ impl Store for AwsStore {
             .key("sk", s("IMAGE"))
             .send()
             .await
-            .map_err(|e| sdk_error(format!("image {image_id}"), e))?;
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
         output
             .item
             .map(|item| read_image(&self.images_table, &item))
@@ -399,7 +371,7 @@ impl Store for AwsStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| sdk_error(format!("the like of {user_id} on {image_id}"), e))?;
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
         let Some(item) = output.item else {
             return Ok(None);
         };
@@ -408,9 +380,11 @@ impl Store for AwsStore {
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse::<i64>().ok())
         };
-        let corrupt = || StoreError::Corrupt {
-            table: self.images_table.clone(),
-            detail: format!("like item of {user_id} on {image_id}"),
+        let corrupt = || {
+            TableError::corrupt_item(
+                &self.images_table,
+                format!("like item of {user_id} on {image_id}"),
+            )
         };
         Ok(Some(LikeState {
             liked: *item
@@ -448,10 +422,7 @@ impl Store for AwsStore {
         match request.send().await {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_error(
-                format!("the like of {} on {}", change.user_id, change.image_id),
-                e,
-            )),
+            Err(e) => Err(TableError::from_sdk(&self.images_table, e).into()),
         }
     }
 
@@ -473,7 +444,7 @@ impl Store for AwsStore {
             .set_exclusive_start_key(after.map(Cursor::into_item))
             .send()
             .await
-            .map_err(|e| sdk_error(format!("the images of {user_id}"), e))?;
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
         let images = output
             .items()
             .iter()
@@ -486,13 +457,7 @@ impl Store for AwsStore {
     }
 
     async fn like_count(&self, image_id: &str) -> Result<i64, StoreError> {
-        self.likes
-            .count(image_id)
-            .await
-            .map_err(|e| StoreError::Unavailable {
-                what: format!("the like count of {image_id}"),
-                source: Box::new(e),
-            })
+        self.likes.count(image_id).await.map_err(StoreError::from)
     }
 
     async fn inbox(
@@ -505,10 +470,7 @@ impl Store for AwsStore {
             .notifications
             .inbox_page(user_id, limit, after.map(Cursor::into_item))
             .await
-            .map_err(|e| StoreError::Unavailable {
-                what: format!("the inbox of {user_id}"),
-                source: Box::new(e),
-            })?;
+            .map_err(StoreError::from)?;
         Ok((notifications, next.and_then(Cursor::from_item)))
     }
 
@@ -516,10 +478,7 @@ impl Store for AwsStore {
         self.notifications
             .mark_read(user_id, key)
             .await
-            .map_err(|e| StoreError::Unavailable {
-                what: format!("the inbox of {user_id}"),
-                source: Box::new(e),
-            })
+            .map_err(StoreError::from)
     }
 
     async fn upload_url(
@@ -529,7 +488,7 @@ impl Store for AwsStore {
         content_length: u64,
     ) -> Result<Presigned, StoreError> {
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(self.upload_url_ttl)
-            .map_err(|e| StoreError::Refused {
+            .map_err(|e| StoreError::Presign {
                 what: "the upload URL's expiry".into(),
                 source: Box::new(e),
             })?;
@@ -544,7 +503,7 @@ impl Store for AwsStore {
             .content_length(content_length as i64)
             .presigned(config)
             .await
-            .map_err(|e| StoreError::Refused {
+            .map_err(|e| StoreError::Presign {
                 what: format!("presigning the upload of {key}"),
                 source: Box::new(e),
             })?;
@@ -572,7 +531,7 @@ impl Store for AwsStore {
 
     async fn rendition_url(&self, key: &str) -> Result<String, StoreError> {
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(self.rendition_url_ttl)
-            .map_err(|e| StoreError::Refused {
+            .map_err(|e| StoreError::Presign {
             what: "the rendition URL's expiry".into(),
             source: Box::new(e),
         })?;
@@ -583,7 +542,7 @@ impl Store for AwsStore {
             .key(key)
             .presigned(config)
             .await
-            .map_err(|e| StoreError::Refused {
+            .map_err(|e| StoreError::Presign {
                 what: format!("presigning {key}"),
                 source: Box::new(e),
             })?;

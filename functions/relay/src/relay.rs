@@ -38,13 +38,16 @@ pub struct SinkError {
     pub detail: String,
 }
 
+/// Kinesis's code for a record it did not put (e.g. `ProvisionedThroughputExceededException`).
+pub type ErrorCode = String;
+
 /// Where the relay puts events: the Kinesis stream, or an in-memory twin in tests.
 pub trait StreamSink {
     /// Puts the records in one call; per record, `None` when it landed, else its error code.
     fn put_records(
         &self,
         records: &[OutRecord],
-    ) -> impl Future<Output = Result<Vec<Option<String>>, SinkError>>;
+    ) -> impl Future<Output = Result<Vec<Option<ErrorCode>>, SinkError>>;
 }
 
 /// The Kinesis stream `image-social-events`.
@@ -54,7 +57,10 @@ pub struct KinesisSink {
 }
 
 impl StreamSink for KinesisSink {
-    async fn put_records(&self, records: &[OutRecord]) -> Result<Vec<Option<String>>, SinkError> {
+    async fn put_records(
+        &self,
+        records: &[OutRecord],
+    ) -> Result<Vec<Option<ErrorCode>>, SinkError> {
         use aws_sdk_kinesis::primitives::Blob;
         use aws_sdk_kinesis::types::PutRecordsRequestEntry;
         let entries = records
@@ -222,10 +228,9 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
             pending.clear();
             return Some(first);
         }
-        let records: Vec<OutRecord> = pending.iter().map(|(_, r)| r.clone()).collect();
+        let (indexes, records): (Vec<usize>, Vec<OutRecord>) = pending.drain(..).unzip();
         report.put_calls += 1;
         let outcome = self.sink.put_records(&records).await;
-        let indexes: Vec<usize> = pending.drain(..).map(|(i, _)| i).collect();
         match outcome {
             Err(error) => {
                 tracing::warn!(%error, records = records.len(), "PutRecords failed");
@@ -275,7 +280,7 @@ mod tests {
         async fn put_records(
             &self,
             records: &[OutRecord],
-        ) -> Result<Vec<Option<String>>, SinkError> {
+        ) -> Result<Vec<Option<ErrorCode>>, SinkError> {
             *self.calls.lock().unwrap() += 1;
             let refused = std::mem::take(&mut *self.refuse_positions.lock().unwrap());
             Ok(records

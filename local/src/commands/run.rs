@@ -30,13 +30,7 @@ pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
         ..Default::default()
     };
     let mut mappings = mappings(&stack, &binary_dir, &dir.logs(), &options).await?;
-    let api_port = stack
-        .api_url
-        .as_deref()
-        .and_then(|u| u.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
-    let api = HttpApiServer::start(&stack, &binary_dir, &dir.logs(), api_port).await?;
+    let api = HttpApiServer::start(&stack, &binary_dir, &dir.logs(), stack.api_port()).await?;
     eprintln!(
         "HTTP API at {} (sign in: cargo local token <user>)",
         api.url

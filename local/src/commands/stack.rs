@@ -21,11 +21,7 @@ pub fn running_stack() -> Result<StackInfo> {
 }
 
 fn port_of(endpoint_url: &str) -> u16 {
-    endpoint_url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0)
+    snapglow_local::stack::port_of(endpoint_url).unwrap_or(0)
 }
 
 /// How `up` and `demo` find their emulator: the recorded one if it answers, else a new one.

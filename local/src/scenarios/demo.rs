@@ -86,16 +86,7 @@ pub async fn run(
     ));
     // Through the HTTP API, as an app would: each owner signs in, asks for an upload and puts
     // the file to the presigned URL it gets.
-    let api_url = stack
-        .api_url
-        .clone()
-        .unwrap_or_else(|| "http://127.0.0.1:3000".into());
-    let api_port = api_url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3000);
-    let server = HttpApiServer::start(stack, binary_dir, &log_dir, api_port)
+    let server = HttpApiServer::start(stack, binary_dir, &log_dir, stack.api_port())
         .await
         .map_err(|e| ScenarioError::Failed(crate::logging::chain(&e)))?;
     println!("HTTP API at {}", server.url);
@@ -296,21 +287,7 @@ async fn wait_for_messages(
 ) -> Result<(), ScenarioError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let attributes = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .aws(|| "GetQueueAttributes of the uploads queue".to_owned())?;
-        let visible: usize = attributes
-            .attributes()
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            })
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        let visible = crate::stack::queues::held(clients, queue_url).await?;
         if visible >= count {
             return Ok(());
         }

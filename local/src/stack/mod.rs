@@ -91,7 +91,7 @@ pub struct FunctionInfo {
     pub log_format: String,
     pub log_level: String,
     /// `Environment.Variables`, Globals merged in, intrinsics resolved to local names.
-    pub environment: BTreeMap<String, String>,
+    pub environment: crate::template::model::Variables,
     /// `Events`, resolved (queue and stream ARNs are local ones).
     pub events: BTreeMap<String, EventSource>,
 }
@@ -141,6 +141,12 @@ impl StackInfo {
             .find(|r| r.arn.as_deref() == Some(arn))
     }
 
+    /// Where `cargo local run` serves the HTTP API: the recorded port, else API Gateway's
+    /// local default (3000).
+    pub fn api_port(&self) -> u16 {
+        self.api_url.as_deref().and_then(port_of).unwrap_or(3000)
+    }
+
     /// The cargo binaries of the template's functions.
     pub fn binaries(&self) -> Vec<String> {
         self.resources
@@ -162,4 +168,9 @@ impl StackInfo {
             .find(|(_, r)| r.function.as_ref().is_some_and(|f| f.binary == binary))
             .map(|(id, r)| (id.as_str(), r))
     }
+}
+
+/// The port of an `http://127.0.0.1:PORT` URL.
+pub fn port_of(url: &str) -> Option<u16> {
+    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }

@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 
 use super::clients::{AwsError, AwsResult, LocalClients};
 
+/// A message's body, as SQS holds it.
+pub type MessageBody = String;
+
 /// Every message body on the queue, oldest first. Messages are received (hidden) until the
 /// queue answers empty, then made visible again at once: nothing is deleted.
-pub async fn peek(clients: &LocalClients, queue_url: &str) -> Result<Vec<String>, AwsError> {
+pub async fn peek(clients: &LocalClients, queue_url: &str) -> Result<Vec<MessageBody>, AwsError> {
     let mut seen: BTreeMap<String, (u64, String, String)> = BTreeMap::new();
     loop {
         let output = clients
@@ -70,4 +73,25 @@ pub async fn peek(clients: &LocalClients, queue_url: &str) -> Result<Vec<String>
     let mut bodies: Vec<_> = seen.into_values().collect();
     bodies.sort_by_key(|(sent, _, _)| *sent);
     Ok(bodies.into_iter().map(|(_, _, body)| body).collect())
+}
+
+/// Messages on a queue, visible or received and not yet deleted (SQS's approximate counts).
+pub async fn held(clients: &LocalClients, queue_url: &str) -> Result<usize, AwsError> {
+    use aws_sdk_sqs::types::QueueAttributeName as Attribute;
+    let wanted = [
+        Attribute::ApproximateNumberOfMessages,
+        Attribute::ApproximateNumberOfMessagesNotVisible,
+    ];
+    let output = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .set_attribute_names(Some(wanted.to_vec()))
+        .send()
+        .await
+        .aws(|| format!("GetQueueAttributes of {queue_url}"))?;
+    Ok(wanted
+        .iter()
+        .filter_map(|a| output.attributes()?.get(a)?.parse::<usize>().ok())
+        .sum())
 }

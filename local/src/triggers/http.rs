@@ -314,7 +314,8 @@ async fn answer(
             match token {
                 Some(token) if !token.is_empty() => match verify(state, jwt, &token).await {
                     Ok(claims) => Some(claims),
-                    Err(reason) => {
+                    Err(refusal) => {
+                        let reason = crate::logging::chain(&refusal);
                         tracing::info!(%reason, route = %route.path, "JWT refused");
                         return message(StatusCode::UNAUTHORIZED, "Unauthorized");
                     }
@@ -448,30 +449,10 @@ fn payload_v2(
     event
 }
 
+/// Query strings are form-encoded like S3's notification keys: `+` is a space, then
+/// percent escapes. Undecodable text is passed on as it came.
 fn decode(text: &str) -> String {
-    let spaced = text.replace('+', " ");
-    percent_decode(&spaced)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(value) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(value);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    resize::upload::decode_key(text).unwrap_or_else(|| text.to_owned())
 }
 
 /// The function's answer as API Gateway reads a payload 2.0 response: an object with a
@@ -521,29 +502,63 @@ fn from_payload_v2(answer: &[u8]) -> Response<Full<Bytes>> {
     response
 }
 
+/// Why the JWT authorizer refused a token (API Gateway answers every one with 401; the reason
+/// is logged).
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("not a JWT")]
+    NotJwt(#[source] jsonwebtoken::errors::Error),
+    #[error("the token names no key (kid)")]
+    NoKeyId,
+    #[error("the issuer has no key {0:?}")]
+    UnknownKey(String),
+    #[error("the issuer's key {kid:?} is unusable")]
+    BadKey {
+        kid: String,
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
+    #[error("invalid token")]
+    Invalid(#[source] jsonwebtoken::errors::Error),
+    #[error("audience {found:?} is not one of {wanted:?}")]
+    Audience {
+        found: Vec<String>,
+        wanted: Vec<String>,
+    },
+    #[error("only Cognito issuers can be checked locally, not {0}")]
+    ForeignIssuer(String),
+    #[error("fetching the issuer's keys from {url}")]
+    Keys {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
 /// The JWT authorizer's checks; returns the token's claims.
 async fn verify(
     state: &State,
     jwt: &JwtConfiguration,
     token: &str,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, Refusal> {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-    let header = decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
-    let kid = header.kid.ok_or("the token names no key (kid)")?;
+    let header = decode_header(token).map_err(Refusal::NotJwt)?;
+    let kid = header.kid.ok_or(Refusal::NoKeyId)?;
     let keys = keys_of(state, &jwt.issuer).await?;
     let jwk = keys
         .find(&kid)
-        .ok_or_else(|| format!("the issuer has no key {kid:?}"))?;
-    let key = DecodingKey::from_jwk(jwk)
-        .map_err(|e| format!("the issuer's key {kid:?} is unusable: {e}"))?;
+        .ok_or_else(|| Refusal::UnknownKey(kid.clone()))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|source| Refusal::BadKey {
+        kid: kid.clone(),
+        source,
+    })?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[jwt.issuer.as_str()]);
     validation.validate_nbf = true;
     // `aud` (ID tokens) or `client_id` (Cognito access tokens), checked below as API Gateway does.
     validation.validate_aud = false;
     validation.leeway = 0;
-    let data = decode::<Map<String, Value>>(token, &key, &validation)
-        .map_err(|e| format!("invalid token: {e}"))?;
+    let data = decode::<Map<String, Value>>(token, &key, &validation).map_err(Refusal::Invalid)?;
     let claims = data.claims;
     let audiences: Vec<&str> = match claims.get("aud") {
         Some(Value::String(one)) => vec![one.as_str()],
@@ -558,16 +573,16 @@ async fn verify(
         .iter()
         .any(|a| jwt.audience.iter().any(|wanted| wanted == a))
     {
-        return Err(format!(
-            "audience {audiences:?} is not one of {:?}",
-            jwt.audience
-        ));
+        return Err(Refusal::Audience {
+            found: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            wanted: jwt.audience.clone(),
+        });
     }
     Ok(claims)
 }
 
 /// The issuer's signing keys, fetched once. A Cognito issuer's keys come from the emulator.
-async fn keys_of(state: &State, issuer: &str) -> Result<jsonwebtoken::jwk::JwkSet, String> {
+async fn keys_of(state: &State, issuer: &str) -> Result<jsonwebtoken::jwk::JwkSet, Refusal> {
     let mut cache = state.keys.lock().await;
     if let Some(keys) = cache.get(issuer) {
         return Ok(keys.clone());
@@ -576,16 +591,20 @@ async fn keys_of(state: &State, issuer: &str) -> Result<jsonwebtoken::jwk::JwkSe
         .strip_prefix("https://cognito-idp.")
         .and_then(|rest| rest.split_once('/'))
         .map(|(_, pool)| pool.to_owned())
-        .ok_or_else(|| format!("only Cognito issuers can be checked locally, not {issuer}"))?;
+        .ok_or_else(|| Refusal::ForeignIssuer(issuer.to_owned()))?;
     let url = format!("{}/{pool}/.well-known/jwks.json", state.endpoint_url);
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| Refusal::Keys {
+        url: url.clone(),
+        source,
+    };
     let (status, _, body) = call("GET", &url, &[], Vec::new())
         .await
-        .map_err(|e| format!("fetching {url}: {}", crate::logging::chain(&e)))?;
+        .map_err(|e| failed(e.into()))?;
     if status != 200 {
-        return Err(format!("{url} answered {status}"));
+        return Err(failed(format!("the emulator answered {status}").into()));
     }
     let keys: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
+        serde_json::from_slice(&body).map_err(|e| failed(e.into()))?;
     cache.insert(issuer.to_owned(), keys.clone());
     Ok(keys)
 }

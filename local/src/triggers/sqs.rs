@@ -102,24 +102,9 @@ impl SqsMapping {
     /// Messages still in the queue: visible, or received and not yet deleted (a failed batch
     /// waits out the queue's visibility timeout before it comes back).
     pub async fn in_flight(&self, clients: &LocalClients) -> Result<usize, TriggerError> {
-        use aws_sdk_sqs::types::QueueAttributeName as Attribute;
-        let wanted = [
-            Attribute::ApproximateNumberOfMessages,
-            Attribute::ApproximateNumberOfMessagesNotVisible,
-        ];
-        let output = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .set_attribute_names(Some(wanted.to_vec()))
-            .send()
+        crate::stack::queues::held(clients, &self.queue_url)
             .await
-            .aws(|| format!("GetQueueAttributes of {}", self.queue_url))
-            .map_err(|source| self.aws_error(source))?;
-        Ok(wanted
-            .iter()
-            .filter_map(|a| output.attributes()?.get(a)?.parse::<usize>().ok())
-            .sum())
+            .map_err(|source| self.aws_error(source))
     }
 
     fn aws_error(&self, source: crate::stack::clients::AwsError) -> TriggerError {
