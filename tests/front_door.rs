@@ -40,13 +40,9 @@ impl Stage {
     }
 
     async fn drain(&mut self) {
-        run_until_idle(
-            &mut self.pipeline,
-            &self.test.clients,
-            Duration::from_secs(120),
-        )
-        .await
-        .unwrap();
+        run_until_idle(&mut self.pipeline, Duration::from_secs(120))
+            .await
+            .unwrap();
     }
 }
 
@@ -422,7 +418,7 @@ async fn likes_recorded_while_the_stream_refuses_writes_reach_it_after_and_count
         .await
         .unwrap();
     test.wait_for_messages("ImageUploadsQueue", 2).await;
-    run_until_idle(&mut pipeline, &test.clients, Duration::from_secs(120))
+    run_until_idle(&mut pipeline, Duration::from_secs(120))
         .await
         .unwrap();
 
@@ -436,7 +432,7 @@ async fn likes_recorded_while_the_stream_refuses_writes_reach_it_after_and_count
             "a like succeeds while the stream is down"
         );
     }
-    let during = run_rounds(&mut pipeline, &test.clients, 3).await.unwrap();
+    let during = run_rounds(&mut pipeline, 3).await.unwrap();
     let on_stream_during = test
         .stream_events()
         .await
@@ -445,7 +441,7 @@ async fn likes_recorded_while_the_stream_refuses_writes_reach_it_after_and_count
         .count();
     // ... then the stream recovers
     proxy.set_percent(0);
-    run_until_idle(&mut pipeline, &test.clients, Duration::from_secs(120))
+    run_until_idle(&mut pipeline, Duration::from_secs(120))
         .await
         .unwrap();
 
@@ -480,10 +476,10 @@ async fn likes_recorded_while_the_stream_refuses_writes_reach_it_after_and_count
     .await
     .unwrap();
     replay.retain(|m| m.name().starts_with("RelayFunction"));
-    run_until_idle(&mut replay, &test.clients, Duration::from_secs(120))
+    run_until_idle(&mut replay, Duration::from_secs(120))
         .await
         .unwrap();
-    run_until_idle(&mut pipeline, &test.clients, Duration::from_secs(120))
+    run_until_idle(&mut pipeline, Duration::from_secs(120))
         .await
         .unwrap();
 

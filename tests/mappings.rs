@@ -52,7 +52,7 @@ async fn an_upload_that_keeps_failing_ends_in_the_dlq_after_max_receive_count() 
     stage.wait_for_messages("ImageUploadsQueue", 2).await; // the s3:TestEvent and the upload
 
     // WHEN the mappings run until nothing is left in flight
-    let stats = run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(120))
+    let stats = run_until_idle(&mut mappings, Duration::from_secs(120))
         .await
         .unwrap();
 
@@ -113,7 +113,7 @@ async fn a_stream_batch_that_keeps_failing_is_given_up_on_and_described_on_the_d
     let terminal = snapglow_local::logging::Captured::default();
     let logging =
         tracing::subscriber::set_default(snapglow_local::logging::subscriber(terminal.clone()));
-    let stats = run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(120))
+    let stats = run_until_idle(&mut mappings, Duration::from_secs(120))
         .await
         .unwrap();
     drop(logging);
@@ -147,7 +147,7 @@ async fn a_stream_batch_that_keeps_failing_is_given_up_on_and_described_on_the_d
         "{printed}"
     );
     // AND nothing stays in flight: a second run finds no work
-    let again = run_until_idle(&mut mappings, &stage.clients, Duration::from_secs(30))
+    let again = run_until_idle(&mut mappings, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(again.records, 0);

@@ -9,7 +9,7 @@ use snapglow_local::stack::queues::peek;
 
 pub async fn likes(image_id: &str) -> Result<()> {
     let stack = running_stack()?;
-    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let clients = LocalClients::admin(&stack).await;
     let table = like_counter::table::LikesTable::new(
         clients.dynamodb,
         stack.name_of("LikesTable"),
@@ -29,7 +29,7 @@ pub async fn likes(image_id: &str) -> Result<()> {
 /// `username`'s inbox: the user is the local pool's, whose `sub` keys the inbox.
 pub async fn inbox(username: &str) -> Result<()> {
     let stack = running_stack()?;
-    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let clients = LocalClients::admin(&stack).await;
     let token = snapglow_local::stack::users::token(&clients, &stack, username).await?;
     let user_id = snapglow_local::scenarios::client::sub_of(&token)
         .with_context(|| format!("the token of {username} has no sub"))?;
@@ -51,7 +51,7 @@ pub async fn inbox(username: &str) -> Result<()> {
 /// The quarantined records as JSON lines, oldest first, without removing them.
 pub async fn quarantine() -> Result<()> {
     let stack = running_stack()?;
-    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let clients = LocalClients::admin(&stack).await;
     for body in peek(&clients, stack.url_of("QuarantineQueue")).await? {
         println!("{body}");
     }

@@ -9,7 +9,7 @@ use snapglow_local::stack::users;
 
 pub async fn token(username: &str) -> Result<()> {
     let stack = running_stack()?;
-    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let clients = LocalClients::admin(&stack).await;
     // Only the token on stdout: `TOKEN=$(cargo local token alice)`.
     println!("{}", users::token(&clients, &stack, username).await?);
     Ok(())
@@ -21,7 +21,7 @@ pub async fn like(image_id: &str, user: &str, liked: bool) -> Result<()> {
         .api_url
         .clone()
         .context("the local stack records no HTTP API; run `cargo local up` again")?;
-    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let clients = LocalClients::admin(&stack).await;
     let mut api = ApiClient::new(&api_url, &clients, &stack);
     let answer = api
         .like(user, image_id, liked)

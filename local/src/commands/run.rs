@@ -4,7 +4,6 @@ use anyhow::Result;
 use std::time::{Duration, Instant};
 
 use super::stack::running_stack;
-use snapglow_local::stack::clients::LocalClients;
 use snapglow_local::stack::emulator::LocalDir;
 use snapglow_local::stack::project::{build_binaries, project_root};
 use snapglow_local::triggers::http::HttpApiServer;
@@ -43,16 +42,15 @@ pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
             dir.logs().display()
         );
     }
-    let clients = LocalClients::new(&stack.endpoint_url).await;
     let mut progress = Progress::every(Duration::from_secs(1));
     let started = Instant::now();
     let result = if until_idle {
         let limit = Duration::from_secs(1800);
-        pipeline::run(&mut mappings, &clients, Some(limit), &mut progress).await
+        pipeline::run(&mut mappings, Some(limit), &mut progress).await
     } else {
         eprintln!("running until Ctrl-C");
         tokio::select! {
-            result = pipeline::run(&mut mappings, &clients, None, &mut progress) => result,
+            result = pipeline::run(&mut mappings, None, &mut progress) => result,
             // A batch cut off here was not checkpointed: the next run delivers it again.
             _ = tokio::signal::ctrl_c() => Ok(Default::default()),
         }

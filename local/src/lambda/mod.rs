@@ -37,7 +37,7 @@ pub fn spec_for(
         .function
         .as_ref()
         .expect("function_by_binary returns functions");
-    let mut environment = aws_environment(&stack.endpoint_url);
+    let mut environment = aws_environment(&stack.endpoint_url, info.key(stack));
     environment.extend(info.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
     Ok(FunctionSpec {
         name: resource.name.clone().unwrap_or_else(|| binary.to_owned()),

@@ -40,7 +40,7 @@ pub async fn run(
     binary_dir: &Path,
     photos: &[PathBuf],
 ) -> Result<bool, ScenarioError> {
-    let clients = LocalClients::new(&stack.endpoint_url).await;
+    let clients = LocalClients::admin(&stack).await;
     let log_dir = root.join(".local").join("logs");
     let mut pipeline = mappings(stack, binary_dir, &log_dir, &Default::default()).await?;
     println!(
@@ -110,7 +110,7 @@ pub async fn run(
     // The notifications are asynchronous: wait for every upload's message to be visible
     // (plus the s3:TestEvent the fresh stack's bucket configuration sent).
     wait_for_messages(&clients, stack.url_of("ImageUploadsQueue"), files.len() + 1).await?;
-    let stats = run_to_idle(&mut pipeline, &clients).await?;
+    let stats = run_to_idle(&mut pipeline).await?;
     let resize_ms = started.elapsed().as_millis();
     println!(
         "resized and published in {resize_ms} ms ({} invocations)",
@@ -146,7 +146,7 @@ pub async fn run(
         truth.insert((image_id.clone(), api.user_id(&user).await?), liked);
     }
     let started = Instant::now();
-    let stats = run_to_idle(&mut pipeline, &clients).await?;
+    let stats = run_to_idle(&mut pipeline).await?;
     println!(
         "{sent} likes and unlikes (+{retries} client retries) recorded, relayed, counted and notified in {} ms ({} invocations)",
         started.elapsed().as_millis(),
@@ -301,18 +301,9 @@ async fn wait_for_messages(
 }
 
 /// The pipeline's run with a progress line per mapping every second.
-async fn run_to_idle(
-    pipeline: &mut [Mapping],
-    clients: &LocalClients,
-) -> Result<PollStats, ScenarioError> {
+async fn run_to_idle(pipeline: &mut [Mapping]) -> Result<PollStats, ScenarioError> {
     let mut progress = Progress::every(Duration::from_secs(1));
-    let stats = run_pipeline(
-        pipeline,
-        clients,
-        Some(Duration::from_secs(300)),
-        &mut progress,
-    )
-    .await?;
+    let stats = run_pipeline(pipeline, Some(Duration::from_secs(300)), &mut progress).await?;
     for line in progress.lines() {
         eprintln!("  {line}");
     }

@@ -332,7 +332,7 @@ impl DrillStage {
         binary_dir: &Path,
         state_dir: &Path,
     ) -> Result<DrillStage, ScenarioError> {
-        let clients = LocalClients::new(&stack.endpoint_url).await;
+        let clients = LocalClients::admin(&stack).await;
         let server = HttpApiServer::start(&stack, binary_dir, &state_dir.join("logs"), 0)
             .await
             .map_err(|e| ScenarioError::Failed(crate::logging::chain(&e)))?;
@@ -467,12 +467,7 @@ impl DrillStage {
         let started = Instant::now();
         let mut consumers = self.consumers(faults).await?;
         let mut stats = earlier;
-        stats += run_until_idle(
-            &mut consumers.mappings,
-            &self.clients,
-            Duration::from_secs(600),
-        )
-        .await?;
+        stats += run_until_idle(&mut consumers.mappings, Duration::from_secs(600)).await?;
         Ok(DrillReport {
             drill: drill.to_owned(),
             deliveries: stats.delivered,
@@ -507,7 +502,7 @@ impl DrillStage {
         let mark = self.mark().await?;
         self.produce(images, likes / 2, 0).await?;
         let mut first = self.consumers(faults).await?;
-        let stats = run_rounds(&mut first.mappings, &self.clients, 1).await?;
+        let stats = run_rounds(&mut first.mappings, 1).await?;
         let crashes_before = first.crashes();
         drop(first); // the runner dies; its checkpoints stay on disk
         self.produce(0, likes - likes / 2, 0).await?;

@@ -3,6 +3,9 @@
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
 
+use super::StackInfo;
+use super::iam::AccessKey;
+
 pub const REGION: &str = "us-east-1";
 /// moto's default account.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -19,13 +22,14 @@ pub struct LocalClients {
 }
 
 impl LocalClients {
-    pub async fn new(endpoint_url: &str) -> Self {
+    /// Clients calling with `key` (IAM is enforced once a stack is deployed: stack/iam.rs).
+    pub async fn new(endpoint_url: &str, key: &AccessKey) -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint_url)
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new(
-                "test",
-                "test",
+                &key.access_key_id,
+                &key.secret_access_key,
                 None,
                 None,
                 "snapglow-local",
@@ -45,16 +49,21 @@ impl LocalClients {
             config,
         }
     }
+
+    /// The stack's admin clients: what the CLI, the tests and the benchmarks use.
+    pub async fn admin(stack: &StackInfo) -> Self {
+        LocalClients::new(&stack.endpoint_url, &stack.admin).await
+    }
 }
 
-/// The environment a process needs to reach the emulator as if it were AWS.
-pub fn aws_environment(endpoint_url: &str) -> Vec<(String, String)> {
+/// The environment a process needs to reach the emulator as if it were AWS, calling with `key`.
+pub fn aws_environment(endpoint_url: &str, key: &AccessKey) -> Vec<(String, String)> {
     [
         ("AWS_ENDPOINT_URL", endpoint_url),
         ("AWS_REGION", REGION),
         ("AWS_DEFAULT_REGION", REGION),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ACCESS_KEY_ID", &key.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", &key.secret_access_key),
         // Credentials come from the environment: never probe EC2 instance metadata.
         ("AWS_EC2_METADATA_DISABLED", "true"),
     ]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::clients::{ACCOUNT_ID, AwsError, AwsResult, LocalClients, REGION};
+use super::iam::{self, AccessKey, IamError};
 use super::{FunctionInfo, LocalResource, StackError, StackInfo};
 use crate::template::model::{
     BucketProperties, FunctionProperties, QueueProperties, StreamProperties, TableProperties,
@@ -55,12 +56,18 @@ impl Lookup for Resolving<'_> {
 
 /// Creates (or finds) every emulated resource of the template in the emulator at
 /// `endpoint_url`; resources whose `Condition` is false are left out, as CloudFormation does.
+/// Each role becomes an IAM user holding its policies, and IAM is enforced from then on
+/// (stack/iam.rs): the returned stack names the admin key the tooling uses.
 pub async fn deploy(
     template: &Template,
     stack_name: &str,
     endpoint_url: &str,
 ) -> Result<StackInfo, StackError> {
-    let clients = LocalClients::new(endpoint_url).await;
+    let enforcement = |source: IamError| StackError::Iam { source };
+    iam::enforce(endpoint_url, false)
+        .await
+        .map_err(enforcement)?;
+    let clients = LocalClients::new(endpoint_url, &AccessKey::unchecked()).await;
     let mut resources: BTreeMap<String, LocalResource> = BTreeMap::new();
     for logical_id in template.creation_order()? {
         let resource = &template.resources[&logical_id];
@@ -75,8 +82,9 @@ pub async fn deploy(
             }
             template.properties(resource, &lookup)?
         };
-        let created = create(
+        let mut created = create(
             &clients,
+            endpoint_url,
             stack_name,
             &logical_id,
             &resource.kind,
@@ -88,9 +96,29 @@ pub async fn deploy(
             kind: resource.kind.clone(),
             source,
         })?;
+        // A function runs with its role's user (a role is created before the functions that
+        // name it: `Role: !GetAtt` is a dependency).
+        if let Some(function) = created.function.as_mut() {
+            function.access_key = function
+                .role
+                .as_deref()
+                .and_then(|arn| resources.values().find(|r| r.arn.as_deref() == Some(arn)))
+                .and_then(|role| role.access_key.clone());
+        }
         resources.insert(logical_id, created);
     }
+    let admin = iam::user_with_policies(
+        endpoint_url,
+        &format!("{stack_name}-admin"),
+        &[("admin".to_owned(), iam::admin_policy())],
+    )
+    .await
+    .map_err(enforcement)?;
+    iam::enforce(endpoint_url, true)
+        .await
+        .map_err(enforcement)?;
     Ok(StackInfo {
+        admin,
         stack_name: stack_name.to_owned(),
         endpoint_url: endpoint_url.to_owned(),
         region: REGION.to_owned(),
@@ -109,6 +137,8 @@ type Arn = String;
 pub enum CreateError {
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[error(transparent)]
+    Iam(#[from] IamError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -119,6 +149,7 @@ fn default_name(stack_name: &str, logical_id: &str) -> String {
 
 async fn create(
     clients: &LocalClients,
+    endpoint_url: &str,
     stack_name: &str,
     id: &str,
     kind: &str,
@@ -133,6 +164,7 @@ async fn create(
         function: None,
         stream_arn: None,
         http_api: None,
+        access_key: None,
     };
     match properties {
         Properties::Queue(props) => {
@@ -219,6 +251,17 @@ async fn create(
             local.emulated = false;
             local.function = Some(function_info(props));
         }
+        Properties::Role(props) => {
+            let name = default_name(stack_name, id);
+            let policies: Vec<(String, serde_json::Value)> = props
+                .policies
+                .iter()
+                .map(|p| (p.policy_name.clone(), iam::local_policy(&p.policy_document)))
+                .collect();
+            local.access_key = Some(iam::user_with_policies(endpoint_url, &name, &policies).await?);
+            local.arn = Some(format!("arn:aws:iam::{ACCOUNT_ID}:role/{name}"));
+            local.name = Some(name);
+        }
         Properties::Other => {
             let name = default_name(stack_name, id);
             // A recognisable placeholder: `arn:aws:<service>:<region>:<account>:local/<name>`.
@@ -242,6 +285,8 @@ fn function_info(props: FunctionProperties) -> FunctionInfo {
         log_level: props.logging_config.application_log_level,
         environment: props.environment.variables,
         events: props.events,
+        role: props.role,
+        access_key: None,
     }
 }
 

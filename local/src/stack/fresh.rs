@@ -31,11 +31,16 @@ pub struct FreshStack {
 impl FreshStack {
     /// Stack name `snapglow`: the names the sample events in events/ use.
     pub async fn start() -> Result<FreshStack, FreshStackError> {
+        let template = Template::load(&template_path(&project_root()))?;
+        Self::start_from(&template).await
+    }
+
+    /// A fresh stack of another template (a test's variant of template.yaml).
+    pub async fn start_from(template: &Template) -> Result<FreshStack, FreshStackError> {
         let root = project_root();
-        let template = Template::load(&template_path(&root))?;
         let emulator = Emulator::start_attached_on_free_port(&root)?;
-        let stack = deploy(&template, "snapglow", &emulator.endpoint_url()).await?;
-        let clients = LocalClients::new(&emulator.endpoint_url()).await;
+        let stack = deploy(template, "snapglow", &emulator.endpoint_url()).await?;
+        let clients = LocalClients::admin(&stack).await;
         Ok(FreshStack {
             emulator,
             stack,

@@ -5,6 +5,8 @@ pub mod clients;
 pub mod deploy;
 pub mod emulator;
 pub mod fresh;
+pub mod iam;
+pub mod presigned;
 pub mod project;
 pub mod queues;
 pub mod users;
@@ -29,6 +31,11 @@ pub enum StackError {
         #[source]
         source: deploy::CreateError,
     },
+    #[error("IAM in the emulator")]
+    Iam {
+        #[source]
+        source: iam::IamError,
+    },
     #[error("the local stack's file {path} cannot be read; run `cargo local up` first")]
     StackFile {
         path: String,
@@ -50,6 +57,9 @@ pub struct StackInfo {
     pub endpoint_url: String,
     pub region: String,
     pub account_id: String,
+    /// The key of `{stack}-admin`, allowed everything: what the CLI, tests and benchmarks use
+    /// (the emulator enforces IAM once the stack is deployed).
+    pub admin: iam::AccessKey,
     /// Where `cargo local run` serves the template's HTTP API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
@@ -79,6 +89,9 @@ pub struct LocalResource {
     /// An HTTP API's authorizers and CORS, resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_api: Option<crate::template::model::HttpApiProperties>,
+    /// A role's IAM user key (stack/iam.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<iam::AccessKey>,
 }
 
 /// What the local Runtime API needs to run a function as Lambda would.
@@ -94,6 +107,20 @@ pub struct FunctionInfo {
     pub environment: crate::template::model::Variables,
     /// `Events`, resolved (queue and stream ARNs are local ones).
     pub events: BTreeMap<String, EventSource>,
+    /// The execution role's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The role's user key: the function and its mappings call AWS with it. Without a role
+    /// (SAM would generate one with managed policies) the function uses the admin key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<iam::AccessKey>,
+}
+
+impl FunctionInfo {
+    /// The key this function (and its event source mappings) calls AWS with.
+    pub fn key<'a>(&'a self, stack: &'a StackInfo) -> &'a iam::AccessKey {
+        self.access_key.as_ref().unwrap_or(&stack.admin)
+    }
 }
 
 impl StackInfo {

@@ -24,6 +24,7 @@ pub enum Properties {
     UserPool(UserPoolProperties),
     UserPoolClient(UserPoolClientProperties),
     HttpApi(HttpApiProperties),
+    Role(RoleProperties),
     Other,
 }
 
@@ -63,6 +64,7 @@ impl Properties {
             "AWS::Serverless::HttpApi" => {
                 Properties::HttpApi(serde_json::from_value(resolved).map_err(typed)?)
             }
+            "AWS::IAM::Role" => Properties::Role(serde_json::from_value(resolved).map_err(typed)?),
             "AWS::Serverless::Function" => {
                 let mut function: FunctionProperties =
                     serde_json::from_value(resolved).map_err(typed)?;
@@ -93,6 +95,7 @@ impl Properties {
                 | "AWS::Cognito::UserPool"
                 | "AWS::Cognito::UserPoolClient"
                 | "AWS::Serverless::HttpApi"
+                | "AWS::IAM::Role"
         )
     }
 }
@@ -337,6 +340,8 @@ pub struct FunctionProperties {
     #[serde(skip)]
     pub binary: String,
     pub function_name: Option<String>,
+    /// The execution role's ARN (`Role: !GetAtt SomeRole.Arn`).
+    pub role: Option<String>,
     /// SAM's default: 3 seconds.
     #[serde(default = "three", deserialize_with = "lenient::required_number")]
     pub timeout: u64,
@@ -352,6 +357,22 @@ pub struct FunctionProperties {
     pub logging_config: LoggingConfig,
     #[serde(default)]
     pub events: BTreeMap<String, EventSource>,
+}
+
+/// An execution role: its inline policies, intrinsics resolved. The local stack gives the
+/// functions that assume it an IAM user holding the same policies (stack/iam.rs).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoleProperties {
+    #[serde(default)]
+    pub policies: Vec<InlinePolicy>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InlinePolicy {
+    pub policy_name: String,
+    pub policy_document: Value,
 }
 
 /// Environment variables by name, every value as its text (as Lambda stores them).

@@ -70,6 +70,8 @@ struct State {
 pub struct HttpApiServer {
     pub url: String,
     server: tokio::task::JoinHandle<()>,
+    /// Where the URLs the API signs point (S3's presigned-URL check): lives as long as the API.
+    presigned: Option<crate::stack::presigned::PresignedGate>,
 }
 
 impl Drop for HttpApiServer {
@@ -104,22 +106,39 @@ impl HttpApiServer {
         log_dir: &std::path::Path,
         port: u16,
     ) -> Result<HttpApiServer, HttpApiError> {
+        let mut signers: Vec<&crate::stack::iam::AccessKey> = stack
+            .resources
+            .values()
+            .filter_map(|r| r.function.as_ref().map(|f| f.key(stack)))
+            .collect();
+        signers.push(&stack.admin);
+        let gate = crate::stack::presigned::PresignedGate::start(&stack.endpoint_url, &signers)
+            .await
+            .map_err(|source| HttpApiError::Bind { port: 0, source })?;
         let mut functions = Vec::new();
         for binary in api_binaries(stack) {
             let log = crate::lambda::LogSink::File(log_dir.join(format!("{binary}.log")));
-            let function = crate::lambda::start(stack, &binary, binary_dir, log)
+            let failed = |source| HttpApiError::Function {
+                binary: binary.clone(),
+                source,
+            };
+            let mut spec =
+                crate::lambda::spec_for(stack, &binary, binary_dir, log).map_err(failed)?;
+            // Presigned URLs name the endpoint they were signed for: the gate.
+            spec.environment
+                .push(("AWS_ENDPOINT_URL_S3".to_owned(), gate.url.clone()));
+            let function = LocalFunction::start(spec)
                 .await
-                .map_err(|source| HttpApiError::Function {
-                    binary: binary.clone(),
-                    source,
-                })?;
+                .map_err(|e| failed(crate::lambda::FunctionError::Start(e)))?;
             functions.push((binary, function));
         }
-        Self::serve(stack, functions, port).await
+        let mut server = Self::serve(stack, functions, port).await?;
+        server.presigned = Some(gate);
+        Ok(server)
     }
 
     /// Serves the routes with functions the caller started.
-    pub async fn serve(
+    async fn serve(
         stack: &StackInfo,
         functions: Vec<(String, LocalFunction)>,
         port: u16,
@@ -185,6 +204,7 @@ impl HttpApiServer {
         Ok(HttpApiServer {
             url: format!("http://127.0.0.1:{bound}"),
             server,
+            presigned: None,
         })
     }
 }

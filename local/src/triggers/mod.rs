@@ -199,17 +199,25 @@ impl Mapping {
         }
     }
 
-    pub async fn poll_once(&mut self, clients: &LocalClients) -> Result<PollStats, TriggerError> {
+    /// One poll, with the function's own key: Lambda reads a mapping's source and writes its
+    /// on-failure destination with the execution role, so a missing grant stops it here too.
+    pub async fn poll_once(&mut self) -> Result<PollStats, TriggerError> {
         match self {
-            Mapping::Sqs(m) => m.poll_once(clients).await,
-            Mapping::Stream(m) => m.poll_once(clients).await,
+            Mapping::Sqs(m) => {
+                let clients = m.clients.clone();
+                m.poll_once(&clients).await
+            }
+            Mapping::Stream(m) => {
+                let clients = m.clients.clone();
+                m.poll_once(&clients).await
+            }
         }
     }
 
     /// Messages still in the queue, visible or in flight; zero for streams.
-    pub async fn in_flight(&self, clients: &LocalClients) -> Result<usize, TriggerError> {
+    pub async fn in_flight(&self) -> Result<usize, TriggerError> {
         match self {
-            Mapping::Sqs(m) => m.in_flight(clients).await,
+            Mapping::Sqs(m) => m.in_flight(&m.clients).await,
             Mapping::Stream(_) => Ok(0),
         }
     }
@@ -290,6 +298,7 @@ pub async fn mappings(
                 mapping: name.clone(),
                 source,
             };
+            let clients = LocalClients::new(&stack.endpoint_url, info.key(stack)).await;
             let mut spec = spec_for(stack, &info.binary, binary_dir, log).map_err(starting)?;
             spec.environment.extend(options.environment.iter().cloned());
             let function: Box<dyn Invoke> = Box::new(
@@ -319,6 +328,7 @@ pub async fn mappings(
                     function,
                     latencies_ms: Vec::new(),
                     name: name.clone(),
+                    clients: clients.clone(),
                 }
             };
             all.push(match event {
@@ -329,6 +339,7 @@ pub async fn mappings(
                     function,
                     latencies_ms: Vec::new(),
                     name,
+                    clients,
                 }),
                 EventSource::Kinesis(settings) => Mapping::Stream(Box::new(stream(
                     settings,

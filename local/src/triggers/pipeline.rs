@@ -5,18 +5,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{Mapping, PollStats, TriggerError};
-use crate::stack::clients::LocalClients;
 
 /// Polls every mapping `rounds` times (each poll: one batch per queue, one per shard).
 pub async fn run_rounds(
     mappings: &mut [Mapping],
-    clients: &LocalClients,
     rounds: usize,
 ) -> Result<PollStats, TriggerError> {
     let mut progress = Progress::quiet();
     let mut total = PollStats::default();
     for _ in 0..rounds {
-        total += poll_round(mappings, clients, &mut progress).await?;
+        total += poll_round(mappings, &mut progress).await?;
     }
     Ok(total)
 }
@@ -24,12 +22,11 @@ pub async fn run_rounds(
 /// One poll of every mapping, counted per mapping in `progress`.
 async fn poll_round(
     mappings: &mut [Mapping],
-    clients: &LocalClients,
     progress: &mut Progress,
 ) -> Result<PollStats, TriggerError> {
     let mut round = PollStats::default();
     for mapping in mappings.iter_mut() {
-        let stats = mapping.poll_once(clients).await?;
+        let stats = mapping.poll_once().await?;
         progress.add(mapping.name(), stats);
         round += stats;
     }
@@ -40,11 +37,10 @@ async fn poll_round(
 /// (a failed SQS batch comes back after the visibility timeout), or `limit` passes.
 pub async fn run_until_idle(
     mappings: &mut [Mapping],
-    clients: &LocalClients,
     limit: Duration,
 ) -> Result<PollStats, TriggerError> {
     let mut progress = Progress::quiet();
-    run(mappings, clients, Some(limit), &mut progress).await
+    run(mappings, Some(limit), &mut progress).await
 }
 
 /// What `cargo local run` shows while it runs: per mapping, records, failures and lag.
@@ -104,14 +100,13 @@ impl Progress {
 /// stopped, waiting a little between idle rounds.
 pub async fn run(
     mappings: &mut [Mapping],
-    clients: &LocalClients,
     limit: Option<Duration>,
     progress: &mut Progress,
 ) -> Result<PollStats, TriggerError> {
     let started = Instant::now();
     let mut total = PollStats::default();
     loop {
-        let round = poll_round(mappings, clients, progress).await?;
+        let round = poll_round(mappings, progress).await?;
         total += round;
         progress.maybe_print();
         let Some(limit) = limit else {
@@ -132,7 +127,7 @@ pub async fn run(
         }
         let mut in_flight = 0;
         for mapping in mappings.iter() {
-            in_flight += mapping.in_flight(clients).await?;
+            in_flight += mapping.in_flight().await?;
         }
         if in_flight == 0 {
             return Ok(total);

@@ -20,6 +20,8 @@ pub struct SqsMapping {
     pub function: Box<dyn Invoke>,
     /// Per acknowledged message: sent to the queue → acknowledged, in ms (end-to-end latency).
     pub latencies_ms: Vec<u64>,
+    /// Calls with the function's key (the execution role's grants).
+    pub clients: LocalClients,
 }
 
 impl SqsMapping {

@@ -41,6 +41,8 @@ pub enum Source {
 /// A stream → function mapping with its own position in every shard.
 pub struct StreamMapping {
     pub name: String,
+    /// Calls with the function's key (the execution role's grants).
+    pub clients: LocalClients,
     pub source: Source,
     pub stream_arn: String,
     pub function_arn: String,

@@ -1,0 +1,527 @@
+//! S3's check of presigned URLs, in front of the emulator. With IAM enforced, moto fails every
+//! request that carries its signature in the query (it reads only the `Authorization` header)
+//! and, without enforcement, it accepts any URL at all. S3 itself checks that the URL has not
+//! expired and that its signature matches, then authorizes the request as its signer: this
+//! gate does the same and forwards the request to the emulator signed in the header with the
+//! signer's key, so the signer's policy decides (the API's role may sign PUTs under uploads/
+//! only). Every other request passes unchanged.
+//!
+//! The API function points its S3 client here (`AWS_ENDPOINT_URL_S3`), so the URLs it signs
+//! name this gate, as on AWS they name S3.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+
+use super::clients::REGION;
+use super::iam::AccessKey;
+use crate::lambda::http::{respond, send};
+
+/// A running gate; stops when dropped.
+pub struct PresignedGate {
+    pub url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PresignedGate {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct Gate {
+    /// The emulator's `host:port`.
+    upstream: String,
+    /// Secret keys by access key id: every signer the stack knows.
+    keys: BTreeMap<String, AccessKey>,
+}
+
+impl PresignedGate {
+    pub async fn start(endpoint_url: &str, keys: &[&AccessKey]) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let gate = Arc::new(Gate {
+            upstream: endpoint_url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+            keys: keys
+                .iter()
+                .map(|k| (k.access_key_id.clone(), (*k).clone()))
+                .collect(),
+        });
+        let server = crate::lambda::http::serve(listener, gate, pass);
+        Ok(PresignedGate {
+            url: format!("http://127.0.0.1:{port}"),
+            server,
+        })
+    }
+}
+
+/// The query parameters of a SigV4 presigned URL.
+const AUTH_PARAMS: [&str; 7] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+];
+
+async fn pass(
+    gate: Arc<Gate>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (mut parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return Ok(respond(StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    if param(&params, "X-Amz-Signature").is_some() {
+        let host = parts
+            .headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let presigned = Presigned::read(&params, &header, SystemTime::now());
+        let key = match presigned.and_then(|p| {
+            let key = gate.keys.get(&p.access_key_id).ok_or(Refusal::UnknownKey)?;
+            p.verify(parts.method.as_str(), &host, parts.uri.path(), &params, key)?;
+            Ok(key)
+        }) {
+            Ok(key) => key,
+            Err(refusal) => return Ok(refusal.answer()),
+        };
+        // Forward as the signer: the same request, signed in the header with its key.
+        let rest: Vec<(String, String)> = params
+            .iter()
+            .filter(|(k, _)| !AUTH_PARAMS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let path_and_query = if rest.is_empty() {
+            parts.uri.path().to_owned()
+        } else {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.extend_pairs(rest.iter());
+            format!("{}?{}", parts.uri.path(), q.finish())
+        };
+        let url = format!("http://{host}{path_and_query}");
+        let signed = match sign_s3(parts.method.as_str(), &url, &host, key) {
+            Ok(signed) => signed,
+            Err(message) => return Ok(respond(StatusCode::INTERNAL_SERVER_ERROR, message)),
+        };
+        parts.uri = match path_and_query.parse() {
+            Ok(uri) => uri,
+            Err(e) => return Ok(respond(StatusCode::BAD_REQUEST, e.to_string())),
+        };
+        for (name, value) in signed {
+            if let (Ok(name), Ok(value)) = (
+                hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                hyper::header::HeaderValue::from_str(&value),
+            ) {
+                parts.headers.insert(name, value);
+            }
+        }
+    }
+    let forwarded = send(&gate.upstream, Request::from_parts(parts, Full::new(body))).await;
+    Ok(forwarded.unwrap_or_else(|e| {
+        respond(
+            StatusCode::BAD_GATEWAY,
+            format!("presigned gate: {}", crate::logging::chain(&e)),
+        )
+    }))
+}
+
+/// What S3 answers a presigned URL it refuses.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    Malformed(&'static str),
+    UnknownKey,
+    Expired,
+    SignatureDoesNotMatch,
+}
+
+impl Refusal {
+    fn answer(&self) -> Response<Full<Bytes>> {
+        let (status, code, message) = match self {
+            Refusal::Malformed(what) => (
+                StatusCode::BAD_REQUEST,
+                "AuthorizationQueryParametersError",
+                *what,
+            ),
+            Refusal::UnknownKey => (
+                StatusCode::FORBIDDEN,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            ),
+            Refusal::Expired => (StatusCode::FORBIDDEN, "AccessDenied", "Request has expired"),
+            Refusal::SignatureDoesNotMatch => (
+                StatusCode::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            ),
+        };
+        let mut response = respond(
+            status,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+            ),
+        );
+        response.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/xml"),
+        );
+        response
+    }
+}
+
+/// A presigned URL's signing facts, read from its query.
+#[derive(Debug)]
+struct Presigned {
+    access_key_id: String,
+    signed_at: SystemTime,
+    expires_in: Duration,
+    /// The signed headers, with the request's values.
+    headers: Vec<(String, String)>,
+    signature: String,
+}
+
+/// One query parameter's value.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+impl Presigned {
+    fn read(
+        params: &[(String, String)],
+        header: &dyn Fn(&str) -> Option<String>,
+        now: SystemTime,
+    ) -> Result<Presigned, Refusal> {
+        let param = |name: &str| param(params, name);
+        if param("X-Amz-Algorithm") != Some("AWS4-HMAC-SHA256") {
+            return Err(Refusal::Malformed(
+                "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
+            ));
+        }
+        let credential = param("X-Amz-Credential").ok_or(Refusal::Malformed(
+            "Query-string authentication requires the X-Amz-Credential parameter",
+        ))?;
+        let access_key_id = credential.split('/').next().unwrap_or_default().to_owned();
+        let signed_at = param("X-Amz-Date")
+            .and_then(|d| chrono::NaiveDateTime::parse_from_str(d, "%Y%m%dT%H%M%SZ").ok())
+            .map(|d| SystemTime::UNIX_EPOCH + Duration::from_secs(d.and_utc().timestamp() as u64))
+            .ok_or(Refusal::Malformed(
+                "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
+            ))?;
+        let expires_in = param("X-Amz-Expires")
+            .and_then(|e| e.parse::<u64>().ok())
+            .filter(|e| (1..=604_800).contains(e))
+            .map(Duration::from_secs)
+            .ok_or(Refusal::Malformed(
+                "X-Amz-Expires must be a number of seconds from 1 to 604800 (seven days)",
+            ))?;
+        if now > signed_at + expires_in {
+            return Err(Refusal::Expired);
+        }
+        let headers = param("X-Amz-SignedHeaders")
+            .unwrap_or("host")
+            .split(';')
+            .map(|name| (name.to_owned(), header(name).unwrap_or_default()))
+            .collect();
+        Ok(Presigned {
+            access_key_id,
+            signed_at,
+            expires_in,
+            headers,
+            signature: param("X-Amz-Signature").unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// Signs the request again as S3 would and compares.
+    fn verify(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+        params: &[(String, String)],
+        key: &AccessKey,
+    ) -> Result<(), Refusal> {
+        use aws_sigv4::http_request::{
+            PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+            UriPathNormalizationMode, sign,
+        };
+        let rest: Vec<(&str, &str)> = params
+            .iter()
+            .filter(|(k, _)| !AUTH_PARAMS.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut url = format!("http://{host}{path}");
+        if !rest.is_empty() {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.extend_pairs(rest);
+            url = format!("{url}?{}", q.finish());
+        }
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(self.expires_in);
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        // Sign exactly the headers the URL names, whatever the default exclusions.
+        settings.excluded_headers = Some(Vec::new());
+        let identity = identity(key);
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(REGION)
+            .name("s3")
+            .time(self.signed_at)
+            .settings(settings)
+            .build()
+            .map_err(|_| Refusal::SignatureDoesNotMatch)?
+            .into();
+        let request = SignableRequest::new(
+            method,
+            url,
+            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|_| Refusal::SignatureDoesNotMatch)?;
+        let (instructions, _) = sign(request, &params)
+            .map_err(|_| Refusal::SignatureDoesNotMatch)?
+            .into_parts();
+        let expected = instructions
+            .params()
+            .iter()
+            .find(|(k, _)| *k == "X-Amz-Signature")
+            .map(|(_, v)| v.to_string());
+        if expected.as_deref() == Some(self.signature.as_str()) {
+            Ok(())
+        } else {
+            Err(Refusal::SignatureDoesNotMatch)
+        }
+    }
+}
+
+fn identity(key: &AccessKey) -> aws_smithy_runtime_api::client::identity::Identity {
+    aws_credential_types::Credentials::new(
+        &key.access_key_id,
+        &key.secret_access_key,
+        None,
+        None,
+        "snapglow-local",
+    )
+    .into()
+}
+
+/// The headers that sign an S3 request with `key`, body unsigned (as S3 allows over TLS).
+fn sign_s3(
+    method: &str,
+    url: &str,
+    host: &str,
+    key: &AccessKey,
+) -> Result<Vec<(String, String)>, String> {
+    use aws_sigv4::http_request::{
+        PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+        UriPathNormalizationMode, sign,
+    };
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let identity = identity(key);
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let request = SignableRequest::new(
+        method,
+        url,
+        [("host", host)].into_iter(),
+        SignableBody::UnsignedPayload,
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(request, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn read_at(params: &[(String, String)], now: SystemTime) -> Result<Presigned, Refusal> {
+        let header = |name: &str| (name == "host").then(|| "127.0.0.1:9".to_owned());
+        Presigned::read(params, &header, now)
+    }
+
+    #[test]
+    fn a_url_past_its_expiry_is_refused_before_its_signature_is_checked() {
+        // Prepare: signed 2026-12-01 10:00:00 for 300 s.
+        let params = query(&[
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+            (
+                "X-Amz-Credential",
+                "AKIAEXAMPLE/20261201/us-east-1/s3/aws4_request",
+            ),
+            ("X-Amz-Date", "20261201T100000Z"),
+            ("X-Amz-Expires", "300"),
+            ("X-Amz-SignedHeaders", "host"),
+            ("X-Amz-Signature", "00"),
+        ]);
+        let signed = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_119_200);
+
+        // Act
+        let within = read_at(&params, signed + Duration::from_secs(299));
+        let past = read_at(&params, signed + Duration::from_secs(301));
+
+        // Assess
+        let within = within.expect("a URL within its 300 s is read");
+        assert_eq!(within.access_key_id, "AKIAEXAMPLE");
+        assert_eq!(
+            within.headers,
+            [("host".to_owned(), "127.0.0.1:9".to_owned())]
+        );
+        assert_eq!(past.unwrap_err(), Refusal::Expired);
+    }
+
+    #[test]
+    fn a_url_signed_with_the_key_verifies_and_a_changed_one_does_not() {
+        // Prepare: a URL signed as the SDK signs one (query signature, unsigned payload).
+        let key = AccessKey {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: "secret".into(),
+        };
+        let now = SystemTime::now();
+        let signed_at = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(
+                now.duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            );
+        let presigned = Presigned {
+            access_key_id: key.access_key_id.clone(),
+            signed_at,
+            expires_in: Duration::from_secs(300),
+            headers: vec![("host".into(), "127.0.0.1:9".into())],
+            signature: String::new(),
+        };
+        let path = "/bucket/uploads/user/image";
+        let mut good = presigned_signature(&presigned, path, &key);
+
+        // Act
+        let verified = Presigned {
+            signature: std::mem::take(&mut good),
+            ..presigned
+        };
+
+        // Assess
+        assert_eq!(
+            verified.verify(
+                "PUT",
+                "127.0.0.1:9",
+                path,
+                &query(&[("x-id", "PutObject")]),
+                &key
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verified.verify(
+                "PUT",
+                "127.0.0.1:9",
+                "/bucket/renditions/x",
+                &query(&[("x-id", "PutObject")]),
+                &key
+            ),
+            Err(Refusal::SignatureDoesNotMatch)
+        );
+        let other = AccessKey {
+            secret_access_key: "other".into(),
+            ..key.clone()
+        };
+        assert_eq!(
+            verified.verify(
+                "PUT",
+                "127.0.0.1:9",
+                path,
+                &query(&[("x-id", "PutObject")]),
+                &other
+            ),
+            Err(Refusal::SignatureDoesNotMatch)
+        );
+    }
+
+    /// The signature aws-sigv4 gives the URL (the SDK's own presigning path).
+    fn presigned_signature(p: &Presigned, path: &str, key: &AccessKey) -> String {
+        use aws_sigv4::http_request::{
+            PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+            UriPathNormalizationMode, sign,
+        };
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(p.expires_in);
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let identity = identity(key);
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(REGION)
+            .name("s3")
+            .time(p.signed_at)
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let url = format!("http://127.0.0.1:9{path}?x-id=PutObject");
+        let request = SignableRequest::new(
+            "PUT",
+            url,
+            [("host", "127.0.0.1:9")].into_iter(),
+            SignableBody::UnsignedPayload,
+        )
+        .unwrap();
+        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+        instructions
+            .params()
+            .iter()
+            .find(|(k, _)| *k == "X-Amz-Signature")
+            .map(|(_, v)| v.to_string())
+            .unwrap()
+    }
+}

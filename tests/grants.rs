@@ -1,0 +1,171 @@
+//! The roles' grants against what the functions call, checked by running: the local stack
+//! enforces IAM (each function and its mappings call with a user holding only its role's
+//! policies), so a call its role lacks fails here as on AWS; and presigned URLs are checked as
+//! S3 checks them, then authorized as their signer.
+
+use serde_json::json;
+use snapglow_local::lambda::http::call;
+use snapglow_local::scenarios::client::ApiClient;
+use snapglow_local::scenarios::producer::like_event;
+use snapglow_local::template::Template;
+use snapglow_local::triggers::http::HttpApiServer;
+use snapglow_local::triggers::pipeline::run_until_idle;
+use snapglow_local::triggers::{MappingOptions, mappings};
+use snapglow_tests::TestStack;
+use std::time::Duration;
+
+/// like-counter's mapping run on one like until idle; returns the image's count and the log.
+async fn count_one_like(stage: &TestStack, purpose: &str) -> (i64, usize, String) {
+    let log_dir = stage.state_dir(purpose);
+    let options = MappingOptions {
+        only_streams: true,
+        ..Default::default()
+    };
+    let mut counter: Vec<_> = mappings(&stage.stack, &stage.binaries(), &log_dir, &options)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.name().starts_with("LikeCounterFunction."))
+        .collect();
+    stage
+        .publish(&[like_event(
+            "img-granted",
+            "bob",
+            true,
+            None,
+            snapglow::contracts::Timestamp::now(),
+        )])
+        .await;
+    let stats = run_until_idle(&mut counter, Duration::from_secs(120))
+        .await
+        .unwrap();
+    let table = like_counter::table::LikesTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("LikesTable"),
+        Duration::from_secs(3600),
+    );
+    let count = table.count("img-granted").await.unwrap();
+    let log = std::fs::read_to_string(log_dir.join("like-counter.log")).unwrap_or_default();
+    (count, stats.failed_invocations, log)
+}
+
+#[tokio::test]
+async fn a_call_the_role_does_not_grant_is_refused_as_aws_refuses_it() {
+    // Prepare: the template as it is, and a copy whose like-counter role lacks BatchGetItem
+    let text = std::fs::read_to_string(snapglow_local::stack::project::template_path(
+        &snapglow_local::stack::project::project_root(),
+    ))
+    .unwrap();
+    let granted = "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem]";
+    assert!(
+        text.contains(granted),
+        "LikeCounterRole's grant moved; update this test"
+    );
+    let without = text.replacen(
+        granted,
+        "Action: [dynamodb:PutItem, dynamodb:UpdateItem]",
+        1,
+    );
+    let as_is = TestStack::start().await;
+    let mutated = TestStack::start_from(&Template::parse(&without).unwrap()).await;
+
+    // Act
+    let (counted, failures, _) = count_one_like(&as_is, "grants-as-is").await;
+    let (refused, refused_failures, log) = count_one_like(&mutated, "grants-mutated").await;
+
+    // Assess: the like counts with the grant; without it every attempt is refused by IAM, the
+    // like is not counted and the batch is given up on (not acknowledged as done)
+    assert_eq!((counted, failures), (1, 0));
+    assert_eq!(refused, 0);
+    assert!(
+        refused_failures >= 1,
+        "the refused call must fail the invocation"
+    );
+    assert!(
+        log.contains("AccessDenied") || log.contains("not authorized"),
+        "like-counter's log names the refusal: {log}"
+    );
+    let given_up = mutated.receive("StreamFailuresQueue", 1).await;
+    assert_eq!(
+        given_up.len(),
+        1,
+        "the batch is described on the on-failure destination"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_url_is_good_for_its_own_key_size_and_signer_only() {
+    // Prepare: an upload URL the API signed for alice
+    let stage = TestStack::start().await;
+    let logs = stage.state_dir("grants-presigned");
+    let server = HttpApiServer::start(&stage.stack, &stage.binaries(), &logs, 0)
+        .await
+        .unwrap();
+    let mut api = ApiClient::new(&server.url, &stage.clients, &stage.stack);
+    let body = b"\xff\xd8\xff not really a jpeg".to_vec();
+    let issued = api
+        .request(
+            "alice",
+            "POST",
+            "/uploads",
+            Some(json!({ "content_type": "image/jpeg", "content_length": body.len() })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(issued.status, 201, "{}", issued.body);
+    let url = issued.body["upload"]["url"].as_str().unwrap().to_owned();
+    let bucket = stage.name("UploadsBucket").to_owned();
+    let key = url
+        .split('?')
+        .next()
+        .and_then(|path| path.split(&format!("/{bucket}/")).nth(1))
+        .unwrap()
+        .to_owned();
+    let headers = [("content-type", "image/jpeg")];
+    let put = |url: String, bytes: Vec<u8>| async move {
+        let (status, _, answer) = call("PUT", &url, &headers, bytes).await.unwrap();
+        (status, String::from_utf8_lossy(&answer).into_owned())
+    };
+
+    // Act
+    let other_key = put(url.replacen("/uploads/", "/uploads/x", 1), body.clone()).await;
+    let other_size = put(url.clone(), b"short".to_vec()).await;
+    let other_signer = put(
+        url.replacen("X-Amz-Credential=", "X-Amz-Credential=AKIANOBODY", 1),
+        body.clone(),
+    )
+    .await;
+    let as_signed = put(url.clone(), body.clone()).await;
+
+    // Assess: S3's answers for each
+    assert_eq!(other_key.0, 403);
+    assert!(
+        other_key.1.contains("SignatureDoesNotMatch"),
+        "{}",
+        other_key.1
+    );
+    assert_eq!(other_size.0, 403);
+    assert!(
+        other_size.1.contains("SignatureDoesNotMatch"),
+        "{}",
+        other_size.1
+    );
+    assert_eq!(other_signer.0, 403);
+    assert!(
+        other_signer.1.contains("InvalidAccessKeyId"),
+        "{}",
+        other_signer.1
+    );
+    assert_eq!(as_signed.0, 200, "{}", as_signed.1);
+    let stored = stage
+        .clients
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.content_length(), Some(body.len() as i64));
+    drop(server);
+}
