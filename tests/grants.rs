@@ -1,9 +1,10 @@
-//! The roles' grants against what the functions call, checked by running: the local stack
-//! enforces IAM (each function and its mappings call with a user holding only its role's
-//! policies), so a call its role lacks fails here as on AWS; and presigned URLs are checked as
-//! S3 checks them, then authorized as their signer.
+//! The roles' grants against what the functions call, both ways. A call its role lacks fails
+//! by running: the local stack enforces IAM (each function and its mappings call with a user
+//! holding only its role's policies), and presigned URLs are checked as S3 checks them, then
+//! authorized as their signer. A grant nothing calls fails by reading: every granted action
+//! is called by Lambda for a feature the function uses, or by the function's code.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use snapglow_local::lambda::http::call;
 use snapglow_local::scenarios::client::ApiClient;
 use snapglow_local::scenarios::producer::like_event;
@@ -12,7 +13,182 @@ use snapglow_local::triggers::http::HttpApiServer;
 use snapglow_local::triggers::pipeline::run_until_idle;
 use snapglow_local::triggers::{MappingOptions, mappings};
 use snapglow_tests::TestStack;
+use std::path::Path;
 use std::time::Duration;
+
+/// Actions Lambda itself calls with a function's execution role, by the feature that needs
+/// them (Lambda developer guide: execution role permissions for each event source, for an
+/// on-failure destination, for logging and for active tracing).
+fn called_by_lambda(function: &Value, globals: &Value) -> Vec<&'static str> {
+    let mut actions = vec!["logs:CreateLogStream", "logs:PutLogEvents"];
+    let tracing = function.get("Tracing").or_else(|| globals.get("Tracing"));
+    if tracing.and_then(Value::as_str) == Some("Active") {
+        actions.extend(["xray:PutTraceSegments", "xray:PutTelemetryRecords"]);
+    }
+    for event in function
+        .get("Events")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|events| events.values())
+    {
+        match event.get("Type").and_then(Value::as_str) {
+            Some("SQS") => actions.extend([
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ]),
+            Some("Kinesis") => actions.extend([
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+            ]),
+            Some("DynamoDB") => actions.extend([
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "dynamodb:ListStreams",
+            ]),
+            _ => {}
+        }
+        if event
+            .pointer("/Properties/DestinationConfig/OnFailure/Type")
+            .and_then(Value::as_str)
+            == Some("SQS")
+        {
+            actions.push("sqs:SendMessage");
+        }
+    }
+    actions
+}
+
+/// The SDK calls in the code that use `action`. A transaction's items are authorized by their
+/// own actions; S3 checks ListBucket only to tell a missing key (404) from a refused one (403).
+fn calls_of(action: &str) -> Vec<String> {
+    let (_, operation) = action.split_once(':').unwrap_or(("", action));
+    let mut snake = String::new();
+    for (i, c) in operation.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    let mut calls = vec![format!(".{snake}(")];
+    match action {
+        "dynamodb:PutItem" => calls.push("Put::builder()".into()),
+        "dynamodb:UpdateItem" => calls.push("Update::builder()".into()),
+        "dynamodb:DeleteItem" => calls.push("Delete::builder()".into()),
+        "dynamodb:ConditionCheckItem" => calls.push("ConditionCheck::builder()".into()),
+        "dynamodb:GetItem" => calls.push("Get::builder()".into()),
+        "s3:ListBucket" => calls.push(".get_object(".into()),
+        _ => {}
+    }
+    calls
+}
+
+/// The Rust sources of a folder, concatenated (tests included: a grant only a test uses is
+/// still caught, as tests call the in-memory twins, not the SDK).
+fn sources(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            text += &sources(&path);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            text += &std::fs::read_to_string(&path).unwrap_or_default();
+        }
+    }
+    text
+}
+
+/// Every granted action that neither Lambda nor the function's code (its crate and the shared
+/// crate) ever calls, in words. Hazard: shared code counts for every function, so a grant a
+/// shared module uses is accepted for a function that does not use that module.
+fn unused_grants(template_text: &str, root: &Path) -> Vec<String> {
+    let template = Template::parse(template_text).unwrap();
+    let shared = sources(&root.join("shared").join("src"));
+    let mut found = Vec::new();
+    for function in template.of_kind("AWS::Serverless::Function") {
+        let role = function
+            .properties
+            .pointer("/Role/Fn::GetAtt/0")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let binary = function
+            .metadata
+            .pointer("/BuildProperties/Binary")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let code = sources(&root.join("functions").join(binary).join("src")) + &shared;
+        let by_lambda = called_by_lambda(&function.properties, &template.globals_function);
+        let statements = template.resources[role]
+            .properties
+            .pointer("/Policies/0/PolicyDocument/Statement")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for statement in statements {
+            let actions = match statement.get("Action") {
+                Some(Value::Array(many)) => many.clone(),
+                Some(one) => vec![one.clone()],
+                None => Vec::new(),
+            };
+            for action in actions.iter().filter_map(Value::as_str) {
+                let called = by_lambda.contains(&action)
+                    || calls_of(action)
+                        .iter()
+                        .any(|call| code.contains(call.as_str()));
+                if !called {
+                    found.push(format!(
+                        "{role}: {action} is granted but {} never calls it",
+                        function.logical_id
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_granted_action_is_called_by_lambda_or_by_the_code() {
+    // Prepare
+    let root = snapglow_local::stack::project::project_root();
+    let text =
+        std::fs::read_to_string(snapglow_local::stack::project::template_path(&root)).unwrap();
+    let granted = "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem]";
+    assert!(
+        text.contains(granted),
+        "LikeCounterRole's grant moved; update this test"
+    );
+    let widened = text.replacen(
+        granted,
+        "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem]",
+        1,
+    );
+    let old_grant = text.replacen(
+        "Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes]",
+        "Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility, sqs:GetQueueAttributes]",
+        1,
+    );
+
+    // Act
+    let as_is = unused_grants(&text, &root);
+    let with_unused = unused_grants(&widened, &root);
+    let with_old_grant = unused_grants(&old_grant, &root);
+
+    // Assess
+    assert_eq!(as_is, Vec::<String>::new());
+    assert_eq!(
+        with_unused,
+        ["LikeCounterRole: dynamodb:DeleteItem is granted but LikeCounterFunction never calls it"]
+    );
+    assert_eq!(
+        with_old_grant,
+        ["ResizeRole: sqs:ChangeMessageVisibility is granted but ResizeFunction never calls it"]
+    );
+}
 
 /// like-counter's mapping run on one like until idle; returns the image's count and the log.
 async fn count_one_like(stage: &TestStack, purpose: &str) -> (i64, usize, String) {

@@ -91,6 +91,7 @@ impl TestStack {
         let image = api::store::NewImage {
             image_id: image_id.to_owned(),
             owner_id: owner.to_owned(),
+            owner_name: Some(owner.to_owned()),
             content_type: "image/jpeg".into(),
             content_length: 1,
             upload_key: key.clone(),

@@ -32,9 +32,10 @@ impl Lookup for Stage {
     }
 }
 
-/// The seven routes of the API, all behind the JWT authorizer.
-const ROUTES: [&str; 7] = [
+/// The eight routes of the API, all behind the JWT authorizer.
+const ROUTES: [&str; 8] = [
     "POST /uploads",
+    "GET /feed",
     "GET /images/{id}",
     "PUT /images/{id}/like",
     "DELETE /images/{id}/like",
@@ -389,6 +390,25 @@ fn least_privilege_violations(template: &Template) -> Vec<String> {
             }
         }
     }
+    // Without s3:ListBucket, S3 answers a missing key with 403, not 404: resize's "upload
+    // deleted" branch would never run on AWS and the message would go to the DLQ.
+    let resize_lists_uploads = template.resources.get("ResizeRole").is_some_and(|role| {
+        as_list(
+            role.properties
+                .pointer("/Policies/0/PolicyDocument/Statement"),
+        )
+        .iter()
+        .any(|s| {
+            as_list(s.get("Action"))
+                .iter()
+                .any(|a| a.as_str() == Some("s3:ListBucket"))
+                && s.get("Resource")
+                    .is_some_and(|r| r.to_string().contains("-uploads-"))
+        })
+    });
+    if !resize_lists_uploads {
+        found.push("ResizeRole: s3:ListBucket on the uploads bucket is required (a missing upload must be 404, not 403)".to_owned());
+    }
     // A role of its own per function: a shared role holds the union of both functions' grants.
     let mut owners: Vec<(String, String)> = Vec::new();
     for function in template.of_kind("AWS::Serverless::Function") {
@@ -511,9 +531,13 @@ fn operations_violations(template: &Template) -> Vec<String> {
         };
         let reads_stream = reads("Kinesis") || reads("DynamoDB");
         let reference = serde_json::json!({ "Ref": function.logical_id });
-        // The relay never gives up on its own; a batch it does give up on is only recoverable
-        // from the table if the on-failure destination got its pointer.
-        if reads("DynamoDB") && !alarmed("DestinationDeliveryFailures", &reference) {
+        // A batch a mapping gives up on is recoverable only if the on-failure destination got
+        // its pointer: a failed delivery loses it silently.
+        let has_destination = function
+            .properties
+            .get("Events")
+            .is_some_and(|events| events.to_string().contains("\"OnFailure\""));
+        if has_destination && !alarmed("DestinationDeliveryFailures", &reference) {
             found.push(format!(
                 "{}: a DestinationDeliveryFailures alarm is required",
                 function.logical_id
@@ -525,6 +549,20 @@ fn operations_violations(template: &Template) -> Vec<String> {
                 function.logical_id
             ));
         }
+        // The lag levels are 1,000 and 10,000 records at the stated 50 records/s per shard.
+        for alarm in alarms.iter().filter(|a| {
+            a.get("MetricName").and_then(Value::as_str) == Some("IteratorAge")
+                && a.get("Dimensions")
+                    .is_some_and(|d| d.to_string().contains(&reference.to_string()))
+        }) {
+            let threshold = int(alarm.get("Threshold"));
+            if !matches!(threshold, Some(20_000) | Some(200_000)) {
+                found.push(format!(
+                    "{}: IteratorAge levels must be 20000 and 200000 ms (1,000 and 10,000 records at 50/s), found {threshold:?}",
+                    function.logical_id
+                ));
+            }
+        }
         for metric in ["Errors", "Throttles"] {
             if !alarmed(metric, &reference) {
                 found.push(format!(
@@ -533,6 +571,104 @@ fn operations_violations(template: &Template) -> Vec<String> {
                 ));
             }
         }
+    }
+    // resize near its timeout: the Duration alarm must fire before a render times out.
+    let resize_timeout_ms = template
+        .resources
+        .get("ResizeFunction")
+        .and_then(|r| int(r.properties.get("Timeout")))
+        .unwrap_or(0)
+        * 1000;
+    let near_timeout = alarms.iter().find(|a| {
+        a.get("MetricName").and_then(Value::as_str) == Some("Duration")
+            && a.to_string().contains("\"Ref\":\"ResizeFunction\"")
+    });
+    match near_timeout.and_then(|a| int(a.get("Threshold"))) {
+        Some(t) if t <= resize_timeout_ms * 8 / 10 && t > 0 => {}
+        other => found.push(format!(
+            "ResizeFunction: a Duration alarm at most 80% of its timeout ({resize_timeout_ms} ms) is required, found {other:?}"
+        )),
+    }
+    // Throttling of every table (reads and writes) and of the stream's writes.
+    for table in template.of_kind("AWS::DynamoDB::Table") {
+        let reference = serde_json::json!({ "Ref": table.logical_id }).to_string();
+        // Each metric with its own dimensions: top-level, or one of a metric-math alarm's.
+        let watched = |metric: &str| {
+            alarms.iter().any(|a| {
+                let mut stats = vec![(*a).clone()];
+                if let Some(Value::Array(math)) = a.get("Metrics") {
+                    stats.extend(
+                        math.iter()
+                            .filter_map(|m| m.pointer("/MetricStat/Metric").cloned()),
+                    );
+                }
+                stats.iter().any(|m| {
+                    m.get("MetricName").and_then(Value::as_str) == Some(metric)
+                        && m.get("Dimensions")
+                            .is_some_and(|d| d.to_string().contains(&reference))
+                })
+            })
+        };
+        if !watched("ReadThrottleEvents") || !watched("WriteThrottleEvents") {
+            found.push(format!(
+                "{}: a throttling alarm on ReadThrottleEvents and WriteThrottleEvents is required",
+                table.logical_id
+            ));
+        }
+    }
+    let stream = serde_json::json!({ "Ref": "ImageSocialEvents" });
+    if !alarmed("WriteProvisionedThroughputExceeded", &stream) {
+        found.push("ImageSocialEvents: a write throttling alarm (WriteProvisionedThroughputExceeded) is required".to_owned());
+    }
+    // The dashboard's outcome graphs show every function that processes batches.
+    let dashboard = template
+        .of_kind("AWS::CloudWatch::Dashboard")
+        .map(|d| d.properties.to_string())
+        .collect::<String>();
+    for function in template.of_kind("AWS::Serverless::Function") {
+        let batches = function.properties.get("Events").is_some_and(|events| {
+            events.as_object().is_some_and(|events| {
+                events.values().any(|e| {
+                    matches!(
+                        e.get("Type").and_then(Value::as_str),
+                        Some("SQS" | "Kinesis" | "DynamoDB")
+                    )
+                })
+            })
+        });
+        let shown = format!(
+            "[ \\\"snapglow\\\", \\\"RecordsProcessed\\\", \\\"function\\\", \\\"${{{}}}\\\"",
+            function.logical_id
+        );
+        if batches && !dashboard.contains(&shown) {
+            found.push(format!(
+                "{}: the dashboard's outcome graphs must show it (RecordsProcessed)",
+                function.logical_id
+            ));
+        }
+    }
+    // Alarms reach someone: CloudWatch can publish to an encrypted topic only through a
+    // customer managed key whose policy lets cloudwatch.amazonaws.com use it.
+    let topic_key = template
+        .resources
+        .get("AlarmTopic")
+        .and_then(|t| t.properties.get("KmsMasterKeyId"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let key_id = topic_key
+        .get("Ref")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let key_lets_cloudwatch = template.resources.get(key_id).is_some_and(|k| {
+        k.kind == "AWS::KMS::Key"
+            && k.properties
+                .get("KeyPolicy")
+                .is_some_and(|p| p.to_string().contains("cloudwatch.amazonaws.com"))
+    });
+    if !topic_key.is_null() && !key_lets_cloudwatch {
+        found.push(format!(
+            "AlarmTopic: encrypted with {topic_key}: CloudWatch cannot publish through an AWS managed key; use a key of this template whose policy allows cloudwatch.amazonaws.com"
+        ));
     }
     for queue in ["ImageUploadsDLQ", "StreamFailuresQueue"] {
         let name = serde_json::json!({ "Fn::GetAtt": [queue, "QueueName"] });
@@ -606,7 +742,7 @@ fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec
         );
     }
 
-    // Exactly the seven routes, on ApiFunction only, none opting out of the authorizer.
+    // Exactly the eight routes, on ApiFunction only, none opting out of the authorizer.
     let mut routes: Vec<String> = Vec::new();
     for function in template.of_kind("AWS::Serverless::Function") {
         let id = &function.logical_id;
@@ -661,7 +797,7 @@ fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec
     wanted.sort();
     if routes != wanted {
         found.push(format!(
-            "ApiFunction must serve exactly the seven routes {wanted:?}, serves {routes:?}"
+            "ApiFunction must serve exactly the eight routes {wanted:?}, serves {routes:?}"
         ));
     }
     let timeout = int(properties("ApiFunction").get("Timeout"))
@@ -717,11 +853,25 @@ fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec
     {
         found.push("ImagesTable: StreamViewType must be NEW_AND_OLD_IMAGES (the relay compares event_id with the old image)".to_owned());
     }
-    for id in ["ImagesTable", "UserPool"] {
+    // State outlives the stack: every bucket, table and user pool, and the queues holding the
+    // only copy of failed records.
+    let stateful: Vec<String> = template
+        .resources
+        .values()
+        .filter(|r| {
+            matches!(
+                r.kind.as_str(),
+                "AWS::S3::Bucket" | "AWS::DynamoDB::Table" | "AWS::Cognito::UserPool"
+            ) || ["ImageUploadsDLQ", "StreamFailuresQueue", "QuarantineQueue"]
+                .contains(&r.logical_id.as_str())
+        })
+        .map(|r| r.logical_id.clone())
+        .collect();
+    for id in &stateful {
         for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
             let value = raw
                 .get("Resources")
-                .and_then(|r| r.get(id))
+                .and_then(|r| r.get(id.as_str()))
                 .and_then(|r| r.get(policy))
                 .and_then(serde_yaml_ng::Value::as_str);
             if value != Some("Retain") {
@@ -729,21 +879,26 @@ fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec
             }
         }
     }
-    let protected_in_prod = table
-        .get("DeletionProtectionEnabled")
-        .and_then(|v| {
-            template
-                .resolver(&Stage("prod"))
-                .resolve(v, "ImagesTable")
-                .ok()
-                .flatten()
-        })
-        .map(|v| scalar_text(&v));
-    if protected_in_prod.as_deref() != Some("true") {
-        found.push(
-            "ImagesTable: deletion protection must be on in prod (DeletionProtectionEnabled)"
-                .to_owned(),
-        );
+    for table in template.of_kind("AWS::DynamoDB::Table") {
+        let protected_in = |stage: &'static str| {
+            table
+                .properties
+                .get("DeletionProtectionEnabled")
+                .and_then(|v| {
+                    template
+                        .resolver(&Stage(stage))
+                        .resolve(v, &table.logical_id)
+                        .ok()
+                        .flatten()
+                })
+                .map(|v| scalar_text(&v))
+        };
+        if protected_in("prod").as_deref() != Some("true") {
+            found.push(format!(
+                "{}: deletion protection must be on in prod (DeletionProtectionEnabled)",
+                table.logical_id
+            ));
+        }
     }
     found
 }
@@ -876,7 +1031,7 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
         (
             "Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain",
             "Type: AWS::DynamoDB::Table\n    DeletionPolicy: Delete",
-            "ImagesTable: DeletionPolicy must be Retain",
+            "LikesTable: DeletionPolicy must be Retain",
         ),
         (
             "DeletionProtectionEnabled: !If [IsProd, true, false]",
@@ -896,7 +1051,7 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
         (
             "Path: /me/notifications/read",
             "Path: /admin/users",
-            "exactly the seven routes",
+            "exactly the eight routes",
         ),
         ("Timeout: 10\n", "Timeout: 30\n", "must be under 30 s"),
         (
@@ -933,6 +1088,63 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "MetricName: 5xx",
             "MetricName: 4xx",
             "an API 5xx rate alarm",
+        ),
+        // What AWS does that the emulator does not (issue: alarms that reach someone, grants
+        // that match the calls, data that survives a stack delete).
+        (
+            "KmsMasterKeyId: !Ref AlarmTopicKey",
+            "KmsMasterKeyId: alias/aws/sns",
+            "AlarmTopic: encrypted with",
+        ),
+        (
+            "Action: s3:ListBucket",
+            "Action: s3:GetBucketLocation",
+            "ResizeRole: s3:ListBucket",
+        ),
+        (
+            "  UploadsBucket:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain",
+            "  UploadsBucket:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Delete",
+            "UploadsBucket: DeletionPolicy must be Retain",
+        ),
+        (
+            "  QuarantineQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain",
+            "  QuarantineQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Retain",
+            "QuarantineQueue: UpdateReplacePolicy must be Retain",
+        ),
+        (
+            "      DeletionProtectionEnabled: !If [IsProd, true, false]\n\n  NotificationsTable:",
+            "\n  NotificationsTable:",
+            "LikesTable: deletion protection must be on in prod",
+        ),
+        (
+            "        - { Name: FunctionName, Value: !Ref LikeCounterFunction }\n      Statistic: Sum\n      Period: 300\n      EvaluationPeriods: 1\n      Threshold: 0\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  NotifierDestinationDeliveryFailures:",
+            "        - { Name: FunctionName, Value: !Ref NotifierFunction }\n      Statistic: Sum\n      Period: 300\n      EvaluationPeriods: 1\n      Threshold: 0\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  NotifierDestinationDeliveryFailures:",
+            "LikeCounterFunction: a DestinationDeliveryFailures alarm is required",
+        ),
+        (
+            "Threshold: 48000",
+            "Threshold: 60000",
+            "ResizeFunction: a Duration alarm at most 80%",
+        ),
+        (
+            "                - { Name: TableName, Value: !Ref NotificationsTable }\n            Period: 60\n            Stat: Sum\n        - Id: writes",
+            "                - { Name: TableName, Value: !Ref LikesTable }\n            Period: 60\n            Stat: Sum\n        - Id: writes",
+            "NotificationsTable: a throttling alarm",
+        ),
+        (
+            "MetricName: WriteProvisionedThroughputExceeded",
+            "MetricName: IncomingRecords",
+            "a write throttling alarm",
+        ),
+        (
+            "Threshold: 20000\n",
+            "Threshold: 60000\n",
+            "IteratorAge levels must be 20000 and 200000",
+        ),
+        (
+            "[ \"snapglow\", \"RecordsProcessed\", \"function\", \"${RelayFunction}\", { \"label\": \"relay\" } ]",
+            "[ \"snapglow\", \"RecordsProcessed\", \"function\", \"${ApiFunction}\", { \"label\": \"api\" } ]",
+            "RelayFunction: the dashboard's outcome graphs must show it",
         ),
     ];
     for (good, bad, expected) in cases {

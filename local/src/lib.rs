@@ -13,6 +13,7 @@ pub mod faults;
 pub mod lambda;
 pub mod logging;
 pub mod scenarios;
+pub mod site;
 pub mod stack;
 pub mod template;
 pub mod triggers;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use commands::{demo, inspect, invoke, produce, render, run, stack};
+use snapglow_local::stack::LocalPorts;
 
 #[derive(Parser)]
 #[command(
@@ -29,8 +30,12 @@ enum Command {
         #[arg(long, default_value = "snapglow")]
         stack_name: String,
         /// Port on 127.0.0.1 where `cargo local run` serves the template's HTTP API.
-        #[arg(long, env = "SNAPGLOW_API_PORT", default_value_t = 3000)]
+        #[arg(long, env = "SNAPGLOW_API_PORT", default_value_t = 3001)]
         api_port: u16,
+        /// Port on 127.0.0.1 where `cargo local run` serves the web client; the stack's
+        /// AllowedOrigin (CORS) is this origin.
+        #[arg(long, env = "SNAPGLOW_SITE_PORT", default_value_t = 3000)]
+        site_port: u16,
     },
     /// Run one function's real binary under a local Lambda Runtime API with an event file.
     Invoke {
@@ -111,7 +116,8 @@ async fn main() -> ExitCode {
             port,
             stack_name,
             api_port,
-        } => stack::up(port, &stack_name, api_port).await,
+            site_port,
+        } => stack::up(port, &stack_name, LocalPorts::new(api_port, site_port)).await,
         Command::Invoke {
             function,
             event,

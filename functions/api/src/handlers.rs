@@ -20,6 +20,8 @@ pub const ACCEPTED_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/webp", 
 const LIKE_ATTEMPTS: usize = 3;
 const PAGE_DEFAULT: i32 = 20;
 const PAGE_MAX: i32 = 100;
+/// A feed page reads two keys per image in one BatchGetItem, which takes 100.
+const FEED_PAGE_MAX: i32 = 50;
 
 #[derive(Debug, Clone, Default)]
 pub struct ApiRequest {
@@ -28,6 +30,9 @@ pub struct ApiRequest {
     pub query: BTreeMap<String, String>,
     /// The verified token's `sub`; `None` only if the authorizer was bypassed.
     pub sub: Option<String>,
+    /// The token's username (`username` of an access token, `cognito:username` of an ID
+    /// token): shown beside the caller's photos, never used to decide anything.
+    pub username: Option<String>,
     pub correlation_id: String,
     pub body: Vec<u8>,
 }
@@ -116,6 +121,25 @@ struct ImageView {
     message: Option<String>,
     created_at: String,
     renditions: Vec<RenditionView>,
+    likes: i64,
+    liked_by_me: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Thumbnail {
+    url: String,
+    width: u32,
+    height: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct FeedItem {
+    image_id: String,
+    owner_id: String,
+    owner_name: String,
+    published_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thumbnail: Option<Thumbnail>,
     likes: i64,
     liked_by_me: bool,
 }
@@ -244,6 +268,10 @@ impl<S: Store> Api<S> {
                 .set_like(&sub, &id, false, &request)
                 .await
                 .map_err(|e| e.unwrap_or_else(fail)),
+            Route::Feed => self
+                .feed(&sub, &request)
+                .await
+                .map_err(|e| e.unwrap_or_else(fail)),
             Route::MyImages => self
                 .my_images(&sub, &request)
                 .await
@@ -302,6 +330,7 @@ impl<S: Store> Api<S> {
             .create_image(&NewImage {
                 image_id: image_id.clone(),
                 owner_id: sub.to_owned(),
+                owner_name: request.username.clone(),
                 content_type,
                 content_length: asked.content_length,
                 upload_key,
@@ -438,15 +467,22 @@ impl<S: Store> Api<S> {
     }
 
     fn page(request: &ApiRequest) -> Result<(i32, Option<Cursor>), Result<Problem, StoreError>> {
+        Self::page_of(request, PAGE_MAX)
+    }
+
+    fn page_of(
+        request: &ApiRequest,
+        max: i32,
+    ) -> Result<(i32, Option<Cursor>), Result<Problem, StoreError>> {
         let limit = match request.query.get("limit") {
-            None => PAGE_DEFAULT,
+            None => PAGE_DEFAULT.min(max),
             Some(text) => text
                 .parse::<i32>()
                 .ok()
-                .filter(|l| (1..=PAGE_MAX).contains(l))
+                .filter(|l| (1..=max).contains(l))
                 .ok_or_else(|| {
                     Ok(Problem::invalid_query(format!(
-                        "limit must be a number from 1 to {PAGE_MAX}"
+                        "limit must be a number from 1 to {max}"
                     )))
                 })?,
         };
@@ -459,6 +495,53 @@ impl<S: Store> Api<S> {
             })?),
         };
         Ok((limit, cursor))
+    }
+
+    /// A page of the feed: one Query of the by-publication index, one BatchGetItem for the
+    /// counts and the caller's likes, and one presigned URL per thumbnail (no request).
+    async fn feed(
+        &self,
+        sub: &str,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, Result<Problem, StoreError>> {
+        let (limit, cursor) = Self::page_of(request, FEED_PAGE_MAX)?;
+        let (images, next) = self.store.feed(limit, cursor).await.map_err(Err)?;
+        let ids: Vec<String> = images.iter().map(|i| i.image_id.clone()).collect();
+        let likes = self.store.likes_of(&ids, sub).await.map_err(Err)?;
+        let mut items = Vec::with_capacity(images.len());
+        for image in images {
+            let thumbnail = match image.renditions.iter().min_by_key(|r| r.width) {
+                Some(r) => Some(Thumbnail {
+                    url: self.store.rendition_url(&r.key).await.map_err(Err)?,
+                    width: r.width,
+                    height: r.height,
+                }),
+                None => None,
+            };
+            let (count, mine) = likes.get(&image.image_id).copied().unwrap_or_default();
+            items.push(FeedItem {
+                owner_name: image
+                    .owner_name
+                    .clone()
+                    .unwrap_or_else(|| image.owner_id.clone()),
+                owner_id: image.owner_id,
+                published_at: Timestamp::from_millis(
+                    image.published_at_ms.unwrap_or(image.created_at_ms),
+                )
+                .to_string(),
+                image_id: image.image_id,
+                thumbnail,
+                likes: count,
+                liked_by_me: mine,
+            });
+        }
+        Ok(ApiResponse::json(
+            200,
+            &Page {
+                items,
+                next_cursor: next.map(|c| c.encode()),
+            },
+        ))
     }
 
     async fn my_images(
@@ -579,6 +662,8 @@ mod tests {
                 ImageRecord {
                     image_id: image.image_id.clone(),
                     owner_id: image.owner_id.clone(),
+                    owner_name: image.owner_name.clone(),
+                    published_at_ms: None,
                     status: Status::Pending,
                     content_type: image.content_type.clone(),
                     created_at_ms: image.created_at_ms,
@@ -641,6 +726,35 @@ mod tests {
                 .filter(|((i, _), (s, _))| i == id && s.liked)
                 .count() as i64)
         }
+        async fn feed(
+            &self,
+            limit: i32,
+            _: Option<Cursor>,
+        ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
+            let mut published: Vec<ImageRecord> = self
+                .images
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|i| i.status == Status::Published)
+                .cloned()
+                .collect();
+            published.sort_by_key(|i| std::cmp::Reverse(i.published_at_ms));
+            published.truncate(limit as usize);
+            Ok((published, None))
+        }
+        async fn likes_of(
+            &self,
+            ids: &[String],
+            user: &str,
+        ) -> Result<std::collections::HashMap<String, (i64, bool)>, StoreError> {
+            let mut all = std::collections::HashMap::new();
+            for id in ids {
+                let mine = self.like_state(id, user).await?.is_some_and(|s| s.liked);
+                all.insert(id.clone(), (self.like_count(id).await?, mine));
+            }
+            Ok(all)
+        }
         async fn inbox(
             &self,
             _: &str,
@@ -699,11 +813,14 @@ mod tests {
     }
 
     fn publish(api: &Api<Memory>, id: &str, owner: &str) {
+        let order = api.store.images.lock().unwrap().len() as i64;
         api.store.images.lock().unwrap().insert(
             id.into(),
             ImageRecord {
                 image_id: id.into(),
                 owner_id: owner.into(),
+                owner_name: Some(format!("{owner}-name")),
+                published_at_ms: Some(order + 10),
                 status: Status::Published,
                 content_type: "image/jpeg".into(),
                 created_at_ms: 1,
@@ -720,6 +837,61 @@ mod tests {
                 }],
             },
         );
+    }
+
+    #[tokio::test]
+    async fn the_feed_lists_published_images_newest_first_with_counts_and_the_callers_likes() {
+        // Prepare: two published images of alice, one pending of carol; bob likes the older
+        let api = api();
+        publish(&api, "older", "alice");
+        publish(&api, "newer", "alice");
+        api.handle(request(
+            "POST",
+            "/uploads",
+            Some("carol"),
+            r#"{"content_type":"image/png","content_length":10}"#,
+        ))
+        .await;
+        let liked = api
+            .handle(request("PUT", "/images/older/like", Some("bob"), ""))
+            .await;
+        assert_eq!(liked.status, 200);
+
+        // Act
+        let feed = api.handle(request("GET", "/feed", Some("bob"), "")).await;
+        let too_long = api
+            .handle(ApiRequest {
+                query: BTreeMap::from([("limit".into(), "51".into())]),
+                ..request("GET", "/feed", Some("bob"), "")
+            })
+            .await;
+
+        // Assess
+        assert_eq!(feed.status, 200);
+        let items = json(&feed)["items"].as_array().unwrap().clone();
+        let summary: Vec<(String, String, i64, bool)> = items
+            .iter()
+            .map(|i| {
+                (
+                    i["image_id"].as_str().unwrap().to_owned(),
+                    i["owner_name"].as_str().unwrap().to_owned(),
+                    i["likes"].as_i64().unwrap(),
+                    i["liked_by_me"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("newer".into(), "alice-name".into(), 0, false),
+                ("older".into(), "alice-name".into(), 1, true),
+            ]
+        );
+        assert_eq!(
+            items[0]["thumbnail"]["url"],
+            "https://renditions.example/renditions/newer/thumb.jpg?signed"
+        );
+        assert_eq!(too_long.status, 400, "a feed page is at most 50 images");
     }
 
     #[tokio::test]

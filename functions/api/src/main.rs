@@ -7,17 +7,23 @@ use std::time::Duration;
 
 /// lambda_http's request (payload format 2.0) in the handler's plain terms.
 fn plain(request: Request) -> ApiRequest {
-    let (sub, request_id) = match request.request_context_ref() {
+    let (claims, request_id) = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => (
             context
                 .authorizer
                 .as_ref()
                 .and_then(|a| a.jwt.as_ref())
-                .and_then(|jwt| jwt.claims.get("sub").cloned()),
+                .map(|jwt| jwt.claims.clone())
+                .unwrap_or_default(),
             context.request_id.clone().unwrap_or_default(),
         ),
-        _ => (None, String::new()),
+        _ => (Default::default(), String::new()),
     };
+    let sub = claims.get("sub").cloned();
+    let username = claims
+        .get("username")
+        .or_else(|| claims.get("cognito:username"))
+        .cloned();
     let header = request
         .headers()
         .get("x-correlation-id")
@@ -36,6 +42,7 @@ fn plain(request: Request) -> ApiRequest {
         path: request.raw_http_path().to_owned(),
         query,
         sub,
+        username,
         correlation_id,
         body: request.body().to_vec(),
     }

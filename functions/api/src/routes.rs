@@ -5,9 +5,17 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     CreateUpload,
-    GetImage { id: String },
-    Like { id: String },
-    Unlike { id: String },
+    GetImage {
+        id: String,
+    },
+    Like {
+        id: String,
+    },
+    Unlike {
+        id: String,
+    },
+    /// Recently published images of everyone, newest first.
+    Feed,
     MyImages,
     MyNotifications,
     ReadNotifications,
@@ -35,6 +43,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         (_, ["images", _, "like"]) => Err(NoRoute::MethodNotAllowed {
             allowed: "PUT, DELETE",
         }),
+        ("GET", ["feed"]) => Ok(Route::Feed),
+        (_, ["feed"]) => Err(NoRoute::MethodNotAllowed { allowed: "GET" }),
         ("GET", ["me", "images"]) => Ok(Route::MyImages),
         ("GET", ["me", "notifications"]) => Ok(Route::MyNotifications),
         ("POST", ["me", "notifications", "read"]) => Ok(Route::ReadNotifications),
@@ -66,6 +76,11 @@ mod tests {
             Ok(Route::Unlike { id: "abc".into() })
         );
         assert_eq!(route("GET", "/me/images"), Ok(Route::MyImages));
+        assert_eq!(route("GET", "/feed"), Ok(Route::Feed));
+        assert_eq!(
+            route("POST", "/feed"),
+            Err(NoRoute::MethodNotAllowed { allowed: "GET" })
+        );
         assert_eq!(
             route("GET", "/me/notifications"),
             Ok(Route::MyNotifications)

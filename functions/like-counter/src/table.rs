@@ -185,6 +185,11 @@ impl LikesTable {
         actions
     }
 
+    /// The table's name (readers batch their reads of it with other tables').
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
     /// The like count of an image (0 when nobody ever liked it).
     pub async fn count(&self, image_id: &str) -> Result<i64, TableError> {
         let output = self

@@ -144,8 +144,11 @@ impl Registry for ImagesTable {
                 AttributeValue::N(snapglow::contracts::Timestamp::now().millis().to_string()),
             );
         if let Some(renditions) = &finished.renditions_json {
-            set.push("renditions = :renditions");
-            request = request.expression_attribute_values(":renditions", s(renditions));
+            // Published: the image enters the feed (the by-publication index's keys).
+            set.push("renditions = :renditions, feed = :feed, published_at = :now");
+            request = request
+                .expression_attribute_values(":renditions", s(renditions))
+                .expression_attribute_values(":feed", s("published"));
         }
         if let Some((reason, message)) = &finished.reason {
             set.push("reason = :reason, message = :message");

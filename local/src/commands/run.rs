@@ -4,6 +4,8 @@ use anyhow::Result;
 use std::time::{Duration, Instant};
 
 use super::stack::running_stack;
+use snapglow_local::site::SiteServer;
+use snapglow_local::stack::clients::LocalClients;
 use snapglow_local::stack::emulator::LocalDir;
 use snapglow_local::stack::project::{build_binaries, project_root};
 use snapglow_local::triggers::http::HttpApiServer;
@@ -33,6 +35,20 @@ pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
     eprintln!(
         "HTTP API at {} (sign in: cargo local token <user>)",
         api.url
+    );
+    let clients = LocalClients::admin(&stack).await;
+    let site = SiteServer::start(
+        &stack,
+        &clients,
+        &root.join("web"),
+        &api.url,
+        stack.site_port(),
+    )
+    .await?;
+    eprintln!(
+        "web client at {} (sign in as {})",
+        site.url,
+        snapglow_local::site::DEMO_USERS.join(", ")
     );
     for mapping in &mappings {
         eprintln!(

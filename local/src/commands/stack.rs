@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 
 use snapglow_local::stack::emulator::{self, Emulator, LocalDir};
 use snapglow_local::stack::project::{project_root, template_path};
-use snapglow_local::stack::{StackInfo, deploy};
+use snapglow_local::stack::{LocalPorts, StackInfo, deploy};
 use snapglow_local::template::Template;
 
 /// The recorded stack, if its emulator answers; the error says how to start one.
@@ -37,12 +37,17 @@ pub enum Start {
 pub async fn bring_up(
     port: u16,
     stack_name: &str,
-    api_port: u16,
+    ports: LocalPorts,
     start: Start,
 ) -> Result<StackInfo> {
     let root = project_root();
     let dir = LocalDir::new(&root);
-    let template = Template::load(&template_path(&root))?;
+    let mut template = Template::load(&template_path(&root))?;
+    // CORS lets the local site's origin in, as AllowedOrigin does the web client's on AWS.
+    template.parameters.insert(
+        "AllowedOrigin".into(),
+        serde_json::Value::String(ports.site_origin()),
+    );
     let previous = StackInfo::load(&dir.stack_file())
         .ok()
         .filter(|s| emulator::is_up(port_of(&s.endpoint_url)));
@@ -81,13 +86,14 @@ pub async fn bring_up(
         }
     };
     stack.emulator_pid = emulator_pid;
-    stack.api_url = Some(format!("http://127.0.0.1:{api_port}"));
+    stack.api_url = Some(format!("http://127.0.0.1:{}", ports.api));
+    stack.site_url = Some(format!("{}/", ports.site_origin()));
     stack.save(&dir.stack_file())?;
     Ok(stack)
 }
 
-pub async fn up(port: u16, stack_name: &str, api_port: u16) -> Result<()> {
-    let stack = bring_up(port, stack_name, api_port, Start::Reuse).await?;
+pub async fn up(port: u16, stack_name: &str, ports: LocalPorts) -> Result<()> {
+    let stack = bring_up(port, stack_name, ports, Start::Reuse).await?;
     for (id, resource) in &stack.resources {
         let place = resource
             .url

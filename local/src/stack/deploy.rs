@@ -125,6 +125,7 @@ pub async fn deploy(
         account_id: ACCOUNT_ID.to_owned(),
         emulator_pid: None,
         api_url: None,
+        site_url: None,
         resources,
     })
 }
@@ -165,6 +166,7 @@ async fn create(
         stream_arn: None,
         http_api: None,
         access_key: None,
+        cors_rules: Vec::new(),
     };
     match properties {
         Properties::Queue(props) => {
@@ -204,6 +206,7 @@ async fn create(
                 .clone()
                 .unwrap_or_else(|| default_name(stack_name, id).to_lowercase());
             create_bucket(clients, &name, &props).await?;
+            local.cors_rules = props.cors_configuration.cors_rules.clone();
             local.arn = Some(format!("arn:aws:s3:::{name}"));
             local.name = Some(name);
         }

@@ -2,6 +2,7 @@
 //! `.local/stack.json`, which names each logical id's local physical name, URL and ARN.
 
 pub mod clients;
+pub mod cognito_endpoint;
 pub mod deploy;
 pub mod emulator;
 pub mod fresh;
@@ -63,6 +64,9 @@ pub struct StackInfo {
     /// Where `cargo local run` serves the template's HTTP API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+    /// Where `cargo local run` serves the web client (the stack's AllowedOrigin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_url: Option<String>,
     /// The detached emulator `cargo local up` started, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emulator_pid: Option<u32>,
@@ -89,6 +93,9 @@ pub struct LocalResource {
     /// An HTTP API's authorizers and CORS, resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_api: Option<crate::template::model::HttpApiProperties>,
+    /// A bucket's CORS rules (S3 answers browsers with them; stack/presigned.rs does here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors_rules: Vec<crate::template::model::CorsRule>,
     /// A role's IAM user key (stack/iam.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key: Option<iam::AccessKey>,
@@ -168,10 +175,21 @@ impl StackInfo {
             .find(|r| r.arn.as_deref() == Some(arn))
     }
 
-    /// Where `cargo local run` serves the HTTP API: the recorded port, else API Gateway's
-    /// local default (3000).
+    /// Where `cargo local run` serves the HTTP API: the recorded port, else 3001.
     pub fn api_port(&self) -> u16 {
-        self.api_url.as_deref().and_then(port_of).unwrap_or(3000)
+        self.api_url
+            .as_deref()
+            .and_then(port_of)
+            .unwrap_or(LocalPorts::default().api)
+    }
+
+    /// Where `cargo local run` serves the web client: the recorded port, else 3000 (the
+    /// template's default AllowedOrigin).
+    pub fn site_port(&self) -> u16 {
+        self.site_url
+            .as_deref()
+            .and_then(port_of)
+            .unwrap_or(LocalPorts::default().site)
     }
 
     /// The cargo binaries of the template's functions.
@@ -194,6 +212,34 @@ impl StackInfo {
             .iter()
             .find(|(_, r)| r.function.as_ref().is_some_and(|f| f.binary == binary))
             .map(|(id, r)| (id.as_str(), r))
+    }
+}
+
+/// The loopback ports the local front door uses: the HTTP API's and the web client's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalPorts {
+    pub api: u16,
+    pub site: u16,
+}
+
+impl Default for LocalPorts {
+    /// The site on 3000, the template's default AllowedOrigin; the API beside it.
+    fn default() -> Self {
+        LocalPorts {
+            api: 3001,
+            site: 3000,
+        }
+    }
+}
+
+impl LocalPorts {
+    pub fn new(api: u16, site: u16) -> Self {
+        LocalPorts { api, site }
+    }
+
+    /// The site's origin: what CORS must allow.
+    pub fn site_origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.site)
     }
 }
 

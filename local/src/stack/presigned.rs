@@ -7,7 +7,9 @@
 //! only). Every other request passes unchanged.
 //!
 //! The API function points its S3 client here (`AWS_ENDPOINT_URL_S3`), so the URLs it signs
-//! name this gate, as on AWS they name S3.
+//! name this gate, as on AWS they name S3. Browsers PUT to those URLs from another origin: the
+//! gate also answers as S3 does with the bucket's CORS rules (moto's server would allow any
+//! origin), so a web client that works here works against S3.
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -21,6 +23,7 @@ use tokio::net::TcpListener;
 use super::clients::REGION;
 use super::iam::AccessKey;
 use crate::lambda::http::{respond, send};
+use crate::template::model::CorsRule;
 
 /// A running gate; stops when dropped.
 pub struct PresignedGate {
@@ -39,10 +42,16 @@ struct Gate {
     upstream: String,
     /// Secret keys by access key id: every signer the stack knows.
     keys: BTreeMap<String, AccessKey>,
+    /// Each bucket's CORS rules.
+    cors: BTreeMap<String, Vec<CorsRule>>,
 }
 
 impl PresignedGate {
-    pub async fn start(endpoint_url: &str, keys: &[&AccessKey]) -> std::io::Result<Self> {
+    pub async fn start(
+        endpoint_url: &str,
+        keys: &[&AccessKey],
+        cors: BTreeMap<String, Vec<CorsRule>>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let gate = Arc::new(Gate {
@@ -54,6 +63,7 @@ impl PresignedGate {
                 .iter()
                 .map(|k| (k.access_key_id.clone(), (*k).clone()))
                 .collect(),
+            cors,
         });
         let server = crate::lambda::http::serve(listener, gate, pass);
         Ok(PresignedGate {
@@ -78,11 +88,108 @@ async fn pass(
     gate: Arc<Gate>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => return Ok(respond(StatusCode::BAD_REQUEST, e.to_string())),
     };
+    let bucket = parts
+        .uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let rules = gate.cors.get(&bucket).cloned().unwrap_or_default();
+    let origin = parts
+        .headers
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if parts.method == hyper::Method::OPTIONS {
+        return Ok(preflight(&rules, origin.as_deref(), &parts.headers));
+    }
+    let method = parts.method.as_str().to_owned();
+    let mut answer = forward(&gate, parts, body).await;
+    // S3's CORS headers on the actual request, from the bucket's rules only.
+    let headers = answer.headers_mut();
+    let moto_cors: Vec<_> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("access-control-"))
+        .cloned()
+        .collect();
+    for name in moto_cors {
+        headers.remove(name);
+    }
+    if let Some(origin) = origin
+        && let Some(rule) = rules.iter().find(|r| r.allows(&origin, &method, &[]))
+        && let Ok(value) = hyper::header::HeaderValue::from_str(&origin)
+    {
+        headers.insert("access-control-allow-origin", value);
+        headers.insert("vary", hyper::header::HeaderValue::from_static("Origin"));
+        if let Ok(exposed) = hyper::header::HeaderValue::from_str(&rule.expose_headers.join(", "))
+            && !rule.expose_headers.is_empty()
+        {
+            headers.insert("access-control-expose-headers", exposed);
+        }
+    }
+    Ok(answer)
+}
+
+/// S3's answer to a CORS preflight: the first rule matching origin, method and headers.
+fn preflight(
+    rules: &[CorsRule],
+    origin: Option<&str>,
+    headers: &hyper::HeaderMap,
+) -> Response<Full<Bytes>> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let method = header("access-control-request-method");
+    let requested = header("access-control-request-headers");
+    let asked: Vec<&str> = requested.split(',').map(str::trim).collect();
+    let allowed = origin.and_then(|o| {
+        rules
+            .iter()
+            .find(|r| r.allows(o, &method, &asked))
+            .map(|r| (o, r))
+    });
+    let Some((origin, rule)) = allowed else {
+        return Refusal::Cors.answer();
+    };
+    let mut response = respond(StatusCode::OK, "");
+    let out = response.headers_mut();
+    for (name, value) in [
+        ("access-control-allow-origin", origin.to_owned()),
+        ("access-control-allow-methods", method),
+        ("access-control-allow-headers", requested),
+        (
+            "access-control-max-age",
+            rule.max_age.unwrap_or(0).to_string(),
+        ),
+        (
+            "vary",
+            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method".to_owned(),
+        ),
+    ] {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
+            out.insert(name, value);
+        }
+    }
+    response
+}
+
+/// The request on to the emulator: a presigned one checked and signed as its signer.
+async fn forward(
+    gate: &Gate,
+    mut parts: hyper::http::request::Parts,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
     let query = parts.uri.query().unwrap_or_default().to_owned();
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
@@ -108,7 +215,7 @@ async fn pass(
             Ok(key)
         }) {
             Ok(key) => key,
-            Err(refusal) => return Ok(refusal.answer()),
+            Err(refusal) => return refusal.answer(),
         };
         // Forward as the signer: the same request, signed in the header with its key.
         let rest: Vec<(String, String)> = params
@@ -126,11 +233,11 @@ async fn pass(
         let url = format!("http://{host}{path_and_query}");
         let signed = match sign_s3(parts.method.as_str(), &url, &host, key) {
             Ok(signed) => signed,
-            Err(message) => return Ok(respond(StatusCode::INTERNAL_SERVER_ERROR, message)),
+            Err(message) => return respond(StatusCode::INTERNAL_SERVER_ERROR, message),
         };
         parts.uri = match path_and_query.parse() {
             Ok(uri) => uri,
-            Err(e) => return Ok(respond(StatusCode::BAD_REQUEST, e.to_string())),
+            Err(e) => return respond(StatusCode::BAD_REQUEST, e.to_string()),
         };
         for (name, value) in signed {
             if let (Ok(name), Ok(value)) = (
@@ -142,12 +249,12 @@ async fn pass(
         }
     }
     let forwarded = send(&gate.upstream, Request::from_parts(parts, Full::new(body))).await;
-    Ok(forwarded.unwrap_or_else(|e| {
+    forwarded.unwrap_or_else(|e| {
         respond(
             StatusCode::BAD_GATEWAY,
             format!("presigned gate: {}", crate::logging::chain(&e)),
         )
-    }))
+    })
 }
 
 /// What S3 answers a presigned URL it refuses.
@@ -157,6 +264,7 @@ enum Refusal {
     UnknownKey,
     Expired,
     SignatureDoesNotMatch,
+    Cors,
 }
 
 impl Refusal {
@@ -173,6 +281,11 @@ impl Refusal {
                 "The AWS Access Key Id you provided does not exist in our records.",
             ),
             Refusal::Expired => (StatusCode::FORBIDDEN, "AccessDenied", "Request has expired"),
+            Refusal::Cors => (
+                StatusCode::FORBIDDEN,
+                "AccessForbidden",
+                "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+            ),
             Refusal::SignatureDoesNotMatch => (
                 StatusCode::FORBIDDEN,
                 "SignatureDoesNotMatch",

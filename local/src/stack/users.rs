@@ -19,29 +19,13 @@ fn password(username: &str) -> String {
     format!("Local-{username}-Passw0rd!")
 }
 
-/// The pool's and the app client's ids.
-pub fn pool_and_client(stack: &StackInfo) -> Result<(String, String), UserError> {
-    let of_kind = |kind: &str| {
-        stack
-            .resources
-            .values()
-            .find(|r| r.kind == kind)
-            .and_then(|r| r.name.clone())
-    };
-    Ok((
-        of_kind("AWS::Cognito::UserPool").ok_or(UserError::Missing("user pool"))?,
-        of_kind("AWS::Cognito::UserPoolClient").ok_or(UserError::Missing("user pool client"))?,
-    ))
-}
-
-/// An access token of `username`, creating the user on first use. Its `sub` is the user's id
-/// everywhere in the platform.
-pub async fn token(
+/// Creates `username` in the local pool unless it exists; returns its password.
+pub async fn ensure(
     clients: &LocalClients,
     stack: &StackInfo,
     username: &str,
 ) -> Result<String, UserError> {
-    let (pool, client) = pool_and_client(stack)?;
+    let (pool, _) = pool_and_client(stack)?;
     let cognito = &clients.cognito;
     let exists = cognito
         .admin_get_user()
@@ -76,12 +60,40 @@ pub async fn token(
             .await
             .aws(|| format!("AdminSetUserPassword {username}"))?;
     }
+    Ok(password(username))
+}
+
+/// The pool's and the app client's ids.
+pub fn pool_and_client(stack: &StackInfo) -> Result<(String, String), UserError> {
+    let of_kind = |kind: &str| {
+        stack
+            .resources
+            .values()
+            .find(|r| r.kind == kind)
+            .and_then(|r| r.name.clone())
+    };
+    Ok((
+        of_kind("AWS::Cognito::UserPool").ok_or(UserError::Missing("user pool"))?,
+        of_kind("AWS::Cognito::UserPoolClient").ok_or(UserError::Missing("user pool client"))?,
+    ))
+}
+
+/// An access token of `username`, creating the user on first use. Its `sub` is the user's id
+/// everywhere in the platform.
+pub async fn token(
+    clients: &LocalClients,
+    stack: &StackInfo,
+    username: &str,
+) -> Result<String, UserError> {
+    let (_, client) = pool_and_client(stack)?;
+    let password = ensure(clients, stack, username).await?;
+    let cognito = &clients.cognito;
     let signed_in = cognito
         .initiate_auth()
         .client_id(&client)
         .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
         .auth_parameters("USERNAME", username)
-        .auth_parameters("PASSWORD", password(username))
+        .auth_parameters("PASSWORD", password)
         .send()
         .await
         .aws(|| format!("InitiateAuth {username}"))?;

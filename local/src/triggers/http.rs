@@ -112,9 +112,16 @@ impl HttpApiServer {
             .filter_map(|r| r.function.as_ref().map(|f| f.key(stack)))
             .collect();
         signers.push(&stack.admin);
-        let gate = crate::stack::presigned::PresignedGate::start(&stack.endpoint_url, &signers)
-            .await
-            .map_err(|source| HttpApiError::Bind { port: 0, source })?;
+        let cors = stack
+            .resources
+            .values()
+            .filter(|r| r.kind == "AWS::S3::Bucket")
+            .filter_map(|r| Some((r.name.clone()?, r.cors_rules.clone())))
+            .collect();
+        let gate =
+            crate::stack::presigned::PresignedGate::start(&stack.endpoint_url, &signers, cors)
+                .await
+                .map_err(|source| HttpApiError::Bind { port: 0, source })?;
         let mut functions = Vec::new();
         for binary in api_binaries(stack) {
             let log = crate::lambda::LogSink::File(log_dir.join(format!("{binary}.log")));

@@ -1,0 +1,112 @@
+//! The web client in a real browser (Debian's chromium driven by Playwright, `web/tests/
+//! story.mjs`) against the whole local stack: the site, the HTTP API with its JWT and CORS
+//! checks as the template configures them, presigned uploads through S3's checks, and the
+//! pipeline running behind. Two users in two browser contexts: alice uploads and sees her
+//! photo published, bob likes it, alice's badge shows it and clears when read, a rejected
+//! upload shows its reason. Screenshots of each step land in target/web-story/.
+
+use snapglow_local::site::SiteServer;
+use snapglow_local::stack::emulator::free_port;
+use snapglow_local::stack::project::{project_root, template_path};
+use snapglow_local::template::Template;
+use snapglow_local::triggers::http::HttpApiServer;
+use snapglow_local::triggers::mappings;
+use snapglow_local::triggers::pipeline::{self, Progress};
+use snapglow_tests::{TestStack, sample_jpeg};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// What the story needs installed (`make test` installs both); a clear failure otherwise.
+fn browser_tooling(web: &Path) -> String {
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).is_file(),
+        "no chromium at {chromium}: `make test` installs Debian's chromium (or set CHROMIUM_PATH)"
+    );
+    assert!(
+        web.join("node_modules").join("playwright-core").is_dir(),
+        "web/node_modules has no playwright-core: `make test` runs `npm ci` in web/"
+    );
+    chromium
+}
+
+#[tokio::test]
+async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
+    // Prepare: the stack with the site's origin as AllowedOrigin, as a deploy for it would be
+    let root = project_root();
+    let web = root.join("web");
+    let chromium = browser_tooling(&web);
+    let site_port = free_port().unwrap();
+    let mut template = Template::load(&template_path(&root)).unwrap();
+    template.parameters.insert(
+        "AllowedOrigin".into(),
+        format!("http://127.0.0.1:{site_port}").into(),
+    );
+    let stage = TestStack::start_from(&template).await;
+    let logs = stage.state_dir("web-story");
+    let api = HttpApiServer::start(&stage.stack, &stage.binaries(), &logs, 0)
+        .await
+        .unwrap();
+    let site = SiteServer::start(&stage.stack, &stage.clients, &web, &api.url, site_port)
+        .await
+        .unwrap();
+    let mut pipeline = mappings(&stage.stack, &stage.binaries(), &logs, &Default::default())
+        .await
+        .unwrap();
+    let files = root.join("target").join("web-story");
+    let _ = std::fs::remove_dir_all(&files);
+    std::fs::create_dir_all(&files).unwrap();
+    let photo = files.join("photo.jpg");
+    std::fs::write(&photo, sample_jpeg(1600, 1067)).unwrap();
+    let rejected = files.join("not-a-photo.jpg");
+    std::fs::write(&rejected, b"\xff\xd8\xff\xe0 these bytes are not an image").unwrap();
+
+    // Act: the story in the browser, while the pipeline runs behind it
+    let mut story = tokio::process::Command::new("node")
+        .arg("tests/story.mjs")
+        .current_dir(&web)
+        .env("SITE_URL", &site.url)
+        .env("CHROMIUM_PATH", &chromium)
+        .env("PHOTO_PATH", &photo)
+        .env("REJECTED_PATH", &rejected)
+        .env("SCREENSHOT_DIR", files.join("screenshots"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts (Node.js 20 or later)");
+    let mut progress = Progress::quiet();
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(Duration::from_secs(600), story.wait()) => outcome,
+        ended = pipeline::run(&mut pipeline, None, &mut progress) => {
+            panic!("the pipeline stopped while the story ran: {ended:?}")
+        }
+    };
+    let output = story.wait_with_output().await.unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Assess: every step passed, without a console error, and the screenshots are there
+    let status = outcome.expect("the story ends within 10 minutes").unwrap();
+    assert!(status.success(), "the browser story failed:\n{printed}");
+    for step in [
+        "01-alice-signed-in.png",
+        "03-alice-published.png",
+        "05-bob-liked.png",
+        "07-alice-read.png",
+        "08-alice-rejected.png",
+    ] {
+        assert!(
+            files.join("screenshots").join(step).is_file(),
+            "no screenshot {step}:\n{printed}"
+        );
+    }
+    assert!(printed.contains("page weight (first load)"), "{printed}");
+    println!("{printed}");
+    drop(site);
+    drop(api);
+}

@@ -1,0 +1,411 @@
+// snapglow's web client: sign-in, upload, my photos, the feed with likes, notifications.
+import { createAuth, AuthError } from './auth.js';
+import { createApi, putFile, OFFLINE } from './api.js';
+import { backoffSchedule, mergeFirstPage, rejectionSentence, toMs } from './logic.js';
+import { $, h, say, renderMine, renderFeed, renderBadge, renderNotifications } from './views.js';
+
+const FRESH_MS = 10 * 60000; // presigned URLs are reused this long: no re-download
+const PENDING_WATCH_MS = 5 * 60000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let auth, api, state;
+let epoch = 0; // +1 at each sign-in/out: late answers of an old session are dropped
+const pollers = [];
+
+const fresh = () => ({
+  mine: [], details: new Map(), watching: new Set(), feed: [], cursor: null, pages: 1, likeSeq: new Map(),
+  notifications: [], markedRead: new Set(), highlighted: new Set(),
+});
+
+function report(e) {
+  if (e instanceof AuthError && !e.network) return; // sign-out already said why
+  say(e?.message || 'Something went wrong; please try again.', 'error');
+}
+
+let offline = false;
+const pollNow = () => pollers.forEach((p) => p.tick());
+function onNetwork(down) {
+  if (down) say(OFFLINE, 'error');
+  else if (offline) {
+    if ($('status').textContent === OFFLINE) say('');
+    setTimeout(pollNow); // back online: every poller at once, not after its backoff
+  }
+  offline = down;
+}
+
+/** Runs `fn` now, then every `every` ms while the page is visible; errors double the wait up to `max`. */
+function poller(fn, every, max) {
+  let delay = every, timer = 0, running = false, stopped = false;
+  const tick = async () => {
+    clearTimeout(timer);
+    if (stopped || running || document.hidden) return;
+    running = true;
+    try {
+      await fn();
+      delay = every;
+    } catch (e) {
+      delay = Math.min(delay * 2, max);
+      report(e);
+    }
+    running = false;
+    if (!stopped && !document.hidden) timer = setTimeout(tick, delay);
+  };
+  pollers.push({ tick, stop() { stopped = true; clearTimeout(timer); } });
+  tick();
+}
+
+document.addEventListener('visibilitychange', () => document.hidden || pollNow());
+addEventListener('online', pollNow);
+
+// My photos
+
+const showMine = () => renderMine(state.mine, state.details, state.mineLoaded);
+const imagePath = (id) => `/images/${encodeURIComponent(id)}`;
+
+function remember(image) {
+  state.details.set(image.image_id, { data: image, at: Date.now() });
+  const mine = state.mine.find((i) => i.image_id === image.image_id);
+  if (mine) Object.assign(mine, { status: image.status, reason: image.reason, message: image.message });
+}
+
+async function refreshMine() {
+  const ep = epoch;
+  const page = await api.get('/me/images?limit=12');
+  if (ep !== epoch) return;
+  const items = page?.items || [];
+  const ids = new Set(items.map((i) => i.image_id));
+  // An upload of the last minute may not be listed yet (eventual consistency).
+  const recent = state.mine.filter((i) => i.local && !ids.has(i.image_id) && Date.now() - i.local < 60000);
+  state.mine = recent.concat(items);
+  const stale = state.mine.filter((i) => {
+    const d = state.details.get(i.image_id);
+    return i.status === 'published' && (!d || d.data.status !== 'published' || Date.now() - d.at > FRESH_MS);
+  });
+  await Promise.all(stale.map(async (i) => {
+    try {
+      remember(await api.get(imagePath(i.image_id)));
+    } catch (e) {
+      if (e.status !== 404) throw e;
+    }
+  }));
+  if (ep !== epoch) return;
+  for (const i of state.mine) if (i.status === 'pending') watchPending(i.image_id, toMs(i.created_at));
+  state.mineLoaded = true;
+  showMine();
+}
+
+/** Polls a pending photo: 1 s, doubling to 10 s, for 5 minutes from its upload. */
+async function watchPending(id, since, uploadedHere = false) {
+  const start = Math.min(since || Date.now(), Date.now());
+  if (state.watching.has(id) || Date.now() - start > PENDING_WATCH_MS) return;
+  const ep = epoch;
+  const { watching } = state;
+  watching.add(id);
+  try {
+    for (const delay of backoffSchedule({ max: 10000, total: PENDING_WATCH_MS - (Date.now() - start) })) {
+      await sleep(delay);
+      if (ep !== epoch) return;
+      let image;
+      try {
+        image = await api.get(imagePath(id));
+      } catch (e) {
+        if (e instanceof AuthError || e.status === 404) return;
+        continue;
+      }
+      if (ep !== epoch) return;
+      remember(image);
+      showMine();
+      if (image.status !== 'pending') {
+        if (image.status === 'published') refreshFeed().catch(report);
+        if (uploadedHere) {
+          $('progress').hidden = !!state.uploading;
+          if (image.status === 'published') say('Your photo is published.');
+          else say(rejectionSentence(image), 'error');
+        }
+        return;
+      }
+    }
+  } finally {
+    watching.delete(id);
+  }
+}
+
+// Upload
+
+async function upload(file) {
+  if (!file) return;
+  if (!$('file').accept.split(',').includes(file.type)) { // the input's accept list
+    say('This file type is not supported; choose a JPEG, PNG, WebP or GIF photo.', 'error');
+    return;
+  }
+  if (state.uploading) {
+    say('Wait for the current upload to finish.', 'error');
+    return;
+  }
+  const ep = epoch;
+  const progress = $('progress');
+  state.uploading = true;
+  progress.hidden = false;
+  progress.value = 0;
+  say(`Uploading ${file.name}…`);
+  try {
+    const created = await api.request('POST', '/uploads', { content_type: file.type, content_length: file.size }, { retry: true });
+    await putFile(created.upload, file, (p) => { progress.value = p; });
+    if (ep !== epoch) return;
+    progress.value = 1;
+    state.mine = state.mine.filter((i) => i.image_id !== created.image_id);
+    state.mine.unshift({ image_id: created.image_id, status: 'pending', created_at: Date.now(), local: Date.now() });
+    showMine();
+    say('Uploaded; your photo is being processed.');
+    watchPending(created.image_id, Date.now(), true);
+  } catch (e) {
+    if (ep === epoch) report(e);
+    progress.hidden = true;
+  } finally {
+    state.uploading = false;
+    $('file').value = '';
+  }
+}
+
+// Recent photos and likes
+
+function showFeed() {
+  renderFeed(state.feed, toggleLike, state.likeSeq, state.feedLoaded);
+  $('more').hidden = !state.cursor;
+}
+
+async function refreshFeed() {
+  const ep = epoch;
+  const page = await api.get('/feed?limit=12');
+  if (ep !== epoch) return;
+  const now = Date.now();
+  const old = new Map(state.feed.map((i) => [i.image_id, i]));
+  const items = (page?.items || []).map((item) => {
+    const was = old.get(item.image_id);
+    if (!was) return { ...item, thumbAt: now };
+    const next = { ...item, thumbAt: was.thumbAt };
+    // Keep a recent presigned URL: a new one would download the same picture again.
+    if (now - was.thumbAt < FRESH_MS && was.thumbnail) next.thumbnail = was.thumbnail;
+    else next.thumbAt = now;
+    // A like being settled shows the person's own action until the server has caught up.
+    if (state.likeSeq.has(item.image_id)) Object.assign(next, { likes: was.likes, liked_by_me: was.liked_by_me });
+    return next;
+  });
+  state.feed = mergeFirstPage(state.feed, items);
+  if (state.pages === 1) state.cursor = page?.next_cursor || null;
+  state.feedLoaded = true;
+  showFeed();
+}
+
+async function loadMore() {
+  if (!state.cursor) return;
+  const ep = epoch;
+  const button = $('more');
+  button.disabled = true;
+  try {
+    const page = await api.get(`/feed?limit=12&cursor=${encodeURIComponent(state.cursor)}`);
+    if (ep !== epoch) return;
+    const known = new Set(state.feed.map((i) => i.image_id));
+    const added = (page?.items || []).filter((i) => !known.has(i.image_id)).map((i) => ({ ...i, thumbAt: Date.now() }));
+    state.feed = state.feed.concat(added);
+    state.cursor = page?.next_cursor || null;
+    state.pages += 1;
+    showFeed();
+  } catch (e) {
+    report(e);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Optimistic toggle, then PUT/DELETE, then settle on the server's count (counted asynchronously). */
+async function toggleLike(id) {
+  // Refreshes replace the feed's objects: patch the one shown now.
+  const patch = (values) => {
+    const item = state.feed.find((i) => i.image_id === id);
+    if (item) Object.assign(item, values);
+    showFeed();
+  };
+  const item = state.feed.find((i) => i.image_id === id);
+  if (!item) return;
+  const ep = epoch;
+  const { likeSeq } = state;
+  const seq = (likeSeq.get(id) || 0) + 1;
+  likeSeq.set(id, seq);
+  const current = () => ep === epoch && likeSeq.get(id) === seq;
+  const want = !item.liked_by_me;
+  const before = { likes: item.likes ?? 0, liked_by_me: !!item.liked_by_me };
+  const expected = Math.max(0, before.likes + (want ? 1 : -1));
+  patch({ liked_by_me: want, likes: expected });
+  try {
+    await api.request(want ? 'PUT' : 'DELETE', `${imagePath(id)}/like`, undefined, { retry: true });
+  } catch (e) {
+    if (!current()) return;
+    likeSeq.delete(id);
+    patch(before);
+    report(e);
+    return;
+  }
+  let last = null;
+  for (const delay of backoffSchedule({ max: 15000, total: 30000 })) { // 1, 2, 4, 8, 15 s
+    await sleep(delay);
+    if (!current()) return;
+    try {
+      last = await api.get(imagePath(id));
+    } catch (e) {
+      if (e instanceof AuthError) return;
+      continue;
+    }
+    if (!current()) return;
+    if (last.liked_by_me === want && last.likes === expected) break;
+  }
+  likeSeq.delete(id);
+  patch(last ? { likes: last.likes, liked_by_me: last.liked_by_me } : {});
+}
+
+// Notifications
+
+const unreadIds = () => state.notifications.filter((n) => n.unread && !state.markedRead.has(n.id)).map((n) => n.id);
+
+function showNotifications() {
+  renderBadge(unreadIds().length);
+  renderNotifications(state.notifications, state.highlighted);
+}
+
+async function pollNotifications() {
+  const ep = epoch;
+  const page = await api.get('/me/notifications?limit=20');
+  if (ep !== epoch) return;
+  state.notifications = page?.items || [];
+  for (const n of state.notifications) if (!n.unread) state.markedRead.delete(n.id);
+  if (state.panelOpen) markRead();
+  showNotifications();
+}
+
+async function markRead() {
+  const ids = unreadIds();
+  if (!ids.length) return;
+  const ep = epoch;
+  ids.forEach((id) => { state.markedRead.add(id); state.highlighted.add(id); });
+  showNotifications();
+  try {
+    await api.request('POST', '/me/notifications/read', { ids }, { retry: true });
+  } catch (e) {
+    if (ep !== epoch) return;
+    ids.forEach((id) => state.markedRead.delete(id));
+    showNotifications();
+    report(e);
+  }
+}
+
+function setPanel(open) {
+  state.panelOpen = open;
+  $('notif-panel').hidden = !open;
+  $('notif-btn').setAttribute('aria-expanded', !!open);
+  if (open) markRead();
+  else state.highlighted.clear();
+  showNotifications();
+}
+
+// Views
+
+function showSignIn(message = '', kind = 'info') {
+  epoch += 1;
+  pollers.splice(0).forEach((p) => p.stop());
+  state = fresh();
+  for (const id of ['mine', 'feed', 'notif-list']) $(id).replaceChildren();
+  for (const id of ['notif-panel', 'app-view', 'account']) $(id).hidden = true;
+  $('signin-view').hidden = false;
+  say(message, kind);
+}
+
+function showApp() {
+  epoch += 1;
+  state = fresh();
+  $('signin-view').hidden = true;
+  $('app-view').hidden = $('account').hidden = false;
+  $('who').replaceChildren('Signed in as ', h('strong', {}, auth.name));
+  $('progress').hidden = true;
+  setPanel(false);
+  showMine();
+  showFeed();
+  poller(pollNotifications, 5000, 60000);
+  poller(() => Promise.all([refreshMine(), refreshFeed()]), 10000, 60000);
+}
+
+async function signIn(username, password) {
+  const busy = document.querySelectorAll('#signin-view button');
+  busy.forEach((b) => { b.disabled = true; });
+  say('Signing in…');
+  try {
+    await auth.signIn(username, password);
+    say('');
+    showApp();
+    $('upload-h').focus();
+  } catch (e) {
+    say(e.message, 'error');
+  } finally {
+    busy.forEach((b) => { b.disabled = false; });
+  }
+}
+
+function wire(config) {
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    signIn($('username').value.trim(), $('password').value);
+  });
+  const demo = (config.demoUsers || []).filter((u) => u?.username);
+  $('demo').hidden = demo.length === 0;
+  $('demo-list').replaceChildren(...demo.map((u) => h('li', {},
+    h('button', { type: 'button', onclick: () => signIn(u.username, u.password || '') }, `Sign in as ${u.username}`))));
+
+  $('signout').addEventListener('click', () => auth.signOut());
+  $('notif-btn').addEventListener('click', () => setPanel(!state.panelOpen));
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && state?.panelOpen) {
+      setPanel(false);
+      $('notif-btn').focus();
+    }
+  });
+  $('more').addEventListener('click', loadMore);
+
+  const input = $('file');
+  input.addEventListener('change', () => upload(input.files[0]));
+  const drop = $('drop');
+  const files = (e) => [...(e.dataTransfer?.types || [])].includes('Files');
+  const dragging = (on) => (e) => {
+    if (!files(e)) return;
+    e.preventDefault();
+    drop.classList.toggle('over', !!on);
+  };
+  for (const [type, on] of [['dragenter', 1], ['dragover', 1], ['dragleave', 0]]) drop.addEventListener(type, dragging(on));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    upload(e.dataTransfer.files[0]);
+  });
+  // A file dropped beside the zone would otherwise replace the page.
+  for (const type of ['dragover', 'drop']) {
+    window.addEventListener(type, (e) => { if (files(e)) e.preventDefault(); });
+  }
+}
+
+async function main() {
+  let config;
+  try {
+    const res = await fetch('config.json', { cache: 'no-store' });
+    if (!res.ok) throw new Error();
+    config = await res.json();
+    if (!config.apiUrl || !config.cognito?.endpoint || !config.cognito?.clientId) throw new Error();
+  } catch {
+    say('The app could not load its settings; reload the page to try again.', 'error');
+    return;
+  }
+  auth = createAuth(config.cognito, (reason) => showSignIn(reason || 'You have signed out.', reason ? 'error' : 'info'));
+  api = createApi(config.apiUrl, auth, onNetwork);
+  wire(config);
+  if (auth.signedIn) showApp();
+  else showSignIn();
+}
+
+main();

@@ -1,0 +1,111 @@
+// Sign-in with Cognito's own JSON API; tokens live in sessionStorage (gone with the tab).
+import { cognitoSentence, displayName, tokenExpiryMs } from './logic.js';
+
+const KEY = 'snapglow.session';
+const EARLY_MS = 60000; // refresh a minute before the access token expires
+
+export class AuthError extends Error {
+  constructor(message, network = false) {
+    super(message);
+    Object.assign(this, { network });
+  }
+}
+
+export function createAuth(cognito, onSignedOut) {
+  let session = load();
+  let refreshing = null;
+  let timer = 0;
+
+  function load() {
+    try {
+      const s = JSON.parse(sessionStorage.getItem(KEY) || 'null');
+      return s && s.accessToken && s.refreshToken ? s : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function save(s) {
+    session = s;
+    if (s) sessionStorage.setItem(KEY, JSON.stringify(s));
+    else sessionStorage.removeItem(KEY);
+    schedule();
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    const exp = session ? tokenExpiryMs(session.accessToken) : 0;
+    if (!exp) return;
+    const wait = Math.max(5000, exp - EARLY_MS - Date.now());
+    timer = setTimeout(() => refresh().catch(() => {}), Math.min(wait, 2 ** 31 - 1));
+  }
+
+  async function initiate(flow, params, isRefresh) {
+    let res;
+    try {
+      res = await fetch(cognito.endpoint, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/x-amz-json-1.1',
+          'X-Amz-Target': 'AWSCognitoIdentityProviderService.InitiateAuth',
+        },
+        body: JSON.stringify({ AuthFlow: flow, ClientId: cognito.clientId, AuthParameters: params }),
+      });
+    } catch {
+      throw new AuthError('Cannot reach the sign-in service; check your connection and try again.', true);
+    }
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw new AuthError(cognitoSentence(body.__type || res.headers.get('x-amzn-errortype'), isRefresh));
+    const r = body.AuthenticationResult;
+    if (!r || !r.AccessToken) {
+      throw new AuthError(body.ChallengeName
+        ? 'This account needs an extra sign-in step that this page does not support.'
+        : 'Sign-in failed; please try again.');
+    }
+    return r;
+  }
+
+  async function signIn(username, password) {
+    const r = await initiate('USER_PASSWORD_AUTH', { USERNAME: username, PASSWORD: password }, false);
+    save({ accessToken: r.AccessToken, idToken: r.IdToken, refreshToken: r.RefreshToken });
+  }
+
+  /** One refresh at a time; the answer carries no new refresh token, so the old one is kept. */
+  function refresh() {
+    if (!session) return Promise.reject(new AuthError('Please sign in.'));
+    if (!refreshing) {
+      const { refreshToken } = session;
+      refreshing = initiate('REFRESH_TOKEN_AUTH', { REFRESH_TOKEN: refreshToken }, true)
+        .then((r) => {
+          save({ accessToken: r.AccessToken, idToken: r.IdToken, refreshToken: r.RefreshToken || refreshToken });
+        })
+        .catch((e) => {
+          if (!e.network) signOut(e.message); // offline: keep the session, a later call tries again
+          throw e;
+        })
+        .finally(() => { refreshing = null; });
+    }
+    return refreshing;
+  }
+
+  /** A usable access token, refreshed first when it is about to expire. */
+  async function token() {
+    if (!session) throw new AuthError('Please sign in.');
+    const exp = tokenExpiryMs(session.accessToken);
+    if (exp && exp - Date.now() < EARLY_MS / 2) await refresh();
+    return session.accessToken;
+  }
+
+  function signOut(reason) {
+    const was = !!session;
+    save(null);
+    if (was) onSignedOut(reason || '');
+  }
+
+  schedule();
+  return {
+    signIn, refresh, token, signOut,
+    get signedIn() { return !!session; },
+    get name() { return session ? displayName(session.accessToken, session.idToken) : ''; },
+  };
+}

@@ -1,0 +1,132 @@
+// Pure helpers (no DOM, no network): tests/unit.test.mjs imports them.
+
+/** The payload of a JWT (base64url JSON), or null when it is not one. */
+export function jwtPayload(token) {
+  const part = typeof token === 'string' ? token.split('.')[1] : undefined;
+  if (!part) return null;
+  try {
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const payload = JSON.parse(new TextDecoder().decode(bytes));
+    return payload && typeof payload === 'object' && !Array.isArray(payload) ? payload : null;
+  } catch {
+    return null;
+  }
+}
+
+/** When a token expires, in ms since the epoch (0 when unknown). */
+export const tokenExpiryMs = (token) => (Number.isFinite(jwtPayload(token)?.exp) ? jwtPayload(token).exp * 1000 : 0);
+
+/** Whom a Cognito access token speaks for: its `username` claim. */
+export function displayName(accessToken, idToken) {
+  const a = jwtPayload(accessToken) || {};
+  const i = jwtPayload(idToken) || {};
+  return a.username || i['cognito:username'] || a.sub || '';
+}
+
+/** The next wait of a doubling backoff: 1 s, 2 s, 4 s … capped at `max`. */
+export const nextDelay = (previous, { first = 1000, max = 10000 } = {}) => (previous ? Math.min(previous * 2, max) : first);
+
+/** The waits of a doubling backoff whose total stays within `total` ms (1, 2, 4 … s). */
+export function backoffSchedule({ max = 10000, total = 300000 } = {}) {
+  const waits = [];
+  let sum = 0;
+  for (let d = nextDelay(0, { max }); sum + d <= total; d = nextDelay(d, { max })) {
+    waits.push(d);
+    sum += d;
+  }
+  return waits;
+}
+
+/** A phrase as a sentence: first letter upper case, one final stop. */
+export function asSentence(text) {
+  const t = String(text ?? '').trim();
+  if (!t) return '';
+  const s = t[0].toUpperCase() + t.slice(1);
+  return /[.!?…]$/.test(s) ? s : `${s}.`;
+}
+
+const REASONS = {
+  undecodable: 'This file could not be read as an image.',
+  corrupt: 'This file could not be read as an image; it may be damaged.',
+  too_large: 'This photo is too large.',
+  decompression_bomb: 'This photo has too many pixels to process.',
+  unsupported_format: 'This file type is not supported.',
+};
+
+/** Why a photo was rejected, as a sentence: the backend's `message` first, else its `reason`. */
+export function rejectionSentence({ reason, message } = {}) {
+  if (message && String(message).trim()) return asSentence(message);
+  if (reason && REASONS[reason]) return REASONS[reason];
+  return reason ? `This photo was rejected (${reason}).` : 'This photo was rejected.';
+}
+
+/** A problem+json body (or anything else) as a sentence for people, never raw JSON. */
+export function problemSentence(body, status) {
+  if (body && typeof body === 'object') {
+    const text = typeof body.detail === 'string' && body.detail.trim() ? body.detail : body.title;
+    if (typeof text === 'string' && text.trim()) return asSentence(text);
+  }
+  if (status === 429) return 'The server is busy; try again in a moment.';
+  if (status >= 500) return `The server had a problem (HTTP ${status}); try again in a moment.`;
+  return `The request failed (HTTP ${status}).`;
+}
+
+/** Seconds to wait: the Retry-After header (when CORS exposes it), else the problem's `retry_after`. */
+export function retryAfterSeconds(header, body) {
+  for (const v of [header, body?.retry_after]) if (/^\d+$/.test(String(v ?? '').trim())) return Number(v);
+  return null;
+}
+
+export function uploadLimitSentence(seconds) {
+  if (seconds == null) return 'You have reached your hourly upload limit; try again later.';
+  const minutes = Math.max(1, Math.ceil(seconds / 60));
+  return `You have reached your hourly upload limit; try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+}
+
+const COGNITO = {
+  NotAuthorizedException: 'Wrong username or password.',
+  UserNotFoundException: 'Wrong username or password.',
+  UserNotConfirmedException: 'This account is not confirmed yet.',
+  PasswordResetRequiredException: 'This account needs a password reset before it can sign in.',
+  TooManyRequestsException: 'Too many attempts; wait a moment and try again.',
+  InvalidParameterException: 'Enter a username and a password.',
+  ResourceNotFoundException: 'Sign-in is not set up correctly (unknown app client).',
+};
+
+/** Cognito's `__type` (maybe "namespace#Name") as a sentence; a failed refresh ends the session. */
+export function cognitoSentence(type, refresh = false) {
+  if (refresh) return 'Your session has ended; please sign in again.';
+  return COGNITO[String(type || '').split('#').pop().split(':')[0]] || 'Sign-in failed; please try again.';
+}
+
+export const notificationsLabel = (n) => (n > 0 ? `Notifications (${n} unread)` : 'Notifications');
+
+/** The presigned PUT's headers the page may set: all but those the browser owns. */
+export const uploadHeaders = (headers) =>
+  Object.entries(headers || {}).filter(([k]) => !['content-length', 'host'].includes(k.toLowerCase()));
+
+/** Merges a fresh first page into a list already shown (newest first), keeping older pages. */
+export function mergeFirstPage(current, page, key = 'image_id') {
+  const seen = new Set(page.map((x) => x[key]));
+  return page.concat(current.filter((x) => !seen.has(x[key])));
+}
+
+/** A date (ms, seconds or ISO text) as ms since the epoch, or null. */
+export function toMs(value) {
+  if (typeof value === 'number') return value < 1e12 ? value * 1000 : value;
+  const n = Date.parse(value);
+  return Number.isNaN(n) ? null : n;
+}
+
+/** "just now", "5 minutes ago", "2 days ago" … */
+export function timeAgo(ms, now = Date.now()) {
+  if (ms == null) return '';
+  const s = Math.round((ms - now) / 1000);
+  if (Math.abs(s) < 45) return 'just now';
+  const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+  for (const [unit, size] of [['day', 86400], ['hour', 3600], ['minute', 60]]) {
+    if (Math.abs(s) >= size || unit === 'minute') return rtf.format(Math.round(s / size), unit);
+  }
+  return '';
+}

@@ -1,0 +1,209 @@
+// The web client's story in a real browser: alice uploads, bob likes, alice is notified.
+// node tests/story.mjs, with SITE_URL, PHOTO_PATH, REJECTED_PATH, SCREENSHOT_DIR (and CHROMIUM_PATH).
+import { chromium } from 'playwright-core';
+import { mkdir, writeFile, access } from 'node:fs/promises';
+import path from 'node:path';
+
+const SITE_URL = process.env.SITE_URL || 'http://127.0.0.1:3000/';
+const PHOTO_PATH = process.env.PHOTO_PATH;
+const REJECTED_PATH = process.env.REJECTED_PATH;
+const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || 'story-screenshots';
+
+const problems = []; // console errors and warnings, page errors: any of them fails the story
+let current = 'setup';
+
+function watch(page, who) {
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') {
+      const where = m.location()?.url ? ` (${m.location().url})` : '';
+      problems.push(`${who}: console ${m.type()}: ${m.text()}${where}`);
+    }
+  });
+  page.on('pageerror', (e) => problems.push(`${who}: page error: ${e.message}`));
+}
+
+async function step(name, fn) {
+  current = name;
+  const t0 = Date.now();
+  await fn();
+  console.log(`ok - ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
+/** Polls `check` (truthy = done) until a deadline; the error names what was awaited and what was seen. */
+async function until(what, timeoutMs, check, seen = async () => '') {
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 50; ; wait = Math.min(wait * 2, 500)) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) {
+      const last = await seen().catch(() => '');
+      throw new Error(`${what} did not happen within ${timeoutMs / 1000} s${last ? ` (last seen: ${last})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+async function shot(page, name) {
+  // Images in view finish loading first, so the screenshot shows them (bounded: never fails the story).
+  await page.waitForFunction(() => [...document.images].every((i) => i.complete
+    || i.getBoundingClientRect().top > innerHeight), null, { timeout: 10000 }).catch(() => {});
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, name), fullPage: true });
+}
+
+async function signIn(page, user) {
+  await page.getByRole('button', { name: `Sign in as ${user}`, exact: true }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).waitFor({ timeout: 30000 });
+}
+
+const myPhotos = (page) => page.getByRole('list', { name: 'My photos', exact: true });
+const myIds = (page) => myPhotos(page).locator(':scope > li').evaluateAll((els) => els.map((e) => e.dataset.imageId));
+
+/** Uploads through the file chooser; returns the image_id of the new item in My photos. */
+async function upload(page, file) {
+  const before = new Set(await myIds(page));
+  const chooser = page.waitForEvent('filechooser', { timeout: 10000 });
+  await page.getByLabel('Choose a photo', { exact: true }).click();
+  await (await chooser).setFiles(file);
+  await page.getByRole('progressbar', { name: 'Upload progress', exact: true }).waitFor({ timeout: 5000 });
+  let id;
+  await until(`a new item in My photos after choosing ${path.basename(file)}`, 60000, async () => {
+    id = (await myIds(page)).find((x) => !before.has(x));
+    return id;
+  }, async () => page.getByRole('status').textContent());
+  return id;
+}
+
+async function main() {
+  for (const [name, value] of Object.entries({ PHOTO_PATH, REJECTED_PATH })) {
+    if (!value) throw new Error(`${name} is not set`);
+    await access(value).catch(() => { throw new Error(`${name}=${value} does not exist`); });
+  }
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--no-sandbox'],
+    headless: true,
+  });
+  try {
+    const aliceContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    // bob is on a phone-sized screen: the layout must hold at 375 px.
+    const bobContext = await browser.newContext({ viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const alice = await aliceContext.newPage();
+    const bob = await bobContext.newPage();
+    watch(alice, 'alice');
+    watch(bob, 'bob');
+
+    let photoId;
+    let rejectedId;
+
+    await step('1. alice signs in', async () => {
+      const requests = [];
+      alice.on('request', (r) => requests.push(r));
+      await alice.goto(SITE_URL);
+      await alice.getByRole('button', { name: 'Sign in as alice', exact: true }).waitFor({ timeout: 30000 });
+      const first = requests.slice();
+      let bytes = 0;
+      for (const r of first) {
+        const res = await r.response();
+        const body = res ? await res.body().catch(() => null) : null;
+        bytes += body ? body.length : (await r.sizes().catch(() => ({ responseBodySize: 0 }))).responseBodySize;
+      }
+      const line = `page weight (first load): ${bytes} bytes in ${first.length} requests`;
+      console.log(line);
+      await writeFile(path.join(SCREENSHOT_DIR, 'page-weight.txt'),
+        `${line}\n${first.map((r) => `${r.method()} ${r.url()}`).join('\n')}\n`);
+      await signIn(alice, 'alice');
+      await shot(alice, '01-alice-signed-in.png');
+    });
+
+    await step('2. alice uploads a photo: pending in My photos', async () => {
+      photoId = await upload(alice, PHOTO_PATH);
+      const item = myPhotos(alice).locator(`li[data-image-id="${photoId}"]`);
+      const text = await item.textContent();
+      if (!text.includes('Processing…')) {
+        // Only acceptable when processing already finished: then the thumbnail is there.
+        if (!(await item.getByRole('img', { name: 'Your photo' }).count())) {
+          throw new Error(`the new item ${photoId} shows "${text}" instead of "Processing…"`);
+        }
+        console.log('  (the photo was already published when first seen)');
+      }
+      await shot(alice, '02-alice-uploading.png');
+    });
+
+    await step('3. alice sees her photo published', async () => {
+      const item = myPhotos(alice).locator(`li[data-image-id="${photoId}"]`);
+      await item.getByRole('img', { name: 'Your photo', exact: true }).waitFor({ timeout: 90000 })
+        .catch(async () => { throw new Error(`no <img alt="Your photo"> within 90 s; the item says "${await item.textContent()}"`); });
+      await shot(alice, '03-alice-published.png');
+    });
+
+    const card = bob.getByRole('list', { name: 'Recent photos', exact: true })
+      .locator(`li[data-image-id="${photoId}"]`).filter({ hasText: 'by alice' });
+
+    await step('4. bob signs in and sees alice\'s photo in Recent photos', async () => {
+      await bob.goto(SITE_URL);
+      await signIn(bob, 'bob');
+      await card.waitFor({ timeout: 60000 })
+        .catch(() => { throw new Error(`no card "by alice" for ${photoId} in Recent photos within 60 s`); });
+      await card.getByRole('img', { name: 'Photo by alice', exact: true }).waitFor({ timeout: 5000 });
+      await shot(bob, '04-bob-feed.png');
+    });
+
+    await step('5. bob likes it; the count settles at 1', async () => {
+      const like = card.getByRole('button', { name: 'Like', exact: true });
+      if ((await like.getAttribute('aria-pressed')) !== 'false') throw new Error('the Like button is not aria-pressed="false" before the click');
+      await like.click();
+      await until('aria-pressed="true" right after the click', 1000, async () => (await like.getAttribute('aria-pressed')) === 'true');
+      const count = card.locator('.like-count');
+      await until('the like count settling at "1"', 60000, async () =>
+        (await count.textContent()).trim() === '1' && !(await card.locator('.like[data-settling]').count()),
+      async () => `count "${await count.textContent()}", status "${await bob.getByRole('status').textContent()}"`);
+      await shot(bob, '05-bob-liked.png');
+    });
+
+    const bell = alice.getByRole('button', { name: /^Notifications( \(\d+ unread\))?$/ });
+
+    await step('6. alice sees unread notifications on the badge', async () => {
+      await alice.getByRole('button', { name: /^Notifications \(\d+ unread\)$/ }).waitFor({ timeout: 60000 })
+        .catch(async () => { throw new Error(`the button is still named "${await bell.getAttribute('aria-label')}" after 60 s`); });
+      await shot(alice, '06-alice-badge.png');
+    });
+
+    await step('7. alice opens Notifications: a like is listed, the badge clears', async () => {
+      await bell.click();
+      const panel = alice.getByRole('region', { name: 'Notifications', exact: true });
+      // The like's notice may come a poll (5 s) after the published one that lit the badge.
+      await panel.getByRole('listitem').filter({ hasText: /lik/i }).first().waitFor({ timeout: 60000 })
+        .catch(async () => { throw new Error(`no notification mentioning a like; the panel says "${await panel.textContent()}"`); });
+      await alice.getByRole('button', { name: 'Notifications', exact: true }).waitFor({ timeout: 20000 })
+        .catch(async () => { throw new Error(`the button is still named "${await bell.getAttribute('aria-label')}" after 20 s`); });
+      await shot(alice, '07-alice-read.png');
+    });
+
+    await step('8. alice uploads a file that is not an image: rejected with a sentence', async () => {
+      rejectedId = await upload(alice, REJECTED_PATH);
+      const rejection = myPhotos(alice).locator(`li[data-image-id="${rejectedId}"] .rejection`);
+      await rejection.waitFor({ timeout: 90000 }).catch(async () => {
+        throw new Error(`no rejection within 90 s; the item says "${await myPhotos(alice).locator(`li[data-image-id="${rejectedId}"]`).textContent()}"`);
+      });
+      // The UI's sentence for an unreadable file ("undecodable"/"corrupt"/"unsupported_format"),
+      // or the backend's own message made a sentence: never JSON, never empty.
+      const text = (await rejection.textContent()).trim();
+      const known = /could not be read as an image|file type is not supported|was rejected/;
+      if (!known.test(text) && !/^[A-Z][^{}]*[.!]$/.test(text)) throw new Error(`the rejection "${text}" is not a sentence`);
+      console.log(`  rejection shown: "${text}"`);
+      await shot(alice, '08-alice-rejected.png');
+    });
+
+    current = 'console';
+    if (problems.length) throw new Error(`${problems.length} console error(s)/warning(s):\n  ${problems.join('\n  ')}`);
+    console.log(`all 8 steps passed; screenshots in ${SCREENSHOT_DIR}`);
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`FAIL - ${current}: ${e.message}`);
+  if (problems.length && current !== 'console') console.error(`console problems so far:\n  ${problems.join('\n  ')}`);
+  process.exitCode = 1;
+});

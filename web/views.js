@@ -1,0 +1,122 @@
+// DOM rendering: small keyed updates, so focus and loaded images survive periodic refreshes.
+import { notificationsLabel, rejectionSentence, timeAgo, toMs } from './logic.js';
+
+export const $ = (id) => document.getElementById(id);
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  el.append(...children.filter((c) => c != null));
+  return el;
+}
+
+/** Makes `ul` show `items` in order, one <li data-key> each, reusing the elements it has. */
+function sync(ul, items, key, create, update) {
+  const old = new Map([...ul.children].map((li) => [li.dataset.key, li]));
+  items.forEach((item, i) => {
+    const k = String(key(item));
+    let li = old.get(k);
+    old.delete(k);
+    if (!li) {
+      li = create(item);
+      li.dataset.key = k;
+    }
+    update(li, item);
+    if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] || null);
+  });
+  for (const li of old.values()) li.remove();
+}
+
+const placeholder = (text) => [h('div', { class: 'ph', 'aria-hidden': 'true' }), h('p', { class: 'state' }, text)];
+
+function picture(renditions, alt) {
+  const r = renditions.find((x) => x.name === 'thumb') || renditions[renditions.length - 1];
+  return h('img', { src: r.url, alt, width: r.width, height: r.height, loading: 'lazy', decoding: 'async' });
+}
+
+/** My photos: a thumbnail when published, "Processing…" while pending, a sentence when rejected. */
+export function renderMine(items, details, loaded) {
+  $('mine-empty').hidden = !loaded || items.length > 0;
+  sync($('mine'), items, (i) => i.image_id, (i) => h('li', { 'data-image-id': i.image_id }), (li, item) => {
+    const d = details.get(item.image_id)?.data;
+    const status = d?.status || item.status;
+    const url = status === 'published' && d?.renditions?.[0]?.url;
+    const text = status === 'rejected' && rejectionSentence({ reason: d?.reason ?? item.reason, message: d?.message ?? item.message });
+    const sig = url || text || status;
+    if (li.dataset.sig !== sig) {
+      li.dataset.sig = sig;
+      li.replaceChildren(...(url ? [picture(d.renditions, 'Your photo'), h('p', { class: 'meta' })]
+        : text ? [h('div', { class: 'ph ph-rejected', 'aria-hidden': 'true' }), h('p', { class: 'rejection' }, text)]
+          : placeholder(status === 'published' ? 'Loading…' : 'Processing…')));
+    }
+    const meta = li.querySelector('.meta');
+    if (meta) meta.textContent = `Uploaded ${timeAgo(toMs(item.created_at))}`;
+  });
+}
+
+/** Recent photos: thumbnail, owner, and a Like toggle button with its count. */
+export function renderFeed(items, onLike, settling, loaded) {
+  $('feed-empty').hidden = !loaded || items.length > 0;
+  sync($('feed'), items, (i) => i.image_id, (item) => {
+    return h('li', { 'data-image-id': item.image_id },
+      h('div', { class: 'frame' }),
+      h('p', { class: 'meta' }, `by ${item.owner_name}`, h('span', { class: 'when' })),
+      h('div', { class: 'like' },
+        h('button', { type: 'button', class: 'like-btn', 'aria-pressed': 'false', onclick: () => onLike(item.image_id) },
+          h('span', { 'aria-hidden': 'true', class: 'heart' }, '♥'), ' Like'),
+        h('span', { class: 'like-count' }, '0'),
+        h('span', { class: 'sr-only' }, ' likes')));
+  }, (li, item) => {
+    const frame = li.querySelector('.frame');
+    const url = item.thumbnail?.url;
+    if (url && frame.dataset.url !== url) {
+      frame.dataset.url = url;
+      frame.replaceChildren(h('img', {
+        src: url, alt: `Photo by ${item.owner_name}`, width: item.thumbnail.width,
+        height: item.thumbnail.height, loading: 'lazy', decoding: 'async',
+      }));
+    }
+    li.querySelector('.when').textContent = ` · ${timeAgo(toMs(item.published_at))}`;
+    li.querySelector('.like-btn').setAttribute('aria-pressed', !!item.liked_by_me);
+    li.querySelector('.like').toggleAttribute('data-settling', settling.has(item.image_id));
+    li.querySelector('.like-count').textContent = item.likes ?? 0;
+  });
+}
+
+/** The badge and the button's accessible name: "Notifications (2 unread)" or "Notifications". */
+export function renderBadge(unread) {
+  const badge = $('badge');
+  badge.hidden = unread === 0;
+  badge.textContent = unread;
+  $('notif-btn').setAttribute('aria-label', notificationsLabel(unread));
+}
+
+export function renderNotifications(items, highlighted) {
+  $('notif-empty').hidden = items.length > 0;
+  sync($('notif-list'), items, (n) => n.id, () => h('li'), (li, n) => {
+    const isNew = !!(n.unread || highlighted.has(n.id));
+    const when = timeAgo(toMs(n.created_at));
+    const sig = `${isNew}|${n.text}|${when}`;
+    if (li.dataset.sig === sig) return;
+    li.dataset.sig = sig;
+    li.className = isNew ? 'unread' : '';
+    li.replaceChildren(
+      isNew ? h('span', { class: 'sr-only' }, 'New: ') : null,
+      h('span', {}, n.text || ''),
+      h('span', { class: 'meta' }, when ? ` · ${when}` : ''));
+  });
+}
+
+let lastKind = '';
+/** The aria-live status line. */
+export function say(text, kind = 'info') {
+  const el = $('status');
+  if (el.textContent === text && lastKind === kind) return;
+  lastKind = kind;
+  el.textContent = text;
+  el.className = `status ${text ? kind : ''}`;
+}
