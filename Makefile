@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Debug info doubles target/ and slows cold builds; tests do not need it.
 export CARGO_PROFILE_DEV_DEBUG ?= 0
 
-.PHONY: demo photos test lint iac build package bench up down clean
+.PHONY: demo photos test lint iac web browser build package publish-web bench up down clean
 
 demo: photos
 	$(CARGO) local demo
@@ -21,9 +21,26 @@ photos:
 	  echo "could not install lomiri-wallpapers: the demo generates its images"; \
 	fi
 
-test: lint iac
+test: lint iac web
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --no-fail-fast
+
+# The web client's tooling: its unit tests (Node), Playwright (pinned in web/package-lock.json,
+# no browser download) and Debian's chromium for tests/web.rs. Chromium is Debian's current
+# build, not a pinned version: Debian replaces it with every security update, so a pinned
+# version would vanish from the mirror.
+web: browser
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	cd web && npm test --silent
+
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; \
+	  else echo "the browser tests need chromium: apt-get install chromium (or set CHROMIUM_PATH)"; fi; \
+	fi
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -41,22 +58,42 @@ $(IAC_VENV)/.installed: local/iac-requirements.txt
 	$(IAC_VENV)/bin/pip install --quiet --disable-pip-version-check -r local/iac-requirements.txt
 	touch $@
 
-# What `sam build` (BuildMethod: rust-cargolambda) does, without SAM: arm64 bootstrap zips.
+# The README's deploy path, up to `sam deploy`: `sam validate --lint` and `sam build`, which
+# builds each function with cargo-lambda and Zig for arm64 into .aws-sam/build/<Function>/.
+# SAM CLI, cargo-lambda and Zig come pinned from PyPI (local/lambda-requirements.txt).
 LAMBDA_VENV := .local/lambda-venv
+SAM := PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(LAMBDA_VENV)/bin/sam
 package: $(LAMBDA_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(LAMBDA_VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip \
-	  --bin resize --bin like-counter --bin notifier --bin relay --bin api
-	@for f in resize like-counter notifier relay api; do \
-	  printf '%-14s bootstrap %9s bytes, bootstrap.zip %9s bytes\n' $$f \
-	    $$(python3 -c "import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).getinfo('bootstrap').file_size)" target/lambda/$$f/bootstrap.zip) \
-	    $$(stat -c %s target/lambda/$$f/bootstrap.zip); \
+	$(SAM) validate --lint
+	$(SAM) build
+	@for f in ResizeFunction LikeCounterFunction NotifierFunction RelayFunction ApiFunction; do \
+	  printf '%-20s bootstrap %9s bytes (%s)\n' $$f $$(stat -c %s .aws-sam/build/$$f/bootstrap) \
+	    "$$(file -b .aws-sam/build/$$f/bootstrap 2>/dev/null | cut -d, -f1-2)"; \
 	done
 
-$(LAMBDA_VENV)/.installed:
+$(LAMBDA_VENV)/.installed: local/lambda-requirements.txt
 	python3 -m venv $(LAMBDA_VENV)
-	$(LAMBDA_VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2 ziglang==0.17.0
+	$(LAMBDA_VENV)/bin/pip install --quiet --disable-pip-version-check -r local/lambda-requirements.txt
 	touch $@
+
+# The web client on AWS, after `sam deploy`: web/ (without its test tooling) and a config.json
+# made from the stack's outputs go to the WebBucket, then CloudFront is invalidated. Needs the
+# AWS CLI and credentials; STACK and REGION as deployed.
+STACK ?= snapglow
+REGION ?= us-east-1
+publish-web:
+	@out() { aws cloudformation describe-stacks --region $(REGION) --stack-name $(STACK) \
+	  --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue" --output text; }; \
+	bucket=$$(out WebBucketName) && api=$$(out ApiUrl) && client=$$(out UserPoolClientId) && dist=$$(out WebDistributionId) && \
+	mkdir -p .local && \
+	printf '{"apiUrl":"%s","cognito":{"endpoint":"https://cognito-idp.%s.amazonaws.com/","clientId":"%s","region":"%s"},"demoUsers":[]}\n' \
+	  "$$api" "$(REGION)" "$$client" "$(REGION)" > .local/config.json && \
+	aws s3 sync web/ "s3://$$bucket/" --region $(REGION) --delete --exclude 'node_modules/*' --exclude 'tests/*' \
+	  --exclude 'package*.json' --exclude '.gitignore' --exclude 'README.md' --exclude 'config.json' && \
+	aws s3 cp .local/config.json "s3://$$bucket/config.json" --region $(REGION) --cache-control no-cache && \
+	aws cloudfront create-invalidation --distribution-id "$$dist" --paths '/*' >/dev/null && \
+	echo "published: $$(out SiteUrl)"
 
 build:
 	$(CARGO) build --release --bins

@@ -40,11 +40,13 @@ impl TestStack {
     /// A new emulator with every resource of template.yaml, stack name `snapglow` (the names
     /// the sample events in events/ use).
     pub async fn start() -> TestStack {
-        let template = snapglow_local::template::Template::load(
-            &snapglow_local::stack::project::template_path(&project_root()),
-        )
-        .expect("template.yaml parses");
-        TestStack::start_from(&template).await
+        let fresh = FreshStack::start().await.unwrap_or_else(|e| {
+            panic!(
+                "a fresh local stack starts: {}",
+                snapglow_local::logging::chain(&e)
+            )
+        });
+        TestStack { fresh }
     }
 
     /// The same, from a variant of template.yaml (a mutation a test must catch).

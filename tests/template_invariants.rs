@@ -810,10 +810,15 @@ fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec
     }
 
     // Browsers may call the API, and PUT uploads, from the web client's origin only.
-    let origin = serde_json::json!([{ "Ref": "AllowedOrigin" }]);
+    // The site's origin: the template's own distribution, or the AllowedOrigin given.
+    let origin = serde_json::json!([{ "Fn::If": [
+        "ServeOwnSite",
+        { "Fn::Sub": "https://${WebDistribution.DomainName}" },
+        { "Ref": "AllowedOrigin" }
+    ] }]);
     if api.pointer("/CorsConfiguration/AllowOrigins") != Some(&origin) {
         found.push(
-            "HttpApi: CORS AllowOrigins must be [!Ref AllowedOrigin], never \"*\"".to_owned(),
+            "HttpApi: CORS AllowOrigins must be the site's origin (ServeOwnSite ? the distribution : AllowedOrigin), never \"*\"".to_owned(),
         );
     }
     if api.pointer("/CorsConfiguration/AllowCredentials") == Some(&Value::Bool(true)) {
@@ -828,8 +833,7 @@ fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec
         .flatten()
     {
         if rule.get("AllowedOrigins") != Some(&origin) {
-            found
-                .push("UploadsBucket: CORS AllowedOrigins must be [!Ref AllowedOrigin]".to_owned());
+            found.push("UploadsBucket: CORS AllowedOrigins must be the site's origin".to_owned());
         }
     }
     let default_origin = template
@@ -837,9 +841,10 @@ fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec
         .get("AllowedOrigin")
         .map(scalar_text)
         .unwrap_or_default();
-    if default_origin.is_empty() || default_origin.contains('*') {
+    // Empty: the template's own site. Anything else must be one origin, never "*".
+    if default_origin.contains('*') || default_origin.ends_with('/') {
         found.push(format!(
-            "the AllowedOrigin parameter's default must be one origin, is {default_origin:?}"
+            "the AllowedOrigin parameter's default must be empty (the template's own site) or one origin, is {default_origin:?}"
         ));
     }
 
@@ -854,10 +859,11 @@ fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec
         found.push("ImagesTable: StreamViewType must be NEW_AND_OLD_IMAGES (the relay compares event_id with the old image)".to_owned());
     }
     // State outlives the stack: every bucket, table and user pool, and the queues holding the
-    // only copy of failed records.
+    // only copy of failed records. Not the site's bucket: its content is the repository's.
     let stateful: Vec<String> = template
         .resources
         .values()
+        .filter(|r| r.logical_id != "WebBucket")
         .filter(|r| {
             matches!(
                 r.kind.as_str(),
@@ -1055,14 +1061,14 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
         ),
         ("Timeout: 10\n", "Timeout: 30\n", "must be under 30 s"),
         (
-            "AllowOrigins: [!Ref AllowedOrigin]",
+            "AllowOrigins: [!If [ServeOwnSite, !Sub \"https://${WebDistribution.DomainName}\", !Ref AllowedOrigin]]",
             "AllowOrigins: [\"*\"]",
-            "CORS AllowOrigins must be [!Ref AllowedOrigin]",
+            "CORS AllowOrigins must be the site's origin",
         ),
         (
-            "Default: \"http://127.0.0.1:3000\"",
-            "Default: \"*\"",
-            "AllowedOrigin parameter's default must be one origin",
+            "    Default: \"\"\n    # One exact origin",
+            "    Default: \"*\"\n    # One exact origin",
+            "AllowedOrigin parameter's default must be empty",
         ),
         (
             "Sid: ReadUploads\n                Effect: Allow\n                Action: s3:GetObject",

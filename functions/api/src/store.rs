@@ -338,6 +338,42 @@ pub async fn create_pending(
     Ok(())
 }
 
+impl AwsStore {
+    /// A page of image items of one index partition, newest first (both indexes sort by time).
+    async fn newest_first(
+        &self,
+        index: &str,
+        key: &str,
+        value: &str,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
+        let output = self
+            .dynamodb
+            .query()
+            .table_name(&self.images_table)
+            .index_name(index)
+            .key_condition_expression("#key = :value")
+            .expression_attribute_names("#key", key)
+            .expression_attribute_values(":value", s(value))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(after.map(Cursor::into_item))
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
+        let images = output
+            .items()
+            .iter()
+            .map(|item| read_image(&self.images_table, item))
+            .collect::<Result<_, _>>()?;
+        Ok((
+            images,
+            output.last_evaluated_key.and_then(Cursor::from_item),
+        ))
+    }
+}
+
 impl Store for AwsStore {
     async fn take_upload_slot(
         &self,
@@ -461,28 +497,8 @@ impl Store for AwsStore {
         limit: i32,
         after: Option<Cursor>,
     ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
-        let output = self
-            .dynamodb
-            .query()
-            .table_name(&self.images_table)
-            .index_name("by-owner")
-            .key_condition_expression("owner_id = :owner")
-            .expression_attribute_values(":owner", s(user_id))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(after.map(Cursor::into_item))
-            .send()
+        self.newest_first("by-owner", "owner_id", user_id, limit, after)
             .await
-            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
-        let images = output
-            .items()
-            .iter()
-            .map(|item| read_image(&self.images_table, item))
-            .collect::<Result<_, _>>()?;
-        Ok((
-            images,
-            output.last_evaluated_key.and_then(Cursor::from_item),
-        ))
     }
 
     async fn like_count(&self, image_id: &str) -> Result<i64, StoreError> {
@@ -494,28 +510,8 @@ impl Store for AwsStore {
         limit: i32,
         after: Option<Cursor>,
     ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
-        let output = self
-            .dynamodb
-            .query()
-            .table_name(&self.images_table)
-            .index_name("by-publication")
-            .key_condition_expression("feed = :published")
-            .expression_attribute_values(":published", s(FEED))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(after.map(Cursor::into_item))
-            .send()
+        self.newest_first("by-publication", "feed", FEED, limit, after)
             .await
-            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
-        let images = output
-            .items()
-            .iter()
-            .map(|item| read_image(&self.images_table, item))
-            .collect::<Result<_, _>>()?;
-        Ok((
-            images,
-            output.last_evaluated_key.and_then(Cursor::from_item),
-        ))
     }
 
     async fn likes_of(
@@ -674,11 +670,17 @@ impl Store for AwsStore {
     }
 
     async fn rendition_url(&self, key: &str) -> Result<String, StoreError> {
-        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(self.rendition_url_ttl)
+        // Signed over an hour-aligned window: every request of the same hour gets the same URL,
+        // so browsers cache a thumbnail instead of fetching it again on every page. The URL
+        // stays valid at least `rendition_url_ttl` from now.
+        let config = aws_sdk_s3::presigning::PresigningConfig::builder()
+            .start_time(hour_aligned(std::time::SystemTime::now()))
+            .expires_in(self.rendition_url_ttl + Duration::from_secs(3600))
+            .build()
             .map_err(|e| StoreError::Presign {
-            what: "the rendition URL's expiry".into(),
-            source: Box::new(e),
-        })?;
+                what: "the rendition URL's expiry".into(),
+                source: Box::new(e),
+            })?;
         let presigned = self
             .s3
             .get_object()
@@ -694,9 +696,27 @@ impl Store for AwsStore {
     }
 }
 
+/// The start of the hour `time` falls in.
+fn hour_aligned(time: std::time::SystemTime) -> std::time::SystemTime {
+    let since = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    std::time::UNIX_EPOCH + Duration::from_secs(since - since % 3600)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rendition_urls_of_one_hour_share_their_signing_window() {
+        let at = |s: u64| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(hour_aligned(at(7_200)), at(7_200));
+        assert_eq!(hour_aligned(at(7_201)), at(7_200));
+        assert_eq!(hour_aligned(at(10_799)), at(7_200));
+        assert_eq!(hour_aligned(at(10_800)), at(10_800));
+    }
 
     #[test]
     fn a_cursor_round_trips_and_a_forged_one_is_refused() {

@@ -40,7 +40,7 @@ pub async fn run(
     binary_dir: &Path,
     photos: &[PathBuf],
 ) -> Result<bool, ScenarioError> {
-    let clients = LocalClients::admin(&stack).await;
+    let clients = LocalClients::admin(stack).await;
     let log_dir = root.join(".local").join("logs");
     let mut pipeline = mappings(stack, binary_dir, &log_dir, &Default::default()).await?;
     println!(

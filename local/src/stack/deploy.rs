@@ -49,6 +49,16 @@ impl Lookup for Resolving<'_> {
             "StreamArn" => r.stream_arn.clone(),
             "QueueName" | "Name" => r.name.clone(),
             "QueueUrl" => r.url.clone(),
+            // Names of what the local stack does not serve (CloudFront, a bucket's website
+            // endpoint): recognisable placeholders, so that references resolve.
+            "RegionalDomainName" if r.kind == "AWS::S3::Bucket" => r
+                .name
+                .as_ref()
+                .map(|n| format!("{n}.s3.{REGION}.amazonaws.com")),
+            "DomainName" | "Id" => r.name.as_ref().map(|n| match attribute {
+                "Id" => n.clone(),
+                _ => format!("{}.local.invalid", n.to_lowercase()),
+            }),
             _ => None,
         }
     }

@@ -244,7 +244,40 @@ pub fn sign_headers(
     service: &str,
     key: &AccessKey,
 ) -> Result<Vec<(String, String)>, String> {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::http_request::{SignableBody, SigningSettings};
+    let signed = sigv4(
+        key,
+        service,
+        SystemTime::now(),
+        SigningSettings::default(),
+        (method, url, headers, SignableBody::Bytes(body)),
+    )?;
+    Ok(signed
+        .headers()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+/// A request to sign: method, URL, the headers to sign, the body (or how it is signed).
+pub type Signable<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    aws_sigv4::http_request::SignableBody<'a>,
+);
+
+/// SigV4 of one request with `key` at `time`: the headers, or with
+/// `SignatureLocation::QueryParams` the query parameters, that carry the signature. The one
+/// place the local stack signs (IAM's Query API, S3 requests the presigned-URL gate forwards)
+/// and checks a signature (presigned URLs).
+pub fn sigv4(
+    key: &AccessKey,
+    service: &str,
+    time: SystemTime,
+    settings: aws_sigv4::http_request::SigningSettings,
+    (method, url, headers, body): Signable<'_>,
+) -> Result<aws_sigv4::http_request::SigningInstructions, String> {
+    use aws_sigv4::http_request::{SignableRequest, sign};
     let identity = aws_credential_types::Credentials::new(
         &key.access_key_id,
         &key.secret_access_key,
@@ -257,25 +290,17 @@ pub fn sign_headers(
         .identity(&identity)
         .region(REGION)
         .name(service)
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
+        .time(time)
+        .settings(settings)
         .build()
         .map_err(|e| e.to_string())?
         .into();
-    let request = SignableRequest::new(
-        method,
-        url,
-        headers.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| e.to_string())?;
+    let request = SignableRequest::new(method, url, headers.iter().copied(), body)
+        .map_err(|e| e.to_string())?;
     let (instructions, _) = sign(request, &params)
         .map_err(|e| e.to_string())?
         .into_parts();
-    Ok(instructions
-        .headers()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
+    Ok(instructions)
 }
 
 /// The texts of every `<tag>…</tag>` in an XML answer (IAM's answers are flat enough).

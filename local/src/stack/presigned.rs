@@ -20,8 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 
-use super::clients::REGION;
-use super::iam::AccessKey;
+use super::iam::{AccessKey, sigv4};
 use crate::lambda::http::{respond, send};
 use crate::template::model::CorsRule;
 
@@ -380,10 +379,7 @@ impl Presigned {
         params: &[(String, String)],
         key: &AccessKey,
     ) -> Result<(), Refusal> {
-        use aws_sigv4::http_request::{
-            PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-            UriPathNormalizationMode, sign,
-        };
+        use aws_sigv4::http_request::SignableBody;
         let rest: Vec<(&str, &str)> = params
             .iter()
             .filter(|(k, _)| !AUTH_PARAMS.contains(&k.as_str()))
@@ -395,33 +391,22 @@ impl Presigned {
             q.extend_pairs(rest);
             url = format!("{url}?{}", q.finish());
         }
-        let mut settings = SigningSettings::default();
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(self.expires_in);
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let mut settings = presigning(self.expires_in);
         // Sign exactly the headers the URL names, whatever the default exclusions.
         settings.excluded_headers = Some(Vec::new());
-        let identity = identity(key);
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(REGION)
-            .name("s3")
-            .time(self.signed_at)
-            .settings(settings)
-            .build()
-            .map_err(|_| Refusal::SignatureDoesNotMatch)?
-            .into();
-        let request = SignableRequest::new(
-            method,
-            url,
-            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::UnsignedPayload,
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let instructions = sigv4(
+            key,
+            "s3",
+            self.signed_at,
+            settings,
+            (method, &url, &headers, SignableBody::UnsignedPayload),
         )
         .map_err(|_| Refusal::SignatureDoesNotMatch)?;
-        let (instructions, _) = sign(request, &params)
-            .map_err(|_| Refusal::SignatureDoesNotMatch)?
-            .into_parts();
         let expected = instructions
             .params()
             .iter()
@@ -435,15 +420,17 @@ impl Presigned {
     }
 }
 
-fn identity(key: &AccessKey) -> aws_smithy_runtime_api::client::identity::Identity {
-    aws_credential_types::Credentials::new(
-        &key.access_key_id,
-        &key.secret_access_key,
-        None,
-        None,
-        "snapglow-local",
-    )
-    .into()
+/// How S3 presigns: the signature in the query, the path encoded once and not normalized.
+fn presigning(expires_in: Duration) -> aws_sigv4::http_request::SigningSettings {
+    use aws_sigv4::http_request::{
+        PercentEncodingMode, SignatureLocation, SigningSettings, UriPathNormalizationMode,
+    };
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(expires_in);
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings
 }
 
 /// The headers that sign an S3 request with `key`, body unsigned (as S3 allows over TLS).
@@ -454,34 +441,26 @@ fn sign_s3(
     key: &AccessKey,
 ) -> Result<Vec<(String, String)>, String> {
     use aws_sigv4::http_request::{
-        PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-        UriPathNormalizationMode, sign,
+        PayloadChecksumKind, PercentEncodingMode, SignableBody, SigningSettings,
+        UriPathNormalizationMode,
     };
     let mut settings = SigningSettings::default();
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let identity = identity(key);
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(settings)
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let request = SignableRequest::new(
-        method,
-        url,
-        [("host", host)].into_iter(),
-        SignableBody::UnsignedPayload,
-    )
-    .map_err(|e| e.to_string())?;
-    let (instructions, _) = sign(request, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    Ok(instructions
+    let signed = sigv4(
+        key,
+        "s3",
+        SystemTime::now(),
+        settings,
+        (
+            method,
+            url,
+            &[("host", host)],
+            SignableBody::UnsignedPayload,
+        ),
+    )?;
+    Ok(signed
         .headers()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect())
@@ -602,34 +581,22 @@ mod tests {
 
     /// The signature aws-sigv4 gives the URL (the SDK's own presigning path).
     fn presigned_signature(p: &Presigned, path: &str, key: &AccessKey) -> String {
-        use aws_sigv4::http_request::{
-            PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-            UriPathNormalizationMode, sign,
-        };
-        let mut settings = SigningSettings::default();
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(p.expires_in);
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        let identity = identity(key);
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(REGION)
-            .name("s3")
-            .time(p.signed_at)
-            .settings(settings)
-            .build()
-            .unwrap()
-            .into();
+        use aws_sigv4::http_request::SignableBody;
+        let settings = presigning(p.expires_in);
         let url = format!("http://127.0.0.1:9{path}?x-id=PutObject");
-        let request = SignableRequest::new(
-            "PUT",
-            url,
-            [("host", "127.0.0.1:9")].into_iter(),
-            SignableBody::UnsignedPayload,
+        let instructions = sigv4(
+            key,
+            "s3",
+            p.signed_at,
+            settings,
+            (
+                "PUT",
+                &url,
+                &[("host", "127.0.0.1:9")],
+                SignableBody::UnsignedPayload,
+            ),
         )
         .unwrap();
-        let (instructions, _) = sign(request, &params).unwrap().into_parts();
         instructions
             .params()
             .iter()

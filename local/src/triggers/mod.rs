@@ -160,7 +160,7 @@ pub fn read_response(
 /// One mapping of the template, with the function it invokes (each mapping has its own
 /// execution environment, as each has its own concurrency on AWS).
 pub enum Mapping {
-    Sqs(SqsMapping),
+    Sqs(Box<SqsMapping>),
     Stream(Box<StreamMapping>),
 }
 
@@ -332,7 +332,7 @@ pub async fn mappings(
                 }
             };
             all.push(match event {
-                EventSource::Sqs(settings) => Mapping::Sqs(SqsMapping {
+                EventSource::Sqs(settings) => Mapping::Sqs(Box::new(SqsMapping {
                     queue_url: source.url.clone().unwrap_or_default(),
                     queue_arn: source_arn.clone(),
                     settings: settings.clone(),
@@ -340,7 +340,7 @@ pub async fn mappings(
                     latencies_ms: Vec::new(),
                     name,
                     clients,
-                }),
+                })),
                 EventSource::Kinesis(settings) => Mapping::Stream(Box::new(stream(
                     settings,
                     Source::Kinesis {
