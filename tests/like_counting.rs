@@ -170,3 +170,60 @@ fn the_model_is_the_latest_fact_per_user() {
     ];
     assert_eq!(model(&history), BTreeMap::from([("i".to_owned(), 1)]));
 }
+
+#[tokio::test]
+async fn a_like_with_an_oversized_user_id_is_quarantined_alone_and_the_other_99_count() {
+    // Prepare: one batch of 100 likes of one image; the 50th carries a 2 KB user id, over
+    // DynamoDB's sort-key limit once it is part of a key
+    let stage = TestStack::start().await;
+    let mut likes: Vec<Envelope> = (0..100u32)
+        .map(|i| {
+            like(
+                "img-bounded",
+                &format!("u{i}"),
+                true,
+                1_700_000_000_000 + i64::from(i),
+                Uuid::from_u128(u128::from(i) + 1),
+            )
+        })
+        .collect();
+    likes[49] = like(
+        "img-bounded",
+        &"x".repeat(2048),
+        true,
+        1_700_000_000_049,
+        Uuid::from_u128(50),
+    );
+    stage.publish(&likes).await;
+    let mut counter = stage.function("like-counter").await;
+    let shards = stage.shards().await;
+    let (shard, records) = shards
+        .iter()
+        .find(|(_, records)| !records.is_empty())
+        .unwrap();
+    assert_eq!(records.len(), 100, "one image: one shard");
+
+    // Act
+    let response = invoke_json(&mut counter, &stage.kinesis_batch(shard, records)).await;
+
+    // Assess: the batch succeeds, 99 count, the one is quarantined with its reason
+    assert_eq!(
+        snapglow_tests::batch_failures(&response),
+        Vec::<String>::new()
+    );
+    let table = like_counter::table::LikesTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("LikesTable"),
+        Duration::from_secs(3600),
+    );
+    assert_eq!(table.count("img-bounded").await.unwrap(), 99);
+    let quarantined = stage.quarantined().await;
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert!(
+        quarantined[0]
+            .to_string()
+            .contains("is not an id: 2048 bytes"),
+        "{}",
+        quarantined[0]
+    );
+}

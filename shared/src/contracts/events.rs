@@ -4,10 +4,33 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The longest id (image, owner, user) the contract allows, in bytes. Ids end up in DynamoDB
+/// keys (a sort key holds at most 1,024 bytes) and Kinesis partition keys (256 characters):
+/// one over-long id must fail alone, at decoding, never a whole batch at the table.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// Whether `id` is an id of the contract: 1 to [`MAX_ID_BYTES`] printable ASCII characters,
+/// spaces included, except `#` (the tables' key separator) and `/` (the upload key's): UUIDs,
+/// Cognito subs and slugs fit; control characters and non-characters such as U+FFFF do not.
+pub fn valid_id(id: &str) -> bool {
+    (1..=MAX_ID_BYTES).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b'#' && b != b'/')
+}
+
 /// An upload was turned into renditions; they are in the renditions bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImagePublishedV1 {
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
     pub image_id: String,
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
     pub owner_id: String,
     /// The uploads-bucket key the renditions were made from.
     pub source_key: String,
@@ -34,7 +57,15 @@ pub struct RenditionV1 {
 /// An upload could never be turned into renditions (retrying cannot help).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageRejectedV1 {
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
     pub image_id: String,
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
     pub owner_id: String,
     pub source_key: String,
     /// A snake_case code: `decompression_bomb`, `unsupported_format`, `corrupt`, `too_large`.
@@ -47,7 +78,15 @@ pub struct ImageRejectedV1 {
 /// A user liked an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageLikedV2 {
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
     pub image_id: String,
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
     pub user_id: String,
     /// v2: the (image, user) like state's revision at the source of truth, one more on every
     /// change. Consumers order one (image, user)'s facts by it when both carry one.
@@ -58,7 +97,15 @@ pub struct ImageLikedV2 {
 /// A user took back a like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageLikeUndoneV2 {
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
     pub image_id: String,
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
     pub user_id: String,
     /// v2: as in `ImageLiked`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -13,7 +13,10 @@ mod events;
 mod schema;
 mod timestamp;
 
-pub use events::{ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV1, ImageRejectedV1, RenditionV1};
+pub use events::{
+    ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV1, ImageRejectedV1, MAX_ID_BYTES, RenditionV1,
+    valid_id,
+};
 pub use schema::{breaking_changes, current_schemas, schema_file_name};
 pub use timestamp::Timestamp;
 
@@ -141,6 +144,12 @@ pub enum DataError {
     /// A field the consumers key on is present but empty.
     #[error("data.{0} is empty")]
     Empty(&'static str),
+    /// An id outside the contract's bounds (length or characters, see [`events::valid_id`]).
+    #[error(
+        "data.{field} is not an id: {length} bytes, at most {max} printable ASCII characters but # and / allowed",
+        max = events::MAX_ID_BYTES
+    )]
+    NotAnId { field: &'static str, length: usize },
 }
 
 impl ContractError {
@@ -216,14 +225,26 @@ impl Envelope {
                 });
             }
         };
-        if event.image_id().is_empty() {
-            return Err(invalid(DataError::Empty("image_id")));
-        }
-        if let SocialEvent::ImageLiked(ImageLikedV2 { user_id, .. })
-        | SocialEvent::ImageLikeUndone(ImageLikeUndoneV2 { user_id, .. }) = &event
-            && user_id.is_empty()
-        {
-            return Err(invalid(DataError::Empty("user_id")));
+        let (other, other_id) = match &event {
+            SocialEvent::ImageLiked(ImageLikedV2 { user_id, .. })
+            | SocialEvent::ImageLikeUndone(ImageLikeUndoneV2 { user_id, .. }) => {
+                ("user_id", user_id)
+            }
+            SocialEvent::ImagePublished(ImagePublishedV1 { owner_id, .. })
+            | SocialEvent::ImageRejected(ImageRejectedV1 { owner_id, .. }) => {
+                ("owner_id", owner_id)
+            }
+        };
+        for (field, id) in [("image_id", event.image_id()), (other, other_id.as_str())] {
+            if id.is_empty() {
+                return Err(invalid(DataError::Empty(field)));
+            }
+            if !events::valid_id(id) {
+                return Err(invalid(DataError::NotAnId {
+                    field,
+                    length: id.len(),
+                }));
+            }
         }
         Ok(Decoded::Known(Envelope {
             event_id,
@@ -295,6 +316,34 @@ mod tests {
         let again: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
         let original: serde_json::Value = serde_json::from_str(&v2).unwrap();
         assert_eq!(again, original);
+    }
+
+    #[test]
+    fn an_id_outside_the_bounds_is_invalid_data_of_that_record() {
+        // Prepare: a 129-byte user id, one with the tables' key separator, one at the limit
+        let long = liked_json("").replace("user-2", &"u".repeat(129));
+        let separator = liked_json("").replace("user-2", "user#2");
+        let at_limit = liked_json("").replace("user-2", &"u".repeat(128));
+
+        // Act
+        let long = Envelope::decode(long.as_bytes());
+        let separator = Envelope::decode(separator.as_bytes());
+        let at_limit = Envelope::decode(at_limit.as_bytes());
+
+        // Assess
+        let message = |r: Result<Decoded, ContractError>| match r {
+            Err(e @ ContractError::InvalidData { .. }) => {
+                assert_eq!(e.reason_code(), "invalid_event_data");
+                crate::telemetry::error_chain(&e)
+            }
+            other => panic!("expected invalid data, got {other:?}"),
+        };
+        assert!(message(long).contains("data.user_id is not an id: 129 bytes"));
+        assert!(message(separator).contains("data.user_id is not an id: 6 bytes"));
+        assert!(matches!(at_limit, Ok(Decoded::Known(_))));
+        assert!(valid_id("0193f5c2-7d1e-7a3b-9c4d-5e6f7a8b9c0d"));
+        assert!(valid_id("sunset over the bay"));
+        assert!(!valid_id("") && !valid_id("a/b") && !valid_id("é") && !valid_id("a\u{7f}"));
     }
 
     #[test]
