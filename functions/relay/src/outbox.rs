@@ -161,5 +161,20 @@ pub(crate) mod tests {
                 ..
             }
         ));
+        // A partition key Kinesis would refuse on every retry (over 256 characters) is an id
+        // outside the contract: quarantined, not retried until the mapping gives up.
+        let long = "i".repeat(300);
+        let unpublishable = item(&[
+            ("image_id", &long),
+            ("event", &like_json(&long, 1)),
+            ("event_id", "e1"),
+        ]);
+        assert!(matches!(
+            classify(&change("INSERT", item(&[]), unpublishable)),
+            Change::Poison {
+                reason: "invalid_event_data",
+                ..
+            }
+        ));
     }
 }
