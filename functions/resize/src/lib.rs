@@ -45,6 +45,11 @@ impl Config {
             limits: render::Limits {
                 max_bytes: config::parsed_or("MAX_UPLOAD_BYTES", defaults.max_bytes)?,
                 max_pixels: config::parsed_or("MAX_PIXELS", defaults.max_pixels)?,
+                // Lambda sets the configured memory (MB); the default is resize's 1769.
+                memory_budget: render::memory_budget(config::parsed_or(
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                    1769,
+                )?),
             },
             record_budget: config::millis_or("RECORD_BUDGET_MS", Duration::from_secs(10))?,
         })

@@ -87,16 +87,33 @@ pub fn parse_specs(text: &str) -> Result<Vec<RenditionSpec>, SpecError> {
 pub struct Limits {
     pub max_bytes: u64,
     pub max_pixels: u64,
+    /// What one render may spend on pixels, in bytes: [`memory_budget`] of the function's memory.
+    pub memory_budget: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        // 50 MB and 100 MP: above any phone camera, far below what would exhaust 1769 MB.
+        // 50 MB and 100 MP: above any phone camera; the memory budget of resize's 1769 MB.
         Self {
             max_bytes: 50 * 1024 * 1024,
             max_pixels: 100_000_000,
+            memory_budget: memory_budget(1769),
         }
     }
+}
+
+/// 60% of a function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, MB) for a render's pixels:
+/// the rest holds the runtime, the SDK's buffers and the allocator's fragmentation. An
+/// out-of-memory crash would fail the whole SQS batch, healthy uploads included.
+pub fn memory_budget(memory_mb: u64) -> u64 {
+    memory_mb * 1024 * 1024 * 6 / 10
+}
+
+/// What decoding and rendering an image needs, in bytes, from its header alone: the decoded
+/// pixels (twice when a quarter turn makes a rotated copy), the 8-bit RGBA working copy the
+/// resizer reads, and the upload's own bytes, held until the render ends.
+pub fn decode_memory(pixels: u64, bytes_per_pixel: u64, quarter_turn: bool, upload: u64) -> u64 {
+    pixels * bytes_per_pixel * (1 + u64::from(quarter_turn)) + pixels * 4 + upload
 }
 
 /// Why an upload can never be rendered. Each is permanent: the upload is rejected.
@@ -104,6 +121,17 @@ impl Default for Limits {
 pub enum RenderError {
     #[error("the file is {bytes} bytes, over the {limit}-byte limit (MAX_UPLOAD_BYTES)")]
     TooLarge { bytes: u64, limit: u64 },
+    #[error(
+        "decoding this {width}x{height} image needs about {} MB, over the {} MB a render may spend (60% of the function's memory)",
+        needed >> 20,
+        budget >> 20
+    )]
+    OverMemory {
+        width: u32,
+        height: u32,
+        needed: u64,
+        budget: u64,
+    },
     #[error(
         "the header claims {width}x{height} pixels, over the {limit}-pixel limit (MAX_PIXELS): refusing to decode a possible decompression bomb"
     )]
@@ -118,7 +146,7 @@ impl RenderError {
     /// The `reason` of ImageRejected.
     pub fn reason_code(&self) -> &'static str {
         match self {
-            RenderError::TooLarge { .. } => "too_large",
+            RenderError::TooLarge { .. } | RenderError::OverMemory { .. } => "too_large",
             RenderError::DecompressionBomb { .. } => "decompression_bomb",
             RenderError::Unsupported(_) => "unsupported_format",
             RenderError::Corrupt(_) => "corrupt",
@@ -282,6 +310,30 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<(DynamicImage, Option<Vec<u8>>
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
+    // Budgeted before a pixel is decoded: an image the function cannot hold is rejected, not
+    // left to crash the process (and its whole batch) half-way.
+    use image::metadata::Orientation;
+    let quarter_turn = matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    );
+    let needed = decode_memory(
+        u64::from(width) * u64::from(height),
+        u64::from(decoder.color_type().bytes_per_pixel()),
+        quarter_turn,
+        bytes.len() as u64,
+    );
+    if needed > limits.memory_budget {
+        return Err(RenderError::OverMemory {
+            width,
+            height,
+            needed,
+            budget: limits.memory_budget,
+        });
+    }
     let icc = decoder.icc_profile().ok().flatten();
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
         image::ImageError::Limits(_) => RenderError::DecompressionBomb {
@@ -584,6 +636,7 @@ mod tests {
         let limits = Limits {
             max_bytes: 1 << 20,
             max_pixels: 10_000_000,
+            ..Limits::default()
         };
         // A PNG header claiming 100000 x 100000 pixels: rejected from the header alone.
         let mut bomb = encoded(photo(4, 4), ImageFormat::Png);
@@ -624,6 +677,41 @@ mod tests {
                 .reason_code(),
             "too_large"
         );
+    }
+
+    #[test]
+    fn a_100_mp_16_bit_png_is_rejected_from_its_header_within_resizes_memory() {
+        // Prepare: a 16-bit RGBA PNG whose header claims 10000 x 10000 (100 MP, within
+        // MAX_PIXELS): 800 MB decoded, plus the 400 MB 8-bit working copy
+        let small = DynamicImage::ImageRgba16(image::ImageBuffer::from_pixel(
+            4,
+            4,
+            image::Rgba([1000u16, 2000, 3000, 65535]),
+        ));
+        let mut png = encoded(small, ImageFormat::Png);
+        assert_eq!((png[24], png[25]), (16, 6), "16 bits, RGBA");
+        png[16..20].copy_from_slice(&10_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&10_000u32.to_be_bytes());
+        let crc = crc32fast::hash(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+
+        // Act
+        let started = std::time::Instant::now();
+        let rejected = render(&png, &specs(), Limits::default()).unwrap_err();
+
+        // Assess: too_large, from the header (no 800 MB allocation could take under 100 ms)
+        assert_eq!(rejected.reason_code(), "too_large");
+        assert!(
+            rejected
+                .to_string()
+                .contains("needs about 1144 MB, over the 1061 MB"),
+            "{rejected}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        // An 8-bit RGB photo of the same size fits: 300 + 400 MB and its bytes.
+        assert!(decode_memory(100_000_000, 3, false, 50 << 20) < memory_budget(1769));
+        // A quarter turn of a 16-bit RGBA one does not, on any memory resize is given.
+        assert!(decode_memory(100_000_000, 8, true, 0) > memory_budget(3008));
     }
 
     #[test]
