@@ -71,8 +71,38 @@ pub struct QuarantineEntry {
 
 /// SQS takes 256 KiB per message; leave room for the entry's other fields and for base64.
 const MAX_RAW_BYTES: usize = 160 * 1024;
+/// SQS's largest message body, in bytes: what the entry's JSON must fit, escapes included.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Whether SQS accepts the text in a message body: #x9, #xA, #xD, #x20 to #xD7FF, #xE000 to
+/// #xFFFD and #x10000 to #x10FFFF. JSON passes U+FFFE and U+FFFF unescaped, and SQS refuses
+/// them on every attempt.
+fn sqs_accepts(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+            || c >= '\u{10000}'
+    })
+}
+
+/// `text` with what SQS refuses replaced by U+FFFD (for the fields made for people).
+fn for_sqs(text: &str) -> String {
+    if sqs_accepts(text) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if sqs_accepts(c.encode_utf8(&mut [0; 4])) {
+                c
+            } else {
+                '\u{FFFD}'
+            }
+        })
+        .collect()
+}
 
 impl QuarantineEntry {
+    /// An entry that SQS always accepts: the raw bytes are text only when SQS can carry that
+    /// text, base64 otherwise, and cut (saying so) until the entry's JSON fits a message.
     pub fn new(
         function: &str,
         reason: &str,
@@ -80,11 +110,29 @@ impl QuarantineEntry {
         source: RecordSource,
         raw: &[u8],
     ) -> Self {
-        let truncated = raw.len() > MAX_RAW_BYTES;
-        let kept = &raw[..raw.len().min(MAX_RAW_BYTES)];
+        let mut keep = raw.len().min(MAX_RAW_BYTES);
+        loop {
+            let entry = Self::keeping(function, reason, &detail, &source, raw, keep);
+            // Escaping can grow text up to 6x (a control character becomes \u00XX).
+            if keep == 0 || entry.encoded_len() <= MAX_MESSAGE_BYTES {
+                return entry;
+            }
+            keep = keep * 3 / 4;
+        }
+    }
+
+    fn keeping(
+        function: &str,
+        reason: &str,
+        detail: &str,
+        source: &RecordSource,
+        raw: &[u8],
+        keep: usize,
+    ) -> Self {
+        let kept = &raw[..keep];
         let (raw_text, raw_base64) = match std::str::from_utf8(kept) {
-            Ok(text) => (Some(text.to_owned()), None),
-            Err(_) => (
+            Ok(text) if sqs_accepts(text) => (Some(text.to_owned()), None),
+            _ => (
                 None,
                 Some(base64::engine::general_purpose::STANDARD.encode(kept)),
             ),
@@ -92,14 +140,19 @@ impl QuarantineEntry {
         Self {
             function: function.to_owned(),
             reason: reason.to_owned(),
-            detail,
-            source,
-            correlation_id: sniff_correlation_id(raw),
+            detail: for_sqs(detail),
+            source: source.clone(),
+            correlation_id: sniff_correlation_id(raw).map(|c| for_sqs(&c)),
             raw_text,
             raw_base64,
-            raw_truncated: truncated,
+            raw_truncated: keep < raw.len(),
             quarantined_at: Timestamp::now(),
         }
+    }
+
+    /// The size of the message body this entry becomes.
+    pub fn encoded_len(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |body| body.len())
     }
 
     /// The raw bytes as recorded.
@@ -215,6 +268,47 @@ mod tests {
         );
         assert!(entry.raw_truncated);
         assert_eq!(entry.raw_text.unwrap().len(), MAX_RAW_BYTES);
+    }
+
+    #[test]
+    fn every_entry_is_one_sqs_accepts_whatever_the_record_holds() {
+        // Prepare: 200 KB of quotes (each escaped to two bytes), 150 KB of control characters
+        // (SQS refuses them), and a record with U+FFFF, which JSON leaves unescaped
+        let quotes = vec![b'"'; 200 * 1024];
+        let controls = vec![0x01u8; 150 * 1024];
+        let nonchar = "{\"x\":\"\u{FFFF}\"}".as_bytes().to_vec();
+
+        // Act
+        let entries: Vec<QuarantineEntry> = [&quotes, &controls, &nonchar]
+            .into_iter()
+            .map(|raw| {
+                QuarantineEntry::new(
+                    "notifier",
+                    "malformed_envelope",
+                    "bad \u{FFFF}".into(),
+                    source(),
+                    raw,
+                )
+            })
+            .collect();
+
+        // Assess: each fits an SQS message and holds only what SQS takes; the bytes kept are
+        // a prefix of the record's, and a cut says so
+        for (entry, raw) in entries.iter().zip([&quotes, &controls, &nonchar]) {
+            let body = serde_json::to_string(entry).unwrap();
+            assert!(body.len() <= MAX_MESSAGE_BYTES, "{} bytes", body.len());
+            assert!(sqs_accepts(&body), "a character SQS refuses");
+            let kept = entry.raw_bytes();
+            assert!(raw.starts_with(&kept));
+            assert_eq!(entry.raw_truncated, kept.len() < raw.len());
+        }
+        // Quotes stay text and are cut until their escaped JSON fits; control characters
+        // SQS refuses travel whole as base64, as does U+FFFF.
+        assert!(entries[0].raw_truncated && entries[0].raw_text.is_some());
+        assert_eq!(entries[1].raw_bytes(), controls, "carried whole, as base64");
+        assert_eq!(entries[2].raw_bytes(), nonchar, "carried whole, as base64");
+        assert!(entries[2].raw_text.is_none());
+        assert!(entries[2].detail.contains('\u{FFFD}'));
     }
 
     #[test]
