@@ -1,7 +1,7 @@
 //! A throttling layer in front of DynamoDB or Kinesis: an HTTP proxy that answers a share of
 //! one service's requests the way that service does when it throttles.
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use std::convert::Infallible;
@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
 
-use crate::lambda::http::{respond, send};
+use crate::lambda::http::{read_whole, respond, send};
 
 /// The service a proxy throttles, by the `X-Amz-Target` of its JSON protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,11 +130,9 @@ async fn relay(
     state: Arc<ProxyState>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    // Read the whole request first, so the client's connection stays usable either way.
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => return Ok(respond(StatusCode::BAD_REQUEST, e.to_string())),
+    let (parts, body) = match read_whole(request).await {
+        Ok(read) => read,
+        Err(answer) => return Ok(answer),
     };
     let is_throttled_service = parts
         .headers

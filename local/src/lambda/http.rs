@@ -36,6 +36,19 @@ where
 }
 
 /// A response with a status and a body.
+/// A request read whole (proxies forward it whole), or the 400 to answer when its body
+/// cannot be read: the client's connection stays usable either way.
+pub async fn read_whole(
+    request: Request<Incoming>,
+) -> Result<(hyper::http::request::Parts, Bytes), Response<Full<Bytes>>> {
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    match body.collect().await {
+        Ok(collected) => Ok((parts, collected.to_bytes())),
+        Err(e) => Err(respond(StatusCode::BAD_REQUEST, e.to_string())),
+    }
+}
+
 pub fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;

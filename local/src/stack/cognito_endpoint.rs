@@ -5,14 +5,14 @@
 //! the emulator unchanged; the emulator still decides what an unsigned call may do (only the
 //! public operations).
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-use crate::lambda::http::{respond, send};
+use crate::lambda::http::{read_whole, respond, send};
 
 /// A running front; stops when dropped.
 pub struct CognitoEndpoint {
@@ -48,7 +48,10 @@ async fn pass(
     upstream: Arc<String>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = request.into_parts();
+    let (parts, body) = match read_whole(request).await {
+        Ok(read) => read,
+        Err(answer) => return Ok(answer),
+    };
     if parts.method == hyper::Method::OPTIONS {
         let requested = parts
             .headers
@@ -72,10 +75,6 @@ async fn pass(
         );
         return Ok(response);
     }
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => return Ok(respond(StatusCode::BAD_REQUEST, e.to_string())),
-    };
     let mut answer = match send(&upstream, Request::from_parts(parts, Full::new(body))).await {
         Ok(answer) => answer,
         Err(e) => {

@@ -11,7 +11,7 @@
 //! gate also answers as S3 does with the bucket's CORS rules (moto's server would allow any
 //! origin), so a web client that works here works against S3.
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use std::collections::BTreeMap;
@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 
 use super::iam::{AccessKey, sigv4};
-use crate::lambda::http::{respond, send};
+use crate::lambda::http::{read_whole, respond, send};
 use crate::template::model::CorsRule;
 
 /// A running gate; stops when dropped.
@@ -87,10 +87,9 @@ async fn pass(
     gate: Arc<Gate>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    let body = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => return Ok(respond(StatusCode::BAD_REQUEST, e.to_string())),
+    let (parts, body) = match read_whole(request).await {
+        Ok(read) => read,
+        Err(answer) => return Ok(answer),
     };
     let bucket = parts
         .uri
