@@ -55,8 +55,12 @@ pub enum IamError {
         status: u16,
         body: String,
     },
-    #[error("signing IAM {action}: {message}")]
-    Signing { action: String, message: String },
+    #[error("signing IAM {action}")]
+    Signing {
+        action: String,
+        #[source]
+        source: SigningError,
+    },
     #[error("switching IAM enforcement {0} in the emulator failed; is moto at that endpoint?")]
     Enforcement(&'static str),
 }
@@ -203,16 +207,19 @@ impl Iam<'_> {
             .to_owned();
         let content_type = "application/x-www-form-urlencoded; charset=utf-8";
         let headers = sign_headers(
-            "POST",
-            &url,
-            &[("host", &host), ("content-type", content_type)],
-            &body,
-            "iam",
             &AccessKey::unchecked(),
+            "iam",
+            aws_sigv4::http_request::SigningSettings::default(),
+            (
+                "POST",
+                &url,
+                &[("host", &host), ("content-type", content_type)],
+                aws_sigv4::http_request::SignableBody::Bytes(&body),
+            ),
         )
-        .map_err(|message| IamError::Signing {
+        .map_err(|source| IamError::Signing {
             action: action.to_owned(),
-            message,
+            source,
         })?;
         let mut all: Vec<(&str, &str)> = vec![("content-type", content_type)];
         all.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -235,23 +242,24 @@ impl Iam<'_> {
     }
 }
 
-/// The signature headers (SigV4, in headers) for one request.
+/// Why a request could not be signed (settings or a request `aws-sigv4` refuses): a bug in
+/// what the local stack builds, never a refusal by the emulator.
+#[derive(Debug, thiserror::Error)]
+#[error("signing a request to {service} with SigV4")]
+pub struct SigningError {
+    service: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// The headers that sign one request with `key` now (SigV4 in the headers).
 pub fn sign_headers(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    service: &str,
     key: &AccessKey,
-) -> Result<Vec<(String, String)>, String> {
-    use aws_sigv4::http_request::{SignableBody, SigningSettings};
-    let signed = sigv4(
-        key,
-        service,
-        SystemTime::now(),
-        SigningSettings::default(),
-        (method, url, headers, SignableBody::Bytes(body)),
-    )?;
+    service: &str,
+    settings: aws_sigv4::http_request::SigningSettings,
+    signable: Signable<'_>,
+) -> Result<Vec<(String, String)>, SigningError> {
+    let signed = sigv4(key, service, SystemTime::now(), settings, signable)?;
     Ok(signed
         .headers()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -276,8 +284,12 @@ pub fn sigv4(
     time: SystemTime,
     settings: aws_sigv4::http_request::SigningSettings,
     (method, url, headers, body): Signable<'_>,
-) -> Result<aws_sigv4::http_request::SigningInstructions, String> {
+) -> Result<aws_sigv4::http_request::SigningInstructions, SigningError> {
     use aws_sigv4::http_request::{SignableRequest, sign};
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| SigningError {
+        service: service.to_owned(),
+        source,
+    };
     let identity = aws_credential_types::Credentials::new(
         &key.access_key_id,
         &key.secret_access_key,
@@ -293,12 +305,12 @@ pub fn sigv4(
         .time(time)
         .settings(settings)
         .build()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| failed(e.into()))?
         .into();
     let request = SignableRequest::new(method, url, headers.iter().copied(), body)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(e.into()))?;
     let (instructions, _) = sign(request, &params)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| failed(e.into()))?
         .into_parts();
     Ok(instructions)
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 
-use super::iam::{AccessKey, sigv4};
+use super::iam::{AccessKey, SigningError, sign_headers, sigv4};
 use crate::lambda::http::{read_whole, respond, send};
 use crate::template::model::CorsRule;
 
@@ -231,7 +231,12 @@ async fn forward(
         let url = format!("http://{host}{path_and_query}");
         let signed = match sign_s3(parts.method.as_str(), &url, &host, key) {
             Ok(signed) => signed,
-            Err(message) => return respond(StatusCode::INTERNAL_SERVER_ERROR, message),
+            Err(e) => {
+                return respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("presigned gate: {}", crate::logging::chain(&e)),
+                );
+            }
         };
         parts.uri = match path_and_query.parse() {
             Ok(uri) => uri,
@@ -438,7 +443,7 @@ fn sign_s3(
     url: &str,
     host: &str,
     key: &AccessKey,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, SigningError> {
     use aws_sigv4::http_request::{
         PayloadChecksumKind, PercentEncodingMode, SignableBody, SigningSettings,
         UriPathNormalizationMode,
@@ -447,10 +452,9 @@ fn sign_s3(
     settings.percent_encoding_mode = PercentEncodingMode::Single;
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let signed = sigv4(
+    sign_headers(
         key,
         "s3",
-        SystemTime::now(),
         settings,
         (
             method,
@@ -458,11 +462,7 @@ fn sign_s3(
             &[("host", host)],
             SignableBody::UnsignedPayload,
         ),
-    )?;
-    Ok(signed
-        .headers()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
+    )
 }
 
 #[cfg(test)]
