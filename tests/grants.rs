@@ -16,6 +16,22 @@ use snapglow_tests::TestStack;
 use std::path::Path;
 use std::time::Duration;
 
+/// LikeCounterRole's table grant as template.yaml writes it: the tests' mutations start here.
+const LIKE_COUNTER_GRANT: &str =
+    "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem]";
+
+/// template.yaml's text, still holding [`LIKE_COUNTER_GRANT`].
+fn template_text() -> String {
+    let root = snapglow_local::stack::project::project_root();
+    let text =
+        std::fs::read_to_string(snapglow_local::stack::project::template_path(&root)).unwrap();
+    assert!(
+        text.contains(LIKE_COUNTER_GRANT),
+        "LikeCounterRole's grant moved; update LIKE_COUNTER_GRANT"
+    );
+    text
+}
+
 /// Actions Lambda itself calls with a function's execution role, by the feature that needs
 /// them (Lambda developer guide: execution role permissions for each event source, for an
 /// on-failure destination, for logging and for active tracing).
@@ -155,15 +171,9 @@ fn unused_grants(template_text: &str, root: &Path) -> Vec<String> {
 fn every_granted_action_is_called_by_lambda_or_by_the_code() {
     // Prepare
     let root = snapglow_local::stack::project::project_root();
-    let text =
-        std::fs::read_to_string(snapglow_local::stack::project::template_path(&root)).unwrap();
-    let granted = "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem]";
-    assert!(
-        text.contains(granted),
-        "LikeCounterRole's grant moved; update this test"
-    );
+    let text = template_text();
     let widened = text.replacen(
-        granted,
+        LIKE_COUNTER_GRANT,
         "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem]",
         1,
     );
@@ -228,17 +238,9 @@ async fn count_one_like(stage: &TestStack, purpose: &str) -> (i64, usize, String
 #[tokio::test]
 async fn a_call_the_role_does_not_grant_is_refused_as_aws_refuses_it() {
     // Prepare: the template as it is, and a copy whose like-counter role lacks BatchGetItem
-    let text = std::fs::read_to_string(snapglow_local::stack::project::template_path(
-        &snapglow_local::stack::project::project_root(),
-    ))
-    .unwrap();
-    let granted = "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem]";
-    assert!(
-        text.contains(granted),
-        "LikeCounterRole's grant moved; update this test"
-    );
+    let text = template_text();
     let without = text.replacen(
-        granted,
+        LIKE_COUNTER_GRANT,
         "Action: [dynamodb:PutItem, dynamodb:UpdateItem]",
         1,
     );

@@ -15,14 +15,10 @@ use std::collections::BTreeSet;
 async fn up_creates_exactly_the_resources_of_the_template_and_is_idempotent() {
     // GIVEN a stack created from template.yaml
     let stage = TestStack::start().await;
-    let mut template = Template::load(&stage.root.join("template.yaml")).unwrap();
-    // The local site's origin, as the fresh stack was deployed with.
-    template.parameters.insert(
-        "AllowedOrigin".into(),
-        snapglow_local::stack::LocalPorts::default()
-            .site_origin()
-            .into(),
-    );
+    // As the fresh stack was deployed: for the local site's default origin.
+    let template = snapglow_local::stack::LocalPorts::default()
+        .template(&stage.root)
+        .unwrap();
     let declared = |kind: &str| -> BTreeSet<String> {
         template
             .of_kind(kind)

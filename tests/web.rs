@@ -6,9 +6,9 @@
 //! upload shows its reason. Screenshots of each step land in target/web-story/.
 
 use snapglow_local::site::SiteServer;
+use snapglow_local::stack::LocalPorts;
 use snapglow_local::stack::emulator::free_port;
-use snapglow_local::stack::project::{project_root, template_path};
-use snapglow_local::template::Template;
+use snapglow_local::stack::project::project_root;
 use snapglow_local::triggers::http::HttpApiServer;
 use snapglow_local::triggers::mappings;
 use snapglow_local::triggers::pipeline::{self, Progress};
@@ -38,11 +38,7 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
     let web = root.join("web");
     let chromium = browser_tooling(&web);
     let site_port = free_port().unwrap();
-    let mut template = Template::load(&template_path(&root)).unwrap();
-    template.parameters.insert(
-        "AllowedOrigin".into(),
-        format!("http://127.0.0.1:{site_port}").into(),
-    );
+    let template = LocalPorts::new(0, site_port).template(&root).unwrap();
     let stage = TestStack::start_from(&template).await;
     let logs = stage.state_dir("web-story");
     let api = HttpApiServer::start(&stage.stack, &stage.binaries(), &logs, 0)

@@ -3,9 +3,8 @@
 use anyhow::{Context, Result, bail};
 
 use snapglow_local::stack::emulator::{self, Emulator, LocalDir};
-use snapglow_local::stack::project::{project_root, template_path};
+use snapglow_local::stack::project::project_root;
 use snapglow_local::stack::{LocalPorts, StackInfo, deploy};
-use snapglow_local::template::Template;
 
 /// The recorded stack, if its emulator answers; the error says how to start one.
 pub fn running_stack() -> Result<StackInfo> {
@@ -42,12 +41,7 @@ pub async fn bring_up(
 ) -> Result<StackInfo> {
     let root = project_root();
     let dir = LocalDir::new(&root);
-    let mut template = Template::load(&template_path(&root))?;
-    // CORS lets the local site's origin in, as AllowedOrigin does the web client's on AWS.
-    template.parameters.insert(
-        "AllowedOrigin".into(),
-        serde_json::Value::String(ports.site_origin()),
-    );
+    let template = ports.template(&root)?;
     let previous = StackInfo::load(&dir.stack_file())
         .ok()
         .filter(|s| emulator::is_up(port_of(&s.endpoint_url)));

@@ -32,11 +32,7 @@ impl FreshStack {
     /// Stack name `snapglow`: the names the sample events in events/ use.
     /// AllowedOrigin is the local site's default origin, as `cargo local up` sets it.
     pub async fn start() -> Result<FreshStack, FreshStackError> {
-        let mut template = Template::load(&template_path(&project_root()))?;
-        template.parameters.insert(
-            "AllowedOrigin".into(),
-            super::LocalPorts::default().site_origin().into(),
-        );
+        let template = super::LocalPorts::default().template(&project_root())?;
         Self::start_from(&template).await
     }
 

@@ -241,6 +241,16 @@ impl LocalPorts {
     pub fn site_origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.site)
     }
+
+    /// template.yaml of the checkout at `root` as the local stack deploys it: its web client
+    /// is the site on these ports (`AllowedOrigin`), as a deploy for a site elsewhere sets it.
+    pub fn template(&self, root: &Path) -> Result<crate::template::Template, TemplateError> {
+        let mut template = crate::template::Template::load(&project::template_path(root))?;
+        template
+            .parameters
+            .insert("AllowedOrigin".into(), self.site_origin().into());
+        Ok(template)
+    }
 }
 
 /// The port of an `http://127.0.0.1:PORT` URL.
