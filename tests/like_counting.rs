@@ -5,6 +5,7 @@
 //! TRIM_HORIZON. After every history the counts in DynamoDB must equal a simple model: the
 //! number of users whose latest fact (by occurred_at, then event id) is a like.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use fastrand::Rng;
 use serde_json::Value;
 use snapglow::contracts::{Envelope, SocialEvent, Timestamp};
@@ -169,6 +170,65 @@ fn the_model_is_the_latest_fact_per_user() {
         like("i", "v", true, 6, b),
     ];
     assert_eq!(model(&history), BTreeMap::from([("i".to_owned(), 1)]));
+}
+
+#[tokio::test]
+async fn a_like_whose_stored_state_is_unreadable_is_quarantined_alone_and_the_other_99_count() {
+    // Prepare: one batch of 100 likes of one image, and a stored like state of the 8th liker
+    // that the counter cannot read (a hand edit gave it a text flag)
+    let stage = TestStack::start().await;
+    let likes: Vec<Envelope> = (0..100u32)
+        .map(|i| {
+            like(
+                "img-corrupt",
+                &format!("u{i}"),
+                true,
+                1_700_000_000_000 + i64::from(i),
+                Uuid::from_u128(u128::from(i) + 1),
+            )
+        })
+        .collect();
+    stage
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(stage.name("LikesTable"))
+        .item("pk", AttributeValue::S("IMAGE#img-corrupt".into()))
+        .item("sk", AttributeValue::S("LIKE#u7".into()))
+        .item("liked", AttributeValue::S("yes".into()))
+        .send()
+        .await
+        .unwrap();
+    stage.publish(&likes).await;
+    let mut counter = stage.function("like-counter").await;
+    let shards = stage.shards().await;
+    let (shard, records) = shards
+        .iter()
+        .find(|(_, records)| !records.is_empty())
+        .unwrap();
+
+    // Act
+    let response = invoke_json(&mut counter, &stage.kinesis_batch(shard, records)).await;
+
+    // Assess: the batch succeeds (no record is redelivered), 99 count, and u7's like waits in
+    // the quarantine with the reason, to be redriven once the item is fixed
+    assert_eq!(
+        snapglow_tests::batch_failures(&response),
+        Vec::<String>::new()
+    );
+    let table = like_counter::table::LikesTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("LikesTable"),
+        Duration::from_secs(3600),
+    );
+    assert_eq!(table.count("img-corrupt").await.unwrap(), 99);
+    let quarantined = stage.quarantined().await;
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert_eq!(quarantined[0]["reason"], "corrupt_item");
+    assert_eq!(quarantined[0]["source"]["partition_key"], "img-corrupt");
+    let raw: serde_json::Value =
+        serde_json::from_str(quarantined[0]["raw_text"].as_str().unwrap()).unwrap();
+    assert_eq!(raw["data"]["user_id"], "u7");
 }
 
 #[tokio::test]

@@ -138,7 +138,7 @@ async fn ours(
     for (i, batch) in stream.chunks(BATCH).enumerate() {
         let event = kinesis_event(batch, i * BATCH);
         let t = Instant::now();
-        let response = counter
+        let (response, _) = counter
             .handle_batch(event, Deadline::after(Duration::from_secs(60)))
             .await;
         figures.batch_ms.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -21,6 +21,10 @@ pub enum RecordSource {
         stream_arn: String,
         shard_id: String,
         sequence_number: String,
+        /// What a redrive puts the record back under, so it lands on the shard (and in the
+        /// order) of its image's other events. Absent from entries written before it was kept.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        partition_key: String,
     },
     /// A change record of a DynamoDB table's stream (the relay's outbox).
     DynamoDbStream {
@@ -229,6 +233,7 @@ mod tests {
             stream_arn: "arn:aws:kinesis:us-east-1:1:stream/s".into(),
             shard_id: "shardId-000000000000".into(),
             sequence_number: "42".into(),
+            partition_key: "beach".into(),
         }
     }
 

@@ -34,6 +34,17 @@ pub enum TableError {
         #[source]
         source: Cause,
     },
+    /// The function may not make the request (its role lacks the grant, or its credentials are
+    /// refused): no record is at fault, and retrying inside the invocation cannot help.
+    #[error(
+        "DynamoDB refused {table} to this function: {}; grant the action on the table to the function's role in template.yaml (the records are redelivered until then)",
+        chain(.source)
+    )]
+    Denied {
+        table: String,
+        #[source]
+        source: Cause,
+    },
     /// A stored item the function cannot read.
     #[error(
         "an item in DynamoDB table {table} is malformed: {detail}; fix or delete the item (its records are redelivered until then)"
@@ -60,6 +71,23 @@ impl TableError {
         }
     }
 
+    pub fn denied(table: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        TableError::Denied {
+            table: table.into(),
+            source: cause.into(),
+        }
+    }
+
+    /// Whether the error belongs to the data of the request (a value DynamoDB refuses, an item
+    /// too large, a stored item the function cannot read) rather than to the table or the
+    /// function: the request without that data would succeed.
+    pub fn is_about_data(&self) -> bool {
+        matches!(
+            self,
+            TableError::Rejected { .. } | TableError::CorruptItem { .. }
+        )
+    }
+
     pub fn corrupt_item(table: impl Into<String>, detail: impl Into<String>) -> Self {
         TableError::CorruptItem {
             table: table.into(),
@@ -74,12 +102,22 @@ impl TableError {
     where
         E: ProvideErrorMetadata + Error + Send + Sync + 'static,
     {
+        let code = error.as_service_error().and_then(|e| e.code());
         if is_transient(&error) {
             Attempt::Retry(Self::transient(table, error))
-        } else if error.as_service_error().and_then(|e| e.code())
-            == Some("ResourceNotFoundException")
-        {
+        } else if code == Some("ResourceNotFoundException") {
             Attempt::GiveUp(Self::transient(table, error))
+        } else if matches!(
+            code,
+            Some(
+                "AccessDeniedException"
+                    | "UnrecognizedClientException"
+                    | "InvalidSignatureException"
+                    | "MissingAuthenticationTokenException"
+                    | "IncompleteSignatureException"
+            )
+        ) {
+            Attempt::GiveUp(Self::denied(table, error))
         } else {
             Attempt::GiveUp(Self::rejected(table, error))
         }
@@ -149,5 +187,19 @@ mod tests {
             TableError::classify("likes", answered(400, "ValidationException")),
             Attempt::GiveUp(TableError::Rejected { .. })
         ));
+    }
+
+    #[test]
+    fn a_refused_permission_is_denied_not_about_the_data() {
+        // WHEN DynamoDB answers that the function's role may not make the request
+        let classified = TableError::classify("likes", answered(400, "AccessDeniedException"));
+        // THEN no record is blamed: it is not retried here, and not quarantined either
+        let Attempt::GiveUp(error) = classified else {
+            panic!("a refused permission does not clear within an invocation");
+        };
+        assert!(matches!(error, TableError::Denied { .. }), "{error:?}");
+        assert!(!error.is_about_data());
+        assert!(error.to_string().contains("role"), "{error}");
+        assert!(TableError::rejected("likes", "ValidationException").is_about_data());
     }
 }

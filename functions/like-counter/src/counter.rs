@@ -5,20 +5,26 @@
 //! DynamoDB requests per batch: one BatchGetItem per 100 distinct (image, user) pairs, plus
 //! one TransactWriteItems per 100 actions. A replay or a batch of duplicates costs the read
 //! only. Records after an unfinished one may be applied already: their redelivery is a no-op.
+//! A key DynamoDB refuses on its own data is found by halving the refused request: about
+//! 2·log2(n) more requests for a batch of n keys, paid only when it happens.
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use snapglow::batch::{
     BatchContext, BatchReport, Deadline, Screened, StreamRecord, first_failure_response, screen,
+    set_aside,
 };
 use snapglow::contracts::{Envelope, SocialEvent};
 use snapglow::dedup::EventVersion;
 use snapglow::quarantine::Quarantine;
-use std::collections::{BTreeMap, BTreeSet};
+use snapglow::table::TableError;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::ledger::{Latest, LikeFact, LikeKey, latest_per_key, pack, plan};
+use crate::ledger::{
+    Latest, LikeFact, LikeKey, LikeState, Transaction, latest_per_key, pack, plan,
+};
 use crate::table::{Applied, LikeStore, LikesTable};
 
 /// Read-plan-write rounds before giving up on keys whose state keeps changing under us.
@@ -50,11 +56,14 @@ pub fn like_fact(envelope: &Envelope, record: usize) -> Option<LikeFact> {
 }
 
 impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
+    /// One batch: the response for the event source mapping, and the batch's counts. A
+    /// [`BatchReport::fatal`] error means the function cannot work (a refused permission): the
+    /// caller fails the invocation so that the `Errors` alarm fires.
     pub async fn handle_batch(
         &self,
         event: KinesisEvent,
         deadline: Deadline,
-    ) -> KinesisEventResponse {
+    ) -> (KinesisEventResponse, BatchReport) {
         let started = Instant::now();
         let requests_before = self.table.spend().requests.load(Ordering::Relaxed);
         let units_before = self.table.spend().write_units.load(Ordering::Relaxed);
@@ -87,7 +96,19 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
         for key in &settled.failed {
             unfinished.extend(latest[key].records.iter().copied());
         }
+        // A key DynamoDB refuses on its own (after the rest of the batch was written without
+        // it) takes its records to the quarantine, with what DynamoDB said.
+        for (key, error) in &settled.refused {
+            for &index in &latest[key].records {
+                if !set_aside(&ctx, &records[index], error, &mut report).await {
+                    unfinished.insert(index);
+                }
+            }
+        }
         for (key, state) in &latest {
+            if settled.refused.contains_key(key) {
+                continue;
+            }
             for record in &state.records {
                 if unfinished.contains(record) {
                     report.failed += 1;
@@ -101,6 +122,7 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
                 report.observe_end_to_end(occurred[record]);
             }
         }
+        report.fatal = settled.fatal;
         let first = unfinished.first().map(|&index| &records[index]);
         tracing::info!(
             function = %self.function,
@@ -119,26 +141,26 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
             "like batch settled"
         );
         snapglow::telemetry::emit_batch_metrics(&self.function, &report);
-        first_failure_response(first)
+        (first_failure_response(first), report)
     }
 
     /// Brings the stored state up to `latest`.
     async fn apply(&self, latest: &BTreeMap<LikeKey, Latest>, deadline: &Deadline) -> Settled {
+        let mut settled = Settled::default();
         let mut pending: Vec<LikeKey> = latest.keys().cloned().collect();
-        let mut failed = Vec::new();
-        let mut already_applied = BTreeSet::new();
         for round in 0..MAX_ROUNDS {
             if pending.is_empty() {
                 break;
             }
-            let stored = match self.table.read_states(&pending, deadline).await {
+            let stored = match self.read_isolating(&pending, deadline, &mut settled).await {
                 Ok(stored) => stored,
                 Err(error) => {
                     tracing::warn!(function = %self.function, %error, keys = pending.len(), "could not read like states; the batch resumes at its first affected record");
-                    failed.append(&mut pending);
-                    break;
+                    settled.fail(pending, &error);
+                    return settled;
                 }
             };
+            pending.retain(|key| !settled.refused.contains_key(key));
             let wanted: BTreeMap<LikeKey, Latest> = pending
                 .iter()
                 .map(|k| (k.clone(), latest[k].clone()))
@@ -147,49 +169,129 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
             if round == 0 {
                 // Nothing to write: the stored state is already this event's or a newer one's.
                 let written: BTreeSet<&LikeKey> = writes.iter().map(|w| &w.key).collect();
-                already_applied.extend(pending.iter().filter(|k| !written.contains(k)).cloned());
+                settled
+                    .already_applied
+                    .extend(pending.iter().filter(|k| !written.contains(k)).cloned());
             }
-            let transactions = pack(writes);
-            let results = futures_util::future::join_all(
-                transactions.iter().map(|t| self.table.apply(t, deadline)),
-            )
-            .await;
-            pending = Vec::new();
-            for (transaction, result) in transactions.iter().zip(results) {
-                let keys = transaction.writes.iter().map(|w| w.key.clone());
-                match result {
-                    Ok(Applied::Committed) => {}
-                    Ok(Applied::StateChanged) => pending.extend(keys),
-                    Err(error) => {
-                        tracing::warn!(function = %self.function, %error, actions = transaction.actions(), "like transaction failed; its records are redelivered");
-                        failed.extend(keys);
-                    }
-                }
-            }
+            pending = self
+                .write_isolating(pack(writes), deadline, &mut settled)
+                .await;
         }
         if !pending.is_empty() {
             tracing::warn!(function = %self.function, keys = pending.len(), "like states kept changing during {MAX_ROUNDS} rounds (a concurrent writer?); redelivering");
+            settled.failed.extend(pending);
         }
-        failed.extend(pending);
-        Settled {
-            failed,
-            already_applied,
+        settled
+    }
+
+    /// Reads the states of `keys`. When DynamoDB refuses the read for the data of some key
+    /// (a key over its size limit, a stored item the counter cannot read), the keys are halved
+    /// until the refused ones stand alone: they go to `settled.refused`, the rest are read.
+    /// Any other error fails the whole read.
+    async fn read_isolating(
+        &self,
+        keys: &[LikeKey],
+        deadline: &Deadline,
+        settled: &mut Settled,
+    ) -> Result<HashMap<LikeKey, LikeState>, TableError> {
+        let mut states = HashMap::new();
+        let mut work = vec![keys.to_vec()];
+        while let Some(part) = work.pop() {
+            match self.table.read_states(&part, deadline).await {
+                Ok(read) => states.extend(read),
+                Err(error) if error.is_about_data() => match <[LikeKey; 1]>::try_from(part) {
+                    Ok([key]) => {
+                        tracing::warn!(function = %self.function, image_id = %key.image_id, user_id = %key.user_id, %error, "DynamoDB refuses this like's key on its own; its records are quarantined");
+                        settled.refused.insert(key, error);
+                    }
+                    Err(mut part) => {
+                        let second = part.split_off(part.len() / 2);
+                        work.extend([part, second]);
+                    }
+                },
+                Err(error) => return Err(error),
+            }
         }
+        Ok(states)
+    }
+
+    /// Commits `transactions` (concurrently; they share no item) and answers the keys whose
+    /// state changed under them, to plan again. A transaction DynamoDB refuses for its data
+    /// is halved until the refused write stands alone, as in [`Self::read_isolating`].
+    async fn write_isolating(
+        &self,
+        transactions: Vec<Transaction>,
+        deadline: &Deadline,
+        settled: &mut Settled,
+    ) -> Vec<LikeKey> {
+        let mut changed = Vec::new();
+        let mut work = transactions;
+        while !work.is_empty() {
+            let results =
+                futures_util::future::join_all(work.iter().map(|t| self.table.apply(t, deadline)))
+                    .await;
+            let mut refused = Vec::new();
+            for (transaction, result) in std::mem::take(&mut work).into_iter().zip(results) {
+                let keys = transaction.writes.iter().map(|w| w.key.clone());
+                match result {
+                    Ok(Applied::Committed) => {}
+                    Ok(Applied::StateChanged) => changed.extend(keys),
+                    Err(error) if error.is_about_data() => refused.push((transaction, error)),
+                    Err(error) => {
+                        tracing::warn!(function = %self.function, %error, actions = transaction.actions(), "like transaction failed; its records are redelivered");
+                        settled.fail(keys, &error);
+                    }
+                }
+            }
+            for (transaction, error) in refused {
+                let mut writes = transaction.writes;
+                if writes.len() == 1 {
+                    let key = writes.remove(0).key;
+                    tracing::warn!(function = %self.function, image_id = %key.image_id, user_id = %key.user_id, %error, "DynamoDB refuses this like's write on its own; its records are quarantined");
+                    settled.refused.insert(key, error);
+                } else {
+                    let second = writes.split_off(writes.len() / 2);
+                    work.extend(pack(writes));
+                    work.extend(pack(second));
+                }
+            }
+        }
+        changed
     }
 }
 
 /// What [`LikeCounter::apply`] achieved.
+#[derive(Default)]
 struct Settled {
     /// Keys that could not be brought up to date: their records are redelivered.
     failed: Vec<LikeKey>,
     /// Keys whose stored state needed no change (duplicates, replays, stale events).
     already_applied: BTreeSet<LikeKey>,
+    /// Keys DynamoDB refuses on their own, and what it said: their records are quarantined.
+    ///
+    /// HAZARD: a bug that makes DynamoDB refuse every request (a wrong expression) would
+    /// quarantine every record. That is chosen over failing the batch: the quarantine keeps
+    /// each record whole for 14 days and says why, while a shard that keeps failing gives its
+    /// records up after `MaximumRetryAttempts` with only pointers, which expire with the
+    /// stream's 24 hours. The `QuarantineWrites` alarm fires on the first one.
+    refused: BTreeMap<LikeKey, TableError>,
+    /// A refused permission: the invocation fails so that the `Errors` alarm fires.
+    fatal: Option<String>,
+}
+
+impl Settled {
+    fn fail(&mut self, keys: impl IntoIterator<Item = LikeKey>, error: &TableError) {
+        self.failed.extend(keys);
+        if matches!(error, TableError::Denied { .. }) {
+            self.fatal.get_or_insert_with(|| error.to_string());
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{LikeState, StateWrite, Transaction};
+    use crate::ledger::StateWrite;
     use crate::table::memory::MemoryLikes;
     use serde_json::json;
     use snapglow::contracts::Timestamp;
@@ -256,7 +358,7 @@ mod tests {
         };
 
         // Act
-        let response = counter
+        let (response, _) = counter
             .handle_batch(
                 kinesis_event_of(&batch),
                 Deadline::after(Duration::from_secs(30)),
@@ -277,5 +379,64 @@ mod tests {
         // transaction, read, transaction
         assert_eq!(counter.table.spend().requests.load(Ordering::Relaxed), 4);
         assert!(counter.quarantine.entries().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_key_dynamodb_refuses_and_an_unreadable_item_are_quarantined_alone_and_the_other_98_count()
+     {
+        // Prepare: 100 likes of one photo; DynamoDB refuses writes of one liker's state, and
+        // another liker's stored item is unreadable
+        let batch: Vec<Envelope> = (0..100u128)
+            .map(|i| liked(&format!("user-{i}"), i + 1, T0 + i as i64))
+            .collect();
+        let table = MemoryLikes::default();
+        table.refuse_writes_of(key("user-37"));
+        table.corrupt(key("user-81"));
+        let counter = LikeCounter {
+            function: "like-counter".into(),
+            table,
+            quarantine: MemoryQuarantine::default(),
+        };
+
+        // Act
+        let (response, report) = counter
+            .handle_batch(
+                kinesis_event_of(&batch),
+                Deadline::after(Duration::from_secs(30)),
+            )
+            .await;
+
+        // Assess: the batch is finished, nothing redelivered
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        assert_eq!((report.done, report.quarantined, report.failed), (98, 2, 0));
+        // ... the 98 others count, and the two are in the quarantine with DynamoDB's reason
+        assert_eq!(counter.table.count("sunset"), 98);
+        let mut reasons: Vec<(String, String)> = counter
+            .quarantine
+            .entries()
+            .iter()
+            .map(|e| {
+                let user = serde_json::from_slice::<serde_json::Value>(&e.raw_bytes()).unwrap()
+                    ["data"]["user_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                (user, e.reason.clone())
+            })
+            .collect();
+        reasons.sort();
+        assert_eq!(
+            reasons,
+            [
+                ("user-37".to_owned(), "rejected_by_dynamodb".to_owned()),
+                ("user-81".to_owned(), "corrupt_item".to_owned())
+            ]
+        );
+        // ... at the cost of halving the refused requests: far fewer than one per like
+        let requests = counter.table.spend().requests.load(Ordering::Relaxed);
+        assert!(requests <= 2 + 4 * 7, "{requests} requests");
     }
 }

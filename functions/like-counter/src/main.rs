@@ -26,14 +26,18 @@ async fn main() -> Result<(), Error> {
     let counter = &counter;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {
-            Ok::<_, Error>(
-                counter
-                    .handle_batch(
-                        event.payload,
-                        Deadline::from_epoch_millis(event.context.deadline),
-                    )
-                    .await,
-            )
+            let (response, report) = counter
+                .handle_batch(
+                    event.payload,
+                    Deadline::from_epoch_millis(event.context.deadline),
+                )
+                .await;
+            // A refused permission fails the invocation: the Errors alarm says so at once,
+            // and the batch is retried whole (every write in it is idempotent).
+            match report.fatal {
+                Some(fatal) => Err(Error::from(fatal)),
+                None => Ok(response),
+            }
         },
     ))
     .await

@@ -232,6 +232,7 @@ impl LikeStore for LikesTable {
                 request = request.keys(Self::key(key));
             }
             let mut pending = Some(request.build().expect("keys are set"));
+            let mut unprocessed_rounds = 0u32;
             while let Some(keys_and_attributes) = pending.take() {
                 let output = with_backoff(deadline, ATTEMPTS, |_| {
                     let request = self
@@ -273,7 +274,17 @@ impl LikeStore for LikesTable {
                     .and_then(|mut u| u.remove(&self.table))
                     .filter(|k| !k.keys.is_empty());
                 if pending.is_some() {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    unprocessed_rounds += 1;
+                    // Backs off like the SDK would, but never past the invocation's deadline:
+                    // a table that stays throttled fails the read, and the batch is redelivered.
+                    let pause = Duration::from_millis(50 << unprocessed_rounds.min(5));
+                    if deadline.remaining() < pause + Duration::from_secs(1) {
+                        return Err(TableError::transient(
+                            &self.table,
+                            "BatchGetItem kept answering UnprocessedKeys (throttled) until the invocation's deadline",
+                        ));
+                    }
+                    tokio::time::sleep(pause).await;
                 }
             }
         }

@@ -35,8 +35,12 @@ async fn main() -> Result<(), Error> {
                 budget,
                 quarantine,
             );
-            let (response, _report) = notifier.handle_batch(event.payload, &ctx).await;
-            Ok::<_, Error>(response)
+            let (response, report) = notifier.handle_batch(event.payload, &ctx).await;
+            // A refused permission fails the invocation, so that the Errors alarm fires.
+            match report.fatal {
+                Some(fatal) => Err(Error::from(fatal)),
+                None => Ok(response),
+            }
         },
     ))
     .await

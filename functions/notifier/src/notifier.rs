@@ -30,22 +30,19 @@ pub enum NotifyError {
 impl Classify for NotifyError {
     fn class(&self) -> ErrorClass {
         match self {
-            NotifyError::Contract(_) | NotifyError::Table(TableError::Rejected { .. }) => {
-                ErrorClass::Permanent
-            }
+            NotifyError::Contract(_) => ErrorClass::Permanent,
             // A malformed stored item is the table's fault, not the record's: quarantining
             // the record would lose a valid event, so it waits until the item is fixed.
-            NotifyError::Table(TableError::Transient { .. } | TableError::CorruptItem { .. }) => {
-                ErrorClass::Transient
-            }
+            NotifyError::Table(TableError::CorruptItem { .. }) => ErrorClass::Transient,
+            // A refused value or an item grown too large: this record's alone. A refused
+            // permission fails the invocation and quarantines nothing.
+            NotifyError::Table(error) => error.class(),
         }
     }
     fn reason_code(&self) -> &'static str {
         match self {
             NotifyError::Contract(error) => error.reason_code(),
-            NotifyError::Table(TableError::Rejected { .. }) => "rejected_by_dynamodb",
-            NotifyError::Table(TableError::Transient { .. }) => "dynamodb_unavailable",
-            NotifyError::Table(TableError::CorruptItem { .. }) => "corrupt_item",
+            NotifyError::Table(error) => error.reason_code(),
         }
     }
 }

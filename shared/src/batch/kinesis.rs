@@ -53,6 +53,7 @@ impl StreamRecord {
             stream_arn: self.stream_arn.clone(),
             shard_id: self.shard_id.clone(),
             sequence_number: self.sequence_number.clone(),
+            partition_key: self.partition_key.clone(),
         }
     }
 }

@@ -22,7 +22,7 @@ mod sqs;
 pub use deadline::Deadline;
 pub use kinesis::{StreamRecord, first_failure_response, process_kinesis};
 pub use record::{BatchReport, Classify, ErrorClass, Outcome};
-pub use screen::{Screened, screen};
+pub use screen::{Screened, screen, set_aside};
 pub use sqs::{QueueMessage, SqsBatchError, process_sqs};
 
 use crate::quarantine::Quarantine;

@@ -13,6 +13,10 @@ pub enum ErrorClass {
     Permanent,
     /// Worth another delivery: report the record.
     Transient,
+    /// The function cannot work (a refused permission, a wrong configuration): no record is at
+    /// fault and none is quarantined. The record is reported, and the invocation fails
+    /// ([`BatchReport::fatal`]) so that the function's `Errors` alarm says so at once.
+    Fatal,
 }
 
 /// Implemented by each function's error enum: the one place its errors are classified.
@@ -53,6 +57,8 @@ pub struct BatchReport {
     pub end_to_end_ms: Vec<u64>,
     /// Per record: the handler's own time, in ms.
     pub record_ms: Vec<u64>,
+    /// Set by an [`ErrorClass::Fatal`] failure: the function's main fails the invocation with it.
+    pub fatal: Option<String>,
 }
 
 impl BatchReport {
@@ -148,6 +154,12 @@ where
             ErrorClass::Transient => {
                 tracing::warn!(function = ctx.function, record = %id, ms, outcome = "failed", reason = error.reason_code(), error = %error, "transient failure; record reported for redelivery");
                 report.failed += 1;
+                Settled::Failed
+            }
+            ErrorClass::Fatal => {
+                tracing::error!(function = ctx.function, record = %id, ms, outcome = "failed", reason = error.reason_code(), error = %error, "the function cannot work; record reported for redelivery and the invocation fails");
+                report.failed += 1;
+                report.fatal.get_or_insert_with(|| error.to_string());
                 Settled::Failed
             }
             ErrorClass::Permanent => quarantine(ctx, source, raw, &error, report).await,

@@ -2,6 +2,7 @@ use super::record::{Settled, quarantine};
 use super::{BatchContext, BatchReport, Classify, ErrorClass, StreamRecord};
 use crate::contracts::{ContractError, Decoded, Envelope, SocialEvent};
 use crate::quarantine::Quarantine;
+use crate::table::TableError;
 
 impl Classify for ContractError {
     fn class(&self) -> ErrorClass {
@@ -11,6 +12,40 @@ impl Classify for ContractError {
     fn reason_code(&self) -> &'static str {
         ContractError::reason_code(self)
     }
+}
+
+impl Classify for TableError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            // The request without this record's data succeeds: set the record aside.
+            TableError::Rejected { .. } | TableError::CorruptItem { .. } => ErrorClass::Permanent,
+            TableError::Transient { .. } => ErrorClass::Transient,
+            TableError::Denied { .. } => ErrorClass::Fatal,
+        }
+    }
+    fn reason_code(&self) -> &'static str {
+        match self {
+            TableError::Rejected { .. } => "rejected_by_dynamodb",
+            TableError::CorruptItem { .. } => "corrupt_item",
+            TableError::Transient { .. } => "dynamodb_unavailable",
+            TableError::Denied { .. } => "dynamodb_access_denied",
+        }
+    }
+}
+
+/// Quarantines a decoded record that failed for good on its own data (for consumers that
+/// work on a whole batch). True once it is in the quarantine; false when the quarantine
+/// write failed, and the record must be redelivered.
+pub async fn set_aside<Q: Quarantine, E: Classify>(
+    ctx: &BatchContext<'_, Q>,
+    record: &StreamRecord,
+    error: &E,
+    report: &mut BatchReport,
+) -> bool {
+    matches!(
+        quarantine(ctx, &record.source(), &record.data, error, report).await,
+        Settled::Acknowledged
+    )
 }
 
 /// What a stream consumer does with a record after decoding it.

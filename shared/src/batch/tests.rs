@@ -118,6 +118,7 @@ async fn sqs_reports_transient_failures_and_panics_and_quarantines_bad_input() {
             not_started: 0,
             end_to_end_ms: report.end_to_end_ms.clone(),
             record_ms: report.record_ms.clone(),
+            fatal: None,
         }
     );
     // AND every started record was timed
@@ -235,6 +236,7 @@ async fn kinesis_reports_only_the_first_failure_and_stops_there() {
             not_started: 2,
             end_to_end_ms: report.end_to_end_ms.clone(),
             record_ms: report.record_ms.clone(),
+            fatal: None,
         }
     );
     assert_eq!(

@@ -30,6 +30,11 @@ struct Inner {
     counts: BTreeMap<String, i64>,
     /// Transactions of a concurrent writer, each committed right after one read.
     racers: VecDeque<Transaction>,
+    /// Keys whose writes DynamoDB refuses (a value over a limit): a transaction holding one
+    /// fails whole, as DynamoDB's does.
+    refused: BTreeSet<LikeKey>,
+    /// Keys whose stored item cannot be read: a read naming one fails whole.
+    corrupt: BTreeSet<LikeKey>,
 }
 
 impl Inner {
@@ -40,6 +45,19 @@ impl Inner {
                 format!(
                     "ValidationException: {} actions, over the {MAX_TRANSACTION_ACTIONS} a transaction takes",
                     transaction.actions()
+                ),
+            ));
+        }
+        if let Some(write) = transaction
+            .writes
+            .iter()
+            .find(|w| self.refused.contains(&w.key))
+        {
+            return Err(TableError::rejected(
+                TABLE,
+                format!(
+                    "ValidationException: a value of item LIKE#{} is over a limit",
+                    write.key.user_id
                 ),
             ));
         }
@@ -73,6 +91,16 @@ impl MemoryLikes {
         self.lock().racers.push_back(transaction);
     }
 
+    /// Makes DynamoDB refuse every transaction that writes `key`.
+    pub fn refuse_writes_of(&self, key: LikeKey) {
+        self.lock().refused.insert(key);
+    }
+
+    /// Makes the stored item of `key` unreadable: every read naming it fails.
+    pub fn corrupt(&self, key: LikeKey) {
+        self.lock().corrupt.insert(key);
+    }
+
     /// The like count of an image (0 when nobody ever liked it).
     pub fn count(&self, image_id: &str) -> i64 {
         self.lock().counts.get(image_id).copied().unwrap_or(0)
@@ -98,6 +126,12 @@ impl LikeStore for MemoryLikes {
             keys.len().div_ceil(super::MAX_BATCH_GET_KEYS) as u64,
             Ordering::Relaxed,
         );
+        if let Some(key) = keys.iter().find(|k| inner.corrupt.contains(k)) {
+            return Err(TableError::corrupt_item(
+                TABLE,
+                format!("no liked flag in LIKE#{}", key.user_id),
+            ));
+        }
         let states = keys
             .iter()
             .filter_map(|k| inner.states.get(k).map(|s| (k.clone(), *s)))
