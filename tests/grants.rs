@@ -263,6 +263,11 @@ async fn a_call_the_role_does_not_grant_is_refused_as_aws_refuses_it() {
         log.contains("AccessDenied") || log.contains("not authorized"),
         "like-counter's log names the refusal: {log}"
     );
+    assert_eq!(
+        mutated.quarantined().await,
+        Vec::<serde_json::Value>::new(),
+        "a refused permission is never the record's fault"
+    );
     let given_up = mutated.receive("StreamFailuresQueue", 1).await;
     assert_eq!(
         given_up.len(),

@@ -170,24 +170,41 @@ async fn an_undone_like_that_was_not_seen_is_taken_out_and_a_lone_one_leaves_no_
 }
 
 #[tokio::test]
-async fn a_like_of_an_image_never_seen_published_is_skipped_without_blocking_the_shard() {
+async fn a_like_that_comes_before_its_image_is_published_is_told_once_the_owner_is_known() {
     let stage = TestStack::start().await;
     let mut notifier = stage.function("notifier").await;
-    // GIVEN a like of an image whose publication this consumer never saw, then a known one
+    // GIVEN a like of an image whose publication has not reached this consumer, then a
+    // known image and a like of it
     stage
         .publish(&[
-            liked("from-before", "bob", T0),
+            liked("early", "bob", T0),
             published("beach", "alice", T0 + 1),
             liked("beach", "bob", T0 + 2),
         ])
         .await;
-    // WHEN delivered
     deliver_all(&stage, &mut notifier).await;
-    // THEN the batch succeeds, nobody is told about the unknown image, the rest goes on
-    assert_eq!(inbox(&stage, "bob").await, vec![]);
     assert_eq!(
         texts(&inbox(&stage, "alice").await),
-        vec!["bob liked your photo", "Your photo is live"]
+        vec!["bob liked your photo", "Your photo is live"],
+        "the shard is not blocked by the early like"
+    );
+    assert_eq!(inbox(&stage, "carol").await, vec![]);
+    // WHEN the early image's publication comes, and the stream is then replayed
+    stage.publish(&[published("early", "carol", T0 + 3)]).await;
+    deliver_all(&stage, &mut notifier).await;
+    deliver_all(&stage, &mut notifier).await;
+    // THEN its owner hears of the like that came first, once
+    assert_eq!(
+        inbox(&stage, "carol").await,
+        vec![
+            ("early".to_owned(), "Your photo is live".to_owned(), vec![]),
+            (
+                "early".to_owned(),
+                "bob liked your photo".to_owned(),
+                vec!["bob".to_owned()]
+            ),
+        ],
+        "newest activity first: the like happened before the publication"
     );
 }
 

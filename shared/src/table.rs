@@ -107,16 +107,21 @@ impl TableError {
             Attempt::Retry(Self::transient(table, error))
         } else if code == Some("ResourceNotFoundException") {
             Attempt::GiveUp(Self::transient(table, error))
-        } else if matches!(
-            code,
-            Some(
-                "AccessDeniedException"
-                    | "UnrecognizedClientException"
-                    | "InvalidSignatureException"
-                    | "MissingAuthenticationTokenException"
-                    | "IncompleteSignatureException"
+        } else if error.raw_response().map(|r| r.status().as_u16()) == Some(403)
+            || matches!(
+                code,
+                Some(
+                    "AccessDeniedException"
+                        | "UnrecognizedClientException"
+                        | "InvalidSignatureException"
+                        | "MissingAuthenticationTokenException"
+                        | "IncompleteSignatureException"
+                )
             )
-        ) {
+        {
+            // DynamoDB answers a refused permission with a JSON 400 AccessDeniedException; the
+            // local emulator's IAM layer answers 403 with an XML body whose code the SDK cannot
+            // read. Any 403 is a refusal of the caller, never of the data.
             Attempt::GiveUp(Self::denied(table, error))
         } else {
             Attempt::GiveUp(Self::rejected(table, error))
@@ -201,5 +206,10 @@ mod tests {
         assert!(!error.is_about_data());
         assert!(error.to_string().contains("role"), "{error}");
         assert!(TableError::rejected("likes", "ValidationException").is_about_data());
+        // AND a 403 is a refusal whatever its body (the emulator's IAM answers in XML)
+        assert!(matches!(
+            TableError::classify("likes", answered(403, "unreadable")),
+            Attempt::GiveUp(TableError::Denied { .. })
+        ));
     }
 }

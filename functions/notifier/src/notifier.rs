@@ -1,8 +1,10 @@
 //! One stream record at a time: what each event means for an owner's inbox.
 //!
 //! DynamoDB requests per event: ImagePublished / ImageRejected 1 (a 3-item transaction);
+//! plus 1 query for likes that arrived before it (each then delivered, and deleted: 1 write).
 //! ImageLiked 1 update, plus 1 read of the image's owner when this process has not seen the
-//! image yet; ImageLikeUndone 1 update (2 when the like sits in the previous window).
+//! image yet; ImageLikeUndone 1 update (2 when the like sits in the previous window). A like
+//! whose owner is unknown yet: the read, then 1 transaction of 2 items that keeps it.
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
@@ -17,7 +19,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::inbox::{Kind, LikeWindow, Liker, UserId};
-use crate::table::{ImageNotice, NotificationStore, NotificationsTable, UndoPlace, Written};
+use crate::table::{
+    EarlyLike, Held, ImageNotice, NotificationStore, NotificationsTable, UndoPlace, Written,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -119,7 +123,9 @@ impl<T: NotificationStore> Notifier<T> {
                     created_ms: envelope.occurred_at.millis(),
                     reason: None,
                 };
-                self.table.notify_image(&notice).await?
+                let written = self.table.notify_image(&notice).await?;
+                self.deliver_early(&data.image_id, &data.owner_id).await?;
+                written
             }
             SocialEvent::ImageRejected(data) => {
                 self.remember_owner(&data.image_id, &data.owner_id);
@@ -131,7 +137,11 @@ impl<T: NotificationStore> Notifier<T> {
                     created_ms: envelope.occurred_at.millis(),
                     reason: Some((&data.reason, &data.message)),
                 };
-                self.table.notify_image(&notice).await?
+                let written = self.table.notify_image(&notice).await?;
+                // Likes of a rejected upload (a racing client) are told too: the owner learns
+                // someone saw it, and nothing is left waiting.
+                self.deliver_early(&data.image_id, &data.owner_id).await?;
+                written
             }
             SocialEvent::ImageLiked(data) => {
                 return self
@@ -159,29 +169,76 @@ impl<T: NotificationStore> Notifier<T> {
         user_id: &str,
         liked: bool,
     ) -> Result<Outcome, NotifyError> {
-        // The stream may start after an image's publication (or it was published before this
-        // consumer existed): with no owner there is nobody to tell. Skipped, counted, logged.
-        let Some(owner_id) = self.owner_of(image_id).await? else {
-            return Ok(Outcome::Skipped(format!(
-                "owner of image {image_id} unknown (its ImagePublished was never seen); nobody to notify"
-            )));
-        };
-        if owner_id == user_id {
-            return Ok(Outcome::Skipped(
-                "owners are not told about their own likes".to_owned(),
-            ));
-        }
         let liker = Liker {
             user_id: user_id.to_owned(),
             liked,
             version: EventVersion::of(envelope),
         };
         let window = LikeWindow::of(envelope.occurred_at.millis(), self.like_window_ms);
+        let owner_id = match self.owner_of(image_id).await? {
+            Some(owner_id) => owner_id,
+            // The like came before its image's publication (another shard, a late or
+            // quarantined ImagePublished, a consumer that started after it): kept, and
+            // delivered when the owner is known.
+            None => match self
+                .table
+                .hold_early(
+                    image_id,
+                    &EarlyLike {
+                        window,
+                        liker: liker.clone(),
+                    },
+                )
+                .await?
+            {
+                Held::Kept => {
+                    return Ok(Outcome::Skipped(format!(
+                        "owner of image {image_id} not known yet; the like is kept until its ImagePublished or ImageRejected"
+                    )));
+                }
+                Held::OwnerKnown => {
+                    let Some(owner_id) = self.table.owner_of(image_id).await? else {
+                        return Err(TableError::transient(
+                            "notifications",
+                            format!("the owner of {image_id} was written and is gone"),
+                        )
+                        .into());
+                    };
+                    self.remember_owner(image_id, &owner_id);
+                    owner_id
+                }
+            },
+        };
+        Ok(
+            match self.place(&owner_id, image_id, window, &liker).await? {
+                Written::Applied => Outcome::Done,
+                Written::Unchanged if owner_id == user_id => {
+                    Outcome::Skipped("owners are not told about their own likes".to_owned())
+                }
+                Written::Unchanged => Outcome::Duplicate(format!(
+                    "event {} changes nothing (duplicate, stale, or the like was already seen)",
+                    envelope.event_id
+                )),
+            },
+        )
+    }
+
+    /// Writes one liker's fact into the owner's likes notification of its window.
+    async fn place(
+        &self,
+        owner_id: &str,
+        image_id: &str,
+        window: LikeWindow,
+        liker: &Liker,
+    ) -> Result<Written, TableError> {
+        if owner_id == liker.user_id {
+            return Ok(Written::Unchanged);
+        }
         let mut written = self
             .table
-            .record_liker(&owner_id, image_id, window, &liker, UndoPlace::OwnWindow)
+            .record_liker(owner_id, image_id, window, liker, UndoPlace::OwnWindow)
             .await?;
-        if !liked {
+        if !liker.liked {
             // The like may sit in the window before (a like at 10:59, its undo at 11:01).
             // Both windows are always written, whatever the first write did: deciding on its
             // outcome would make a replay (which finds this window already written) reach the
@@ -192,10 +249,10 @@ impl<T: NotificationStore> Notifier<T> {
             let before = self
                 .table
                 .record_liker(
-                    &owner_id,
+                    owner_id,
                     image_id,
                     previous,
-                    &liker,
+                    liker,
                     UndoPlace::PreviousWindow,
                 )
                 .await?;
@@ -203,13 +260,21 @@ impl<T: NotificationStore> Notifier<T> {
                 written = Written::Applied;
             }
         }
-        Ok(match written {
-            Written::Applied => Outcome::Done,
-            Written::Unchanged => Outcome::Duplicate(format!(
-                "event {} changes nothing (duplicate, stale, or the like was already seen)",
-                envelope.event_id
-            )),
-        })
+        Ok(written)
+    }
+
+    /// Delivers the likes kept while the image's owner was unknown, oldest first, and deletes
+    /// each once delivered. Run on every delivery of the image event (a crash between a
+    /// delivery and its delete is made good by the redelivery, whose writes change nothing).
+    async fn deliver_early(&self, image_id: &str, owner_id: &str) -> Result<(), TableError> {
+        let mut early = self.table.early_likes(image_id).await?;
+        early.sort_by_key(|e| e.liker.version);
+        for kept in early {
+            self.place(owner_id, image_id, kept.window, &kept.liker)
+                .await?;
+            self.table.release_early(image_id, &kept.liker).await?;
+        }
+        Ok(())
     }
 }
 
@@ -354,5 +419,61 @@ mod tests {
         );
         assert_eq!((report.done, report.duplicates), (0, 5));
         assert_eq!(inbox(&notifier.table, "alice"), expected_inbox());
+    }
+
+    #[tokio::test]
+    async fn likes_that_come_before_their_image_is_published_are_told_once_it_is() {
+        // Prepare: bob and carol like alice's photo, and carol takes hers back, all before the
+        // photo's ImagePublished reaches this consumer
+        let [published, bob, carol, carol_undo, ..] = [
+            likes_across_a_boundary()[0].clone(),
+            liked("bob", 2, START + MINUTE),
+            liked("carol", 3, START + 2 * MINUTE),
+            undone("carol", 4, START + 3 * MINUTE),
+            liked("dan", 5, START + 4 * MINUTE),
+        ];
+        let notifier = Notifier::new(MemoryNotifications::default(), WINDOW);
+        let quarantine = MemoryQuarantine::default();
+        let early = [bob, carol, carol_undo];
+        let (_, report) = notifier
+            .handle_batch(kinesis_event_of(&early), &context(&quarantine))
+            .await;
+        assert_eq!(report.skipped, 3, "kept, waiting for the owner");
+        assert!(notifier.table.inbox("alice").is_empty());
+
+        // Act: the publication arrives, and then the whole stream is replayed
+        let (response, _) = notifier
+            .handle_batch(
+                kinesis_event_of(std::slice::from_ref(&published)),
+                &context(&quarantine),
+            )
+            .await;
+        let everything = [early.to_vec(), vec![published]].concat();
+        let (_, replay) = notifier
+            .handle_batch(kinesis_event_of(&everything), &context(&quarantine))
+            .await;
+
+        // Assess: alice hears of bob's like (carol's was taken back), once
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        let texts: Vec<String> = notifier
+            .table
+            .inbox("alice")
+            .into_iter()
+            .map(|n| n.text)
+            .collect();
+        assert_eq!(texts, ["bob liked your photo", "Your photo is live"]);
+        assert_eq!((replay.done, replay.duplicates), (0, 4));
+        // ... and nothing is left waiting
+        assert!(
+            notifier
+                .table
+                .early_likes("beach")
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -7,11 +7,14 @@
 //! - `IMAGE#{image_id}`, `OWNER`: the notifier's own view of who owns an image, learnt from
 //!   ImagePublished / ImageRejected (it never reads another function's table).
 //! - `EVENT#{event_id}`, `RECEIPT`: an image event already turned into a notification.
+//! - `IMAGE#{image_id}`, `EARLY#{event_id}`: a like or unlike that arrived while the image's
+//!   owner was unknown (`user_id`, `liked`, `at`, `id`, `window`), kept until its
+//!   ImagePublished / ImageRejected names the owner, then delivered and deleted.
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use snapglow::dedup::{EventVersion, expires_at};
 use snapglow::table::TableError;
 use std::collections::HashMap;
@@ -62,6 +65,66 @@ pub trait NotificationStore {
         liker: &Liker,
         place: UndoPlace,
     ) -> impl Future<Output = Result<Written, TableError>>;
+
+    /// Keeps a like whose image has no known owner, only while it still has none (checked in
+    /// the same transaction as the write, so a publication landing meanwhile is never missed).
+    fn hold_early(
+        &self,
+        image_id: &str,
+        early: &EarlyLike,
+    ) -> impl Future<Output = Result<Held, TableError>>;
+
+    /// The likes kept for an image, strongly consistent (one written just before the owner
+    /// was must be seen).
+    fn early_likes(
+        &self,
+        image_id: &str,
+    ) -> impl Future<Output = Result<Vec<EarlyLike>, TableError>>;
+
+    /// Deletes a kept like once it is delivered.
+    fn release_early(
+        &self,
+        image_id: &str,
+        liker: &Liker,
+    ) -> impl Future<Output = Result<(), TableError>>;
+}
+
+/// A like or unlike kept while its image's owner was unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlyLike {
+    pub window: LikeWindow,
+    pub liker: Liker,
+}
+
+/// What became of a like kept for an unknown owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    Kept,
+    /// The owner became known meanwhile: nothing was kept, the like is delivered now.
+    OwnerKnown,
+}
+
+fn early_sk(liker: &Liker) -> String {
+    format!("EARLY#{}", liker.version.event_id)
+}
+
+fn early_item(image_id: &str, early: &EarlyLike, retention: Duration) -> Item {
+    let mut item = key(image_pk(image_id), &early_sk(&early.liker));
+    item.insert("user_id".into(), s(&early.liker.user_id));
+    item.insert("liker".into(), liker_state(&early.liker));
+    item.insert("window".into(), n(early.window.start_ms));
+    item.insert("expires_at".into(), n(expires_at(retention)));
+    item
+}
+
+fn read_early(item: &Item) -> Option<EarlyLike> {
+    let user_id = item.get("user_id")?.as_s().ok()?;
+    Some(EarlyLike {
+        window: LikeWindow {
+            start_ms: item.get("window")?.as_n().ok()?.parse().ok()?,
+        },
+        liker: read_liker(user_id, item.get("liker")?)?,
+    })
 }
 
 /// Whether a write changed anything.
@@ -381,6 +444,88 @@ impl NotificationStore for NotificationsTable {
             Err(error) if is_condition_failure(&error) => Ok(Written::Unchanged),
             Err(error) => Err(self.error(error)),
         }
+    }
+
+    async fn hold_early(&self, image_id: &str, early: &EarlyLike) -> Result<Held, TableError> {
+        let no_owner = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(image_pk(image_id), "OWNER")))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("table, key and condition are set");
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(early_item(image_id, early, self.inbox_retention)))
+            .build()
+            .expect("table and item are set");
+        self.spend(4); // two items in a transaction: 2 units each
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(no_owner)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Held::Kept),
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(canceled))
+                    if canceled
+                        .cancellation_reasons()
+                        .first()
+                        .and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(Held::OwnerKnown)
+                }
+                _ => Err(self.error(error)),
+            },
+        }
+    }
+
+    async fn early_likes(&self, image_id: &str) -> Result<Vec<EarlyLike>, TableError> {
+        let mut early = Vec::new();
+        let mut start = None;
+        loop {
+            self.spend(0);
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :early)")
+                .expression_attribute_values(":pk", s(image_pk(image_id)))
+                .expression_attribute_values(":early", s("EARLY#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            for item in output.items() {
+                early.push(read_early(item).ok_or_else(|| {
+                    TableError::corrupt_item(&self.table, format!("an early like {item:?}"))
+                })?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(early);
+            }
+        }
+    }
+
+    async fn release_early(&self, image_id: &str, liker: &Liker) -> Result<(), TableError> {
+        self.spend(1);
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(image_pk(image_id), &early_sk(liker))))
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
     }
 }
 

@@ -15,8 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{
-    ImageNotice, Item, NotificationStore, UndoPlace, Written, key, liker_state, n, read_liker,
-    read_notification, s,
+    EarlyLike, Held, ImageNotice, Item, NotificationStore, UndoPlace, Written, early_item,
+    early_sk, key, liker_state, n, read_early, read_liker, read_notification, s,
 };
 use crate::inbox::{
     Kind, LikeWindow, Liker, Notification, UserId, image_pk, liker_attribute, notification_id,
@@ -154,5 +154,30 @@ impl NotificationStore for MemoryNotifications {
             (false, UndoPlace::PreviousWindow) => {}
         }
         Ok(Written::Applied)
+    }
+
+    async fn hold_early(&self, image_id: &str, early: &EarlyLike) -> Result<Held, TableError> {
+        let mut items = self.lock();
+        if items.contains_key(&(image_pk(image_id), "OWNER".to_owned())) {
+            return Ok(Held::OwnerKnown);
+        }
+        let item = early_item(image_id, early, self.inbox_retention);
+        items.insert(item_key(&item), item);
+        Ok(Held::Kept)
+    }
+
+    async fn early_likes(&self, image_id: &str) -> Result<Vec<EarlyLike>, TableError> {
+        let pk = image_pk(image_id);
+        Ok(self
+            .lock()
+            .iter()
+            .filter(|((p, sk), _)| *p == pk && sk.starts_with("EARLY#"))
+            .map(|(_, item)| read_early(item).expect("an early like written by the adapter"))
+            .collect())
+    }
+
+    async fn release_early(&self, image_id: &str, liker: &Liker) -> Result<(), TableError> {
+        self.lock().remove(&(image_pk(image_id), early_sk(liker)));
+        Ok(())
     }
 }
