@@ -246,21 +246,105 @@ async fn an_upload_becomes_renditions_and_an_image_published_event() {
         ),
         (Some("béa"), Some("my photo+1"), Some(key))
     );
+    // ... its renditions are stored under the version (the ETag) of the upload they were
+    // made from
+    let thumb_key = resize::resizer::rendition_key(
+        "my photo+1",
+        data["source_etag"].as_str().unwrap(),
+        "thumb",
+        "jpg",
+    );
+    assert!(
+        thumb_key.starts_with("renditions/my photo+1/"),
+        "{thumb_key}"
+    );
     assert_eq!(
         data["renditions"][2],
-        json!({ "name": "thumb", "key": "renditions/my photo+1/thumb.jpg", "width": 320, "height": 240, "bytes": first[2].len(), "content_type": "image/jpeg" })
+        json!({ "name": "thumb", "key": thumb_key, "width": 320, "height": 240, "bytes": first[2].len(), "content_type": "image/jpeg" })
     );
 }
 
+#[tokio::test]
+async fn an_upload_overwritten_before_resize_ran_is_published_from_its_newer_version_only() {
+    // Prepare: an issued upload, put twice (a client retrying with another file) before resize
+    // ran: both notifications wait on the queue (after S3's test event)
+    let stage = TestStack::start().await;
+    let key = stage
+        .issue_and_upload("ann", "twice", sample_jpeg(800, 600))
+        .await;
+    stage.upload(&key, sample_jpeg(640, 480)).await;
+    let newer_etag = stage
+        .clients
+        .s3
+        .head_object()
+        .bucket(stage.name("UploadsBucket"))
+        .key(&key)
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let messages = stage.receive("ImageUploadsQueue", 3).await;
+    let mut resize = stage.function("resize").await;
+
+    // Act: resize gets the notifications, in whatever order SQS hands them out
+    let event = sqs_event(stage.arn("ImageUploadsQueue"), &messages);
+    let response = invoke_json(&mut resize, &event).await;
+
+    // Assess: nothing redelivered; the event names the newer version and lists its pixels,
+    // stored under that version only
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let recorded = stage.recorded_event("twice").await.expect("an event");
+    assert_eq!(recorded["type"], "ImagePublished");
+    assert_eq!(recorded["data"]["source_etag"], newer_etag.as_str());
+    assert_eq!(
+        (
+            recorded["data"]["width"].as_u64(),
+            recorded["data"]["height"].as_u64()
+        ),
+        (Some(640), Some(480))
+    );
+    let stored = read_renditions(&stage, "twice").await;
+    let large = image::load_from_memory(&stored[0]).unwrap();
+    assert_eq!((large.width(), large.height()), (640, 480));
+    assert_eq!(
+        recorded["data"]["renditions"][0]["key"],
+        resize::resizer::rendition_key("twice", &newer_etag, "large", "jpg").as_str()
+    );
+}
+
+/// The renditions stored for an image (large, medium, thumb), whatever version they are of;
+/// there must be exactly those three.
 async fn read_renditions(stage: &TestStack, image_id: &str) -> Vec<Vec<u8>> {
+    let listed = stage
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(stage.name("RenditionsBucket"))
+        .prefix(format!("renditions/{image_id}/"))
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
     let mut all = Vec::new();
     for name in ["large", "medium", "thumb"] {
+        let key = keys
+            .iter()
+            .find(|k| k.ends_with(&format!("/{name}.jpg")))
+            .unwrap_or_else(|| panic!("no {name} rendition in {keys:?}"));
         let object = stage
             .clients
             .s3
             .get_object()
             .bucket(stage.name("RenditionsBucket"))
-            .key(format!("renditions/{image_id}/{name}.jpg"))
+            .key(key)
             .send()
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));

@@ -297,6 +297,13 @@ fn violations(text: &str) -> Vec<String> {
                         "{id}.{name}: BatchSize > 10 needs MaximumBatchingWindowInSeconds >= 1"
                     ));
                 }
+                // A crash or a timeout fails a whole batch and spends a receive of each of
+                // its messages: an upload must never share one with a hostile file.
+                if id == "ResizeFunction" && batch != 1 {
+                    found.push(format!(
+                        "{id}.{name}: resize takes BatchSize 1, so one upload's crash never spends another's receives"
+                    ));
+                }
             }
         }
     }
@@ -937,6 +944,11 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "VisibilityTimeout: 360",
             "VisibilityTimeout: 60",
             "VisibilityTimeout must be >= 6 x resize Timeout",
+        ),
+        (
+            "BatchSize: 1\n",
+            "BatchSize: 10\n",
+            "one upload's crash never spends another's receives",
         ),
         (
             "maxReceiveCount: 5",

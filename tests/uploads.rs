@@ -218,7 +218,12 @@ async fn uploads_become_upright_private_renditions_and_hostile_files_are_rejecte
         let id = format!("orientation-{n}");
         assert_eq!(outcomes[&id]["type"], "ImagePublished");
         assert_eq!(outcomes[&id]["data"]["width"], width, "orientation {n}");
-        let (content_type, bytes) = get(format!("renditions/{id}/large.jpg")).await;
+        let large = outcomes[&id]["data"]["renditions"][0]["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(large.ends_with("/large.jpg"), "{large}");
+        let (content_type, bytes) = get(large).await;
         assert_eq!(content_type, "image/jpeg");
         assert!(
             !bytes.windows(4).any(|w| w == b"Exif") && !bytes.windows(3).any(|w| w == b"GPS"),
@@ -244,7 +249,12 @@ async fn uploads_become_upright_private_renditions_and_hostile_files_are_rejecte
     }
 
     // AND transparency is kept as PNG, and a progressive JPEG is resized like any other
-    let (content_type, bytes) = get("renditions/transparent/large.png".into()).await;
+    let large = outcomes["transparent"]["data"]["renditions"][0]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(large.ends_with("/large.png"), "{large}");
+    let (content_type, bytes) = get(large).await;
     assert_eq!(content_type, "image/png");
     let png = image::load_from_memory(&bytes).unwrap();
     assert_eq!(

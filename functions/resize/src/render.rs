@@ -12,6 +12,7 @@ use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, RgbaImage};
 use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A rendition to make: a name and the long edge in pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +183,33 @@ pub fn render(
     specs: &[RenditionSpec],
     limits: Limits,
 ) -> Result<Rendered, RenderError> {
+    render_until(bytes, specs, limits, &AtomicBool::new(false))
+        .expect("a render nobody stops finishes")
+}
+
+/// [`render`], checking `stop` before each stage (the decode, each rendition's resize and
+/// encode): `None` once it is set. A stage already started runs to its end, so a stopped render
+/// ends within one stage (the decode, for a 12 MP JPEG about 60 ms here).
+pub fn render_until(
+    bytes: &[u8],
+    specs: &[RenditionSpec],
+    limits: Limits,
+    stop: &AtomicBool,
+) -> Option<Result<Rendered, RenderError>> {
+    let stopped = || stop.load(Ordering::Relaxed);
+    if stopped() {
+        return None;
+    }
+    let result = render_stages(bytes, specs, limits, &stopped);
+    if stopped() { None } else { Some(result) }
+}
+
+fn render_stages(
+    bytes: &[u8],
+    specs: &[RenditionSpec],
+    limits: Limits,
+    stopped: &dyn Fn() -> bool,
+) -> Result<Rendered, RenderError> {
     if bytes.len() as u64 > limits.max_bytes {
         return Err(RenderError::TooLarge {
             bytes: bytes.len() as u64,
@@ -203,6 +231,9 @@ pub fn render(
         .and_then(|icc| SrgbConversion::from_icc(icc, transparent));
     let mut renditions = Vec::with_capacity(specs.len());
     for spec in specs {
+        if stopped() {
+            break;
+        }
         let (w, h) = fit(width, height, spec.long_edge);
         if (w, h) != current.dimensions() {
             current = current.resized(w, h);

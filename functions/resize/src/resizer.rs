@@ -22,9 +22,11 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use crate::registry::{FinishOutcome, Finished, ImagesTable, Registry, RegistryError};
-use crate::render::{Limits, RenderError, Rendered, RenditionSpec, render};
-use crate::storage::{ObjectStore, S3Objects, StorageError};
-use crate::upload::{NotANotification, Notification, ObjectCreated, parse, upload_key};
+use crate::render::{Limits, RenderError, Rendered, RenditionSpec, render_until};
+use crate::storage::{Fetched, ObjectStore, S3Objects, StorageError};
+use crate::upload::{NotANotification, Notification, ObjectCreated, UploadKey, parse, upload_key};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResizeError {
@@ -65,6 +67,34 @@ pub fn event_id(object: &ObjectCreated, kind: &str) -> Uuid {
         &EVENT_ID_NAMESPACE,
         format!("{kind}:{}/{}@{}", object.bucket, object.key, object.etag).as_bytes(),
     )
+}
+
+/// Where a rendition of one version of an upload is stored. The version (the upload's ETag)
+/// is in the key, so a slower render of an overwritten version can never replace the pixels
+/// of the version that was published, and what is under a key never changes.
+pub fn rendition_key(image_id: &str, etag: &str, name: &str, extension: &str) -> String {
+    let version: String = etag
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(40)
+        .collect();
+    format!("renditions/{image_id}/{version}/{name}.{extension}")
+}
+
+/// Sets its flag when dropped: a render running on a blocking thread watches the flag.
+#[derive(Default)]
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl StopOnDrop {
+    fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The function: S3 and the images table unless a test hands it other stores.
@@ -142,29 +172,85 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         let (result, bytes_in) = match rejected_early {
             Some(error) => (Err(error), object.size.unwrap_or(0)),
             None => {
-                let source = match self.objects.get(&object.bucket, &object.key).await {
-                    Ok(source) => source,
+                let fetched = self
+                    .objects
+                    .get(
+                        &object.bucket,
+                        &object.key,
+                        &object.etag,
+                        self.limits.max_bytes,
+                    )
+                    .await;
+                let source = match fetched {
+                    Ok(Fetched::Upload(source)) => source,
+                    Ok(Fetched::TooLarge { bytes }) => {
+                        return self
+                            .finish(
+                                object,
+                                &upload,
+                                &correlation_id,
+                                started,
+                                Err(RenderError::TooLarge {
+                                    bytes,
+                                    limit: self.limits.max_bytes,
+                                }),
+                                bytes,
+                            )
+                            .await;
+                    }
                     Err(StorageError::Missing { .. }) => {
                         return Ok(Outcome::Skipped(format!(
                             "{} was deleted before it was processed",
                             object.key
                         )));
                     }
+                    Err(StorageError::Replaced { .. }) => {
+                        return Ok(Outcome::Skipped(format!(
+                            "stale: {} was overwritten after this notification (ETag {}); the newer upload's own notification is rendered",
+                            object.key, object.etag
+                        )));
+                    }
                     Err(error) => return Err(error.into()),
                 };
                 let bytes_in = source.bytes.len() as u64;
                 let (specs, limits) = (self.specs.clone(), self.limits);
+                // HAZARD: a blocking task outlives the future that awaits it. When this
+                // message's time is up (the batch's deadline drops the future), the guard
+                // stops the render at its next stage instead of leaving it to burn the next
+                // invocation's CPU.
+                let stop = StopOnDrop::default();
+                let flag = stop.flag();
                 // CPU-bound: off the async threads, so the runtime keeps answering.
-                let rendered =
-                    tokio::task::spawn_blocking(move || render(&source.bytes, &specs, limits))
-                        .await
-                        .map_err(|e| ResizeError::RenderTask {
-                            key: object.key.clone(),
-                            detail: e.to_string(),
-                        })?;
+                let rendered = tokio::task::spawn_blocking(move || {
+                    render_until(&source.bytes, &specs, limits, &flag)
+                })
+                .await
+                .map_err(|e| ResizeError::RenderTask {
+                    key: object.key.clone(),
+                    detail: e.to_string(),
+                })?
+                .ok_or_else(|| ResizeError::RenderTask {
+                    key: object.key.clone(),
+                    detail: "stopped at the invocation's deadline".into(),
+                })?;
+                drop(stop);
                 (rendered, bytes_in)
             }
         };
+        self.finish(object, &upload, &correlation_id, started, result, bytes_in)
+            .await
+    }
+
+    /// Stores the renditions (or not, for a rejection) and finishes the image with its event.
+    async fn finish(
+        &self,
+        object: &ObjectCreated,
+        upload: &UploadKey,
+        correlation_id: &str,
+        started: Instant,
+        result: Result<Rendered, RenderError>,
+        bytes_in: u64,
+    ) -> Result<Outcome, ResizeError> {
         let (outcome, bytes_out, event) = match result {
             Ok(rendered) => {
                 let bytes_out = rendered
@@ -201,7 +287,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         let envelope = Envelope {
             event_id: event_id(object, outcome),
             occurred_at: Timestamp::now(),
-            correlation_id: correlation_id.clone(),
+            correlation_id: correlation_id.to_owned(),
             producer: "resize".into(),
             event,
         };
@@ -252,10 +338,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         let mut listed = Vec::with_capacity(rendered.renditions.len());
         let mut writes = Vec::with_capacity(rendered.renditions.len());
         for rendition in rendered.renditions {
-            let key = format!(
-                "renditions/{image_id}/{}.{}",
-                rendition.name, rendition.extension
-            );
+            let key = rendition_key(image_id, &object.etag, &rendition.name, rendition.extension);
             listed.push(RenditionV1 {
                 name: rendition.name,
                 key: key.clone(),
@@ -449,10 +532,10 @@ mod tests {
         assert_eq!(
             resizer.objects.keys(RENDITIONS),
             [
-                "renditions/beach/medium.jpg",
-                "renditions/beach/thumb.jpg",
-                "renditions/forest/medium.jpg",
-                "renditions/forest/thumb.jpg",
+                "renditions/beach/etag-uploadsalicebeach/medium.jpg",
+                "renditions/beach/etag-uploadsalicebeach/thumb.jpg",
+                "renditions/forest/etag-uploadsdanforest/medium.jpg",
+                "renditions/forest/etag-uploadsdanforest/thumb.jpg",
             ]
         );
         let SocialEvent::ImagePublished(announced) = &published.event else {
@@ -466,8 +549,8 @@ mod tests {
         assert_eq!(
             listed,
             [
-                ("renditions/beach/medium.jpg", 32, 24),
-                ("renditions/beach/thumb.jpg", 16, 12)
+                ("renditions/beach/etag-uploadsalicebeach/medium.jpg", 32, 24),
+                ("renditions/beach/etag-uploadsalicebeach/thumb.jpg", 16, 12)
             ]
         );
         // ... and the message that is no notification is quarantined with its body
@@ -521,5 +604,119 @@ mod tests {
             recorded,
             "the recorded event is the first one, byte for byte"
         );
+    }
+
+    /// A resizer over `objects` for images issued as (image, owner).
+    fn resizer_of(
+        objects: MemoryObjects,
+        issued: &[(&str, &str)],
+    ) -> Resizer<MemoryObjects, MemoryRegistry> {
+        let registry = MemoryRegistry::default();
+        for (image, owner) in issued {
+            registry.issue(image, owner, &format!("req-{image}"));
+        }
+        Resizer {
+            objects,
+            registry,
+            renditions_bucket: RENDITIONS.into(),
+            specs: parse_specs("thumb:16").unwrap(),
+            limits: Limits::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_overwritten_after_its_notification_is_published_from_the_newer_version_only()
+    {
+        // Prepare: alice uploads, then puts a second photo over it before resize ran; both
+        // notifications are in the queue, the first naming the first version's ETag
+        let objects = MemoryObjects::default();
+        let (first, second) = (photo(ImageFormat::Jpeg), photo(ImageFormat::Png));
+        objects.upload(UPLOADS, "uploads/alice/beach", first.clone(), None);
+        let first_notice = notification("uploads/alice/beach", &first);
+        objects.overwrite(UPLOADS, "uploads/alice/beach", second.clone());
+        let second_notice = notification("uploads/alice/beach", &second)
+            .replace("etag-uploads/alice/beach", "etag-uploads/alice/beach-next");
+        let resizer = resizer_of(objects, &[("beach", "alice")]);
+        let quarantine = MemoryQuarantine::default();
+        let ctx = BatchContext::new(
+            "resize",
+            Deadline::after(Duration::from_secs(30)),
+            Duration::from_secs(1),
+            &quarantine,
+        );
+
+        // Act
+        let (response, report) = resizer
+            .handle_batch(sqs_event(QUEUE, &[first_notice, second_notice]), &ctx)
+            .await
+            .unwrap();
+
+        // Assess: the first notification is stale and skipped, the second publishes
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        assert_eq!((report.skipped, report.done), (1, 1));
+        let published = event_of(&resizer.registry, "beach");
+        let SocialEvent::ImagePublished(announced) = &published.event else {
+            panic!("expected a publication: {published:?}");
+        };
+        // ... the event names the version whose pixels it lists, under that version's keys
+        assert_eq!(announced.source_etag, "etag-uploads/alice/beach-next");
+        assert_eq!(
+            resizer.objects.keys(RENDITIONS),
+            ["renditions/beach/etag-uploadsalicebeach-next/thumb.jpg"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_object_larger_than_its_notification_said_is_rejected_without_being_decoded() {
+        // Prepare: a notification that says nothing of the size, over an object past the limit
+        let objects = MemoryObjects::default();
+        let big = photo(ImageFormat::Png);
+        objects.upload(UPLOADS, "uploads/alice/beach", big.clone(), None);
+        let mut resizer = resizer_of(objects, &[("beach", "alice")]);
+        resizer.limits.max_bytes = big.len() as u64 - 1;
+        let body = notification("uploads/alice/beach", &big)
+            .replace(&format!(",\"size\":{}", big.len()), "");
+        assert!(!body.contains("size"), "{body}");
+        let quarantine = MemoryQuarantine::default();
+        let ctx = BatchContext::new(
+            "resize",
+            Deadline::after(Duration::from_secs(30)),
+            Duration::from_secs(1),
+            &quarantine,
+        );
+
+        // Act
+        let (_, report) = resizer
+            .handle_batch(sqs_event(QUEUE, &[body]), &ctx)
+            .await
+            .unwrap();
+
+        // Assess: rejected as too large, on the size S3 reported
+        assert_eq!(report.done, 1);
+        let rejected = event_of(&resizer.registry, "beach");
+        let SocialEvent::ImageRejected(why) = &rejected.event else {
+            panic!("expected a rejection: {rejected:?}");
+        };
+        assert_eq!(why.reason, "too_large");
+        assert!(resizer.objects.keys(RENDITIONS).is_empty());
+    }
+
+    #[test]
+    fn a_render_whose_guard_is_dropped_stops_before_its_next_stage() {
+        // Prepare: a render's guard, as the message handler holds it
+        let guard = StopOnDrop::default();
+        let flag = guard.flag();
+        let bytes = photo(ImageFormat::Jpeg);
+        let specs = parse_specs("medium:32,thumb:16").unwrap();
+        assert!(render_until(&bytes, &specs, Limits::default(), &flag).is_some());
+
+        // Act: the handler's future is dropped (its deadline passed)
+        drop(guard);
+
+        // Assess: the render stops instead of running on
+        assert!(render_until(&bytes, &specs, Limits::default(), &flag).is_none());
     }
 }

@@ -11,6 +11,14 @@ pub enum StorageError {
     /// The object is gone (deleted after its notification was sent): nothing to do.
     #[error("s3://{bucket}/{key} does not exist (deleted after upload?)")]
     Missing { bucket: String, key: String },
+    /// The object was overwritten after this notification: its ETag is no longer the one
+    /// announced. The newer upload has a notification of its own.
+    #[error("s3://{bucket}/{key} is no longer the version {etag} its notification announced")]
+    Replaced {
+        bucket: String,
+        key: String,
+        etag: String,
+    },
     #[error(
         "s3://{bucket}/{key}: {detail}; redelivered (throttling and 5xx clear; a missing bucket means RENDITIONS_BUCKET or the trigger is wrong)"
     )]
@@ -28,11 +36,28 @@ pub struct Upload {
     pub correlation_id: Option<String>,
 }
 
+/// What a pinned read found.
+pub enum Fetched {
+    Upload(Upload),
+    /// The object is over the size a render accepts; its body was not read.
+    TooLarge {
+        bytes: u64,
+    },
+}
+
 /// Where uploads are read and renditions written. [`S3Objects`] is S3; tests use the in-memory
 /// twin in `memory`.
 pub trait ObjectStore {
-    /// An upload's bytes; [`StorageError::Missing`] when there is no such object.
-    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Upload, StorageError>>;
+    /// The upload's bytes, of the version `etag` names only: [`StorageError::Replaced`] once it
+    /// was overwritten, [`StorageError::Missing`] when there is no such object, and
+    /// [`Fetched::TooLarge`] without reading the body when the object is over `max_bytes`.
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Fetched, StorageError>>;
 
     /// Writes one rendition, replacing any object under that key.
     fn put(
@@ -56,18 +81,43 @@ impl S3Objects {
 }
 
 impl ObjectStore for S3Objects {
-    async fn get(&self, bucket: &str, key: &str) -> Result<Upload, StorageError> {
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        max_bytes: u64,
+    ) -> Result<Fetched, StorageError> {
         let unavailable = |detail: String| StorageError::Unavailable {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             detail,
         };
-        let output = match self.s3.get_object().bucket(bucket).key(key).send().await {
+        // HAZARD: without If-Match, an object overwritten after its notification would be
+        // rendered under the first version's event (its ETag, its event id). Notifications
+        // carry the ETag unquoted; If-Match takes the quoted form.
+        let pinned = format!("\"{}\"", etag.trim_matches('"'));
+        let result = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .if_match(pinned)
+            .send()
+            .await;
+        let output = match result {
             Ok(output) => output,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
                 return Err(StorageError::Missing {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
+                });
+            }
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(412) => {
+                return Err(StorageError::Replaced {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    etag: etag.to_owned(),
                 });
             }
             Err(e) => {
@@ -76,6 +126,10 @@ impl ObjectStore for S3Objects {
                 ));
             }
         };
+        let length = output.content_length().unwrap_or(0).max(0) as u64;
+        if length > max_bytes {
+            return Ok(Fetched::TooLarge { bytes: length });
+        }
         let correlation_id = output
             .metadata()
             .and_then(|m| m.get("correlation-id"))
@@ -87,14 +141,19 @@ impl ObjectStore for S3Objects {
             .map_err(|e| unavailable(e.to_string()))?
             .into_bytes()
             .to_vec();
-        Ok(Upload {
+        if bytes.len() as u64 > max_bytes {
+            return Ok(Fetched::TooLarge {
+                bytes: bytes.len() as u64,
+            });
+        }
+        Ok(Fetched::Upload(Upload {
             bytes,
             correlation_id,
-        })
+        }))
     }
 
-    /// Writes one rendition. Renditions never change for a given upload, so they are cached
-    /// for a year by browsers and CDNs.
+    /// Writes one rendition. Rendition keys name the upload's version, so what is under one
+    /// never changes: browsers and CDNs cache it for a year.
     async fn put(
         &self,
         bucket: &str,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{ObjectStore, StorageError, Upload};
+use super::{Fetched, ObjectStore, StorageError, Upload};
 
 #[derive(Default)]
 pub struct MemoryObjects {
@@ -26,6 +26,8 @@ pub struct Object {
     pub content_type: Option<String>,
     /// `x-amz-meta-correlation-id`.
     pub correlation_id: Option<String>,
+    /// Unquoted, as notifications carry it.
+    pub etag: String,
 }
 
 fn address(bucket: &str, key: &str) -> (String, String) {
@@ -39,8 +41,20 @@ impl MemoryObjects {
             bytes,
             content_type: None,
             correlation_id: correlation_id.map(str::to_owned),
+            etag: format!("etag-{key}"),
         };
         self.lock().objects.insert(address(bucket, key), object);
+    }
+
+    /// Puts a new version over an upload: its ETag changes, as S3's does.
+    pub fn overwrite(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        let mut inner = self.lock();
+        let object = inner
+            .objects
+            .get_mut(&address(bucket, key))
+            .expect("an upload to overwrite");
+        object.bytes = bytes;
+        object.etag = format!("{}-next", object.etag);
     }
 
     /// Every read of this object fails as it does while S3 answers 503.
@@ -68,7 +82,13 @@ impl MemoryObjects {
 }
 
 impl ObjectStore for MemoryObjects {
-    async fn get(&self, bucket: &str, key: &str) -> Result<Upload, StorageError> {
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        max_bytes: u64,
+    ) -> Result<Fetched, StorageError> {
         let inner = self.lock();
         if inner.unreadable.contains(&address(bucket, key)) {
             return Err(StorageError::Unavailable {
@@ -85,10 +105,22 @@ impl ObjectStore for MemoryObjects {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
                 })?;
-        Ok(Upload {
+        if object.etag != etag.trim_matches('"') {
+            return Err(StorageError::Replaced {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                etag: etag.to_owned(),
+            });
+        }
+        if object.bytes.len() as u64 > max_bytes {
+            return Ok(Fetched::TooLarge {
+                bytes: object.bytes.len() as u64,
+            });
+        }
+        Ok(Fetched::Upload(Upload {
             bytes: object.bytes.clone(),
             correlation_id: object.correlation_id.clone(),
-        })
+        }))
     }
 
     async fn put(
@@ -102,6 +134,7 @@ impl ObjectStore for MemoryObjects {
             bytes,
             content_type: Some(content_type.to_owned()),
             correlation_id: None,
+            etag: format!("etag-{key}"),
         };
         self.lock().objects.insert(address(bucket, key), object);
         Ok(())
