@@ -231,6 +231,127 @@ async fn a_like_whose_stored_state_is_unreadable_is_quarantined_alone_and_the_ot
     assert_eq!(raw["data"]["user_id"], "u7");
 }
 
+/// A like of `image` by `user` whose envelope carries an extra `note` field (readers ignore
+/// fields they do not know).
+fn like_with_note(image: &str, user: &str, id: u128, note: &str) -> Vec<u8> {
+    let mut json: Value = serde_json::from_slice(
+        &like(image, user, true, 1_700_000_000_000, Uuid::from_u128(id)).to_json(),
+    )
+    .unwrap();
+    json["note"] = Value::String(note.to_owned());
+    serde_json::to_vec(&json).unwrap()
+}
+
+#[tokio::test]
+async fn a_300_kb_record_and_one_sqs_cannot_carry_are_quarantined_whole_and_redriven_after_a_fix() {
+    // Prepare: likes of one image; two likers' stored states are unreadable, and their likes
+    // are records the quarantine message cannot hold as they are: one of 300 KB, one holding
+    // U+FFFF (which SQS refuses in any message)
+    let stage = TestStack::start().await;
+    let likes_table = stage.name("LikesTable");
+    for user in ["big", "odd"] {
+        stage
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(likes_table)
+            .item("pk", AttributeValue::S("IMAGE#img-redrive".into()))
+            .item("sk", AttributeValue::S(format!("LIKE#{user}")))
+            .item("liked", AttributeValue::S("yes".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut records: Vec<Vec<u8>> = (0..3u128)
+        .map(|i| like_with_note("img-redrive", &format!("u{i}"), i + 1, ""))
+        .collect();
+    records.push(like_with_note(
+        "img-redrive",
+        "big",
+        10,
+        &"x".repeat(300 * 1024),
+    ));
+    records.push(like_with_note("img-redrive", "odd", 11, "\u{FFFF}"));
+    for record in records {
+        stage
+            .clients
+            .kinesis
+            .put_record()
+            .stream_name(stage.name("ImageSocialEvents"))
+            .partition_key("img-redrive")
+            .data(aws_sdk_kinesis::primitives::Blob::new(record))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut counter = stage.function("like-counter").await;
+    for (shard, records) in stage.shards().await {
+        let response = invoke_json(&mut counter, &stage.kinesis_batch(&shard, &records)).await;
+        assert_eq!(
+            snapglow_tests::batch_failures(&response),
+            Vec::<String>::new()
+        );
+    }
+    let table = like_counter::table::LikesTable::new(
+        stage.clients.dynamodb.clone(),
+        likes_table,
+        Duration::from_secs(3600),
+    );
+    assert_eq!(table.count("img-redrive").await.unwrap(), 3);
+    let entries =
+        snapglow_local::stack::queues::peek_messages(&stage.clients, stage.url("QuarantineQueue"))
+            .await
+            .unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    // ... the 300 KB record sits whole in the quarantine bucket behind a claim check, the
+    // other travels as base64
+    let parsed: Vec<Value> = entries
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    let big = parsed
+        .iter()
+        .find(|e| e["raw_object"].is_object())
+        .expect("a claim check");
+    assert!(big["raw_object"]["bytes"].as_u64().unwrap() > 300 * 1024);
+    assert_eq!(big["raw_object"]["bucket"], stage.name("QuarantineBucket"));
+    assert!(parsed.iter().any(|e| e["raw_base64"].is_string()));
+
+    // Act: the items are fixed, and both records redriven
+    for user in ["big", "odd"] {
+        stage
+            .clients
+            .dynamodb
+            .delete_item()
+            .table_name(likes_table)
+            .key("pk", AttributeValue::S("IMAGE#img-redrive".into()))
+            .key("sk", AttributeValue::S(format!("LIKE#{user}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    for message in &entries {
+        snapglow_local::stack::redrive::redrive(
+            &stage.clients,
+            stage.url("QuarantineQueue"),
+            &message.message_id,
+        )
+        .await
+        .unwrap();
+    }
+    for (shard, records) in stage.shards().await {
+        let response = invoke_json(&mut counter, &stage.kinesis_batch(&shard, &records)).await;
+        assert_eq!(
+            snapglow_tests::batch_failures(&response),
+            Vec::<String>::new()
+        );
+    }
+
+    // Assess: both likes count, once, and the quarantine is empty
+    assert_eq!(table.count("img-redrive").await.unwrap(), 5);
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+}
+
 #[tokio::test]
 async fn a_like_with_an_oversized_user_id_is_quarantined_alone_and_the_other_99_count() {
     // Prepare: one batch of 100 likes of one image; the 50th carries a 2 KB user id, over

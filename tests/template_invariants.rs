@@ -163,8 +163,10 @@ fn violations(text: &str) -> Vec<String> {
         .get("DedupRetentionHours")
         .and_then(|v| int(Some(v)))
         .unwrap_or(0);
-    if dedup_hours <= retention_hours {
-        found.push(format!("DedupRetentionHours ({dedup_hours}) must exceed the stream's retention ({retention_hours} h)"));
+    let quarantine_hours =
+        int(resource("QuarantineQueue").get("MessageRetentionPeriod")).unwrap_or(0) / 3600;
+    if dedup_hours <= retention_hours.max(quarantine_hours) {
+        found.push(format!("DedupRetentionHours ({dedup_hours}) must exceed the stream's retention ({retention_hours} h) and the quarantine's ({quarantine_hours} h), or a redriven record counts again"));
     }
 
     // Functions and their triggers.
@@ -966,8 +968,8 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "recursive trigger",
         ),
         (
-            "Default: 192",
-            "Default: 24",
+            "Default: 360\n    MinValue: 337",
+            "Default: 200\n    MinValue: 25",
             "must exceed the stream's retention",
         ),
         (

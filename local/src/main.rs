@@ -63,8 +63,12 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
-    /// List the quarantined records as JSON lines (oldest first), without removing them.
-    Quarantine,
+    /// List the quarantined records as JSON lines (oldest first, each with its message `id`),
+    /// without removing them; `redrive <id>` puts one back where it came from.
+    Quarantine {
+        #[command(subcommand)]
+        action: Option<QuarantineAction>,
+    },
     /// The whole pipeline on a fresh local stack: uploads, renditions, a like burst, counts and
     /// notifications, checked against the ground truth.
     Demo {
@@ -107,6 +111,14 @@ enum Command {
     Down,
 }
 
+#[derive(Subcommand)]
+enum QuarantineAction {
+    /// Put the record of quarantine message <id> back on its stream (under its partition key)
+    /// or queue, once what made it fail is fixed, and delete the message. The consumers
+    /// deduplicate, so a record redriven twice changes nothing.
+    Redrive { id: String },
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     snapglow_local::logging::init();
@@ -128,7 +140,10 @@ async fn main() -> ExitCode {
             replay,
             release,
         } => run::run(until_idle, replay, release).await,
-        Command::Quarantine => inspect::quarantine().await,
+        Command::Quarantine { action: None } => inspect::quarantine().await,
+        Command::Quarantine {
+            action: Some(QuarantineAction::Redrive { id }),
+        } => inspect::redrive(&id).await,
         Command::Demo { photos } => demo::demo(&photos).await,
         Command::Likes { image_id } => inspect::likes(&image_id).await,
         Command::Like { image_id, user } => produce::like(&image_id, &user, true).await,

@@ -1,7 +1,9 @@
 //! The quarantine: one SQS queue, shared by every function, holding each record that can never
 //! be processed (a stream record that is not the JSON envelope described in docs/EVENTS.md, an
 //! SQS message that is not an S3 notification), with its raw bytes, so that nothing is lost
-//! when it is acknowledged. `cargo local quarantine` lists it; the runbook says how to replay it.
+//! when it is acknowledged. A record whose entry would not fit an SQS message is stored whole in
+//! the quarantine bucket, and its entry points at it (a claim check). `cargo local quarantine`
+//! lists the entries and redrives one; the runbook says how on AWS.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -66,11 +68,23 @@ pub struct QuarantineEntry {
     /// ... otherwise base64.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub raw_base64: Option<String>,
-    /// True when the raw bytes were cut to fit an SQS message; the whole record is still on its
-    /// source (the stream keeps it for its retention period) at `source`.
+    /// True when the raw bytes here were cut to fit an SQS message: the whole record is in
+    /// `raw_object` (or, from a function without a quarantine bucket, only on its source, for
+    /// the source's retention).
     #[serde(default)]
     pub raw_truncated: bool,
+    /// Where the whole record is stored when it did not fit the message.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub raw_object: Option<ClaimCheck>,
     pub quarantined_at: Timestamp,
+}
+
+/// A record stored whole in the quarantine bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimCheck {
+    pub bucket: String,
+    pub key: String,
+    pub bytes: u64,
 }
 
 /// SQS takes 256 KiB per message; leave room for the entry's other fields and for base64.
@@ -150,6 +164,7 @@ impl QuarantineEntry {
             raw_text,
             raw_base64,
             raw_truncated: keep < raw.len(),
+            raw_object: None,
             quarantined_at: Timestamp::now(),
         }
     }
@@ -159,7 +174,29 @@ impl QuarantineEntry {
         serde_json::to_vec(self).map_or(usize::MAX, |body| body.len())
     }
 
-    /// The raw bytes as recorded.
+    /// Where its claim check goes: one key per record and function, so a quarantine write
+    /// retried after a crash overwrites its own object.
+    pub fn claim_check_key(&self) -> String {
+        let id: String = self
+            .source
+            .id()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!(
+            "quarantine/{}/{}/{id}",
+            self.function,
+            &self.quarantined_at.to_string()[..10]
+        )
+    }
+
+    /// The raw bytes as recorded in the entry (a prefix when `raw_truncated`).
     pub fn raw_bytes(&self) -> Vec<u8> {
         match (&self.raw_text, &self.raw_base64) {
             (Some(text), _) => text.clone().into_bytes(),
@@ -182,14 +219,21 @@ pub struct QuarantineError {
 
 /// Where permanently failing records go.
 pub trait Quarantine {
-    fn put(&self, entry: &QuarantineEntry) -> impl Future<Output = Result<(), QuarantineError>>;
+    /// Writes the entry of a record whose bytes are `raw`: whole in the entry when they fit,
+    /// otherwise stored whole beside it (a claim check) where the quarantine has a bucket.
+    fn put(
+        &self,
+        entry: &QuarantineEntry,
+        raw: &[u8],
+    ) -> impl Future<Output = Result<(), QuarantineError>>;
 }
 
-/// The quarantine queue of template.yaml.
+/// The quarantine queue of template.yaml, and its bucket for claim checks.
 #[derive(Clone)]
 pub struct SqsQuarantine {
     client: aws_sdk_sqs::Client,
     queue_url: String,
+    claim_checks: Option<(aws_sdk_s3::Client, String)>,
 }
 
 impl SqsQuarantine {
@@ -197,13 +241,58 @@ impl SqsQuarantine {
         Self {
             client,
             queue_url: queue_url.into(),
+            claim_checks: None,
         }
+    }
+
+    /// Stores records too large for their entry in `bucket` (template.yaml's QuarantineBucket).
+    pub fn with_claim_checks(mut self, s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        self.claim_checks = Some((s3, bucket.into()));
+        self
+    }
+
+    /// The quarantine the environment names: `QUARANTINE_QUEUE_URL`, and `QUARANTINE_BUCKET`
+    /// for claim checks (without it, an entry too large keeps a prefix and says so).
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, crate::config::ConfigError> {
+        let quarantine = Self::new(
+            aws_sdk_sqs::Client::new(sdk),
+            crate::config::required("QUARANTINE_QUEUE_URL")?,
+        );
+        Ok(match std::env::var("QUARANTINE_BUCKET") {
+            Ok(bucket) if !bucket.is_empty() => {
+                quarantine.with_claim_checks(aws_sdk_s3::Client::new(sdk), bucket)
+            }
+            _ => quarantine,
+        })
     }
 }
 
 impl Quarantine for SqsQuarantine {
-    async fn put(&self, entry: &QuarantineEntry) -> Result<(), QuarantineError> {
-        let body = serde_json::to_string(entry).map_err(|e| self.error(e))?;
+    async fn put(&self, entry: &QuarantineEntry, raw: &[u8]) -> Result<(), QuarantineError> {
+        let mut entry = entry.clone();
+        if let (true, Some((s3, bucket))) = (entry.raw_truncated, &self.claim_checks) {
+            let key = entry.claim_check_key();
+            s3.put_object()
+                .bucket(bucket)
+                .key(&key)
+                .content_type("application/octet-stream")
+                .body(aws_sdk_s3::primitives::ByteStream::from(raw.to_vec()))
+                .send()
+                .await
+                .map_err(|e| QuarantineError {
+                    queue_url: format!("s3://{bucket}/{key}"),
+                    detail: format!(
+                        "{}; check QUARANTINE_BUCKET and the function's s3:PutObject permission",
+                        aws_sdk_s3::error::DisplayErrorContext(e)
+                    ),
+                })?;
+            entry.raw_object = Some(ClaimCheck {
+                bucket: bucket.clone(),
+                key,
+                bytes: raw.len() as u64,
+            });
+        }
+        let body = serde_json::to_string(&entry).map_err(|e| self.error(e))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)

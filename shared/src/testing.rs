@@ -40,17 +40,22 @@ impl MemoryQuarantine {
 }
 
 impl Quarantine for MemoryQuarantine {
-    async fn put(&self, entry: &QuarantineEntry) -> Result<(), QuarantineError> {
+    async fn put(&self, entry: &QuarantineEntry, raw: &[u8]) -> Result<(), QuarantineError> {
+        let mut entry = entry.clone();
+        if entry.raw_truncated {
+            entry.raw_object = Some(crate::quarantine::ClaimCheck {
+                bucket: "memory".into(),
+                key: entry.claim_check_key(),
+                bytes: raw.len() as u64,
+            });
+        }
         if self.broken {
             return Err(QuarantineError {
                 queue_url: "memory://quarantine".into(),
                 detail: "the test broke this queue".into(),
             });
         }
-        self.entries
-            .lock()
-            .expect("quarantine lock")
-            .push(entry.clone());
+        self.entries.lock().expect("quarantine lock").push(entry);
         Ok(())
     }
 }

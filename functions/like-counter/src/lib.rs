@@ -17,7 +17,6 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table: String,
-    pub quarantine_queue_url: String,
     /// How long an unliked state (and so the memory of its event id) is kept.
     pub dedup_retention: Duration,
 }
@@ -26,9 +25,8 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::required("LIKES_TABLE")?,
-            quarantine_queue_url: config::required("QUARANTINE_QUEUE_URL")?,
             dedup_retention: Duration::from_secs(
-                3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 192u64)?,
+                3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 360u64)?,
             ),
         })
     }

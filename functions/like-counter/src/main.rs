@@ -18,10 +18,7 @@ async fn main() -> Result<(), Error> {
             &config.table,
             config.dedup_retention,
         ),
-        quarantine: SqsQuarantine::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            &config.quarantine_queue_url,
-        ),
+        quarantine: SqsQuarantine::from_env(&sdk)?,
     };
     let counter = &counter;
     lambda_runtime::run(service_fn(

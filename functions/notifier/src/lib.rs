@@ -16,7 +16,6 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table: String,
-    pub quarantine_queue_url: String,
     pub like_window: Duration,
     pub inbox_retention: Duration,
     pub dedup_retention: Duration,
@@ -28,13 +27,12 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::required("NOTIFICATIONS_TABLE")?,
-            quarantine_queue_url: config::required("QUARANTINE_QUEUE_URL")?,
             like_window: Duration::from_secs(config::parsed_or("LIKE_WINDOW_SECONDS", 900u64)?),
             inbox_retention: Duration::from_secs(
                 86_400 * config::parsed_or("INBOX_RETENTION_DAYS", 30u64)?,
             ),
             dedup_retention: Duration::from_secs(
-                3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 192u64)?,
+                3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 360u64)?,
             ),
             record_budget: config::millis_or("RECORD_BUDGET_MS", Duration::from_millis(2000))?,
         })

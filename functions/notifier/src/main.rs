@@ -19,8 +19,7 @@ async fn main() -> Result<(), Error> {
         config.dedup_retention,
     );
     let notifier = Notifier::new(table, config.like_window.as_millis() as i64);
-    let quarantine =
-        SqsQuarantine::new(aws_sdk_sqs::Client::new(&sdk), &config.quarantine_queue_url);
+    let quarantine = SqsQuarantine::from_env(&sdk)?;
     let (notifier, quarantine, function, budget) = (
         &notifier,
         &quarantine,

@@ -14,14 +14,12 @@ use snapglow::config::{self, ConfigError};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub stream_name: String,
-    pub quarantine_queue_url: String,
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             stream_name: config::required("STREAM_NAME")?,
-            quarantine_queue_url: config::required("QUARANTINE_QUEUE_URL")?,
         })
     }
 }

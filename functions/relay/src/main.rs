@@ -16,10 +16,7 @@ async fn main() -> Result<(), Error> {
             client: aws_sdk_kinesis::Client::new(&sdk),
             stream_name: config.stream_name,
         },
-        quarantine: SqsQuarantine::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            &config.quarantine_queue_url,
-        ),
+        quarantine: SqsQuarantine::from_env(&sdk)?,
     };
     let relay = &relay;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {

@@ -167,7 +167,7 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
                     };
                     let raw = serde_json::to_vec(&record.change.new_image).unwrap_or_default();
                     let entry = QuarantineEntry::new(&self.function, reason, detail, source, &raw);
-                    match self.quarantine.put(&entry).await {
+                    match self.quarantine.put(&entry, &raw).await {
                         Ok(()) => report.quarantined += 1,
                         Err(error) => {
                             tracing::warn!(%error, "could not quarantine an outbox event; the change is retried");

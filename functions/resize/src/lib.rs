@@ -20,7 +20,6 @@ use std::time::Duration;
 pub struct Config {
     pub renditions_bucket: String,
     pub images_table: String,
-    pub quarantine_queue_url: String,
     pub specs: Vec<render::RenditionSpec>,
     pub limits: render::Limits,
     /// Time one upload may take; uploads that cannot start in time are redelivered.
@@ -40,7 +39,6 @@ impl Config {
         Ok(Self {
             renditions_bucket: config::required("RENDITIONS_BUCKET")?,
             images_table: config::required("IMAGES_TABLE")?,
-            quarantine_queue_url: config::required("QUARANTINE_QUEUE_URL")?,
             specs,
             limits: render::Limits {
                 max_bytes: config::parsed_or("MAX_UPLOAD_BYTES", defaults.max_bytes)?,

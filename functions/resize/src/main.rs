@@ -25,8 +25,7 @@ async fn main() -> Result<(), Error> {
         specs: config.specs.clone(),
         limits: config.limits,
     };
-    let quarantine =
-        SqsQuarantine::new(aws_sdk_sqs::Client::new(&sdk), &config.quarantine_queue_url);
+    let quarantine = SqsQuarantine::from_env(&sdk)?;
     let function = snapglow::config::function_name("resize");
     let (resizer, quarantine, function, budget) = (
         &resizer,

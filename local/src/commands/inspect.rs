@@ -1,11 +1,12 @@
-//! `cargo local likes | inbox | quarantine`: what the tables and the quarantine hold.
+//! `cargo local likes | inbox | quarantine [redrive <id>]`: what the tables and the quarantine
+//! hold, and a quarantined record put back.
 
 use anyhow::{Context, Result};
 use std::time::Duration;
 
 use super::stack::running_stack;
 use snapglow_local::stack::clients::LocalClients;
-use snapglow_local::stack::queues::peek;
+use snapglow_local::stack::queues::peek_messages;
 
 pub async fn likes(image_id: &str) -> Result<()> {
     let stack = running_stack()?;
@@ -48,12 +49,38 @@ pub async fn inbox(username: &str) -> Result<()> {
     Ok(())
 }
 
-/// The quarantined records as JSON lines, oldest first, without removing them.
+/// The quarantined records as JSON lines, oldest first, without removing them: each entry
+/// with its message `id` (what `redrive` takes).
 pub async fn quarantine() -> Result<()> {
     let stack = running_stack()?;
     let clients = LocalClients::admin(&stack).await;
-    for body in peek(&clients, stack.url_of("QuarantineQueue")).await? {
-        println!("{body}");
+    for message in peek_messages(&clients, stack.url_of("QuarantineQueue")).await? {
+        let entry: serde_json::Value = serde_json::from_str(&message.body)
+            .unwrap_or_else(|_| serde_json::Value::String(message.body.clone()));
+        let mut line = serde_json::Map::new();
+        line.insert("id".into(), message.message_id.into());
+        match entry {
+            serde_json::Value::Object(fields) => line.extend(fields),
+            other => {
+                line.insert("body".into(), other);
+            }
+        }
+        println!("{}", serde_json::Value::Object(line));
     }
+    Ok(())
+}
+
+/// Puts quarantine message `id`'s record back where it came from.
+pub async fn redrive(id: &str) -> Result<()> {
+    let stack = running_stack()?;
+    let clients = LocalClients::admin(&stack).await;
+    let redriven =
+        snapglow_local::stack::redrive::redrive(&clients, stack.url_of("QuarantineQueue"), id)
+            .await
+            .with_context(|| format!("redriving quarantine message {id}"))?;
+    println!(
+        "{}",
+        serde_json::json!({ "id": id, "redriven_to": redriven.to, "bytes": redriven.bytes })
+    );
     Ok(())
 }

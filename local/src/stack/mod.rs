@@ -10,6 +10,7 @@ pub mod iam;
 pub mod presigned;
 pub mod project;
 pub mod queues;
+pub mod redrive;
 pub mod users;
 
 use serde::{Deserialize, Serialize};

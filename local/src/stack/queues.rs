@@ -1,7 +1,7 @@
 //! Reading a queue (the quarantine, a DLQ, the on-failure destination) without consuming it.
 
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use super::clients::{AwsError, AwsResult, LocalClients};
 
@@ -11,7 +11,55 @@ pub type MessageBody = String;
 /// Every message body on the queue, oldest first. Messages are received (hidden) until the
 /// queue answers empty, then made visible again at once: nothing is deleted.
 pub async fn peek(clients: &LocalClients, queue_url: &str) -> Result<Vec<MessageBody>, AwsError> {
-    let mut seen: BTreeMap<String, (u64, String, String)> = BTreeMap::new();
+    Ok(peek_messages(clients, queue_url)
+        .await?
+        .into_iter()
+        .map(|m| m.body)
+        .collect())
+}
+
+/// A message seen on a queue.
+#[derive(Debug, Clone)]
+pub struct Peeked {
+    pub message_id: String,
+    pub body: MessageBody,
+}
+
+/// [`peek`], with each message's id.
+pub async fn peek_messages(
+    clients: &LocalClients,
+    queue_url: &str,
+) -> Result<Vec<Peeked>, AwsError> {
+    let mut seen = receive_all(clients, queue_url).await?;
+    release(clients, queue_url, seen.values().map(|m| m.1.as_str())).await?;
+    let mut messages: Vec<_> = seen.drain().collect();
+    messages.sort_by_key(|(_, (sent, _, _))| *sent);
+    Ok(messages
+        .into_iter()
+        .map(|(message_id, (_, _, body))| Peeked { message_id, body })
+        .collect())
+}
+
+/// Receives one message by id and keeps it hidden: its body and receipt handle, for a caller
+/// that deletes it once done. Every other message is made visible again.
+pub async fn take(
+    clients: &LocalClients,
+    queue_url: &str,
+    message_id: &str,
+) -> Result<Option<(MessageBody, String)>, AwsError> {
+    let mut seen = receive_all(clients, queue_url).await?;
+    let wanted = seen.remove(message_id);
+    release(clients, queue_url, seen.values().map(|m| m.1.as_str())).await?;
+    Ok(wanted.map(|(_, handle, body)| (body, handle)))
+}
+
+/// By message id: (sent at, receipt handle, body) of every message, received until the queue
+/// answers empty (hidden for 60 s).
+async fn receive_all(
+    clients: &LocalClients,
+    queue_url: &str,
+) -> Result<HashMap<String, (u64, String, String)>, AwsError> {
+    let mut seen = HashMap::new();
     loop {
         let output = clients
             .sqs
@@ -25,7 +73,7 @@ pub async fn peek(clients: &LocalClients, queue_url: &str) -> Result<Vec<Message
             .aws(|| format!("ReceiveMessage from {queue_url}"))?;
         let messages = output.messages.unwrap_or_default();
         if messages.is_empty() {
-            break;
+            return Ok(seen);
         }
         for message in messages {
             let sent = message
@@ -44,18 +92,23 @@ pub async fn peek(clients: &LocalClients, queue_url: &str) -> Result<Vec<Message
             );
         }
     }
-    let handles: Vec<_> = seen
-        .iter()
-        .map(|(id, (_, handle, _))| (id.clone(), handle.clone()))
-        .collect();
+}
+
+/// Makes received messages visible again at once.
+async fn release(
+    clients: &LocalClients,
+    queue_url: &str,
+    handles: impl Iterator<Item = &str>,
+) -> Result<(), AwsError> {
+    let handles: Vec<&str> = handles.collect();
     for chunk in handles.chunks(10) {
         let entries = chunk
             .iter()
             .enumerate()
-            .map(|(i, (_, handle))| {
+            .map(|(i, handle)| {
                 ChangeMessageVisibilityBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .receipt_handle(handle)
+                    .receipt_handle(*handle)
                     .visibility_timeout(0)
                     .build()
                     .expect("id and handle set")
@@ -70,9 +123,7 @@ pub async fn peek(clients: &LocalClients, queue_url: &str) -> Result<Vec<Message
             .await
             .aws(|| format!("ChangeMessageVisibilityBatch on {queue_url}"))?;
     }
-    let mut bodies: Vec<_> = seen.into_values().collect();
-    bodies.sort_by_key(|(sent, _, _)| *sent);
-    Ok(bodies.into_iter().map(|(_, _, body)| body).collect())
+    Ok(())
 }
 
 /// Messages on a queue, visible or received and not yet deleted (SQS's approximate counts).

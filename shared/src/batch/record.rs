@@ -183,7 +183,7 @@ pub(crate) async fn quarantine<Q: Quarantine, E: Classify>(
         source.clone(),
         raw,
     );
-    match ctx.quarantine.put(&entry).await {
+    match ctx.quarantine.put(&entry, raw).await {
         Ok(()) => {
             tracing::warn!(function = ctx.function, record = %id, outcome = "quarantined", reason = error.reason_code(), error = %error);
             report.quarantined += 1;
