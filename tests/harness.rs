@@ -238,21 +238,28 @@ impl TestStack {
                 .await
                 .expect("iterator")
                 .shard_iterator;
-            let records = self
-                .clients
-                .kinesis
-                .get_records()
-                .set_shard_iterator(iterator)
-                .limit(10_000)
-                .send()
-                .await
-                .expect("records")
-                .records;
-            all.extend(
-                records
-                    .into_iter()
-                    .map(|r| (shard.shard_id().to_owned(), r)),
-            );
+            // GetRecords answers at most 10,000 records: page until a page comes back empty.
+            let mut iterator = iterator;
+            while let Some(current) = iterator.take() {
+                let page = self
+                    .clients
+                    .kinesis
+                    .get_records()
+                    .shard_iterator(current)
+                    .limit(10_000)
+                    .send()
+                    .await
+                    .expect("records");
+                if page.records.is_empty() {
+                    break;
+                }
+                iterator = page.next_shard_iterator;
+                all.extend(
+                    page.records
+                        .into_iter()
+                        .map(|r| (shard.shard_id().to_owned(), r)),
+                );
+            }
         }
         all
     }

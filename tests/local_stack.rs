@@ -1,6 +1,7 @@
 //! The local stack end to end: resources from template.yaml in a real emulator, the real
 //! function binaries under the local Runtime API, talking AWS wire protocols.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use snapglow_local::stack::deploy;
 use snapglow_local::template::Template;
@@ -510,7 +511,7 @@ fn an_invalid_template_is_refused_with_what_is_wrong() {
 async fn the_liveness_check_costs_one_small_request_however_much_the_stack_holds() {
     // Prepare: a populated stack, 30,000 items in a table (moto's full-state dump of this
     // takes far longer than any liveness timeout)
-    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
     let stage = TestStack::start().await;
     let table = stage.name("LikesTable").to_owned();
     let mut writes = Vec::new();
@@ -584,4 +585,102 @@ fn without_keys(mut stack: snapglow_local::stack::StackInfo) -> snapglow_local::
         }
     }
     stack
+}
+
+#[tokio::test]
+async fn a_canceled_transaction_writes_nothing_and_leaves_no_stream_record() {
+    // Prepare: the images table (its stream feeds the relay: a phantom change would be a
+    // phantom event), and a transaction whose second write's condition fails
+    let stage = TestStack::start().await;
+    let table = stage.name("ImagesTable").to_owned();
+    let put = |pk: &str, condition: Option<&str>| {
+        let mut put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(pk.into()))
+            .item("sk", AttributeValue::S("IMAGE".into()));
+        if let Some(condition) = condition {
+            put = put.condition_expression(condition);
+        }
+        aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(put.build().unwrap())
+            .build()
+    };
+
+    // Act: the canceled transaction, then one that commits
+    let canceled = stage
+        .clients
+        .dynamodb
+        .transact_write_items()
+        .transact_items(put("IMAGE#canceled", None))
+        .transact_items(put("IMAGE#missing", Some("attribute_exists(pk)")))
+        .send()
+        .await;
+    stage
+        .clients
+        .dynamodb
+        .transact_write_items()
+        .transact_items(put("IMAGE#committed", None))
+        .send()
+        .await
+        .unwrap();
+
+    // Assess: canceled for the condition, as DynamoDB answers
+    let error = canceled.expect_err("the condition fails");
+    let reasons: Vec<Option<String>> = match error.as_service_error() {
+        Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => {
+            c.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+        }
+        other => panic!("expected a canceled transaction: {other:?}"),
+    };
+    assert_eq!(
+        reasons,
+        [
+            Some("None".to_owned()),
+            Some("ConditionalCheckFailed".to_owned())
+        ]
+    );
+    // ... its first write is not in the table, and not on the table's stream either
+    let get = |pk: &'static str| {
+        let (client, table) = (stage.clients.dynamodb.clone(), table.clone());
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(pk.into()))
+                .key("sk", AttributeValue::S("IMAGE".into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+        }
+    };
+    assert_eq!(get("IMAGE#canceled").await, None);
+    assert!(get("IMAGE#committed").await.is_some());
+    let stream_arn = stage
+        .clients
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .unwrap();
+    let changes = snapglow_local::triggers::dynamodb::fetch(
+        &stage.clients,
+        &stream_arn,
+        &Default::default(),
+        true,
+        1000,
+    )
+    .await
+    .unwrap();
+    let keys: Vec<String> = changes
+        .iter()
+        .flat_map(|(_, batch)| batch)
+        .map(|change| change.record["dynamodb"]["Keys"]["pk"]["S"].to_string())
+        .collect();
+    assert_eq!(keys, ["\"IMAGE#committed\""]);
 }

@@ -1,5 +1,6 @@
 //! notifier's rules, each through the real stream, the real binary and the real table.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use snapglow::contracts::{Envelope, ImagePublishedV1, ImageRejectedV1, SocialEvent, Timestamp};
 use snapglow_tests::{TestStack, invoke_json};
@@ -133,8 +134,8 @@ async fn likes_within_a_window_coalesce_and_owners_do_not_hear_their_own() {
     );
     assert_eq!(
         items[1].2,
-        vec!["erin", "dan", "bob", "carol"],
-        "most recent first, bob once"
+        vec!["erin", "dan", "bob"],
+        "the three latest, most recent first, bob once"
     );
 }
 
@@ -233,4 +234,129 @@ async fn a_poison_record_is_quarantined_and_the_records_after_it_are_processed()
     assert_eq!(quarantined.len(), 1);
     assert_eq!(quarantined[0]["reason"], "malformed_envelope");
     assert_eq!(quarantined[0]["raw_text"], "{\"type\":\"ImageLiked\"");
+}
+
+/// The stored size of an item, as DynamoDB counts it (names plus values), approximately.
+fn item_bytes(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    fn value_bytes(value: &AttributeValue) -> usize {
+        match value {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => n.len() / 2 + 1,
+            AttributeValue::Bool(_) => 1,
+            AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_bytes(v)).sum::<usize>(),
+            AttributeValue::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value_bytes(v))
+                    .sum::<usize>()
+            }
+            _ => 8,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value_bytes(v)).sum()
+}
+
+#[tokio::test]
+async fn a_burst_of_10000_likes_on_one_photo_is_one_small_notification_counted_exactly() {
+    // Prepare: alice's photo, then 10,000 likes of it within one window, 2 of them taken back
+    // and 50 delivered twice by a retrying producer
+    let stage = TestStack::start().await;
+    let window = 15 * MINUTE;
+    let start = (T0 / window + 1) * window;
+    let mut events = vec![published("viral", "alice", start)];
+    events.extend((0..10_000).map(|i| liked("viral", &format!("fan{i:05}"), start + 1 + i)));
+    events.extend(events[1..51].to_vec());
+    events.push(undone("viral", "fan00007", start + 20_000));
+    events.push(undone("viral", "fan09999", start + 20_001));
+    for chunk in events.chunks(500) {
+        let entries = chunk
+            .iter()
+            .map(|e| {
+                aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                    .partition_key("viral")
+                    .data(aws_sdk_kinesis::primitives::Blob::new(e.to_json()))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let output = stage
+            .clients
+            .kinesis
+            .put_records()
+            .stream_name(stage.name("ImageSocialEvents"))
+            .set_records(Some(entries))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(output.failed_record_count(), Some(0));
+    }
+    let mut notifier = stage.function("notifier").await;
+    let shards = stage.shards().await;
+    let (shard, records) = shards.iter().find(|(_, r)| !r.is_empty()).unwrap();
+    assert_eq!(records.len(), 10_053, "one photo: one shard");
+
+    // Act: delivered as the mapping does, 100 records per invocation
+    let started = std::time::Instant::now();
+    for batch in records.chunks(100) {
+        let response = invoke_json(&mut notifier, &stage.kinesis_batch(shard, batch)).await;
+        assert_eq!(response["batchItemFailures"], Value::Array(vec![]));
+    }
+    let elapsed = started.elapsed();
+
+    // Assess: one notification, counted exactly (10,000 fans, 2 took theirs back), naming the
+    // latest standing likers; nothing quarantined
+    let items = inbox(&stage, "alice").await;
+    assert_eq!(
+        texts(&items),
+        vec![
+            "fan09998 and 9997 others liked your photo",
+            "Your photo is live"
+        ]
+    );
+    assert_eq!(items[0].2, ["fan09998", "fan09997", "fan09996"]);
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+    // ... in an item that stays small: what every further like is billed on
+    let stored = stage
+        .clients
+        .dynamodb
+        .query()
+        .table_name(stage.name("NotificationsTable"))
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("USER#alice".into()))
+        .send()
+        .await
+        .unwrap();
+    let likes_item = stored
+        .items()
+        .iter()
+        .find(|i| {
+            i.get("kind")
+                .and_then(|k| k.as_s().ok())
+                .map(String::as_str)
+                == Some("likes")
+        })
+        .expect("the likes notification");
+    let bytes = item_bytes(likes_item);
+    assert!(bytes < 1024, "the notification item is {bytes} bytes");
+    // ... for few requests: the notifier's own count, from its log
+    let snapglow_local::lambda::function::LogSink::File(log) = stage.spec("notifier").log else {
+        panic!("the test functions log to a file");
+    };
+    let log = std::fs::read_to_string(log).unwrap();
+    let requests: u64 = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == "notifier batch spend")
+        .filter_map(|line| line["fields"]["dynamodb_requests"].as_u64())
+        .sum();
+    let per_event = requests as f64 / 10_053.0;
+    assert!(
+        per_event <= 0.05,
+        "{requests} requests: {per_event:.3} per event"
+    );
+    eprintln!(
+        "10,053 records in {:.1} s ({:.0} records/s on the emulator); {requests} DynamoDB requests ({per_event:.3} per event); notification item {bytes} bytes",
+        elapsed.as_secs_f64(),
+        10_053.0 / elapsed.as_secs_f64()
+    );
 }

@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-const BATCH: usize = 100;
+pub(crate) const BATCH: usize = 100;
 const IMAGES: u64 = 2000;
 const USERS: u64 = 5000;
 
@@ -74,7 +74,7 @@ fn workload(events: usize) -> Vec<Envelope> {
     stream
 }
 
-fn kinesis_event(batch: &[Envelope], first_sequence: usize) -> KinesisEvent {
+pub(crate) fn kinesis_event(batch: &[Envelope], first_sequence: usize) -> KinesisEvent {
     let encoded: Vec<(String, Vec<u8>)> = batch
         .iter()
         .enumerate()

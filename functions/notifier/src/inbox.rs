@@ -70,11 +70,6 @@ pub fn notification_sk(created_ms: i64, id: &str) -> String {
     format!("N#{created_ms:013}#{id}")
 }
 
-/// The attribute holding one liker's latest fact in a likes notification.
-pub fn liker_attribute(user_id: &str) -> String {
-    format!("liker:{user_id}")
-}
-
 /// One liker's latest fact inside a likes notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Liker {
@@ -99,17 +94,21 @@ pub struct Notification {
     pub created_at: String,
 }
 
-/// The text of a likes notification: "A liked", "A and B liked", "A and 3 others liked".
-pub fn likes_text(actors: &[String]) -> String {
-    match actors {
-        [] => String::new(),
-        [one] => format!("{one} liked your photo"),
-        [first, second] => format!("{first} and {second} liked your photo"),
-        [first, rest @ ..] => format!("{first} and {} others liked your photo", rest.len()),
+/// The text of a likes notification of `count` likes whose latest likers are `names`, most
+/// recent first: "A liked", "A and B liked", "A and 3 others liked".
+pub fn likes_text(names: &[String], count: i64) -> String {
+    match (names, count) {
+        (_, ..=0) => String::new(),
+        ([], 1) => "Someone liked your photo".to_owned(),
+        ([], _) => format!("{count} people liked your photo"),
+        ([one, ..], 1) => format!("{one} liked your photo"),
+        ([first, second, ..], 2) => format!("{first} and {second} liked your photo"),
+        ([first, ..], 2) => format!("{first} and 1 other liked your photo"),
+        ([first, ..], _) => format!("{first} and {} others liked your photo", count - 1),
     }
 }
 
-/// The likers whose like stands, most recent first.
+/// The likers whose like stands, most recent first (notifications written before counts).
 pub fn standing_likers(mut likers: Vec<Liker>) -> Vec<String> {
     likers.retain(|l| l.liked);
     likers.sort_by_key(|l| std::cmp::Reverse(l.version));
@@ -143,9 +142,17 @@ mod tests {
             liker("eve", true, 0),
         ]);
         assert_eq!(actors, ["bob", "dee", "ann", "eve"]);
-        assert_eq!(likes_text(&actors), "bob and 3 others liked your photo");
-        assert_eq!(likes_text(&actors[..2]), "bob and dee liked your photo");
-        assert_eq!(likes_text(&actors[..1]), "bob liked your photo");
+        assert_eq!(
+            likes_text(&actors[..3], 4),
+            "bob and 3 others liked your photo"
+        );
+        assert_eq!(likes_text(&actors[..2], 2), "bob and dee liked your photo");
+        assert_eq!(likes_text(&actors[..1], 1), "bob liked your photo");
+        assert_eq!(
+            likes_text(&actors[..1], 2),
+            "bob and 1 other liked your photo"
+        );
+        assert_eq!(likes_text(&[], 1200), "1200 people liked your photo");
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! notifier: the second, independent consumer of the stream. Owners hear, once, that their
 //! photo was published or rejected and who liked it.
 //!
-//! - [`inbox`]: the pure decisions (keys, windows, texts);
+//! - [`inbox`]: the pure decisions of the inbox (keys, windows, texts);
+//! - [`likes`]: the pure decisions of likes notifications (who counts where, exactly once);
 //! - [`table`]: what the notifier needs of its table ([`table::NotificationStore`]) and the
 //!   DynamoDB adapter;
-//! - [`notifier`]: one batch, record by record.
+//! - [`notifier`]: one batch: image events record by record, likes grouped.
 
 pub mod inbox;
+pub mod likes;
 pub mod notifier;
 pub mod table;
 

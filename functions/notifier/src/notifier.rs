@@ -1,27 +1,38 @@
-//! One stream record at a time: what each event means for an owner's inbox.
+//! One Kinesis batch: image events record by record in shard order, then every like fact of
+//! the batch at once, grouped like like-counter's: read the stored states once, plan, write the
+//! changes in as few transactions as allowed, and answer with the first unfinished record.
 //!
-//! DynamoDB requests per event: ImagePublished / ImageRejected 1 (a 3-item transaction);
-//! plus 1 query for likes that arrived before it (each then delivered, and deleted: 1 write).
-//! ImageLiked 1 update, plus 1 read of the image's owner when this process has not seen the
-//! image yet; ImageLikeUndone 1 update (2 when the like sits in the previous window). A like
-//! whose owner is unknown yet: the read, then 1 transaction of 2 items that keeps it.
+//! DynamoDB requests: ImagePublished / ImageRejected 1 (a 3-item transaction) plus 1 query for
+//! likes that came before it (each then delivered with the batch path, and deleted). Likes:
+//! per batch, one BatchGetItem per 100 keys (liker states and the notifications they change),
+//! one more when an unlike reaches a notification not read yet, and one TransactWriteItems per
+//! 100 actions; plus, for images this process has not seen, one read of their owners per 100
+//! images. A like whose owner is unknown yet: one transaction of 2 items that keeps it.
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use snapglow::batch::{
-    BatchContext, BatchReport, Classify, ErrorClass, Outcome, StreamRecord, process_kinesis,
+    BatchContext, BatchReport, Classify, Deadline, ErrorClass, Outcome, Screened, StreamRecord,
+    first_failure_response, screen, set_aside,
 };
-use snapglow::contracts::{ContractError, Decoded, Envelope, SocialEvent};
+use snapglow::contracts::{ContractError, Envelope, SocialEvent};
 use snapglow::dedup::EventVersion;
 use snapglow::quarantine::Quarantine;
 use snapglow::table::TableError;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use crate::inbox::{Kind, LikeWindow, Liker, UserId};
-use crate::table::{
-    EarlyLike, Held, ImageNotice, NotificationStore, NotificationsTable, UndoPlace, Written,
+use crate::likes::{
+    Latest, LikeFact, LikerKey, NotificationKey, Transaction, latest_per_key, notifications_of,
+    pack, plan,
 };
+use crate::table::{
+    Applied, EarlyLike, Held, ImageNotice, NotificationStore, NotificationsTable, Written,
+};
+
+/// Read-plan-write rounds before giving up on keys whose state keeps changing under us.
+const MAX_ROUNDS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -80,80 +91,240 @@ impl<T: NotificationStore> Notifier<T> {
         owners.insert(image_id.to_owned(), owner_id.to_owned());
     }
 
-    async fn owner_of(&self, image_id: &str) -> Result<Option<UserId>, TableError> {
-        if let Some(owner) = self.owners.lock().expect("owner cache lock").get(image_id) {
-            return Ok(Some(owner.clone()));
+    /// The known owners of `images`: from this process's memory, the rest in one read per 100.
+    async fn owners_of(
+        &self,
+        images: &BTreeSet<String>,
+        deadline: &Deadline,
+    ) -> Result<HashMap<String, UserId>, TableError> {
+        let mut owners = HashMap::new();
+        let mut unknown = Vec::new();
+        {
+            let cache = self.owners.lock().expect("owner cache lock");
+            for image in images {
+                match cache.get(image) {
+                    Some(owner) => {
+                        owners.insert(image.clone(), owner.clone());
+                    }
+                    None => unknown.push(image.clone()),
+                }
+            }
         }
-        let owner = self.table.owner_of(image_id).await?;
-        if let Some(owner) = &owner {
-            self.remember_owner(image_id, owner);
+        if !unknown.is_empty() {
+            for (image, owner) in self.table.owners_of(&unknown, deadline).await? {
+                self.remember_owner(&image, &owner);
+                owners.insert(image, owner);
+            }
         }
-        Ok(owner)
+        Ok(owners)
     }
 
-    /// One Kinesis batch, record by record in shard order, stopping at the first record that
-    /// must be redelivered.
+    /// One Kinesis batch; see the module docs. A [`BatchReport::fatal`] error means the function
+    /// cannot work (a refused permission): the caller fails the invocation.
     pub async fn handle_batch<Q: Quarantine>(
         &self,
         event: KinesisEvent,
         ctx: &BatchContext<'_, Q>,
     ) -> (KinesisEventResponse, BatchReport) {
-        process_kinesis(event, ctx, |record| self.handle_record(record)).await
+        let (requests_before, units_before) = self.table.spend();
+        let records = StreamRecord::from_event(event);
+        let mut report = BatchReport::default();
+        let mut unfinished = BTreeSet::new();
+        let mut facts = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            let envelope = match screen(ctx, record, &mut report, |_| true).await {
+                Screened::Event(envelope) => envelope,
+                Screened::Acknowledged => continue,
+                Screened::Failed => {
+                    unfinished.insert(index);
+                    continue;
+                }
+            };
+            if let Some(fact) = like_fact(&envelope, index) {
+                facts.push(fact);
+                continue;
+            }
+            if ctx.deadline.remaining() < ctx.record_budget {
+                report.not_started += 1;
+                unfinished.insert(index);
+                continue;
+            }
+            let result = self.notify_image(&envelope, &ctx.deadline).await;
+            report.observe_end_to_end(envelope.occurred_at.millis());
+            if !settle(ctx, record, result, &mut report).await {
+                unfinished.insert(index);
+            }
+        }
+        self.notify_likes(ctx, &records, facts, &mut report, &mut unfinished)
+            .await;
+        let (requests, units) = self.table.spend();
+        tracing::info!(
+            function = ctx.function,
+            records = records.len(),
+            dynamodb_requests = requests - requests_before,
+            write_units = units - units_before,
+            "notifier batch spend"
+        );
+        report.log(ctx.function, "kinesis");
+        let first = unfinished.first().map(|&index| &records[index]);
+        (first_failure_response(first), report)
     }
 
-    pub async fn handle_record(&self, record: StreamRecord) -> Result<Outcome, NotifyError> {
-        let envelope = match Envelope::decode(&record.data)? {
-            Decoded::Known(envelope) => envelope,
-            Decoded::UnknownType {
-                type_name, version, ..
-            } => {
+    /// The likes of a batch, grouped; see the module docs.
+    async fn notify_likes<Q: Quarantine>(
+        &self,
+        ctx: &BatchContext<'_, Q>,
+        records: &[StreamRecord],
+        facts: Vec<LikeFact>,
+        report: &mut BatchReport,
+        unfinished: &mut BTreeSet<usize>,
+    ) {
+        if facts.is_empty() {
+            return;
+        }
+        let occurred: BTreeMap<usize, i64> =
+            facts.iter().map(|f| (f.record, f.version.at_ms)).collect();
+        let latest = latest_per_key(facts);
+        let images: BTreeSet<String> = latest.keys().map(|k| k.image_id.clone()).collect();
+        let mut owners = match self.owners_of(&images, &ctx.deadline).await {
+            Ok(owners) => owners,
+            Err(error) => {
+                tracing::warn!(function = ctx.function, %error, "could not read the images' owners; the likes are redelivered");
+                fail(report, &error);
+                for state in latest.values() {
+                    report.failed += state.records.len();
+                    unfinished.extend(&state.records);
+                }
+                return;
+            }
+        };
+        let mut planned = BTreeMap::new();
+        for (key, fact) in latest {
+            if !owners.contains_key(&key.image_id) {
+                match self.hold_early(&key, &fact).await {
+                    Ok(None) => {
+                        tracing::info!(function = ctx.function, image_id = %key.image_id, outcome = "skipped", "owner not known yet; the like is kept until its ImagePublished or ImageRejected");
+                        report.skipped += fact.records.len();
+                        continue;
+                    }
+                    Ok(Some(owner)) => {
+                        owners.insert(key.image_id.clone(), owner);
+                    }
+                    Err(error) => {
+                        fail(report, &error);
+                        report.failed += fact.records.len();
+                        unfinished.extend(&fact.records);
+                        continue;
+                    }
+                }
+            }
+            if owners.get(&key.image_id) == Some(&key.user_id) {
+                // Owners are not told about their own likes.
+                report.skipped += fact.records.len();
+                continue;
+            }
+            planned.insert(key, fact);
+        }
+        let settled = self.apply_likes(&planned, &owners, &ctx.deadline).await;
+        if let Some(fatal) = settled.fatal {
+            report.fatal.get_or_insert(fatal);
+        }
+        for key in &settled.failed {
+            unfinished.extend(planned[key].records.iter().copied());
+        }
+        for (key, error) in &settled.refused {
+            for &index in &planned[key].records {
+                if !set_aside(ctx, &records[index], error, report).await {
+                    unfinished.insert(index);
+                }
+            }
+        }
+        for (key, fact) in &planned {
+            if settled.refused.contains_key(key) {
+                continue;
+            }
+            for record in &fact.records {
+                if unfinished.contains(record) {
+                    report.failed += 1;
+                    continue;
+                }
+                if settled.already_applied.contains(key) {
+                    report.duplicates += 1;
+                } else {
+                    report.done += 1;
+                }
+                report.observe_end_to_end(occurred[record]);
+            }
+        }
+    }
+
+    /// Keeps a like whose image's owner is unknown; the owner when it became known meanwhile.
+    async fn hold_early(
+        &self,
+        key: &LikerKey,
+        fact: &Latest,
+    ) -> Result<Option<UserId>, TableError> {
+        let early = EarlyLike {
+            window: LikeWindow::of(fact.version.at_ms, self.like_window_ms),
+            liker: Liker {
+                user_id: key.user_id.clone(),
+                liked: fact.liked,
+                version: fact.version,
+            },
+        };
+        match self.table.hold_early(&key.image_id, &early).await? {
+            Held::Kept => Ok(None),
+            Held::OwnerKnown => {
+                let owner = self.table.owner_of(&key.image_id).await?.ok_or_else(|| {
+                    TableError::transient(
+                        "notifications",
+                        format!(
+                            "the owner item of image {} was there and is gone",
+                            key.image_id
+                        ),
+                    )
+                })?;
+                self.remember_owner(&key.image_id, &owner);
+                Ok(Some(owner))
+            }
+        }
+    }
+
+    async fn notify_image(
+        &self,
+        envelope: &Envelope,
+        deadline: &Deadline,
+    ) -> Result<Outcome, NotifyError> {
+        let (kind, image_id, owner_id, reason) = match &envelope.event {
+            SocialEvent::ImagePublished(data) => {
+                (Kind::Published, &data.image_id, &data.owner_id, None)
+            }
+            SocialEvent::ImageRejected(data) => (
+                Kind::Rejected,
+                &data.image_id,
+                &data.owner_id,
+                Some((data.reason.as_str(), data.message.as_str())),
+            ),
+            other => {
                 return Ok(Outcome::Skipped(format!(
-                    "unknown event type {type_name} v{version}"
+                    "{} is not an image event",
+                    other.type_name()
                 )));
             }
         };
-        let written = match &envelope.event {
-            SocialEvent::ImagePublished(data) => {
-                self.remember_owner(&data.image_id, &data.owner_id);
-                let notice = ImageNotice {
-                    event_id: envelope.event_id,
-                    kind: Kind::Published,
-                    owner_id: &data.owner_id,
-                    image_id: &data.image_id,
-                    created_ms: envelope.occurred_at.millis(),
-                    reason: None,
-                };
-                let written = self.table.notify_image(&notice).await?;
-                self.deliver_early(&data.image_id, &data.owner_id).await?;
-                written
-            }
-            SocialEvent::ImageRejected(data) => {
-                self.remember_owner(&data.image_id, &data.owner_id);
-                let notice = ImageNotice {
-                    event_id: envelope.event_id,
-                    kind: Kind::Rejected,
-                    owner_id: &data.owner_id,
-                    image_id: &data.image_id,
-                    created_ms: envelope.occurred_at.millis(),
-                    reason: Some((&data.reason, &data.message)),
-                };
-                let written = self.table.notify_image(&notice).await?;
-                // Likes of a rejected upload (a racing client) are told too: the owner learns
-                // someone saw it, and nothing is left waiting.
-                self.deliver_early(&data.image_id, &data.owner_id).await?;
-                written
-            }
-            SocialEvent::ImageLiked(data) => {
-                return self
-                    .record_liker(&envelope, &data.image_id, &data.user_id, true)
-                    .await;
-            }
-            SocialEvent::ImageLikeUndone(data) => {
-                return self
-                    .record_liker(&envelope, &data.image_id, &data.user_id, false)
-                    .await;
-            }
+        self.remember_owner(image_id, owner_id);
+        let notice = ImageNotice {
+            event_id: envelope.event_id,
+            kind,
+            owner_id,
+            image_id,
+            created_ms: envelope.occurred_at.millis(),
+            reason,
         };
+        let written = self.table.notify_image(&notice).await?;
+        // Likes of a rejected upload (a racing client) are told too: the owner learns someone
+        // saw it, and nothing is left waiting.
+        self.deliver_early(image_id, owner_id, deadline).await?;
         Ok(match written {
             Written::Applied => Outcome::Done,
             Written::Unchanged => {
@@ -162,119 +333,298 @@ impl<T: NotificationStore> Notifier<T> {
         })
     }
 
-    async fn record_liker(
+    /// Delivers the likes kept while the image's owner was unknown, with the batch path, and
+    /// deletes each once delivered. Run on every delivery of the image event: a crash between
+    /// a delivery and its delete is made good by the redelivery, whose writes change nothing.
+    async fn deliver_early(
         &self,
-        envelope: &Envelope,
         image_id: &str,
-        user_id: &str,
-        liked: bool,
-    ) -> Result<Outcome, NotifyError> {
-        let liker = Liker {
-            user_id: user_id.to_owned(),
-            liked,
-            version: EventVersion::of(envelope),
-        };
-        let window = LikeWindow::of(envelope.occurred_at.millis(), self.like_window_ms);
-        let owner_id = match self.owner_of(image_id).await? {
-            Some(owner_id) => owner_id,
-            // The like came before its image's publication (another shard, a late or
-            // quarantined ImagePublished, a consumer that started after it): kept, and
-            // delivered when the owner is known.
-            None => match self
-                .table
-                .hold_early(
-                    image_id,
-                    &EarlyLike {
-                        window,
-                        liker: liker.clone(),
-                    },
-                )
-                .await?
-            {
-                Held::Kept => {
-                    return Ok(Outcome::Skipped(format!(
-                        "owner of image {image_id} not known yet; the like is kept until its ImagePublished or ImageRejected"
-                    )));
-                }
-                Held::OwnerKnown => {
-                    let Some(owner_id) = self.table.owner_of(image_id).await? else {
-                        return Err(TableError::transient(
-                            "notifications",
-                            format!("the owner of {image_id} was written and is gone"),
-                        )
-                        .into());
-                    };
-                    self.remember_owner(image_id, &owner_id);
-                    owner_id
-                }
-            },
-        };
-        Ok(
-            match self.place(&owner_id, image_id, window, &liker).await? {
-                Written::Applied => Outcome::Done,
-                Written::Unchanged if owner_id == user_id => {
-                    Outcome::Skipped("owners are not told about their own likes".to_owned())
-                }
-                Written::Unchanged => Outcome::Duplicate(format!(
-                    "event {} changes nothing (duplicate, stale, or the like was already seen)",
-                    envelope.event_id
-                )),
-            },
-        )
-    }
-
-    /// Writes one liker's fact into the owner's likes notification of its window.
-    async fn place(
-        &self,
         owner_id: &str,
-        image_id: &str,
-        window: LikeWindow,
-        liker: &Liker,
-    ) -> Result<Written, TableError> {
-        if owner_id == liker.user_id {
-            return Ok(Written::Unchanged);
+        deadline: &Deadline,
+    ) -> Result<(), TableError> {
+        let early = self.table.early_likes(image_id).await?;
+        if early.is_empty() {
+            return Ok(());
         }
-        let mut written = self
-            .table
-            .record_liker(owner_id, image_id, window, liker, UndoPlace::OwnWindow)
-            .await?;
-        if !liker.liked {
-            // The like may sit in the window before (a like at 10:59, its undo at 11:01).
-            // Both windows are always written, whatever the first write did: deciding on its
-            // outcome would make a replay (which finds this window already written) reach the
-            // previous window when the first delivery did not, and change the inbox.
-            let previous = LikeWindow {
-                start_ms: window.start_ms - self.like_window_ms,
+        let facts = early
+            .iter()
+            .filter(|kept| kept.liker.user_id != owner_id)
+            .map(|kept| LikeFact {
+                key: LikerKey {
+                    image_id: image_id.to_owned(),
+                    user_id: kept.liker.user_id.clone(),
+                },
+                liked: kept.liker.liked,
+                version: kept.liker.version,
+                record: 0,
+            })
+            .collect();
+        let latest = latest_per_key(facts);
+        let owners = HashMap::from([(image_id.to_owned(), owner_id.to_owned())]);
+        let settled = self.apply_likes(&latest, &owners, deadline).await;
+        if let Some(key) = settled.failed.first() {
+            return Err(TableError::transient(
+                "notifications",
+                format!(
+                    "the like of {} kept for image {image_id} could not be delivered yet",
+                    key.user_id
+                ),
+            ));
+        }
+        for kept in &early {
+            let key = LikerKey {
+                image_id: image_id.to_owned(),
+                user_id: kept.liker.user_id.clone(),
             };
-            let before = self
-                .table
-                .record_liker(
-                    owner_id,
-                    image_id,
-                    previous,
-                    liker,
-                    UndoPlace::PreviousWindow,
-                )
-                .await?;
-            if before == Written::Applied {
-                written = Written::Applied;
+            if let Some(error) = settled.refused.get(&key) {
+                tracing::warn!(image_id, user_id = %key.user_id, %error, "DynamoDB refuses a kept like; it stays kept");
+                continue;
             }
-        }
-        Ok(written)
-    }
-
-    /// Delivers the likes kept while the image's owner was unknown, oldest first, and deletes
-    /// each once delivered. Run on every delivery of the image event (a crash between a
-    /// delivery and its delete is made good by the redelivery, whose writes change nothing).
-    async fn deliver_early(&self, image_id: &str, owner_id: &str) -> Result<(), TableError> {
-        let mut early = self.table.early_likes(image_id).await?;
-        early.sort_by_key(|e| e.liker.version);
-        for kept in early {
-            self.place(owner_id, image_id, kept.window, &kept.liker)
-                .await?;
             self.table.release_early(image_id, &kept.liker).await?;
         }
         Ok(())
+    }
+
+    /// Brings the stored liker states and the notifications' counts up to `latest`.
+    async fn apply_likes(
+        &self,
+        latest: &BTreeMap<LikerKey, Latest>,
+        owners: &HashMap<String, UserId>,
+        deadline: &Deadline,
+    ) -> SettledLikes {
+        let mut settled = SettledLikes::default();
+        let mut pending: Vec<LikerKey> = latest.keys().cloned().collect();
+        for round in 0..MAX_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            // The notifications new likes land in are read with the states; those an unlike
+            // reaches back to are known only once the states are read.
+            let like_windows: Vec<NotificationKey> = pending
+                .iter()
+                .filter(|k| latest[*k].liked)
+                .filter_map(|k| {
+                    Some(NotificationKey {
+                        owner_id: owners.get(&k.image_id)?.clone(),
+                        image_id: k.image_id.clone(),
+                        window_start_ms: LikeWindow::of(
+                            latest[k].version.at_ms,
+                            self.like_window_ms,
+                        )
+                        .start_ms,
+                    })
+                })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mut stored = match self
+                .read_isolating(&pending, &like_windows, deadline, &mut settled)
+                .await
+            {
+                Ok(stored) => stored,
+                Err(error) => {
+                    tracing::warn!(%error, keys = pending.len(), "could not read liker states; the batch resumes at its first affected record");
+                    settled.fail(pending, &error);
+                    return settled;
+                }
+            };
+            pending.retain(|key| !settled.refused.contains_key(key));
+            let wanted: BTreeMap<LikerKey, Latest> = pending
+                .iter()
+                .map(|k| (k.clone(), latest[k].clone()))
+                .collect();
+            let writes = plan(&wanted, owners, &stored.likers, self.like_window_ms);
+            if round == 0 {
+                let written: BTreeSet<&LikerKey> = writes.iter().map(|w| &w.key).collect();
+                settled
+                    .already_applied
+                    .extend(pending.iter().filter(|k| !written.contains(k)).cloned());
+            }
+            let unread: Vec<NotificationKey> = notifications_of(&writes)
+                .into_iter()
+                .filter(|k| !like_windows.contains(k))
+                .collect();
+            if !unread.is_empty() {
+                match self.table.read(&[], &unread, deadline).await {
+                    Ok(more) => stored.notifications.extend(more.notifications),
+                    Err(error) => {
+                        settled.fail(pending, &error);
+                        return settled;
+                    }
+                }
+            }
+            let transactions = pack(writes, &stored.notifications);
+            pending = self
+                .write_isolating(transactions, &stored.notifications, deadline, &mut settled)
+                .await;
+        }
+        if !pending.is_empty() {
+            tracing::warn!(
+                keys = pending.len(),
+                "liker states kept changing during {MAX_ROUNDS} rounds (a concurrent writer?); redelivering"
+            );
+            settled.failed.extend(pending);
+        }
+        settled
+    }
+
+    /// Reads the states of `keys` and the notifications named. When DynamoDB refuses the read
+    /// for the data of some key, the keys are halved until the refused ones stand alone.
+    async fn read_isolating(
+        &self,
+        keys: &[LikerKey],
+        notifications: &[NotificationKey],
+        deadline: &Deadline,
+        settled: &mut SettledLikes,
+    ) -> Result<crate::table::Stored, TableError> {
+        match self.table.read(keys, notifications, deadline).await {
+            Err(error) if error.is_about_data() => {}
+            other => return other,
+        }
+        let mut stored = self.table.read(&[], notifications, deadline).await?;
+        let mut work = vec![keys.to_vec()];
+        while let Some(part) = work.pop() {
+            match self.table.read(&part, &[], deadline).await {
+                Ok(read) => stored.likers.extend(read.likers),
+                Err(error) if error.is_about_data() => match <[LikerKey; 1]>::try_from(part) {
+                    Ok([key]) => {
+                        tracing::warn!(image_id = %key.image_id, user_id = %key.user_id, %error, "DynamoDB refuses this liker's key on its own; its records are quarantined");
+                        settled.refused.insert(key, error);
+                    }
+                    Err(mut part) => {
+                        let second = part.split_off(part.len() / 2);
+                        work.extend([part, second]);
+                    }
+                },
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Commits `transactions` (concurrently: they share no item) and answers the keys whose
+    /// state changed under them. A transaction DynamoDB refuses for its data is halved until
+    /// the refused write stands alone.
+    async fn write_isolating(
+        &self,
+        transactions: Vec<Transaction>,
+        notifications: &HashMap<NotificationKey, crate::likes::StoredLikes>,
+        deadline: &Deadline,
+        settled: &mut SettledLikes,
+    ) -> Vec<LikerKey> {
+        let mut changed = Vec::new();
+        let mut work = transactions;
+        while !work.is_empty() {
+            let results =
+                futures_util::future::join_all(work.iter().map(|t| self.table.apply(t, deadline)))
+                    .await;
+            let mut refused = Vec::new();
+            for (transaction, result) in std::mem::take(&mut work).into_iter().zip(results) {
+                let keys = transaction.writes.iter().map(|w| w.key.clone());
+                match result {
+                    Ok(Applied::Committed) => {}
+                    Ok(Applied::StateChanged) => changed.extend(keys),
+                    Err(error) if error.is_about_data() => refused.push((transaction, error)),
+                    Err(error) => {
+                        tracing::warn!(%error, actions = transaction.actions(), "likes transaction failed; its records are redelivered");
+                        settled.fail(keys, &error);
+                    }
+                }
+            }
+            for (transaction, error) in refused {
+                let mut writes = transaction.writes;
+                if writes.len() == 1 {
+                    let key = writes.remove(0).key;
+                    tracing::warn!(image_id = %key.image_id, user_id = %key.user_id, %error, "DynamoDB refuses this liker's write on its own; its records are quarantined");
+                    settled.refused.insert(key, error);
+                } else {
+                    let second = writes.split_off(writes.len() / 2);
+                    work.extend(pack(writes, notifications));
+                    work.extend(pack(second, notifications));
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// A like fact from a decoded event, or `None` for other types.
+fn like_fact(envelope: &Envelope, record: usize) -> Option<LikeFact> {
+    let (image_id, user_id, liked) = match &envelope.event {
+        SocialEvent::ImageLiked(d) => (&d.image_id, &d.user_id, true),
+        SocialEvent::ImageLikeUndone(d) => (&d.image_id, &d.user_id, false),
+        _ => return None,
+    };
+    Some(LikeFact {
+        key: LikerKey {
+            image_id: image_id.clone(),
+            user_id: user_id.clone(),
+        },
+        liked,
+        version: EventVersion::of(envelope),
+        record,
+    })
+}
+
+/// Counts one image event's outcome; false when its record must be redelivered.
+async fn settle<Q: Quarantine>(
+    ctx: &BatchContext<'_, Q>,
+    record: &StreamRecord,
+    result: Result<Outcome, NotifyError>,
+    report: &mut BatchReport,
+) -> bool {
+    let id = record.source().id();
+    match result {
+        Ok(Outcome::Done) => report.done += 1,
+        Ok(Outcome::Duplicate(reason)) => {
+            tracing::debug!(function = ctx.function, record = %id, outcome = "duplicate", %reason);
+            report.duplicates += 1;
+        }
+        Ok(Outcome::Skipped(reason)) => {
+            tracing::info!(function = ctx.function, record = %id, outcome = "skipped", %reason);
+            report.skipped += 1;
+        }
+        Err(error) => match error.class() {
+            ErrorClass::Permanent => return set_aside(ctx, record, &error, report).await,
+            class => {
+                tracing::warn!(function = ctx.function, record = %id, outcome = "failed", reason = error.reason_code(), %error, "record reported for redelivery");
+                report.failed += 1;
+                if class == ErrorClass::Fatal {
+                    report.fatal.get_or_insert_with(|| error.to_string());
+                }
+                return false;
+            }
+        },
+    }
+    true
+}
+
+/// Notes a refused permission as fatal: the invocation fails, so the Errors alarm fires.
+fn fail(report: &mut BatchReport, error: &TableError) {
+    if matches!(error, TableError::Denied { .. }) {
+        report.fatal.get_or_insert_with(|| error.to_string());
+    }
+}
+
+/// What [`Notifier::apply_likes`] achieved.
+#[derive(Default)]
+struct SettledLikes {
+    /// Keys that could not be brought up to date: their records are redelivered.
+    failed: Vec<LikerKey>,
+    /// Keys whose stored state needed no change (duplicates, replays, stale events).
+    already_applied: BTreeSet<LikerKey>,
+    /// Keys DynamoDB refuses on their own: their records are quarantined (see like-counter's
+    /// hazard note on why a refusal quarantines rather than fails).
+    refused: BTreeMap<LikerKey, TableError>,
+    fatal: Option<String>,
+}
+
+impl SettledLikes {
+    fn fail(&mut self, keys: impl IntoIterator<Item = LikerKey>, error: &TableError) {
+        self.failed.extend(keys);
+        if matches!(error, TableError::Denied { .. }) {
+            self.fatal.get_or_insert_with(|| error.to_string());
+        }
     }
 }
 

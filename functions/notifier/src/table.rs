@@ -2,8 +2,12 @@
 //!
 //! Items (pk, sk):
 //! - `USER#{user_id}`, `N#{created_ms}#{id}`: one notification in a user's inbox
-//!   (`kind`, `image_id`, `unread`, `created_at`, `updated_at` (the `by-activity` index), `expires_at`; for likes one `liker:{user}`
-//!   map per liker with that liker's latest fact: `liked`, `at`, `id`).
+//!   (`kind`, `image_id`, `unread`, `created_at`, `updated_at` (the `by-activity` index),
+//!   `expires_at`; for likes `likes`, the count, and `recent`, the latest likers' names: a few
+//!   hundred bytes however many like the photo).
+//! - `LIKER#{image_id}#{user_id}`, `STATE`: one liker's latest fact about an image (`liked`,
+//!   `at`, `id`) and, while the like stands, the window that counted it (`counted_in`). Spread
+//!   over partitions by liker, so a burst on one photo is no hot key.
 //! - `IMAGE#{image_id}`, `OWNER`: the notifier's own view of who owns an image, learnt from
 //!   ImagePublished / ImageRejected (it never reads another function's table).
 //! - `EVENT#{event_id}`, `RECEIPT`: an image event already turned into a notification.
@@ -14,8 +18,12 @@
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
+use snapglow::retry::{Attempt, with_backoff};
 use snapglow::table::TableError;
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,9 +31,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::inbox::{
-    Kind, LikeWindow, Liker, Notification, UserId, image_pk, liker_attribute, likes_text,
-    notification_id, notification_sk, standing_likers, user_pk,
+    Kind, LikeWindow, Liker, Notification, UserId, image_pk, likes_text, notification_id,
+    notification_sk, standing_likers, user_pk,
 };
+use crate::likes::{LikerKey, LikerState, NotificationKey, StateWrite, StoredLikes, Transaction};
 
 /// The owner named by an image's owner item.
 pub(crate) fn owner_in(item: &std::collections::HashMap<String, AttributeValue>) -> Option<String> {
@@ -49,22 +58,36 @@ pub trait NotificationStore {
     /// Who owns an image, as learnt from its ImagePublished / ImageRejected.
     fn owner_of(&self, image_id: &str) -> impl Future<Output = Result<Option<UserId>, TableError>>;
 
-    /// Records a like (or unlike) fact in the owner's likes notification of that window.
-    ///
-    /// A like creates or extends the notification and makes it unread again. An unlike is
-    /// recorded in its own window (creating a hidden notification if needed) and, in the
-    /// window before, only over a like of that user; a notification already read is never
-    /// changed by an unlike: a like the owner has seen stays seen. Every write applies only
-    /// when newer than the liker's fact already there, so duplicates, stale redeliveries and
-    /// replays change nothing.
-    fn record_liker(
+    /// The owners of `image_ids` as learnt from their ImagePublished / ImageRejected (images
+    /// with none are absent), in one read per 100 images.
+    fn owners_of(
         &self,
-        owner_id: &str,
-        image_id: &str,
-        window: LikeWindow,
-        liker: &Liker,
-        place: UndoPlace,
-    ) -> impl Future<Output = Result<Written, TableError>>;
+        image_ids: &[String],
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<HashMap<String, UserId>, TableError>>;
+
+    /// The stored liker states and likes notifications named, read strongly consistent (what
+    /// the previous batch wrote must be seen), in one read per 100 keys. Absent keys have none.
+    fn read(
+        &self,
+        likers: &[LikerKey],
+        notifications: &[NotificationKey],
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<Stored, TableError>>;
+
+    /// Commits one transaction, all or nothing: each state write only over the state it was
+    /// planned from, each notification's count added to. When a state changed since it was
+    /// read, nothing is written and the answer is [`Applied::StateChanged`].
+    fn apply(
+        &self,
+        transaction: &Transaction,
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<Applied, TableError>>;
+
+    /// DynamoDB requests and write units spent so far (for the per-batch log line).
+    fn spend(&self) -> (u64, u64) {
+        (0, 0)
+    }
 
     /// Keeps a like whose image has no known owner, only while it still has none (checked in
     /// the same transaction as the write, so a publication landing meanwhile is never missed).
@@ -125,6 +148,22 @@ fn read_early(item: &Item) -> Option<EarlyLike> {
         },
         liker: read_liker(user_id, item.get("liker")?)?,
     })
+}
+
+/// What [`NotificationStore::read`] found.
+#[derive(Debug, Default)]
+pub struct Stored {
+    pub likers: HashMap<LikerKey, LikerState>,
+    pub notifications: HashMap<NotificationKey, StoredLikes>,
+}
+
+/// What a transaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Committed,
+    /// A liker's state changed since it was read (a concurrent or zombie invocation, or an SDK
+    /// retry of a write that had in fact succeeded): read again and re-plan.
+    StateChanged,
 }
 
 /// Whether a write changed anything.
@@ -210,13 +249,6 @@ pub struct NotificationsTable {
     /// Write request units billed for them, counting 1 KB items (a likes notification with
     /// many likers is larger: 1 unit per started KB).
     pub write_units: AtomicU64,
-}
-
-/// Where an unlike is written (a like is always written in its own window).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UndoPlace {
-    OwnWindow,
-    PreviousWindow,
 }
 
 fn is_condition_failure<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
@@ -326,7 +358,229 @@ impl NotificationsTable {
     }
 }
 
+/// BatchGetItem takes at most 100 keys.
+const MAX_BATCH_GET_KEYS: usize = 100;
+const ATTEMPTS: u32 = 6;
+
+fn text(item: &Item, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+
+fn liker_pk(key: &LikerKey) -> String {
+    format!("LIKER#{}#{}", key.image_id, key.user_id)
+}
+
+/// The (pk, sk) of a likes notification.
+fn likes_key(key: &NotificationKey) -> (String, String) {
+    let window = LikeWindow {
+        start_ms: key.window_start_ms,
+    };
+    let id = notification_id(Kind::Likes, &key.image_id, Some(window));
+    (
+        user_pk(&key.owner_id),
+        notification_sk(window.start_ms, &id),
+    )
+}
+
+fn read_liker_state(item: &Item) -> Option<LikerState> {
+    let number = |name: &str| item.get(name)?.as_n().ok()?.parse::<i64>().ok();
+    Some(LikerState {
+        liked: *item.get("liked")?.as_bool().ok()?,
+        version: EventVersion {
+            revision: None,
+            at_ms: number("at")?,
+            event_id: item.get("id")?.as_s().ok()?.parse().ok()?,
+        },
+        counted_in: number("counted_in"),
+    })
+}
+
+fn read_stored_likes(item: &Item) -> StoredLikes {
+    StoredLikes {
+        likes: item
+            .get("likes")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+        recent: item
+            .get("recent")
+            .and_then(|v| v.as_l().ok())
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_s().ok().cloned())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The state item a write puts.
+fn liker_item(write: &StateWrite, liked_retention: Duration, unliked_retention: Duration) -> Item {
+    let mut item = key(liker_pk(&write.key), "STATE");
+    item.insert("liked".into(), AttributeValue::Bool(write.new.liked));
+    item.insert("at".into(), n(write.new.version.at_ms));
+    item.insert("id".into(), s(write.new.version.event_id.to_string()));
+    if let Some(window) = write.new.counted_in {
+        item.insert("counted_in".into(), n(window));
+    }
+    // A standing like is kept as long as the notification that counted it (its unlike must
+    // find it); an unliked state as long as any redelivery or redrive of older facts can come.
+    let retention = if write.new.liked {
+        liked_retention
+    } else {
+        unliked_retention
+    };
+    item.insert("expires_at".into(), n(expires_at(retention)));
+    item
+}
+
+impl NotificationsTable {
+    /// Every item of `keys` there is, strongly consistent, in requests of 100 keys; keys
+    /// DynamoDB leaves unprocessed (throttling) are asked again, within the deadline.
+    async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        deadline: &Deadline,
+    ) -> Result<Vec<Item>, TableError> {
+        let mut items = Vec::new();
+        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
+            let request = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .set_keys(Some(chunk.to_vec()))
+                .build()
+                .expect("keys are set");
+            let mut pending = Some(request);
+            let mut rounds = 0u32;
+            while let Some(keys_and_attributes) = pending.take() {
+                let output = with_backoff(deadline, ATTEMPTS, |_| {
+                    let request = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, keys_and_attributes.clone());
+                    self.spend(0);
+                    async move {
+                        request
+                            .send()
+                            .await
+                            .map_err(|e| TableError::classify(&self.table, e))
+                    }
+                })
+                .await?;
+                items.extend(
+                    output
+                        .responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    rounds += 1;
+                    let pause = Duration::from_millis(50 << rounds.min(5));
+                    if deadline.remaining() < pause + Duration::from_secs(1) {
+                        return Err(TableError::transient(
+                            &self.table,
+                            "BatchGetItem kept answering UnprocessedKeys (throttled) until the invocation's deadline",
+                        ));
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    fn action_items(&self, transaction: &Transaction) -> Vec<TransactWriteItem> {
+        let mut actions = Vec::with_capacity(transaction.actions());
+        for write in &transaction.writes {
+            let item = liker_item(
+                write,
+                self.inbox_retention.max(self.receipt_retention),
+                self.receipt_retention,
+            );
+            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+            put = match write.expected {
+                None => put.condition_expression("attribute_not_exists(pk)"),
+                Some(version) => put
+                    .condition_expression("#at = :at AND #id = :id")
+                    .expression_attribute_names("#at", "at")
+                    .expression_attribute_names("#id", "id")
+                    .expression_attribute_values(":at", n(version.at_ms))
+                    .expression_attribute_values(":id", s(version.event_id.to_string())),
+            };
+            actions.push(
+                TransactWriteItem::builder()
+                    .put(put.build().expect("table and item are set"))
+                    .build(),
+            );
+        }
+        for (notification, change) in &transaction.notifications {
+            let (pk, sk) = likes_key(notification);
+            let window = LikeWindow {
+                start_ms: notification.window_start_ms,
+            };
+            let mut set = vec![
+                "id = :nid",
+                "kind = :kind",
+                "image_id = :image",
+                "created_at = if_not_exists(created_at, :created)",
+                "expires_at = :expires",
+                "unread = if_not_exists(unread, :unread)",
+            ];
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .expression_attribute_values(":delta", n(change.delta))
+                .expression_attribute_values(
+                    ":nid",
+                    s(notification_id(
+                        Kind::Likes,
+                        &notification.image_id,
+                        Some(window),
+                    )),
+                )
+                .expression_attribute_values(":kind", s(Kind::Likes.as_str()))
+                .expression_attribute_values(":image", s(&notification.image_id))
+                .expression_attribute_values(":created", n(window.start_ms))
+                .expression_attribute_values(":expires", n(expires_at(self.inbox_retention)))
+                .expression_attribute_values(":unread", AttributeValue::Bool(true));
+            if let Some(recent) = &change.recent {
+                set.push("recent = :recent");
+                update = update.expression_attribute_values(
+                    ":recent",
+                    AttributeValue::L(recent.iter().map(s).collect()),
+                );
+            }
+            if let Some(at) = change.newest_like_ms {
+                // A new like makes the notification unread and moves it up the inbox.
+                set.retain(|a| !a.starts_with("unread"));
+                set.push("unread = :unread");
+                set.push("updated_at = :updated");
+                update = update.expression_attribute_values(":updated", n(at));
+            }
+            let update = update
+                .update_expression(format!("SET {} ADD likes :delta", set.join(", ")))
+                .build()
+                .expect("table, key and expression are set");
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        actions
+    }
+}
+
 impl NotificationStore for NotificationsTable {
+    fn spend(&self) -> (u64, u64) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.write_units.load(Ordering::Relaxed),
+        )
+    }
+
     async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Written, TableError> {
         let items = notice.items(self.inbox_retention, self.receipt_retention);
         let put = |item: Item, only_new: bool| {
@@ -382,68 +636,113 @@ impl NotificationStore for NotificationsTable {
         Ok(output.item.and_then(|item| owner_in(&item)))
     }
 
-    async fn record_liker(
+    async fn owners_of(
         &self,
-        owner_id: &str,
-        image_id: &str,
-        window: LikeWindow,
-        liker: &Liker,
-        place: UndoPlace,
-    ) -> Result<Written, TableError> {
-        let id = notification_id(Kind::Likes, image_id, Some(window));
-        let newer = "(attribute_not_exists(#liker) OR #liker.#at < :at OR (#liker.#at = :at AND #liker.#id < :id))";
-        let state = liker_state(liker);
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                user_pk(owner_id),
-                &notification_sk(window.start_ms, &id),
-            )))
-            .expression_attribute_names("#liker", liker_attribute(&liker.user_id))
-            .expression_attribute_names("#at", "at")
-            .expression_attribute_names("#id", "id")
-            .expression_attribute_values(":state", state)
-            .expression_attribute_values(":at", n(liker.version.at_ms))
-            .expression_attribute_values(":id", s(liker.version.event_id.to_string()));
-        request = if liker.liked {
-            request
-                .update_expression("SET #liker = :state, #id = :nid, kind = :kind, image_id = :image, unread = :unread, created_at = if_not_exists(created_at, :at), updated_at = :at, expires_at = :expires")
-                .condition_expression(newer)
-                .expression_attribute_values(":nid", s(&id))
-                .expression_attribute_values(":kind", s(Kind::Likes.as_str()))
-                .expression_attribute_values(":image", s(image_id))
-                .expression_attribute_values(":unread", AttributeValue::Bool(true))
-                .expression_attribute_values(":expires", n(expires_at(self.inbox_retention)))
-        } else if place == UndoPlace::OwnWindow {
-            // The undo is kept even where no notification exists yet (a hidden one: without
-            // updated_at it is not in the inbox index), so that an older like redelivered
-            // later finds it and stays out, and a replay finds it and writes nothing.
-            request
-                .update_expression("SET #liker = :state, kind = :kind, image_id = :image, unread = if_not_exists(unread, :unread), created_at = if_not_exists(created_at, :at), expires_at = if_not_exists(expires_at, :expires)")
-                .condition_expression(format!(
-                    "(attribute_not_exists(pk) OR unread = :unread) AND {newer}"
-                ))
-                .expression_attribute_values(":kind", s(Kind::Likes.as_str()))
-                .expression_attribute_values(":image", s(image_id))
-                .expression_attribute_values(":unread", AttributeValue::Bool(true))
-                .expression_attribute_values(":expires", n(expires_at(self.inbox_retention)))
-        } else {
-            // The window before: only a like of this user that is still unread is taken out.
-            request
-                .update_expression("SET #liker = :state")
-                .condition_expression(format!(
-                    "attribute_exists(#liker) AND unread = :unread AND {newer}"
-                ))
-                .expression_attribute_values(":unread", AttributeValue::Bool(true))
-        };
-        self.spend(1);
-        match request.send().await {
-            Ok(_) => Ok(Written::Applied),
-            Err(error) if is_condition_failure(&error) => Ok(Written::Unchanged),
-            Err(error) => Err(self.error(error)),
+        image_ids: &[String],
+        deadline: &Deadline,
+    ) -> Result<HashMap<String, UserId>, TableError> {
+        let keys: Vec<Item> = image_ids
+            .iter()
+            .map(|image| key(image_pk(image), "OWNER"))
+            .collect();
+        let mut owners = HashMap::new();
+        for item in self.batch_get(keys, deadline).await? {
+            if let (Some(pk), Some(owner)) = (text(&item, "pk"), owner_in(&item))
+                && let Some(image) = pk.strip_prefix("IMAGE#")
+            {
+                owners.insert(image.to_owned(), owner);
+            }
         }
+        Ok(owners)
+    }
+
+    async fn read(
+        &self,
+        likers: &[LikerKey],
+        notifications: &[NotificationKey],
+        deadline: &Deadline,
+    ) -> Result<Stored, TableError> {
+        let by_liker: HashMap<String, &LikerKey> =
+            likers.iter().map(|k| (liker_pk(k), k)).collect();
+        let by_notification: HashMap<(String, String), &NotificationKey> = notifications
+            .iter()
+            .map(|k| {
+                let (pk, sk) = likes_key(k);
+                ((pk, sk), k)
+            })
+            .collect();
+        let keys = likers
+            .iter()
+            .map(|k| key(liker_pk(k), "STATE"))
+            .chain(notifications.iter().map(|k| {
+                let (pk, sk) = likes_key(k);
+                key(pk, &sk)
+            }))
+            .collect();
+        let mut stored = Stored::default();
+        for item in self.batch_get(keys, deadline).await? {
+            let (Some(pk), Some(sk)) = (text(&item, "pk"), text(&item, "sk")) else {
+                continue;
+            };
+            if let Some(liker) = by_liker.get(&pk).filter(|_| sk == "STATE") {
+                let state = read_liker_state(&item).ok_or_else(|| {
+                    TableError::corrupt_item(&self.table, format!("a liker state {item:?}"))
+                })?;
+                stored.likers.insert((*liker).clone(), state);
+            } else if let Some(notification) = by_notification.get(&(pk, sk)) {
+                stored
+                    .notifications
+                    .insert((*notification).clone(), read_stored_likes(&item));
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn apply(
+        &self,
+        transaction: &Transaction,
+        deadline: &Deadline,
+    ) -> Result<Applied, TableError> {
+        let actions = self.action_items(transaction);
+        let units = 2 * actions.len() as u64;
+        with_backoff(deadline, ATTEMPTS, |_| {
+            let request = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()));
+            self.spend(units);
+            async move {
+                match request.send().await {
+                    Ok(_) => Ok(Applied::Committed),
+                    Err(error) => {
+                        let reasons: Vec<String> = match error.as_service_error() {
+                            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                                .cancellation_reasons()
+                                .iter()
+                                .map(|r| r.code().unwrap_or("None").to_owned())
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                        if reasons.iter().any(|code| code == "ConditionalCheckFailed") {
+                            Ok(Applied::StateChanged)
+                        } else if reasons.iter().any(|code| {
+                            matches!(
+                                code.as_str(),
+                                "TransactionConflict"
+                                    | "ThrottlingError"
+                                    | "ProvisionedThroughputExceeded"
+                                    | "RequestLimitExceeded"
+                            )
+                        }) {
+                            Err(Attempt::Retry(TableError::transient(&self.table, error)))
+                        } else {
+                            Err(TableError::classify(&self.table, error))
+                        }
+                    }
+                }
+            }
+        })
+        .await
     }
 
     async fn hold_early(&self, image_id: &str, early: &EarlyLike) -> Result<Held, TableError> {
@@ -575,7 +874,17 @@ fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
                     .unwrap_or_default()
             ),
         ),
+        Kind::Likes if item.contains_key("likes") => {
+            let stored = read_stored_likes(item);
+            if stored.likes <= 0 {
+                return None;
+            }
+            let text = likes_text(&stored.recent, stored.likes);
+            (stored.recent, text)
+        }
         Kind::Likes => {
+            // Written before counts, with one `liker:{user}` attribute per liker (they expire
+            // with the inbox's retention).
             let likers = item
                 .iter()
                 .filter_map(|(name, value)| read_liker(name.strip_prefix("liker:")?, value))
@@ -584,7 +893,7 @@ fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
             if actors.is_empty() {
                 return None;
             }
-            let text = likes_text(&actors);
+            let text = likes_text(&actors, actors.len() as i64);
             (actors, text)
         }
     };

@@ -147,8 +147,16 @@ impl Emulator {
         let log_path = dir.log(&format!("emulator-{port}.log"));
         std::fs::create_dir_all(log_path.parent().expect("logs dir"))?;
         let log = std::fs::File::create(&log_path)?;
-        let mut command = Command::new(moto);
+        // The launcher next to the pins starts moto's server with its transactions' undo made
+        // cheap (local/emulator/moto_server.py says why and how).
+        let python = moto.with_file_name("python");
+        let launcher = project_root
+            .join("local")
+            .join("emulator")
+            .join("moto_server.py");
+        let mut command = Command::new(python);
         command
+            .arg(launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -1,10 +1,9 @@
 //! The notifications table in memory, for tests of whole batches without DynamoDB. Items are
-//! the real adapter's (built by its item builders, read back by its inbox reader); each write
-//! checks the condition its DynamoDB expression states, and writes nothing when it fails:
+//! the real adapter's (built by its item builders, read back by its readers); each write checks
+//! the condition its DynamoDB expression states, and writes nothing when it fails:
 //! - an image notice is one transaction: a receipt or a notification already there cancels it;
-//! - a like applies only when newer than the liker's stored fact;
-//! - an unlike in its own window only where no notification exists or it is still unread;
-//! - an unlike in the window before only over a stored fact of that liker, still unread.
+//! - a likes transaction applies all or nothing: each liker state only over the state it was
+//!   planned from, counts added to; over 100 actions, or two on one item, it is refused.
 //!
 //! The inbox is the `by-activity` index: items with an `updated_at`, latest first.
 
@@ -15,14 +14,17 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{
-    EarlyLike, Held, ImageNotice, Item, NotificationStore, UndoPlace, Written, early_item,
-    early_sk, key, liker_state, n, read_early, read_liker, read_notification, s,
+    Applied, EarlyLike, Held, ImageNotice, Item, NotificationStore, Stored, Written, early_item,
+    early_sk, key, liker_item, liker_pk, likes_key, n, read_early, read_liker_state,
+    read_notification, read_stored_likes, s,
 };
 use crate::inbox::{
-    Kind, LikeWindow, Liker, Notification, UserId, image_pk, liker_attribute, notification_id,
-    notification_sk, user_pk,
+    Kind, LikeWindow, Liker, Notification, UserId, image_pk, notification_id, user_pk,
 };
+use crate::likes::{LikerKey, MAX_TRANSACTION_ACTIONS, NotificationKey, Transaction};
 use aws_sdk_dynamodb::types::AttributeValue;
+use snapglow::batch::Deadline;
+use std::collections::{BTreeSet, HashMap};
 
 pub struct MemoryNotifications {
     /// By (pk, sk).
@@ -40,6 +42,8 @@ impl Default for MemoryNotifications {
         }
     }
 }
+
+const TABLE: &str = "memory-notifications";
 
 fn item_key(item: &Item) -> (String, String) {
     let text = |name: &str| item[name].as_s().expect("keys are strings").clone();
@@ -99,61 +103,122 @@ impl NotificationStore for MemoryNotifications {
             .and_then(super::owner_in))
     }
 
-    async fn record_liker(
+    async fn owners_of(
         &self,
-        owner_id: &str,
-        image_id: &str,
-        window: LikeWindow,
-        liker: &Liker,
-        place: UndoPlace,
-    ) -> Result<Written, TableError> {
-        let id = notification_id(Kind::Likes, image_id, Some(window));
-        let (pk, sk) = (user_pk(owner_id), notification_sk(window.start_ms, &id));
-        let attribute = liker_attribute(&liker.user_id);
+        image_ids: &[String],
+        _deadline: &Deadline,
+    ) -> Result<HashMap<String, UserId>, TableError> {
+        let items = self.lock();
+        Ok(image_ids
+            .iter()
+            .filter_map(|image| {
+                let item = items.get(&(image_pk(image), "OWNER".to_owned()))?;
+                Some((image.clone(), super::owner_in(item)?))
+            })
+            .collect())
+    }
+
+    async fn read(
+        &self,
+        likers: &[LikerKey],
+        notifications: &[NotificationKey],
+        _deadline: &Deadline,
+    ) -> Result<Stored, TableError> {
+        let items = self.lock();
+        let mut stored = Stored::default();
+        for liker in likers {
+            if let Some(item) = items.get(&(liker_pk(liker), "STATE".to_owned())) {
+                let state = read_liker_state(item)
+                    .ok_or_else(|| TableError::corrupt_item(TABLE, format!("{item:?}")))?;
+                stored.likers.insert(liker.clone(), state);
+            }
+        }
+        for notification in notifications {
+            if let Some(item) = items.get(&likes_key(notification)) {
+                stored
+                    .notifications
+                    .insert(notification.clone(), read_stored_likes(item));
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn apply(
+        &self,
+        transaction: &Transaction,
+        _deadline: &Deadline,
+    ) -> Result<Applied, TableError> {
         let mut items = self.lock();
-        let existing = items.get(&(pk.clone(), sk.clone()));
-        let stored = existing.and_then(|item| item.get(&attribute)).map(|state| {
-            read_liker(&liker.user_id, state).expect("a liker written by the adapter")
+        if transaction.actions() > MAX_TRANSACTION_ACTIONS {
+            return Err(TableError::rejected(
+                TABLE,
+                "ValidationException: over 100 actions in one transaction",
+            ));
+        }
+        let keys: BTreeSet<String> = transaction
+            .writes
+            .iter()
+            .map(|w| liker_pk(&w.key))
+            .collect();
+        if keys.len() != transaction.writes.len() {
+            return Err(TableError::rejected(
+                TABLE,
+                "ValidationException: two operations on one item",
+            ));
+        }
+        let unchanged = transaction.writes.iter().all(|w| {
+            let stored = items
+                .get(&(liker_pk(&w.key), "STATE".to_owned()))
+                .and_then(read_liker_state)
+                .map(|state| state.version);
+            stored == w.expected
         });
-        let newer = stored.as_ref().is_none_or(|s| s.version < liker.version);
-        let unread = existing
-            .and_then(|item| item.get("unread")?.as_bool().ok().copied())
-            .unwrap_or(false);
-        let allowed = match (liker.liked, place) {
-            (true, _) => newer,
-            (false, UndoPlace::OwnWindow) => (existing.is_none() || unread) && newer,
-            (false, UndoPlace::PreviousWindow) => stored.is_some() && unread && newer,
-        };
-        if !allowed {
-            return Ok(Written::Unchanged);
+        if !unchanged {
+            return Ok(Applied::StateChanged);
         }
-        let at = n(liker.version.at_ms);
-        let expires = n(expires_at(self.inbox_retention));
-        let item = items
-            .entry((pk.clone(), sk.clone()))
-            .or_insert_with(|| key(pk, &sk));
-        item.insert(attribute, liker_state(liker));
-        match (liker.liked, place) {
-            (true, _) => {
-                set_if_absent(item, "created_at", at.clone());
-                item.insert("id".into(), s(&id));
-                item.insert("kind".into(), s(Kind::Likes.as_str()));
-                item.insert("image_id".into(), s(image_id));
+        for write in &transaction.writes {
+            let item = liker_item(
+                write,
+                self.inbox_retention.max(self.receipt_retention),
+                self.receipt_retention,
+            );
+            items.insert(item_key(&item), item);
+        }
+        for (notification, change) in &transaction.notifications {
+            let (pk, sk) = likes_key(notification);
+            let window = LikeWindow {
+                start_ms: notification.window_start_ms,
+            };
+            let item = items
+                .entry((pk.clone(), sk.clone()))
+                .or_insert_with(|| key(pk, &sk));
+            let likes = number(item, "likes").unwrap_or(0) + change.delta;
+            item.insert("likes".into(), n(likes));
+            item.insert(
+                "id".into(),
+                s(notification_id(
+                    Kind::Likes,
+                    &notification.image_id,
+                    Some(window),
+                )),
+            );
+            item.insert("kind".into(), s(Kind::Likes.as_str()));
+            item.insert("image_id".into(), s(&notification.image_id));
+            set_if_absent(item, "created_at", n(window.start_ms));
+            item.insert("expires_at".into(), n(expires_at(self.inbox_retention)));
+            set_if_absent(item, "unread", AttributeValue::Bool(true));
+            if let Some(recent) = &change.recent {
+                item.insert(
+                    "recent".into(),
+                    AttributeValue::L(recent.iter().map(s).collect()),
+                );
+            }
+            if let Some(at) = change.newest_like_ms {
                 item.insert("unread".into(), AttributeValue::Bool(true));
-                item.insert("updated_at".into(), at);
-                item.insert("expires_at".into(), expires);
+                item.insert("updated_at".into(), n(at));
             }
-            (false, UndoPlace::OwnWindow) => {
-                // No updated_at: a notification made only of unlikes stays out of the inbox.
-                set_if_absent(item, "unread", AttributeValue::Bool(true));
-                set_if_absent(item, "created_at", at);
-                set_if_absent(item, "expires_at", expires);
-                item.insert("kind".into(), s(Kind::Likes.as_str()));
-                item.insert("image_id".into(), s(image_id));
-            }
-            (false, UndoPlace::PreviousWindow) => {}
         }
-        Ok(Written::Applied)
+        Ok(Applied::Committed)
     }
 
     async fn hold_early(&self, image_id: &str, early: &EarlyLike) -> Result<Held, TableError> {
