@@ -158,6 +158,7 @@ async fn a_photo_goes_from_upload_to_likes_and_notifications_through_the_api_onl
     ];
     expected.sort();
     assert_eq!(actors, expected);
+    assert_eq!(likes_note["likes"], 2, "the count of likes it stands for");
     assert!(items.iter().any(|n| n["kind"] == "published"));
     // ... which she marks read
     let read = api

@@ -165,6 +165,9 @@ struct NotificationView {
     image_id: String,
     text: String,
     actors: Vec<String>,
+    /// For likes: how many this notification counts (`actors` names the latest few).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    likes: Option<i64>,
     unread: bool,
     created_at: String,
 }
@@ -590,6 +593,7 @@ impl<S: Store> Api<S> {
                 image_id: n.image_id,
                 text: n.text,
                 actors: n.actors,
+                likes: n.likes,
                 unread: n.unread,
                 created_at: n.created_at,
             })

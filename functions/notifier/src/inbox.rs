@@ -87,8 +87,11 @@ pub struct Notification {
     pub key: String,
     pub kind: Kind,
     pub image_id: String,
-    /// Who did it, most recent first (likers whose like still stands).
+    /// Who did it, most recent first (the latest likers whose like still stands, at most 3).
     pub actors: Vec<String>,
+    /// For likes: how many likes this notification counts (its window's, still standing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub likes: Option<i64>,
     pub text: String,
     pub unread: bool,
     pub created_at: String,

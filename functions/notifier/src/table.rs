@@ -863,10 +863,11 @@ fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
     let kind = Kind::parse(&text_of("kind")?)?;
     let image_id = text_of("image_id")?;
     let created_ms = number("created_at").unwrap_or(0);
-    let (actors, text) = match kind {
-        Kind::Published => (Vec::new(), "Your photo is live".to_owned()),
+    let (actors, likes, text) = match kind {
+        Kind::Published => (Vec::new(), None, "Your photo is live".to_owned()),
         Kind::Rejected => (
             Vec::new(),
+            None,
             format!(
                 "Your upload was rejected: {}",
                 text_of("message")
@@ -880,7 +881,7 @@ fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
                 return None;
             }
             let text = likes_text(&stored.recent, stored.likes);
-            (stored.recent, text)
+            (stored.recent, Some(stored.likes), text)
         }
         Kind::Likes => {
             // Written before counts, with one `liker:{user}` attribute per liker (they expire
@@ -893,8 +894,8 @@ fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
             if actors.is_empty() {
                 return None;
             }
-            let text = likes_text(&actors, actors.len() as i64);
-            (actors, text)
+            let count = actors.len() as i64;
+            (actors.clone(), Some(count), likes_text(&actors, count))
         }
     };
     Some(Notification {
@@ -903,6 +904,7 @@ fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
         kind,
         image_id,
         actors,
+        likes,
         text,
         unread: item
             .get("unread")

@@ -238,15 +238,24 @@ pub async fn verify(
             }
             let mut expected = truth.likes_of(image_id);
             expected.remove(owner.as_str());
-            let named: Vec<&String> = inbox
+            // Each standing like is counted in exactly one window's notification, which names
+            // its latest likers (at most 3), each once, all of them standing.
+            let notes: Vec<&notifier::inbox::Notification> = inbox
                 .iter()
                 .filter(|n| &n.image_id == image_id && n.kind == notifier::inbox::Kind::Likes)
-                .flat_map(|n| n.actors.iter())
                 .collect();
-            let distinct: BTreeSet<String> = named.iter().map(|s| (*s).clone()).collect();
-            if distinct != expected || named.len() != distinct.len() {
+            let counted: i64 = notes.iter().filter_map(|n| n.likes).sum();
+            let misnamed = notes.iter().any(|n| {
+                let distinct: BTreeSet<&String> = n.actors.iter().collect();
+                distinct.len() != n.actors.len()
+                    || n.actors.len() > 3
+                    || n.actors.iter().any(|a| !expected.contains(a))
+            });
+            if counted != expected.len() as i64 || misnamed {
+                let named: Vec<(&Vec<String>, Option<i64>)> =
+                    notes.iter().map(|n| (&n.actors, n.likes)).collect();
                 verdict.wrong_notifications.push(format!(
-                    "{owner}: likes of {image_id} name {named:?}, truth {expected:?}"
+                    "{owner}: likes of {image_id} count {counted} and name {named:?}, truth {expected:?}"
                 ));
             }
         }
