@@ -684,3 +684,89 @@ async fn a_canceled_transaction_writes_nothing_and_leaves_no_stream_record() {
         .collect();
     assert_eq!(keys, ["\"IMAGE#committed\""]);
 }
+
+#[tokio::test]
+async fn the_emulator_refuses_what_dynamodb_refuses_and_moto_alone_lets_through() {
+    // Prepare: the likes table (pk, sk)
+    let stage = TestStack::start().await;
+    let table = stage.name("LikesTable").to_owned();
+    let db = &stage.clients.dynamodb;
+    let key = |sk: String| {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("IMAGE#x".into())),
+            ("sk".to_owned(), AttributeValue::S(sk)),
+        ])
+    };
+    let code = |error: &dyn aws_sdk_dynamodb::error::ProvideErrorMetadata| {
+        (
+            error.code().unwrap_or_default().to_owned(),
+            error.message().unwrap_or_default().to_owned(),
+        )
+    };
+
+    // Act: three requests DynamoDB refuses
+    let writes: Vec<aws_sdk_dynamodb::types::WriteRequest> = (0..26)
+        .map(|i| {
+            aws_sdk_dynamodb::types::WriteRequest::builder()
+                .put_request(
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(key(format!("LIKE#u{i}"))))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .collect();
+    let batch_write = db
+        .batch_write_item()
+        .request_items(&table, writes)
+        .send()
+        .await
+        .expect_err("26 writes");
+    let long_key = db
+        .batch_get_item()
+        .request_items(
+            &table,
+            aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .keys(key(format!("LIKE#{}", "x".repeat(2048))))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect_err("a sort key over 1024 bytes");
+    let unused = db
+        .transact_write_items()
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .put(
+                    aws_sdk_dynamodb::types::Put::builder()
+                        .table_name(&table)
+                        .set_item(Some(key("LIKE#u".into())))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .expression_attribute_values(":unused", AttributeValue::N("1".into()))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("a value no expression uses");
+
+    // Assess: each is a ValidationException naming the limit, as DynamoDB answers
+    for (error, says) in [
+        (
+            code(batch_write.as_service_error().unwrap()),
+            "less than or equal to 25",
+        ),
+        (code(long_key.as_service_error().unwrap()), "1024 bytes"),
+        (
+            code(unused.as_service_error().unwrap()),
+            "unused in expressions",
+        ),
+    ] {
+        assert_eq!(error.0, "ValidationException", "{error:?}");
+        assert!(error.1.contains(says), "{error:?}");
+    }
+}

@@ -9,15 +9,38 @@ invocation once a table holds 10,000 items. Here the items a transaction names a
 cancellation those items are put back and the stream records it appended are removed. What a
 client sees is unchanged: all or nothing, the same errors, no stream record of a canceled write
 (tests/local_stack.rs checks it through the SDK).
+
+A second change, to fidelity: moto's server answers requests on several threads, and its
+DynamoDB writes read, change and store an item without a lock, so two concurrent updates of one
+item can lose one (an `ADD` to a count, measured: one like in 10,000). DynamoDB applies writes
+to an item one at a time (and cancels a transaction that collides with another:
+TransactionConflict). Here every DynamoDB write takes one lock.
+
+A third change, to strictness: DynamoDB refuses requests moto lets through. These documented
+limits are checked before moto runs a request, and refused with DynamoDB's ValidationException:
+- BatchWriteItem takes at most 25 requests;
+- a partition key value is at most 2048 bytes and a sort key value at most 1024, in every key a
+  request names (moto checks them only when it stores an item, so a read, a delete or an
+  update of an oversized key passed);
+- each action of a TransactWriteItems may name only the expression attribute names and values
+  its expressions use (moto checks this for single writes only);
+- a TransactWriteItems request is at most 4 MB.
 """
 
 import copy
+import functools
 import sys
+import threading
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
+import json
+import re
+
+from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
 
 
@@ -90,8 +113,119 @@ def transact_write_items(self, transact_items):
         raise
 
 
+_WRITES = threading.RLock()
+
+
+def _one_at_a_time(method):
+    @functools.wraps(method)
+    def locked(*args, **kwargs):
+        with _WRITES:
+            return method(*args, **kwargs)
+
+    return locked
+
+
 dynamodb_models.copy = _TablesAreNotCopied()
-DynamoDBBackend.transact_write_items = transact_write_items
+DynamoDBBackend.transact_write_items = _one_at_a_time(transact_write_items)
+for _name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+    if hasattr(DynamoDBBackend, _name):
+        setattr(DynamoDBBackend, _name, _one_at_a_time(getattr(DynamoDBBackend, _name)))
+
+
+def _refuse(message):
+    raise MockValidationException(message)
+
+
+def _check_key(backend, table_name, attributes):
+    """The key attributes of `attributes` (a key or an item) against DynamoDB's size limits."""
+    table = backend.tables.get(table_name)
+    if table is None or not isinstance(attributes, dict):
+        return
+    for attribute, limit, which in (
+        (table.hash_key_attr, 2048, "hashkey"),
+        (table.range_key_attr, 1024, "range key"),
+    ):
+        value = attributes.get(attribute) if attribute else None
+        if value is not None and DynamoType(value).size() > limit:
+            if which == "hashkey":
+                _refuse(
+                    "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of 2048 bytes"
+                )
+            _refuse(
+                "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes"
+            )
+
+
+def _check_used(operation):
+    """An action's expression attribute names and values must all be used."""
+    text = " ".join(
+        operation.get(field) or ""
+        for field in (
+            "ConditionExpression",
+            "UpdateExpression",
+            "ProjectionExpression",
+        )
+    )
+    used_names = set(re.findall(r"#[A-Za-z0-9_]+", text))
+    used_values = set(re.findall(r":[A-Za-z0-9_]+", text))
+    for kind, provided, used in (
+        ("Names", operation.get("ExpressionAttributeNames") or {}, used_names),
+        ("Values", operation.get("ExpressionAttributeValues") or {}, used_values),
+    ):
+        for name in provided:
+            if name not in used:
+                _refuse(
+                    f"Value provided in ExpressionAttribute{kind} unused in expressions: keys: {{{name}}}"
+                )
+
+
+def _strict(handler):
+    """Checks the request of a DynamoHandler method before moto runs it."""
+    name = handler.__name__
+
+    @functools.wraps(handler)
+    def checked(self):
+        body = self.body
+        backend = self.dynamodb_backend
+        if name in ("get_item", "delete_item", "update_item"):
+            _check_key(backend, body.get("TableName"), body.get("Key"))
+        elif name == "batch_get_item":
+            for table_name, request in (body.get("RequestItems") or {}).items():
+                for key in request.get("Keys") or []:
+                    _check_key(backend, table_name, key)
+        elif name == "batch_write_item":
+            requests = body.get("RequestItems") or {}
+            if sum(len(r) for r in requests.values()) > 25:
+                _refuse(
+                    "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]"
+                )
+            for table_name, table_requests in requests.items():
+                for request in table_requests:
+                    for kind, operation in request.items():
+                        key = operation.get("Item" if kind == "PutRequest" else "Key")
+                        _check_key(backend, table_name, key)
+        elif name == "transact_write_items":
+            if len(json.dumps(body, default=str).encode()) > 4 * 1024 * 1024:
+                _refuse("Transaction request cannot be larger than 4 MB")
+            for action in body.get("TransactItems") or []:
+                for kind, operation in action.items():
+                    key = operation.get("Item" if kind == "Put" else "Key")
+                    _check_key(backend, operation.get("TableName"), key)
+                    _check_used(operation)
+        return handler(self)
+
+    return checked
+
+
+for _name in (
+    "get_item",
+    "delete_item",
+    "update_item",
+    "batch_get_item",
+    "batch_write_item",
+    "transact_write_items",
+):
+    setattr(DynamoHandler, _name, _strict(getattr(DynamoHandler, _name)))
 
 if __name__ == "__main__":
     main(sys.argv[1:])

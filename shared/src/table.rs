@@ -137,6 +137,29 @@ impl TableError {
     }
 }
 
+/// Splits `transactions` into the first wave, whose transactions share no item named by
+/// `shared` and may run at once, and the rest, to run after it.
+///
+/// HAZARD: two transactions writing one item at once collide on DynamoDB (TransactionConflict:
+/// one is canceled and retried, a wasted request) and lose an update on the local emulator.
+pub fn first_wave<T, K: Ord>(
+    transactions: Vec<T>,
+    shared: impl Fn(&T) -> Vec<K>,
+) -> (Vec<T>, Vec<T>) {
+    let mut taken = std::collections::BTreeSet::new();
+    let (mut wave, mut rest) = (Vec::new(), Vec::new());
+    for transaction in transactions {
+        let keys = shared(&transaction);
+        if keys.iter().any(|k| taken.contains(k)) {
+            rest.push(transaction);
+        } else {
+            taken.extend(keys);
+            wave.push(transaction);
+        }
+    }
+    (wave, rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +215,21 @@ mod tests {
             TableError::classify("likes", answered(400, "ValidationException")),
             Attempt::GiveUp(TableError::Rejected { .. })
         ));
+    }
+
+    #[test]
+    fn transactions_sharing_an_item_run_in_separate_waves() {
+        let transactions = vec![
+            ("a", vec![1]),
+            ("b", vec![1]),
+            ("c", vec![2]),
+            ("d", vec![]),
+        ];
+        let (wave, rest) = first_wave(transactions, |t| t.1.clone());
+        fn names(ts: Vec<(&'static str, Vec<i32>)>) -> Vec<&'static str> {
+            ts.into_iter().map(|t| t.0).collect()
+        }
+        assert_eq!((names(wave), names(rest)), (vec!["a", "c", "d"], vec!["b"]));
     }
 
     #[test]

@@ -227,11 +227,16 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
         let mut changed = Vec::new();
         let mut work = transactions;
         while !work.is_empty() {
+            let (wave, rest) =
+                snapglow::table::first_wave(std::mem::take(&mut work), |t: &Transaction| {
+                    t.count_deltas.keys().cloned().collect()
+                });
+            work = rest;
             let results =
-                futures_util::future::join_all(work.iter().map(|t| self.table.apply(t, deadline)))
+                futures_util::future::join_all(wave.iter().map(|t| self.table.apply(t, deadline)))
                     .await;
             let mut refused = Vec::new();
-            for (transaction, result) in std::mem::take(&mut work).into_iter().zip(results) {
+            for (transaction, result) in wave.into_iter().zip(results) {
                 let keys = transaction.writes.iter().map(|w| w.key.clone());
                 match result {
                     Ok(Applied::Committed) => {}
