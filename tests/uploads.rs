@@ -81,8 +81,23 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     );
     // The logical screen: 65535 x 65535 (4.3 gigapixels).
     gif_bomb[6..10].copy_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    // A 16-bit RGBA PNG whose header says 10000 x 10000: 100 MP, within MAX_PIXELS, but
+    // 1.1 GB to decode with its working copy, over resize's budget of 60% of 1769 MB.
+    let mut deep = encoded(
+        image::DynamicImage::ImageRgba16(image::ImageBuffer::from_pixel(
+            4,
+            4,
+            image::Rgba([1000u16, 2000, 3000, 65535]),
+        )),
+        ImageFormat::Png,
+    );
+    deep[16..20].copy_from_slice(&10_000u32.to_be_bytes());
+    deep[20..24].copy_from_slice(&10_000u32.to_be_bytes());
+    let crc = crc32fast::hash(&deep[12..29]);
+    deep[29..33].copy_from_slice(&crc.to_be_bytes());
     let jpeg = progressive_jpeg(64, 64);
     vec![
+        ("deep-100mp.png", deep, "too_large"),
         ("truncated.jpg", jpeg[..jpeg.len() / 2].to_vec(), "corrupt"),
         ("empty.jpg", Vec::new(), "unsupported_format"),
         (
@@ -117,7 +132,7 @@ fn colour_at(image: &image::DynamicImage, x: u32, y: u32) -> &'static str {
 #[tokio::test]
 async fn uploads_become_upright_private_renditions_and_hostile_files_are_rejected() {
     // GIVEN photos in all eight EXIF orientations, a transparent PNG, a progressive JPEG and
-    // five hostile files, uploaded as a client would
+    // six hostile files, uploaded as a client would
     let stage = TestStack::start().await;
     let mut uploads: Vec<(String, Vec<u8>)> = (1..=8)
         .map(|n| (format!("orientation-{n}.jpg"), marked_jpeg(n)))

@@ -1,7 +1,7 @@
 //! Fire drills: the stream's two consumers under the failures AWS promises will happen, with
 //! the real binaries, the template's mappings and the emulator. Each drill checks the outcome
 //! against the ground truth (exact like counts; one "published" notification per image; each
-//! likes notification naming exactly the users whose like stands) and reports its figures.
+//! likes notifications counting exactly the users whose like stands, naming at most three of them) and reports its figures.
 //!
 //! Used at a small size by `make test` (tests/fire_drills.rs) and at a larger one by
 //! `make bench`.
