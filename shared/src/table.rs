@@ -3,9 +3,22 @@
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use std::collections::HashMap;
 use std::error::Error;
+use std::time::Duration;
 
-use crate::retry::{Attempt, is_transient};
+use crate::batch::Deadline;
+use crate::retry::{Attempt, is_transient, with_backoff};
+
+/// A DynamoDB item, as the SDK holds it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// BatchGetItem takes at most 100 keys.
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+/// Attempts per request, on top of the SDK's own, within the invocation's deadline.
+const ATTEMPTS: u32 = 6;
 
 /// The error a table operation failed with: an SDK error, or whatever a test double reports.
 pub type Cause = Box<dyn Error + Send + Sync + 'static>;
@@ -135,6 +148,125 @@ impl TableError {
     {
         Self::classify(table, error).into_error()
     }
+}
+
+/// Every item of `keys` there is in `table`, read strongly consistent, in requests of 100 keys
+/// (`projection`: the attributes to read; the key attributes must be among them). Keys
+/// DynamoDB leaves unprocessed (throttled, while the call "succeeds") are asked again with a
+/// growing pause, never past the deadline. `on_request` is called once per request sent.
+pub async fn batch_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: Vec<Item>,
+    projection: Option<&str>,
+    deadline: &Deadline,
+    on_request: impl Fn(),
+) -> Result<Vec<Item>, TableError> {
+    let mut items = Vec::new();
+    for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
+        let request = KeysAndAttributes::builder()
+            .consistent_read(true)
+            .set_projection_expression(projection.map(str::to_owned))
+            .set_keys(Some(chunk.to_vec()))
+            .build()
+            .expect("keys are set");
+        let mut pending = Some(request);
+        let mut rounds = 0u32;
+        while let Some(keys_and_attributes) = pending.take() {
+            let output = with_backoff(deadline, ATTEMPTS, |_| {
+                let request = client
+                    .batch_get_item()
+                    .request_items(table, keys_and_attributes.clone());
+                on_request();
+                async move {
+                    request
+                        .send()
+                        .await
+                        .map_err(|e| TableError::classify(table, e))
+                }
+            })
+            .await?;
+            items.extend(
+                output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(table)
+                    .unwrap_or_default(),
+            );
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(table))
+                .filter(|k| !k.keys.is_empty());
+            if pending.is_some() {
+                rounds += 1;
+                let pause = Duration::from_millis(50 << rounds.min(5));
+                if deadline.remaining() < pause + Duration::from_secs(1) {
+                    return Err(TableError::transient(
+                        table,
+                        "BatchGetItem kept answering UnprocessedKeys (throttled) until the invocation's deadline",
+                    ));
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// What a conditional transaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Committed,
+    /// A condition failed: some state changed since it was read (a concurrent or zombie
+    /// invocation, or an SDK retry of a write that had in fact succeeded). Read again and
+    /// re-plan.
+    StateChanged,
+}
+
+/// Commits `actions` as one TransactWriteItems on `table`, retrying conflicts and throttling
+/// within the deadline. `on_attempt` is called once per request sent.
+pub async fn transact(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    actions: &[TransactWriteItem],
+    deadline: &Deadline,
+    on_attempt: impl Fn(),
+) -> Result<Applied, TableError> {
+    with_backoff(deadline, ATTEMPTS, |_| {
+        let request = client
+            .transact_write_items()
+            .set_transact_items(Some(actions.to_vec()));
+        on_attempt();
+        async move {
+            let Err(error) = request.send().await else {
+                return Ok(Applied::Committed);
+            };
+            let reasons: Vec<String> = match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => canceled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_owned())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if reasons.iter().any(|code| code == "ConditionalCheckFailed") {
+                Ok(Applied::StateChanged)
+            } else if reasons.iter().any(|code| {
+                matches!(
+                    code.as_str(),
+                    "TransactionConflict"
+                        | "ThrottlingError"
+                        | "ProvisionedThroughputExceeded"
+                        | "RequestLimitExceeded"
+                )
+            }) {
+                Err(Attempt::Retry(TableError::transient(table, error)))
+            } else {
+                Err(TableError::classify(table, error))
+            }
+        }
+    })
+    .await
 }
 
 /// Splits `transactions` into the first wave, whose transactions share no item named by

@@ -6,11 +6,11 @@
 //!   redelivery can be older than it; a liked one never does, since the count rests on it.
 //! - `IMAGE#{image_id}`, `COUNT`: `likes`, the number of users whose state is liked.
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
-use snapglow::retry::{Attempt, with_backoff};
-use snapglow::table::TableError;
+pub use snapglow::table::Applied;
+use snapglow::table::{TableError, batch_get, transact};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,10 +20,6 @@ use crate::ledger::{LikeKey, LikeState, Transaction};
 
 #[cfg(test)]
 pub mod memory;
-
-/// BatchGetItem takes at most 100 keys.
-const MAX_BATCH_GET_KEYS: usize = 100;
-const ATTEMPTS: u32 = 6;
 
 /// The like states and counts as the counter needs them. [`LikesTable`] is DynamoDB; tests use
 /// the in-memory twin in `memory`, which keeps the same guarantees.
@@ -50,15 +46,6 @@ pub trait LikeStore {
 
     /// What the requests so far cost.
     fn spend(&self) -> &Spend;
-}
-
-/// What a transaction did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    Committed,
-    /// Some state changed since it was read (a concurrent or zombie invocation, or an SDK
-    /// retry of a write that had in fact succeeded): read again and re-plan.
-    StateChanged,
 }
 
 /// DynamoDB requests and write request units spent, for the per-batch log and the benchmark.
@@ -224,68 +211,26 @@ impl LikeStore for LikesTable {
             .map(|k| ((image_pk(&k.image_id), format!("LIKE#{}", k.user_id)), k))
             .collect();
         let mut states = HashMap::new();
-        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
-            let mut request = KeysAndAttributes::builder()
-                .consistent_read(true)
-                .projection_expression("pk, sk, liked, version_at, version_id, version_rev");
-            for key in chunk {
-                request = request.keys(Self::key(key));
-            }
-            let mut pending = Some(request.build().expect("keys are set"));
-            let mut unprocessed_rounds = 0u32;
-            while let Some(keys_and_attributes) = pending.take() {
-                let output = with_backoff(deadline, ATTEMPTS, |_| {
-                    let request = self
-                        .client
-                        .batch_get_item()
-                        .request_items(&self.table, keys_and_attributes.clone());
-                    self.spend.requests.fetch_add(1, Ordering::Relaxed);
-                    async move {
-                        request
-                            .send()
-                            .await
-                            .map_err(|e| TableError::classify(&self.table, e))
-                    }
-                })
-                .await?;
-                for item in output
-                    .responses
+        let items = batch_get(
+            &self.client,
+            &self.table,
+            keys.iter().map(Self::key).collect(),
+            Some("pk, sk, liked, version_at, version_id, version_rev"),
+            deadline,
+            || {
+                self.spend.requests.fetch_add(1, Ordering::Relaxed);
+            },
+        )
+        .await?;
+        for item in items {
+            let text = |name: &str| {
+                item.get(name)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
                     .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let pk = item
-                        .get("pk")
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    let sk = item
-                        .get("sk")
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    if let Some(key) = by_item.get(&(pk, sk)) {
-                        states.insert((*key).clone(), self.parse_state(&item)?);
-                    }
-                }
-                // Throttled keys come back unprocessed while the call "succeeds".
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys.is_empty());
-                if pending.is_some() {
-                    unprocessed_rounds += 1;
-                    // Backs off like the SDK would, but never past the invocation's deadline:
-                    // a table that stays throttled fails the read, and the batch is redelivered.
-                    let pause = Duration::from_millis(50 << unprocessed_rounds.min(5));
-                    if deadline.remaining() < pause + Duration::from_secs(1) {
-                        return Err(TableError::transient(
-                            &self.table,
-                            "BatchGetItem kept answering UnprocessedKeys (throttled) until the invocation's deadline",
-                        ));
-                    }
-                    tokio::time::sleep(pause).await;
-                }
+            };
+            if let Some(key) = by_item.get(&(text("pk"), text("sk"))) {
+                states.insert((*key).clone(), self.parse_state(&item)?);
             }
         }
         Ok(states)
@@ -298,32 +243,11 @@ impl LikeStore for LikesTable {
         deadline: &Deadline,
     ) -> Result<Applied, TableError> {
         let actions = self.action_items(transaction);
-        with_backoff(deadline, ATTEMPTS, |_| {
-            let request = self.client.transact_write_items().set_transact_items(Some(actions.clone()));
+        transact(&self.client, &self.table, &actions, deadline, || {
             self.spend.requests.fetch_add(1, Ordering::Relaxed);
-            self.spend.write_units.fetch_add(2 * actions.len() as u64, Ordering::Relaxed);
-            async move {
-                match request.send().await {
-                    Ok(_) => Ok(Applied::Committed),
-                    Err(error) => {
-                        let reasons: Vec<String> = error
-                            .as_service_error()
-                            .and_then(|e| match e {
-                                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(canceled) => Some(canceled),
-                                _ => None,
-                            })
-                            .map(|canceled| canceled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
-                            .unwrap_or_default();
-                        if reasons.iter().any(|code| code == "ConditionalCheckFailed") {
-                            Ok(Applied::StateChanged)
-                        } else if reasons.iter().any(|code| matches!(code.as_str(), "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded")) {
-                            Err(Attempt::Retry(TableError::transient(&self.table, error)))
-                        } else {
-                            Err(TableError::classify(&self.table, error))
-                        }
-                    }
-                }
-            }
+            self.spend
+                .write_units
+                .fetch_add(2 * actions.len() as u64, Ordering::Relaxed);
         })
         .await
     }

@@ -18,12 +18,10 @@
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
-use snapglow::retry::{Attempt, with_backoff};
+pub use snapglow::table::Applied;
 use snapglow::table::TableError;
 use std::collections::HashMap;
 use std::future::Future;
@@ -155,15 +153,6 @@ fn read_early(item: &Item) -> Option<EarlyLike> {
 pub struct Stored {
     pub likers: HashMap<LikerKey, LikerState>,
     pub notifications: HashMap<NotificationKey, StoredLikes>,
-}
-
-/// What a transaction did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Committed,
-    /// A liker's state changed since it was read (a concurrent or zombie invocation, or an SDK
-    /// retry of a write that had in fact succeeded): read again and re-plan.
-    StateChanged,
 }
 
 /// Whether a write changed anything.
@@ -358,10 +347,6 @@ impl NotificationsTable {
     }
 }
 
-/// BatchGetItem takes at most 100 keys.
-const MAX_BATCH_GET_KEYS: usize = 100;
-const ATTEMPTS: u32 = 6;
-
 fn text(item: &Item, name: &str) -> Option<String> {
     item.get(name)?.as_s().ok().cloned()
 }
@@ -436,62 +421,15 @@ fn liker_item(write: &StateWrite, liked_retention: Duration, unliked_retention: 
 }
 
 impl NotificationsTable {
-    /// Every item of `keys` there is, strongly consistent, in requests of 100 keys; keys
-    /// DynamoDB leaves unprocessed (throttling) are asked again, within the deadline.
     async fn batch_get(
         &self,
         keys: Vec<Item>,
         deadline: &Deadline,
     ) -> Result<Vec<Item>, TableError> {
-        let mut items = Vec::new();
-        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
-            let request = KeysAndAttributes::builder()
-                .consistent_read(true)
-                .set_keys(Some(chunk.to_vec()))
-                .build()
-                .expect("keys are set");
-            let mut pending = Some(request);
-            let mut rounds = 0u32;
-            while let Some(keys_and_attributes) = pending.take() {
-                let output = with_backoff(deadline, ATTEMPTS, |_| {
-                    let request = self
-                        .client
-                        .batch_get_item()
-                        .request_items(&self.table, keys_and_attributes.clone());
-                    self.spend(0);
-                    async move {
-                        request
-                            .send()
-                            .await
-                            .map_err(|e| TableError::classify(&self.table, e))
-                    }
-                })
-                .await?;
-                items.extend(
-                    output
-                        .responses
-                        .unwrap_or_default()
-                        .remove(&self.table)
-                        .unwrap_or_default(),
-                );
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys.is_empty());
-                if pending.is_some() {
-                    rounds += 1;
-                    let pause = Duration::from_millis(50 << rounds.min(5));
-                    if deadline.remaining() < pause + Duration::from_secs(1) {
-                        return Err(TableError::transient(
-                            &self.table,
-                            "BatchGetItem kept answering UnprocessedKeys (throttled) until the invocation's deadline",
-                        ));
-                    }
-                    tokio::time::sleep(pause).await;
-                }
-            }
-        }
-        Ok(items)
+        snapglow::table::batch_get(&self.client, &self.table, keys, None, deadline, || {
+            self.spend(0)
+        })
+        .await
     }
 
     fn action_items(&self, transaction: &Transaction) -> Vec<TransactWriteItem> {
@@ -705,42 +643,8 @@ impl NotificationStore for NotificationsTable {
     ) -> Result<Applied, TableError> {
         let actions = self.action_items(transaction);
         let units = 2 * actions.len() as u64;
-        with_backoff(deadline, ATTEMPTS, |_| {
-            let request = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(actions.clone()));
-            self.spend(units);
-            async move {
-                match request.send().await {
-                    Ok(_) => Ok(Applied::Committed),
-                    Err(error) => {
-                        let reasons: Vec<String> = match error.as_service_error() {
-                            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-                                .cancellation_reasons()
-                                .iter()
-                                .map(|r| r.code().unwrap_or("None").to_owned())
-                                .collect(),
-                            _ => Vec::new(),
-                        };
-                        if reasons.iter().any(|code| code == "ConditionalCheckFailed") {
-                            Ok(Applied::StateChanged)
-                        } else if reasons.iter().any(|code| {
-                            matches!(
-                                code.as_str(),
-                                "TransactionConflict"
-                                    | "ThrottlingError"
-                                    | "ProvisionedThroughputExceeded"
-                                    | "RequestLimitExceeded"
-                            )
-                        }) {
-                            Err(Attempt::Retry(TableError::transient(&self.table, error)))
-                        } else {
-                            Err(TableError::classify(&self.table, error))
-                        }
-                    }
-                }
-            }
+        snapglow::table::transact(&self.client, &self.table, &actions, deadline, || {
+            self.spend(units)
         })
         .await
     }

@@ -123,7 +123,7 @@ impl LikeStore for MemoryLikes {
     ) -> Result<HashMap<LikeKey, LikeState>, TableError> {
         let mut inner = self.lock();
         self.spend.requests.fetch_add(
-            keys.len().div_ceil(super::MAX_BATCH_GET_KEYS) as u64,
+            keys.len().div_ceil(snapglow::table::MAX_BATCH_GET_KEYS) as u64,
             Ordering::Relaxed,
         );
         if let Some(key) = keys.iter().find(|k| inner.corrupt.contains(k)) {
