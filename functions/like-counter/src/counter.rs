@@ -10,22 +10,19 @@
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
+use snapglow::batch::grouped::{KeyOutcomes, TransactionShape, read_halving, write_halving};
 use snapglow::batch::{
     BatchContext, BatchReport, Deadline, Screened, StreamRecord, first_failure_response, screen,
-    set_aside,
 };
 use snapglow::contracts::{Envelope, SocialEvent};
 use snapglow::dedup::EventVersion;
 use snapglow::quarantine::Quarantine;
-use snapglow::table::TableError;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::ledger::{
-    Latest, LikeFact, LikeKey, LikeState, Transaction, latest_per_key, pack, plan,
-};
-use crate::table::{Applied, LikeStore, LikesTable};
+use crate::ledger::{Latest, LikeFact, LikeKey, Transaction, latest_per_key, pack, plan};
+use crate::table::{LikeStore, LikesTable};
 
 /// Read-plan-write rounds before giving up on keys whose state keeps changing under us.
 const MAX_ROUNDS: usize = 5;
@@ -93,36 +90,22 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
             facts.iter().map(|f| (f.record, f.version.at_ms)).collect();
         let latest = latest_per_key(facts);
         let settled = self.apply(&latest, &deadline).await;
-        for key in &settled.failed {
-            unfinished.extend(latest[key].records.iter().copied());
-        }
         // A key DynamoDB refuses on its own (after the rest of the batch was written without
         // it) takes its records to the quarantine, with what DynamoDB said.
-        for (key, error) in &settled.refused {
-            for &index in &latest[key].records {
-                if !set_aside(&ctx, &records[index], error, &mut report).await {
-                    unfinished.insert(index);
-                }
-            }
-        }
-        for (key, state) in &latest {
-            if settled.refused.contains_key(key) {
-                continue;
-            }
-            for record in &state.records {
-                if unfinished.contains(record) {
-                    report.failed += 1;
-                    continue;
-                }
-                if settled.already_applied.contains(key) {
-                    report.duplicates += 1;
-                } else {
-                    report.done += 1;
-                }
-                report.observe_end_to_end(occurred[record]);
-            }
-        }
-        report.fatal = settled.fatal;
+        let keys: Vec<(&LikeKey, &[usize])> = latest
+            .iter()
+            .map(|(key, state)| (key, state.records.as_slice()))
+            .collect();
+        settled
+            .settle(
+                &ctx,
+                &records,
+                &keys,
+                &occurred,
+                &mut report,
+                &mut unfinished,
+            )
+            .await;
         let first = unfinished.first().map(|&index| &records[index]);
         tracing::info!(
             function = %self.function,
@@ -145,21 +128,30 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
     }
 
     /// Brings the stored state up to `latest`.
-    async fn apply(&self, latest: &BTreeMap<LikeKey, Latest>, deadline: &Deadline) -> Settled {
-        let mut settled = Settled::default();
+    async fn apply(
+        &self,
+        latest: &BTreeMap<LikeKey, Latest>,
+        deadline: &Deadline,
+    ) -> KeyOutcomes<LikeKey> {
+        let mut settled = KeyOutcomes::default();
         let mut pending: Vec<LikeKey> = latest.keys().cloned().collect();
         for round in 0..MAX_ROUNDS {
             if pending.is_empty() {
                 break;
             }
-            let stored = match self.read_isolating(&pending, deadline, &mut settled).await {
-                Ok(stored) => stored,
-                Err(error) => {
-                    tracing::warn!(function = %self.function, %error, keys = pending.len(), "could not read like states; the batch resumes at its first affected record");
-                    settled.fail(pending, &error);
-                    return settled;
-                }
-            };
+            let mut stored = HashMap::new();
+            let read = read_halving(
+                &pending,
+                async |keys: &[LikeKey]| self.table.read_states(keys, deadline).await,
+                |states| stored.extend(states),
+                &mut settled,
+            )
+            .await;
+            if let Err(error) = read {
+                tracing::warn!(function = %self.function, %error, keys = pending.len(), "could not read like states; the batch resumes at its first affected record");
+                settled.fail(pending, &error);
+                return settled;
+            }
             pending.retain(|key| !settled.refused.contains_key(key));
             let wanted: BTreeMap<LikeKey, Latest> = pending
                 .iter()
@@ -173,9 +165,21 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
                     .already_applied
                     .extend(pending.iter().filter(|k| !written.contains(k)).cloned());
             }
-            pending = self
-                .write_isolating(pack(writes), deadline, &mut settled)
-                .await;
+            pending = write_halving(
+                pack(writes),
+                TransactionShape {
+                    keys: |t: &Transaction| t.writes.iter().map(|w| w.key.clone()).collect(),
+                    shared: |t: &Transaction| t.count_deltas.keys().cloned().collect(),
+                },
+                |t: Transaction| {
+                    let mut writes = t.writes;
+                    let second = writes.split_off(writes.len() / 2);
+                    [pack(writes), pack(second)].concat()
+                },
+                async |t: &Transaction| self.table.apply(t, deadline).await,
+                &mut settled,
+            )
+            .await;
         }
         if !pending.is_empty() {
             tracing::warn!(function = %self.function, keys = pending.len(), "like states kept changing during {MAX_ROUNDS} rounds (a concurrent writer?); redelivering");
@@ -183,120 +187,12 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
         }
         settled
     }
-
-    /// Reads the states of `keys`. When DynamoDB refuses the read for the data of some key
-    /// (a key over its size limit, a stored item the counter cannot read), the keys are halved
-    /// until the refused ones stand alone: they go to `settled.refused`, the rest are read.
-    /// Any other error fails the whole read.
-    async fn read_isolating(
-        &self,
-        keys: &[LikeKey],
-        deadline: &Deadline,
-        settled: &mut Settled,
-    ) -> Result<HashMap<LikeKey, LikeState>, TableError> {
-        let mut states = HashMap::new();
-        let mut work = vec![keys.to_vec()];
-        while let Some(part) = work.pop() {
-            match self.table.read_states(&part, deadline).await {
-                Ok(read) => states.extend(read),
-                Err(error) if error.is_about_data() => match <[LikeKey; 1]>::try_from(part) {
-                    Ok([key]) => {
-                        tracing::warn!(function = %self.function, image_id = %key.image_id, user_id = %key.user_id, %error, "DynamoDB refuses this like's key on its own; its records are quarantined");
-                        settled.refused.insert(key, error);
-                    }
-                    Err(mut part) => {
-                        let second = part.split_off(part.len() / 2);
-                        work.extend([part, second]);
-                    }
-                },
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(states)
-    }
-
-    /// Commits `transactions` (concurrently; they share no item) and answers the keys whose
-    /// state changed under them, to plan again. A transaction DynamoDB refuses for its data
-    /// is halved until the refused write stands alone, as in [`Self::read_isolating`].
-    async fn write_isolating(
-        &self,
-        transactions: Vec<Transaction>,
-        deadline: &Deadline,
-        settled: &mut Settled,
-    ) -> Vec<LikeKey> {
-        let mut changed = Vec::new();
-        let mut work = transactions;
-        while !work.is_empty() {
-            let (wave, rest) =
-                snapglow::table::first_wave(std::mem::take(&mut work), |t: &Transaction| {
-                    t.count_deltas.keys().cloned().collect()
-                });
-            work = rest;
-            let results =
-                futures_util::future::join_all(wave.iter().map(|t| self.table.apply(t, deadline)))
-                    .await;
-            let mut refused = Vec::new();
-            for (transaction, result) in wave.into_iter().zip(results) {
-                let keys = transaction.writes.iter().map(|w| w.key.clone());
-                match result {
-                    Ok(Applied::Committed) => {}
-                    Ok(Applied::StateChanged) => changed.extend(keys),
-                    Err(error) if error.is_about_data() => refused.push((transaction, error)),
-                    Err(error) => {
-                        tracing::warn!(function = %self.function, %error, actions = transaction.actions(), "like transaction failed; its records are redelivered");
-                        settled.fail(keys, &error);
-                    }
-                }
-            }
-            for (transaction, error) in refused {
-                let mut writes = transaction.writes;
-                if writes.len() == 1 {
-                    let key = writes.remove(0).key;
-                    tracing::warn!(function = %self.function, image_id = %key.image_id, user_id = %key.user_id, %error, "DynamoDB refuses this like's write on its own; its records are quarantined");
-                    settled.refused.insert(key, error);
-                } else {
-                    let second = writes.split_off(writes.len() / 2);
-                    work.extend(pack(writes));
-                    work.extend(pack(second));
-                }
-            }
-        }
-        changed
-    }
-}
-
-/// What [`LikeCounter::apply`] achieved.
-#[derive(Default)]
-struct Settled {
-    /// Keys that could not be brought up to date: their records are redelivered.
-    failed: Vec<LikeKey>,
-    /// Keys whose stored state needed no change (duplicates, replays, stale events).
-    already_applied: BTreeSet<LikeKey>,
-    /// Keys DynamoDB refuses on their own, and what it said: their records are quarantined.
-    ///
-    /// HAZARD: a bug that makes DynamoDB refuse every request (a wrong expression) would
-    /// quarantine every record. That is chosen over failing the batch: the quarantine keeps
-    /// each record whole for 14 days and says why, while a shard that keeps failing gives its
-    /// records up after `MaximumRetryAttempts` with only pointers, which expire with the
-    /// stream's 24 hours. The `QuarantineWrites` alarm fires on the first one.
-    refused: BTreeMap<LikeKey, TableError>,
-    /// A refused permission: the invocation fails so that the `Errors` alarm fires.
-    fatal: Option<String>,
-}
-
-impl Settled {
-    fn fail(&mut self, keys: impl IntoIterator<Item = LikeKey>, error: &TableError) {
-        self.failed.extend(keys);
-        if matches!(error, TableError::Denied { .. }) {
-            self.fatal.get_or_insert_with(|| error.to_string());
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::StateWrite;
+    use crate::ledger::{LikeState, StateWrite};
     use crate::table::memory::MemoryLikes;
     use serde_json::json;
     use snapglow::contracts::Timestamp;

@@ -11,6 +11,7 @@
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
+use snapglow::batch::grouped::{KeyOutcomes, TransactionShape, read_halving, write_halving};
 use snapglow::batch::{
     BatchContext, BatchReport, Classify, Deadline, ErrorClass, Outcome, Screened, StreamRecord,
     first_failure_response, screen, set_aside,
@@ -28,7 +29,7 @@ use crate::likes::{
     pack, plan,
 };
 use crate::table::{
-    Applied, EarlyLike, Held, ImageNotice, NotificationStore, NotificationsTable, Written,
+    EarlyLike, Held, ImageNotice, NotificationStore, NotificationsTable, Stored, Written,
 };
 
 /// Read-plan-write rounds before giving up on keys whose state keeps changing under us.
@@ -226,36 +227,13 @@ impl<T: NotificationStore> Notifier<T> {
             planned.insert(key, fact);
         }
         let settled = self.apply_likes(&planned, &owners, &ctx.deadline).await;
-        if let Some(fatal) = settled.fatal {
-            report.fatal.get_or_insert(fatal);
-        }
-        for key in &settled.failed {
-            unfinished.extend(planned[key].records.iter().copied());
-        }
-        for (key, error) in &settled.refused {
-            for &index in &planned[key].records {
-                if !set_aside(ctx, &records[index], error, report).await {
-                    unfinished.insert(index);
-                }
-            }
-        }
-        for (key, fact) in &planned {
-            if settled.refused.contains_key(key) {
-                continue;
-            }
-            for record in &fact.records {
-                if unfinished.contains(record) {
-                    report.failed += 1;
-                    continue;
-                }
-                if settled.already_applied.contains(key) {
-                    report.duplicates += 1;
-                } else {
-                    report.done += 1;
-                }
-                report.observe_end_to_end(occurred[record]);
-            }
-        }
+        let keys: Vec<(&LikerKey, &[usize])> = planned
+            .iter()
+            .map(|(key, fact)| (key, fact.records.as_slice()))
+            .collect();
+        settled
+            .settle(ctx, records, &keys, &occurred, report, unfinished)
+            .await;
     }
 
     /// Keeps a like whose image's owner is unknown; the owner when it became known meanwhile.
@@ -391,8 +369,8 @@ impl<T: NotificationStore> Notifier<T> {
         latest: &BTreeMap<LikerKey, Latest>,
         owners: &HashMap<String, UserId>,
         deadline: &Deadline,
-    ) -> SettledLikes {
-        let mut settled = SettledLikes::default();
+    ) -> KeyOutcomes<LikerKey> {
+        let mut settled = KeyOutcomes::default();
         let mut pending: Vec<LikerKey> = latest.keys().cloned().collect();
         for round in 0..MAX_ROUNDS {
             if pending.is_empty() {
@@ -417,10 +395,34 @@ impl<T: NotificationStore> Notifier<T> {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let mut stored = match self
-                .read_isolating(&pending, &like_windows, deadline, &mut settled)
-                .await
-            {
+            // Refused liker keys are found by halving, without the notifications, which are
+            // then read on their own.
+            let read = match self.table.read(&pending, &like_windows, deadline).await {
+                Ok(stored) => Ok(stored),
+                Err(error) if error.is_about_data() => {
+                    let mut stored = Stored::default();
+                    let halved = read_halving(
+                        &pending,
+                        async |keys: &[LikerKey]| self.table.read(keys, &[], deadline).await,
+                        |more: Stored| stored.likers.extend(more.likers),
+                        &mut settled,
+                    )
+                    .await;
+                    match halved {
+                        Ok(()) => self
+                            .table
+                            .read(&[], &like_windows, deadline)
+                            .await
+                            .map(|more| Stored {
+                                likers: stored.likers,
+                                notifications: more.notifications,
+                            }),
+                        Err(error) => Err(error),
+                    }
+                }
+                Err(error) => Err(error),
+            };
+            let mut stored = match read {
                 Ok(stored) => stored,
                 Err(error) => {
                     tracing::warn!(%error, keys = pending.len(), "could not read liker states; the batch resumes at its first affected record");
@@ -453,10 +455,22 @@ impl<T: NotificationStore> Notifier<T> {
                     }
                 }
             }
-            let transactions = pack(writes, &stored.notifications);
-            pending = self
-                .write_isolating(transactions, &stored.notifications, deadline, &mut settled)
-                .await;
+            let notifications = &stored.notifications;
+            pending = write_halving(
+                pack(writes, notifications),
+                TransactionShape {
+                    keys: |t: &Transaction| t.writes.iter().map(|w| w.key.clone()).collect(),
+                    shared: |t: &Transaction| t.notifications.keys().cloned().collect(),
+                },
+                |t: Transaction| {
+                    let mut writes = t.writes;
+                    let second = writes.split_off(writes.len() / 2);
+                    [pack(writes, notifications), pack(second, notifications)].concat()
+                },
+                async |t: &Transaction| self.table.apply(t, deadline).await,
+                &mut settled,
+            )
+            .await;
         }
         if !pending.is_empty() {
             tracing::warn!(
@@ -466,90 +480,6 @@ impl<T: NotificationStore> Notifier<T> {
             settled.failed.extend(pending);
         }
         settled
-    }
-
-    /// Reads the states of `keys` and the notifications named. When DynamoDB refuses the read
-    /// for the data of some key, the keys are halved until the refused ones stand alone.
-    async fn read_isolating(
-        &self,
-        keys: &[LikerKey],
-        notifications: &[NotificationKey],
-        deadline: &Deadline,
-        settled: &mut SettledLikes,
-    ) -> Result<crate::table::Stored, TableError> {
-        match self.table.read(keys, notifications, deadline).await {
-            Err(error) if error.is_about_data() => {}
-            other => return other,
-        }
-        let mut stored = self.table.read(&[], notifications, deadline).await?;
-        let mut work = vec![keys.to_vec()];
-        while let Some(part) = work.pop() {
-            match self.table.read(&part, &[], deadline).await {
-                Ok(read) => stored.likers.extend(read.likers),
-                Err(error) if error.is_about_data() => match <[LikerKey; 1]>::try_from(part) {
-                    Ok([key]) => {
-                        tracing::warn!(image_id = %key.image_id, user_id = %key.user_id, %error, "DynamoDB refuses this liker's key on its own; its records are quarantined");
-                        settled.refused.insert(key, error);
-                    }
-                    Err(mut part) => {
-                        let second = part.split_off(part.len() / 2);
-                        work.extend([part, second]);
-                    }
-                },
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(stored)
-    }
-
-    /// Commits `transactions` (concurrently: they share no item) and answers the keys whose
-    /// state changed under them. A transaction DynamoDB refuses for its data is halved until
-    /// the refused write stands alone.
-    async fn write_isolating(
-        &self,
-        transactions: Vec<Transaction>,
-        notifications: &HashMap<NotificationKey, crate::likes::StoredLikes>,
-        deadline: &Deadline,
-        settled: &mut SettledLikes,
-    ) -> Vec<LikerKey> {
-        let mut changed = Vec::new();
-        let mut work = transactions;
-        while !work.is_empty() {
-            let (wave, rest) =
-                snapglow::table::first_wave(std::mem::take(&mut work), |t: &Transaction| {
-                    t.notifications.keys().cloned().collect()
-                });
-            work = rest;
-            let results =
-                futures_util::future::join_all(wave.iter().map(|t| self.table.apply(t, deadline)))
-                    .await;
-            let mut refused = Vec::new();
-            for (transaction, result) in wave.into_iter().zip(results) {
-                let keys = transaction.writes.iter().map(|w| w.key.clone());
-                match result {
-                    Ok(Applied::Committed) => {}
-                    Ok(Applied::StateChanged) => changed.extend(keys),
-                    Err(error) if error.is_about_data() => refused.push((transaction, error)),
-                    Err(error) => {
-                        tracing::warn!(%error, actions = transaction.actions(), "likes transaction failed; its records are redelivered");
-                        settled.fail(keys, &error);
-                    }
-                }
-            }
-            for (transaction, error) in refused {
-                let mut writes = transaction.writes;
-                if writes.len() == 1 {
-                    let key = writes.remove(0).key;
-                    tracing::warn!(image_id = %key.image_id, user_id = %key.user_id, %error, "DynamoDB refuses this liker's write on its own; its records are quarantined");
-                    settled.refused.insert(key, error);
-                } else {
-                    let second = writes.split_off(writes.len() / 2);
-                    work.extend(pack(writes, notifications));
-                    work.extend(pack(second, notifications));
-                }
-            }
-        }
-        changed
     }
 }
 
@@ -608,28 +538,6 @@ async fn settle<Q: Quarantine>(
 fn fail(report: &mut BatchReport, error: &TableError) {
     if matches!(error, TableError::Denied { .. }) {
         report.fatal.get_or_insert_with(|| error.to_string());
-    }
-}
-
-/// What [`Notifier::apply_likes`] achieved.
-#[derive(Default)]
-struct SettledLikes {
-    /// Keys that could not be brought up to date: their records are redelivered.
-    failed: Vec<LikerKey>,
-    /// Keys whose stored state needed no change (duplicates, replays, stale events).
-    already_applied: BTreeSet<LikerKey>,
-    /// Keys DynamoDB refuses on their own: their records are quarantined (see like-counter's
-    /// hazard note on why a refusal quarantines rather than fails).
-    refused: BTreeMap<LikerKey, TableError>,
-    fatal: Option<String>,
-}
-
-impl SettledLikes {
-    fn fail(&mut self, keys: impl IntoIterator<Item = LikerKey>, error: &TableError) {
-        self.failed.extend(keys);
-        if matches!(error, TableError::Denied { .. }) {
-            self.fatal.get_or_insert_with(|| error.to_string());
-        }
     }
 }
 

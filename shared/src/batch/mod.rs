@@ -14,6 +14,7 @@
 //!   or quarantined): a panic, a timeout or a failed quarantine write reports it instead.
 
 mod deadline;
+pub mod grouped;
 mod kinesis;
 mod record;
 mod screen;
