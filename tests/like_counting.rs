@@ -137,11 +137,7 @@ async fn generated_histories_end_in_the_model_counts_whatever_the_delivery() {
         let mut counter = stage.function("like-counter").await;
         deliver(&stage, &mut random, &mut counter).await;
         // THEN every count equals the model's
-        let table = like_counter::table::LikesTable::new(
-            stage.clients.dynamodb.clone(),
-            stage.name("LikesTable"),
-            Duration::from_secs(3600),
-        );
+        let table = likes_table(&stage);
         let expected = model(&facts);
         for (image, count) in &expected {
             assert_eq!(
@@ -172,33 +168,63 @@ fn the_model_is_the_latest_fact_per_user() {
     assert_eq!(model(&history), BTreeMap::from([("i".to_owned(), 1)]));
 }
 
-#[tokio::test]
-async fn a_like_whose_stored_state_is_unreadable_is_quarantined_alone_and_the_other_99_count() {
-    // Prepare: one batch of 100 likes of one image, and a stored like state of the 8th liker
-    // that the counter cannot read (a hand edit gave it a text flag)
-    let stage = TestStack::start().await;
-    let likes: Vec<Envelope> = (0..100u32)
+/// 100 likes of `image` by u0..u99, one millisecond apart.
+fn hundred_likes(image: &str) -> Vec<Envelope> {
+    (0..100u32)
         .map(|i| {
             like(
-                "img-corrupt",
+                image,
                 &format!("u{i}"),
                 true,
                 1_700_000_000_000 + i64::from(i),
                 Uuid::from_u128(u128::from(i) + 1),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Stores a like state of `user` for `image` that like-counter cannot read (a hand edit gave
+/// it a text flag).
+async fn corrupt_like_state(stage: &TestStack, image: &str, user: &str) {
     stage
         .clients
         .dynamodb
         .put_item()
         .table_name(stage.name("LikesTable"))
-        .item("pk", AttributeValue::S("IMAGE#img-corrupt".into()))
-        .item("sk", AttributeValue::S("LIKE#u7".into()))
+        .item("pk", AttributeValue::S(format!("IMAGE#{image}")))
+        .item("sk", AttributeValue::S(format!("LIKE#{user}")))
         .item("liked", AttributeValue::S("yes".into()))
         .send()
         .await
         .unwrap();
+}
+
+fn likes_table(stage: &TestStack) -> like_counter::table::LikesTable {
+    like_counter::table::LikesTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("LikesTable"),
+        Duration::from_secs(3600),
+    )
+}
+
+/// Hands every shard's records to like-counter in one batch each; none may be reported.
+async fn deliver_shards(stage: &TestStack, counter: &mut snapglow_local::lambda::LocalFunction) {
+    for (shard, records) in stage.shards().await {
+        let response = invoke_json(counter, &stage.kinesis_batch(&shard, &records)).await;
+        assert_eq!(
+            snapglow_tests::batch_failures(&response),
+            Vec::<String>::new()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_like_whose_stored_state_is_unreadable_is_quarantined_alone_and_the_other_99_count() {
+    // Prepare: one batch of 100 likes of one image, and a stored like state of the 8th liker
+    // that the counter cannot read (a hand edit gave it a text flag)
+    let stage = TestStack::start().await;
+    let likes = hundred_likes("img-corrupt");
+    corrupt_like_state(&stage, "img-corrupt", "u7").await;
     stage.publish(&likes).await;
     let mut counter = stage.function("like-counter").await;
     let shards = stage.shards().await;
@@ -216,11 +242,7 @@ async fn a_like_whose_stored_state_is_unreadable_is_quarantined_alone_and_the_ot
         snapglow_tests::batch_failures(&response),
         Vec::<String>::new()
     );
-    let table = like_counter::table::LikesTable::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("LikesTable"),
-        Duration::from_secs(3600),
-    );
+    let table = likes_table(&stage);
     assert_eq!(table.count("img-corrupt").await.unwrap(), 99);
     let quarantined = stage.quarantined().await;
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");
@@ -248,19 +270,8 @@ async fn a_300_kb_record_and_one_sqs_cannot_carry_are_quarantined_whole_and_redr
     // are records the quarantine message cannot hold as they are: one of 300 KB, one holding
     // U+FFFF (which SQS refuses in any message)
     let stage = TestStack::start().await;
-    let likes_table = stage.name("LikesTable");
     for user in ["big", "odd"] {
-        stage
-            .clients
-            .dynamodb
-            .put_item()
-            .table_name(likes_table)
-            .item("pk", AttributeValue::S("IMAGE#img-redrive".into()))
-            .item("sk", AttributeValue::S(format!("LIKE#{user}")))
-            .item("liked", AttributeValue::S("yes".into()))
-            .send()
-            .await
-            .unwrap();
+        corrupt_like_state(&stage, "img-redrive", user).await;
     }
     let mut records: Vec<Vec<u8>> = (0..3u128)
         .map(|i| like_with_note("img-redrive", &format!("u{i}"), i + 1, ""))
@@ -285,18 +296,8 @@ async fn a_300_kb_record_and_one_sqs_cannot_carry_are_quarantined_whole_and_redr
             .unwrap();
     }
     let mut counter = stage.function("like-counter").await;
-    for (shard, records) in stage.shards().await {
-        let response = invoke_json(&mut counter, &stage.kinesis_batch(&shard, &records)).await;
-        assert_eq!(
-            snapglow_tests::batch_failures(&response),
-            Vec::<String>::new()
-        );
-    }
-    let table = like_counter::table::LikesTable::new(
-        stage.clients.dynamodb.clone(),
-        likes_table,
-        Duration::from_secs(3600),
-    );
+    deliver_shards(&stage, &mut counter).await;
+    let table = likes_table(&stage);
     assert_eq!(table.count("img-redrive").await.unwrap(), 3);
     let entries =
         snapglow_local::stack::queues::peek_messages(&stage.clients, stage.url("QuarantineQueue"))
@@ -323,7 +324,7 @@ async fn a_300_kb_record_and_one_sqs_cannot_carry_are_quarantined_whole_and_redr
             .clients
             .dynamodb
             .delete_item()
-            .table_name(likes_table)
+            .table_name(stage.name("LikesTable"))
             .key("pk", AttributeValue::S("IMAGE#img-redrive".into()))
             .key("sk", AttributeValue::S(format!("LIKE#{user}")))
             .send()
@@ -339,13 +340,7 @@ async fn a_300_kb_record_and_one_sqs_cannot_carry_are_quarantined_whole_and_redr
         .await
         .unwrap();
     }
-    for (shard, records) in stage.shards().await {
-        let response = invoke_json(&mut counter, &stage.kinesis_batch(&shard, &records)).await;
-        assert_eq!(
-            snapglow_tests::batch_failures(&response),
-            Vec::<String>::new()
-        );
-    }
+    deliver_shards(&stage, &mut counter).await;
 
     // Assess: both likes count, once, and the quarantine is empty
     assert_eq!(table.count("img-redrive").await.unwrap(), 5);
@@ -357,17 +352,7 @@ async fn a_like_with_an_oversized_user_id_is_quarantined_alone_and_the_other_99_
     // Prepare: one batch of 100 likes of one image; the 50th carries a 2 KB user id, over
     // DynamoDB's sort-key limit once it is part of a key
     let stage = TestStack::start().await;
-    let mut likes: Vec<Envelope> = (0..100u32)
-        .map(|i| {
-            like(
-                "img-bounded",
-                &format!("u{i}"),
-                true,
-                1_700_000_000_000 + i64::from(i),
-                Uuid::from_u128(u128::from(i) + 1),
-            )
-        })
-        .collect();
+    let mut likes = hundred_likes("img-bounded");
     likes[49] = like(
         "img-bounded",
         &"x".repeat(2048),
@@ -392,11 +377,7 @@ async fn a_like_with_an_oversized_user_id_is_quarantined_alone_and_the_other_99_
         snapglow_tests::batch_failures(&response),
         Vec::<String>::new()
     );
-    let table = like_counter::table::LikesTable::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("LikesTable"),
-        Duration::from_secs(3600),
-    );
+    let table = likes_table(&stage);
     assert_eq!(table.count("img-bounded").await.unwrap(), 99);
     let quarantined = stage.quarantined().await;
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");

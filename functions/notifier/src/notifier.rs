@@ -14,7 +14,7 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use snapglow::batch::grouped::{KeyOutcomes, TransactionShape, read_halving, write_halving};
 use snapglow::batch::{
     BatchContext, BatchReport, Classify, Deadline, ErrorClass, Outcome, Screened, StreamRecord,
-    first_failure_response, screen, set_aside,
+    first_failure_response, screen, settle_record,
 };
 use snapglow::contracts::{ContractError, Envelope, SocialEvent};
 use snapglow::dedup::EventVersion;
@@ -150,9 +150,8 @@ impl<T: NotificationStore> Notifier<T> {
                 unfinished.insert(index);
                 continue;
             }
-            let result = self.notify_image(&envelope, &ctx.deadline).await;
-            report.observe_end_to_end(envelope.occurred_at.millis());
-            if !settle(ctx, record, result, &mut report).await {
+            let handled = self.notify_image(&envelope, &ctx.deadline);
+            if !settle_record(ctx, record, handled, &mut report).await {
                 unfinished.insert(index);
             }
         }
@@ -187,20 +186,21 @@ impl<T: NotificationStore> Notifier<T> {
             facts.iter().map(|f| (f.record, f.version.at_ms)).collect();
         let latest = latest_per_key(facts);
         let images: BTreeSet<String> = latest.keys().map(|k| k.image_id.clone()).collect();
+        let mut outcomes = KeyOutcomes::default();
         let mut owners = match self.owners_of(&images, &ctx.deadline).await {
             Ok(owners) => owners,
             Err(error) => {
                 tracing::warn!(function = ctx.function, %error, "could not read the images' owners; the likes are redelivered");
-                fail(report, &error);
-                for state in latest.values() {
-                    report.failed += state.records.len();
-                    unfinished.extend(&state.records);
-                }
-                return;
+                outcomes.fail(latest.keys().cloned(), &error);
+                HashMap::new()
             }
         };
         let mut planned = BTreeMap::new();
         for (key, fact) in latest {
+            if outcomes.failed.contains(&key) {
+                planned.insert(key, fact);
+                continue;
+            }
             if !owners.contains_key(&key.image_id) {
                 match self.hold_early(&key, &fact).await {
                     Ok(None) => {
@@ -212,9 +212,8 @@ impl<T: NotificationStore> Notifier<T> {
                         owners.insert(key.image_id.clone(), owner);
                     }
                     Err(error) => {
-                        fail(report, &error);
-                        report.failed += fact.records.len();
-                        unfinished.extend(&fact.records);
+                        outcomes.fail([key.clone()], &error);
+                        planned.insert(key, fact);
                         continue;
                     }
                 }
@@ -226,7 +225,10 @@ impl<T: NotificationStore> Notifier<T> {
             }
             planned.insert(key, fact);
         }
-        let settled = self.apply_likes(&planned, &owners, &ctx.deadline).await;
+        // Keys that already failed are settled with the others but not written.
+        let settled = self
+            .apply_likes(&planned, &owners, &ctx.deadline, outcomes)
+            .await;
         let keys: Vec<(&LikerKey, &[usize])> = planned
             .iter()
             .map(|(key, fact)| (key, fact.records.as_slice()))
@@ -339,7 +341,9 @@ impl<T: NotificationStore> Notifier<T> {
             .collect();
         let latest = latest_per_key(facts);
         let owners = HashMap::from([(image_id.to_owned(), owner_id.to_owned())]);
-        let settled = self.apply_likes(&latest, &owners, deadline).await;
+        let settled = self
+            .apply_likes(&latest, &owners, deadline, KeyOutcomes::default())
+            .await;
         if let Some(key) = settled.failed.first() {
             return Err(TableError::transient(
                 "notifications",
@@ -369,9 +373,13 @@ impl<T: NotificationStore> Notifier<T> {
         latest: &BTreeMap<LikerKey, Latest>,
         owners: &HashMap<String, UserId>,
         deadline: &Deadline,
+        mut settled: KeyOutcomes<LikerKey>,
     ) -> KeyOutcomes<LikerKey> {
-        let mut settled = KeyOutcomes::default();
-        let mut pending: Vec<LikerKey> = latest.keys().cloned().collect();
+        let mut pending: Vec<LikerKey> = latest
+            .keys()
+            .filter(|key| !settled.failed.contains(key))
+            .cloned()
+            .collect();
         for round in 0..MAX_ROUNDS {
             if pending.is_empty() {
                 break;
@@ -395,41 +403,22 @@ impl<T: NotificationStore> Notifier<T> {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            // Refused liker keys are found by halving, without the notifications, which are
-            // then read on their own.
-            let read = match self.table.read(&pending, &like_windows, deadline).await {
-                Ok(stored) => Ok(stored),
-                Err(error) if error.is_about_data() => {
-                    let mut stored = Stored::default();
-                    let halved = read_halving(
-                        &pending,
-                        async |keys: &[LikerKey]| self.table.read(keys, &[], deadline).await,
-                        |more: Stored| stored.likers.extend(more.likers),
-                        &mut settled,
-                    )
-                    .await;
-                    match halved {
-                        Ok(()) => self
-                            .table
-                            .read(&[], &like_windows, deadline)
-                            .await
-                            .map(|more| Stored {
-                                likers: stored.likers,
-                                notifications: more.notifications,
-                            }),
-                        Err(error) => Err(error),
-                    }
-                }
-                Err(error) => Err(error),
-            };
-            let mut stored = match read {
-                Ok(stored) => stored,
-                Err(error) => {
-                    tracing::warn!(%error, keys = pending.len(), "could not read liker states; the batch resumes at its first affected record");
-                    settled.fail(pending, &error);
-                    return settled;
-                }
-            };
+            let mut stored = Stored::default();
+            let read = read_halving(
+                &pending,
+                async |keys: &[LikerKey]| self.table.read(keys, &like_windows, deadline).await,
+                |more: Stored| {
+                    stored.likers.extend(more.likers);
+                    stored.notifications.extend(more.notifications);
+                },
+                &mut settled,
+            )
+            .await;
+            if let Err(error) = read {
+                tracing::warn!(%error, keys = pending.len(), "could not read liker states; the batch resumes at its first affected record");
+                settled.fail(pending, &error);
+                return settled;
+            }
             pending.retain(|key| !settled.refused.contains_key(key));
             let wanted: BTreeMap<LikerKey, Latest> = pending
                 .iter()
@@ -499,46 +488,6 @@ fn like_fact(envelope: &Envelope, record: usize) -> Option<LikeFact> {
         version: EventVersion::of(envelope),
         record,
     })
-}
-
-/// Counts one image event's outcome; false when its record must be redelivered.
-async fn settle<Q: Quarantine>(
-    ctx: &BatchContext<'_, Q>,
-    record: &StreamRecord,
-    result: Result<Outcome, NotifyError>,
-    report: &mut BatchReport,
-) -> bool {
-    let id = record.source().id();
-    match result {
-        Ok(Outcome::Done) => report.done += 1,
-        Ok(Outcome::Duplicate(reason)) => {
-            tracing::debug!(function = ctx.function, record = %id, outcome = "duplicate", %reason);
-            report.duplicates += 1;
-        }
-        Ok(Outcome::Skipped(reason)) => {
-            tracing::info!(function = ctx.function, record = %id, outcome = "skipped", %reason);
-            report.skipped += 1;
-        }
-        Err(error) => match error.class() {
-            ErrorClass::Permanent => return set_aside(ctx, record, &error, report).await,
-            class => {
-                tracing::warn!(function = ctx.function, record = %id, outcome = "failed", reason = error.reason_code(), %error, "record reported for redelivery");
-                report.failed += 1;
-                if class == ErrorClass::Fatal {
-                    report.fatal.get_or_insert_with(|| error.to_string());
-                }
-                return false;
-            }
-        },
-    }
-    true
-}
-
-/// Notes a refused permission as fatal: the invocation fails, so the Errors alarm fires.
-fn fail(report: &mut BatchReport, error: &TableError) {
-    if matches!(error, TableError::Denied { .. }) {
-        report.fatal.get_or_insert_with(|| error.to_string());
-    }
 }
 
 #[cfg(test)]

@@ -423,6 +423,16 @@ mod tests {
         .to_string()
     }
 
+    /// A batch with 30 s left and a second per upload.
+    fn context(quarantine: &MemoryQuarantine) -> BatchContext<'_, MemoryQuarantine> {
+        BatchContext::new(
+            "resize",
+            Deadline::after(Duration::from_secs(30)),
+            Duration::from_secs(1),
+            quarantine,
+        )
+    }
+
     fn event_of(registry: &MemoryRegistry, image_id: &str) -> Envelope {
         let finished = registry
             .finished(image_id)
@@ -476,12 +486,7 @@ mod tests {
             limits: Limits::default(),
         };
         let quarantine = MemoryQuarantine::default();
-        let ctx = BatchContext::new(
-            "resize",
-            Deadline::after(Duration::from_secs(30)),
-            Duration::from_secs(1),
-            &quarantine,
-        );
+        let ctx = context(&quarantine);
 
         // Act
         let (response, report) = resizer
@@ -582,12 +587,7 @@ mod tests {
             limits: Limits::default(),
         };
         let quarantine = MemoryQuarantine::default();
-        let ctx = BatchContext::new(
-            "resize",
-            Deadline::after(Duration::from_secs(30)),
-            Duration::from_secs(1),
-            &quarantine,
-        );
+        let ctx = context(&quarantine);
         let body = [notification("uploads/alice/beach", &bytes)];
         let (_, first) = resizer
             .handle_batch(sqs_event(QUEUE, &body), &ctx)
@@ -638,12 +638,7 @@ mod tests {
             .replace("etag-uploads/alice/beach", "etag-uploads/alice/beach-next");
         let resizer = resizer_of(objects, &[("beach", "alice")]);
         let quarantine = MemoryQuarantine::default();
-        let ctx = BatchContext::new(
-            "resize",
-            Deadline::after(Duration::from_secs(30)),
-            Duration::from_secs(1),
-            &quarantine,
-        );
+        let ctx = context(&quarantine);
 
         // Act
         let (response, report) = resizer
@@ -681,12 +676,7 @@ mod tests {
             .replace(&format!(",\"size\":{}", big.len()), "");
         assert!(!body.contains("size"), "{body}");
         let quarantine = MemoryQuarantine::default();
-        let ctx = BatchContext::new(
-            "resize",
-            Deadline::after(Duration::from_secs(30)),
-            Duration::from_secs(1),
-            &quarantine,
-        );
+        let ctx = context(&quarantine);
 
         // Act
         let (_, report) = resizer

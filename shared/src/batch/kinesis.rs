@@ -70,6 +70,34 @@ pub fn first_failure_response(first_failed: Option<&StreamRecord>) -> KinesisEve
     response
 }
 
+/// Runs one record's handler with every guard (deadline, panic, classification, quarantine)
+/// and counts its outcome; true once the record is finished, false when it must be
+/// redelivered. For consumers that handle some records one by one and group the others.
+pub async fn settle_record<Q, Fut, E>(
+    ctx: &BatchContext<'_, Q>,
+    record: &StreamRecord,
+    handler: Fut,
+    report: &mut BatchReport,
+) -> bool
+where
+    Q: Quarantine,
+    Fut: Future<Output = Result<Outcome, E>>,
+    E: Classify,
+{
+    let occurred_at_ms =
+        crate::contracts::occurred_at_ms(&record.data).unwrap_or(record.arrived_at_ms);
+    let settled = settle(
+        ctx,
+        &record.source(),
+        &record.data,
+        Some(occurred_at_ms),
+        handler,
+        report,
+    )
+    .await;
+    matches!(settled, Settled::Acknowledged)
+}
+
 /// Processes the records in shard order and stops at the first one that must be redelivered.
 pub async fn process_kinesis<Q, F, Fut, E>(
     event: KinesisEvent,
@@ -91,19 +119,7 @@ where
             first_failed = Some(record);
             break;
         }
-        let source = record.source();
-        let occurred_at_ms =
-            crate::contracts::occurred_at_ms(&record.data).unwrap_or(record.arrived_at_ms);
-        if let Settled::Failed = settle(
-            ctx,
-            &source,
-            &record.data,
-            Some(occurred_at_ms),
-            handler(record.clone()),
-            &mut report,
-        )
-        .await
-        {
+        if !settle_record(ctx, record, handler(record.clone()), &mut report).await {
             report.not_started += records.len() - index - 1;
             first_failed = Some(record);
             break;

@@ -21,7 +21,7 @@ mod screen;
 mod sqs;
 
 pub use deadline::Deadline;
-pub use kinesis::{StreamRecord, first_failure_response, process_kinesis};
+pub use kinesis::{StreamRecord, first_failure_response, process_kinesis, settle_record};
 pub use record::{BatchReport, Classify, ErrorClass, Outcome};
 pub use screen::{Screened, screen, set_aside};
 pub use sqs::{QueueMessage, SqsBatchError, process_sqs};
