@@ -105,8 +105,10 @@ bench:
 	@if ! dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1; then \
 	  apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES) >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES); }; fi
+	cd bench/peers/sharp && npm ci --no-audit --no-fund --loglevel=error
 	$(CARGO) run --release -p snapglow-bench -- render --repeats $${BENCH_REPEATS:-5}
 	$(CARGO) run --release -p snapglow-bench -- likes --events $${BENCH_EVENTS:-2000} --repeats $${BENCH_REPEATS:-3}
+	$(CARGO) run --release -p snapglow-bench -- shard --events $${BENCH_SHARD_EVENTS:-100000} --batches 100,1000
 	$(CARGO) run --release -p snapglow-bench -- notifier
 	$(CARGO) run --release -p snapglow-bench -- api --likes $${BENCH_API_LIKES:-500} --repeats $${BENCH_REPEATS:-3}
 	$(CARGO) run --release -p snapglow-bench -- drills --images $${BENCH_DRILL_IMAGES:-40} --likes $${BENCH_DRILL_LIKES:-2000}

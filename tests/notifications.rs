@@ -104,6 +104,78 @@ async fn owners_hear_once_that_photos_are_live_or_rejected_however_often_the_str
 }
 
 #[tokio::test]
+async fn a_batch_of_image_events_is_written_in_few_transactions_and_each_is_told_once() {
+    // Prepare: 70 photos of 7 owners published, 5 of the events put twice by a retrying
+    // producer; the notifier's handler in this process, on the emulator's table, so its
+    // requests can be counted
+    let stage = TestStack::start().await;
+    let mut events: Vec<Envelope> = (0..70)
+        .map(|i| published(&format!("photo{i:02}"), &format!("owner{}", i % 7), T0 + i))
+        .collect();
+    events.extend(events[..5].to_vec());
+    stage.publish(&events).await;
+    let table = notifier::table::NotificationsTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+        Duration::from_secs(86_400),
+        Duration::from_secs(3600),
+    );
+    let handler = notifier::notifier::Notifier::new(table, 15 * MINUTE);
+    let quarantine = snapglow::quarantine::SqsQuarantine::new(
+        stage.clients.sqs.clone(),
+        stage.url("QuarantineQueue"),
+    );
+    let deliver = || async {
+        for (shard, records) in stage.shards().await {
+            let event = serde_json::from_value(stage.kinesis_batch(&shard, &records)).unwrap();
+            let ctx = snapglow::batch::BatchContext::new(
+                "notifier",
+                snapglow::batch::Deadline::after(Duration::from_secs(60)),
+                Duration::from_secs(5),
+                &quarantine,
+            );
+            let (response, report) = handler.handle_batch(event, &ctx).await;
+            assert!(response.batch_item_failures.is_empty(), "{report:?}");
+        }
+    };
+
+    // Act: the stream delivered, then delivered again (a redelivery)
+    deliver().await;
+    let first = handler
+        .table
+        .requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    deliver().await;
+    let both = handler
+        .table
+        .requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+
+    // Assess: every owner heard once of each of their ten photos
+    for owner in 0..7 {
+        let items = inbox(&stage, &format!("owner{owner}")).await;
+        assert_eq!(
+            texts(&items),
+            vec!["Your photo is live"; 10],
+            "owner{owner}"
+        );
+    }
+    // ... for one query per image event (the likes kept for it) and one transaction per up
+    // to 33 notices, where each event alone took a transaction and a query (150 requests)
+    let records = events.len() as u64;
+    assert!(
+        first <= records + 10,
+        "the first delivery took {first} requests for {records} image events"
+    );
+    assert!(
+        both - first <= records + 10,
+        "the redelivery took {} requests for {records} image events",
+        both - first
+    );
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+}
+
+#[tokio::test]
 async fn likes_within_a_window_coalesce_and_owners_do_not_hear_their_own() {
     let stage = TestStack::start().await;
     let mut notifier = stage.function("notifier").await;

@@ -47,7 +47,7 @@ fn zipf_sampler(n: u64) -> impl FnMut(&mut Rng) -> u64 {
 }
 
 /// The workload as put on the stream: 5% unlikes, 10% producer duplicates.
-fn workload(events: usize) -> Vec<Envelope> {
+pub(crate) fn workload(events: usize) -> Vec<Envelope> {
     let mut random = Rng::with_seed(20261128);
     let mut image = zipf_sampler(IMAGES);
     let mut stream = Vec::with_capacity(events);

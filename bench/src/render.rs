@@ -1,6 +1,12 @@
-//! resize's renderer against libvips (`vipsthumbnail`) and ImageMagick (`convert`), on real
-//! photographs, one core each, the three default renditions from one source. Writes
-//! bench/results/render.md and render.png (a plot, when gnuplot is installed).
+//! resize's renderer against the peers people pick, on real photographs, one core each, the
+//! three default renditions from one source. Writes bench/results/render.md, render.png and
+//! render-warm.png (plots, when gnuplot is installed).
+//!
+//! Two questions, two tables:
+//! - **Warm, CPU time per upload**: what Lambda bills for CPU-bound work, since an execution
+//!   environment stays warm between invocations. Ours is `snapglow-local render --repeat`
+//!   (resize's code, renders repeated in one process); the peer is sharp (libvips for Node,
+//!   pinned in bench/peers/sharp), what teams run on Lambda, in its own warm process.
 //!
 //! Each tool runs as a whole process, as a user would run it: ours is `snapglow-local render`
 //! (the function's exact code path), vipsthumbnail runs once per rendition (it makes one size
@@ -66,6 +72,57 @@ fn ours(binary: &Path, photo: &Path, out: &Path) -> Result<Sample> {
         &[],
     )
 }
+
+/// The median CPU time of one warm render, from a process that renders `renders` times after
+/// a warm-up: ours, or sharp's.
+fn warm(program: &str, args: &[String]) -> Result<f64> {
+    let output = Command::new("taskset")
+        .args(["-c", "0", program])
+        .args(args)
+        .output()
+        .with_context(|| format!("starting {program} under taskset"))?;
+    if !output.status.success() {
+        bail!(
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(last)
+        .with_context(|| format!("{program} printed {last:?}, not its JSON timing line"))?;
+    report["median_cpu_ms"]
+        .as_f64()
+        .with_context(|| format!("no median_cpu_ms in {last:?}"))
+}
+
+fn ours_warm(binary: &Path, photo: &Path, out: &Path) -> Result<f64> {
+    warm(
+        &binary.display().to_string(),
+        &[
+            "render".into(),
+            photo.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--repeat".into(),
+            WARM_RENDERS.to_string(),
+        ],
+    )
+}
+
+fn sharp_warm(peer: &Path, photo: &Path) -> Result<f64> {
+    warm(
+        "node",
+        &[
+            peer.join("warm.mjs").display().to_string(),
+            photo.display().to_string(),
+            WARM_RENDERS.to_string(),
+        ],
+    )
+}
+
+/// Renders per warm process; each process reports its median, the table the median of those.
+const WARM_RENDERS: usize = 5;
 
 fn vips(photo: &Path, out: &Path) -> Result<Sample> {
     let mut total = Sample::default();
@@ -196,14 +253,24 @@ pub fn run(repeats: usize) -> Result<crate::Report> {
         bail!("building snapglow-local failed (see cargo's output above)");
     }
     let binary = root.join("target/release/snapglow-local");
+    let peer = root.join("bench/peers/sharp");
+    if !peer.join("node_modules/sharp").exists() {
+        bail!(
+            "sharp is not installed in {}: run `make bench` (or `npm ci` there)",
+            peer.display()
+        );
+    }
     let work = root.join(".local/bench-render");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let photos = photos(&work)?;
     let mut rows = Vec::new();
+    let mut warm_rows = Vec::new();
     let mut plot = String::new();
+    let mut warm_plot = String::new();
     let mut reference_ratio = None;
     for (index, photo) in photos.iter().enumerate() {
         let mut samples: [Vec<Sample>; 3] = Default::default();
+        let mut warm_ms: [Vec<f64>; 2] = Default::default();
         for _ in 0..repeats {
             // Interleaved, so a noisy moment hits every tool alike.
             for (tool, sample) in samples.iter_mut().enumerate() {
@@ -217,6 +284,8 @@ pub fn run(repeats: usize) -> Result<crate::Report> {
                     _ => magick(&photo.path, &out)?,
                 });
             }
+            warm_ms[0].push(ours_warm(&binary, &photo.path, &work.join("out-0"))?);
+            warm_ms[1].push(sharp_warm(&peer, &photo.path)?);
         }
         let ms: Vec<f64> = samples
             .iter()
@@ -228,26 +297,49 @@ pub fn run(repeats: usize) -> Result<crate::Report> {
             .collect();
         let (width, height) = image_size(&photo.path);
         let ratio = ms[0] / ms[1];
+        let (ours_cpu, sharp_cpu) = (median(&warm_ms[0]), median(&warm_ms[1]));
         if index == 0 {
             reference_ratio = Some((ratio, mb[0], mb[1]));
         }
+        let label = photo.label.split(" (").next().unwrap_or_default();
+        let megapixels = f64::from(width) * f64::from(height) / 1e6;
+        warm_rows.push(format!(
+            "| {} | {width}×{height} | {ours_cpu:.0} | {sharp_cpu:.0} | **{:.2}×** | {:.1} | {:.1} |",
+            photo.label,
+            ours_cpu / sharp_cpu,
+            ours_cpu / megapixels,
+            sharp_cpu / megapixels,
+        ));
+        warm_plot.push_str(&format!("\"{label}\" {ours_cpu:.0} {sharp_cpu:.0}\n"));
         rows.push(format!(
             "| {} | {width}×{height} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | **{ratio:.2}×** | {:.2}× |",
             photo.label, ms[0], mb[0], ms[1], mb[1], ms[2], mb[2], ms[0] / ms[2]
         ));
         plot.push_str(&format!(
-            "\"{}\" {:.0} {:.0} {:.0}\n",
-            photo.label.split(" (").next().unwrap_or_default(),
-            ms[0],
-            ms[1],
-            ms[2]
+            "\"{label}\" {:.0} {:.0} {:.0}\n",
+            ms[0], ms[1], ms[2]
         ));
     }
     let out = root.join("bench").join("results");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let plotted = draw(&work, &out, &plot);
+    let plotted = draw(
+        &work,
+        &out.join("render.png"),
+        "Three renditions from one photo, one core, whole process (median wall ms, lower is better)",
+        &plot,
+        &["snapglow resize", "vipsthumbnail x3", "ImageMagick"],
+    );
+    let warm_plotted = draw(
+        &work,
+        &out.join("render-warm.png"),
+        "Three renditions from one photo, one core, warm process (median CPU ms per upload, lower is better)",
+        &warm_plot,
+        &["snapglow resize", "sharp"],
+    );
     let versions = format!(
-        "{}; {}",
+        "sharp {} (libvips {}); {}; {}",
+        SHARP_VERSION,
+        sharp_libvips(&peer),
         tool_version("vipsthumbnail", &["--vips-version"]),
         tool_version("/usr/bin/convert", &["-version"])
     );
@@ -257,21 +349,48 @@ pub fn run(repeats: usize) -> Result<crate::Report> {
         ),
         None => String::new(),
     };
+    let picture = |done: bool, file: &str, alt: &str| {
+        if done {
+            format!("![{alt}]({file})")
+        } else {
+            "(No plot: gnuplot is not installed.)".to_owned()
+        }
+    };
     let report = format!(
-        "# resize: renditions against libvips and ImageMagick\n\n\
-         Command: `make bench` (`cargo run --release -p snapglow-bench -- render --repeats {repeats}`). Machine: 2 cores, shared and noisy; every process pinned to core 0 (`taskset -c 0`), libvips and ImageMagick limited to one thread. Medians of {repeats} interleaved repeats. Versions: {versions}.\n\n\
-         Each tool makes the three default renditions (2048, 1024, 320 px on the long edge, never upscaled, EXIF stripped, JPEG quality 82) from one source file: ours is `snapglow-local render` (the resize function's code path, one process); vipsthumbnail makes one size per run, so it runs three times from the source (its shrink-on-load helps the small sizes); ImageMagick makes the three in one process. Wall time includes process start-up for all three.\n\n\
+        "# resize: renditions against sharp, libvips and ImageMagick\n\n\
+         Command: `make bench` (`cargo run --release -p snapglow-bench -- render --repeats {repeats}`). Machine: 2 cores, shared and noisy; every process pinned to core 0 (`taskset -c 0`), every tool limited to one thread. Medians of {repeats} interleaved repeats. Versions: {versions}.\n\n\
+         Each tool makes the three default renditions (2048, 1024, 320 px on the long edge, never upscaled, EXIF orientation applied and EXIF stripped, JPEG quality 82) from one source file.\n\n\
+         ## Warm: CPU time per upload (what Lambda bills)\n\n\
+         An execution environment stays warm between invocations, and for CPU-bound work the bill is memory × duration, so the CPU time of one upload in a warm process is the cost. Ours: `snapglow-local render --repeat {WARM_RENDERS}` (the resize function's code path; the first render warms the process, the median of the next {WARM_RENDERS} is reported). The peer: sharp, the library teams run for this on Lambda (AWS's Serverless Image Handler uses it), pinned in `bench/peers/sharp`, `sharp.concurrency(1)`, no cache, at its best for this job: the largest rendition from the upload (sharp shrinks JPEG and WebP on load), the smaller two from the largest's pixels, as ours does (`bench/peers/sharp/warm.mjs`). Each cell is the median over {repeats} processes of each process's median.\n\n\
+         | photo | pixels | ours CPU ms | sharp CPU ms | ours / sharp | ours ms/MP | sharp ms/MP |\n|---|---|---|---|---|---|---|\n{}\n\n{}\n\n\
+         ## Whole process: wall time, start-up included\n\n\
+         ours is `snapglow-local render` (one process); vipsthumbnail makes one size per run, so it runs three times from the source (its shrink-on-load helps the small sizes); ImageMagick makes the three in one process. Wall time includes process start-up for all three.\n\n\
          {summary}\n\n\
          | photo | pixels | ours ms | ours MB | vipsthumbnail ms | vips MB | ImageMagick ms | IM MB | ours / vips | ours / IM |\n|---|---|---|---|---|---|---|---|---|---|\n{}\n\n{}\n",
+        warm_rows.join("\n"),
+        picture(warm_plotted, "render-warm.png", "CPU time per upload, warm"),
         rows.join("\n"),
-        if plotted {
-            "![wall time per photo](render.png)"
-        } else {
-            "(No plot: gnuplot is not installed.)"
-        }
+        picture(plotted, "render.png", "wall time per photo"),
     );
     std::fs::write(out.join("render.md"), &report).context("writing bench/results/render.md")?;
     Ok(report)
+}
+
+/// The version bench/peers/sharp/package.json pins.
+const SHARP_VERSION: &str = "0.35.5";
+
+fn sharp_libvips(peer: &Path) -> String {
+    Command::new("node")
+        .args([
+            "--input-type=module",
+            "-e",
+            "import sharp from 'sharp'; console.log(sharp.versions.vips)",
+        ])
+        .current_dir(peer)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn image_size(path: &Path) -> (u32, u32) {
@@ -302,23 +421,39 @@ fn tool_version(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| format!("{program}: not found"))
 }
 
-/// A grouped bar chart of the medians, with gnuplot (when installed).
-fn draw(work: &Path, out: &Path, data: &str) -> bool {
-    let data_file = work.join("render.dat");
+/// A grouped bar chart of the medians, with gnuplot (when installed): one bar per tool.
+fn draw(work: &Path, png: &Path, title: &str, data: &str, tools: &[&str]) -> bool {
+    let stem = png
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let data_file = work.join(format!("{stem}.dat"));
     if std::fs::write(&data_file, data).is_err() {
         return false;
     }
+    let bars: Vec<String> = tools
+        .iter()
+        .enumerate()
+        .map(|(i, tool)| {
+            let source = if i == 0 {
+                format!("'{}' using 2:xtic(1)", data_file.display())
+            } else {
+                format!("'' using {}", i + 2)
+            };
+            format!("{source} title '{tool}'")
+        })
+        .collect();
     let script = format!(
         "set terminal png size 1100,520\n\
          set output '{}'\n\
-         set title 'Three renditions from one photo, one core (median wall ms, lower is better)'\n\
+         set title '{title}'\n\
          set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n\
-         set ylabel 'ms'\nset xtics rotate by -20\nset key top left\nset grid ytics\n\
-         plot '{}' using 2:xtic(1) title 'snapglow resize', '' using 3 title 'vipsthumbnail x3', '' using 4 title 'ImageMagick'\n",
-        out.join("render.png").display(),
-        data_file.display()
+         set ylabel 'ms'\nset yrange [0:*]\nset xtics rotate by -20\nset key top left\nset grid ytics\n\
+         plot {}\n",
+        png.display(),
+        bars.join(", ")
     );
-    let script_file = work.join("render.gp");
+    let script_file = work.join(format!("{stem}.gp"));
     if std::fs::write(&script_file, script).is_err() {
         return false;
     }

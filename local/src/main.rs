@@ -106,6 +106,11 @@ enum Command {
             default_value = "large:2048,medium:1024,thumb:320"
         )]
         sizes: String,
+        /// Render the file this many more times in the same process, after a first render
+        /// that warms it (as a Lambda execution environment is between invocations), and print
+        /// the median CPU time per render: the figure the bill follows.
+        #[arg(long, default_value_t = 0)]
+        repeat: usize,
     },
     /// Stop the emulator `up` started and forget the local stack.
     Down,
@@ -150,7 +155,12 @@ async fn main() -> ExitCode {
         Command::Unlike { image_id, user } => produce::like(&image_id, &user, false).await,
         Command::Token { username } => produce::token(&username).await,
         Command::Inbox { username } => inspect::inbox(&username).await,
-        Command::Render { file, out, sizes } => render::render(&file, &out, &sizes),
+        Command::Render {
+            file,
+            out,
+            sizes,
+            repeat,
+        } => render::render(&file, &out, &sizes, repeat),
         Command::Down => stack::down(),
     };
     match result {

@@ -2,8 +2,9 @@
 //! the batch at once, grouped like like-counter's: read the stored states once, plan, write the
 //! changes in as few transactions as allowed, and answer with the first unfinished record.
 //!
-//! DynamoDB requests: ImagePublished / ImageRejected 1 (a 3-item transaction) plus 1 query for
-//! likes that came before it (each then delivered with the batch path, and deleted). Likes:
+//! DynamoDB requests: the batch's ImagePublished / ImageRejected notices in one transaction per
+//! 33 (three items each; one more when a duplicate cancels one), plus 1 query per image event
+//! for likes that came before it (each then delivered with the batch path, and deleted). Likes:
 //! per batch, one BatchGetItem per 100 keys (liker states and the notifications they change),
 //! one more when an unlike reaches a notification not read yet, and one TransactWriteItems per
 //! 100 actions; plus, for images this process has not seen, one read of their owners per 100
@@ -132,6 +133,7 @@ impl<T: NotificationStore> Notifier<T> {
         let mut report = BatchReport::default();
         let mut unfinished = BTreeSet::new();
         let mut facts = Vec::new();
+        let mut images = Vec::new();
         for (index, record) in records.iter().enumerate() {
             let envelope = match screen(ctx, record, &mut report, |_| true).await {
                 Screened::Event(envelope) => envelope,
@@ -141,18 +143,41 @@ impl<T: NotificationStore> Notifier<T> {
                     continue;
                 }
             };
-            if let Some(fact) = like_fact(&envelope, index) {
-                facts.push(fact);
-                continue;
+            match like_fact(&envelope, index) {
+                Some(fact) => facts.push(fact),
+                None => images.push((index, envelope)),
             }
+        }
+        // The image notices of the whole batch first, in as few transactions as allowed; then
+        // each image event in shard order, through the record guard, with its notice's answer.
+        let notices: Vec<ImageNotice<'_>> = images
+            .iter()
+            .filter_map(|(_, envelope)| notice_of(envelope))
+            .collect();
+        let mut written: HashMap<uuid::Uuid, Written> = HashMap::new();
+        if !notices.is_empty() {
+            let answers = self.table.notify_images(&notices, &ctx.deadline).await;
+            for (notice, answer) in notices.iter().zip(answers) {
+                if let Some(answer) = answer {
+                    // A producer duplicate in the batch shares its event id: the first is
+                    // Applied, the copy Unchanged; either way it is written.
+                    written.entry(notice.event_id).or_insert(answer);
+                }
+            }
+        }
+        for (index, envelope) in &images {
             if ctx.deadline.remaining() < ctx.record_budget {
                 report.not_started += 1;
-                unfinished.insert(index);
+                unfinished.insert(*index);
                 continue;
             }
-            let handled = self.notify_image(&envelope, &ctx.deadline);
-            if !settle_record(ctx, record, handled, &mut report).await {
-                unfinished.insert(index);
+            // A copy of an event in the same batch finds it written by the first.
+            let prewritten = written
+                .get_mut(&envelope.event_id)
+                .map(|answer| std::mem::replace(answer, Written::Unchanged));
+            let handled = self.notify_image(envelope, prewritten, &ctx.deadline);
+            if !settle_record(ctx, &records[*index], handled, &mut report).await {
+                unfinished.insert(*index);
             }
         }
         self.notify_likes(ctx, &records, facts, &mut report, &mut unfinished)
@@ -270,38 +295,26 @@ impl<T: NotificationStore> Notifier<T> {
         }
     }
 
+    /// An image event's notice, written already by the batch's grouped write (`prewritten`)
+    /// or here, then its kept likes delivered.
     async fn notify_image(
         &self,
         envelope: &Envelope,
+        prewritten: Option<Written>,
         deadline: &Deadline,
     ) -> Result<Outcome, NotifyError> {
-        let (kind, image_id, owner_id, reason) = match &envelope.event {
-            SocialEvent::ImagePublished(data) => {
-                (Kind::Published, &data.image_id, &data.owner_id, None)
-            }
-            SocialEvent::ImageRejected(data) => (
-                Kind::Rejected,
-                &data.image_id,
-                &data.owner_id,
-                Some((data.reason.as_str(), data.message.as_str())),
-            ),
-            other => {
-                return Ok(Outcome::Skipped(format!(
-                    "{} is not an image event",
-                    other.type_name()
-                )));
-            }
+        let Some(notice) = notice_of(envelope) else {
+            return Ok(Outcome::Skipped(format!(
+                "{} is not an image event",
+                envelope.event.type_name()
+            )));
         };
+        let (image_id, owner_id) = (notice.image_id, notice.owner_id);
         self.remember_owner(image_id, owner_id);
-        let notice = ImageNotice {
-            event_id: envelope.event_id,
-            kind,
-            owner_id,
-            image_id,
-            created_ms: envelope.occurred_at.millis(),
-            reason,
+        let written = match prewritten {
+            Some(written) => written,
+            None => self.table.notify_image(&notice).await?,
         };
-        let written = self.table.notify_image(&notice).await?;
         // Likes of a rejected upload (a racing client) are told too: the owner learns someone
         // saw it, and nothing is left waiting.
         self.deliver_early(image_id, owner_id, deadline).await?;
@@ -473,6 +486,30 @@ impl<T: NotificationStore> Notifier<T> {
 }
 
 /// A like fact from a decoded event, or `None` for other types.
+/// The notice an ImagePublished or ImageRejected tells its owner; `None` for other events.
+fn notice_of(envelope: &Envelope) -> Option<ImageNotice<'_>> {
+    let (kind, image_id, owner_id, reason) = match &envelope.event {
+        SocialEvent::ImagePublished(data) => {
+            (Kind::Published, &data.image_id, &data.owner_id, None)
+        }
+        SocialEvent::ImageRejected(data) => (
+            Kind::Rejected,
+            &data.image_id,
+            &data.owner_id,
+            Some((data.reason.as_str(), data.message.as_str())),
+        ),
+        _ => return None,
+    };
+    Some(ImageNotice {
+        event_id: envelope.event_id,
+        kind,
+        owner_id,
+        image_id,
+        created_ms: envelope.occurred_at.millis(),
+        reason,
+    })
+}
+
 fn like_fact(envelope: &Envelope, record: usize) -> Option<LikeFact> {
     let (image_id, user_id, liked) = match &envelope.event {
         SocialEvent::ImageLiked(d) => (&d.image_id, &d.user_id, true),

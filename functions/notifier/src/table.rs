@@ -53,6 +53,25 @@ pub trait NotificationStore {
         notice: &ImageNotice<'_>,
     ) -> impl Future<Output = Result<Written, TableError>>;
 
+    /// [`Self::notify_image`] for the image events of a batch at once: the answer of each
+    /// notice, in order. `None` is a notice this call could not settle (an error, or too
+    /// little time left): write it alone with `notify_image`, which classifies its error.
+    /// DynamoDB writes them in as few transactions as it allows; the in-memory twin one by
+    /// one.
+    fn notify_images(
+        &self,
+        notices: &[ImageNotice<'_>],
+        _deadline: &Deadline,
+    ) -> impl Future<Output = Vec<Option<Written>>> {
+        async move {
+            let mut answers = Vec::with_capacity(notices.len());
+            for notice in notices {
+                answers.push(self.notify_image(notice).await.ok());
+            }
+            answers
+        }
+    }
+
     /// Who owns an image, as learnt from its ImagePublished / ImageRejected.
     fn owner_of(&self, image_id: &str) -> impl Future<Output = Result<Option<UserId>, TableError>>;
 
@@ -228,6 +247,44 @@ impl ImageNotice<'_> {
     }
 }
 
+/// A TransactWriteItems takes at most 100 actions: 33 notices of three items each.
+pub const NOTICES_PER_TRANSACTION: usize = 33;
+
+/// Groups notices (by image id and event id, in batch order) into transactions: at most
+/// [`NOTICES_PER_TRANSACTION`] each, and no two of one image or one event in the same one
+/// (DynamoDB refuses a transaction naming an item twice: they would share the owner item, the
+/// notification or the receipt). A later notice of an image already taken goes to a later
+/// transaction, so each image's notices keep their batch order.
+pub fn notice_groups(notices: &[(&str, uuid::Uuid)]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut keys: Vec<std::collections::HashSet<(&str, uuid::Uuid)>> = Vec::new();
+    let mut last_of_image: HashMap<&str, usize> = HashMap::new();
+    let mut last_of_event: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for (index, &(image, event)) in notices.iter().enumerate() {
+        // After every group already holding this image or this event.
+        let earliest = [
+            last_of_image.get(image).map(|g| g + 1),
+            last_of_event.get(&event).map(|g| g + 1),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+        let group = (earliest..groups.len())
+            .find(|&g| groups[g].len() < NOTICES_PER_TRANSACTION)
+            .unwrap_or_else(|| {
+                groups.push(Vec::new());
+                keys.push(std::collections::HashSet::new());
+                groups.len() - 1
+            });
+        groups[group].push(index);
+        keys[group].insert((image, event));
+        last_of_image.insert(image, group);
+        last_of_event.insert(event, group);
+    }
+    groups
+}
+
 pub struct NotificationsTable {
     client: aws_sdk_dynamodb::Client,
     table: String,
@@ -271,6 +328,77 @@ impl NotificationsTable {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         TableError::from_sdk(&self.table, error)
+    }
+
+    /// One transaction of `group`'s notices. Answers those it settles in `answers` and returns
+    /// the ones to send again: canceled only because another notice of the transaction was
+    /// already written. Any other failure leaves them unanswered, for `notify_image` to
+    /// write (and classify) alone.
+    async fn notify_group(
+        &self,
+        notices: &[ImageNotice<'_>],
+        group: Vec<usize>,
+        answers: &mut [Option<Written>],
+    ) -> Vec<usize> {
+        let put = |item: Item, only_new: bool| {
+            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+            if only_new {
+                put = put.condition_expression("attribute_not_exists(pk)");
+            }
+            TransactWriteItem::builder()
+                .put(put.build().expect("table and item are set"))
+                .build()
+        };
+        let mut actions = Vec::with_capacity(group.len() * 3);
+        for &index in &group {
+            let items = notices[index].items(self.inbox_retention, self.receipt_retention);
+            actions.push(put(items.receipt, true));
+            actions.push(put(items.owner, false));
+            actions.push(put(items.notification, true));
+        }
+        self.spend(6 * group.len() as u64); // three items per notice, 2 units each
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        let reasons = match result {
+            Ok(_) => {
+                for &index in &group {
+                    answers[index] = Some(Written::Applied);
+                }
+                return Vec::new();
+            }
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+                    canceled.cancellation_reasons().to_vec()
+                }
+                _ => return Vec::new(),
+            },
+        };
+        // One reason per action, in order: three per notice.
+        let failed = |at: usize| {
+            reasons
+                .get(at)
+                .and_then(|r| r.code())
+                .filter(|c| *c != "None")
+        };
+        let mut again = Vec::new();
+        for (position, &index) in group.iter().enumerate() {
+            let codes: Vec<&str> = (0..3).filter_map(|i| failed(position * 3 + i)).collect();
+            if codes.is_empty() {
+                again.push(index);
+            } else if codes.iter().all(|c| *c == "ConditionalCheckFailed") {
+                answers[index] = Some(Written::Unchanged);
+            }
+        }
+        // Nothing was a duplicate (a conflict, a throttle, a refused item): no second send;
+        // the notices go alone.
+        if group.iter().all(|&index| answers[index].is_none()) {
+            return Vec::new();
+        }
+        again
     }
 
     /// A user's inbox, most recent activity first. Expired entries (TTL deletion lags by up to two days) and
@@ -560,6 +688,28 @@ impl NotificationStore for NotificationsTable {
         }
     }
 
+    async fn notify_images(
+        &self,
+        notices: &[ImageNotice<'_>],
+        deadline: &Deadline,
+    ) -> Vec<Option<Written>> {
+        let mut answers: Vec<Option<Written>> = vec![None; notices.len()];
+        let keys: Vec<(&str, uuid::Uuid)> =
+            notices.iter().map(|n| (n.image_id, n.event_id)).collect();
+        for group in notice_groups(&keys) {
+            // Notices canceled only because another of their transaction was a duplicate are
+            // sent again without it: at most once more each, as the duplicate is then gone.
+            let mut pending = group;
+            for _ in 0..2 {
+                if pending.is_empty() || deadline.remaining() < Duration::from_secs(2) {
+                    break;
+                }
+                pending = self.notify_group(notices, pending, &mut answers).await;
+            }
+        }
+        answers
+    }
+
     async fn owner_of(&self, image_id: &str) -> Result<Option<UserId>, TableError> {
         self.spend(0);
         let output = self
@@ -817,4 +967,57 @@ fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
             .unwrap_or(false),
         created_at: snapglow::contracts::Timestamp::from_millis(created_ms).to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn ids(n: u128) -> Vec<Uuid> {
+        (0..n).map(Uuid::from_u128).collect()
+    }
+
+    #[test]
+    fn seventy_notices_of_distinct_images_take_three_transactions_of_at_most_33() {
+        // Prepare
+        let images: Vec<String> = (0..70).map(|i| format!("img{i}")).collect();
+        let events = ids(70);
+        let notices: Vec<(&str, Uuid)> = images
+            .iter()
+            .zip(&events)
+            .map(|(image, event)| (image.as_str(), *event))
+            .collect();
+        // Act
+        let groups = notice_groups(&notices);
+        // Assess
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [33, 33, 4]);
+        let mut all: Vec<usize> = groups.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..70).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn notices_sharing_an_image_or_an_event_go_to_later_transactions_in_batch_order() {
+        // Prepare: a producer duplicate of event 0, a second event of image "a", and others
+        let events = ids(4);
+        let notices = [
+            ("a", events[0]),
+            ("b", events[1]),
+            ("a", events[0]), // the same event again
+            ("a", events[2]), // another event of image a
+            ("c", events[3]),
+        ];
+        // Act
+        let groups = notice_groups(&notices);
+        // Assess: no transaction names an image or an event twice, and each image's notices
+        // keep their order across transactions
+        assert_eq!(groups, vec![vec![0, 1, 4], vec![2], vec![3]]);
+        for group in &groups {
+            let images: std::collections::HashSet<&str> =
+                group.iter().map(|&i| notices[i].0).collect();
+            assert_eq!(images.len(), group.len());
+        }
+    }
 }
