@@ -358,13 +358,29 @@ pub async fn run(events: usize, rate: usize, batch_sizes: &[u64]) -> Result<crat
         format!("**Counts WRONG**: {}", wrong.join(" / "))
     };
     let sizes: Vec<String> = batch_sizes.iter().map(u64::to_string).collect();
+    // Where the time goes, from the fastest row: the emulator's CPU per event against the
+    // function's, and the rate the function's own CPU would allow.
+    let bound = runs
+        .iter()
+        .max_by(|a, b| a.busy_s.total_cmp(&b.busy_s).reverse())
+        .map(|r| {
+            format!(
+                "Where the time goes (batches of {}): the emulator spent {:.0}× like-counter's CPU per event ({:.0} µs against {:.0} µs), and it is one Python process: on this machine it, not the function, sets the rate. like-counter's own CPU would allow about {:.0} events/s on one core; on AWS the bound is DynamoDB's latency per batch (one BatchGetItem per 100 likes, then the batch's transactions, those sharing no item at once), which this emulator cannot measure.",
+                r.batch_size,
+                r.emulator_cpu_s / r.function_cpu_s.max(1e-9),
+                r.emulator_cpu_s * 1e6 / events as f64,
+                r.function_cpu_s * 1e6 / events as f64,
+                events as f64 / r.function_cpu_s.max(1e-9),
+            )
+        })
+        .unwrap_or_default();
     let report = format!(
         "# like-counter at a full shard's rate\n\n\
          Command: `make bench` (`cargo run --release -p snapglow-bench -- shard --events {events} --rate {rate} --batches {}`). Machine: 2 cores, shared and noisy, one run per row; the emulator (moto {moto}, through local/emulator/moto_server.py) is one Python process on 127.0.0.1 serving the producer's puts, the mapping's reads and every DynamoDB request, on the same two cores as the function.\n\n\
          The release binary of like-counter under the local Runtime API, invoked by the template's mapping of LikeCounterFunction (bisect on error, partial batch responses) on one shard, with the batch size of the row. A producer puts the likes benchmark's workload (Zipf(1.1) popularity over 2,000 images, 5,000 users, 5% unlikes, 10% producer duplicates) on that shard at {rate} records/s (PutRecords of {PUT_CHUNK}; Kinesis's write limit per shard is 1,000 records/s).\n\n\
          | batch size | producer done | consumer done | throughput events/s | capacity events/s | invocations | failed | IteratorAge p50 ms | p99 ms | max ms | backlog max | DynamoDB requests / event | write units / event | handler p50 ms | emulator CPU µs / event | like-counter CPU µs / event |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n{}\n\n\
          Throughput: events over the time from the first put to the last acknowledgement (at most the put rate). Capacity: events over the time the mapping spent reading the shard and waiting on the function, idle polls excluded: the rate it sustains with a backlog. IteratorAge per batch: the age of its newest record when it was handed over, as Lambda reports it. Requests, write units and the handler's time are what the function logged per batch (`like batch settled`). CPU per event: user and system time of the emulator's process and of like-counter's over the run (`/proc/<pid>/stat`), divided by the events: where the time goes.\n\n\
-         {verdict}\n\n{}\n",
+         {bound}\n\n{verdict}\n\n{}\n",
         sizes.join(","),
         rows.join("\n"),
         if plotted {
