@@ -60,17 +60,18 @@ fn measure(program: &str, args: &[String], env: &[(&str, &str)]) -> Result<Sampl
     Ok(Sample { ms, rss_kb })
 }
 
+/// `snapglow-local render <photo> --out <out>`'s arguments.
+fn render_args(photo: &Path, out: &Path) -> Vec<String> {
+    vec![
+        "render".into(),
+        photo.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ]
+}
+
 fn ours(binary: &Path, photo: &Path, out: &Path) -> Result<Sample> {
-    measure(
-        &binary.display().to_string(),
-        &[
-            "render".into(),
-            photo.display().to_string(),
-            "--out".into(),
-            out.display().to_string(),
-        ],
-        &[],
-    )
+    measure(&binary.display().to_string(), &render_args(photo, out), &[])
 }
 
 /// The median CPU time of one warm render, from a process that renders `renders` times after
@@ -97,17 +98,9 @@ fn warm(program: &str, args: &[String]) -> Result<f64> {
 }
 
 fn ours_warm(binary: &Path, photo: &Path, out: &Path) -> Result<f64> {
-    warm(
-        &binary.display().to_string(),
-        &[
-            "render".into(),
-            photo.display().to_string(),
-            "--out".into(),
-            out.display().to_string(),
-            "--repeat".into(),
-            WARM_RENDERS.to_string(),
-        ],
-    )
+    let mut args = render_args(photo, out);
+    args.extend(["--repeat".into(), WARM_RENDERS.to_string()]);
+    warm(&binary.display().to_string(), &args)
 }
 
 fn sharp_warm(peer: &Path, photo: &Path) -> Result<f64> {

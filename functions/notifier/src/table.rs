@@ -330,6 +330,26 @@ impl NotificationsTable {
         TableError::from_sdk(&self.table, error)
     }
 
+    /// A notice's three puts: the receipt and the notification only if new, the owner view
+    /// overwritten (owners never change).
+    fn notice_actions(&self, notice: &ImageNotice<'_>) -> [TransactWriteItem; 3] {
+        let items = notice.items(self.inbox_retention, self.receipt_retention);
+        let put = |item: Item, only_new: bool| {
+            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+            if only_new {
+                put = put.condition_expression("attribute_not_exists(pk)");
+            }
+            TransactWriteItem::builder()
+                .put(put.build().expect("table and item are set"))
+                .build()
+        };
+        [
+            put(items.receipt, true),
+            put(items.owner, false),
+            put(items.notification, true),
+        ]
+    }
+
     /// One transaction of `group`'s notices. Answers those it settles in `answers` and returns
     /// the ones to send again: canceled only because another notice of the transaction was
     /// already written. Any other failure leaves them unanswered, for `notify_image` to
@@ -340,22 +360,10 @@ impl NotificationsTable {
         group: Vec<usize>,
         answers: &mut [Option<Written>],
     ) -> Vec<usize> {
-        let put = |item: Item, only_new: bool| {
-            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
-            if only_new {
-                put = put.condition_expression("attribute_not_exists(pk)");
-            }
-            TransactWriteItem::builder()
-                .put(put.build().expect("table and item are set"))
-                .build()
-        };
-        let mut actions = Vec::with_capacity(group.len() * 3);
-        for &index in &group {
-            let items = notices[index].items(self.inbox_retention, self.receipt_retention);
-            actions.push(put(items.receipt, true));
-            actions.push(put(items.owner, false));
-            actions.push(put(items.notification, true));
-        }
+        let actions: Vec<TransactWriteItem> = group
+            .iter()
+            .flat_map(|&index| self.notice_actions(&notices[index]))
+            .collect();
         self.spend(6 * group.len() as u64); // three items per notice, 2 units each
         let result = self
             .client
@@ -648,23 +656,11 @@ impl NotificationStore for NotificationsTable {
     }
 
     async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Written, TableError> {
-        let items = notice.items(self.inbox_retention, self.receipt_retention);
-        let put = |item: Item, only_new: bool| {
-            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
-            if only_new {
-                put = put.condition_expression("attribute_not_exists(pk)");
-            }
-            TransactWriteItem::builder()
-                .put(put.build().expect("table and item are set"))
-                .build()
-        };
         self.spend(6); // three items in a transaction: 2 units each
         let result = self
             .client
             .transact_write_items()
-            .transact_items(put(items.receipt, true))
-            .transact_items(put(items.owner, false))
-            .transact_items(put(items.notification, true))
+            .set_transact_items(Some(self.notice_actions(notice).into()))
             .send()
             .await;
         match result {
