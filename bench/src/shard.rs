@@ -72,6 +72,8 @@ struct Run {
     /// CPU seconds over the run: the emulator's process, like-counter's.
     emulator_cpu_s: f64,
     function_cpu_s: f64,
+    /// The emulator's peak resident memory over its life (VmHWM), MB.
+    emulator_peak_mb: f64,
     wrong: Vec<String>,
 }
 
@@ -102,6 +104,22 @@ fn cpu_seconds(pid: u32) -> f64 {
     // SAFETY: sysconf only reads a configuration value.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     (ticks(11) + ticks(12)) / per_second.max(1.0)
+}
+
+/// A process's peak resident memory so far (VmHWM in /proc/<pid>/status), MB.
+fn peak_memory_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// The pids of this process's children running `name` (the local Runtime API's functions).
@@ -266,6 +284,7 @@ async fn one_run(
     }
 
     let emulator_cpu_s = cpu_seconds(emulator_pid) - emulator_cpu_before;
+    let emulator_peak_mb = peak_memory_mb(emulator_pid);
     let function_cpu_s = children_named("like-counter")
         .into_iter()
         .map(cpu_seconds)
@@ -285,6 +304,7 @@ async fn one_run(
             spent,
             emulator_cpu_s,
             function_cpu_s,
+            emulator_peak_mb,
             wrong,
         },
         expected,
@@ -316,7 +336,7 @@ pub async fn run(events: usize, rate: usize, batch_sizes: &[u64]) -> Result<crat
                 .unwrap_or(0);
             let n = r.spent.records.max(1) as f64;
             format!(
-                "| {} | {:.1} s | {:.1} s | {:.0} | **{:.0}** | {} | {} | {} | {} | {} | {backlog_max} | {:.3} | {:.2} | {} | {:.0} | {:.0} |",
+                "| {} | {:.1} s | {:.1} s | {:.0} | **{:.0}** | {} | {} | {} | {} | {} | {backlog_max} | {:.3} | {:.2} | {} | {:.0} | {:.0} | {:.0} |",
                 r.batch_size,
                 r.producing_s,
                 r.elapsed_s,
@@ -332,6 +352,7 @@ pub async fn run(events: usize, rate: usize, batch_sizes: &[u64]) -> Result<crat
                 percentile_u64(&r.spent.handler_ms, 50.0),
                 r.emulator_cpu_s * 1e6 / events as f64,
                 r.function_cpu_s * 1e6 / events as f64,
+                r.emulator_peak_mb,
             )
         })
         .collect();
@@ -378,8 +399,8 @@ pub async fn run(events: usize, rate: usize, batch_sizes: &[u64]) -> Result<crat
         "# like-counter at a full shard's rate\n\n\
          Command: `make bench` (`cargo run --release -p snapglow-bench -- shard --events {events} --rate {rate} --batches {}`). Machine: 2 cores, shared and noisy, one run per row; the emulator (moto {moto}, through local/emulator/moto_server.py) is one Python process on 127.0.0.1 serving the producer's puts, the mapping's reads and every DynamoDB request, on the same two cores as the function.\n\n\
          The release binary of like-counter under the local Runtime API, invoked by the template's mapping of LikeCounterFunction (bisect on error, partial batch responses) on one shard, with the batch size of the row. A producer puts the likes benchmark's workload (Zipf(1.1) popularity over 2,000 images, 5,000 users, 5% unlikes, 10% producer duplicates) on that shard at {rate} records/s (PutRecords of {PUT_CHUNK}; Kinesis's write limit per shard is 1,000 records/s).\n\n\
-         | batch size | producer done | consumer done | throughput events/s | capacity events/s | invocations | failed | IteratorAge p50 ms | p99 ms | max ms | backlog max | DynamoDB requests / event | write units / event | handler p50 ms | emulator CPU µs / event | like-counter CPU µs / event |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n{}\n\n\
-         Throughput: events over the time from the first put to the last acknowledgement (at most the put rate). Capacity: events over the time the mapping spent reading the shard and waiting on the function, idle polls excluded: the rate it sustains with a backlog. IteratorAge per batch: the age of its newest record when it was handed over, as Lambda reports it. Requests, write units and the handler's time are what the function logged per batch (`like batch settled`). CPU per event: user and system time of the emulator's process and of like-counter's over the run (`/proc/<pid>/stat`), divided by the events: where the time goes.\n\n\
+         | batch size | producer done | consumer done | throughput events/s | capacity events/s | invocations | failed | IteratorAge p50 ms | p99 ms | max ms | backlog max | DynamoDB requests / event | write units / event | handler p50 ms | emulator CPU µs / event | like-counter CPU µs / event | emulator peak MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n{}\n\n\
+         Throughput: events over the time from the first put to the last acknowledgement (at most the put rate). Capacity: events over the time the mapping spent reading the shard and waiting on the function, idle polls excluded: the rate it sustains with a backlog. IteratorAge per batch: the age of its newest record when it was handed over, as Lambda reports it. Requests, write units and the handler's time are what the function logged per batch (`like batch settled`). CPU per event: user and system time of the emulator's process and of like-counter's over the run (`/proc/<pid>/stat`), divided by the events: where the time goes. Emulator peak MB: its peak resident memory (VmHWM) over the run, the stream's records and the table's items included: a local stack that holds 100,000 events in bounded memory.\n\n\
          {bound}\n\n{verdict}\n\n{}\n",
         sizes.join(","),
         rows.join("\n"),
