@@ -177,7 +177,7 @@ fn photos(work: &Path) -> Result<Vec<Photo>> {
     let pick = [
         (
             "Painting-Colors_by__herobrine7gamer.jpg",
-            "24 MP baseline JPEG",
+            "24 MP baseline JPEG, ICC profile",
         ),
         ("Kleiber_by_Lukas_Baubkus.jpg", "20 MP baseline JPEG"),
         ("Dragonfly_by_Bolly.jpg", "13 MP progressive JPEG"),
@@ -206,7 +206,7 @@ fn photos(work: &Path) -> Result<Vec<Photo>> {
         if status.success() {
             photos.push(Photo {
                 path: twelve,
-                label: "12 MP baseline JPEG (the reference case)".into(),
+                label: "12 MP baseline JPEG, ICC profile (the reference case)".into(),
             });
         }
     }
@@ -352,7 +352,7 @@ pub fn run(repeats: usize) -> Result<crate::Report> {
     let report = format!(
         "# resize: renditions against sharp, libvips and ImageMagick\n\n\
          Command: `make bench` (`cargo run --release -p snapglow-bench -- render --repeats {repeats}`). Machine: 2 cores, shared and noisy; every process pinned to core 0 (`taskset -c 0`), every tool limited to one thread. Medians of {repeats} interleaved repeats. Versions: {versions}.\n\n\
-         Each tool makes the three default renditions (2048, 1024, 320 px on the long edge, never upscaled, EXIF orientation applied and EXIF stripped, JPEG quality 82) from one source file.\n\n\
+         Each tool makes the three default renditions (2048, 1024, 320 px on the long edge, never upscaled, EXIF orientation applied and EXIF stripped, JPEG quality 82) from one source file. Two photos (the 24 MP one and the 12 MP one made from it) embed an ICC profile: every tool converts them to sRGB; sharp spends about four times as long on them as on the same photo with its profile stripped (measured with `warm.mjs`), ours converts at the largest rendition's size.\n\n\
          ## Warm: CPU time per upload (what Lambda bills)\n\n\
          An execution environment stays warm between invocations, and for CPU-bound work the bill is memory × duration, so the CPU time of one upload in a warm process is the cost. Ours: `snapglow-local render --repeat {WARM_RENDERS}` (the resize function's code path; the first render warms the process, the median of the next {WARM_RENDERS} is reported). The peer: sharp, the library teams run for this on Lambda (AWS's Serverless Image Handler uses it), pinned in `bench/peers/sharp`, `sharp.concurrency(1)`, no cache, at its best for this job: the largest rendition from the upload (sharp shrinks JPEG and WebP on load), the smaller two from the largest's pixels, as ours does (`bench/peers/sharp/warm.mjs`). Each cell is the median over {repeats} processes of each process's median.\n\n\
          | photo | pixels | ours CPU ms | sharp CPU ms | ours / sharp | ours ms/MP | sharp ms/MP |\n|---|---|---|---|---|---|---|\n{}\n\n{}\n\n\
