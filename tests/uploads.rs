@@ -110,16 +110,6 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     ]
 }
 
-/// Peak resident memory of a process, from /proc (Linux).
-fn peak_rss_mb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0, |kb| kb / 1024)
-}
-
 fn colour_at(image: &image::DynamicImage, x: u32, y: u32) -> &'static str {
     let [r, g, b, _] = image.get_pixel(x, y).0;
     match (r, g, b) {
@@ -174,7 +164,7 @@ async fn uploads_become_upright_private_renditions_and_hostile_files_are_rejecte
     let pid = resize
         .pid()
         .expect("the function process is still running (no crash)");
-    let peak = peak_rss_mb(pid);
+    let peak = snapglow_local::scenarios::measure::peak_memory_kb(pid) / 1024;
     assert!(
         peak < 400,
         "resize peaked at {peak} MB: memory is not bounded"

@@ -15,6 +15,7 @@ mod api;
 mod drills;
 mod likes;
 mod notify;
+mod plot;
 mod render;
 mod shard;
 

@@ -446,12 +446,5 @@ fn draw(work: &Path, png: &Path, title: &str, data: &str, tools: &[&str]) -> boo
         png.display(),
         bars.join(", ")
     );
-    let script_file = work.join(format!("{stem}.gp"));
-    if std::fs::write(&script_file, script).is_err() {
-        return false;
-    }
-    Command::new("gnuplot")
-        .arg(&script_file)
-        .status()
-        .is_ok_and(|s| s.success())
+    crate::plot::gnuplot(&work.join(format!("{stem}.gp")), &script)
 }

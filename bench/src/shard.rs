@@ -9,7 +9,9 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use like_counter::table::LikesTable;
 use snapglow::contracts::{Envelope, SocialEvent};
-use snapglow_local::scenarios::measure::percentile_u64;
+use snapglow_local::scenarios::measure::{
+    children_named, cpu_seconds, peak_memory_kb, percentile_u64,
+};
 use snapglow_local::stack::fresh::FreshStack;
 use snapglow_local::stack::project::build_binaries;
 use snapglow_local::triggers::{Mapping, MappingOptions, mappings};
@@ -84,61 +86,6 @@ struct Spent {
     requests: u64,
     write_units: u64,
     handler_ms: Vec<u64>,
-}
-
-/// user + system CPU seconds of a process so far (Linux: /proc/<pid>/stat, in clock ticks).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command's closing parenthesis; utime and stime are the 12th and
-    // 13th of them (fields 14 and 15 of the line).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // SAFETY: sysconf only reads a configuration value.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (ticks(11) + ticks(12)) / per_second.max(1.0)
-}
-
-/// A process's peak resident memory so far (VmHWM in /proc/<pid>/status), MB.
-fn peak_memory_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// The pids of this process's children running `name` (the local Runtime API's functions).
-fn children_named(name: &str) -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let Some((head, rest)) = stat.rsplit_once(')') else {
-                return false;
-            };
-            let parent = rest.split_whitespace().nth(1);
-            head.ends_with(&format!("({name}")) && parent == Some(me.as_str())
-        })
-        .collect()
 }
 
 /// Sums the "like batch settled" lines like-counter logs per invocation.
@@ -284,7 +231,7 @@ async fn one_run(
     }
 
     let emulator_cpu_s = cpu_seconds(emulator_pid) - emulator_cpu_before;
-    let emulator_peak_mb = peak_memory_mb(emulator_pid);
+    let emulator_peak_mb = peak_memory_kb(emulator_pid) as f64 / 1024.0;
     let function_cpu_s = children_named("like-counter")
         .into_iter()
         .map(cpu_seconds)
@@ -462,12 +409,5 @@ fn draw(work: &std::path::Path, png: &std::path::Path, runs: &[Run]) -> bool {
         png.display(),
         lines.join(", ")
     );
-    let script_file = work.join("shard.gp");
-    if std::fs::write(&script_file, script).is_err() {
-        return false;
-    }
-    std::process::Command::new("gnuplot")
-        .arg(&script_file)
-        .status()
-        .is_ok_and(|s| s.success())
+    crate::plot::gnuplot(&work.join("shard.gp"), &script)
 }

@@ -4,6 +4,8 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use std::time::Duration;
 
+use snapglow_local::scenarios::measure::median;
+
 pub fn render(file: &Path, out: &Path, sizes: &str, repeat: usize) -> Result<()> {
     let specs = resize::render::parse_specs(sizes).map_err(|e| {
         anyhow::anyhow!("--sizes takes name:long-edge pairs, e.g. large:2048,thumb:320: {e}")
@@ -36,17 +38,12 @@ pub fn render(file: &Path, out: &Path, sizes: &str, repeat: usize) -> Result<()>
             "{}",
             serde_json::json!({
                 "renders": repeat,
-                "median_cpu_ms": median(&mut cpu_ms),
-                "median_wall_ms": median(&mut wall_ms),
+                "median_cpu_ms": median(&cpu_ms),
+                "median_wall_ms": median(&wall_ms),
             })
         );
     }
     Ok(())
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// CPU time of the whole process, user and system, every thread.
