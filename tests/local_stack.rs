@@ -496,6 +496,54 @@ async fn a_taken_port_is_refused_with_what_to_do() {
     );
 }
 
+/// A stack with a scratch folder and a function log written, as a test leaves them; their
+/// paths, and the emulator's log.
+async fn stack_with_files() -> (TestStack, Vec<std::path::PathBuf>) {
+    let stage = TestStack::start().await;
+    let scratch = stage.state_dir("files-test");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::write(scratch.join("notifier.log"), "a log line\n").unwrap();
+    let logs = stage.root.join(".local").join("logs");
+    let function_log = logs.join(format!("test-{}-notifier.log", stage.emulator.port));
+    std::fs::write(&function_log, "a log line\n").unwrap();
+    let emulator_log = logs.join(format!("emulator-{}.log", stage.emulator.port));
+    assert!(
+        emulator_log.is_file(),
+        "the emulator logs to {emulator_log:?}"
+    );
+    (stage, vec![scratch, function_log, emulator_log])
+}
+
+#[tokio::test]
+async fn a_stack_takes_its_files_with_it_unless_its_test_failed() {
+    // Prepare: one stack whose test ends well, one whose test panics, each with its files
+    let (passed, passed_files) = stack_with_files().await;
+    let failed_files = std::thread::spawn(|| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (stage, files) = runtime.block_on(stack_with_files());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _stage = stage;
+            panic!("an assertion of the test failed");
+        }));
+        assert!(result.is_err());
+        files
+    })
+    .join()
+    .unwrap();
+
+    // Act
+    drop(passed);
+
+    // Assess: nothing of the passed run is left under .local/; the failed run's logs stay
+    for path in &passed_files {
+        assert!(!path.exists(), "{path:?} is left behind");
+    }
+    for path in &failed_files {
+        assert!(path.exists(), "{path:?} of the failed test is gone");
+        let _ = std::fs::remove_dir_all(path).or_else(|_| std::fs::remove_file(path));
+    }
+}
+
 #[test]
 fn an_invalid_template_is_refused_with_what_is_wrong() {
     let error = Template::parse("Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Environment:\n        Variables:\n          X: !GetAtt Nowhere.Arn\n").unwrap_err();

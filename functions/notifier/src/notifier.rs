@@ -3,8 +3,10 @@
 //! changes in as few transactions as allowed, and answer with the first unfinished record.
 //!
 //! DynamoDB requests: the batch's ImagePublished / ImageRejected notices in one transaction per
-//! 33 (three items each; one more when a duplicate cancels one), plus 1 query per image event
-//! for likes that came before it (each then delivered with the batch path, and deleted). Likes:
+//! 33 (three items each; one more when a duplicate cancels one, or an image holding likes).
+//! Only an image whose notice found the `held` mark (likes that came before it) costs one
+//! query for them, a delivery with the batch path, a delete each and one update clearing the
+//! mark. Likes:
 //! per batch, one BatchGetItem per 100 keys (liker states and the notifications they change),
 //! one more when an unlike reaches a notification not read yet, and one TransactWriteItems per
 //! 100 actions; plus, for images this process has not seen, one read of their owners per 100
@@ -30,7 +32,7 @@ use crate::likes::{
     pack, plan,
 };
 use crate::table::{
-    EarlyLike, Held, ImageNotice, NotificationStore, NotificationsTable, Stored, Written,
+    EarlyLike, Held, ImageNotice, Noticed, NotificationStore, NotificationsTable, Stored, Written,
 };
 
 /// Read-plan-write rounds before giving up on keys whose state keeps changing under us.
@@ -154,7 +156,7 @@ impl<T: NotificationStore> Notifier<T> {
             .iter()
             .filter_map(|(_, envelope)| notice_of(envelope))
             .collect();
-        let mut written: HashMap<uuid::Uuid, Written> = HashMap::new();
+        let mut written: HashMap<uuid::Uuid, Noticed> = HashMap::new();
         if !notices.is_empty() {
             let answers = self.table.notify_images(&notices, &ctx.deadline).await;
             for (notice, answer) in notices.iter().zip(answers) {
@@ -172,9 +174,11 @@ impl<T: NotificationStore> Notifier<T> {
                 continue;
             }
             // A copy of an event in the same batch finds it written by the first.
-            let prewritten = written
-                .get_mut(&envelope.event_id)
-                .map(|answer| std::mem::replace(answer, Written::Unchanged));
+            let prewritten = written.get_mut(&envelope.event_id).map(|answer| {
+                let first = *answer;
+                answer.written = Written::Unchanged;
+                first
+            });
             let handled = self.notify_image(envelope, prewritten, &ctx.deadline);
             if !settle_record(ctx, &records[*index], handled, &mut report).await {
                 unfinished.insert(*index);
@@ -300,7 +304,7 @@ impl<T: NotificationStore> Notifier<T> {
     async fn notify_image(
         &self,
         envelope: &Envelope,
-        prewritten: Option<Written>,
+        prewritten: Option<Noticed>,
         deadline: &Deadline,
     ) -> Result<Outcome, NotifyError> {
         let Some(notice) = notice_of(envelope) else {
@@ -311,14 +315,16 @@ impl<T: NotificationStore> Notifier<T> {
         };
         let (image_id, owner_id) = (notice.image_id, notice.owner_id);
         self.remember_owner(image_id, owner_id);
-        let written = match prewritten {
-            Some(written) => written,
+        let noticed = match prewritten {
+            Some(noticed) => noticed,
             None => self.table.notify_image(&notice).await?,
         };
         // Likes of a rejected upload (a racing client) are told too: the owner learns someone
         // saw it, and nothing is left waiting.
-        self.deliver_early(image_id, owner_id, deadline).await?;
-        Ok(match written {
+        if noticed.held {
+            self.deliver_early(image_id, owner_id, deadline).await?;
+        }
+        Ok(match noticed.written {
             Written::Applied => Outcome::Done,
             Written::Unchanged => {
                 Outcome::Duplicate(format!("event {} was already notified", envelope.event_id))
@@ -326,9 +332,10 @@ impl<T: NotificationStore> Notifier<T> {
         })
     }
 
-    /// Delivers the likes kept while the image's owner was unknown, with the batch path, and
-    /// deletes each once delivered. Run on every delivery of the image event: a crash between
-    /// a delivery and its delete is made good by the redelivery, whose writes change nothing.
+    /// Delivers the likes kept while the image's owner was unknown, with the batch path,
+    /// deletes each once delivered, then clears the image's mark. Run on every delivery of an
+    /// image event that finds the mark: a crash before the mark is cleared leaves it, so the
+    /// redelivery delivers again, and those writes change nothing.
     async fn deliver_early(
         &self,
         image_id: &str,
@@ -337,7 +344,7 @@ impl<T: NotificationStore> Notifier<T> {
     ) -> Result<(), TableError> {
         let early = self.table.early_likes(image_id).await?;
         if early.is_empty() {
-            return Ok(());
+            return self.table.release_held(image_id).await;
         }
         let facts = early
             .iter()
@@ -366,6 +373,7 @@ impl<T: NotificationStore> Notifier<T> {
                 ),
             ));
         }
+        let mut all_delivered = true;
         for kept in &early {
             let key = LikerKey {
                 image_id: image_id.to_owned(),
@@ -373,9 +381,13 @@ impl<T: NotificationStore> Notifier<T> {
             };
             if let Some(error) = settled.refused.get(&key) {
                 tracing::warn!(image_id, user_id = %key.user_id, %error, "DynamoDB refuses a kept like; it stays kept");
+                all_delivered = false;
                 continue;
             }
             self.table.release_early(image_id, &kept.liker).await?;
+        }
+        if all_delivered {
+            self.table.release_held(image_id).await?;
         }
         Ok(())
     }
@@ -715,7 +727,7 @@ mod tests {
             .collect();
         assert_eq!(texts, ["bob liked your photo", "Your photo is live"]);
         assert_eq!((replay.done, replay.duplicates), (0, 4));
-        // ... and nothing is left waiting
+        // ... and nothing is left waiting, nor marked as waiting
         assert!(
             notifier
                 .table
@@ -724,5 +736,69 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        assert!(!notifier.table.held("beach"));
+    }
+
+    #[tokio::test]
+    async fn a_notice_written_before_a_crash_still_delivers_the_likes_kept_for_its_image() {
+        // Prepare: bob likes alice's photo before its publication reaches this consumer; then
+        // a delivery of the publication writes its notice and dies before the kept like is
+        // delivered (the notice alone, as that delivery left it)
+        let published = likes_across_a_boundary()[0].clone();
+        let notifier = Notifier::new(MemoryNotifications::default(), WINDOW);
+        let quarantine = MemoryQuarantine::default();
+        notifier
+            .handle_batch(
+                kinesis_event_of(&[liked("bob", 2, START + MINUTE)]),
+                &context(&quarantine),
+            )
+            .await;
+        let notice = notice_of(&published).expect("an image event");
+        let first = notifier.table.notify_image(&notice).await.unwrap();
+        assert_eq!(
+            (first.written, first.held),
+            (Written::Applied, true),
+            "the notice finds the mark"
+        );
+
+        // Act: the publication is delivered again
+        let (_, report) = notifier
+            .handle_batch(
+                kinesis_event_of(std::slice::from_ref(&published)),
+                &context(&quarantine),
+            )
+            .await;
+
+        // Assess: a duplicate notice, but the mark sends the redelivery to the kept like
+        assert_eq!(report.duplicates, 1);
+        let texts: Vec<String> = notifier
+            .table
+            .inbox("alice")
+            .into_iter()
+            .map(|n| n.text)
+            .collect();
+        assert_eq!(texts, ["bob liked your photo", "Your photo is live"]);
+        assert!(!notifier.table.held("beach"));
+    }
+
+    #[tokio::test]
+    async fn an_image_that_never_held_a_like_is_not_marked_and_a_later_like_is_told_at_once() {
+        // Prepare
+        let batch = likes_across_a_boundary();
+        let notifier = Notifier::new(MemoryNotifications::default(), WINDOW);
+        let quarantine = MemoryQuarantine::default();
+
+        // Act: the publication, then a like of it in a later batch
+        notifier
+            .handle_batch(kinesis_event_of(&batch[..1]), &context(&quarantine))
+            .await;
+        let (_, report) = notifier
+            .handle_batch(kinesis_event_of(&batch[1..2]), &context(&quarantine))
+            .await;
+
+        // Assess
+        assert!(!notifier.table.held("beach"));
+        assert_eq!((report.done, report.skipped), (1, 0));
+        assert_eq!(notifier.table.inbox("alice").len(), 2);
     }
 }

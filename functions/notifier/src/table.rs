@@ -9,16 +9,20 @@
 //!   `at`, `id`) and, while the like stands, the window that counted it (`counted_in`). Spread
 //!   over partitions by liker, so a burst on one photo is no hot key.
 //! - `IMAGE#{image_id}`, `OWNER`: the notifier's own view of who owns an image, learnt from
-//!   ImagePublished / ImageRejected (it never reads another function's table).
+//!   ImagePublished / ImageRejected (it never reads another function's table): `owner_id`; and
+//!   `held` while likes are kept for it (below). The item can exist with `held` alone, before
+//!   the owner is known.
 //! - `EVENT#{event_id}`, `RECEIPT`: an image event already turned into a notification.
 //! - `IMAGE#{image_id}`, `EARLY#{event_id}`: a like or unlike that arrived while the image's
 //!   owner was unknown (`user_id`, `liked`, `at`, `id`, `window`), kept until its
-//!   ImagePublished / ImageRejected names the owner, then delivered and deleted.
+//!   ImagePublished / ImageRejected names the owner, then delivered and deleted. Keeping one
+//!   sets `held` on the owner item in the same transaction, so an image event looks for kept
+//!   likes only when there are some: the notice's write is what tells it.
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
 pub use snapglow::table::Applied;
@@ -48,10 +52,11 @@ pub trait NotificationStore {
     /// "Your photo is live" / "your upload was rejected", once per event id, together with the
     /// owner view, all or nothing: a receipt keyed on the event id makes a redelivery, a
     /// producer duplicate or a replay write nothing.
+    /// The answer says whether likes are kept for the image (see [`Noticed::held`]).
     fn notify_image(
         &self,
         notice: &ImageNotice<'_>,
-    ) -> impl Future<Output = Result<Written, TableError>>;
+    ) -> impl Future<Output = Result<Noticed, TableError>>;
 
     /// [`Self::notify_image`] for the image events of a batch at once: the answer of each
     /// notice, in order. `None` is a notice this call could not settle (an error, or too
@@ -62,7 +67,7 @@ pub trait NotificationStore {
         &self,
         notices: &[ImageNotice<'_>],
         _deadline: &Deadline,
-    ) -> impl Future<Output = Vec<Option<Written>>> {
+    ) -> impl Future<Output = Vec<Option<Noticed>>> {
         async move {
             let mut answers = Vec::with_capacity(notices.len());
             for notice in notices {
@@ -107,7 +112,8 @@ pub trait NotificationStore {
     }
 
     /// Keeps a like whose image has no known owner, only while it still has none (checked in
-    /// the same transaction as the write, so a publication landing meanwhile is never missed).
+    /// the same transaction as the write, so a publication landing meanwhile is never missed),
+    /// and marks the image as holding likes.
     fn hold_early(
         &self,
         image_id: &str,
@@ -127,6 +133,10 @@ pub trait NotificationStore {
         image_id: &str,
         liker: &Liker,
     ) -> impl Future<Output = Result<(), TableError>>;
+
+    /// Clears the image's `held` mark once every kept like is delivered and deleted. No like
+    /// can be kept after that: the owner is known, so a later like is delivered at once.
+    fn release_held(&self, image_id: &str) -> impl Future<Output = Result<(), TableError>>;
 }
 
 /// A like or unlike kept while its image's owner was unknown.
@@ -182,6 +192,56 @@ pub enum Written {
     Unchanged,
 }
 
+/// What writing an image notice found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Noticed {
+    pub written: Written,
+    /// The owner item carries the `held` mark: likes came before the owner was known and are
+    /// kept under the image (or their delivery was cut short). Deliver them, then clear the
+    /// mark. Without it none are kept, and none can be from now on.
+    pub held: bool,
+}
+
+/// How a canceled notice transaction's reasons read, for one notice's three actions in the
+/// order [`NotificationsTable::notice_actions`] writes them: owner, receipt, notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeCancel {
+    /// The receipt or the notification is there: written before. `held`: the owner item's
+    /// mark was there too.
+    Duplicate { held: bool },
+    /// Only the owner item's condition failed: likes are kept. Write it again without it.
+    Held,
+    /// Nothing of this notice failed: another action canceled the transaction.
+    ByOthers,
+    /// Anything else (a conflict, a throttle, a refused item): this notice's own error.
+    Failed,
+}
+
+/// Reads the cancellation codes of one notice's three actions (`None` and DynamoDB's "None"
+/// alike mean the action had no error).
+///
+/// The owner action comes first so that the mark is seen even if DynamoDB reported only the
+/// first failing condition of a transaction (it documents a code per action; the order is the
+/// belt to those braces): a duplicate whose mark went unseen would skip likes still kept.
+pub fn notice_cancel(codes: [Option<&str>; 3]) -> NoticeCancel {
+    let failed = codes.map(|code| code.filter(|c| *c != "None"));
+    if failed
+        .iter()
+        .flatten()
+        .any(|code| *code != "ConditionalCheckFailed")
+    {
+        return NoticeCancel::Failed;
+    }
+    let [owner, receipt, notification] = failed.map(|code| code.is_some());
+    if receipt || notification {
+        NoticeCancel::Duplicate { held: owner }
+    } else if owner {
+        NoticeCancel::Held
+    } else {
+        NoticeCancel::ByOthers
+    }
+}
+
 type Item = HashMap<String, AttributeValue>;
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -211,7 +271,7 @@ pub struct ImageNotice<'a> {
 struct ImageItems {
     /// `EVENT#{event_id}`: written only if new, so the whole notice is written once.
     receipt: Item,
-    /// `IMAGE#{image_id}`, `OWNER`: overwritten, owners never change.
+    /// `IMAGE#{image_id}`, `OWNER`: `owner_id` set (owners never change), a `held` mark kept.
     owner: Item,
     /// Written only if new.
     notification: Item,
@@ -330,39 +390,56 @@ impl NotificationsTable {
         TableError::from_sdk(&self.table, error)
     }
 
-    /// A notice's three puts: the receipt and the notification only if new, the owner view
-    /// overwritten (owners never change).
-    fn notice_actions(&self, notice: &ImageNotice<'_>) -> [TransactWriteItem; 3] {
-        let items = notice.items(self.inbox_retention, self.receipt_retention);
-        let put = |item: Item, only_new: bool| {
-            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
-            if only_new {
-                put = put.condition_expression("attribute_not_exists(pk)");
-            }
+    /// A notice's three actions: the owner set, on condition that no likes are kept for the
+    /// image unless that is known (`held`); the receipt and the notification put only if new.
+    fn notice_actions(&self, notice: &ImageNotice<'_>, held: bool) -> [TransactWriteItem; 3] {
+        let mut items = notice.items(self.inbox_retention, self.receipt_retention);
+        let owner_id = items
+            .owner
+            .remove("owner_id")
+            .expect("an owner item names its owner");
+        let mut owner = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(image_pk(notice.image_id)))
+            .key("sk", s("OWNER"))
+            .update_expression("SET owner_id = :owner")
+            .expression_attribute_values(":owner", owner_id);
+        if !held {
+            owner = owner.condition_expression("attribute_not_exists(held)");
+        }
+        let put = |item: Item| {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)");
             TransactWriteItem::builder()
                 .put(put.build().expect("table and item are set"))
                 .build()
         };
         [
-            put(items.receipt, true),
-            put(items.owner, false),
-            put(items.notification, true),
+            TransactWriteItem::builder()
+                .update(owner.build().expect("table, key and expression are set"))
+                .build(),
+            put(items.receipt),
+            put(items.notification),
         ]
     }
 
     /// One transaction of `group`'s notices. Answers those it settles in `answers` and returns
     /// the ones to send again: canceled only because another notice of the transaction was
-    /// already written. Any other failure leaves them unanswered, for `notify_image` to
-    /// write (and classify) alone.
+    /// already written, or because likes are kept for their own image (then `held` says so and
+    /// the owner is set without the condition). Any other failure leaves them unanswered, for
+    /// `notify_image` to write (and classify) alone.
     async fn notify_group(
         &self,
         notices: &[ImageNotice<'_>],
         group: Vec<usize>,
-        answers: &mut [Option<Written>],
+        held: &mut [bool],
+        answers: &mut [Option<Noticed>],
     ) -> Vec<usize> {
         let actions: Vec<TransactWriteItem> = group
             .iter()
-            .flat_map(|&index| self.notice_actions(&notices[index]))
+            .flat_map(|&index| self.notice_actions(&notices[index], held[index]))
             .collect();
         self.spend(6 * group.len() as u64); // three items per notice, 2 units each
         let result = self
@@ -374,7 +451,10 @@ impl NotificationsTable {
         let reasons = match result {
             Ok(_) => {
                 for &index in &group {
-                    answers[index] = Some(Written::Applied);
+                    answers[index] = Some(Noticed {
+                        written: Written::Applied,
+                        held: held[index],
+                    });
                 }
                 return Vec::new();
             }
@@ -386,24 +466,31 @@ impl NotificationsTable {
             },
         };
         // One reason per action, in order: three per notice.
-        let failed = |at: usize| {
-            reasons
-                .get(at)
-                .and_then(|r| r.code())
-                .filter(|c| *c != "None")
-        };
+        let code = |at: usize| reasons.get(at).and_then(|r| r.code());
         let mut again = Vec::new();
+        let mut understood = false;
         for (position, &index) in group.iter().enumerate() {
-            let codes: Vec<&str> = (0..3).filter_map(|i| failed(position * 3 + i)).collect();
-            if codes.is_empty() {
-                again.push(index);
-            } else if codes.iter().all(|c| *c == "ConditionalCheckFailed") {
-                answers[index] = Some(Written::Unchanged);
+            let at = position * 3;
+            match notice_cancel([code(at), code(at + 1), code(at + 2)]) {
+                NoticeCancel::Duplicate { held: marked } => {
+                    understood = true;
+                    answers[index] = Some(Noticed {
+                        written: Written::Unchanged,
+                        held: marked || held[index],
+                    });
+                }
+                NoticeCancel::Held => {
+                    understood = true;
+                    held[index] = true;
+                    again.push(index);
+                }
+                NoticeCancel::ByOthers => again.push(index),
+                NoticeCancel::Failed => {}
             }
         }
-        // Nothing was a duplicate (a conflict, a throttle, a refused item): no second send;
-        // the notices go alone.
-        if group.iter().all(|&index| answers[index].is_none()) {
+        // Nothing was a duplicate or a mark (a conflict, a throttle, a refused item): no second
+        // send; the notices go alone.
+        if !understood {
             return Vec::new();
         }
         again
@@ -655,31 +742,47 @@ impl NotificationStore for NotificationsTable {
         )
     }
 
-    async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Written, TableError> {
-        self.spend(6); // three items in a transaction: 2 units each
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(self.notice_actions(notice).into()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Written::Applied),
-            Err(error) => {
-                let cancelled_by_condition = match error.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+    async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Noticed, TableError> {
+        // The second send, if any, knows the mark: its owner update has no condition.
+        let mut held = false;
+        loop {
+            self.spend(6); // three items in a transaction: 2 units each
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(self.notice_actions(notice, held).into()))
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => {
+                    return Ok(Noticed {
+                        written: Written::Applied,
+                        held,
+                    });
+                }
+                Err(error) => error,
+            };
+            let cancel = match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+                    let code = |at: usize| {
                         canceled
                             .cancellation_reasons()
-                            .iter()
-                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
-                    }
-                    _ => false,
-                };
-                if cancelled_by_condition {
-                    Ok(Written::Unchanged)
-                } else {
-                    Err(self.error(error))
+                            .get(at)
+                            .and_then(|r| r.code())
+                    };
+                    notice_cancel([code(0), code(1), code(2)])
                 }
+                _ => NoticeCancel::Failed,
+            };
+            match cancel {
+                NoticeCancel::Duplicate { held: marked } => {
+                    return Ok(Noticed {
+                        written: Written::Unchanged,
+                        held: marked || held,
+                    });
+                }
+                NoticeCancel::Held if !held => held = true,
+                _ => return Err(self.error(error)),
             }
         }
     }
@@ -688,19 +791,23 @@ impl NotificationStore for NotificationsTable {
         &self,
         notices: &[ImageNotice<'_>],
         deadline: &Deadline,
-    ) -> Vec<Option<Written>> {
-        let mut answers: Vec<Option<Written>> = vec![None; notices.len()];
+    ) -> Vec<Option<Noticed>> {
+        let mut answers: Vec<Option<Noticed>> = vec![None; notices.len()];
+        let mut held = vec![false; notices.len()];
         let keys: Vec<(&str, uuid::Uuid)> =
             notices.iter().map(|n| (n.image_id, n.event_id)).collect();
         for group in notice_groups(&keys) {
-            // Notices canceled only because another of their transaction was a duplicate are
-            // sent again without it: at most once more each, as the duplicate is then gone.
+            // Notices canceled only because another of their transaction was a duplicate, or
+            // because their image holds likes, are sent again: a duplicate is then gone, a mark
+            // known. Three sends cover both in one group; what is left goes alone.
             let mut pending = group;
-            for _ in 0..2 {
+            for _ in 0..3 {
                 if pending.is_empty() || deadline.remaining() < Duration::from_secs(2) {
                     break;
                 }
-                pending = self.notify_group(notices, pending, &mut answers).await;
+                pending = self
+                    .notify_group(notices, pending, &mut held, &mut answers)
+                    .await;
             }
         }
         answers
@@ -796,12 +903,14 @@ impl NotificationStore for NotificationsTable {
     }
 
     async fn hold_early(&self, image_id: &str, early: &EarlyLike) -> Result<Held, TableError> {
-        let no_owner = ConditionCheck::builder()
+        let mark = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(image_pk(image_id), "OWNER")))
-            .condition_expression("attribute_not_exists(pk)")
+            .update_expression("SET held = :held")
+            .condition_expression("attribute_not_exists(owner_id)")
+            .expression_attribute_values(":held", AttributeValue::Bool(true))
             .build()
-            .expect("table, key and condition are set");
+            .expect("table, key and expression are set");
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(early_item(image_id, early, self.inbox_retention)))
@@ -811,11 +920,7 @@ impl NotificationStore for NotificationsTable {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .condition_check(no_owner)
-                    .build(),
-            )
+            .transact_items(TransactWriteItem::builder().update(mark).build())
             .transact_items(TransactWriteItem::builder().put(put).build())
             .send()
             .await;
@@ -875,6 +980,25 @@ impl NotificationStore for NotificationsTable {
             .await
             .map_err(|e| self.error(e))?;
         Ok(())
+    }
+
+    async fn release_held(&self, image_id: &str) -> Result<(), TableError> {
+        self.spend(1);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(image_pk(image_id), "OWNER")))
+            .update_expression("REMOVE held")
+            // An update creates a missing item: only an owner item is touched.
+            .condition_expression("attribute_exists(owner_id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.error(e)),
+        }
     }
 }
 
@@ -972,6 +1096,29 @@ mod tests {
 
     fn ids(n: u128) -> Vec<Uuid> {
         (0..n).map(Uuid::from_u128).collect()
+    }
+
+    #[test]
+    fn a_canceled_notice_reads_as_a_duplicate_a_mark_a_bystander_or_its_own_failure() {
+        let ccf = Some("ConditionalCheckFailed");
+        let none = Some("None");
+        // (owner, receipt, notification) -> reading
+        let cases = [
+            ([none, ccf, none], NoticeCancel::Duplicate { held: false }),
+            ([ccf, ccf, ccf], NoticeCancel::Duplicate { held: true }),
+            ([None, None, ccf], NoticeCancel::Duplicate { held: false }),
+            ([ccf, none, none], NoticeCancel::Held),
+            ([none, none, none], NoticeCancel::ByOthers),
+            ([None, None, None], NoticeCancel::ByOthers),
+            (
+                [none, Some("TransactionConflict"), none],
+                NoticeCancel::Failed,
+            ),
+            ([ccf, Some("ThrottlingError"), ccf], NoticeCancel::Failed),
+        ];
+        for (codes, reading) in cases {
+            assert_eq!(notice_cancel(codes), reading, "{codes:?}");
+        }
     }
 
     #[test]

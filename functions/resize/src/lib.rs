@@ -8,7 +8,7 @@
 //! - [`resizer`]: one batch, message by message.
 
 pub mod registry;
-pub mod render;
+pub use render;
 pub mod resizer;
 pub mod storage;
 pub mod upload;

@@ -170,6 +170,11 @@ impl Emulator {
         let started = Instant::now();
         let limit = Duration::from_secs(60);
         loop {
+            // Another program's server may have taken the port after the check above: then ours
+            // exits, and the answer came from theirs.
+            if child.try_wait()?.is_some() && is_up(port) {
+                return Err(EmulatorError::PortTaken { port });
+            }
             if is_up(port) {
                 let detached_pid = detached.then(|| child.id());
                 let child = if detached { None } else { Some(child) };
@@ -229,9 +234,23 @@ pub fn endpoint_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and never handed out before by this process.
+///
+/// Hazard: the port is free only until its probe closes. The kernel may give the same port to
+/// the next probe before the first caller's server binds it; two tests of one process starting
+/// their emulators at once then both see the first moto answer on it and share one emulator
+/// (one test's deploy wiping the other's queues). Remembering what was handed out closes that
+/// race inside a process.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
 }
 
 /// Whether a moto server answers on the port. One small request whatever the stack holds:
@@ -281,4 +300,31 @@ pub fn stop_pid(pid: u32) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     signalled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_is_never_handed_the_same_free_port_twice() {
+        // Prepare: threads asking at once, as parallel tests starting their emulators do
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| (0..500).map(|_| free_port().unwrap()).collect::<Vec<u16>>())
+            })
+            .collect();
+
+        // Act
+        let mut ports: Vec<u16> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect::<Vec<u16>>();
+
+        // Assess: 2,000 ports from the kernel's ephemeral range, no two alike
+        let handed_out = ports.len();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), handed_out);
+    }
 }

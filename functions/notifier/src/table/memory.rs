@@ -2,6 +2,7 @@
 //! the real adapter's (built by its item builders, read back by its readers); each write checks
 //! the condition its DynamoDB expression states, and writes nothing when it fails:
 //! - an image notice is one transaction: a receipt or a notification already there cancels it;
+//!   the owner item's `held` mark is reported and kept, as the real one reads and keeps it;
 //! - a likes transaction applies all or nothing: each liker state only over the state it was
 //!   planned from, counts added to; over 100 actions, or two on one item, it is refused.
 //!
@@ -14,8 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::{
-    Applied, EarlyLike, Held, ImageNotice, Item, NotificationStore, Stored, Written, early_item,
-    early_sk, key, liker_item, liker_pk, likes_key, n, read_early, read_liker_state,
+    Applied, EarlyLike, Held, ImageNotice, Item, Noticed, NotificationStore, Stored, Written,
+    early_item, early_sk, key, liker_item, liker_pk, likes_key, n, read_early, read_liker_state,
     read_notification, read_stored_likes, s,
 };
 use crate::inbox::{
@@ -79,27 +80,52 @@ impl MemoryNotifications {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<(String, String), Item>> {
         self.items.lock().expect("notifications table lock")
     }
+
+    /// Whether the image's owner item carries the `held` mark.
+    pub fn held(&self, image_id: &str) -> bool {
+        self.lock()
+            .get(&owner_key(image_id))
+            .is_some_and(|item| item.contains_key("held"))
+    }
+}
+
+fn owner_key(image_id: &str) -> (String, String) {
+    (image_pk(image_id), "OWNER".to_owned())
 }
 
 impl NotificationStore for MemoryNotifications {
-    async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Written, TableError> {
+    async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Noticed, TableError> {
         let new = notice.items(self.inbox_retention, self.receipt_retention);
         let mut items = self.lock();
+        let held = items
+            .get(&owner_key(notice.image_id))
+            .is_some_and(|item| item.contains_key("held"));
         if items.contains_key(&item_key(&new.receipt))
             || items.contains_key(&item_key(&new.notification))
         {
-            return Ok(Written::Unchanged);
+            return Ok(Noticed {
+                written: Written::Unchanged,
+                held,
+            });
         }
-        for item in [new.receipt, new.owner, new.notification] {
+        // `SET owner_id`: the rest of the owner item (a mark) stays.
+        let owner = items
+            .entry(item_key(&new.owner))
+            .or_insert_with(|| new.owner.clone());
+        owner.insert("owner_id".into(), new.owner["owner_id"].clone());
+        for item in [new.receipt, new.notification] {
             items.insert(item_key(&item), item);
         }
-        Ok(Written::Applied)
+        Ok(Noticed {
+            written: Written::Applied,
+            held,
+        })
     }
 
     async fn owner_of(&self, image_id: &str) -> Result<Option<UserId>, TableError> {
         Ok(self
             .lock()
-            .get(&(image_pk(image_id), "OWNER".to_owned()))
+            .get(&owner_key(image_id))
             .and_then(super::owner_in))
     }
 
@@ -112,7 +138,7 @@ impl NotificationStore for MemoryNotifications {
         Ok(image_ids
             .iter()
             .filter_map(|image| {
-                let item = items.get(&(image_pk(image), "OWNER".to_owned()))?;
+                let item = items.get(&owner_key(image))?;
                 Some((image.clone(), super::owner_in(item)?))
             })
             .collect())
@@ -223,9 +249,13 @@ impl NotificationStore for MemoryNotifications {
 
     async fn hold_early(&self, image_id: &str, early: &EarlyLike) -> Result<Held, TableError> {
         let mut items = self.lock();
-        if items.contains_key(&(image_pk(image_id), "OWNER".to_owned())) {
+        let owner = items
+            .entry(owner_key(image_id))
+            .or_insert_with(|| key(image_pk(image_id), "OWNER"));
+        if owner.contains_key("owner_id") {
             return Ok(Held::OwnerKnown);
         }
+        owner.insert("held".into(), AttributeValue::Bool(true));
         let item = early_item(image_id, early, self.inbox_retention);
         items.insert(item_key(&item), item);
         Ok(Held::Kept)
@@ -243,6 +273,17 @@ impl NotificationStore for MemoryNotifications {
 
     async fn release_early(&self, image_id: &str, liker: &Liker) -> Result<(), TableError> {
         self.lock().remove(&(image_pk(image_id), early_sk(liker)));
+        Ok(())
+    }
+
+    async fn release_held(&self, image_id: &str) -> Result<(), TableError> {
+        if let Some(owner) = self
+            .lock()
+            .get_mut(&owner_key(image_id))
+            .filter(|item| item.contains_key("owner_id"))
+        {
+            owner.remove("held");
+        }
         Ok(())
     }
 }
