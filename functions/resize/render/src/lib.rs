@@ -8,7 +8,9 @@
 //! embedded RGB ICC profile (Adobe RGB, Display P3, ...) is converted, not merely untagged:
 //! dropping the profile would shift every colour. The renditions carry no profile and no EXIF.
 
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::pixels::{U8x3, U8x4};
+use fast_image_resize::{FilterType, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, RgbaImage};
 use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 use std::io::Cursor;
@@ -386,6 +388,27 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
+/// `pixels` (`from` in size, `P` per pixel) resized to `to`. Typed on purpose: the untyped
+/// `Resizer::resize` builds the convolution for all 13 pixel types fast_image_resize knows, at
+/// opt-level 3, which made this crate take 199 s of a cold debug build; the two used are built
+/// here.
+fn resize_as<P: PixelTrait>(
+    from: (u32, u32),
+    pixels: &[u8],
+    to: (u32, u32),
+    options: &ResizeOptions,
+) -> Vec<u8> {
+    let source =
+        TypedImageRef::<P>::from_buffer(from.0, from.1, pixels).expect("a buffer of its pixels");
+    let mut resized = vec![0; to.0 as usize * to.1 as usize * std::mem::size_of::<P>()];
+    let mut target =
+        TypedImage::<P>::from_buffer(to.0, to.1, &mut resized).expect("a buffer of its size");
+    Resizer::new()
+        .resize_typed(&source, &mut target, options)
+        .expect("same pixel type on both sides");
+    resized
+}
+
 /// Whether any pixel is not fully opaque (an alpha channel that is all 255 is not).
 fn has_transparency(image: &DynamicImage) -> bool {
     if !image.color().has_alpha() {
@@ -414,21 +437,18 @@ impl Pixels {
     /// Lanczos3 (convolution, not nearest or bilinear sampling): no aliasing on downscale.
     fn resized(&self, width: u32, height: u32) -> Pixels {
         let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-        let mut resizer = Resizer::new();
+        let size = (width, height);
         match self {
             Pixels::Rgb(source) => {
-                let mut target = RgbImage::new(width, height);
-                resizer
-                    .resize(source, &mut target, &options)
-                    .expect("same pixel type on both sides");
-                Pixels::Rgb(target)
+                let pixels =
+                    resize_as::<U8x3>(source.dimensions(), source.as_raw(), size, &options);
+                Pixels::Rgb(RgbImage::from_raw(width, height, pixels).expect("sized for them"))
             }
             Pixels::Rgba(source) => {
-                let mut target = RgbaImage::new(width, height);
-                resizer
-                    .resize(source, &mut target, &options.use_alpha(true))
-                    .expect("same pixel type on both sides");
-                Pixels::Rgba(target)
+                let options = options.use_alpha(true);
+                let pixels =
+                    resize_as::<U8x4>(source.dimensions(), source.as_raw(), size, &options);
+                Pixels::Rgba(RgbaImage::from_raw(width, height, pixels).expect("sized for them"))
             }
         }
     }
