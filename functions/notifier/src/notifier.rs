@@ -603,6 +603,11 @@ mod tests {
             .collect()
     }
 
+    /// The texts of a user's inbox, newest first.
+    fn texts(table: &MemoryNotifications, user: &str) -> Vec<String> {
+        table.inbox(user).into_iter().map(|n| n.text).collect()
+    }
+
     fn expected_inbox() -> Vec<(String, String, Vec<String>, bool)> {
         let entry = |id: String, text: &str, actors: &[&str]| {
             let actors = actors.iter().map(|a| a.to_string()).collect();
@@ -719,13 +724,10 @@ mod tests {
             serde_json::to_value(&response).unwrap(),
             json!({ "batchItemFailures": [] })
         );
-        let texts: Vec<String> = notifier
-            .table
-            .inbox("alice")
-            .into_iter()
-            .map(|n| n.text)
-            .collect();
-        assert_eq!(texts, ["bob liked your photo", "Your photo is live"]);
+        assert_eq!(
+            texts(&notifier.table, "alice"),
+            ["bob liked your photo", "Your photo is live"]
+        );
         assert_eq!((replay.done, replay.duplicates), (0, 4));
         // ... and nothing is left waiting, nor marked as waiting
         assert!(
@@ -771,13 +773,10 @@ mod tests {
 
         // Assess: a duplicate notice, but the mark sends the redelivery to the kept like
         assert_eq!(report.duplicates, 1);
-        let texts: Vec<String> = notifier
-            .table
-            .inbox("alice")
-            .into_iter()
-            .map(|n| n.text)
-            .collect();
-        assert_eq!(texts, ["bob liked your photo", "Your photo is live"]);
+        assert_eq!(
+            texts(&notifier.table, "alice"),
+            ["bob liked your photo", "Your photo is live"]
+        );
         assert!(!notifier.table.held("beach"));
     }
 

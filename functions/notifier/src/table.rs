@@ -256,6 +256,11 @@ fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
+/// The key of an image's owner item (`IMAGE#{image_id}`, `OWNER`).
+fn owner_key(image_id: &str) -> Item {
+    key(image_pk(image_id), "OWNER")
+}
+
 /// An image outcome to tell its owner about.
 pub struct ImageNotice<'a> {
     pub event_id: uuid::Uuid,
@@ -282,7 +287,7 @@ impl ImageNotice<'_> {
         let id = notification_id(self.kind, self.image_id, None);
         let mut receipt = key(format!("EVENT#{}", self.event_id), "RECEIPT");
         receipt.insert("expires_at".into(), n(expires_at(receipt_retention)));
-        let mut owner = key(image_pk(self.image_id), "OWNER");
+        let mut owner = owner_key(self.image_id);
         owner.insert("owner_id".into(), s(self.owner_id));
         let mut notification = key(
             user_pk(self.owner_id),
@@ -400,8 +405,7 @@ impl NotificationsTable {
             .expect("an owner item names its owner");
         let mut owner = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(image_pk(notice.image_id)))
-            .key("sk", s("OWNER"))
+            .set_key(Some(owner_key(notice.image_id)))
             .update_expression("SET owner_id = :owner")
             .expression_attribute_values(":owner", owner_id);
         if !held {
@@ -819,7 +823,7 @@ impl NotificationStore for NotificationsTable {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(image_pk(image_id), "OWNER")))
+            .set_key(Some(owner_key(image_id)))
             .consistent_read(true)
             .send()
             .await
@@ -832,10 +836,7 @@ impl NotificationStore for NotificationsTable {
         image_ids: &[String],
         deadline: &Deadline,
     ) -> Result<HashMap<String, UserId>, TableError> {
-        let keys: Vec<Item> = image_ids
-            .iter()
-            .map(|image| key(image_pk(image), "OWNER"))
-            .collect();
+        let keys: Vec<Item> = image_ids.iter().map(|image| owner_key(image)).collect();
         let mut owners = HashMap::new();
         for item in self.batch_get(keys, deadline).await? {
             if let (Some(pk), Some(owner)) = (text(&item, "pk"), owner_in(&item))
@@ -905,7 +906,7 @@ impl NotificationStore for NotificationsTable {
     async fn hold_early(&self, image_id: &str, early: &EarlyLike) -> Result<Held, TableError> {
         let mark = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(image_pk(image_id), "OWNER")))
+            .set_key(Some(owner_key(image_id)))
             .update_expression("SET held = :held")
             .condition_expression("attribute_not_exists(owner_id)")
             .expression_attribute_values(":held", AttributeValue::Bool(true))
@@ -988,7 +989,7 @@ impl NotificationStore for NotificationsTable {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(image_pk(image_id), "OWNER")))
+            .set_key(Some(owner_key(image_id)))
             .update_expression("REMOVE held")
             // An update creates a missing item: only an owner item is touched.
             .condition_expression("attribute_exists(owner_id)")

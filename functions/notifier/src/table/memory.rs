@@ -90,7 +90,7 @@ impl MemoryNotifications {
 }
 
 fn owner_key(image_id: &str) -> (String, String) {
-    (image_pk(image_id), "OWNER".to_owned())
+    item_key(&super::owner_key(image_id))
 }
 
 impl NotificationStore for MemoryNotifications {
@@ -251,7 +251,7 @@ impl NotificationStore for MemoryNotifications {
         let mut items = self.lock();
         let owner = items
             .entry(owner_key(image_id))
-            .or_insert_with(|| key(image_pk(image_id), "OWNER"));
+            .or_insert_with(|| super::owner_key(image_id));
         if owner.contains_key("owner_id") {
             return Ok(Held::OwnerKnown);
         }
