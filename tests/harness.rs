@@ -65,16 +65,21 @@ impl TestStack {
         ensure_binaries(&self.root)
     }
 
+    /// Where a function started by [`Self::function`] logs (kept only if the test fails).
+    pub fn function_log(&self, binary: &str) -> PathBuf {
+        self.state_dir("functions").join(format!("{binary}.log"))
+    }
+
     /// How the function would run; change it (environment, timeout) before [`Self::run`].
     pub fn spec(&self, binary: &str) -> FunctionSpec {
         let dir = ensure_binaries(&self.root);
-        let log = self
-            .root
-            .join(".local")
-            .join("logs")
-            .join(format!("test-{}-{binary}.log", self.emulator.port));
-        spec_for(&self.stack, binary, &dir, LogSink::File(log))
-            .expect("the function is in the template")
+        spec_for(
+            &self.stack,
+            binary,
+            &dir,
+            LogSink::File(self.function_log(binary)),
+        )
+        .expect("the function is in the template")
     }
 
     pub async fn run(&self, spec: FunctionSpec) -> LocalFunction {

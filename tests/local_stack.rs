@@ -496,22 +496,27 @@ async fn a_taken_port_is_refused_with_what_to_do() {
     );
 }
 
-/// A stack with a scratch folder and a function log written, as a test leaves them; their
-/// paths, and the emulator's log.
+/// A stack with a scratch folder and a function log written, as a test leaves them; the
+/// folders and the emulator's log.
 async fn stack_with_files() -> (TestStack, Vec<std::path::PathBuf>) {
     let stage = TestStack::start().await;
     let scratch = stage.state_dir("files-test");
     std::fs::create_dir_all(&scratch).unwrap();
     std::fs::write(scratch.join("notifier.log"), "a log line\n").unwrap();
-    let logs = stage.root.join(".local").join("logs");
-    let function_log = logs.join(format!("test-{}-notifier.log", stage.emulator.port));
+    let function_log = stage.function_log("notifier");
+    std::fs::create_dir_all(function_log.parent().unwrap()).unwrap();
     std::fs::write(&function_log, "a log line\n").unwrap();
-    let emulator_log = logs.join(format!("emulator-{}.log", stage.emulator.port));
+    let emulator_log = stage
+        .root
+        .join(".local")
+        .join("logs")
+        .join(format!("emulator-{}.log", stage.emulator.port));
     assert!(
         emulator_log.is_file(),
         "the emulator logs to {emulator_log:?}"
     );
-    (stage, vec![scratch, function_log, emulator_log])
+    let functions = function_log.parent().unwrap().to_owned();
+    (stage, vec![scratch, functions, emulator_log])
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
 pub use snapglow::table::Applied;
@@ -242,6 +242,13 @@ pub fn notice_cancel(codes: [Option<&str>; 3]) -> NoticeCancel {
     }
 }
 
+/// [`notice_cancel`] of the notice whose three actions start at `first` in a canceled
+/// transaction's reasons (one per action, in order).
+fn notice_cancel_at(reasons: &[CancellationReason], first: usize) -> NoticeCancel {
+    let code = |at: usize| reasons.get(first + at).and_then(|r| r.code());
+    notice_cancel([code(0), code(1), code(2)])
+}
+
 type Item = HashMap<String, AttributeValue>;
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -272,12 +279,11 @@ pub struct ImageNotice<'a> {
     pub reason: Option<(&'a str, &'a str)>,
 }
 
-/// The three items an image notice writes, in one transaction.
+/// The two items an image notice puts, in one transaction with the owner item's `owner_id`
+/// (set, as owners never change, keeping any `held` mark).
 struct ImageItems {
     /// `EVENT#{event_id}`: written only if new, so the whole notice is written once.
     receipt: Item,
-    /// `IMAGE#{image_id}`, `OWNER`: `owner_id` set (owners never change), a `held` mark kept.
-    owner: Item,
     /// Written only if new.
     notification: Item,
 }
@@ -287,8 +293,6 @@ impl ImageNotice<'_> {
         let id = notification_id(self.kind, self.image_id, None);
         let mut receipt = key(format!("EVENT#{}", self.event_id), "RECEIPT");
         receipt.insert("expires_at".into(), n(expires_at(receipt_retention)));
-        let mut owner = owner_key(self.image_id);
-        owner.insert("owner_id".into(), s(self.owner_id));
         let mut notification = key(
             user_pk(self.owner_id),
             &notification_sk(self.created_ms, &id),
@@ -306,7 +310,6 @@ impl ImageNotice<'_> {
         }
         ImageItems {
             receipt,
-            owner,
             notification,
         }
     }
@@ -398,16 +401,12 @@ impl NotificationsTable {
     /// A notice's three actions: the owner set, on condition that no likes are kept for the
     /// image unless that is known (`held`); the receipt and the notification put only if new.
     fn notice_actions(&self, notice: &ImageNotice<'_>, held: bool) -> [TransactWriteItem; 3] {
-        let mut items = notice.items(self.inbox_retention, self.receipt_retention);
-        let owner_id = items
-            .owner
-            .remove("owner_id")
-            .expect("an owner item names its owner");
+        let items = notice.items(self.inbox_retention, self.receipt_retention);
         let mut owner = Update::builder()
             .table_name(&self.table)
             .set_key(Some(owner_key(notice.image_id)))
             .update_expression("SET owner_id = :owner")
-            .expression_attribute_values(":owner", owner_id);
+            .expression_attribute_values(":owner", s(notice.owner_id));
         if !held {
             owner = owner.condition_expression("attribute_not_exists(held)");
         }
@@ -469,13 +468,10 @@ impl NotificationsTable {
                 _ => return Vec::new(),
             },
         };
-        // One reason per action, in order: three per notice.
-        let code = |at: usize| reasons.get(at).and_then(|r| r.code());
         let mut again = Vec::new();
         let mut understood = false;
         for (position, &index) in group.iter().enumerate() {
-            let at = position * 3;
-            match notice_cancel([code(at), code(at + 1), code(at + 2)]) {
+            match notice_cancel_at(&reasons, position * 3) {
                 NoticeCancel::Duplicate { held: marked } => {
                     understood = true;
                     answers[index] = Some(Noticed {
@@ -768,13 +764,7 @@ impl NotificationStore for NotificationsTable {
             };
             let cancel = match error.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
-                    let code = |at: usize| {
-                        canceled
-                            .cancellation_reasons()
-                            .get(at)
-                            .and_then(|r| r.code())
-                    };
-                    notice_cancel([code(0), code(1), code(2)])
+                    notice_cancel_at(canceled.cancellation_reasons(), 0)
                 }
                 _ => NoticeCancel::Failed,
             };

@@ -118,6 +118,8 @@ pub fn ensure_installed(project_root: &Path) -> Result<PathBuf, EmulatorError> {
 /// outlives this process and is stopped by `cargo local down`.
 pub struct Emulator {
     pub port: u16,
+    /// `.local/logs/emulator-{port}.log`: moto's output.
+    pub log: PathBuf,
     /// Attached: the process, killed on drop.
     child: Option<Child>,
     /// Detached: only its pid, for `cargo local down`.
@@ -170,16 +172,17 @@ impl Emulator {
         let started = Instant::now();
         let limit = Duration::from_secs(60);
         loop {
-            // Another program's server may have taken the port after the check above: then ours
-            // exits, and the answer came from theirs.
-            if child.try_wait()?.is_some() && is_up(port) {
-                return Err(EmulatorError::PortTaken { port });
-            }
             if is_up(port) {
+                // Another program's server may have taken the port after the check above: then
+                // ours has exited, and the answer came from theirs.
+                if child.try_wait()?.is_some() {
+                    return Err(EmulatorError::PortTaken { port });
+                }
                 let detached_pid = detached.then(|| child.id());
                 let child = if detached { None } else { Some(child) };
                 return Ok(Emulator {
                     port,
+                    log: log_path,
                     child,
                     detached_pid,
                 });

@@ -1,6 +1,6 @@
 //! A fresh local stack: its own emulator on a free loopback port (stopped when dropped, with
-//! its files) with every resource of template.yaml. The one starting point of the integration tests, the
-//! benchmarks and the fire drills, so that none of them shares state with another.
+//! its files) with every resource of template.yaml. The one starting point of the integration
+//! tests, the benchmarks and the fire drills, so that none of them shares state with another.
 
 use std::path::PathBuf;
 
@@ -26,6 +26,8 @@ pub struct FreshStack {
     pub clients: LocalClients,
     /// The checkout (template.yaml, target/, .local/).
     pub root: PathBuf,
+    /// Every folder [`Self::state_dir`] named, removed with the stack.
+    state_dirs: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
 }
 
 impl FreshStack {
@@ -47,6 +49,7 @@ impl FreshStack {
             stack,
             clients,
             root,
+            state_dirs: Default::default(),
         })
     }
 
@@ -60,41 +63,15 @@ impl FreshStack {
     /// A scratch folder of this stack's own (logs, checkpoints) under `.local/`. Removed with
     /// the stack unless the thread is panicking (a failed test keeps what it wrote).
     pub fn state_dir(&self, purpose: &str) -> PathBuf {
-        self.root
+        let dir = self
+            .root
             .join(".local")
-            .join(format!("{purpose}-{}", self.emulator.port))
-    }
-
-    /// The files named after this stack's port: its `state_dir`s, the emulator's log and the
-    /// functions' logs of a test (`.local/logs/test-{port}-{function}.log`).
-    fn own_files(&self) -> Vec<PathBuf> {
-        let local = self.root.join(".local");
-        let port = self.emulator.port;
-        let dir_suffix = format!("-{port}");
-        let emulator_log = format!("emulator-{port}.log");
-        let test_logs = format!("test-{port}-");
-        let list = |dir: &std::path::Path| {
-            std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|entry| entry.path())
-                .collect::<Vec<_>>()
-        };
-        let name = |path: &PathBuf| {
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let mut own: Vec<PathBuf> = list(&local)
-            .into_iter()
-            .filter(|path| path.is_dir() && name(path).ends_with(&dir_suffix))
-            .collect();
-        own.extend(list(&local.join("logs")).into_iter().filter(|path| {
-            let name = name(path);
-            name == emulator_log || (name.starts_with(&test_logs) && name.ends_with(".log"))
-        }));
-        own
+            .join(format!("{purpose}-{}", self.emulator.port));
+        self.state_dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dir.clone());
+        dir
     }
 }
 
@@ -105,12 +82,10 @@ impl Drop for FreshStack {
         if std::thread::panicking() {
             return;
         }
-        for path in self.own_files() {
-            let _ = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
+        let dirs = self.state_dirs.get_mut().unwrap_or_else(|e| e.into_inner());
+        for dir in dirs.iter() {
+            let _ = std::fs::remove_dir_all(dir);
         }
+        let _ = std::fs::remove_file(&self.emulator.log);
     }
 }

@@ -83,9 +83,7 @@ impl MemoryNotifications {
 
     /// Whether the image's owner item carries the `held` mark.
     pub fn held(&self, image_id: &str) -> bool {
-        self.lock()
-            .get(&owner_key(image_id))
-            .is_some_and(|item| item.contains_key("held"))
+        is_held(&self.lock(), image_id)
     }
 }
 
@@ -93,13 +91,17 @@ fn owner_key(image_id: &str) -> (String, String) {
     item_key(&super::owner_key(image_id))
 }
 
+fn is_held(items: &BTreeMap<(String, String), Item>, image_id: &str) -> bool {
+    items
+        .get(&owner_key(image_id))
+        .is_some_and(|item| item.contains_key("held"))
+}
+
 impl NotificationStore for MemoryNotifications {
     async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Noticed, TableError> {
         let new = notice.items(self.inbox_retention, self.receipt_retention);
         let mut items = self.lock();
-        let held = items
-            .get(&owner_key(notice.image_id))
-            .is_some_and(|item| item.contains_key("held"));
+        let held = is_held(&items, notice.image_id);
         if items.contains_key(&item_key(&new.receipt))
             || items.contains_key(&item_key(&new.notification))
         {
@@ -109,10 +111,10 @@ impl NotificationStore for MemoryNotifications {
             });
         }
         // `SET owner_id`: the rest of the owner item (a mark) stays.
-        let owner = items
-            .entry(item_key(&new.owner))
-            .or_insert_with(|| new.owner.clone());
-        owner.insert("owner_id".into(), new.owner["owner_id"].clone());
+        items
+            .entry(owner_key(notice.image_id))
+            .or_insert_with(|| super::owner_key(notice.image_id))
+            .insert("owner_id".into(), s(notice.owner_id));
         for item in [new.receipt, new.notification] {
             items.insert(item_key(&item), item);
         }
