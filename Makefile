@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Debug info doubles target/ and slows cold builds; tests do not need it.
 export CARGO_PROFILE_DEV_DEBUG ?= 0
 
-.PHONY: demo photos test lint iac web browser build package publish-web bench up down clean
+.PHONY: demo photos test lint iac web browser build package publish-web deploy stack-name stack-policy deploy-check delete-stack bench up down clean
 
 demo: photos
 	$(CARGO) local demo
@@ -49,8 +49,10 @@ lint:
 # template.yaml: cfn-lint (what `sam validate --lint` runs) and checkov (security); each checkov
 # suppression carries its reason in the template, next to the resource.
 IAC_VENV := .local/iac-venv
+# deploy/retained.yaml is the runbook's import template (tests/deploy_preflight.rs keeps its
+# resources equal to template.yaml's retained ones): linted so that the recovery is valid.
 iac: $(IAC_VENV)/.installed
-	$(IAC_VENV)/bin/cfn-lint template.yaml
+	$(IAC_VENV)/bin/cfn-lint template.yaml deploy/retained.yaml
 	$(IAC_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 $(IAC_VENV)/.installed: local/iac-requirements.txt
@@ -77,11 +79,70 @@ $(LAMBDA_VENV)/.installed: local/lambda-requirements.txt
 	$(LAMBDA_VENV)/bin/pip install --quiet --disable-pip-version-check -r local/lambda-requirements.txt
 	touch $@
 
+# ---------------------------------------------------------------- on AWS (AWS CLI, credentials)
+# CONFIG_ENV names samconfig.toml's environment (default, prod); STACK and REGION are its
+# stack_name and region unless given.
+CONFIG_ENV ?= default
+samconfig = $(shell awk -v section='[$(CONFIG_ENV).global.parameters]' -v key='$(1)' \
+  '$$0 == section { f = 1; next } /^\[/ { f = 0 } f && $$1 == key { gsub(/"/, "", $$3); print $$3 }' samconfig.toml)
+STACK ?= $(call samconfig,stack_name)
+REGION ?= $(call samconfig,region)
+
+# The deploy path: the stack name checked before anything is created, the preflight (samconfig
+# against the template's Parameters, and this template against the last release's: nothing
+# that holds data replaced or dropped), build, deploy, then the stack policy. The stack policy
+# comes last because SAM cannot set one; it only ever guards updates, so the first create
+# needs none.
+deploy: stack-name $(LAMBDA_VENV)/.installed
+	$(CARGO) test -p snapglow-tests --test deploy_preflight
+	rustup target add aarch64-unknown-linux-gnu
+	$(SAM) build
+	$(SAM) deploy --config-env $(CONFIG_ENV) --stack-name $(STACK) --region $(REGION)
+	$(MAKE) --no-print-directory stack-policy
+
+# Buckets are named "<stack>-<purpose>-<account id>" and S3 allows lowercase letters, digits and
+# hyphens, 63 characters at most: with "-renditions-" and 12 digits the stack name has 39
+# (tests/deploy_preflight.rs derives the same figure from template.yaml and fails if this one
+# differs). CloudFormation cannot refuse a stack name itself: a template's Rules see only
+# parameters (not AWS::StackName) and have no length or pattern function, so a bad name fails
+# only at the first bucket, mid-create.
+STACK_NAME_MAX := 39
+stack-name:
+	@name='$(STACK)'; \
+	if [[ ! $$name =~ ^[a-z][a-z0-9-]*$$ ]] || (( $${#name} > $(STACK_NAME_MAX) )) || [[ $$name =~ ^(xn--|sthree-|amzn-s3-demo-) ]]; then \
+	  echo "stack name '$$name' ($${#name} characters) cannot name this stack's buckets: use a lowercase letter, then lowercase letters, digits and hyphens, $(STACK_NAME_MAX) characters at most, not starting with xn--, sthree- or amzn-s3-demo- (set STACK= or stack_name in samconfig.toml)" >&2; \
+	  exit 1; \
+	fi
+
+# Refuses any update that would replace or remove a resource holding data (deploy/stack-policy.json
+# lists them; a test keeps it in step with template.yaml). To make such a change on purpose, see
+# docs/RUNBOOK.md, "Changes the stack policy refuses".
+stack-policy:
+	aws cloudformation set-stack-policy --region $(REGION) --stack-name $(STACK) \
+	  --stack-policy-body file://deploy/stack-policy.json
+	@echo "stack policy set on $(STACK): Update:Replace and Update:Delete denied on the retained resources"
+
+# Before the first deploy to an account: what to ask AWS for (Lambda concurrency, CloudFront).
+# Reads only; not part of `make test` (it needs credentials).
+deploy-check:
+	deploy/deploy-check.sh $(REGION) $(STACK)
+
+# Deleting the stack. CloudFormation deletes only empty buckets, and the site's bucket is the one
+# it deletes (the others are retained with their data), so it is emptied first; it is
+# unversioned, so `s3 rm` leaves nothing. Asks for CONFIRM=<stack> because nothing brings the
+# API, the functions or the site back but a new deploy.
+delete-stack:
+	@[ "$(CONFIRM)" = "$(STACK)" ] || { echo "make delete-stack deletes $(STACK) in $(REGION): run it again with CONFIRM=$(STACK)" >&2; exit 1; }
+	@bucket=$$(aws cloudformation describe-stacks --region $(REGION) --stack-name $(STACK) \
+	  --query "Stacks[0].Outputs[?OutputKey=='WebBucketName'].OutputValue" --output text) && \
+	aws s3 rm "s3://$$bucket" --recursive --region $(REGION) && \
+	aws cloudformation delete-stack --region $(REGION) --stack-name $(STACK) && \
+	aws cloudformation wait stack-delete-complete --region $(REGION) --stack-name $(STACK) && \
+	echo "deleted $(STACK); its retained resources remain (docs/RUNBOOK.md, \"Deleting or re-creating the stack\")"
+
 # The web client on AWS, after `sam deploy`: web/ (without its test tooling) and a config.json
 # made from the stack's outputs go to the WebBucket, then CloudFront is invalidated. Needs the
 # AWS CLI and credentials; STACK and REGION as deployed.
-STACK ?= snapglow
-REGION ?= us-east-1
 publish-web:
 	@out() { aws cloudformation describe-stacks --region $(REGION) --stack-name $(STACK) \
 	  --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue" --output text; }; \

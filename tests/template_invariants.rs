@@ -882,15 +882,20 @@ fn front_door_violations(template: &Template, raw: &serde_yaml_ng::Value) -> Vec
         })
         .map(|r| r.logical_id.clone())
         .collect();
+    // DeletionPolicy RetainExceptOnCreate: kept like Retain, except by the rollback of the
+    // operation that created it (so a failed first deploy leaves nothing its retry trips on).
     for id in &stateful {
-        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+        for (policy, required) in [
+            ("DeletionPolicy", "RetainExceptOnCreate"),
+            ("UpdateReplacePolicy", "Retain"),
+        ] {
             let value = raw
                 .get("Resources")
                 .and_then(|r| r.get(id.as_str()))
                 .and_then(|r| r.get(policy))
                 .and_then(serde_yaml_ng::Value::as_str);
-            if value != Some("Retain") {
-                found.push(format!("{id}: {policy} must be Retain, is {value:?}"));
+            if value != Some(required) {
+                found.push(format!("{id}: {policy} must be {required}, is {value:?}"));
             }
         }
     }
@@ -1049,9 +1054,9 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "RelayFunction.Outbox: an on-failure destination is required",
         ),
         (
-            "Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain",
+            "Type: AWS::DynamoDB::Table\n    DeletionPolicy: RetainExceptOnCreate",
             "Type: AWS::DynamoDB::Table\n    DeletionPolicy: Delete",
-            "LikesTable: DeletionPolicy must be Retain",
+            "LikesTable: DeletionPolicy must be RetainExceptOnCreate",
         ),
         (
             "DeletionProtectionEnabled: !If [IsProd, true, false]",
@@ -1122,13 +1127,13 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "ResizeRole: s3:ListBucket",
         ),
         (
+            "  UploadsBucket:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: RetainExceptOnCreate",
             "  UploadsBucket:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Retain",
-            "  UploadsBucket:\n    Type: AWS::S3::Bucket\n    DeletionPolicy: Delete",
-            "UploadsBucket: DeletionPolicy must be Retain",
+            "UploadsBucket: DeletionPolicy must be RetainExceptOnCreate",
         ),
         (
-            "  QuarantineQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain",
-            "  QuarantineQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: Retain",
+            "  QuarantineQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: RetainExceptOnCreate\n    UpdateReplacePolicy: Retain",
+            "  QuarantineQueue:\n    Type: AWS::SQS::Queue\n    DeletionPolicy: RetainExceptOnCreate",
             "QuarantineQueue: UpdateReplacePolicy must be Retain",
         ),
         (

@@ -85,12 +85,7 @@ impl Template {
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let yaml: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(text).map_err(|e| TemplateError::Yaml {
-                path: "template".into(),
-                detail: e.to_string(),
-            })?;
-        let root = to_json(yaml)?;
+        let root = document(text)?;
         let resources_json = root
             .get("Resources")
             .and_then(Value::as_object)
@@ -315,6 +310,18 @@ impl Template {
         order.push(id.to_owned());
         Ok(())
     }
+}
+
+/// The whole template as JSON with long-form intrinsics (`!Ref X` is `{"Ref": "X"}`), every
+/// section and every resource attribute (`DeletionPolicy`, `UpdateReplacePolicy`, `Condition`)
+/// included, nothing resolved: what a comparison of two versions of a template reads.
+pub fn document(text: &str) -> Result<Value, TemplateError> {
+    let yaml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| TemplateError::Yaml {
+            path: "template".into(),
+            detail: e.to_string(),
+        })?;
+    to_json(yaml)
 }
 
 /// YAML (with CloudFormation's short-form tags) to JSON with long-form intrinsics.
