@@ -917,6 +917,42 @@ fn delete_path_problems(makefile: &str, template: &Value) -> Vec<String> {
     found
 }
 
+/// Every log group an HTTP API delivers its access log to must be under /aws/vendedlogs/:
+/// otherwise API Gateway adds it to the account's one CloudWatch Logs resource policy, capped
+/// at 5,120 characters, and once that is full creating the stage fails.
+fn access_log_problems(template: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    for (id, api) in resources(template) {
+        if !matches!(
+            kind(api),
+            "AWS::Serverless::HttpApi" | "AWS::ApiGatewayV2::Stage"
+        ) {
+            continue;
+        }
+        let destination = api
+            .pointer("/Properties/AccessLogSettings/DestinationArn/Fn::GetAtt/0")
+            .and_then(Value::as_str);
+        let Some(group) = destination else {
+            continue;
+        };
+        let name = resources(template)
+            .get(group)
+            .and_then(|g| g.pointer("/Properties/LogGroupName"))
+            .map(|n| {
+                n.get("Fn::Sub")
+                    .map(scalar_text)
+                    .unwrap_or_else(|| scalar_text(n))
+            })
+            .unwrap_or_default();
+        if !name.starts_with("/aws/vendedlogs/") {
+            found.push(format!(
+                "{id} logs to {group} ({name:?}), not under /aws/vendedlogs/: API Gateway adds it to the account's 5,120-character CloudWatch Logs resource policy, and the stage fails to create once that is full; name it /aws/vendedlogs/..."
+            ));
+        }
+    }
+    found
+}
+
 // ------------------------------------------------------------------ the repository as it is
 
 /// Fails with one refusal per line.
@@ -1033,6 +1069,30 @@ fn deleting_the_stack_empties_the_one_bucket_it_deletes() {
 
     // Assess
     assert_none(&found, "the delete path");
+}
+
+#[test]
+fn the_access_log_needs_no_room_in_the_accounts_log_resource_policy() {
+    // Prepare
+    let text = read("template.yaml");
+    let old_name = text.replacen("\"/aws/vendedlogs/apigateway/", "\"/aws/apigateway/", 1);
+
+    // Act
+    let found = access_log_problems(&parsed(&text));
+    let old_found = access_log_problems(&parsed(&old_name));
+
+    // Assess: today's name passes, the name the last release had is refused
+    assert_none(&found, "access logs");
+    assert_ne!(
+        old_name, text,
+        "template.yaml names its access log under /aws/vendedlogs/apigateway/"
+    );
+    assert!(
+        old_found
+            .iter()
+            .any(|f| f.contains("HttpApi logs to HttpApiAccessLogs")),
+        "{old_found:?}"
+    );
 }
 
 // ------------------------------------------------------------------ the checks catch what they must
