@@ -1,15 +1,74 @@
 //! The AWS SDK configuration every function loads once, at init.
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use std::time::Duration;
 
-/// Credentials, region and endpoint from the environment. Locally `AWS_ENDPOINT_URL` points
-/// every client at the emulator; on Lambda it is unset and the SDK uses the real endpoints.
-pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+/// How long one SDK call may take, set once per function from its Lambda timeout.
+///
+/// HAZARD: the SDK sets no operation or attempt timeout of its own. A request whose answer
+/// never comes (a dropped connection, a hung endpoint) then holds the invocation until Lambda
+/// kills it: the whole batch is retried, and the grouped consumers give it up after their
+/// retries as if every record had failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallTimeouts {
+    /// One attempt, from the request sent to the response's headers.
+    pub attempt: Duration,
+    /// The whole call, the SDK's retries and their backoff included.
+    pub operation: Duration,
+}
+
+impl CallTimeouts {
+    /// For a function whose invocation lasts at most `function_timeout` (template.yaml's
+    /// `Timeout`): a call may use a quarter of it (2 to 10 s), an attempt a third of that
+    /// (at least 1 s, far above DynamoDB's, Kinesis's and SQS's usual milliseconds), so that a
+    /// hung request leaves time to retry it and to report the records it could not finish.
+    pub fn within(function_timeout: Duration) -> Self {
+        let operation =
+            (function_timeout / 4).clamp(Duration::from_secs(2), Duration::from_secs(10));
+        let attempt = (operation / 3).max(Duration::from_secs(1));
+        CallTimeouts { attempt, operation }
+    }
+}
+
+/// Credentials, region and endpoint from the environment, with `timeouts` on every call.
+/// Locally `AWS_ENDPOINT_URL` points every client at the emulator; on Lambda it is unset and
+/// the SDK uses the real endpoints.
+pub async fn load_sdk_config(timeouts: CallTimeouts) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(3100))
+                .operation_attempt_timeout(timeouts.attempt)
+                .operation_timeout(timeouts.operation)
+                .build(),
+        )
+        .load()
+        .await
 }
 
 /// True when an endpoint override is set (the local stack). S3 then needs path-style
 /// addressing: `http://127.0.0.1:PORT/bucket/key`, since `bucket.127.0.0.1` does not resolve.
 pub fn uses_endpoint_override(config: &SdkConfig) -> bool {
     config.endpoint_url().is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_leaves_room_to_retry_and_report_within_the_function_timeout() {
+        for (seconds, attempt_ms, operation_ms) in
+            [(10, 1000, 2500), (30, 2500, 7500), (60, 3333, 10000)]
+        {
+            let timeouts = CallTimeouts::within(Duration::from_secs(seconds));
+            assert_eq!(
+                (timeouts.attempt.as_millis(), timeouts.operation.as_millis()),
+                (attempt_ms, operation_ms),
+                "{seconds} s"
+            );
+            assert!(timeouts.operation * 3 <= Duration::from_secs(seconds));
+        }
+    }
 }

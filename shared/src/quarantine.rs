@@ -215,6 +215,47 @@ impl QuarantineEntry {
 pub struct QuarantineError {
     pub queue_url: String,
     pub detail: String,
+    /// The quarantine cannot be written at all (the queue or bucket does not exist, or the
+    /// function may not write it): no retry helps until an operator acts, so the invocation
+    /// fails and the Errors alarm fires, while the record stays on its source.
+    pub fatal: bool,
+}
+
+/// Whether an SQS or S3 error says the quarantine itself is missing or refused to this
+/// function, rather than busy. SQS's JSON protocol answers `QueueDoesNotExist` (its query
+/// protocol `AWS.SimpleQueueService.NonExistentQueue`), `AccessDenied` or a KMS refusal of the
+/// queue's key; S3 `NoSuchBucket` or `AccessDenied`, and both a 403.
+pub fn is_unwritable(code: Option<&str>, status: Option<u16>) -> bool {
+    status == Some(403)
+        || matches!(
+            code,
+            Some(
+                "QueueDoesNotExist"
+                    | "AWS.SimpleQueueService.NonExistentQueue"
+                    | "AccessDenied"
+                    | "AccessDeniedException"
+                    | "KmsAccessDenied"
+                    | "KmsDisabled"
+                    | "KmsNotFound"
+                    | "KmsInvalidState"
+                    | "KmsInvalidKeyUsage"
+                    | "KmsOptInRequired"
+                    | "NoSuchBucket"
+                    | "InvalidAccessKeyId"
+                    | "UnrecognizedClientException"
+            )
+        )
+}
+
+/// [`is_unwritable`] of an SDK error.
+fn unwritable<E: aws_sdk_sqs::error::ProvideErrorMetadata, R>(
+    error: &aws_sdk_sqs::error::SdkError<E, R>,
+    status: impl Fn(&R) -> u16,
+) -> bool {
+    is_unwritable(
+        error.as_service_error().and_then(|e| e.code()),
+        error.raw_response().map(status),
+    )
 }
 
 /// Where permanently failing records go.
@@ -281,6 +322,7 @@ impl Quarantine for SqsQuarantine {
                 .await
                 .map_err(|e| QuarantineError {
                     queue_url: format!("s3://{bucket}/{key}"),
+                    fatal: unwritable(&e, |r| r.status().as_u16()),
                     detail: format!(
                         "{}; check QUARANTINE_BUCKET and the function's s3:PutObject permission",
                         aws_sdk_s3::error::DisplayErrorContext(e)
@@ -292,23 +334,27 @@ impl Quarantine for SqsQuarantine {
                 bytes: raw.len() as u64,
             });
         }
-        let body = serde_json::to_string(&entry).map_err(|e| self.error(e))?;
+        let body = serde_json::to_string(&entry).map_err(|e| self.error(e, false))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
             .send()
             .await
-            .map_err(|e| self.error(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                let fatal = unwritable(&e, |r| r.status().as_u16());
+                self.error(aws_sdk_sqs::error::DisplayErrorContext(e), fatal)
+            })?;
         Ok(())
     }
 }
 
 impl SqsQuarantine {
-    fn error(&self, detail: impl std::fmt::Display) -> QuarantineError {
+    fn error(&self, detail: impl std::fmt::Display, fatal: bool) -> QuarantineError {
         QuarantineError {
             queue_url: self.queue_url.clone(),
             detail: detail.to_string(),
+            fatal,
         }
     }
 }

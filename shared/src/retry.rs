@@ -44,16 +44,24 @@ where
             Ok(value) => return Ok(value),
             Err(Attempt::GiveUp(error)) => return Err(error),
             Err(Attempt::Retry(error)) => {
-                let pause = backoff(attempt);
-                if attempt >= max_attempts || deadline.remaining() < pause + Duration::from_secs(1)
-                {
+                if attempt >= max_attempts || !pause(deadline, attempt).await {
                     return Err(error);
                 }
-                tokio::time::sleep(pause).await;
                 attempt += 1;
             }
         }
     }
+}
+
+/// Sleeps the backoff after failed attempt number `attempt` (from 1), unless it would end less
+/// than a second before the deadline: then returns false at once, and the caller gives up.
+pub async fn pause(deadline: &Deadline, attempt: u32) -> bool {
+    let pause = backoff(attempt);
+    if deadline.remaining() < pause + Duration::from_secs(1) {
+        return false;
+    }
+    tokio::time::sleep(pause).await;
+    true
 }
 
 /// 50 ms doubled each attempt, capped at 2 s, with "equal jitter" so that retries of

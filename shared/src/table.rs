@@ -170,44 +170,62 @@ pub async fn batch_get(
             .set_keys(Some(chunk.to_vec()))
             .build()
             .expect("keys are set");
-        let mut pending = Some(request);
-        let mut rounds = 0u32;
-        while let Some(keys_and_attributes) = pending.take() {
-            let output = with_backoff(deadline, ATTEMPTS, |_| {
-                let request = client
-                    .batch_get_item()
-                    .request_items(table, keys_and_attributes.clone());
-                on_request();
-                async move {
-                    request
-                        .send()
-                        .await
-                        .map_err(|e| TableError::classify(table, e))
-                }
-            })
-            .await?;
-            items.extend(
-                output
-                    .responses
-                    .unwrap_or_default()
-                    .remove(table)
-                    .unwrap_or_default(),
-            );
-            pending = output
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(table))
-                .filter(|k| !k.keys.is_empty());
-            if pending.is_some() {
-                rounds += 1;
-                let pause = Duration::from_millis(50 << rounds.min(5));
-                if deadline.remaining() < pause + Duration::from_secs(1) {
-                    return Err(TableError::transient(
-                        table,
-                        "BatchGetItem kept answering UnprocessedKeys (throttled) until the invocation's deadline",
-                    ));
-                }
-                tokio::time::sleep(pause).await;
+        let mut read = batch_get_tables(
+            client,
+            HashMap::from([(table.to_owned(), request)]),
+            deadline,
+            &on_request,
+        )
+        .await?;
+        items.extend(read.remove(table).unwrap_or_default());
+    }
+    Ok(items)
+}
+
+/// One BatchGetItem over several tables (at most 100 keys in all), by table name, with the
+/// `UnprocessedKeys` it leaves asked again after a growing pause, never past the deadline.
+/// Errors name the first table of the request.
+pub async fn batch_get_tables(
+    client: &aws_sdk_dynamodb::Client,
+    request: HashMap<String, KeysAndAttributes>,
+    deadline: &Deadline,
+    on_request: impl Fn(),
+) -> Result<HashMap<String, Vec<Item>>, TableError> {
+    let table = request.keys().min().cloned().unwrap_or_default();
+    let mut items: HashMap<String, Vec<Item>> = HashMap::new();
+    let mut pending = request;
+    let mut rounds = 0u32;
+    while !pending.is_empty() {
+        let asked = std::mem::take(&mut pending);
+        let output = with_backoff(deadline, ATTEMPTS, |_| {
+            let request = client
+                .batch_get_item()
+                .set_request_items(Some(asked.clone()));
+            on_request();
+            let table = &table;
+            async move {
+                request
+                    .send()
+                    .await
+                    .map_err(|e| TableError::classify(table, e))
             }
+        })
+        .await?;
+        for (name, read) in output.responses.unwrap_or_default() {
+            items.entry(name).or_default().extend(read);
+        }
+        pending = output.unprocessed_keys.unwrap_or_default();
+        pending.retain(|_, keys| !keys.keys.is_empty());
+        if !pending.is_empty() {
+            rounds += 1;
+            let pause = Duration::from_millis(50 << rounds.min(5));
+            if deadline.remaining() < pause + Duration::from_secs(1) {
+                return Err(TableError::transient(
+                    table,
+                    "BatchGetItem kept answering UnprocessedKeys (throttled) until the deadline",
+                ));
+            }
+            tokio::time::sleep(pause).await;
         }
     }
     Ok(items)
@@ -223,8 +241,74 @@ pub enum Applied {
     StateChanged,
 }
 
+/// How a canceled TransactWriteItems reads, from its cancellation reasons (one per action, in
+/// request order, `None` for an action that had no error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancellation {
+    /// A condition failed: state changed since it was read.
+    ConditionFailed,
+    /// Nothing wrong with the request: DynamoDB was scaling (`ThrottlingError`,
+    /// `ProvisionedThroughputExceeded`, `RequestLimitExceeded`) or another transaction held an
+    /// item (`TransactionConflict`). The same request succeeds later.
+    Capacity,
+    /// Canceled without reasons. The API reference documents `CancellationReasons` as optional,
+    /// so its absence says nothing about the data: treat it as [`Cancellation::Capacity`],
+    /// never as a refusal (quarantining on it would lose healthy records).
+    Unexplained,
+    /// An action DynamoDB will never accept (`ValidationError`,
+    /// `ItemCollectionSizeLimitExceeded`): the request, not the moment, is wrong.
+    Refused,
+}
+
+impl Cancellation {
+    /// Whether the same transaction may succeed if sent again after a pause.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Cancellation::Capacity | Cancellation::Unexplained)
+    }
+
+    /// Reads the codes of a cancellation's reasons (`None` for a reason without a code).
+    pub fn of_codes<'a>(codes: impl IntoIterator<Item = Option<&'a str>>) -> Self {
+        let failed: Vec<&str> = codes
+            .into_iter()
+            .map(|code| code.unwrap_or("None"))
+            .filter(|code| *code != "None")
+            .collect();
+        if failed.is_empty() {
+            Cancellation::Unexplained
+        } else if failed.contains(&"ConditionalCheckFailed") {
+            Cancellation::ConditionFailed
+        } else if failed.iter().all(|code| is_capacity_code(code)) {
+            Cancellation::Capacity
+        } else {
+            Cancellation::Refused
+        }
+    }
+
+    /// The cancellation a TransactWriteItems error carries, if it is one.
+    pub fn of_error(error: &SdkError<TransactWriteItemsError, HttpResponse>) -> Option<Self> {
+        match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => Some(
+                Self::of_codes(canceled.cancellation_reasons().iter().map(|r| r.code())),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Cancellation codes that name the moment, not the request.
+pub fn is_capacity_code(code: &str) -> bool {
+    matches!(
+        code,
+        "TransactionConflict"
+            | "ThrottlingError"
+            | "ProvisionedThroughputExceeded"
+            | "RequestLimitExceeded"
+    )
+}
+
 /// Commits `actions` as one TransactWriteItems on `table`, retrying conflicts and throttling
-/// within the deadline. `on_attempt` is called once per request sent.
+/// (whole-request, or as cancellation reasons) within the deadline. `on_attempt` is called
+/// once per request sent.
 pub async fn transact(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -241,28 +325,12 @@ pub async fn transact(
             let Err(error) = request.send().await else {
                 return Ok(Applied::Committed);
             };
-            let reasons: Vec<String> = match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => canceled
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().unwrap_or("None").to_owned())
-                    .collect(),
-                _ => Vec::new(),
-            };
-            if reasons.iter().any(|code| code == "ConditionalCheckFailed") {
-                Ok(Applied::StateChanged)
-            } else if reasons.iter().any(|code| {
-                matches!(
-                    code.as_str(),
-                    "TransactionConflict"
-                        | "ThrottlingError"
-                        | "ProvisionedThroughputExceeded"
-                        | "RequestLimitExceeded"
-                )
-            }) {
-                Err(Attempt::Retry(TableError::transient(table, error)))
-            } else {
-                Err(TableError::classify(table, error))
+            match Cancellation::of_error(&error) {
+                Some(Cancellation::ConditionFailed) => Ok(Applied::StateChanged),
+                Some(cancellation) if cancellation.is_retryable() => {
+                    Err(Attempt::Retry(TableError::transient(table, error)))
+                }
+                _ => Err(TableError::classify(table, error)),
             }
         }
     })
@@ -347,6 +415,35 @@ mod tests {
             TableError::classify("likes", answered(400, "ValidationException")),
             Attempt::GiveUp(TableError::Rejected { .. })
         ));
+    }
+
+    #[test]
+    fn a_cancellation_is_retried_unless_a_condition_failed_or_an_action_is_refused() {
+        let read = |codes: &[Option<&str>]| Cancellation::of_codes(codes.iter().copied());
+        assert_eq!(
+            read(&[Some("None"), Some("ThrottlingError"), None]),
+            Cancellation::Capacity
+        );
+        assert_eq!(
+            read(&[
+                Some("TransactionConflict"),
+                Some("ProvisionedThroughputExceeded")
+            ]),
+            Cancellation::Capacity
+        );
+        // AND a cancellation without reasons (documented as optional) is never a refusal
+        assert_eq!(read(&[]), Cancellation::Unexplained);
+        assert!(read(&[]).is_retryable());
+        // AND a failed condition wins over throttling: the state is read again anyway
+        assert_eq!(
+            read(&[Some("ThrottlingError"), Some("ConditionalCheckFailed")]),
+            Cancellation::ConditionFailed
+        );
+        assert_eq!(
+            read(&[Some("ValidationError"), Some("ThrottlingError")]),
+            Cancellation::Refused
+        );
+        assert!(!Cancellation::Refused.is_retryable());
     }
 
     #[test]

@@ -22,12 +22,23 @@ pub const SHARD_ID: &str = "shardId-000000000000";
 pub struct MemoryQuarantine {
     entries: Mutex<Vec<QuarantineEntry>>,
     broken: bool,
+    /// Whether a broken quarantine is missing or refused (fatal) rather than busy.
+    missing: bool,
 }
 
 impl MemoryQuarantine {
     /// A quarantine every write to fails, as when the queue is missing or the function may not
     /// send to it.
     pub fn broken() -> Self {
+        Self {
+            broken: true,
+            missing: true,
+            ..Self::default()
+        }
+    }
+
+    /// A quarantine every write to fails for a while (throttling, 5xx): not fatal.
+    pub fn busy() -> Self {
         Self {
             broken: true,
             ..Self::default()
@@ -53,6 +64,7 @@ impl Quarantine for MemoryQuarantine {
             return Err(QuarantineError {
                 queue_url: "memory://quarantine".into(),
                 detail: "the test broke this queue".into(),
+                fatal: self.missing,
             });
         }
         self.entries.lock().expect("quarantine lock").push(entry);

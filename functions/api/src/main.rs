@@ -52,7 +52,11 @@ fn plain(request: Request) -> ApiRequest {
 async fn main() -> Result<(), Error> {
     snapglow::telemetry::init();
     let config = Config::from_env()?;
-    let sdk = snapglow::aws::load_sdk_config().await;
+    let sdk = snapglow::aws::load_sdk_config(snapglow::aws::CallTimeouts::within(
+        // template.yaml's Timeout for this function
+        std::time::Duration::from_secs(10),
+    ))
+    .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let api = Api {
         store: AwsStore {

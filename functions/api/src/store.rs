@@ -15,8 +15,9 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
+use snapglow::batch::Deadline;
 use snapglow::contracts::RenditionV1;
-use snapglow::table::TableError;
+use snapglow::table::{TableError, batch_get_tables};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::Duration;
@@ -255,6 +256,11 @@ fn n(value: impl ToString) -> AttributeValue {
 /// per second): far above the publishing rate, but a feed read by very many clients at once
 /// needs a cache in front.
 pub const FEED: &str = "published";
+
+/// How long a page's batch read may keep asking for the keys DynamoDB leaves unprocessed
+/// before the request answers 503: half the function's 10 s timeout, which also bounds the
+/// page's other reads.
+const READ_BUDGET: Duration = Duration::from_secs(5);
 
 pub fn image_pk(image_id: &str) -> String {
     format!("IMAGE#{image_id}")
@@ -545,8 +551,9 @@ impl Store for AwsStore {
                 .expect("keys are set")
         };
         // One BatchGetItem for the page: the counts and the caller's like states (2 keys per
-        // image; BatchGetItem takes 100, so a feed page is at most 50 images).
-        let mut pending = HashMap::from([
+        // image; BatchGetItem takes 100, so a feed page is at most 50 images). Keys DynamoDB
+        // leaves unprocessed are asked again after a pause, within the read's budget.
+        let request = HashMap::from([
             (
                 self.likes.table_name().to_owned(),
                 table(keys(&|_| "COUNT".to_owned())),
@@ -556,48 +563,36 @@ impl Store for AwsStore {
                 table(keys(&|_| format!("LIKE#{user_id}"))),
             ),
         ]);
-        // DynamoDB may return part of the batch as UnprocessedKeys (throttling, 16 MB): ask
-        // again for those, a few times, then let the caller retry the request.
-        for _ in 0..4 {
-            let output = self
-                .dynamodb
-                .batch_get_item()
-                .set_request_items(Some(std::mem::take(&mut pending)))
-                .send()
-                .await
-                .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
-            for (table_name, items) in output.responses.unwrap_or_default() {
-                for item in items {
-                    let image_id = item
-                        .get("pk")
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|pk| pk.strip_prefix("IMAGE#"))
-                        .unwrap_or_default()
-                        .to_owned();
-                    let Some(entry) = likes.get_mut(&image_id) else {
-                        continue;
-                    };
-                    if table_name == self.images_table {
-                        entry.1 = item.get("liked").and_then(|v| v.as_bool().ok()) == Some(&true);
-                    } else {
-                        entry.0 = item
-                            .get("likes")
-                            .and_then(|v| v.as_n().ok())
-                            .and_then(|n| n.parse().ok())
-                            .unwrap_or(0);
-                    }
+        let read = batch_get_tables(
+            &self.dynamodb,
+            request,
+            &Deadline::after(READ_BUDGET),
+            || {},
+        )
+        .await?;
+        for (table_name, items) in read {
+            for item in items {
+                let image_id = item
+                    .get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|pk| pk.strip_prefix("IMAGE#"))
+                    .unwrap_or_default()
+                    .to_owned();
+                let Some(entry) = likes.get_mut(&image_id) else {
+                    continue;
+                };
+                if table_name == self.images_table {
+                    entry.1 = item.get("liked").and_then(|v| v.as_bool().ok()) == Some(&true);
+                } else {
+                    entry.0 = item
+                        .get("likes")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
                 }
             }
-            pending = output.unprocessed_keys.unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(likes);
-            }
         }
-        Err(TableError::transient(
-            &self.images_table,
-            "BatchGetItem left keys unprocessed after 4 attempts",
-        )
-        .into())
+        Ok(likes)
     }
 
     async fn inbox(

@@ -10,7 +10,11 @@ use snapglow::quarantine::SqsQuarantine;
 async fn main() -> Result<(), Error> {
     snapglow::telemetry::init();
     let config = Config::from_env()?;
-    let sdk = snapglow::aws::load_sdk_config().await;
+    let sdk = snapglow::aws::load_sdk_config(snapglow::aws::CallTimeouts::within(
+        // template.yaml's Timeout for this function
+        std::time::Duration::from_secs(30),
+    ))
+    .await;
     let counter = LikeCounter {
         function: snapglow::config::function_name("like-counter"),
         table: LikesTable::new(

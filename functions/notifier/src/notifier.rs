@@ -317,7 +317,7 @@ impl<T: NotificationStore> Notifier<T> {
         self.remember_owner(image_id, owner_id);
         let noticed = match prewritten {
             Some(noticed) => noticed,
-            None => self.table.notify_image(&notice).await?,
+            None => self.table.notify_image(&notice, deadline).await?,
         };
         // Likes of a rejected upload (a racing client) are told too: the owner learns someone
         // saw it, and nothing is left waiting.
@@ -756,7 +756,11 @@ mod tests {
             )
             .await;
         let notice = notice_of(&published).expect("an image event");
-        let first = notifier.table.notify_image(&notice).await.unwrap();
+        let first = notifier
+            .table
+            .notify_image(&notice, &Deadline::after(Duration::from_secs(30)))
+            .await
+            .unwrap();
         assert_eq!(
             (first.written, first.held),
             (Written::Applied, true),

@@ -25,8 +25,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
+use snapglow::retry::{is_transient, pause};
 pub use snapglow::table::Applied;
-use snapglow::table::TableError;
+use snapglow::table::{TableError, is_capacity_code};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,9 +54,13 @@ pub trait NotificationStore {
     /// owner view, all or nothing: a receipt keyed on the event id makes a redelivery, a
     /// producer duplicate or a replay write nothing.
     /// The answer says whether likes are kept for the image (see [`Noticed::held`]).
+    /// Throttling and conflicts (whole-request or as cancellation reasons) are retried with
+    /// backoff within `deadline`, then answered as transient: never as a refusal, since the
+    /// owner item would then never be set and every later like of the image held for good.
     fn notify_image(
         &self,
         notice: &ImageNotice<'_>,
+        deadline: &Deadline,
     ) -> impl Future<Output = Result<Noticed, TableError>>;
 
     /// [`Self::notify_image`] for the image events of a batch at once: the answer of each
@@ -66,12 +71,12 @@ pub trait NotificationStore {
     fn notify_images(
         &self,
         notices: &[ImageNotice<'_>],
-        _deadline: &Deadline,
+        deadline: &Deadline,
     ) -> impl Future<Output = Vec<Option<Noticed>>> {
         async move {
             let mut answers = Vec::with_capacity(notices.len());
             for notice in notices {
-                answers.push(self.notify_image(notice).await.ok());
+                answers.push(self.notify_image(notice, deadline).await.ok());
             }
             answers
         }
@@ -213,7 +218,10 @@ pub enum NoticeCancel {
     Held,
     /// Nothing of this notice failed: another action canceled the transaction.
     ByOthers,
-    /// Anything else (a conflict, a throttle, a refused item): this notice's own error.
+    /// DynamoDB was scaling or another transaction held an item (throttling or conflict
+    /// reasons, or no reasons at all): the same notice succeeds after a pause.
+    Busy,
+    /// An action DynamoDB will never accept: this notice's own error.
     Failed,
 }
 
@@ -225,12 +233,17 @@ pub enum NoticeCancel {
 /// belt to those braces): a duplicate whose mark went unseen would skip likes still kept.
 pub fn notice_cancel(codes: [Option<&str>; 3]) -> NoticeCancel {
     let failed = codes.map(|code| code.filter(|c| *c != "None"));
-    if failed
-        .iter()
-        .flatten()
-        .any(|code| *code != "ConditionalCheckFailed")
-    {
+    let others = || {
+        failed
+            .iter()
+            .flatten()
+            .filter(|code| **code != "ConditionalCheckFailed")
+    };
+    if others().any(|code| !is_capacity_code(code)) {
         return NoticeCancel::Failed;
+    }
+    if others().next().is_some() {
+        return NoticeCancel::Busy;
     }
     let [owner, receipt, notification] = failed.map(|code| code.is_some());
     if receipt || notification {
@@ -244,12 +257,35 @@ pub fn notice_cancel(codes: [Option<&str>; 3]) -> NoticeCancel {
 
 /// [`notice_cancel`] of the notice whose three actions start at `first` in a canceled
 /// transaction's reasons (one per action, in order).
+/// Without reasons at all (documented as optional) nothing can be told of any notice: busy.
 fn notice_cancel_at(reasons: &[CancellationReason], first: usize) -> NoticeCancel {
+    if reasons.is_empty() {
+        return NoticeCancel::Busy;
+    }
     let code = |at: usize| reasons.get(first + at).and_then(|r| r.code());
     notice_cancel([code(0), code(1), code(2)])
 }
 
+/// How a failed notice transaction reads for the notice whose actions start at `first`:
+/// whole-request throttling, 5xx and timeouts (after the SDK's own attempts) are busy too.
+fn notice_failure(
+    error: &SdkError<TransactWriteItemsError, HttpResponse>,
+    first: usize,
+) -> NoticeCancel {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
+            notice_cancel_at(canceled.cancellation_reasons(), first)
+        }
+        _ if is_transient(error) => NoticeCancel::Busy,
+        _ => NoticeCancel::Failed,
+    }
+}
+
 type Item = HashMap<String, AttributeValue>;
+
+/// Sends of a notice transaction DynamoDB answers busy (throttling, conflict), within the
+/// deadline, before the notice is left to redelivery: as many as `snapglow::table::transact`.
+const BUSY_SENDS: u32 = 6;
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -430,16 +466,17 @@ impl NotificationsTable {
 
     /// One transaction of `group`'s notices. Answers those it settles in `answers` and returns
     /// the ones to send again: canceled only because another notice of the transaction was
-    /// already written, or because likes are kept for their own image (then `held` says so and
-    /// the owner is set without the condition). Any other failure leaves them unanswered, for
-    /// `notify_image` to write (and classify) alone.
+    /// already written, because likes are kept for their own image (then `held` says so and
+    /// the owner is set without the condition), or because DynamoDB was busy (throttling or a
+    /// conflict: then `busy` is true, and the caller pauses first). A refused notice is left
+    /// unanswered, for `notify_image` to write (and classify) alone.
     async fn notify_group(
         &self,
         notices: &[ImageNotice<'_>],
         group: Vec<usize>,
         held: &mut [bool],
         answers: &mut [Option<Noticed>],
-    ) -> Vec<usize> {
+    ) -> (Vec<usize>, bool) {
         let actions: Vec<TransactWriteItem> = group
             .iter()
             .flat_map(|&index| self.notice_actions(&notices[index], held[index]))
@@ -451,7 +488,7 @@ impl NotificationsTable {
             .set_transact_items(Some(actions))
             .send()
             .await;
-        let reasons = match result {
+        let error = match result {
             Ok(_) => {
                 for &index in &group {
                     answers[index] = Some(Noticed {
@@ -459,41 +496,33 @@ impl NotificationsTable {
                         held: held[index],
                     });
                 }
-                return Vec::new();
+                return (Vec::new(), false);
             }
-            Err(error) => match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
-                    canceled.cancellation_reasons().to_vec()
-                }
-                _ => return Vec::new(),
-            },
+            Err(error) => error,
         };
         let mut again = Vec::new();
-        let mut understood = false;
+        let mut busy = false;
         for (position, &index) in group.iter().enumerate() {
-            match notice_cancel_at(&reasons, position * 3) {
+            match notice_failure(&error, position * 3) {
                 NoticeCancel::Duplicate { held: marked } => {
-                    understood = true;
                     answers[index] = Some(Noticed {
                         written: Written::Unchanged,
                         held: marked || held[index],
                     });
                 }
                 NoticeCancel::Held => {
-                    understood = true;
                     held[index] = true;
+                    again.push(index);
+                }
+                NoticeCancel::Busy => {
+                    busy = true;
                     again.push(index);
                 }
                 NoticeCancel::ByOthers => again.push(index),
                 NoticeCancel::Failed => {}
             }
         }
-        // Nothing was a duplicate or a mark (a conflict, a throttle, a refused item): no second
-        // send; the notices go alone.
-        if !understood {
-            return Vec::new();
-        }
-        again
+        (again, busy)
     }
 
     /// A user's inbox, most recent activity first. Expired entries (TTL deletion lags by up to two days) and
@@ -742,9 +771,14 @@ impl NotificationStore for NotificationsTable {
         )
     }
 
-    async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Noticed, TableError> {
+    async fn notify_image(
+        &self,
+        notice: &ImageNotice<'_>,
+        deadline: &Deadline,
+    ) -> Result<Noticed, TableError> {
         // The second send, if any, knows the mark: its owner update has no condition.
         let mut held = false;
+        let mut busy_sends = 0;
         loop {
             self.spend(6); // three items in a transaction: 2 units each
             let result = self
@@ -762,13 +796,7 @@ impl NotificationStore for NotificationsTable {
                 }
                 Err(error) => error,
             };
-            let cancel = match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(canceled)) => {
-                    notice_cancel_at(canceled.cancellation_reasons(), 0)
-                }
-                _ => NoticeCancel::Failed,
-            };
-            match cancel {
+            match notice_failure(&error, 0) {
                 NoticeCancel::Duplicate { held: marked } => {
                     return Ok(Noticed {
                         written: Written::Unchanged,
@@ -776,6 +804,12 @@ impl NotificationStore for NotificationsTable {
                     });
                 }
                 NoticeCancel::Held if !held => held = true,
+                NoticeCancel::Busy => {
+                    busy_sends += 1;
+                    if busy_sends >= BUSY_SENDS || !pause(deadline, busy_sends).await {
+                        return Err(TableError::transient(&self.table, error));
+                    }
+                }
                 _ => return Err(self.error(error)),
             }
         }
@@ -793,15 +827,24 @@ impl NotificationStore for NotificationsTable {
         for group in notice_groups(&keys) {
             // Notices canceled only because another of their transaction was a duplicate, or
             // because their image holds likes, are sent again: a duplicate is then gone, a mark
-            // known. Three sends cover both in one group; what is left goes alone.
+            // known. Three sends cover both in one group. A busy table is sent to again after
+            // a growing pause, as `transact` does. What is left goes alone.
             let mut pending = group;
-            for _ in 0..3 {
-                if pending.is_empty() || deadline.remaining() < Duration::from_secs(2) {
-                    break;
-                }
-                pending = self
+            let (mut sends, mut busy_sends) = (0, 0);
+            while !pending.is_empty() && sends < 3 && deadline.remaining() >= Duration::from_secs(2)
+            {
+                let busy;
+                (pending, busy) = self
                     .notify_group(notices, pending, &mut held, &mut answers)
                     .await;
+                if busy {
+                    busy_sends += 1;
+                    if busy_sends >= BUSY_SENDS || !pause(deadline, busy_sends).await {
+                        break;
+                    }
+                } else {
+                    sends += 1;
+                }
             }
         }
         answers
@@ -1090,7 +1133,7 @@ mod tests {
     }
 
     #[test]
-    fn a_canceled_notice_reads_as_a_duplicate_a_mark_a_bystander_or_its_own_failure() {
+    fn a_canceled_notice_reads_as_a_duplicate_a_mark_a_bystander_busy_or_its_own_failure() {
         let ccf = Some("ConditionalCheckFailed");
         let none = Some("None");
         // (owner, receipt, notification) -> reading
@@ -1103,9 +1146,17 @@ mod tests {
             ([None, None, None], NoticeCancel::ByOthers),
             (
                 [none, Some("TransactionConflict"), none],
+                NoticeCancel::Busy,
+            ),
+            ([ccf, Some("ThrottlingError"), ccf], NoticeCancel::Busy),
+            (
+                [none, Some("ProvisionedThroughputExceeded"), none],
+                NoticeCancel::Busy,
+            ),
+            (
+                [none, Some("ValidationError"), Some("ThrottlingError")],
                 NoticeCancel::Failed,
             ),
-            ([ccf, Some("ThrottlingError"), ccf], NoticeCancel::Failed),
         ];
         for (codes, reading) in cases {
             assert_eq!(notice_cancel(codes), reading, "{codes:?}");

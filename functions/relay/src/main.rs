@@ -9,7 +9,11 @@ use std::time::{Duration, UNIX_EPOCH};
 async fn main() -> Result<(), Error> {
     snapglow::telemetry::init();
     let config = Config::from_env()?;
-    let sdk = snapglow::aws::load_sdk_config().await;
+    let sdk = snapglow::aws::load_sdk_config(snapglow::aws::CallTimeouts::within(
+        // template.yaml's Timeout for this function
+        std::time::Duration::from_secs(30),
+    ))
+    .await;
     let relay = Relay {
         function: snapglow::config::function_name("relay"),
         sink: KinesisSink {
@@ -21,7 +25,13 @@ async fn main() -> Result<(), Error> {
     let relay = &relay;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
-        Ok::<_, Error>(relay.handle_batch(event.payload, deadline).await.0)
+        let (response, report) = relay.handle_batch(event.payload, deadline).await;
+        // An unwritable stream or quarantine fails the invocation, so that the Errors alarm
+        // fires; the mapping retries the batch from its start.
+        match report.fatal {
+            Some(fatal) => Err(Error::from(fatal)),
+            None => Ok(response),
+        }
     }))
     .await
 }

@@ -3,16 +3,19 @@
 //! change that is not finished (Lambda resumes the shard there).
 //!
 //! Requests per batch: one PutRecords per 500 events (Kinesis's per-call limit), none for a
-//! batch of skips. A retry re-puts the same bytes: the event ids make it a duplicate that
-//! consumers absorb.
+//! batch of skips, plus one per retry of the entries a call left unput. A retry re-puts the
+//! same bytes: the event ids make it a duplicate that consumers absorb.
 //!
 //! Hazard: when one record of a PutRecords call fails and a later one succeeds, the later one
-//! lands first and is put again on the retry. Consumers order one (image, user)'s facts by
-//! their revision and `occurred_at`, never by arrival, so the outcome is the same.
+//! lands first (and, if the failed one is still refused when the invocation gives up, is put
+//! again by the mapping's retry). Consumers order one (image, user)'s facts by their revision
+//! and `occurred_at`, never by arrival, so the outcome is the same.
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use snapglow::batch::Deadline;
 use snapglow::quarantine::{Quarantine, QuarantineEntry, RecordSource};
+use snapglow::retry::pause;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
@@ -36,7 +39,29 @@ pub struct OutRecord {
 pub struct SinkError {
     pub stream: String,
     pub detail: String,
+    /// The stream cannot be written until an operator acts (its KMS key is refused, disabled
+    /// or gone; the stream is missing; the role lacks the grant): the invocation fails so that
+    /// the Errors alarm fires, instead of resuming quietly while the table's stream ages out.
+    pub fatal: bool,
 }
+
+/// Whether a PutRecords error code says the stream is unwritable rather than busy.
+pub fn is_unwritable(code: &str) -> bool {
+    matches!(
+        code,
+        "KMSAccessDeniedException"
+            | "KMSDisabledException"
+            | "KMSInvalidStateException"
+            | "KMSNotFoundException"
+            | "KMSOptInRequired"
+            | "AccessDeniedException"
+            | "ResourceNotFoundException"
+    )
+}
+
+/// PutRecords calls per flush: the first, then the entries it left unput, after a growing
+/// pause, within the invocation's deadline.
+const PUT_ATTEMPTS: u32 = 6;
 
 /// Kinesis's code for a record it did not put (e.g. `ProvisionedThroughputExceededException`).
 pub type ErrorCode = String;
@@ -80,9 +105,14 @@ impl StreamSink for KinesisSink {
             .set_records(Some(entries))
             .send()
             .await
-            .map_err(|e| SinkError {
-                stream: self.stream_name.clone(),
-                detail: aws_sdk_kinesis::error::DisplayErrorContext(e).to_string(),
+            .map_err(|e| {
+                use aws_sdk_kinesis::error::ProvideErrorMetadata;
+                SinkError {
+                    stream: self.stream_name.clone(),
+                    fatal: e.code().is_some_and(is_unwritable)
+                        || e.raw_response().map(|r| r.status().as_u16()) == Some(403),
+                    detail: aws_sdk_kinesis::error::DisplayErrorContext(e).to_string(),
+                }
             })?;
         Ok(output
             .records()
@@ -101,6 +131,9 @@ pub struct RelayReport {
     pub put_calls: usize,
     /// The sequence number the response names, if the batch is not finished.
     pub resume_at: Option<String>,
+    /// Set when the stream cannot be written (see [`SinkError::fatal`]): main fails the
+    /// invocation with it.
+    pub fatal: Option<String>,
 }
 
 pub struct Relay<S, Q> {
@@ -171,6 +204,9 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
                         Ok(()) => report.quarantined += 1,
                         Err(error) => {
                             tracing::warn!(%error, "could not quarantine an outbox event; the change is retried");
+                            if error.fatal {
+                                report.fatal.get_or_insert_with(|| error.to_string());
+                            }
                             failed_at = Some(index);
                             break 'records;
                         }
@@ -213,49 +249,61 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
     }
 
     /// Puts what is pending; returns the index of the first change that did not land.
+    ///
+    /// Entries PutRecords leaves unput (per-record throttling or InternalFailure, while the
+    /// call "succeeds") are put again alone, after a growing pause: re-putting the whole
+    /// request would duplicate every entry that landed ("a single record failure does not
+    /// stop the processing of subsequent records"). Whatever is still unput when the attempts
+    /// or the time run out is reported, and the mapping retries from the first of it.
     async fn flush(
         &self,
         pending: &mut Vec<(usize, OutRecord)>,
         report: &mut RelayReport,
         deadline: SystemTime,
     ) -> Option<usize> {
-        let first = pending.first()?.0;
-        // A call cut off by the timeout fails the whole batch; stop early instead.
-        let left = deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        if left < Duration::from_secs(2) {
-            pending.clear();
-            return Some(first);
-        }
-        let (indexes, records): (Vec<usize>, Vec<OutRecord>) = pending.drain(..).unzip();
-        report.put_calls += 1;
-        let outcome = self.sink.put_records(&records).await;
-        match outcome {
-            Err(error) => {
-                tracing::warn!(%error, records = records.len(), "PutRecords failed");
-                Some(first)
+        let left = |now| deadline.duration_since(now).unwrap_or_default();
+        let until = Deadline::after(left(SystemTime::now()));
+        let mut todo: Vec<(usize, OutRecord)> = std::mem::take(pending);
+        let mut attempt = 0;
+        loop {
+            let first = todo.first()?.0;
+            // A call cut off by the timeout fails the whole batch; stop early instead.
+            if left(SystemTime::now()) < Duration::from_secs(2) {
+                return Some(first);
             }
-            Ok(codes) => {
-                let failed = codes
-                    .iter()
-                    .position(Option::is_some)
-                    .or((codes.len() < indexes.len()).then_some(codes.len()));
-                match failed {
-                    None => {
-                        report.published += indexes.len();
-                        None
-                    }
-                    Some(position) => {
-                        report.published += codes.iter().filter(|c| c.is_none()).count();
-                        tracing::warn!(
-                            code = codes.get(position).cloned().flatten().unwrap_or_default(),
-                            failed = codes.iter().filter(|c| c.is_some()).count(),
-                            "some records were not put; the batch resumes at the first of them"
-                        );
-                        Some(indexes[position])
-                    }
+            let records: Vec<OutRecord> = todo.iter().map(|(_, r)| r.clone()).collect();
+            report.put_calls += 1;
+            match self.sink.put_records(&records).await {
+                Err(error) if error.fatal => {
+                    tracing::error!(%error, records = records.len(), "the stream cannot be written; the invocation fails");
+                    report.fatal.get_or_insert_with(|| error.to_string());
+                    return Some(first);
                 }
+                Err(error) => {
+                    tracing::warn!(%error, records = records.len(), "PutRecords failed");
+                }
+                Ok(codes) => {
+                    let unput: Vec<(usize, OutRecord)> = todo
+                        .drain(..)
+                        .enumerate()
+                        .filter(|(position, _)| !matches!(codes.get(*position), Some(None)))
+                        .map(|(_, entry)| entry)
+                        .collect();
+                    report.published += records.len() - unput.len();
+                    if unput.is_empty() {
+                        return None;
+                    }
+                    tracing::warn!(
+                        code = codes.iter().flatten().next().cloned().unwrap_or_default(),
+                        unput = unput.len(),
+                        "some records were not put; they are put again"
+                    );
+                    todo = unput;
+                }
+            }
+            attempt += 1;
+            if attempt >= PUT_ATTEMPTS || !pause(&until, attempt).await {
+                return todo.first().map(|(index, _)| *index);
             }
         }
     }
@@ -272,7 +320,10 @@ mod tests {
     #[derive(Default)]
     struct MemorySink {
         landed: Mutex<Vec<OutRecord>>,
-        refuse_positions: Mutex<Vec<usize>>,
+        /// Per call, in order: the positions the stream refuses in it.
+        refusals: Mutex<std::collections::VecDeque<Vec<usize>>>,
+        /// Per call, in order: a whole-call error instead.
+        errors: Mutex<std::collections::VecDeque<SinkError>>,
         calls: Mutex<usize>,
     }
 
@@ -282,7 +333,15 @@ mod tests {
             records: &[OutRecord],
         ) -> Result<Vec<Option<ErrorCode>>, SinkError> {
             *self.calls.lock().unwrap() += 1;
-            let refused = std::mem::take(&mut *self.refuse_positions.lock().unwrap());
+            if let Some(error) = self.errors.lock().unwrap().pop_front() {
+                return Err(error);
+            }
+            let refused = self
+                .refusals
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or_default();
             Ok(records
                 .iter()
                 .enumerate()
@@ -328,15 +387,43 @@ mod tests {
         SystemTime::now() + Duration::from_secs(60)
     }
 
-    #[tokio::test]
-    async fn a_throttled_record_makes_the_batch_resume_there_and_nothing_is_lost() {
-        // Prepare: four changes, the stream refuses the third on the first call
-        let relay = Relay {
+    fn relay() -> Relay<MemorySink, MemoryQuarantine> {
+        Relay {
             function: "relay".into(),
             sink: MemorySink::default(),
             quarantine: MemoryQuarantine::default(),
-        };
-        *relay.sink.refuse_positions.lock().unwrap() = vec![2];
+        }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_record_is_put_again_alone_and_nothing_lands_twice() {
+        // Prepare: four changes, the stream refuses the third on the first call
+        let relay = relay();
+        relay.sink.refusals.lock().unwrap().push_back(vec![2]);
+        let changes = batch((1..=4).map(|i| like_change("sunset", i)).collect());
+
+        // Act
+        let (response, report) = relay.handle_batch(changes, later()).await;
+
+        // Assess: the refused entry went again alone; every event is on the stream once
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!((report.published, report.put_calls), (4, 2));
+        let landed = relay.sink.landed.lock().unwrap();
+        let ids: Vec<Vec<u8>> = landed.iter().map(|r| r.data.clone()).collect();
+        let expected: Vec<Vec<u8>> = [1, 2, 4, 3]
+            .map(|id| like_json("sunset", id).into_bytes())
+            .to_vec();
+        assert_eq!(ids, expected);
+    }
+
+    #[tokio::test]
+    async fn a_record_the_stream_keeps_refusing_makes_the_batch_resume_there_and_nothing_is_lost() {
+        // Prepare: the stream refuses the third change on every call
+        let relay = relay();
+        for _ in 0..PUT_ATTEMPTS {
+            relay.sink.refusals.lock().unwrap().push_back(vec![0]);
+        }
+        relay.sink.refusals.lock().unwrap()[0] = vec![2];
         let changes = || batch((1..=4).map(|i| like_change("sunset", i)).collect());
 
         // Act: the first delivery, then Lambda's retry from the reported record
@@ -345,16 +432,20 @@ mod tests {
         retry.records.drain(..2);
         let (second, _) = relay.handle_batch(retry, later()).await;
 
-        // Assess: the response named the refused change; after the retry every event is on the
-        // stream, the fourth twice (it landed on the first call and again on the retry)
-        assert_eq!(first.batch_item_failures.len(), 1);
+        // Assess: the response named the refused change after its attempts; after the retry
+        // every event is on the stream, the fourth twice (it landed on the first call and
+        // again on the retry)
         assert_eq!(
             first.batch_item_failures[0].item_identifier.as_deref(),
             Some("102")
         );
         assert_eq!(
-            (report.published, report.resume_at.as_deref()),
-            (3, Some("102"))
+            (
+                report.published,
+                report.put_calls,
+                report.resume_at.as_deref()
+            ),
+            (3, PUT_ATTEMPTS as usize, Some("102"))
         );
         assert!(second.batch_item_failures.is_empty());
         let landed = relay.sink.landed.lock().unwrap();
@@ -369,13 +460,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refused_kms_key_fails_the_invocation_and_is_not_retried_in_it() {
+        // Prepare: the stream's KMS key is disabled
+        let relay = relay();
+        relay.sink.errors.lock().unwrap().push_back(SinkError {
+            stream: "image-social-events".into(),
+            detail: "KMSDisabledException: the key is disabled".into(),
+            fatal: is_unwritable("KMSDisabledException"),
+        });
+
+        // Act
+        let (response, report) = relay
+            .handle_batch(batch(vec![like_change("sunset", 1)]), later())
+            .await;
+
+        // Assess: reported from the first change, and fatal, after one call
+        assert_eq!(
+            response.batch_item_failures[0].item_identifier.as_deref(),
+            Some("100")
+        );
+        assert_eq!(report.put_calls, 1);
+        assert!(report.fatal.unwrap().contains("KMSDisabledException"));
+    }
+
+    #[tokio::test]
     async fn a_poison_change_is_quarantined_in_order_and_the_rest_is_published_in_one_call() {
         // Prepare
-        let relay = Relay {
-            function: "relay".into(),
-            sink: MemorySink::default(),
-            quarantine: MemoryQuarantine::default(),
-        };
+        let relay = relay();
         let poison = change(
             "INSERT",
             item(&[]),
@@ -403,11 +514,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_no_time_left_nothing_is_put_and_the_whole_batch_comes_back() {
-        let relay = Relay {
-            function: "relay".into(),
-            sink: MemorySink::default(),
-            quarantine: MemoryQuarantine::default(),
-        };
+        let relay = relay();
         let (response, report) = relay
             .handle_batch(batch(vec![like_change("sunset", 1)]), SystemTime::now())
             .await;

@@ -11,7 +11,11 @@ use snapglow::quarantine::SqsQuarantine;
 async fn main() -> Result<(), Error> {
     snapglow::telemetry::init();
     let config = Config::from_env()?;
-    let sdk = snapglow::aws::load_sdk_config().await;
+    let sdk = snapglow::aws::load_sdk_config(snapglow::aws::CallTimeouts::within(
+        // template.yaml's Timeout for this function
+        std::time::Duration::from_secs(60),
+    ))
+    .await;
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(snapglow::aws::uses_endpoint_override(&sdk))
         .build();

@@ -2,6 +2,7 @@
 //! whom, and the one write resize may make, turning a pending image into a published or
 //! rejected one together with the event that announces it (the relay publishes it).
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use std::future::Future;
@@ -47,7 +48,13 @@ pub enum FinishOutcome {
     AlreadyRecorded,
     /// The image is no longer pending for this key and owner: another processing finished it.
     NotPending,
+    /// DynamoDB will never accept this write (`ValidationException`: the item would exceed
+    /// 400 KB, or an attribute is one DynamoDB refuses). Retrying the same write cannot help.
+    Refused(String),
 }
+
+/// DynamoDB's largest item: names and values of every attribute, in UTF-8.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 pub trait Registry {
     fn issued(&self, image_id: &str)
@@ -170,6 +177,9 @@ impl Registry for ImagesTable {
                     _ => FinishOutcome::NotPending,
                 })
             }
+            Err(e) if e.code() == Some("ValidationException") => Ok(FinishOutcome::Refused(
+                aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+            )),
             Err(e) => Err(self.error(e)),
         }
     }
@@ -241,6 +251,34 @@ impl Registry for MemoryRegistry {
             } else {
                 FinishOutcome::NotPending
             });
+        }
+        // The twin refuses what DynamoDB refuses: an item over 400 KB (the finished attributes
+        // and the issued ones, names and values; a bound from below of DynamoDB's own sum).
+        let size = [
+            ("event", finished.event_json.len()),
+            (
+                "renditions",
+                finished.renditions_json.as_ref().map_or(0, String::len),
+            ),
+            (
+                "message",
+                finished
+                    .reason
+                    .as_ref()
+                    .map_or(0, |(r, m)| r.len() + m.len()),
+            ),
+            (
+                "upload_key",
+                issued.upload_key.len() + issued.owner_id.len(),
+            ),
+        ]
+        .iter()
+        .map(|(name, bytes)| name.len() + bytes)
+        .sum::<usize>();
+        if size > MAX_ITEM_BYTES {
+            return Ok(FinishOutcome::Refused(format!(
+                "ValidationException: Item size has exceeded the maximum allowed size ({size} bytes)"
+            )));
         }
         issued.status = finished.status.to_owned();
         issued.event_id = Some(finished.event_id.clone());

@@ -38,12 +38,20 @@ pub enum ResizeError {
     Registry(#[from] RegistryError),
     #[error("rendering {key} did not finish: {detail}")]
     RenderTask { key: String, detail: String },
+    /// Even the rejection of an image could not be stored: the message is quarantined, the
+    /// image stays pending, and the detail names what DynamoDB refused.
+    #[error(
+        "image {image_id} can be neither published nor rejected: DynamoDB refuses its item ({detail}); fix the write in resize's registry, then redrive the quarantined message"
+    )]
+    Unstorable { image_id: String, detail: String },
 }
 
 impl Classify for ResizeError {
     fn class(&self) -> ErrorClass {
         match self {
-            ResizeError::NotANotification(_) => ErrorClass::Permanent,
+            ResizeError::NotANotification(_) | ResizeError::Unstorable { .. } => {
+                ErrorClass::Permanent
+            }
             ResizeError::Storage(_) | ResizeError::Registry(_) | ResizeError::RenderTask { .. } => {
                 ErrorClass::Transient
             }
@@ -55,6 +63,7 @@ impl Classify for ResizeError {
             ResizeError::Storage(_) => "s3_unavailable",
             ResizeError::Registry(_) => "images_table_unavailable",
             ResizeError::RenderTask { .. } => "render_task_failed",
+            ResizeError::Unstorable { .. } => "unstorable",
         }
     }
 }
@@ -270,20 +279,58 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
             Err(error) => (
                 "rejected",
                 0,
-                SocialEvent::ImageRejected(ImageRejectedV1 {
-                    image_id: upload.image_id.clone(),
-                    owner_id: upload.owner_id.clone(),
-                    source_key: object.key.clone(),
-                    reason: error.reason_code().to_owned(),
-                    // Decoder messages may span lines; owners read this in one line.
-                    message: error
-                        .to_string()
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                }),
+                rejection(object, upload, error.reason_code(), &error.to_string()),
             ),
         };
+        let mut envelope = self
+            .record(object, upload, correlation_id, outcome, event)
+            .await?;
+        if let Err(refused) = envelope {
+            // HAZARD: DynamoDB refuses the published item for good (over 400 KB): retrying
+            // would park the upload in the DLQ and leave the image pending for ever. The
+            // owner is told instead, with a rejection small enough to store.
+            let message = format!(
+                "the photo was processed, but its record is larger than the images table accepts ({refused})"
+            );
+            let event = rejection(object, upload, "unstorable", &message);
+            envelope = self
+                .record(object, upload, correlation_id, "rejected", event)
+                .await?;
+        }
+        let envelope = match envelope {
+            Ok(Some(envelope)) => envelope,
+            Ok(None) => {
+                return Ok(Outcome::Skipped(format!(
+                    "already_finished: image {} was finished by another processing",
+                    upload.image_id
+                )));
+            }
+            Err(detail) => {
+                return Err(ResizeError::Unstorable {
+                    image_id: upload.image_id.clone(),
+                    detail,
+                });
+            }
+        };
+        let outcome = match envelope.event {
+            SocialEvent::ImagePublished(_) => "published",
+            _ => "rejected",
+        };
+        tracing::info!(image_id = %upload.image_id, key = %object.key, outcome, ms = started.elapsed().as_millis() as u64, bytes_in, bytes_out, correlation_id = %correlation_id, event_id = %envelope.event_id, "upload processed");
+        Ok(Outcome::Done)
+    }
+
+    /// Finishes the image with `event` (`outcome`: published or rejected) in the one write
+    /// resize may make. `Ok(None)`: another processing finished it; `Err`: DynamoDB refuses the
+    /// item for good, with its reason.
+    async fn record(
+        &self,
+        object: &ObjectCreated,
+        upload: &UploadKey,
+        correlation_id: &str,
+        outcome: &str,
+        event: SocialEvent,
+    ) -> Result<Result<Option<Envelope>, String>, ResizeError> {
         let envelope = Envelope {
             event_id: event_id(object, outcome),
             occurred_at: Timestamp::now(),
@@ -310,21 +357,17 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
             },
             _ => unreachable!("resize only announces publications and rejections"),
         };
-        match self
-            .registry
-            .finish(&upload.image_id, &upload.owner_id, &object.key, &finished)
-            .await?
-        {
-            FinishOutcome::Applied | FinishOutcome::AlreadyRecorded => {}
-            FinishOutcome::NotPending => {
-                return Ok(Outcome::Skipped(format!(
-                    "already_finished: image {} was finished by another processing",
-                    upload.image_id
-                )));
-            }
-        }
-        tracing::info!(image_id = %upload.image_id, key = %object.key, outcome, ms = started.elapsed().as_millis() as u64, bytes_in, bytes_out, correlation_id = %correlation_id, event_id = %envelope.event_id, "upload processed");
-        Ok(Outcome::Done)
+        Ok(
+            match self
+                .registry
+                .finish(&upload.image_id, &upload.owner_id, &object.key, &finished)
+                .await?
+            {
+                FinishOutcome::Applied | FinishOutcome::AlreadyRecorded => Ok(Some(envelope)),
+                FinishOutcome::NotPending => Ok(None),
+                FinishOutcome::Refused(detail) => Err(detail),
+            },
+        )
     }
 
     /// Writes every rendition, then returns the event data that announces them.
@@ -371,6 +414,23 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
             renditions: listed,
         })
     }
+}
+
+/// An ImageRejected of `upload` with `reason` and its message for people, on one line (decoder
+/// messages may span lines).
+fn rejection(
+    object: &ObjectCreated,
+    upload: &UploadKey,
+    reason: &str,
+    message: &str,
+) -> SocialEvent {
+    SocialEvent::ImageRejected(ImageRejectedV1 {
+        image_id: upload.image_id.clone(),
+        owner_id: upload.owner_id.clone(),
+        source_key: object.key.clone(),
+        reason: reason.to_owned(),
+        message: message.split_whitespace().collect::<Vec<_>>().join(" "),
+    })
 }
 
 #[cfg(test)]

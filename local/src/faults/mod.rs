@@ -1,9 +1,13 @@
-//! Faults on purpose, for fire drills, as layers around what they disturb: a function whose
-//! process dies mid-batch ([`Crashing`]), and a DynamoDB that throttles ([`ThrottlingProxy`],
-//! an endpoint the function is pointed at with `AWS_ENDPOINT_URL_DYNAMODB`). Both are seeded.
+//! Faults on purpose, for fire drills and tests, as layers around what they disturb: a function
+//! whose process dies mid-batch ([`Crashing`]), a DynamoDB or Kinesis that throttles a share of
+//! its requests ([`ThrottlingProxy`], seeded), and chosen requests answered with any failure
+//! shape AWS documents ([`FaultProxy`]). The proxies are endpoints a function is pointed at
+//! with `AWS_ENDPOINT_URL_<SERVICE>`.
 
 mod crash;
 mod throttle;
+mod wire;
 
 pub use crash::Crashing;
 pub use throttle::{Throttled, ThrottlingProxy};
+pub use wire::{Fault, FaultProxy, Reasons, Service, Shape};

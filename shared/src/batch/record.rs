@@ -193,6 +193,13 @@ pub(crate) async fn quarantine<Q: Quarantine, E: Classify>(
             // Acknowledging now would lose the record: keep it on the source instead.
             tracing::error!(function = ctx.function, record = %id, outcome = "failed", reason = error.reason_code(), error = %error, quarantine_error = %quarantine_error, "could not quarantine a permanently failing record; reported for redelivery");
             report.failed += 1;
+            if quarantine_error.fatal {
+                // A missing or refused quarantine does not clear by retrying: the invocation
+                // fails so that the Errors alarm fires, and nothing is given up meanwhile.
+                report
+                    .fatal
+                    .get_or_insert_with(|| quarantine_error.to_string());
+            }
             Settled::Failed
         }
     }

@@ -139,13 +139,30 @@ async fn sqs_reports_transient_failures_and_panics_and_quarantines_bad_input() {
 
 #[tokio::test]
 async fn a_record_whose_quarantine_write_fails_is_redelivered_not_lost() {
-    let quarantine = MemoryQuarantine::broken();
+    let quarantine = MemoryQuarantine::busy();
     let (json, report, _) = run_sqs("q", &["bad"], &quarantine).await;
     assert_eq!(
         json,
         json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }] })
     );
-    assert_eq!(report.failed, 1);
+    assert_eq!((report.failed, report.fatal), (1, None));
+}
+
+#[tokio::test]
+async fn a_missing_quarantine_fails_the_invocation_and_gives_nothing_up() {
+    // Prepare: a quarantine that does not exist (or that the function may not write)
+    let quarantine = MemoryQuarantine::broken();
+    // Act
+    let (json, report, _) = run_sqs("q", &["ok", "bad", "ok"], &quarantine).await;
+    // Assess: the poison stays on its source, the good records are done, and the invocation
+    // fails so that the Errors alarm fires
+    assert_eq!(
+        json,
+        json!({ "batchItemFailures": [{ "itemIdentifier": "m2" }] })
+    );
+    assert_eq!((report.done, report.failed), (2, 1));
+    let fatal = report.fatal.expect("a missing quarantine is fatal");
+    assert!(fatal.contains("QUARANTINE_QUEUE_URL"), "{fatal}");
 }
 
 #[tokio::test]

@@ -98,7 +98,11 @@ fn is_held(items: &BTreeMap<(String, String), Item>, image_id: &str) -> bool {
 }
 
 impl NotificationStore for MemoryNotifications {
-    async fn notify_image(&self, notice: &ImageNotice<'_>) -> Result<Noticed, TableError> {
+    async fn notify_image(
+        &self,
+        notice: &ImageNotice<'_>,
+        _deadline: &Deadline,
+    ) -> Result<Noticed, TableError> {
         let new = notice.items(self.inbox_retention, self.receipt_retention);
         let mut items = self.lock();
         let held = is_held(&items, notice.image_id);

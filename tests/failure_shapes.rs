@@ -1,0 +1,415 @@
+//! Failures as AWS documents them, at the wire: each test points a real function binary (or the
+//! API's store) at a fault proxy that answers chosen requests in the exact shape AWS does, and
+//! checks that nothing is lost, parked or counted twice. docs/FAILURES.md lists every (call,
+//! error shape) pair and the test here that injects it.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use snapglow::contracts::{Envelope, ImagePublishedV1, SocialEvent, Timestamp};
+use snapglow_local::faults::{Fault, FaultProxy, Reasons, Service, Shape};
+use snapglow_local::lambda::{InvokeError, LocalFunction};
+use snapglow_tests::{TestStack, batch_failures, invoke_json, sample_jpeg};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const T0: i64 = 1_795_000_000_000;
+
+fn envelope(at_ms: i64, event: SocialEvent) -> Envelope {
+    Envelope {
+        event_id: Uuid::new_v4(),
+        occurred_at: Timestamp::from_millis(at_ms),
+        correlation_id: "test".into(),
+        producer: "test".into(),
+        event,
+    }
+}
+
+fn published(image: &str, owner: &str, at_ms: i64) -> Envelope {
+    envelope(
+        at_ms,
+        SocialEvent::ImagePublished(ImagePublishedV1 {
+            image_id: image.into(),
+            owner_id: owner.into(),
+            source_key: format!("uploads/{owner}/{image}"),
+            source_etag: "e".into(),
+            width: 10,
+            height: 10,
+            renditions: vec![],
+        }),
+    )
+}
+
+fn liked(image: &str, user: &str, at_ms: i64) -> Envelope {
+    envelope(at_ms, SocialEvent::like(image, user, true, None))
+}
+
+/// A fault proxy in front of the stack's emulator, and `binary` pointed at it for `service`.
+async fn through_proxy(
+    stage: &TestStack,
+    binary: &str,
+    variable: &str,
+) -> (FaultProxy, LocalFunction) {
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url)
+        .await
+        .expect("the fault proxy starts");
+    let mut spec = stage.spec(binary);
+    spec.environment.push((variable.into(), proxy.url()));
+    let function = stage.run(spec).await;
+    (proxy, function)
+}
+
+/// Delivers every shard of the stream to `function` once; returns the responses.
+async fn deliver(stage: &TestStack, function: &mut LocalFunction) -> Vec<Value> {
+    let mut responses = Vec::new();
+    for (shard, records) in stage.shards().await {
+        responses.push(invoke_json(function, &stage.kinesis_batch(&shard, &records)).await);
+    }
+    responses
+}
+
+async fn inbox_texts(stage: &TestStack, user: &str) -> Vec<String> {
+    notifier::table::NotificationsTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+        Duration::from_secs(86_400),
+        Duration::from_secs(3600),
+    )
+    .inbox(user)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|n| n.text)
+    .collect()
+}
+
+#[tokio::test]
+async fn a_notice_canceled_for_throttling_or_without_reasons_is_retried_and_its_likes_are_told() {
+    // Prepare: the notifier's transactions are canceled twice with ThrottlingError on every
+    // action (an on-demand table scaling) and once without CancellationReasons
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) =
+        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "TransactWriteItems",
+        2,
+        Shape::throttled_transaction(),
+    ));
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "TransactWriteItems",
+        1,
+        Shape::Canceled(Reasons::Absent),
+    ));
+    stage
+        .publish(&[
+            published("beach", "alice", T0),
+            liked("beach", "bob", T0 + 1),
+        ])
+        .await;
+
+    // Act
+    let responses = deliver(&stage, &mut notifier).await;
+
+    // Assess: nothing reported, nothing quarantined, the owner known and the like told
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+    assert_eq!(
+        inbox_texts(&stage, "alice").await,
+        ["bob liked your photo", "Your photo is live"]
+    );
+    let injected = proxy.injected();
+    assert_eq!(injected.get("canceled [ThrottlingError…]"), Some(&2));
+    assert_eq!(injected.get("canceled without reasons"), Some(&1));
+}
+
+#[tokio::test]
+async fn likes_whose_transaction_is_canceled_for_conflicts_or_without_reasons_count_once() {
+    // Prepare: like-counter's transactions meet a conflict on their second action, then a
+    // cancellation without reasons
+    let stage = TestStack::start().await;
+    let (proxy, mut counter) =
+        through_proxy(&stage, "like-counter", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "TransactWriteItems",
+        1,
+        Shape::Canceled(Reasons::At(1, "TransactionConflict")),
+    ));
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "TransactWriteItems",
+        1,
+        Shape::Canceled(Reasons::Absent),
+    ));
+    let likes: Vec<Envelope> = ["u1", "u2", "u3"]
+        .iter()
+        .enumerate()
+        .map(|(i, user)| liked("sunset", user, T0 + i as i64))
+        .collect();
+    stage.publish(&likes).await;
+
+    // Act: delivered, then redelivered
+    let first = deliver(&stage, &mut counter).await;
+    deliver(&stage, &mut counter).await;
+
+    // Assess
+    for response in &first {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+    let count = like_counter::table::LikesTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("LikesTable"),
+        Duration::from_secs(3600),
+    )
+    .count("sunset")
+    .await
+    .unwrap();
+    assert_eq!(count, 3);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 2);
+}
+
+#[tokio::test]
+async fn the_feed_reads_keys_dynamodb_leaves_unprocessed_after_a_pause() {
+    use api::store::Store;
+    // Prepare: four published images with like counts, two liked by bob; the API's store
+    // reads through a proxy that leaves half of each batch unprocessed, five times (more than
+    // an immediate re-ask survives: DynamoDB needs the pause to scale)
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "BatchGetItem",
+        5,
+        Shape::UnprocessedKeys,
+    ));
+    let put = |table: &str, pk: String, sk: &str, extra: (&str, AttributeValue)| {
+        stage
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(stage.name(table))
+            .item("pk", AttributeValue::S(pk))
+            .item("sk", AttributeValue::S(sk.into()))
+            .item(extra.0, extra.1)
+            .send()
+    };
+    let images: Vec<String> = (0..4).map(|i| format!("img{i}")).collect();
+    for (i, image) in images.iter().enumerate() {
+        let likes = AttributeValue::N((10 + i).to_string());
+        put(
+            "LikesTable",
+            format!("IMAGE#{image}"),
+            "COUNT",
+            ("likes", likes),
+        )
+        .await
+        .unwrap();
+        if i % 2 == 0 {
+            let liked = AttributeValue::Bool(true);
+            put(
+                "ImagesTable",
+                format!("IMAGE#{image}"),
+                "LIKE#bob",
+                ("liked", liked),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let config = stage
+        .clients
+        .dynamodb
+        .config()
+        .to_builder()
+        .endpoint_url(proxy.url())
+        .build();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(config);
+    let store = api::store::AwsStore {
+        images_table: stage.name("ImagesTable").to_owned(),
+        likes: like_counter::table::LikesTable::new(
+            dynamodb.clone(),
+            stage.name("LikesTable"),
+            Duration::from_secs(3600),
+        ),
+        notifications: notifier::table::NotificationsTable::new(
+            dynamodb.clone(),
+            stage.name("NotificationsTable"),
+            Duration::from_secs(86_400),
+            Duration::from_secs(3600),
+        ),
+        dynamodb,
+        s3: stage.clients.s3.clone(),
+        uploads_bucket: stage.name("UploadsBucket").to_owned(),
+        renditions_bucket: stage.name("RenditionsBucket").to_owned(),
+        upload_url_ttl: Duration::from_secs(300),
+        rendition_url_ttl: Duration::from_secs(300),
+    };
+
+    // Act
+    let likes = store
+        .likes_of(&images, "bob")
+        .await
+        .expect("the read completes");
+
+    // Assess: every count and like state, though DynamoDB answered half of them later
+    for (i, image) in images.iter().enumerate() {
+        assert_eq!(likes[image], (10 + i as i64, i % 2 == 0), "{image}");
+    }
+    assert_eq!(proxy.injected().get("UnprocessedKeys"), Some(&5));
+    assert_eq!(
+        proxy.seen("BatchGetItem"),
+        6,
+        "five partial answers, then the rest"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_whose_record_dynamodb_refuses_is_rejected_and_its_owner_told() {
+    // Prepare: an issued upload; DynamoDB refuses resize's finishing write as too large
+    let stage = TestStack::start().await;
+    let (proxy, mut resize) = through_proxy(&stage, "resize", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "UpdateItem",
+        1,
+        Shape::Error {
+            status: 400,
+            code: "ValidationException",
+            message: "Item size to update has exceeded the maximum allowed size",
+        },
+    ));
+    stage
+        .issue_and_upload("alice", "huge", sample_jpeg(64, 48))
+        .await;
+    let messages = stage.receive("ImageUploadsQueue", 2).await;
+
+    // Act
+    let response = invoke_json(
+        &mut resize,
+        &snapglow_local::triggers::sqs::sqs_event(stage.arn("ImageUploadsQueue"), &messages),
+    )
+    .await;
+
+    // Assess: acknowledged (not parked for the DLQ), the image rejected with the reason the
+    // owner is told, and its event recorded for the relay
+    assert_eq!(batch_failures(&response), Vec::<String>::new());
+    let event = stage
+        .recorded_event("huge")
+        .await
+        .expect("an event is recorded");
+    assert_eq!(event["type"], "ImageRejected");
+    assert_eq!(event["data"]["reason"], "unstorable");
+    assert_eq!(proxy.injected().values().sum::<u64>(), 1);
+}
+
+#[tokio::test]
+async fn a_hung_dynamodb_request_is_timed_out_and_retried_within_the_invocation() {
+    // Prepare: the notifier's first notice write never gets an answer in time
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) =
+        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "TransactWriteItems",
+        1,
+        Shape::Hang(Duration::from_secs(25)),
+    ));
+    stage.publish(&[published("beach", "alice", T0)]).await;
+
+    // Act
+    let started = Instant::now();
+    let responses = deliver(&stage, &mut notifier).await;
+    let took = started.elapsed();
+
+    // Assess: the attempt timed out (2.5 s for a 30 s function), the SDK sent it again (with
+    // the same idempotency token), and the notice was written in this invocation
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    assert_eq!(inbox_texts(&stage, "alice").await, ["Your photo is live"]);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(proxy.seen("TransactWriteItems") >= 2);
+}
+
+#[tokio::test]
+async fn a_missing_quarantine_queue_fails_the_invocation_and_the_poison_stays_on_the_shard() {
+    // Prepare: a poison record; SQS answers that the quarantine queue does not exist
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) = through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_SQS").await;
+    proxy.inject(Fault {
+        service: Service::Sqs,
+        operation: Some("SendMessage"),
+        times: u64::MAX,
+        shape: Shape::Error {
+            status: 400,
+            code: "AWS.SimpleQueueService.NonExistentQueue",
+            message: "The specified queue does not exist.",
+        },
+    });
+    stage
+        .clients
+        .kinesis
+        .put_record()
+        .stream_name(stage.name("ImageSocialEvents"))
+        .partition_key("beach")
+        .data(b"{\"type\":\"ImageLiked\"".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let (shard, records) = stage.shards().await.into_iter().next().unwrap();
+
+    // Act
+    let answer = notifier
+        .invoke(serde_json::to_vec(&stage.kinesis_batch(&shard, &records)).unwrap())
+        .await;
+
+    // Assess: the invocation failed (the Errors alarm fires), nothing was acknowledged
+    let Err(InvokeError::Function { message, .. }) = answer else {
+        panic!("the invocation must fail: {answer:?}");
+    };
+    assert!(message.contains("QUARANTINE_QUEUE_URL"), "{message}");
+    assert_eq!(proxy.injected().values().sum::<u64>(), 1);
+}
+
+#[tokio::test]
+async fn a_disabled_kms_key_on_the_stream_fails_the_relay_invocation() {
+    // Prepare: a like recorded in the images table; the stream answers KMSDisabledException
+    let stage = TestStack::start().await;
+    let (proxy, mut relay) = through_proxy(&stage, "relay", "AWS_ENDPOINT_URL_KINESIS").await;
+    proxy.inject(Fault {
+        service: Service::Kinesis,
+        operation: Some("PutRecords"),
+        times: 1,
+        shape: Shape::Error {
+            status: 400,
+            code: "KMSDisabledException",
+            message: "The request was rejected because the specified KMS key is disabled.",
+        },
+    });
+    proxy.inject(Fault::new(
+        Service::Kinesis,
+        "PutRecords",
+        1,
+        Shape::FailedRecords("ProvisionedThroughputExceededException"),
+    ));
+    let event = snapglow_tests::fixture("dynamodb/like-recorded.json");
+
+    // Act: the delivery, then the mapping's retry
+    let first = relay.invoke(event.clone()).await;
+    let retry = relay.invoke(event).await.expect("the retry is answered");
+
+    // Assess: the first failed loudly; the retry put the refused entries again alone, after
+    // a pause, and finished
+    let Err(InvokeError::Function { message, .. }) = first else {
+        panic!("the invocation must fail: {first:?}");
+    };
+    assert!(message.contains("KMSDisabledException"), "{message}");
+    let retried: Value = serde_json::from_slice(&retry).unwrap();
+    assert_eq!(batch_failures(&retried), Vec::<String>::new());
+    assert_eq!(proxy.seen("PutRecords"), 3);
+    assert!(!stage.stream_events().await.is_empty());
+}
