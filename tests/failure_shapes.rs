@@ -413,3 +413,54 @@ async fn a_disabled_kms_key_on_the_stream_fails_the_relay_invocation() {
     assert_eq!(proxy.seen("PutRecords"), 3);
     assert!(!stage.stream_events().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_dynamodb_outage_longer_than_any_retry_count_loses_no_like() {
+    use snapglow_local::faults::ThrottlingProxy;
+    use snapglow_local::triggers::pipeline::{run_rounds, run_until_idle};
+    use snapglow_local::triggers::{MappingOptions, mappings};
+    // Prepare: like-counter's mapping as deployed, its DynamoDB refusing every request
+    let stage = TestStack::start().await;
+    let proxy = ThrottlingProxy::start(&stage.stack.endpoint_url, 100, 1)
+        .await
+        .unwrap();
+    let options = MappingOptions {
+        environment: vec![("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url())],
+        only_streams: true,
+        ..Default::default()
+    };
+    let log_dir = stage.state_dir("failure-shapes-outage");
+    let mut pipeline = mappings(&stage.stack, &stage.binaries(), &log_dir, &options)
+        .await
+        .unwrap();
+    pipeline.retain(|m| m.name().starts_with("LikeCounterFunction"));
+    let users = ["u1", "u2", "u3", "u4"];
+    let likes: Vec<Envelope> = users
+        .iter()
+        .enumerate()
+        .map(|(i, user)| liked("dunes", user, T0 + i as i64))
+        .collect();
+    stage.publish(&likes).await;
+
+    // Act: the outage lasts more deliveries than the old limit (5 retries) allowed, then ends
+    let during = run_rounds(&mut pipeline, 7).await.unwrap();
+    proxy.set_percent(0);
+    let after = run_until_idle(&mut pipeline, Duration::from_secs(120))
+        .await
+        .unwrap();
+
+    // Assess: every delivery during the outage failed, none was given up, and each like
+    // counted once when DynamoDB came back
+    assert!(during.failed_invocations >= 7, "{during:?}");
+    assert_eq!((during.given_up, after.given_up), (0, 0));
+    let count = like_counter::table::LikesTable::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("LikesTable"),
+        Duration::from_secs(3600),
+    )
+    .count("dunes")
+    .await
+    .unwrap();
+    assert_eq!(count, users.len() as i64);
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+}

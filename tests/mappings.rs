@@ -83,8 +83,15 @@ async fn an_upload_that_keeps_failing_ends_in_the_dlq_after_max_receive_count() 
 
 #[tokio::test]
 async fn a_stream_batch_that_keeps_failing_is_given_up_on_and_described_on_the_destination() {
-    // GIVEN the notifier writing to a table that does not exist, and three records on the stream
-    let stage = TestStack::start().await;
+    // GIVEN a stack whose notifier mapping gives up after 5 retries (the template retries until
+    // records expire; a limit is how AWS reaches the destination, which this test is about),
+    // the notifier writing to a table that does not exist, and three records on the stream
+    let root = snapglow_local::stack::project::project_root();
+    let text = std::fs::read_to_string(root.join("template.yaml")).expect("template.yaml");
+    let limited = text.replace("MaximumRetryAttempts: -1", "MaximumRetryAttempts: 5");
+    let template =
+        snapglow_local::template::Template::parse(&limited).expect("the template parses");
+    let stage = TestStack::start_from(&template).await;
     let options = MappingOptions {
         environment: vec![("NOTIFICATIONS_TABLE".into(), "no-such-table".into())],
         only_streams: true,

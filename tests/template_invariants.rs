@@ -230,14 +230,16 @@ fn violations(text: &str) -> Vec<String> {
                         "{id}.{name}: BisectBatchOnFunctionError must be true"
                     ));
                 }
+                // Poison is quarantined in code: a limit here only ever gives up healthy
+                // records (as pointers that expire with the stream).
                 match int(e.get("MaximumRetryAttempts")) {
-                    Some(n) if (0..=10_000).contains(&n) => {}
-                    other => found.push(format!("{id}.{name}: MaximumRetryAttempts must be 0..=10000 (not infinite), is {other:?}")),
+                    Some(-1) => {}
+                    other => found.push(format!("{id}.{name}: MaximumRetryAttempts must be -1 (a limit gives up healthy records; poison is quarantined in code), is {other:?}")),
                 }
                 match int(e.get("MaximumRecordAgeInSeconds")) {
-                    Some(n) if (60..=604_800).contains(&n) => {}
+                    Some(-1) => {}
                     other => found.push(format!(
-                        "{id}.{name}: MaximumRecordAgeInSeconds must be 60..=604800, is {other:?}"
+                        "{id}.{name}: MaximumRecordAgeInSeconds must be -1 (an age limit gives up healthy records during an outage), is {other:?}"
                     )),
                 }
                 if e.pointer("/DestinationConfig/OnFailure/Destination")
@@ -263,8 +265,7 @@ fn violations(text: &str) -> Vec<String> {
                 }
                 match int(e.get("MaximumRetryAttempts")) {
                     None | Some(-1) => {}
-                    Some(n) if n >= 10_000 => {}
-                    other => found.push(format!("{id}.{name}: MaximumRetryAttempts must be 10000 or -1 (must never give up before the stream's retention), is {other:?}")),
+                    other => found.push(format!("{id}.{name}: MaximumRetryAttempts must be -1 (a count is spent in minutes by fast partial failures; must never give up before the stream's retention), is {other:?}")),
                 }
                 match int(e.get("MaximumRecordAgeInSeconds")) {
                     None | Some(-1) => {}
@@ -938,9 +939,14 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "StartingPosition must be TRIM_HORIZON",
         ),
         (
-            "MaximumRetryAttempts: 5",
             "MaximumRetryAttempts: -1",
-            "MaximumRetryAttempts must be 0..=10000",
+            "MaximumRetryAttempts: 5",
+            "MaximumRetryAttempts must be -1",
+        ),
+        (
+            "MaximumRecordAgeInSeconds: -1",
+            "MaximumRecordAgeInSeconds: 3600",
+            "MaximumRecordAgeInSeconds must be -1",
         ),
         (
             "FunctionResponseTypes: [ReportBatchItemFailures]",
@@ -1029,8 +1035,8 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "a filter on dynamodb.NewImage.event is required",
         ),
         (
-            "FunctionResponseTypes: [ReportBatchItemFailures]\n            BisectBatchOnFunctionError: true",
-            "FunctionResponseTypes: []\n            BisectBatchOnFunctionError: true",
+            "FunctionResponseTypes: [ReportBatchItemFailures]\n            BisectBatchOnFunctionError: true\n            # Unlike the consumers",
+            "FunctionResponseTypes: []\n            BisectBatchOnFunctionError: true\n            # Unlike the consumers",
             "RelayFunction.Outbox: FunctionResponseTypes must be",
         ),
         (
@@ -1039,18 +1045,18 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "RelayFunction.Outbox: BisectBatchOnFunctionError must be true",
         ),
         (
-            "MaximumRetryAttempts: 10000",
-            "MaximumRetryAttempts: 5",
+            "Past 24 h:\n            # the runbook's \"Replaying the outbox\".\n            MaximumRetryAttempts: -1",
+            "Past 24 h:\n            # the runbook's \"Replaying the outbox\".\n            MaximumRetryAttempts: 10000",
             "must never give up before the stream's retention",
         ),
         (
-            "MaximumRecordAgeInSeconds: -1",
-            "MaximumRecordAgeInSeconds: 3600",
+            "outbox\".\n            MaximumRetryAttempts: -1\n            MaximumRecordAgeInSeconds: -1",
+            "outbox\".\n            MaximumRetryAttempts: -1\n            MaximumRecordAgeInSeconds: 3600",
             "must never give up on a change for its age",
         ),
         (
-            "MaximumRecordAgeInSeconds: -1\n            DestinationConfig:",
-            "MaximumRecordAgeInSeconds: -1\n            UnusedConfig:",
+            "outbox\".\n            MaximumRetryAttempts: -1\n            MaximumRecordAgeInSeconds: -1\n            DestinationConfig:",
+            "outbox\".\n            MaximumRetryAttempts: -1\n            MaximumRecordAgeInSeconds: -1\n            UnusedConfig:",
             "RelayFunction.Outbox: an on-failure destination is required",
         ),
         (

@@ -397,12 +397,18 @@ async fn leave_unprocessed(
             };
             let asked_table = &asked["RequestItems"][table];
             let keys = asked_table["Keys"].as_array().cloned().unwrap_or_default();
-            let (kept, left): (Vec<(usize, Value)>, Vec<(usize, Value)>) =
-                list.drain(..).enumerate().partition(|(i, _)| i % 2 == 1);
-            *list = kept.into_iter().map(|(_, item)| item).collect();
+            let (mut kept, mut left) = (Vec::new(), Vec::new());
+            for (i, item) in list.drain(..).enumerate() {
+                if i % 2 == 1 {
+                    kept.push(item)
+                } else {
+                    left.push(item)
+                }
+            }
+            *list = kept;
             let left_keys: Vec<Value> = left
                 .iter()
-                .filter_map(|(_, item)| {
+                .filter_map(|item| {
                     keys.iter()
                         .find(|key| {
                             key.as_object().is_some_and(|k| {
