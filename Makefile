@@ -6,7 +6,7 @@ CARGO ?= cargo
 # Debug info doubles target/ and slows cold builds; tests do not need it.
 export CARGO_PROFILE_DEV_DEBUG ?= 0
 
-.PHONY: demo photos test lint iac web browser build package publish-web deploy stack-name stack-policy deploy-check delete-stack bench up down clean
+.PHONY: demo photos test lint iac web browser build package arm64 publish-web deploy stack-name stack-policy deploy-check delete-stack bench up down clean
 
 demo: photos
 	$(CARGO) local demo
@@ -73,6 +73,20 @@ package: $(LAMBDA_VENV)/.installed
 	  printf '%-20s bootstrap %9s bytes (%s)\n' $$f $$(stat -c %s .aws-sam/build/$$f/bootstrap) \
 	    "$$(file -b .aws-sam/build/$$f/bootstrap 2>/dev/null | cut -d, -f1-2)"; \
 	done
+
+# What AWS runs, run here: the aarch64 bootstraps `make package` left in .aws-sam/build, each
+# under qemu-user with Debian's arm64 C library (qemu-user-static, libc6-arm64-cross), through
+# the local Runtime API, for every sample event of its function (tests/arm64.rs).
+ARM64_PACKAGES := qemu-user-static libc6-arm64-cross
+arm64:
+	@if ! dpkg -s $(ARM64_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(ARM64_PACKAGES) to run the arm64 bootstraps"; \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(ARM64_PACKAGES) >/dev/null 2>&1 || \
+	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(ARM64_PACKAGES) >/dev/null; }; }; \
+	  else echo "make arm64 needs $(ARM64_PACKAGES): apt-get install them"; exit 1; fi; \
+	fi
+	$(CARGO) test -p snapglow-tests --test arm64 -- --ignored
 
 $(LAMBDA_VENV)/.installed: local/lambda-requirements.txt
 	python3 -m venv $(LAMBDA_VENV)

@@ -253,13 +253,14 @@ async fn a_like_whose_stored_state_is_unreadable_is_quarantined_alone_and_the_ot
     assert_eq!(raw["data"]["user_id"], "u7");
 }
 
-/// A like of `image` by `user` whose envelope carries an extra `note` field (readers ignore
-/// fields they do not know).
+/// A like of `image` by `user`, made now (a redrive refuses events older than the consumers
+/// remember), whose envelope carries an extra `note` field (readers ignore fields they do not
+/// know).
 fn like_with_note(image: &str, user: &str, id: u128, note: &str) -> Vec<u8> {
-    let mut json: Value = serde_json::from_slice(
-        &like(image, user, true, 1_700_000_000_000, Uuid::from_u128(id)).to_json(),
-    )
-    .unwrap();
+    let now = snapglow::contracts::Timestamp::now().millis();
+    let mut json: Value =
+        serde_json::from_slice(&like(image, user, true, now, Uuid::from_u128(id)).to_json())
+            .unwrap();
     json["note"] = Value::String(note.to_owned());
     serde_json::to_vec(&json).unwrap()
 }
@@ -336,6 +337,7 @@ async fn a_300_kb_record_and_one_sqs_cannot_carry_are_quarantined_whole_and_redr
             &stage.clients,
             stage.url("QuarantineQueue"),
             &message.message_id,
+            stage.stack.dedup_retention(),
         )
         .await
         .unwrap();

@@ -60,7 +60,7 @@ pub enum TableError {
     },
     /// A stored item the function cannot read.
     #[error(
-        "an item in DynamoDB table {table} is malformed: {detail}; fix or delete the item (its records are redelivered until then)"
+        "an item in DynamoDB table {table} is malformed: {detail}; restore the item from its source of truth (for a like state, the images table's LIKE# item of that user and image), never delete it: a deleted state lets a redriven or replayed event count again. The record is quarantined; redrive it once the item is restored"
     )]
     CorruptItem { table: String, detail: String },
 }

@@ -74,10 +74,14 @@ pub async fn quarantine() -> Result<()> {
 pub async fn redrive(id: &str) -> Result<()> {
     let stack = running_stack()?;
     let clients = LocalClients::admin(&stack).await;
-    let redriven =
-        snapglow_local::stack::redrive::redrive(&clients, stack.url_of("QuarantineQueue"), id)
-            .await
-            .with_context(|| format!("redriving quarantine message {id}"))?;
+    let redriven = snapglow_local::stack::redrive::redrive(
+        &clients,
+        stack.url_of("QuarantineQueue"),
+        id,
+        stack.dedup_retention(),
+    )
+    .await
+    .with_context(|| format!("redriving quarantine message {id}"))?;
     println!(
         "{}",
         serde_json::json!({ "id": id, "redriven_to": redriven.to, "bytes": redriven.bytes })

@@ -201,6 +201,24 @@ impl StackInfo {
             .collect()
     }
 
+    /// How long the stream consumers remember an event (their `DEDUP_RETENTION_HOURS`, the
+    /// template's `DedupRetentionHours`): the shortest of them, 14 days if none says.
+    pub fn dedup_retention(&self) -> std::time::Duration {
+        let hours = self
+            .resources
+            .values()
+            .filter_map(|r| r.function.as_ref())
+            .filter_map(|f| {
+                f.environment
+                    .get("DEDUP_RETENTION_HOURS")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .min()
+            .unwrap_or(14 * 24);
+        std::time::Duration::from_secs(hours * 3600)
+    }
+
     pub fn url_of(&self, logical_id: &str) -> &str {
         self.resource(logical_id)
             .and_then(|r| r.url.as_deref())
