@@ -464,3 +464,32 @@ async fn a_dynamodb_outage_longer_than_any_retry_count_loses_no_like() {
     assert_eq!(count, users.len() as i64);
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
 }
+
+#[tokio::test]
+async fn a_missing_quarantine_queue_fails_resize_and_the_message_comes_back() {
+    // Prepare: a message that is no S3 notification; SQS answers that the quarantine queue
+    // does not exist
+    let stage = TestStack::start().await;
+    let (proxy, mut resize) = through_proxy(&stage, "resize", "AWS_ENDPOINT_URL_SQS").await;
+    proxy.inject(Fault::new(
+        Service::Sqs,
+        "SendMessage",
+        1,
+        Shape::Error {
+            status: 400,
+            code: "AWS.SimpleQueueService.NonExistentQueue",
+            message: "The specified queue does not exist.",
+        },
+    ));
+    let event = snapglow_tests::fixture("sqs/not-an-s3-notification.json");
+
+    // Act
+    let answer = resize.invoke(event).await;
+
+    // Assess: the invocation failed (ResizeErrors fires), so the message is not acknowledged
+    let Err(InvokeError::Function { message, .. }) = answer else {
+        panic!("the invocation must fail: {answer:?}");
+    };
+    assert!(message.contains("QUARANTINE_QUEUE_URL"), "{message}");
+    assert_eq!(proxy.injected().values().sum::<u64>(), 1);
+}

@@ -129,6 +129,9 @@ impl TableError {
                         | "InvalidSignatureException"
                         | "MissingAuthenticationTokenException"
                         | "IncompleteSignatureException"
+                        | "ExpiredTokenException"
+                        | "RequestExpired"
+                        | "NotAuthorized"
                 )
             )
         {
@@ -473,6 +476,13 @@ mod tests {
         assert!(!error.is_about_data());
         assert!(error.to_string().contains("role"), "{error}");
         assert!(TableError::rejected("likes", "ValidationException").is_about_data());
+        // AND expired or refused credentials name the caller, never the data
+        for code in ["ExpiredTokenException", "RequestExpired", "NotAuthorized"] {
+            assert!(matches!(
+                TableError::classify("likes", answered(400, code)),
+                Attempt::GiveUp(TableError::Denied { .. })
+            ));
+        }
         // AND a 403 is a refusal whatever its body (the emulator's IAM answers in XML)
         assert!(matches!(
             TableError::classify("likes", answered(403, "unreadable")),

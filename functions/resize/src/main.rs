@@ -44,8 +44,13 @@ async fn main() -> Result<(), Error> {
             budget,
             quarantine,
         );
-        let (response, _report) = resizer.handle_batch(event.payload, &ctx).await?;
-        Ok::<_, Error>(response)
+        let (response, report) = resizer.handle_batch(event.payload, &ctx).await?;
+        // A missing or refused quarantine fails the invocation, so that the Errors alarm
+        // fires; the messages come back (and are never acknowledged unquarantined).
+        match report.fatal {
+            Some(fatal) => Err(Error::from(fatal)),
+            None => Ok(response),
+        }
     }))
     .await
 }
