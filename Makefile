@@ -187,6 +187,7 @@ bench:
 	$(CARGO) run --release -p snapglow-bench -- notifier
 	$(CARGO) run --release -p snapglow-bench -- api --likes $${BENCH_API_LIKES:-500} --repeats $${BENCH_REPEATS:-3}
 	$(CARGO) run --release -p snapglow-bench -- drills --images $${BENCH_DRILL_IMAGES:-40} --likes $${BENCH_DRILL_LIKES:-2000}
+	$(CARGO) run --release -p snapglow-bench -- chaos --images $${BENCH_CHAOS_IMAGES:-400} --likes $${BENCH_CHAOS_LIKES:-20000}
 
 up:
 	$(CARGO) local up

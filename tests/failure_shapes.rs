@@ -340,16 +340,16 @@ async fn a_missing_quarantine_queue_fails_the_invocation_and_the_poison_stays_on
     // Prepare: a poison record; SQS answers that the quarantine queue does not exist
     let stage = TestStack::start().await;
     let (proxy, mut notifier) = through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_SQS").await;
-    proxy.inject(Fault {
-        service: Service::Sqs,
-        operation: Some("SendMessage"),
-        times: u64::MAX,
-        shape: Shape::Error {
+    proxy.inject(Fault::share(
+        Service::Sqs,
+        Some("SendMessage"),
+        100,
+        Shape::Error {
             status: 400,
             code: "AWS.SimpleQueueService.NonExistentQueue",
             message: "The specified queue does not exist.",
         },
-    });
+    ));
     stage
         .clients
         .kinesis
@@ -380,16 +380,16 @@ async fn a_disabled_kms_key_on_the_stream_fails_the_relay_invocation() {
     // Prepare: a like recorded in the images table; the stream answers KMSDisabledException
     let stage = TestStack::start().await;
     let (proxy, mut relay) = through_proxy(&stage, "relay", "AWS_ENDPOINT_URL_KINESIS").await;
-    proxy.inject(Fault {
-        service: Service::Kinesis,
-        operation: Some("PutRecords"),
-        times: 1,
-        shape: Shape::Error {
+    proxy.inject(Fault::new(
+        Service::Kinesis,
+        "PutRecords",
+        1,
+        Shape::Error {
             status: 400,
             code: "KMSDisabledException",
             message: "The request was rejected because the specified KMS key is disabled.",
         },
-    });
+    ));
     proxy.inject(Fault::new(
         Service::Kinesis,
         "PutRecords",

@@ -59,6 +59,49 @@ async fn the_stream_consumers_survive_crashes_throttling_poison_and_replay() {
     );
     assert_eq!(throttled.given_up, 0, "the shard is never given up on");
 
+    // WHEN every failure shape AWS documents for DynamoDB and Kinesis answers 10% of the
+    // requests it fits (canceled transactions with and without reasons, UnprocessedKeys,
+    // ThrottlingException, 500s, hangs past the attempt timeout, per-record PutRecords
+    // failures, KMS throttling), 10% of invocations crash, and two poison records sit mid-shard
+    let wire = stage
+        .wire_faults_and_crashes(8, 200, 10, 10)
+        .await
+        .expect("the drill runs");
+    show(&wire);
+    // THEN nothing is lost, doubled or left kept, and only the poison is quarantined
+    assert!(wire.verdict.holds(), "{:#?}", wire.verdict);
+    assert!(
+        wire.injected.len() >= 3,
+        "several shapes must actually be injected: {:?}",
+        wire.injected
+    );
+    assert!(
+        wire.quarantined >= 2 * 2,
+        "each consumer quarantines each poison record"
+    );
+    assert_eq!(
+        wire.quarantined_reasons.keys().collect::<Vec<_>>(),
+        ["malformed_envelope"],
+        "the quarantine holds only the planted poison"
+    );
+    assert_eq!(wire.given_up, 0);
+
+    // WHEN the stream's readers are down for longer than the stream keeps records (shortened
+    // to 3 s), then the outbox is replayed
+    let (outage, during) = stage
+        .outage_past_retention(4, 60, std::time::Duration::from_secs(3))
+        .await
+        .expect("the drill runs");
+    show(&outage);
+    // THEN the missed records expired unread and the counts were wrong, as on AWS; after the
+    // replay every count and notification is exact again, and nothing is kept early
+    assert!(outage.expired > 0, "{outage:?}");
+    assert!(
+        !during.holds(),
+        "the outage must cost something: {during:?}"
+    );
+    assert!(outage.verdict.holds(), "{:#?}", outage.verdict);
+
     // WHEN both mappings replay the stream from TRIM_HORIZON
     let replay = stage.replay().await.expect("the drill runs");
     show(&replay);

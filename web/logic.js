@@ -52,6 +52,7 @@ const REASONS = {
   too_large: 'This photo is too large.',
   decompression_bomb: 'This photo has too many pixels to process.',
   unsupported_format: 'This file type is not supported.',
+  unstorable: 'This photo could not be stored.',
 };
 
 /** Why a photo was rejected, as a sentence: the backend's `message` first, else its `reason`. */

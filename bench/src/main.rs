@@ -4,6 +4,7 @@
 //! `cargo run --release -p snapglow-bench -- likes [--events N] [--repeats R]`
 //! `cargo run --release -p snapglow-bench -- notifier [--images N] [--likes N]`
 //! `cargo run --release -p snapglow-bench -- drills [--images N] [--likes N]`
+//! `cargo run --release -p snapglow-bench -- chaos [--images N] [--likes N] [--percent P]`
 //! `cargo run --release -p snapglow-bench -- render [--repeats R]`
 //! `cargo run --release -p snapglow-bench -- shard [--events N] [--rate R] [--batches B1,B2]`
 //! `cargo run --release -p snapglow-bench -- api [--likes N] [--repeats R]`
@@ -12,6 +13,7 @@
 pub type Report = String;
 
 mod api;
+mod chaos;
 mod drills;
 mod likes;
 mod notify;
@@ -57,8 +59,16 @@ async fn main() -> std::process::ExitCode {
         }
         Some("api") => api::run(flag("--likes", 500), flag("--repeats", 3)).await,
         Some("drills") => drills::run(flag("--images", 40), flag("--likes", 2000)).await,
+        Some("chaos") => {
+            chaos::run(
+                flag("--images", 400),
+                flag("--likes", 20_000),
+                flag("--percent", 2) as u64,
+            )
+            .await
+        }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown benchmark {other:?}; try `likes`, `shard`, `notifier`, `drills`, `render` or `api`"
+            "unknown benchmark {other:?}; try `likes`, `shard`, `notifier`, `drills`, `chaos`, `render` or `api`"
         )),
     };
     match result {

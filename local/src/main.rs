@@ -69,6 +69,13 @@ enum Command {
         #[command(subcommand)]
         action: Option<QuarantineAction>,
     },
+    /// Put every event the images table holds from `--since` on back on the stream (image
+    /// events first): what a reader missed for longer than the stream keeps records.
+    ReplayOutbox {
+        /// RFC 3339 time, e.g. 2026-12-07T00:00:00Z; within DedupRetentionHours of now.
+        #[arg(long)]
+        since: String,
+    },
     /// The whole pipeline on a fresh local stack: uploads, renditions, a like burst, counts and
     /// notifications, checked against the ground truth.
     Demo {
@@ -149,6 +156,7 @@ async fn main() -> ExitCode {
         Command::Quarantine {
             action: Some(QuarantineAction::Redrive { id }),
         } => inspect::redrive(&id).await,
+        Command::ReplayOutbox { since } => inspect::replay_outbox(&since).await,
         Command::Demo { photos } => demo::demo(&photos).await,
         Command::Likes { image_id } => inspect::likes(&image_id).await,
         Command::Like { image_id, user } => produce::like(&image_id, &user, true).await,

@@ -88,3 +88,30 @@ pub async fn redrive(id: &str) -> Result<()> {
     );
     Ok(())
 }
+
+/// Puts the images table's events from `since` on back on the stream.
+pub async fn replay_outbox(since: &str) -> Result<()> {
+    let since: snapglow::contracts::Timestamp = since.parse().with_context(|| {
+        format!("--since {since:?} is not an RFC 3339 time, e.g. 2026-12-07T00:00:00Z")
+    })?;
+    let stack = running_stack()?;
+    let clients = LocalClients::admin(&stack).await;
+    let replayed = snapglow_local::stack::replay::replay_outbox(
+        &clients,
+        stack.name_of("ImagesTable"),
+        stack.name_of("ImageSocialEvents"),
+        since,
+    )
+    .await
+    .context("replaying the outbox")?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "events": replayed.events,
+            "image_events": replayed.image_events,
+            "scan_requests": replayed.scan_requests,
+            "put_calls": replayed.put_calls,
+        })
+    );
+    Ok(())
+}

@@ -118,17 +118,39 @@ pub struct Fault {
     /// The operation (`TransactWriteItems`, `PutRecords`, `SendMessage`, `GetObject`); `None`
     /// for every operation of the service.
     pub operation: Option<&'static str>,
-    /// How many matching requests it answers, from the first; then it is spent.
+    /// How many matching requests it answers at most; then it is spent.
     pub times: u64,
+    /// The share of matching requests it answers, in percent (drawn from the proxy's seeded
+    /// generator); 100: every one.
+    pub percent: u64,
     pub shape: Shape,
 }
 
 impl Fault {
+    /// The first `times` requests of `operation`.
     pub fn new(service: Service, operation: &'static str, times: u64, shape: Shape) -> Self {
         Fault {
             service,
             operation: Some(operation),
             times,
+            percent: 100,
+            shape,
+        }
+    }
+
+    /// A seeded `percent` of the requests of `operation` (`None`: every operation), for as
+    /// long as the proxy runs.
+    pub fn share(
+        service: Service,
+        operation: Option<&'static str>,
+        percent: u64,
+        shape: Shape,
+    ) -> Self {
+        Fault {
+            service,
+            operation,
+            times: u64::MAX,
+            percent,
             shape,
         }
     }
@@ -144,10 +166,15 @@ pub struct FaultProxy {
 struct State {
     upstream: String,
     faults: Mutex<Vec<Fault>>,
+    random: Mutex<fastrand::Rng>,
     /// Requests answered per shape label.
     injected: Mutex<BTreeMap<String, u64>>,
     /// Requests seen per operation.
     seen: Mutex<BTreeMap<String, u64>>,
+    /// Requests passed on to the emulator.
+    forwarded: std::sync::atomic::AtomicU64,
+    /// The `X-Amzn-Trace-Id` headers of the requests seen, in order.
+    trace_ids: Mutex<Vec<String>>,
 }
 
 impl Drop for FaultProxy {
@@ -159,6 +186,11 @@ impl Drop for FaultProxy {
 impl FaultProxy {
     /// A proxy in front of `upstream` (the emulator's URL or `host:port`), with no fault yet.
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        Self::start_seeded(upstream, 1).await
+    }
+
+    /// [`FaultProxy::start`], drawing the shares of [`Fault::share`] from `seed`.
+    pub async fn start_seeded(upstream: &str, seed: u64) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let state = Arc::new(State {
@@ -167,8 +199,11 @@ impl FaultProxy {
                 .trim_end_matches('/')
                 .to_owned(),
             faults: Mutex::new(Vec::new()),
+            random: Mutex::new(fastrand::Rng::with_seed(seed)),
             injected: Mutex::new(BTreeMap::new()),
             seen: Mutex::new(BTreeMap::new()),
+            forwarded: std::sync::atomic::AtomicU64::new(0),
+            trace_ids: Mutex::new(Vec::new()),
         });
         let server = crate::lambda::http::serve(listener, state.clone(), answer);
         Ok(FaultProxy {
@@ -193,18 +228,47 @@ impl FaultProxy {
         self.state.injected.lock().expect("injected lock").clone()
     }
 
+    /// Changes the share of the fault added `index`-th (0: the service recovers).
+    pub fn set_percent(&self, index: usize, percent: u64) {
+        if let Some(fault) = self
+            .state
+            .faults
+            .lock()
+            .expect("faults lock")
+            .get_mut(index)
+        {
+            fault.percent = percent;
+        }
+    }
+
     /// Requests seen for an operation, answered or forwarded.
     pub fn seen(&self, operation: &str) -> u64 {
         let seen = self.state.seen.lock().expect("seen lock");
         seen.get(operation).copied().unwrap_or(0)
+    }
+
+    /// Requests passed on to the emulator.
+    pub fn forwarded(&self) -> u64 {
+        self.state
+            .forwarded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The trace headers the requests carried, in order.
+    pub fn trace_ids(&self) -> Vec<String> {
+        self.state.trace_ids.lock().expect("trace lock").clone()
     }
 }
 
 /// Takes one use of the first fault matching the request, if any.
 fn take_fault(state: &State, service: Service, operation: &str) -> Option<Shape> {
     let mut faults = state.faults.lock().expect("faults lock");
+    let mut random = state.random.lock().expect("random lock");
     let fault = faults.iter_mut().find(|f| {
-        f.times > 0 && f.service == service && f.operation.is_none_or(|o| o == operation)
+        f.times > 0
+            && f.service == service
+            && f.operation.is_none_or(|o| o == operation)
+            && (f.percent >= 100 || random.u64(..100) < f.percent)
     })?;
     fault.times -= 1;
     let shape = fault.shape.clone();
@@ -230,6 +294,13 @@ async fn answer(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
     let (service, operation) = Service::of(&parts.method, target);
+    if let Some(trace) = parts.headers.get("x-amzn-trace-id") {
+        state
+            .trace_ids
+            .lock()
+            .expect("trace lock")
+            .push(trace.to_str().unwrap_or_default().to_owned());
+    }
     *state
         .seen
         .lock()
@@ -251,6 +322,9 @@ async fn answer(
     }
     let asked = request_json();
     let forwarded = send(&state.upstream, Request::from_parts(parts, Full::new(body))).await;
+    state
+        .forwarded
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let response = match forwarded {
         Ok(response) => response,
         Err(e) => {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::ScenarioError;
 use super::client::ApiClient;
 use super::producer::published_event;
-use crate::faults::{Crashing, ThrottlingProxy};
+use crate::faults::{Crashing, Fault, FaultProxy, Reasons, Service, Shape, ThrottlingProxy};
 use crate::stack::StackInfo;
 use crate::stack::clients::{AwsResult, LocalClients};
 use crate::stack::queues::peek;
@@ -179,11 +179,16 @@ pub struct Verdict {
     pub images: usize,
     pub wrong_counts: Vec<String>,
     pub wrong_notifications: Vec<String>,
+    /// Likes the notifier still keeps (`EARLY#`) for an image whose owner it knows: a like
+    /// that would never be told.
+    pub kept_early: Vec<String>,
 }
 
 impl Verdict {
     pub fn holds(&self) -> bool {
-        self.wrong_counts.is_empty() && self.wrong_notifications.is_empty()
+        self.wrong_counts.is_empty()
+            && self.wrong_notifications.is_empty()
+            && self.kept_early.is_empty()
     }
 }
 
@@ -209,6 +214,15 @@ pub async fn verify(
         ..Default::default()
     };
     for image_id in truth.owners.keys() {
+        use notifier::table::NotificationStore;
+        let kept = notifications.early_likes(image_id).await.map_err(|e| {
+            ScenarioError::table(format!("the likes kept for {image_id}"))(e.into())
+        })?;
+        if !kept.is_empty() {
+            verdict
+                .kept_early
+                .push(format!("{image_id}: {} likes still kept", kept.len()));
+        }
         let expected = truth.likes_of(image_id).len() as i64;
         let counted = likes
             .count(image_id)
@@ -278,8 +292,14 @@ pub struct DrillReport {
     pub failed_invocations: usize,
     pub crashes: u64,
     pub throttled_requests: u64,
+    /// Requests the fault proxy answered, per failure shape.
+    pub injected: BTreeMap<String, u64>,
     pub quarantined: usize,
+    /// Every entry on the quarantine queue (this drill's and earlier ones'), by reason.
+    pub quarantined_reasons: BTreeMap<String, usize>,
     pub given_up: usize,
+    /// Records the stream trimmed before their readers read them.
+    pub expired: usize,
     /// The oldest record's age when its batch was handed over (AWS's IteratorAge), at worst.
     pub lag_peak_ms: u64,
     /// From the consumers' (re)start to the end of the backlog.
@@ -297,7 +317,7 @@ impl DrillReport {
             self.duplicates_absorbed,
             self.failed_invocations,
             self.crashes,
-            self.throttled_requests,
+            self.throttled_requests + self.injected.values().sum::<u64>(),
             self.quarantined,
             self.given_up,
             self.lag_peak_ms,
@@ -310,7 +330,7 @@ impl DrillReport {
         )
     }
 
-    pub const MARKDOWN_HEADER: &'static str = "| drill | events in | deliveries | duplicates absorbed | failed invocations | crashes | throttled requests | quarantined | given up | lag peak ms | recovery ms | counts and notifications |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
+    pub const MARKDOWN_HEADER: &'static str = "| drill | events in | deliveries | duplicates absorbed | failed invocations | crashes | faults injected | quarantined | given up | lag peak ms | recovery ms | counts and notifications |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
 }
 
 /// Faults to inject while a pipeline runs.
@@ -320,7 +340,64 @@ pub struct Faults {
     pub crash_percent: u64,
     /// Share of DynamoDB requests answered with a throttling error.
     pub throttle_percent: u64,
+    /// Share of DynamoDB and Kinesis requests answered, per shape, with each failure shape AWS
+    /// documents for them ([`wire_faults`]).
+    pub wire_percent: u64,
+    /// How long the streams keep records (`None`: 24 h, as deployed).
+    pub stream_retention: Option<Duration>,
     pub seed: u64,
+}
+
+/// Every failure shape the drills inject at the wire, each for `percent` of the requests it
+/// can answer: DynamoDB's for the relay and both consumers, Kinesis's for the relay's puts.
+/// HAZARD: a hang outlasts the SDK's attempt timeout (2.5 s for a 30 s function), so the
+/// request is sent again while the first is still on its way: the ambiguous commit that
+/// transactions' tokens and conditions must absorb.
+pub fn wire_faults(percent: u64) -> Vec<Fault> {
+    let dynamodb = |operation, shape| Fault::share(Service::DynamoDb, operation, percent, shape);
+    let kinesis = |shape| Fault::share(Service::Kinesis, Some("PutRecords"), percent, shape);
+    let error = |status, code, message| Shape::Error {
+        status,
+        code,
+        message,
+    };
+    vec![
+        dynamodb(Some("TransactWriteItems"), Shape::throttled_transaction()),
+        dynamodb(
+            Some("TransactWriteItems"),
+            Shape::Canceled(Reasons::At(0, "TransactionConflict")),
+        ),
+        dynamodb(Some("TransactWriteItems"), Shape::Canceled(Reasons::Absent)),
+        dynamodb(Some("BatchGetItem"), Shape::UnprocessedKeys),
+        dynamodb(
+            None,
+            error(
+                400,
+                "ThrottlingException",
+                "Throughput exceeds the current capacity of your table or index.",
+            ),
+        ),
+        dynamodb(
+            None,
+            error(500, "InternalServerError", "Internal server error"),
+        ),
+        Fault::share(
+            Service::DynamoDb,
+            None,
+            percent.div_ceil(5),
+            Shape::Hang(Duration::from_secs(3)),
+        ),
+        kinesis(Shape::FailedRecords(
+            "ProvisionedThroughputExceededException",
+        )),
+        kinesis(Shape::FailedRecords("InternalFailure")),
+        kinesis(error(
+            400,
+            "KMSThrottlingException",
+            "Rate exceeded for KMS key",
+        )),
+        kinesis(error(500, "InternalFailure", "Internal service failure")),
+    ]
 }
 
 /// A stack, the binaries and a place for checkpoints and logs: what every drill starts from.
@@ -377,13 +454,34 @@ impl DrillStage {
                     )))?,
             ),
         };
+        let wire = match faults.wire_percent {
+            0 => None,
+            percent => {
+                let wire = FaultProxy::start_seeded(&self.stack.endpoint_url, faults.seed)
+                    .await
+                    .map_err(ScenarioError::file(Path::new(
+                        "a loopback port for the fault proxy",
+                    )))?;
+                for fault in wire_faults(percent) {
+                    wire.inject(fault);
+                }
+                Some(wire)
+            }
+        };
+        let mut environment: Vec<(String, String)> = proxy
+            .iter()
+            .map(|p| ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), p.url()))
+            .collect();
+        if let Some(wire) = &wire {
+            for service in ["DYNAMODB", "KINESIS"] {
+                environment.push((format!("AWS_ENDPOINT_URL_{service}"), wire.url()));
+            }
+        }
         let options = MappingOptions {
             checkpoints_dir: Some(self.checkpoints_dir()),
-            environment: proxy
-                .iter()
-                .map(|p| ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), p.url()))
-                .collect(),
+            environment,
             only_streams: true,
+            stream_retention: faults.stream_retention,
         };
         let mut mappings = mappings(
             &self.stack,
@@ -410,6 +508,7 @@ impl DrillStage {
         Ok(Consumers {
             mappings,
             proxy,
+            wire,
             crashes,
         })
     }
@@ -418,6 +517,19 @@ impl DrillStage {
         Ok(peek(&self.clients, self.stack.url_of("QuarantineQueue"))
             .await?
             .len())
+    }
+
+    /// The quarantine's entries by reason.
+    async fn quarantined_reasons(&self) -> Result<BTreeMap<String, usize>, ScenarioError> {
+        let mut reasons = BTreeMap::new();
+        for body in peek(&self.clients, self.stack.url_of("QuarantineQueue")).await? {
+            let reason = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|entry| entry["reason"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "not an entry".to_owned());
+            *reasons.entry(reason).or_default() += 1;
+        }
+        Ok(reasons)
     }
 
     /// Where the stream and the quarantine stand before a drill.
@@ -458,6 +570,7 @@ impl DrillStage {
         let poison = self.truth.poison_sent - mark.poison_sent;
         report.events_in = events + poison;
         report.quarantined = self.quarantined().await? - mark.quarantined;
+        report.quarantined_reasons = self.quarantined_reasons().await?;
         // The relay needs each event's change once and each consumer each record once (poison
         // reaches the consumers only); every other delivery was absorbed.
         report.duplicates_absorbed = report.deliveries.saturating_sub(3 * events + 2 * poison);
@@ -488,6 +601,11 @@ impl DrillStage {
                 .proxy
                 .as_ref()
                 .map_or(0, ThrottlingProxy::throttled),
+            injected: consumers
+                .wire
+                .as_ref()
+                .map(FaultProxy::injected)
+                .unwrap_or_default(),
             given_up: stats.given_up,
             lag_peak_ms: stats.max_iterator_age_ms,
             recovery_ms: started.elapsed().as_millis(),
@@ -506,8 +624,8 @@ impl DrillStage {
     ) -> Result<DrillReport, ScenarioError> {
         let faults = Faults {
             crash_percent,
-            throttle_percent: 0,
             seed: 11,
+            ..Faults::default()
         };
         let mark = self.mark().await?;
         self.produce(images, likes / 2, 0).await?;
@@ -536,12 +654,107 @@ impl DrillStage {
             crash_percent,
             throttle_percent,
             seed: 21,
+            ..Faults::default()
         };
         let mark = self.mark().await?;
         self.produce(images, likes, 2).await?;
         let drill = "DynamoDB throttling + crashes + poison records";
         let report = self.drain(drill, faults, PollStats::default(), 0).await?;
         self.conclude(report, &mark).await
+    }
+
+    /// Every failure shape AWS documents for DynamoDB and Kinesis answered at the wire for a
+    /// share of the relay's and both consumers' requests ([`wire_faults`]), invocations
+    /// crash, and poison records sit mid-shard.
+    pub async fn wire_faults_and_crashes(
+        &mut self,
+        images: usize,
+        likes: usize,
+        wire_percent: u64,
+        crash_percent: u64,
+    ) -> Result<DrillReport, ScenarioError> {
+        let faults = Faults {
+            crash_percent,
+            wire_percent,
+            seed: 31,
+            ..Faults::default()
+        };
+        let mark = self.mark().await?;
+        self.produce(images, likes, 2).await?;
+        let drill = "every failure shape at the wire + crashes + poison records";
+        let report = self.drain(drill, faults, PollStats::default(), 0).await?;
+        self.conclude(report, &mark).await
+    }
+
+    /// The stream's readers are down for longer than the stream keeps records (`retention`,
+    /// shortened from 24 h for the drill): what they missed expires unread, and the counts are
+    /// wrong, as on AWS. Replaying the outbox (every event the images table holds) recovers it:
+    /// then every count and notification is exact again.
+    pub async fn outage_past_retention(
+        &mut self,
+        images: usize,
+        likes: usize,
+        retention: Duration,
+    ) -> Result<(DrillReport, Verdict), ScenarioError> {
+        let mark = self.mark().await?;
+        let since = Timestamp::from_millis(Timestamp::now().millis() - 3_600_000);
+        self.produce(images, likes, 0).await?;
+        // The relay runs: every event reaches the stream, while its readers are down.
+        let mut relay = self.consumers(Faults::default()).await?;
+        relay
+            .mappings
+            .retain(|m| m.name().starts_with("RelayFunction"));
+        let relayed = run_until_idle(&mut relay.mappings, Duration::from_secs(600)).await?;
+        drop(relay);
+        // The outage outlasts the retention: the newest record is older than it when the
+        // readers come back (a bound of time, not a guess).
+        tokio::time::sleep(retention + Duration::from_millis(500)).await;
+        let shortened = Faults {
+            stream_retention: Some(retention),
+            ..Faults::default()
+        };
+        let mut readers = self.consumers(shortened).await?;
+        readers
+            .mappings
+            .retain(|m| !m.name().starts_with("RelayFunction"));
+        let missed = run_until_idle(&mut readers.mappings, Duration::from_secs(600)).await?;
+        drop(readers);
+        let before = verify(&self.clients, &self.stack, &self.truth).await?;
+        // Recovery: the outbox replayed onto the stream, read with the stream's own retention.
+        let started = Instant::now();
+        let replayed = crate::stack::replay::replay_outbox(
+            &self.clients,
+            self.stack.name_of("ImagesTable"),
+            self.stack.name_of("ImageSocialEvents"),
+            since,
+        )
+        .await
+        .map_err(|e| ScenarioError::Failed(crate::logging::chain(&e)))?;
+        let mut readers = self.consumers(Faults::default()).await?;
+        readers
+            .mappings
+            .retain(|m| !m.name().starts_with("RelayFunction"));
+        let recovered = run_until_idle(&mut readers.mappings, Duration::from_secs(600)).await?;
+        let report = DrillReport {
+            drill: format!(
+                "readers down past the stream's retention ({} s), outbox replayed ({} events)",
+                retention.as_secs(),
+                replayed.events
+            ),
+            deliveries: relayed.delivered + missed.delivered + recovered.delivered,
+            invocations: relayed.invocations + missed.invocations + recovered.invocations,
+            failed_invocations: relayed.failed_invocations
+                + missed.failed_invocations
+                + recovered.failed_invocations,
+            expired: missed.expired,
+            given_up: relayed.given_up + missed.given_up + recovered.given_up,
+            lag_peak_ms: missed
+                .max_iterator_age_ms
+                .max(recovered.max_iterator_age_ms),
+            recovery_ms: started.elapsed().as_millis(),
+            ..Default::default()
+        };
+        Ok((self.conclude(report, &mark).await?, before))
     }
 
     /// Both mappings start over at TRIM_HORIZON: every record is delivered again, and nothing
@@ -569,6 +782,7 @@ struct Mark {
 struct Consumers {
     mappings: Vec<Mapping>,
     proxy: Option<ThrottlingProxy>,
+    wire: Option<FaultProxy>,
     crashes: Vec<Arc<AtomicU64>>,
 }
 

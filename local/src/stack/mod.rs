@@ -11,6 +11,7 @@ pub mod presigned;
 pub mod project;
 pub mod queues;
 pub mod redrive;
+pub mod replay;
 pub mod users;
 
 use serde::{Deserialize, Serialize};

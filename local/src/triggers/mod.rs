@@ -79,6 +79,9 @@ pub struct PollStats {
     /// Records reported or left for redelivery.
     pub failed: usize,
     pub given_up: usize,
+    /// Records the stream trimmed before this mapping read them (older than its retention):
+    /// gone, as on AWS, with no pointer anywhere.
+    pub expired: usize,
 }
 
 impl std::ops::AddAssign for PollStats {
@@ -91,6 +94,7 @@ impl std::ops::AddAssign for PollStats {
         self.acknowledged += other.acknowledged;
         self.failed += other.failed;
         self.given_up += other.given_up;
+        self.expired += other.expired;
     }
 }
 
@@ -256,6 +260,9 @@ pub struct MappingOptions {
     pub environment: Vec<(String, String)>,
     /// Only the stream mappings (the drills leave the uploads queue alone).
     pub only_streams: bool,
+    /// How long the streams keep records (a Kinesis stream's `RetentionPeriodHours`; a table's
+    /// stream, 24 h). `None`: 24 h. Drills shorten it to run an outage past it.
+    pub stream_retention: Option<std::time::Duration>,
 }
 
 /// One mapping per SQS or Kinesis event of every function in the stack.
@@ -314,6 +321,9 @@ pub async fn mappings(
                     None => CheckpointStore::in_memory(),
                 };
                 StreamMapping {
+                    retention: options
+                        .stream_retention
+                        .unwrap_or(std::time::Duration::from_secs(24 * 3600)),
                     retrying: BTreeMap::new(),
                     checkpoints: store.load(source_arn),
                     store,

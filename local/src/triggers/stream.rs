@@ -60,6 +60,8 @@ pub struct StreamMapping {
     pub retrying: BTreeMap<String, (String, i64)>,
     /// Per processed record: put on the stream → processed, in ms (end-to-end latency).
     pub latencies_ms: Vec<u64>,
+    /// How long the stream keeps a record: older ones are trimmed before they are read.
+    pub retention: std::time::Duration,
 }
 
 /// Kinesis sequence numbers are decimal strings of any length: compare them as numbers.
@@ -129,9 +131,32 @@ impl StreamMapping {
         }
         .map_err(|source| self.aws_error(source))?;
         let mut stats = PollStats::default();
+        let now_ms = chrono::Utc::now().timestamp_millis();
         for (shard_id, records) in batches {
             let Some(last) = records.last().map(|r| r.sequence.clone()) else {
                 continue;
+            };
+            // HAZARD: the emulator keeps records for ever; AWS trims them at the retention
+            // period, whatever the mapping's retries. A reader that is down or blocked longer
+            // than that never sees them: only the outbox replay brings them back.
+            let trimmed = records
+                .iter()
+                .take_while(|r| {
+                    r.arrival_ms
+                        .is_some_and(|t| now_ms - t > self.retention.as_millis() as i64)
+                })
+                .count();
+            let records: Vec<Fetched> = if trimmed > 0 {
+                stats.expired += trimmed;
+                self.retrying.remove(&shard_id);
+                let mut records = records;
+                let gone: Vec<Fetched> = records.drain(..trimmed).collect();
+                if let Some(gone) = gone.last() {
+                    self.checkpoint(&shard_id, &gone.sequence)?;
+                }
+                records
+            } else {
+                records
             };
             let wanted: Vec<Fetched> = match &self.source {
                 Source::DynamoDb { filters } if !filters.is_empty() => records
