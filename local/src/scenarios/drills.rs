@@ -697,7 +697,9 @@ impl DrillStage {
         retention: Duration,
     ) -> Result<(DrillReport, Verdict), ScenarioError> {
         let mark = self.mark().await?;
-        let since = Timestamp::from_millis(Timestamp::now().millis() - 3_600_000);
+        // From this drill's first event on: its images are stamped from the ground truth's
+        // clock (which may run behind), its likes by the API (now).
+        let since = Timestamp::from_millis(Timestamp::now().millis().min(self.truth.next_at));
         self.produce(images, likes, 0).await?;
         // The relay runs: every event reaches the stream, while its readers are down.
         let mut relay = self.consumers(Faults::default()).await?;
