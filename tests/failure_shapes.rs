@@ -5,43 +5,29 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
-use snapglow::contracts::{Envelope, ImagePublishedV1, SocialEvent, Timestamp};
+use snapglow::contracts::{Envelope, Timestamp};
 use snapglow_local::faults::{Fault, FaultProxy, Reasons, Service, Shape};
 use snapglow_local::lambda::{InvokeError, LocalFunction};
+use snapglow_local::scenarios::producer::{like_event, published_event};
 use snapglow_tests::{TestStack, batch_failures, invoke_json, sample_jpeg};
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 const T0: i64 = 1_795_000_000_000;
 
-fn envelope(at_ms: i64, event: SocialEvent) -> Envelope {
-    Envelope {
-        event_id: Uuid::new_v4(),
-        occurred_at: Timestamp::from_millis(at_ms),
-        correlation_id: "test".into(),
-        producer: "test".into(),
-        event,
-    }
-}
-
 fn published(image: &str, owner: &str, at_ms: i64) -> Envelope {
-    envelope(
-        at_ms,
-        SocialEvent::ImagePublished(ImagePublishedV1 {
-            image_id: image.into(),
-            owner_id: owner.into(),
-            source_key: format!("uploads/{owner}/{image}"),
-            source_etag: "e".into(),
-            width: 10,
-            height: 10,
-            renditions: vec![],
-        }),
-    )
+    published_event(image, owner, Timestamp::from_millis(at_ms))
 }
 
 fn liked(image: &str, user: &str, at_ms: i64) -> Envelope {
-    envelope(at_ms, SocialEvent::like(image, user, true, None))
+    like_event(image, user, true, None, Timestamp::from_millis(at_ms))
 }
+
+/// SQS's answer for a queue that does not exist, in its JSON protocol.
+const NO_SUCH_QUEUE: Shape = Shape::Error {
+    status: 400,
+    code: "AWS.SimpleQueueService.NonExistentQueue",
+    message: "The specified queue does not exist.",
+};
 
 /// A fault proxy in front of the stack's emulator, and `binary` pointed at it for `service`.
 async fn through_proxy(
@@ -344,11 +330,7 @@ async fn a_missing_quarantine_queue_fails_the_invocation_and_the_poison_stays_on
         Service::Sqs,
         Some("SendMessage"),
         100,
-        Shape::Error {
-            status: 400,
-            code: "AWS.SimpleQueueService.NonExistentQueue",
-            message: "The specified queue does not exist.",
-        },
+        NO_SUCH_QUEUE,
     ));
     stage
         .clients
@@ -471,16 +453,7 @@ async fn a_missing_quarantine_queue_fails_resize_and_the_message_comes_back() {
     // does not exist
     let stage = TestStack::start().await;
     let (proxy, mut resize) = through_proxy(&stage, "resize", "AWS_ENDPOINT_URL_SQS").await;
-    proxy.inject(Fault::new(
-        Service::Sqs,
-        "SendMessage",
-        1,
-        Shape::Error {
-            status: 400,
-            code: "AWS.SimpleQueueService.NonExistentQueue",
-            message: "The specified queue does not exist.",
-        },
-    ));
+    proxy.inject(Fault::new(Service::Sqs, "SendMessage", 1, NO_SUCH_QUEUE));
     let event = snapglow_tests::fixture("sqs/not-an-s3-notification.json");
 
     // Act

@@ -513,6 +513,16 @@ impl DrillStage {
         })
     }
 
+    /// Runs the relay's mapping alone (`relay`), or the stream readers' alone, until the
+    /// stream is drained.
+    async fn run_only(&self, faults: Faults, relay: bool) -> Result<PollStats, ScenarioError> {
+        let mut runner = self.consumers(faults).await?;
+        runner
+            .mappings
+            .retain(|m| m.name().starts_with("RelayFunction") == relay);
+        Ok(run_until_idle(&mut runner.mappings, Duration::from_secs(600)).await?)
+    }
+
     async fn quarantined(&self) -> Result<usize, ScenarioError> {
         Ok(peek(&self.clients, self.stack.url_of("QuarantineQueue"))
             .await?
@@ -702,12 +712,7 @@ impl DrillStage {
         let since = Timestamp::from_millis(Timestamp::now().millis().min(self.truth.next_at));
         self.produce(images, likes, 0).await?;
         // The relay runs: every event reaches the stream, while its readers are down.
-        let mut relay = self.consumers(Faults::default()).await?;
-        relay
-            .mappings
-            .retain(|m| m.name().starts_with("RelayFunction"));
-        let relayed = run_until_idle(&mut relay.mappings, Duration::from_secs(600)).await?;
-        drop(relay);
+        let relayed = self.run_only(Faults::default(), true).await?;
         // The outage outlasts the retention: the newest record is older than it when the
         // readers come back (a bound of time, not a guess).
         tokio::time::sleep(retention + Duration::from_millis(500)).await;
@@ -715,12 +720,7 @@ impl DrillStage {
             stream_retention: Some(retention),
             ..Faults::default()
         };
-        let mut readers = self.consumers(shortened).await?;
-        readers
-            .mappings
-            .retain(|m| !m.name().starts_with("RelayFunction"));
-        let missed = run_until_idle(&mut readers.mappings, Duration::from_secs(600)).await?;
-        drop(readers);
+        let missed = self.run_only(shortened, false).await?;
         let before = verify(&self.clients, &self.stack, &self.truth).await?;
         // Recovery: the outbox replayed onto the stream, read with the stream's own retention.
         let started = Instant::now();
@@ -732,11 +732,7 @@ impl DrillStage {
         )
         .await
         .map_err(|e| ScenarioError::Failed(crate::logging::chain(&e)))?;
-        let mut readers = self.consumers(Faults::default()).await?;
-        readers
-            .mappings
-            .retain(|m| !m.name().starts_with("RelayFunction"));
-        let recovered = run_until_idle(&mut readers.mappings, Duration::from_secs(600)).await?;
+        let recovered = self.run_only(Faults::default(), false).await?;
         let report = DrillReport {
             drill: format!(
                 "readers down past the stream's retention ({} s), outbox replayed ({} events)",
