@@ -332,16 +332,7 @@ async fn a_missing_quarantine_queue_fails_the_invocation_and_the_poison_stays_on
         100,
         NO_SUCH_QUEUE,
     ));
-    stage
-        .clients
-        .kinesis
-        .put_record()
-        .stream_name(stage.name("ImageSocialEvents"))
-        .partition_key("beach")
-        .data(b"{\"type\":\"ImageLiked\"".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    stage.put_raw("beach", b"{\"type\":\"ImageLiked\"").await;
     let (shard, records) = stage.shards().await.into_iter().next().unwrap();
 
     // Act

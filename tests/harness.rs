@@ -338,6 +338,19 @@ impl TestStack {
         }
     }
 
+    /// Puts `data` on the event stream as it is: a foreign producer's bug (poison).
+    pub async fn put_raw(&self, partition_key: &str, data: &[u8]) {
+        self.clients
+            .kinesis
+            .put_record()
+            .stream_name(self.name("ImageSocialEvents"))
+            .partition_key(partition_key)
+            .data(data.to_vec().into())
+            .send()
+            .await
+            .expect("the stream takes the record");
+    }
+
     /// The stream's records grouped by shard, in shard order.
     pub async fn shards(&self) -> Vec<(String, Vec<aws_sdk_kinesis::types::Record>)> {
         let mut by_shard: std::collections::BTreeMap<String, Vec<aws_sdk_kinesis::types::Record>> =

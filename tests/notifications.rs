@@ -287,16 +287,7 @@ async fn a_poison_record_is_quarantined_and_the_records_after_it_are_processed()
     let stage = TestStack::start().await;
     let mut notifier = stage.function("notifier").await;
     stage.publish(&[published("beach", "alice", T0)]).await;
-    stage
-        .clients
-        .kinesis
-        .put_record()
-        .stream_name(stage.name("ImageSocialEvents"))
-        .partition_key("beach")
-        .data(b"{\"type\":\"ImageLiked\"".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    stage.put_raw("beach", b"{\"type\":\"ImageLiked\"").await;
     stage.publish(&[liked("beach", "bob", T0 + 2)]).await;
     deliver_all(&stage, &mut notifier).await;
     assert_eq!(

@@ -666,9 +666,20 @@ impl DrillStage {
             seed: 21,
             ..Faults::default()
         };
+        let drill = "DynamoDB throttling + crashes + poison records";
+        self.with_poison(images, likes, faults, drill).await
+    }
+
+    /// New images, likes and two poison records, drained by fresh consumers with `faults`.
+    async fn with_poison(
+        &mut self,
+        images: usize,
+        likes: usize,
+        faults: Faults,
+        drill: &str,
+    ) -> Result<DrillReport, ScenarioError> {
         let mark = self.mark().await?;
         self.produce(images, likes, 2).await?;
-        let drill = "DynamoDB throttling + crashes + poison records";
         let report = self.drain(drill, faults, PollStats::default(), 0).await?;
         self.conclude(report, &mark).await
     }
@@ -689,11 +700,8 @@ impl DrillStage {
             seed: 31,
             ..Faults::default()
         };
-        let mark = self.mark().await?;
-        self.produce(images, likes, 2).await?;
         let drill = "every failure shape at the wire + crashes + poison records";
-        let report = self.drain(drill, faults, PollStats::default(), 0).await?;
-        self.conclude(report, &mark).await
+        self.with_poison(images, likes, faults, drill).await
     }
 
     /// The stream's readers are down for longer than the stream keeps records (`retention`,
