@@ -457,3 +457,45 @@ async fn a_missing_quarantine_queue_fails_resize_and_the_message_comes_back() {
     assert!(message.contains("QUARANTINE_QUEUE_URL"), "{message}");
     assert_eq!(proxy.injected().values().sum::<u64>(), 1);
 }
+
+#[tokio::test]
+async fn a_bucket_that_refuses_resize_fails_the_invocation_at_once() {
+    // Prepare: an issued upload; S3 answers resize's read with 403 AccessDenied (a role that
+    // lost its grant, a bucket policy)
+    let stage = TestStack::start().await;
+    let (proxy, mut resize) = through_proxy(&stage, "resize", "AWS_ENDPOINT_URL_S3").await;
+    proxy.inject(Fault::new(
+        Service::S3,
+        "GetObject",
+        1,
+        Shape::Error {
+            status: 403,
+            code: "AccessDenied",
+            message: "Access Denied",
+        },
+    ));
+    stage
+        .issue_and_upload("alice", "locked", sample_jpeg(64, 48))
+        .await;
+    let messages = stage.receive("ImageUploadsQueue", 2).await;
+
+    // Act
+    let answer = resize
+        .invoke(
+            serde_json::to_vec(&snapglow_local::triggers::sqs::sqs_event(
+                stage.arn("ImageUploadsQueue"),
+                &messages,
+            ))
+            .unwrap(),
+        )
+        .await;
+
+    // Assess: the invocation failed (ResizeErrors fires now, not when the upload reaches the
+    // DLQ five receives later), naming what to check; the upload stays pending
+    let Err(InvokeError::Function { message, .. }) = answer else {
+        panic!("the invocation must fail: {answer:?}");
+    };
+    assert!(message.contains("RENDITIONS_BUCKET"), "{message}");
+    assert_eq!(stage.recorded_event("locked").await, None);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 1);
+}

@@ -319,6 +319,83 @@ async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
         );
     }
 
+    // ... a listing pages through with the cursors it hands out (the emulator, like DynamoDB,
+    // refuses a start key that is not the index's)
+    let alice = sub_of(&token).unwrap();
+    for n in 0..3 {
+        stage.test.issue(&alice, &format!("paged-{n}")).await;
+    }
+    let (mut seen, mut next) = (Vec::new(), Some(String::new()));
+    while let Some(cursor) = next.take() {
+        let path = match cursor.as_str() {
+            "" => "/me/images?limit=1".to_owned(),
+            c => format!("/me/images?limit=1&cursor={c}"),
+        };
+        let page = api.request("alice", "GET", &path, None).await.unwrap();
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        for item in page.body["items"].as_array().unwrap() {
+            seen.push(item["image_id"].as_str().unwrap().to_owned());
+        }
+        next = page.body["next_cursor"].as_str().map(str::to_owned);
+        assert!(seen.len() <= 10, "the pages end: {seen:?}");
+    }
+    seen.sort();
+    assert_eq!(seen, ["paged-0", "paged-1", "paged-2"]);
+
+    // ... and what a client can put in a path, a cursor or a body never reaches DynamoDB as a
+    // request it refuses (a 500): ids no image or notification can have, forged cursors
+    let forged_cursor = |json: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    };
+    let long_id = "x".repeat(3000);
+    for (method, path, body, code) in [
+        ("GET", format!("/images/{long_id}"), None, 404),
+        ("PUT", format!("/images/{long_id}/like"), None, 404),
+        (
+            "GET",
+            format!(
+                "/feed?cursor={}",
+                forged_cursor(r#"{"pk":{"S":"IMAGE#a"}}"#)
+            ),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            format!(
+                "/me/notifications?cursor={}",
+                forged_cursor(r#"{"owner_id":{"S":"nobody"}}"#)
+            ),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            format!(
+                "/me/images?cursor={}",
+                forged_cursor(r#"{"extra":{"S":"x"}}"#)
+            ),
+            None,
+            400,
+        ),
+        (
+            "POST",
+            "/me/notifications/read".to_owned(),
+            Some(json!({ "ids": ["x".repeat(2000)] })),
+            200,
+        ),
+    ] {
+        let answer = api.request("alice", method, &path, body).await.unwrap();
+        assert_eq!(
+            answer.status,
+            code,
+            "{method} {}: {}",
+            &path[..path.len().min(80)],
+            answer.body
+        );
+    }
+
     // ... and an object nobody issued never publishes anything, even under alice's image id
     let image = api
         .upload("alice", sample_jpeg(64, 48), "image/jpeg")

@@ -757,7 +757,7 @@ async fn the_emulator_refuses_what_dynamodb_refuses_and_moto_alone_lets_through(
         )
     };
 
-    // Act: three requests DynamoDB refuses
+    // Act: four requests DynamoDB refuses
     let writes: Vec<aws_sdk_dynamodb::types::WriteRequest> = (0..26)
         .map(|i| {
             aws_sdk_dynamodb::types::WriteRequest::builder()
@@ -806,6 +806,15 @@ async fn the_emulator_refuses_what_dynamodb_refuses_and_moto_alone_lets_through(
         .send()
         .await
         .expect_err("a value no expression uses");
+    let forged_start = db
+        .query()
+        .table_name(&table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("IMAGE#x".into()))
+        .exclusive_start_key("pk", AttributeValue::S("IMAGE#x".into()))
+        .send()
+        .await
+        .expect_err("a start key without the sort key");
 
     // Assess: each is a ValidationException naming the limit, as DynamoDB answers
     for (error, says) in [
@@ -817,6 +826,10 @@ async fn the_emulator_refuses_what_dynamodb_refuses_and_moto_alone_lets_through(
         (
             code(unused.as_service_error().unwrap()),
             "unused in expressions",
+        ),
+        (
+            code(forged_start.as_service_error().unwrap()),
+            "starting key is invalid",
         ),
     ] {
         assert_eq!(error.0, "ValidationException", "{error:?}");

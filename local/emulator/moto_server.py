@@ -24,7 +24,10 @@ limits are checked before moto runs a request, and refused with DynamoDB's Valid
   update of an oversized key passed);
 - each action of a TransactWriteItems may name only the expression attribute names and values
   its expressions use (moto checks this for single writes only);
-- a TransactWriteItems request is at most 4 MB.
+- a TransactWriteItems request is at most 4 MB;
+- a Query's or a Scan's ExclusiveStartKey holds exactly the key attributes of the table and of
+  the index it reads (moto starts from any map it is given, so a forged pagination cursor
+  passed).
 
 A fourth change, to speed only: moto's Kinesis shard copies the list of all its sequence
 numbers to append one record, and walks every record from the start to serve a GetRecords. A
@@ -189,6 +192,24 @@ def _check_used(operation):
                 )
 
 
+def _check_start_key(backend, body):
+    """An ExclusiveStartKey names exactly the table's key attributes and its index's."""
+    start = body.get("ExclusiveStartKey")
+    table = backend.tables.get(body.get("TableName"))
+    if not start or table is None:
+        return
+    names = {table.hash_key_attr, table.range_key_attr} - {None}
+    index_name = body.get("IndexName")
+    if index_name:
+        for index in list(table.global_indexes or []) + list(table.indexes or []):
+            if index.name == index_name:
+                names |= {key["AttributeName"] for key in index.schema}
+    if set(start) != names:
+        _refuse(
+            "The provided starting key is invalid: The provided key element does not match the schema"
+        )
+
+
 def _strict(handler):
     """Checks the request of a DynamoHandler method before moto runs it."""
     name = handler.__name__
@@ -199,6 +220,8 @@ def _strict(handler):
         backend = self.dynamodb_backend
         if name in ("get_item", "delete_item", "update_item"):
             _check_key(backend, body.get("TableName"), body.get("Key"))
+        elif name in ("query", "scan"):
+            _check_start_key(backend, body)
         elif name == "batch_get_item":
             for table_name, request in (body.get("RequestItems") or {}).items():
                 for key in request.get("Keys") or []:
@@ -234,6 +257,8 @@ for _name in (
     "batch_get_item",
     "batch_write_item",
     "transact_write_items",
+    "query",
+    "scan",
 ):
     setattr(DynamoHandler, _name, _strict(getattr(DynamoHandler, _name)))
 

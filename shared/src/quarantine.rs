@@ -222,9 +222,11 @@ pub struct QuarantineError {
 }
 
 /// Whether an SQS or S3 error says the quarantine itself is missing or refused to this
-/// function, rather than busy. SQS's JSON protocol answers `QueueDoesNotExist` (its query
-/// protocol `AWS.SimpleQueueService.NonExistentQueue`), `AccessDenied` or a KMS refusal of the
-/// queue's key; S3 `NoSuchBucket` or `AccessDenied`, and both a 403.
+/// function, rather than busy. The SQS SDK reads its codes from the `x-amzn-query-error`
+/// header in their query-era form (`AWS.SimpleQueueService.NonExistentQueue`,
+/// `KMS.DisabledException`, …; `QueueDoesNotExist` is the JSON shape's name), `AccessDenied`
+/// or a KMS refusal of the queue's key; S3 answers `NoSuchBucket` or `AccessDenied`, and both
+/// a 403.
 pub fn is_unwritable(code: Option<&str>, status: Option<u16>) -> bool {
     status == Some(403)
         || matches!(
@@ -234,12 +236,12 @@ pub fn is_unwritable(code: Option<&str>, status: Option<u16>) -> bool {
                     | "AWS.SimpleQueueService.NonExistentQueue"
                     | "AccessDenied"
                     | "AccessDeniedException"
-                    | "KmsAccessDenied"
-                    | "KmsDisabled"
-                    | "KmsNotFound"
-                    | "KmsInvalidState"
-                    | "KmsInvalidKeyUsage"
-                    | "KmsOptInRequired"
+                    | "KMS.AccessDeniedException"
+                    | "KMS.DisabledException"
+                    | "KMS.NotFoundException"
+                    | "KMS.InvalidStateException"
+                    | "KMS.InvalidKeyUsageException"
+                    | "KMS.OptInRequired"
                     | "NoSuchBucket"
                     | "InvalidAccessKeyId"
                     | "UnrecognizedClientException"
@@ -362,6 +364,24 @@ impl SqsQuarantine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_or_refused_quarantine_is_unwritable_and_throttling_is_not() {
+        for code in [
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "QueueDoesNotExist",
+            "AccessDenied",
+            "KMS.DisabledException",
+            "KMS.AccessDeniedException",
+            "NoSuchBucket",
+        ] {
+            assert!(is_unwritable(Some(code), Some(400)), "{code}");
+        }
+        assert!(is_unwritable(Some("anything"), Some(403)));
+        for code in ["RequestThrottled", "KMS.ThrottlingException", "SlowDown"] {
+            assert!(!is_unwritable(Some(code), Some(400)), "{code}");
+        }
+    }
 
     fn source() -> RecordSource {
         RecordSource::Kinesis {

@@ -7,10 +7,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use std::collections::HashMap;
 use std::error::Error;
-use std::time::Duration;
 
 use crate::batch::Deadline;
-use crate::retry::{Attempt, is_transient, with_backoff};
+use crate::retry::{Attempt, is_transient, pause, with_backoff};
 
 /// A DynamoDB item, as the SDK holds it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -220,15 +219,14 @@ pub async fn batch_get_tables(
         pending = output.unprocessed_keys.unwrap_or_default();
         pending.retain(|_, keys| !keys.keys.is_empty());
         if !pending.is_empty() {
+            // Jittered, so that readers throttled together do not ask again together.
             rounds += 1;
-            let pause = Duration::from_millis(50 << rounds.min(5));
-            if deadline.remaining() < pause + Duration::from_secs(1) {
+            if !pause(deadline, rounds).await {
                 return Err(TableError::transient(
                     table,
                     "BatchGetItem kept answering UnprocessedKeys (throttled) until the deadline",
                 ));
             }
-            tokio::time::sleep(pause).await;
         }
     }
     Ok(items)

@@ -227,6 +227,20 @@ fn store_problem(error: StoreError, correlation_id: &str) -> Problem {
     }
 }
 
+/// A listing's store error: a start key DynamoDB refused, when the client sent a cursor, is
+/// the client's cursor (400); anything else stays the store's.
+fn listing_error(had_cursor: bool) -> impl Fn(StoreError) -> Result<Problem, StoreError> {
+    move |error| {
+        if had_cursor && error.is_start_key_refusal() {
+            Ok(Problem::invalid_query(
+                "cursor is not one this API handed out",
+            ))
+        } else {
+            Err(error)
+        }
+    }
+}
+
 impl<S: Store> Api<S> {
     pub async fn handle(&self, request: ApiRequest) -> ApiResponse {
         let correlation_id = request.correlation_id.clone();
@@ -508,7 +522,8 @@ impl<S: Store> Api<S> {
         request: &ApiRequest,
     ) -> Result<ApiResponse, Result<Problem, StoreError>> {
         let (limit, cursor) = Self::page_of(request, FEED_PAGE_MAX)?;
-        let (images, next) = self.store.feed(limit, cursor).await.map_err(Err)?;
+        let refused = listing_error(cursor.is_some());
+        let (images, next) = self.store.feed(limit, cursor).await.map_err(refused)?;
         let ids: Vec<String> = images.iter().map(|i| i.image_id.clone()).collect();
         let likes = self.store.likes_of(&ids, sub).await.map_err(Err)?;
         let mut items = Vec::with_capacity(images.len());
@@ -553,11 +568,12 @@ impl<S: Store> Api<S> {
         request: &ApiRequest,
     ) -> Result<ApiResponse, Result<Problem, StoreError>> {
         let (limit, cursor) = Self::page(request)?;
+        let refused = listing_error(cursor.is_some());
         let (images, next) = self
             .store
             .my_images(sub, limit, cursor)
             .await
-            .map_err(Err)?;
+            .map_err(refused)?;
         let items: Vec<serde_json::Value> = images
             .into_iter()
             .map(|i| {
@@ -584,7 +600,12 @@ impl<S: Store> Api<S> {
         request: &ApiRequest,
     ) -> Result<ApiResponse, Result<Problem, StoreError>> {
         let (limit, cursor) = Self::page(request)?;
-        let (notifications, next) = self.store.inbox(sub, limit, cursor).await.map_err(Err)?;
+        let refused = listing_error(cursor.is_some());
+        let (notifications, next) = self
+            .store
+            .inbox(sub, limit, cursor)
+            .await
+            .map_err(refused)?;
         let items = notifications
             .into_iter()
             .map(|n| NotificationView {
@@ -619,7 +640,9 @@ impl<S: Store> Api<S> {
             ))));
         }
         let mut marked = 0;
-        for id in &asked.ids {
+        // An id no notification can have (empty, or longer than a sort key may be) marks
+        // nothing, without a request DynamoDB would refuse as invalid (a 500).
+        for id in asked.ids.iter().filter(|id| (1..=1024).contains(&id.len())) {
             marked += usize::from(self.store.mark_read(sub, id).await.map_err(Err)?);
         }
         Ok(ApiResponse::json(

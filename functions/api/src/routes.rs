@@ -33,6 +33,13 @@ pub enum NoRoute {
 pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let id = |s: &str| s.to_owned();
+    // An image id outside the contract's ids (too long, `#`, control characters) names no
+    // image: 404 here, not a key DynamoDB refuses as invalid (a 500).
+    if let ["images", image, ..] = segments.as_slice()
+        && !snapglow::contracts::valid_id(image)
+    {
+        return Err(NoRoute::NotFound);
+    }
     match (method, segments.as_slice()) {
         ("POST", ["uploads"]) => Ok(Route::CreateUpload),
         (_, ["uploads"]) => Err(NoRoute::MethodNotAllowed { allowed: "POST" }),
@@ -76,6 +83,9 @@ mod tests {
             Ok(Route::Unlike { id: "abc".into() })
         );
         assert_eq!(route("GET", "/me/images"), Ok(Route::MyImages));
+        let long = format!("/images/{}", "x".repeat(3000));
+        assert_eq!(route("GET", &long), Err(NoRoute::NotFound));
+        assert_eq!(route("PUT", "/images/a#b/like"), Err(NoRoute::NotFound));
         assert_eq!(route("GET", "/feed"), Ok(Route::Feed));
         assert_eq!(
             route("POST", "/feed"),

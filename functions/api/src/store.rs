@@ -37,6 +37,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether DynamoDB refused the request as invalid: with a client's cursor as the start
+    /// key, the cursor (ours are DynamoDB's own keys, which it always takes back).
+    pub fn is_start_key_refusal(&self) -> bool {
+        matches!(self, StoreError::Table(TableError::Rejected { .. }))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Pending,
@@ -114,6 +122,21 @@ pub struct LikeChange {
     pub event_json: String,
 }
 
+/// The key attributes of the tables and indexes the API lists (template.yaml's
+/// `AttributeDefinitions` of ImagesTable and NotificationsTable).
+const CURSOR_ATTRIBUTES: [&str; 7] = [
+    "pk",
+    "sk",
+    "owner_id",
+    "created_at",
+    "feed",
+    "published_at",
+    "updated_at",
+];
+/// DynamoDB's largest sort key value (a partition key may have 2048 bytes; no key of ours
+/// comes near either).
+const MAX_SORT_KEY_BYTES: usize = 1024;
+
 /// Where a page of a listing ends: DynamoDB's LastEvaluatedKey, opaque to clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor(pub BTreeMap<String, CursorValue>);
@@ -131,11 +154,27 @@ impl Cursor {
     }
 
     /// `None` for anything this API did not hand out.
+    ///
+    /// HAZARD: a cursor becomes DynamoDB's `ExclusiveStartKey`. One it could never have
+    /// answered (another attribute, a key longer than a key can be) is refused by DynamoDB as
+    /// a `ValidationException`: a 500 for the client's mistake. So a cursor holds only the key
+    /// attributes of the tables and indexes listed, each within DynamoDB's key sizes; one
+    /// whose attributes do not fit the listing is refused by the caller (see
+    /// [`StoreError::is_start_key_refusal`]).
     pub fn decode(text: &str) -> Option<Cursor> {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(text)
             .ok()?;
-        serde_json::from_slice(&bytes).ok().map(Cursor)
+        let cursor: BTreeMap<String, CursorValue> = serde_json::from_slice(&bytes).ok()?;
+        let fits = cursor.len() <= 4
+            && cursor.iter().all(|(name, value)| {
+                CURSOR_ATTRIBUTES.contains(&name.as_str())
+                    && match value {
+                        CursorValue::S(s) => (1..=MAX_SORT_KEY_BYTES).contains(&s.len()),
+                        CursorValue::N(n) => n.len() <= 40 && n.parse::<f64>().is_ok(),
+                    }
+            });
+        fits.then_some(Cursor(cursor))
     }
 
     fn from_item(item: HashMap<String, AttributeValue>) -> Option<Cursor> {
@@ -721,6 +760,16 @@ mod tests {
         ]));
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::decode("not a cursor"), None);
+        let forged = |json: &str| {
+            Cursor::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+        };
+        assert_eq!(forged(r#"{"pk":{"S":"USER#a"},"extra":{"S":"x"}}"#), None);
+        assert_eq!(
+            forged(&format!(r#"{{"pk":{{"S":"{}"}}}}"#, "x".repeat(2000))),
+            None
+        );
+        assert_eq!(forged(r#"{"created_at":{"N":"soon"}}"#), None);
+        assert!(forged(r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"}}"#).is_some());
         assert_eq!(
             Cursor::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"[1]")),
             None

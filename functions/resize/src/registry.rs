@@ -14,6 +14,9 @@ use std::future::Future;
 pub struct RegistryError {
     pub table: String,
     pub detail: String,
+    /// The table is missing or refuses resize (ResourceNotFound, AccessDenied, a 403): its
+    /// configuration is wrong, not the moment.
+    pub refused: bool,
 }
 
 /// An image the API issued an upload for.
@@ -86,10 +89,23 @@ fn key(image_id: &str) -> HashMap<String, AttributeValue> {
 }
 
 impl ImagesTable {
-    fn error(&self, error: impl std::error::Error) -> RegistryError {
+    fn error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        error: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> RegistryError {
+        let refused = error.raw_response().map(|r| r.status().as_u16()) == Some(403)
+            || matches!(
+                error.code(),
+                Some(
+                    "ResourceNotFoundException"
+                        | "AccessDeniedException"
+                        | "UnrecognizedClientException"
+                )
+            );
         RegistryError {
             table: self.table.clone(),
             detail: aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+            refused,
         }
     }
 }

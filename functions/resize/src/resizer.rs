@@ -52,6 +52,10 @@ impl Classify for ResizeError {
             ResizeError::NotANotification(_) | ResizeError::Unstorable { .. } => {
                 ErrorClass::Permanent
             }
+            // A missing or refused bucket or table: the invocation fails at once, so that the
+            // Errors alarm fires now, not when the uploads reach the DLQ half an hour later.
+            ResizeError::Storage(StorageError::Refused { .. }) => ErrorClass::Fatal,
+            ResizeError::Registry(error) if error.refused => ErrorClass::Fatal,
             ResizeError::Storage(_) | ResizeError::Registry(_) | ResizeError::RenderTask { .. } => {
                 ErrorClass::Transient
             }

@@ -19,14 +19,54 @@ pub enum StorageError {
         key: String,
         etag: String,
     },
-    #[error(
-        "s3://{bucket}/{key}: {detail}; redelivered (throttling and 5xx clear; a missing bucket means RENDITIONS_BUCKET or the trigger is wrong)"
-    )]
+    #[error("s3://{bucket}/{key}: {detail}; redelivered (throttling and 5xx clear)")]
     Unavailable {
         bucket: String,
         key: String,
         detail: String,
     },
+    /// The bucket does not exist or refuses this function (403): its configuration, not the
+    /// moment nor the upload, is wrong.
+    #[error(
+        "s3://{bucket}/{key}: {detail}; the bucket is missing or refuses resize: check RENDITIONS_BUCKET, the uploads trigger and the role's s3 grants in template.yaml (the upload is redelivered until then)"
+    )]
+    Refused {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
+}
+
+/// The error of an S3 call on `bucket`/`key`: refused (a missing bucket, a 403) or unavailable.
+fn s3_error<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static, R>(
+    bucket: &str,
+    key: &str,
+    error: aws_sdk_s3::error::SdkError<E, R>,
+    status: impl Fn(&R) -> u16,
+) -> StorageError
+where
+    R: std::fmt::Debug,
+{
+    let refused = error.raw_response().map(&status) == Some(403)
+        || matches!(
+            error.as_service_error().and_then(|e| e.code()),
+            Some("NoSuchBucket" | "AccessDenied" | "InvalidAccessKeyId")
+        );
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    let detail = aws_sdk_s3::error::DisplayErrorContext(error).to_string();
+    if refused {
+        StorageError::Refused {
+            bucket,
+            key,
+            detail,
+        }
+    } else {
+        StorageError::Unavailable {
+            bucket,
+            key,
+            detail,
+        }
+    }
 }
 
 /// An upload's bytes and what its uploader attached.
@@ -120,11 +160,7 @@ impl ObjectStore for S3Objects {
                     etag: etag.to_owned(),
                 });
             }
-            Err(e) => {
-                return Err(unavailable(
-                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-                ));
-            }
+            Err(e) => return Err(s3_error(bucket, key, e, |r| r.status().as_u16())),
         };
         let length = output.content_length().unwrap_or(0).max(0) as u64;
         if length > max_bytes {
@@ -170,11 +206,7 @@ impl ObjectStore for S3Objects {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| StorageError::Unavailable {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                detail: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            })?;
+            .map_err(|e| s3_error(bucket, key, e, |r| r.status().as_u16()))?;
         Ok(())
     }
 }
