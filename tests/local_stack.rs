@@ -174,16 +174,27 @@ async fn a_batch_reports_exactly_its_transiently_failed_records() {
         .unwrap()
         .to_owned();
     let event = sqs_event(stage.arn("ImageUploadsQueue"), &messages);
-    // AND resize pointed at a renditions bucket that does not exist
+    // AND S3 answering every rendition write with 503 SlowDown (more than the SDK's attempts)
+    use snapglow_local::faults::{Fault, FaultProxy, Service, Shape};
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    proxy.inject(Fault::share(
+        Service::S3,
+        Some("PutObject"),
+        100,
+        Shape::Error {
+            status: 503,
+            code: "SlowDown",
+            message: "Please reduce your request rate.",
+        },
+    ));
     let mut spec = stage.spec("resize");
-    spec.environment.retain(|(k, _)| k != "RENDITIONS_BUCKET");
     spec.environment
-        .push(("RENDITIONS_BUCKET".into(), "no-such-bucket".into()));
+        .push(("AWS_ENDPOINT_URL_S3".into(), proxy.url()));
     let mut resize = stage.run(spec).await;
     // WHEN the batch is invoked
     let response = invoke_json(&mut resize, &event).await;
-    // THEN only the upload is reported (transient: the bucket may appear); the test event is
-    // skipped and the garbage is quarantined and acknowledged
+    // THEN only the upload is reported (transient: S3 slows down, then recovers); the test
+    // event is skipped and the garbage is quarantined and acknowledged
     assert_eq!(failures(&response), vec![upload_id]);
     let quarantined = stage.quarantined().await;
     assert_eq!(quarantined.len(), 1);
