@@ -48,7 +48,33 @@ fn kind(resource: &Value) -> &str {
 /// names the line, so that the preflight never silently checks less than SAM reads.
 type Tables = BTreeMap<String, BTreeMap<String, String>>;
 
-fn parse_samconfig(text: &str) -> Result<Tables, String> {
+/// A samconfig.toml line the preflight does not read.
+#[derive(Debug, thiserror::Error)]
+#[error("samconfig.toml line {line}: {problem}: {text}")]
+struct SamconfigError {
+    line: usize,
+    text: String,
+    problem: TomlError,
+}
+
+/// What of TOML the preflight does not read, where SAM would read it unchecked.
+#[derive(Debug, thiserror::Error)]
+enum TomlError {
+    #[error("expected `key = value`")]
+    NotKeyValue,
+    #[error(
+        "this preflight reads strings, booleans and numbers, not `{0}` (SAM would read it, unchecked)"
+    )]
+    Unsupported(String),
+    #[error("unsupported escape \\{0:?}")]
+    Escape(Option<char>),
+    #[error("unexpected `{0}` after the string")]
+    AfterString(String),
+    #[error("unterminated string")]
+    Unterminated,
+}
+
+fn parse_samconfig(text: &str) -> Result<Tables, SamconfigError> {
     let mut tables = Tables::new();
     let mut current = String::new();
     for (number, raw) in text.lines().enumerate() {
@@ -61,10 +87,14 @@ fn parse_samconfig(text: &str) -> Result<Tables, String> {
             tables.entry(current.clone()).or_default();
             continue;
         }
-        let at = |e: String| format!("samconfig.toml line {}: {e}: {raw}", number + 1);
+        let at = |problem| SamconfigError {
+            line: number + 1,
+            text: raw.to_owned(),
+            problem,
+        };
         let (key, value) = line
             .split_once('=')
-            .ok_or_else(|| at("expected `key = value`".into()))?;
+            .ok_or_else(|| at(TomlError::NotKeyValue))?;
         let value = toml_scalar(value.trim()).map_err(at)?;
         tables
             .entry(current.clone())
@@ -74,15 +104,13 @@ fn parse_samconfig(text: &str) -> Result<Tables, String> {
     Ok(tables)
 }
 
-fn toml_scalar(text: &str) -> Result<String, String> {
+fn toml_scalar(text: &str) -> Result<String, TomlError> {
     let Some(quoted) = text.strip_prefix('"') else {
         let bare = text.split('#').next().unwrap_or("").trim();
         return if bare == "true" || bare == "false" || bare.parse::<f64>().is_ok() {
             Ok(bare.to_owned())
         } else {
-            Err(format!(
-                "this preflight reads strings, booleans and numbers, not `{bare}` (SAM would read it, unchecked)"
-            ))
+            Err(TomlError::Unsupported(bare.to_owned()))
         };
     };
     let mut out = String::new();
@@ -94,20 +122,20 @@ fn toml_scalar(text: &str) -> Result<String, String> {
                 Some('\\') => out.push('\\'),
                 Some('n') => out.push('\n'),
                 Some('t') => out.push('\t'),
-                other => return Err(format!("unsupported escape \\{other:?}")),
+                other => return Err(TomlError::Escape(other)),
             },
             '"' => {
                 let tail = chars.as_str().trim();
                 return if tail.is_empty() || tail.starts_with('#') {
                     Ok(out)
                 } else {
-                    Err(format!("unexpected `{tail}` after the string"))
+                    Err(TomlError::AfterString(tail.to_owned()))
                 };
             }
             c => out.push(c),
         }
     }
-    Err("unterminated string".into())
+    Err(TomlError::Unterminated)
 }
 
 /// One `sam deploy --config-env <name>`. SAM reads only that environment's tables (they do not
@@ -146,20 +174,34 @@ fn environments(tables: &Tables) -> Vec<Environment> {
 
 /// SAM CLI's `parameter_overrides`: `Key=Value` pairs separated by spaces, a value optionally
 /// in double or single quotes (which may then hold spaces).
-fn parse_overrides(text: &str) -> Result<BTreeMap<String, String>, String> {
+/// A `parameter_overrides` SAM CLI would not read as this preflight does.
+#[derive(Debug, thiserror::Error)]
+enum OverridesError {
+    #[error("`{0}` is not Key=Value")]
+    NotKeyValue(String),
+    #[error("{key}: unterminated {quote}")]
+    Unterminated { key: String, quote: char },
+    #[error("{0} is set twice")]
+    SetTwice(String),
+}
+
+fn parse_overrides(text: &str) -> Result<BTreeMap<String, String>, OverridesError> {
     let mut pairs = BTreeMap::new();
     let mut rest = text.trim_start();
     while !rest.is_empty() {
         let (key, after) = rest
             .split_once('=')
             .filter(|(key, _)| !key.contains(char::is_whitespace))
-            .ok_or_else(|| format!("`{rest}` is not Key=Value"))?;
+            .ok_or_else(|| OverridesError::NotKeyValue(rest.to_owned()))?;
         let (value, after) = match after.chars().next() {
             Some(quote @ ('"' | '\'')) => {
                 let body = &after[1..];
                 let end = body
                     .find(quote)
-                    .ok_or_else(|| format!("{key}: unterminated {quote}"))?;
+                    .ok_or_else(|| OverridesError::Unterminated {
+                        key: key.to_owned(),
+                        quote,
+                    })?;
                 (&body[..end], &body[end + 1..])
             }
             _ => {
@@ -168,7 +210,7 @@ fn parse_overrides(text: &str) -> Result<BTreeMap<String, String>, String> {
             }
         };
         if pairs.insert(key.to_owned(), value.to_owned()).is_some() {
-            return Err(format!("{key} is set twice"));
+            return Err(OverridesError::SetTwice(key.to_owned()));
         }
         rest = after.trim_start();
     }
@@ -251,11 +293,31 @@ fn value_problems(name: &str, spec: &Value, value: &str) -> Vec<String> {
 
 /// A rule's condition or assertion, evaluated over the parameter values (CloudFormation's rule
 /// functions; one it does not know is an error, never a pass).
-fn rule_value(expression: &Value, values: &BTreeMap<String, String>) -> Result<Value, String> {
-    let truth = |v: &Value| -> Result<bool, String> {
+/// A rule the preflight cannot evaluate: it says so rather than pass it.
+#[derive(Debug, thiserror::Error)]
+enum RuleError {
+    #[error("Ref {0}: no such parameter")]
+    NoSuchParameter(Value),
+    #[error("{0} is not a condition")]
+    NotCondition(Value),
+    #[error("{function} takes {takes}")]
+    Arguments {
+        function: &'static str,
+        takes: &'static str,
+    },
+    #[error(
+        "rule function {0} is not evaluated by this preflight: add it to rule_value in tests/deploy_preflight.rs"
+    )]
+    Unknown(String),
+    #[error("{0} is not a rule expression")]
+    NotExpression(Value),
+}
+
+fn rule_value(expression: &Value, values: &BTreeMap<String, String>) -> Result<Value, RuleError> {
+    let truth = |v: &Value| -> Result<bool, RuleError> {
         rule_value(v, values)?
             .as_bool()
-            .ok_or_else(|| format!("{v} is not a condition"))
+            .ok_or_else(|| RuleError::NotCondition(v.clone()))
     };
     Ok(match expression {
         Value::String(_) | Value::Bool(_) | Value::Number(_) => expression.clone(),
@@ -273,12 +335,15 @@ fn rule_value(expression: &Value, values: &BTreeMap<String, String>) -> Result<V
                     values
                         .get(&scalar_text(args))
                         .cloned()
-                        .ok_or_else(|| format!("Ref {args}: no such parameter"))?,
+                        .ok_or_else(|| RuleError::NoSuchParameter(args.clone()))?,
                 ),
                 "Fn::Equals" => {
                     let sides = list();
                     let [a, b] = sides.as_slice() else {
-                        return Err("Fn::Equals takes two values".into());
+                        return Err(RuleError::Arguments {
+                            function: "Fn::Equals",
+                            takes: "two values",
+                        });
                     };
                     Value::Bool(
                         scalar_text(&rule_value(a, values)?)
@@ -305,7 +370,10 @@ fn rule_value(expression: &Value, values: &BTreeMap<String, String>) -> Result<V
                 "Fn::Contains" => {
                     let args = list();
                     let [within, item] = args.as_slice() else {
-                        return Err("Fn::Contains takes a list and a value".into());
+                        return Err(RuleError::Arguments {
+                            function: "Fn::Contains",
+                            takes: "a list and a value",
+                        });
                     };
                     let item = scalar_text(&rule_value(item, values)?);
                     let within = rule_value(within, values)?;
@@ -315,14 +383,10 @@ fn rule_value(expression: &Value, values: &BTreeMap<String, String>) -> Result<V
                             .is_some_and(|l| l.iter().any(|v| scalar_text(v) == item)),
                     )
                 }
-                other => {
-                    return Err(format!(
-                        "rule function {other} is not evaluated by this preflight: add it to rule_value in tests/deploy_preflight.rs"
-                    ));
-                }
+                other => return Err(RuleError::Unknown(other.to_owned())),
             }
         }
-        other => return Err(format!("{other} is not a rule expression")),
+        other => return Err(RuleError::NotExpression(other.clone())),
     })
 }
 
@@ -405,7 +469,7 @@ fn parameter_refusals(
 fn samconfig_refusals(samconfig: &str, template: &Value) -> Vec<String> {
     let tables = match parse_samconfig(samconfig) {
         Ok(tables) => tables,
-        Err(e) => return vec![e],
+        Err(e) => return vec![e.to_string()],
     };
     let mut found = Vec::new();
     for env in environments(&tables) {
@@ -1445,7 +1509,7 @@ fn samconfig_and_overrides_are_read_as_sam_reads_them() {
 
     // Assess: an array is refused (it would go unchecked), quoted values keep their spaces
     assert!(
-        tables.unwrap_err().contains("line 7"),
+        tables.unwrap_err().to_string().contains("line 7"),
         "an array is named by its line"
     );
     assert_eq!(envs[0].stack_name.as_deref(), Some("s"));
@@ -1460,6 +1524,7 @@ fn samconfig_and_overrides_are_read_as_sam_reads_them() {
     assert!(
         parse_overrides("A=1 B")
             .unwrap_err()
+            .to_string()
             .contains("`B` is not Key=Value")
     );
 }

@@ -289,7 +289,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         let mut envelope = self
             .record(object, upload, correlation_id, outcome, event)
             .await?;
-        if let Err(refused) = envelope {
+        if let Recorded::Refused(refused) = envelope {
             // HAZARD: DynamoDB refuses the published item for good (over 400 KB): retrying
             // would park the upload in the DLQ and leave the image pending for ever. The
             // owner is told instead, with a rejection small enough to store.
@@ -302,14 +302,14 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                 .await?;
         }
         let envelope = match envelope {
-            Ok(Some(envelope)) => envelope,
-            Ok(None) => {
+            Recorded::Finished(envelope) => envelope,
+            Recorded::ByAnother => {
                 return Ok(Outcome::Skipped(format!(
                     "already_finished: image {} was finished by another processing",
                     upload.image_id
                 )));
             }
-            Err(detail) => {
+            Recorded::Refused(detail) => {
                 return Err(ResizeError::Unstorable {
                     image_id: upload.image_id.clone(),
                     detail,
@@ -325,8 +325,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
     }
 
     /// Finishes the image with `event` (`outcome`: published or rejected) in the one write
-    /// resize may make. `Ok(None)`: another processing finished it; `Err`: DynamoDB refuses the
-    /// item for good, with its reason.
+    /// resize may make.
     async fn record(
         &self,
         object: &ObjectCreated,
@@ -334,7 +333,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         correlation_id: &str,
         outcome: &str,
         event: SocialEvent,
-    ) -> Result<Result<Option<Envelope>, String>, ResizeError> {
+    ) -> Result<Recorded, ResizeError> {
         let envelope = Envelope {
             event_id: event_id(object, outcome),
             occurred_at: Timestamp::now(),
@@ -367,9 +366,11 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                 .finish(&upload.image_id, &upload.owner_id, &object.key, &finished)
                 .await?
             {
-                FinishOutcome::Applied | FinishOutcome::AlreadyRecorded => Ok(Some(envelope)),
-                FinishOutcome::NotPending => Ok(None),
-                FinishOutcome::Refused(detail) => Err(detail),
+                FinishOutcome::Applied | FinishOutcome::AlreadyRecorded => {
+                    Recorded::Finished(envelope)
+                }
+                FinishOutcome::NotPending => Recorded::ByAnother,
+                FinishOutcome::Refused(detail) => Recorded::Refused(detail),
             },
         )
     }
@@ -418,6 +419,16 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
             renditions: listed,
         })
     }
+}
+
+/// What finishing an image with its event did.
+enum Recorded {
+    /// The image is finished with this event (now, or by an earlier delivery of it).
+    Finished(Envelope),
+    /// Another processing finished the image.
+    ByAnother,
+    /// DynamoDB refuses the item for good: what it said.
+    Refused(String),
 }
 
 /// An ImageRejected of `upload` with `reason` and its message for people, on one line (decoder
