@@ -119,21 +119,7 @@ impl TableError {
             Attempt::Retry(Self::transient(table, error))
         } else if code == Some("ResourceNotFoundException") {
             Attempt::GiveUp(Self::transient(table, error))
-        } else if error.raw_response().map(|r| r.status().as_u16()) == Some(403)
-            || matches!(
-                code,
-                Some(
-                    "AccessDeniedException"
-                        | "UnrecognizedClientException"
-                        | "InvalidSignatureException"
-                        | "MissingAuthenticationTokenException"
-                        | "IncompleteSignatureException"
-                        | "ExpiredTokenException"
-                        | "RequestExpired"
-                        | "NotAuthorized"
-                )
-            )
-        {
+        } else if refuses_the_caller(code, error.raw_response().map(|r| r.status().as_u16())) {
             // DynamoDB answers a refused permission with a JSON 400 AccessDeniedException; the
             // local emulator's IAM layer answers 403 with an XML body whose code the SDK cannot
             // read. Any 403 is a refusal of the caller, never of the data.
@@ -150,6 +136,25 @@ impl TableError {
     {
         Self::classify(table, error).into_error()
     }
+}
+
+/// Whether DynamoDB's answer refuses the caller (its grants or its credentials), never the
+/// data: a 403, or one of the codes DynamoDB answers a refused permission or credential with.
+pub fn refuses_the_caller(code: Option<&str>, status: Option<u16>) -> bool {
+    status == Some(403)
+        || matches!(
+            code,
+            Some(
+                "AccessDeniedException"
+                    | "UnrecognizedClientException"
+                    | "InvalidSignatureException"
+                    | "MissingAuthenticationTokenException"
+                    | "IncompleteSignatureException"
+                    | "ExpiredTokenException"
+                    | "RequestExpired"
+                    | "NotAuthorized"
+            )
+        )
 }
 
 /// Every item of `keys` there is in `table`, read strongly consistent, in requests of 100 keys

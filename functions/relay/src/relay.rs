@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use crate::outbox::{Change, classify};
 
 /// Kinesis's PutRecords limits: 500 records and 5 MiB (data plus partition keys) per call.
-const MAX_RECORDS: usize = 500;
+pub const MAX_RECORDS: usize = 500;
 const MAX_BYTES: usize = 5 * 1024 * 1024;
 
 /// One record for the stream.

@@ -93,14 +93,10 @@ impl ImagesTable {
         &self,
         error: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
     ) -> RegistryError {
-        let refused = error.raw_response().map(|r| r.status().as_u16()) == Some(403)
-            || matches!(
+        let refused = error.code() == Some("ResourceNotFoundException")
+            || snapglow::table::refuses_the_caller(
                 error.code(),
-                Some(
-                    "ResourceNotFoundException"
-                        | "AccessDeniedException"
-                        | "UnrecognizedClientException"
-                )
+                error.raw_response().map(|r| r.status().as_u16()),
             );
         RegistryError {
             table: self.table.clone(),

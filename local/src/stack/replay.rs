@@ -9,15 +9,12 @@
 //! image events' receipts have expired, and their owners would be told again.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use relay::relay::{KinesisSink, MAX_RECORDS, OutRecord, SinkError, StreamSink};
 use snapglow::contracts::{Timestamp, occurred_at_ms};
 use std::collections::HashMap;
 
 use super::clients::{AwsError, AwsResult, LocalClients};
 
-/// PutRecords takes at most 500 entries.
-const MAX_RECORDS: usize = 500;
 /// Calls of one batch's unput entries before the replay stops and says so.
 const PUT_ATTEMPTS: u32 = 8;
 
@@ -25,6 +22,8 @@ const PUT_ATTEMPTS: u32 = 8;
 pub enum ReplayError {
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[error(transparent)]
+    Put(#[from] SinkError),
     #[error(
         "stream {stream} kept refusing {left} of the replayed events after {PUT_ATTEMPTS} calls (per-record throttling); run the replay again: what landed is absorbed as duplicates"
     )]
@@ -42,10 +41,10 @@ pub struct Replayed {
     pub put_calls: usize,
 }
 
-/// One stored event: its bytes, its image, and whether it is an image's own event.
+/// One stored event: its record for the stream (its bytes under its image id), and whether
+/// it is an image's own event.
 struct Stored {
-    raw: Vec<u8>,
-    image_id: String,
+    record: OutRecord,
     image_event: bool,
     occurred_ms: i64,
 }
@@ -88,11 +87,13 @@ pub async fn replay_outbox(
             }
             let kind = fields["type"].as_str().unwrap_or_default();
             stored.push(Stored {
-                raw: raw.as_bytes().to_vec(),
-                image_id: fields["data"]["image_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
+                record: OutRecord {
+                    partition_key: fields["data"]["image_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    data: raw.as_bytes().to_vec(),
+                },
                 image_event: matches!(kind, "ImagePublished" | "ImageRejected"),
                 occurred_ms,
             });
@@ -104,57 +105,43 @@ pub async fn replay_outbox(
     }
     stored.sort_by_key(|s| (!s.image_event, s.occurred_ms));
     replayed.image_events = stored.iter().filter(|s| s.image_event).count();
+    let sink = KinesisSink {
+        client: clients.kinesis.clone(),
+        stream_name: stream.to_owned(),
+    };
     for batch in stored.chunks(MAX_RECORDS) {
-        put_all(clients, stream, batch, &mut replayed).await?;
+        put_all(&sink, batch, &mut replayed).await?;
     }
     replayed.events = stored.len();
     Ok(replayed)
 }
 
-/// Puts `batch`, then again only the entries a call left unput, after a growing pause.
+/// Puts `batch` with the relay's own PutRecords call, then again only the entries a call left
+/// unput, after a growing pause.
 async fn put_all(
-    clients: &LocalClients,
-    stream: &str,
+    sink: &KinesisSink,
     batch: &[Stored],
     replayed: &mut Replayed,
 ) -> Result<(), ReplayError> {
-    let mut todo: Vec<&Stored> = batch.iter().collect();
+    let mut todo: Vec<OutRecord> = batch.iter().map(|s| s.record.clone()).collect();
     for attempt in 0..PUT_ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(100 << attempt.min(5))).await;
         }
-        let entries = todo
-            .iter()
-            .map(|s| {
-                PutRecordsRequestEntry::builder()
-                    .partition_key(&s.image_id)
-                    .data(Blob::new(s.raw.clone()))
-                    .build()
-                    .expect("partition key and data are set")
-            })
-            .collect();
-        let output = clients
-            .kinesis
-            .put_records()
-            .stream_name(stream)
-            .set_records(Some(entries))
-            .send()
-            .await
-            .aws(|| format!("PutRecords to {stream}"))?;
+        let codes = sink.put_records(&todo).await?;
         replayed.put_calls += 1;
-        let results = output.records();
         todo = todo
             .into_iter()
             .enumerate()
-            .filter(|(i, _)| results.get(*i).is_none_or(|r| r.error_code().is_some()))
-            .map(|(_, s)| s)
+            .filter(|(i, _)| !matches!(codes.get(*i), Some(None)))
+            .map(|(_, record)| record)
             .collect();
         if todo.is_empty() {
             return Ok(());
         }
     }
     Err(ReplayError::Refused {
-        stream: stream.to_owned(),
+        stream: sink.stream_name.clone(),
         left: todo.len(),
     })
 }
