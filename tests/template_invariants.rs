@@ -1111,8 +1111,8 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "RelayFunction: IteratorAge (consumer lag) alarms",
         ),
         (
-            "MetricName: DestinationDeliveryFailures",
-            "MetricName: Invocations",
+            "MetricName: DestinationDeliveryFailures\n      Dimensions:\n        - { Name: FunctionName, Value: !Ref RelayFunction }",
+            "MetricName: Invocations\n      Dimensions:\n        - { Name: FunctionName, Value: !Ref RelayFunction }",
             "RelayFunction: a DestinationDeliveryFailures alarm is required",
         ),
         (
@@ -1148,8 +1148,8 @@ fn the_checks_catch_the_mistakes_linters_let_through() {
             "LikesTable: deletion protection must be on in prod",
         ),
         (
-            "        - { Name: FunctionName, Value: !Ref LikeCounterFunction }\n      Statistic: Sum\n      Period: 300\n      EvaluationPeriods: 1\n      Threshold: 0\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  NotifierDestinationDeliveryFailures:",
-            "        - { Name: FunctionName, Value: !Ref NotifierFunction }\n      Statistic: Sum\n      Period: 300\n      EvaluationPeriods: 1\n      Threshold: 0\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  NotifierDestinationDeliveryFailures:",
+            "        - { Name: FunctionName, Value: !Ref LikeCounterFunction }\n      Statistic: Sum\n      Period: 300\n      EvaluationPeriods: 1\n      Threshold: 0\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  # ---- notifier ----",
+            "        - { Name: FunctionName, Value: !Ref NotifierFunction }\n      Statistic: Sum\n      Period: 300\n      EvaluationPeriods: 1\n      Threshold: 0\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n      AlarmActions: [!Ref AlarmTopic]\n      OKActions: [!Ref AlarmTopic]\n\n  # ---- notifier ----",
             "LikeCounterFunction: a DestinationDeliveryFailures alarm is required",
         ),
         (
