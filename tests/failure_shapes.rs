@@ -54,11 +54,9 @@ async fn deliver(stage: &TestStack, function: &mut LocalFunction) -> Vec<Value> 
 }
 
 async fn inbox_texts(stage: &TestStack, user: &str) -> Vec<String> {
-    notifier::table::NotificationsTable::new(
+    notifier::table::InboxReader::new(
         stage.clients.dynamodb.clone(),
         stage.name("NotificationsTable"),
-        Duration::from_secs(86_400),
-        Duration::from_secs(3600),
     )
     .inbox(user)
     .await
@@ -146,10 +144,9 @@ async fn likes_whose_transaction_is_canceled_for_conflicts_or_without_reasons_co
         assert_eq!(batch_failures(response), Vec::<String>::new());
     }
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
-    let count = like_counter::table::LikesTable::new(
+    let count = like_counter::table::LikeCounts::new(
         stage.clients.dynamodb.clone(),
         stage.name("LikesTable"),
-        Duration::from_secs(3600),
     )
     .count("sunset")
     .await
@@ -160,7 +157,7 @@ async fn likes_whose_transaction_is_canceled_for_conflicts_or_without_reasons_co
 
 #[tokio::test]
 async fn the_feed_reads_keys_dynamodb_leaves_unprocessed_after_a_pause() {
-    use api::store::Store;
+    use api::store::Likes;
     // Prepare: four published images with like counts, two liked by bob; the API's store
     // reads through a proxy that leaves half of each batch unprocessed, five times (more than
     // an immediate re-ask survives: DynamoDB needs the pause to scale)
@@ -216,16 +213,10 @@ async fn the_feed_reads_keys_dynamodb_leaves_unprocessed_after_a_pause() {
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(config);
     let store = api::store::AwsStore {
         images_table: stage.name("ImagesTable").to_owned(),
-        likes: like_counter::table::LikesTable::new(
-            dynamodb.clone(),
-            stage.name("LikesTable"),
-            Duration::from_secs(3600),
-        ),
-        notifications: notifier::table::NotificationsTable::new(
+        likes: like_counter::table::LikeCounts::new(dynamodb.clone(), stage.name("LikesTable")),
+        notifications: notifier::table::InboxReader::new(
             dynamodb.clone(),
             stage.name("NotificationsTable"),
-            Duration::from_secs(86_400),
-            Duration::from_secs(3600),
         ),
         dynamodb,
         s3: stage.clients.s3.clone(),
@@ -426,10 +417,9 @@ async fn a_dynamodb_outage_longer_than_any_retry_count_loses_no_like() {
     // counted once when DynamoDB came back
     assert!(during.failed_invocations >= 7, "{during:?}");
     assert_eq!((during.given_up, after.given_up), (0, 0));
-    let count = like_counter::table::LikesTable::new(
+    let count = like_counter::table::LikeCounts::new(
         stage.clients.dynamodb.clone(),
         stage.name("LikesTable"),
-        Duration::from_secs(3600),
     )
     .count("dunes")
     .await

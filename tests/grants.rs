@@ -235,10 +235,9 @@ async fn count_one_like(
             .unwrap(),
     };
     assert_eq!(stats.given_up, 0, "a healthy record is never given up");
-    let table = like_counter::table::LikesTable::new(
+    let table = like_counter::table::LikeCounts::new(
         stage.clients.dynamodb.clone(),
         stage.name("LikesTable"),
-        Duration::from_secs(3600),
     );
     let count = table.count("img-granted").await.unwrap();
     let log = std::fs::read_to_string(log_dir.join("like-counter.log")).unwrap_or_default();

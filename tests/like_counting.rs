@@ -12,7 +12,6 @@ use snapglow::contracts::{Envelope, SocialEvent, Timestamp};
 use snapglow_local::scenarios::producer::like_event;
 use snapglow_tests::{TestStack, invoke_json};
 use std::collections::BTreeMap;
-use std::time::Duration;
 use uuid::Uuid;
 
 fn like(image: &str, user: &str, liked: bool, at_ms: i64, event_id: Uuid) -> Envelope {
@@ -199,12 +198,8 @@ async fn corrupt_like_state(stage: &TestStack, image: &str, user: &str) {
         .unwrap();
 }
 
-fn likes_table(stage: &TestStack) -> like_counter::table::LikesTable {
-    like_counter::table::LikesTable::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("LikesTable"),
-        Duration::from_secs(3600),
-    )
+fn likes_table(stage: &TestStack) -> like_counter::table::LikeCounts {
+    like_counter::table::LikeCounts::new(stage.clients.dynamodb.clone(), stage.name("LikesTable"))
 }
 
 /// Hands every shard's records to like-counter in one batch each; none may be reported.

@@ -52,11 +52,9 @@ async fn deliver_all(stage: &TestStack, function: &mut snapglow_local::lambda::L
 }
 
 async fn inbox(stage: &TestStack, user: &str) -> Vec<(String, String, Vec<String>)> {
-    let table = notifier::table::NotificationsTable::new(
+    let table = notifier::table::InboxReader::new(
         stage.clients.dynamodb.clone(),
         stage.name("NotificationsTable"),
-        Duration::from_secs(86_400),
-        Duration::from_secs(3600),
     );
     table
         .inbox(user)
@@ -120,7 +118,7 @@ async fn a_batch_of_image_events_is_written_in_few_transactions_and_each_is_told
         Duration::from_secs(86_400),
         Duration::from_secs(3600),
     );
-    let handler = notifier::notifier::Notifier::new(table, 15 * MINUTE);
+    let handler = notifier::Notifier::new(table, 15 * MINUTE);
     let quarantine = snapglow::quarantine::SqsQuarantine::new(
         stage.clients.sqs.clone(),
         stage.url("QuarantineQueue"),

@@ -77,16 +77,13 @@ async fn ours(fresh: &FreshStack, likes: usize) -> Result<Figures> {
             dynamodb: dynamodb.clone(),
             s3: fresh.clients.s3.clone(),
             images_table: fresh.stack.name_of("ImagesTable").to_owned(),
-            likes: like_counter::table::LikesTable::new(
+            likes: like_counter::table::LikeCounts::new(
                 dynamodb.clone(),
                 fresh.stack.name_of("LikesTable"),
-                Duration::from_secs(3600),
             ),
-            notifications: notifier::table::NotificationsTable::new(
+            notifications: notifier::table::InboxReader::new(
                 dynamodb,
                 fresh.stack.name_of("NotificationsTable"),
-                Duration::from_secs(86_400),
-                Duration::from_secs(3600),
             ),
             uploads_bucket: fresh.stack.name_of("UploadsBucket").to_owned(),
             renditions_bucket: fresh.stack.name_of("RenditionsBucket").to_owned(),
@@ -103,7 +100,7 @@ async fn ours(fresh: &FreshStack, likes: usize) -> Result<Figures> {
         let (user, liked) = request(i);
         let started = Instant::now();
         let response = api
-            .handle(api::handlers::ApiRequest {
+            .handle(api::http::ApiRequest {
                 method: if liked { "PUT" } else { "DELETE" }.into(),
                 path: "/images/bench-ours/like".into(),
                 sub: Some(user),

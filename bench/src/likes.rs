@@ -12,10 +12,11 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use fastrand::Rng;
 use like_counter::counter::LikeCounter;
-use like_counter::table::LikesTable;
+use like_counter::table::{LikeCounts, LikesTable};
 use snapglow::batch::Deadline;
 use snapglow::contracts::{Envelope, SocialEvent, Timestamp};
 use snapglow::quarantine::SqsQuarantine;
+use snapglow::table::s;
 use snapglow_local::scenarios::measure::{median, percentile};
 use snapglow_local::scenarios::producer::like_event;
 use snapglow_local::stack::clients::LocalClients;
@@ -111,7 +112,7 @@ async fn read_counts(
     table: &str,
     images: &[String],
 ) -> BTreeMap<String, i64> {
-    let likes = LikesTable::new(client.clone(), table, Duration::from_secs(3600));
+    let likes = LikeCounts::new(client.clone(), table);
     let mut counts = BTreeMap::new();
     for image in images {
         counts.insert(
@@ -151,10 +152,6 @@ async fn ours(
     figures.requests = counter.table.spend.requests.load(Ordering::Relaxed);
     figures.write_units = counter.table.spend.write_units.load(Ordering::Relaxed);
     figures
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
 }
 
 async fn textbook(client: &aws_sdk_dynamodb::Client, table: &str, stream: &[Envelope]) -> Figures {

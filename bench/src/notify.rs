@@ -2,7 +2,7 @@
 //! A measurement of cost, not a race: there is no second implementation to compare with.
 
 use anyhow::{Context, Result, bail};
-use notifier::notifier::Notifier;
+use notifier::Notifier;
 use notifier::table::NotificationsTable;
 use snapglow::batch::{BatchContext, Deadline};
 use snapglow::contracts::{Envelope, Timestamp};

@@ -7,7 +7,7 @@
 use anyhow::{Context, Result, bail};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use like_counter::table::LikesTable;
+use like_counter::table::LikeCounts;
 use snapglow::contracts::{Envelope, SocialEvent};
 use snapglow_local::scenarios::measure::{
     children_named, cpu_seconds, peak_memory_kb, percentile_u64,
@@ -214,10 +214,9 @@ async fn one_run(
     let producing_s = producer.await.context("the producer task")??;
 
     // Exact counts: every image of the workload, read back from the table.
-    let table = LikesTable::new(
+    let table = LikeCounts::new(
         fresh.clients.dynamodb.clone(),
         fresh.stack.name_of("LikesTable"),
-        Duration::from_secs(3600),
     );
     let mut wrong = Vec::new();
     for (image, count) in &expected {

@@ -1,16 +1,22 @@
 //! api: the HTTP API in front of the platform (behind API Gateway's JWT authorizer).
 //!
 //! - [`routes`]: which handler a method and path reach;
-//! - [`problem`]: errors as `application/problem+json` (RFC 9457) with stable types;
-//! - [`store`]: what the API needs of its tables and of S3, the AWS adapters, and the
-//!   decisions that are plain data (like revisions, the upload quota window);
-//! - [`handlers`]: one request, end to end, in plain types ([`handlers::ApiRequest`]);
-//! - `main.rs`: lambda_http's request to an [`handlers::ApiRequest`] and back.
+//! - [`http`]: the request and response in plain types ([`http::ApiRequest`]), the body and
+//!   the page a handler reads;
+//! - [`handlers`]: one request, end to end, one file per resource, each answering a
+//!   [`error::HandlerError`] that becomes a [`problem::Problem`] (RFC 9457) once;
+//! - [`views`]: the JSON the API answers;
+//! - [`store`]: what the API needs of its tables and of S3 (four small traits), the AWS
+//!   adapter and the in-memory twin;
+//! - `main.rs`: lambda_http's request to an [`http::ApiRequest`] and back.
 
+pub mod error;
 pub mod handlers;
+pub mod http;
 pub mod problem;
 pub mod routes;
 pub mod store;
+pub mod views;
 
 use snapglow::config::{self, ConfigError};
 use std::time::Duration;

@@ -1,9 +1,9 @@
 use api::Config;
-use api::handlers::{Api, ApiRequest, correlation_id};
+use api::handlers::Api;
+use api::http::{ApiRequest, correlation_id};
 use api::store::AwsStore;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
-use std::time::Duration;
 
 /// lambda_http's request (payload format 2.0) in the handler's plain terms.
 fn plain(request: Request) -> ApiRequest {
@@ -66,16 +66,10 @@ async fn main() -> Result<(), Error> {
                     .build(),
             ),
             images_table: config.images_table.clone(),
-            likes: like_counter::table::LikesTable::new(
-                dynamodb.clone(),
-                &config.likes_table,
-                Duration::from_secs(3600),
-            ),
-            notifications: notifier::table::NotificationsTable::new(
+            likes: like_counter::table::LikeCounts::new(dynamodb.clone(), &config.likes_table),
+            notifications: notifier::table::InboxReader::new(
                 dynamodb.clone(),
                 &config.notifications_table,
-                Duration::from_secs(86_400),
-                Duration::from_secs(3600),
             ),
             dynamodb,
             uploads_bucket: config.uploads_bucket.clone(),

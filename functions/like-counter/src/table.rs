@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
 pub use snapglow::table::Applied;
-use snapglow::table::{TableError, batch_get, transact};
+use snapglow::table::{TableError, batch_get, image_pk, n, s, transact};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +18,11 @@ use std::time::Duration;
 
 use crate::ledger::{LikeKey, LikeState, Transaction};
 
+mod counts;
 #[cfg(test)]
 pub mod memory;
+
+pub use counts::LikeCounts;
 
 /// The like states and counts as the counter needs them. [`LikesTable`] is DynamoDB; tests use
 /// the in-memory twin in `memory`, which keeps the same guarantees.
@@ -61,18 +64,6 @@ pub struct LikesTable {
     table: String,
     unliked_retention: Duration,
     pub spend: Spend,
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-fn image_pk(image_id: &str) -> String {
-    format!("IMAGE#{image_id}")
 }
 
 impl LikesTable {
@@ -170,33 +161,6 @@ impl LikesTable {
             actions.push(TransactWriteItem::builder().update(update).build());
         }
         actions
-    }
-
-    /// The table's name (readers batch their reads of it with other tables').
-    pub fn table_name(&self) -> &str {
-        &self.table
-    }
-
-    /// The like count of an image (0 when nobody ever liked it).
-    pub async fn count(&self, image_id: &str) -> Result<i64, TableError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(image_pk(image_id)))
-            .key("sk", s("COUNT"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| TableError::from_sdk(&self.table, e))?;
-        Ok(output
-            .item
-            .and_then(|item| {
-                item.get("likes")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-            })
-            .unwrap_or(0))
     }
 }
 

@@ -53,10 +53,6 @@ pub fn user_pk(user_id: &str) -> String {
     format!("USER#{user_id}")
 }
 
-pub fn image_pk(image_id: &str) -> String {
-    format!("IMAGE#{image_id}")
-}
-
 /// The notification's id; also the tail of its sort key.
 pub fn notification_id(kind: Kind, image_id: &str, window: Option<LikeWindow>) -> String {
     match window {

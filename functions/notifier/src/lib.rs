@@ -3,14 +3,17 @@
 //!
 //! - [`inbox`]: the pure decisions of the inbox (keys, windows, texts);
 //! - [`likes`]: the pure decisions of likes notifications (who counts where, exactly once);
-//! - [`table`]: what the notifier needs of its table ([`table::NotificationStore`]) and the
-//!   DynamoDB adapter;
-//! - [`notifier`]: one batch: image events record by record, likes grouped.
+//! - [`table`]: what the notifier needs of its table ([`table::NotificationStore`]), its
+//!   items, the DynamoDB writer, the inbox reader the API uses, and the in-memory twin;
+//! - [`notify`]: one batch ([`Notifier`]): image events record by record (`images.rs`), likes
+//!   grouped (`likes.rs`).
 
 pub mod inbox;
 pub mod likes;
-pub mod notifier;
+pub mod notify;
 pub mod table;
+
+pub use notify::Notifier;
 
 use snapglow::config::{self, ConfigError};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use notifier::Config;
-use notifier::notifier::Notifier;
+use notifier::Notifier;
 use notifier::table::NotificationsTable;
 use snapglow::batch::{BatchContext, Deadline};
 use snapglow::quarantine::SqsQuarantine;

@@ -82,7 +82,7 @@ fn key(image_id: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (
             "pk".to_owned(),
-            AttributeValue::S(format!("IMAGE#{image_id}")),
+            AttributeValue::S(snapglow::table::image_pk(image_id)),
         ),
         ("sk".to_owned(), AttributeValue::S("IMAGE".into())),
     ])

@@ -2,7 +2,6 @@
 //! hold, and a quarantined record put back.
 
 use anyhow::{Context, Result};
-use std::time::Duration;
 
 use super::stack::running_stack;
 use snapglow_local::stack::clients::LocalClients;
@@ -11,11 +10,7 @@ use snapglow_local::stack::queues::peek_messages;
 pub async fn likes(image_id: &str) -> Result<()> {
     let stack = running_stack()?;
     let clients = LocalClients::admin(&stack).await;
-    let table = like_counter::table::LikesTable::new(
-        clients.dynamodb,
-        stack.name_of("LikesTable"),
-        Duration::from_secs(3600),
-    );
+    let table = like_counter::table::LikeCounts::new(clients.dynamodb, stack.name_of("LikesTable"));
     let count = table
         .count(image_id)
         .await
@@ -35,12 +30,8 @@ pub async fn inbox(username: &str) -> Result<()> {
     let user_id = snapglow_local::scenarios::client::sub_of(&token)
         .with_context(|| format!("the token of {username} has no sub"))?;
     let user_id = user_id.as_str();
-    let table = notifier::table::NotificationsTable::new(
-        clients.dynamodb,
-        stack.name_of("NotificationsTable"),
-        Duration::from_secs(86_400),
-        Duration::from_secs(3600),
-    );
+    let table =
+        notifier::table::InboxReader::new(clients.dynamodb, stack.name_of("NotificationsTable"));
     let notifications = table
         .inbox(user_id)
         .await

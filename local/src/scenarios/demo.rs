@@ -171,11 +171,8 @@ pub async fn run(
         );
     }
     println!("\nlike counts (checked against the ground truth)");
-    let likes = like_counter::table::LikesTable::new(
-        clients.dynamodb.clone(),
-        stack.name_of("LikesTable"),
-        Duration::from_secs(3600),
-    );
+    let likes =
+        like_counter::table::LikeCounts::new(clients.dynamodb.clone(), stack.name_of("LikesTable"));
     for (image_id, _, file) in &published {
         let expected = truth
             .iter()
@@ -201,11 +198,9 @@ pub async fn run(
         );
     }
     println!("\nnotifications");
-    let inbox = notifier::table::NotificationsTable::new(
+    let inbox = notifier::table::InboxReader::new(
         clients.dynamodb.clone(),
         stack.name_of("NotificationsTable"),
-        Duration::from_secs(86_400),
-        Duration::from_secs(3600),
     );
     for owner in OWNERS {
         let owner_id = api.user_id(owner).await?;

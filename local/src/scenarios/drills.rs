@@ -198,24 +198,18 @@ pub async fn verify(
     stack: &StackInfo,
     truth: &GroundTruth,
 ) -> Result<Verdict, ScenarioError> {
-    let likes = like_counter::table::LikesTable::new(
-        clients.dynamodb.clone(),
-        stack.name_of("LikesTable"),
-        Duration::from_secs(3600),
-    );
-    let notifications = notifier::table::NotificationsTable::new(
+    let likes =
+        like_counter::table::LikeCounts::new(clients.dynamodb.clone(), stack.name_of("LikesTable"));
+    let notifications = notifier::table::InboxReader::new(
         clients.dynamodb.clone(),
         stack.name_of("NotificationsTable"),
-        Duration::from_secs(86_400),
-        Duration::from_secs(3600),
     );
     let mut verdict = Verdict {
         images: truth.owners.len(),
         ..Default::default()
     };
     for image_id in truth.owners.keys() {
-        use notifier::table::NotificationStore;
-        let kept = notifications.early_likes(image_id).await.map_err(|e| {
+        let kept = notifications.kept_likes(image_id).await.map_err(|e| {
             ScenarioError::table(format!("the likes kept for {image_id}"))(e.into())
         })?;
         if !kept.is_empty() {

@@ -14,17 +14,16 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{
-    Applied, EarlyLike, Held, ImageNotice, Item, Noticed, NotificationStore, Stored, Written,
-    early_item, early_sk, key, liker_item, liker_pk, likes_key, n, read_early, read_liker_state,
-    read_notification, read_stored_likes, s,
+use super::items::{
+    early_item, early_sk, key, liker_item, liker_pk, likes_key, read_early, read_liker_state,
+    read_notification, read_stored_likes,
 };
-use crate::inbox::{
-    Kind, LikeWindow, Liker, Notification, UserId, image_pk, notification_id, user_pk,
-};
+use super::{Applied, EarlyLike, Held, ImageNotice, Noticed, NotificationStore, Stored, Written};
+use crate::inbox::{Kind, LikeWindow, Liker, Notification, UserId, notification_id, user_pk};
 use crate::likes::{LikerKey, MAX_TRANSACTION_ACTIONS, NotificationKey, Transaction};
 use aws_sdk_dynamodb::types::AttributeValue;
 use snapglow::batch::Deadline;
+use snapglow::table::{Item, image_pk, n, s};
 use std::collections::{BTreeSet, HashMap};
 
 pub struct MemoryNotifications {
@@ -88,7 +87,7 @@ impl MemoryNotifications {
 }
 
 fn owner_key(image_id: &str) -> (String, String) {
-    item_key(&super::owner_key(image_id))
+    item_key(&super::items::owner_key(image_id))
 }
 
 fn is_held(items: &BTreeMap<(String, String), Item>, image_id: &str) -> bool {
@@ -117,7 +116,7 @@ impl NotificationStore for MemoryNotifications {
         // `SET owner_id`: the rest of the owner item (a mark) stays.
         items
             .entry(owner_key(notice.image_id))
-            .or_insert_with(|| super::owner_key(notice.image_id))
+            .or_insert_with(|| super::items::owner_key(notice.image_id))
             .insert("owner_id".into(), s(notice.owner_id));
         for item in [new.receipt, new.notification] {
             items.insert(item_key(&item), item);
@@ -132,7 +131,7 @@ impl NotificationStore for MemoryNotifications {
         Ok(self
             .lock()
             .get(&owner_key(image_id))
-            .and_then(super::owner_in))
+            .and_then(super::items::owner_in))
     }
 
     async fn owners_of(
@@ -145,7 +144,7 @@ impl NotificationStore for MemoryNotifications {
             .iter()
             .filter_map(|image| {
                 let item = items.get(&owner_key(image))?;
-                Some((image.clone(), super::owner_in(item)?))
+                Some((image.clone(), super::items::owner_in(item)?))
             })
             .collect())
     }
@@ -257,7 +256,7 @@ impl NotificationStore for MemoryNotifications {
         let mut items = self.lock();
         let owner = items
             .entry(owner_key(image_id))
-            .or_insert_with(|| super::owner_key(image_id));
+            .or_insert_with(|| super::items::owner_key(image_id));
         if owner.contains_key("owner_id") {
             return Ok(Held::OwnerKnown);
         }

@@ -4,15 +4,16 @@
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem};
 use std::collections::HashMap;
 use std::error::Error;
 
+mod item;
+
+pub use item::{Item, image_of_pk, image_pk, is_condition_failure, n, s};
+
 use crate::batch::Deadline;
 use crate::retry::{Attempt, is_transient, pause, with_backoff};
-
-/// A DynamoDB item, as the SDK holds it.
-pub type Item = HashMap<String, AttributeValue>;
 
 /// BatchGetItem takes at most 100 keys.
 pub const MAX_BATCH_GET_KEYS: usize = 100;

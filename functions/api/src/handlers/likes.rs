@@ -1,0 +1,91 @@
+//! `PUT` and `DELETE /images/{id}/like`: a like state change written with its event in one
+//! conditional write (the relay publishes the event from the table's stream).
+
+use snapglow::contracts::{Envelope, SocialEvent, Timestamp};
+
+use super::Api;
+use crate::error::HandlerError;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::problem::Problem;
+use crate::store::{LikeChange, LikeState, Status, Store};
+use crate::views::LikeView;
+
+/// Attempts at a like change when other requests of the same user keep changing it.
+const LIKE_ATTEMPTS: usize = 3;
+
+/// The next like state for a request, or `None` when the state already is what was asked
+/// (a repeated PUT or DELETE changes nothing and emits nothing). `occurred_at` never goes
+/// back for one (image, user): consumers that order by time agree with the revision order.
+pub fn next_like(previous: Option<LikeState>, liked: bool, now_ms: i64) -> Option<LikeState> {
+    match previous {
+        Some(state) if state.liked == liked => None,
+        None if !liked => None,
+        Some(state) => Some(LikeState {
+            liked,
+            revision: state.revision + 1,
+            occurred_at_ms: now_ms.max(state.occurred_at_ms + 1),
+        }),
+        None => Some(LikeState {
+            liked,
+            revision: 1,
+            occurred_at_ms: now_ms,
+        }),
+    }
+}
+
+impl<S: Store> Api<S> {
+    pub(super) async fn set_like(
+        &self,
+        sub: &str,
+        id: &str,
+        liked: bool,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, HandlerError> {
+        let image = self.visible_image(sub, id).await?;
+        if image.status != Status::Published {
+            return Err(Problem::not_published(format!(
+                "image {id} is {}; only published images can be liked",
+                image.status.as_str()
+            ))
+            .into());
+        }
+        let view = |liked, revision| {
+            let image_id = id.to_owned();
+            ApiResponse::json(
+                200,
+                &LikeView {
+                    image_id,
+                    liked,
+                    revision,
+                },
+            )
+        };
+        for _ in 0..LIKE_ATTEMPTS {
+            let previous = self.store.like_state(id, sub).await?;
+            let Some(next) = next_like(previous, liked, Timestamp::now().millis()) else {
+                let (liked, revision) = previous.map_or((false, 0), |s| (s.liked, s.revision));
+                return Ok(view(liked, revision));
+            };
+            let envelope = Envelope {
+                event_id: uuid::Uuid::new_v4(),
+                occurred_at: Timestamp::from_millis(next.occurred_at_ms),
+                correlation_id: request.correlation_id.clone(),
+                producer: "api".into(),
+                event: SocialEvent::like(id, sub, liked, Some(next.revision)),
+            };
+            let change = LikeChange {
+                image_id: id.to_owned(),
+                user_id: sub.to_owned(),
+                previous,
+                next,
+                event_id: envelope.event_id.to_string(),
+                event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
+            };
+            if self.store.write_like(&change).await? {
+                return Ok(view(liked, next.revision));
+            }
+            // Another request of this user changed the state in between: decide again on it.
+        }
+        Err(Problem::busy("the like changed under concurrent requests; retry").into())
+    }
+}

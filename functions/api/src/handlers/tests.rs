@@ -1,0 +1,423 @@
+//! The handlers over the in-memory store, which keeps the table's conditions.
+
+use super::*;
+use crate::http::{MAX_BODY_BYTES, correlation_id};
+use crate::store::memory::MemoryStore;
+use crate::store::{ImageRecord, LikeState, Status};
+use snapglow::contracts::{Envelope, SocialEvent};
+use std::collections::BTreeMap;
+
+fn api() -> Api<MemoryStore> {
+    Api {
+        store: MemoryStore::default(),
+        max_upload_bytes: 1000,
+        uploads_per_hour: 2,
+        upload_url_ttl_seconds: 300,
+    }
+}
+
+fn request(method: &str, path: &str, sub: Option<&str>, body: &str) -> ApiRequest {
+    ApiRequest {
+        method: method.into(),
+        path: path.into(),
+        sub: sub.map(str::to_owned),
+        correlation_id: "corr-1".into(),
+        body: body.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+fn json(response: &ApiResponse) -> serde_json::Value {
+    serde_json::from_slice(&response.body).unwrap()
+}
+
+fn publish(api: &Api<MemoryStore>, id: &str, owner: &str) {
+    let order = api.store.images.lock().unwrap().len() as i64;
+    api.store.images.lock().unwrap().insert(
+        id.into(),
+        ImageRecord {
+            image_id: id.into(),
+            owner_id: owner.into(),
+            owner_name: Some(format!("{owner}-name")),
+            published_at_ms: Some(order + 10),
+            status: Status::Published,
+            content_type: "image/jpeg".into(),
+            created_at_ms: 1,
+            correlation_id: "c".into(),
+            reason: None,
+            message: None,
+            renditions: vec![snapglow::contracts::RenditionV1 {
+                name: "thumb".into(),
+                key: format!("renditions/{id}/thumb.jpg"),
+                width: 320,
+                height: 240,
+                bytes: 10,
+                content_type: "image/jpeg".into(),
+            }],
+        },
+    );
+}
+
+#[tokio::test]
+async fn the_feed_lists_published_images_newest_first_with_counts_and_the_callers_likes() {
+    // Prepare: two published images of alice, one pending of carol; bob likes the older
+    let api = api();
+    publish(&api, "older", "alice");
+    publish(&api, "newer", "alice");
+    api.handle(request(
+        "POST",
+        "/uploads",
+        Some("carol"),
+        r#"{"content_type":"image/png","content_length":10}"#,
+    ))
+    .await;
+    let liked = api
+        .handle(request("PUT", "/images/older/like", Some("bob"), ""))
+        .await;
+    assert_eq!(liked.status, 200);
+
+    // Act
+    let feed = api.handle(request("GET", "/feed", Some("bob"), "")).await;
+    let too_long = api
+        .handle(ApiRequest {
+            query: BTreeMap::from([("limit".into(), "51".into())]),
+            ..request("GET", "/feed", Some("bob"), "")
+        })
+        .await;
+
+    // Assess
+    assert_eq!(feed.status, 200);
+    let items = json(&feed)["items"].as_array().unwrap().clone();
+    let summary: Vec<(String, String, i64, bool)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["image_id"].as_str().unwrap().to_owned(),
+                i["owner_name"].as_str().unwrap().to_owned(),
+                i["likes"].as_i64().unwrap(),
+                i["liked_by_me"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("newer".into(), "alice-name".into(), 0, false),
+            ("older".into(), "alice-name".into(), 1, true),
+        ]
+    );
+    assert_eq!(
+        items[0]["thumbnail"]["url"],
+        "https://renditions.example/renditions/newer/thumb.jpg?signed"
+    );
+    assert_eq!(too_long.status, 400, "a feed page is at most 50 images");
+}
+
+#[tokio::test]
+async fn an_upload_is_issued_for_the_callers_own_key_and_recorded_pending() {
+    // Act
+    let api = api();
+    let response = api
+        .handle(request(
+            "POST",
+            "/uploads",
+            Some("alice"),
+            r#"{"content_type":"image/jpeg","content_length":500}"#,
+        ))
+        .await;
+
+    // Assess
+    assert_eq!(
+        response.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let body = json(&response);
+    let id = body["image_id"].as_str().unwrap();
+    assert!(
+        body["upload"]["url"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("uploads/alice/{id}"))
+    );
+    assert_eq!(body["upload"]["headers"]["content-length"], "500");
+    let image = api.store.images.lock().unwrap()[id].clone();
+    assert_eq!(
+        (
+            image.owner_id.as_str(),
+            image.status,
+            image.correlation_id.as_str()
+        ),
+        ("alice", Status::Pending, "corr-1")
+    );
+    assert!(
+        response
+            .headers
+            .contains(&("x-correlation-id".into(), "corr-1".into()))
+    );
+}
+
+#[tokio::test]
+async fn bad_uploads_are_refused_each_with_its_status_and_problem_type() {
+    let api = api();
+    for (body, status, kind) in [
+        (
+            r#"{"content_type":"text/html","content_length":5}"#,
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            r#"{"content_type":"image/png","content_length":0}"#,
+            413,
+            "upload-size",
+        ),
+        (
+            r#"{"content_type":"image/png","content_length":1001}"#,
+            413,
+            "upload-size",
+        ),
+        (
+            r#"{"content_type":"image/png","content_length":5,"owner":"bob"}"#,
+            400,
+            "invalid-body",
+        ),
+        (r#"{"content_type":"image/png"}"#, 400, "invalid-body"),
+    ] {
+        let response = api
+            .handle(request("POST", "/uploads", Some("alice"), body))
+            .await;
+        assert_eq!(response.status, status, "{body}");
+        assert_eq!(
+            json(&response)["type"],
+            format!("urn:snapglow:problem:{kind}"),
+            "{body}"
+        );
+        assert_eq!(response.headers[0].1, "application/problem+json");
+    }
+    let unknown = api
+        .handle(request(
+            "POST",
+            "/uploads",
+            Some("alice"),
+            r#"{"content_type":"image/png","content_length":5,"owner":"bob"}"#,
+        ))
+        .await;
+    assert!(
+        json(&unknown)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `owner`")
+    );
+    let huge = "x".repeat(MAX_BODY_BYTES + 1);
+    assert_eq!(
+        api.handle(request("POST", "/uploads", Some("alice"), &huge))
+            .await
+            .status,
+        413
+    );
+    assert_eq!(
+        api.handle(request("POST", "/uploads", None, "{}"))
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn the_hourly_upload_quota_answers_429_with_retry_after() {
+    let api = api();
+    let ask = r#"{"content_type":"image/png","content_length":5}"#;
+    assert_eq!(
+        api.handle(request("POST", "/uploads", Some("alice"), ask))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        api.handle(request("POST", "/uploads", Some("alice"), ask))
+            .await
+            .status,
+        201
+    );
+    let third = api
+        .handle(request("POST", "/uploads", Some("alice"), ask))
+        .await;
+    assert_eq!(third.status, 429);
+    assert!(third.headers.iter().any(|(k, _)| k == "retry-after"));
+    assert_eq!(
+        api.handle(request("POST", "/uploads", Some("bob"), ask))
+            .await
+            .status,
+        201,
+        "quotas are per user"
+    );
+}
+
+#[tokio::test]
+async fn a_like_is_recorded_once_with_its_event_and_a_repeat_changes_nothing() {
+    // Prepare
+    let api = api();
+    publish(&api, "sunset", "alice");
+
+    // Act
+    let first = api
+        .handle(request("PUT", "/images/sunset/like", Some("bob"), ""))
+        .await;
+    let again = api
+        .handle(request("PUT", "/images/sunset/like", Some("bob"), ""))
+        .await;
+    let undone = api
+        .handle(request("DELETE", "/images/sunset/like", Some("bob"), ""))
+        .await;
+
+    // Assess: one write per change, each carrying its event with the source's revision
+    assert_eq!(
+        (first.status, json(&first)["revision"].as_u64()),
+        (200, Some(1))
+    );
+    assert_eq!(json(&again)["revision"], 1);
+    assert_eq!(
+        (
+            json(&undone)["liked"].as_bool(),
+            json(&undone)["revision"].as_u64()
+        ),
+        (Some(false), Some(2))
+    );
+    assert_eq!(*api.store.writes.lock().unwrap(), 2);
+    let (state, event) =
+        api.store.likes.lock().unwrap()[&("sunset".to_owned(), "bob".to_owned())].clone();
+    let snapglow::contracts::Decoded::Known(envelope) = Envelope::decode(event.as_bytes()).unwrap()
+    else {
+        panic!("a known event");
+    };
+    assert_eq!(
+        envelope.event,
+        SocialEvent::like("sunset", "bob", false, Some(2))
+    );
+    assert_eq!(
+        (
+            envelope.correlation_id.as_str(),
+            envelope.occurred_at.millis()
+        ),
+        ("corr-1", state.occurred_at_ms)
+    );
+}
+
+#[tokio::test]
+async fn a_change_racing_the_like_is_read_again_and_the_like_lands_on_top_of_it() {
+    let api = api();
+    publish(&api, "sunset", "alice");
+    *api.store.race.lock().unwrap() = Some(LikeState {
+        liked: false,
+        revision: 4,
+        occurred_at_ms: 9_999_999_999_999,
+    });
+    let response = api
+        .handle(request("PUT", "/images/sunset/like", Some("bob"), ""))
+        .await;
+    assert_eq!(
+        json(&response)["revision"],
+        5,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let state = api.store.likes.lock().unwrap()[&("sunset".to_owned(), "bob".to_owned())].0;
+    assert!(
+        state.occurred_at_ms > 9_999_999_999_999,
+        "occurred_at never goes back for one (image, user)"
+    );
+}
+
+#[tokio::test]
+async fn what_a_user_may_not_see_is_not_found_and_pending_images_cannot_be_liked() {
+    let api = api();
+    let issued = api
+        .handle(request(
+            "POST",
+            "/uploads",
+            Some("alice"),
+            r#"{"content_type":"image/png","content_length":5}"#,
+        ))
+        .await;
+    let id = json(&issued)["image_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.handle(request("GET", &format!("/images/{id}"), Some("bob"), ""))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.handle(request(
+            "PUT",
+            &format!("/images/{id}/like"),
+            Some("bob"),
+            ""
+        ))
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        api.handle(request(
+            "PUT",
+            &format!("/images/{id}/like"),
+            Some("alice"),
+            ""
+        ))
+        .await
+        .status,
+        409
+    );
+    let own = api
+        .handle(request("GET", &format!("/images/{id}"), Some("alice"), ""))
+        .await;
+    assert_eq!(
+        (own.status, json(&own)["status"].as_str()),
+        (200, Some("pending"))
+    );
+    assert_eq!(
+        api.handle(request("GET", "/images/nope", Some("alice"), ""))
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_published_image_shows_loadable_renditions_its_count_and_my_like() {
+    let api = api();
+    publish(&api, "sunset", "alice");
+    api.handle(request("PUT", "/images/sunset/like", Some("bob"), ""))
+        .await;
+    let seen = json(
+        &api.handle(request("GET", "/images/sunset", Some("bob"), ""))
+            .await,
+    );
+    assert_eq!(
+        (seen["likes"].as_i64(), seen["liked_by_me"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert!(
+        seen["renditions"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+    let theirs = json(
+        &api.handle(request("GET", "/images/sunset", Some("carol"), ""))
+            .await,
+    );
+    assert_eq!(theirs["liked_by_me"], false);
+}
+
+#[test]
+fn a_correlation_id_is_kept_only_when_it_is_safe_to_log_and_propagate() {
+    assert_eq!(
+        correlation_id(Some("web-123.a:b_c"), "req"),
+        "web-123.a:b_c"
+    );
+    assert_eq!(correlation_id(Some("has space"), "req"), "req");
+    assert_eq!(correlation_id(Some(&"x".repeat(129)), "req"), "req");
+    assert_eq!(correlation_id(None, "req"), "req");
+}

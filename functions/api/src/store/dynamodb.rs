@@ -1,0 +1,389 @@
+//! The AWS adapter's tables: the images table (images, like states, the upload quota),
+//! like-counter's counts and notifier's inbox, read through their own functions' adapters.
+//! One request per method unless its comment says otherwise.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use snapglow::batch::Deadline;
+use snapglow::table::{
+    TableError, batch_get_tables, image_of_pk, image_pk, is_condition_failure, n, s,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{
+    Cursor, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, NewImage, Notification,
+    Status, StoreError,
+};
+
+/// The AWS adapter: the images table, like-counter's and notifier's tables, S3 presigning.
+pub struct AwsStore {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub images_table: String,
+    pub likes: like_counter::table::LikeCounts,
+    pub notifications: notifier::table::InboxReader,
+    pub uploads_bucket: String,
+    pub renditions_bucket: String,
+    pub upload_url_ttl: Duration,
+    pub rendition_url_ttl: Duration,
+}
+
+/// The `feed` of every published image: the partition key of the `by-publication` index.
+/// Hazard: one partition for all of them (a GSI partition takes 1,000 writes and 3,000 reads
+/// per second): far above the publishing rate, but a feed read by very many clients at once
+/// needs a cache in front.
+pub const FEED: &str = "published";
+
+/// How long a page's batch read may keep asking for the keys DynamoDB leaves unprocessed
+/// before the request answers 503: half the function's 10 s timeout, which also bounds the
+/// page's other reads.
+const READ_BUDGET: Duration = Duration::from_secs(5);
+
+fn read_image(
+    table: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<ImageRecord, StoreError> {
+    let corrupt = |detail: &str| {
+        TableError::corrupt_item(
+            table,
+            format!("{detail} in image item {:?}", item.get("pk")),
+        )
+    };
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let renditions = match text("renditions") {
+        Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("unreadable renditions"))?,
+        None => Vec::new(),
+    };
+    let number = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+    };
+    Ok(ImageRecord {
+        image_id: text("image_id").ok_or_else(|| corrupt("no image_id"))?,
+        owner_id: text("owner_id").ok_or_else(|| corrupt("no owner_id"))?,
+        owner_name: text("owner_name"),
+        published_at_ms: number("published_at"),
+        status: text("status")
+            .as_deref()
+            .and_then(Status::parse)
+            .ok_or_else(|| corrupt("no valid status"))?,
+        content_type: text("content_type").unwrap_or_default(),
+        created_at_ms: number("created_at").unwrap_or(0),
+        correlation_id: text("correlation_id").unwrap_or_default(),
+        reason: text("reason"),
+        message: text("message"),
+        renditions,
+    })
+}
+
+/// Records a pending image, as `POST /uploads` does (tests and tools issue uploads with it).
+pub async fn create_pending(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    image: &NewImage,
+) -> Result<(), StoreError> {
+    let mut item = HashMap::from([
+        ("pk".to_owned(), s(image_pk(&image.image_id))),
+        ("sk".to_owned(), s("IMAGE")),
+        ("image_id".to_owned(), s(&image.image_id)),
+        ("owner_id".to_owned(), s(&image.owner_id)),
+        ("status".to_owned(), s(Status::Pending.as_str())),
+        ("content_type".to_owned(), s(&image.content_type)),
+        ("content_length".to_owned(), n(image.content_length)),
+        ("upload_key".to_owned(), s(&image.upload_key)),
+        ("correlation_id".to_owned(), s(&image.correlation_id)),
+        ("created_at".to_owned(), n(image.created_at_ms)),
+        ("expires_at".to_owned(), n(image.expires_at_s)),
+    ]);
+    if let Some(name) = &image.owner_name {
+        item.insert("owner_name".to_owned(), s(name));
+    }
+    dynamodb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        // A fresh v4 id never collides; the condition makes sure of it.
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await
+        .map_err(|e| TableError::from_sdk(table, e))?;
+    Ok(())
+}
+
+impl AwsStore {
+    /// A page of image items of one index partition, newest first (both indexes sort by time).
+    async fn newest_first(
+        &self,
+        index: &str,
+        key: &str,
+        value: &str,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
+        let output = self
+            .dynamodb
+            .query()
+            .table_name(&self.images_table)
+            .index_name(index)
+            .key_condition_expression("#key = :value")
+            .expression_attribute_names("#key", key)
+            .expression_attribute_values(":value", s(value))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(after.map(Cursor::into_item))
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
+        let images = output
+            .items()
+            .iter()
+            .map(|item| read_image(&self.images_table, item))
+            .collect::<Result<_, _>>()?;
+        Ok((
+            images,
+            output.last_evaluated_key.and_then(Cursor::from_item),
+        ))
+    }
+}
+
+impl Images for AwsStore {
+    async fn take_upload_slot(
+        &self,
+        user_id: &str,
+        hour_start_ms: i64,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.images_table)
+            .key("pk", s(format!("QUOTA#{user_id}")))
+            .key("sk", s(format!("HOUR#{hour_start_ms}")))
+            .update_expression("ADD issued :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(issued) OR issued < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            // Kept a day past its hour, then TTL removes it.
+            .expression_attribute_values(":expires", n(hour_start_ms / 1000 + 86_400))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(TableError::from_sdk(&self.images_table, e).into()),
+        }
+    }
+
+    async fn create_image(&self, image: &NewImage) -> Result<(), StoreError> {
+        create_pending(&self.dynamodb, &self.images_table, image).await
+    }
+    async fn image(&self, image_id: &str) -> Result<Option<ImageRecord>, StoreError> {
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.images_table)
+            .key("pk", s(image_pk(image_id)))
+            .key("sk", s("IMAGE"))
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
+        output
+            .item
+            .map(|item| read_image(&self.images_table, &item))
+            .transpose()
+    }
+
+    async fn my_images(
+        &self,
+        user_id: &str,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
+        self.newest_first("by-owner", "owner_id", user_id, limit, after)
+            .await
+    }
+
+    async fn feed(
+        &self,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
+        self.newest_first("by-publication", "feed", FEED, limit, after)
+            .await
+    }
+}
+
+impl Likes for AwsStore {
+    async fn like_state(
+        &self,
+        image_id: &str,
+        user_id: &str,
+    ) -> Result<Option<LikeState>, StoreError> {
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.images_table)
+            .key("pk", s(image_pk(image_id)))
+            .key("sk", s(format!("LIKE#{user_id}")))
+            // A user reads back what they just did: the next change is conditional on it.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let number = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        let corrupt = || {
+            TableError::corrupt_item(
+                &self.images_table,
+                format!("like item of {user_id} on {image_id}"),
+            )
+        };
+        Ok(Some(LikeState {
+            liked: *item
+                .get("liked")
+                .and_then(|v| v.as_bool().ok())
+                .ok_or_else(corrupt)?,
+            revision: number("revision").ok_or_else(corrupt)? as u64,
+            occurred_at_ms: number("occurred_at").ok_or_else(corrupt)?,
+        }))
+    }
+
+    async fn write_like(&self, change: &LikeChange) -> Result<bool, StoreError> {
+        let mut request = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.images_table)
+            .key("pk", s(image_pk(&change.image_id)))
+            .key("sk", s(format!("LIKE#{}", change.user_id)))
+            .update_expression(
+                "SET image_id = :image, user_id = :user, liked = :liked, revision = :revision, occurred_at = :at, event = :event, event_id = :event_id",
+            )
+            .expression_attribute_values(":image", s(&change.image_id))
+            .expression_attribute_values(":user", s(&change.user_id))
+            .expression_attribute_values(":liked", AttributeValue::Bool(change.next.liked))
+            .expression_attribute_values(":revision", n(change.next.revision))
+            .expression_attribute_values(":at", n(change.next.occurred_at_ms))
+            .expression_attribute_values(":event", s(&change.event_json))
+            .expression_attribute_values(":event_id", s(&change.event_id));
+        request = match &change.previous {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(previous) => request
+                .condition_expression("revision = :previous")
+                .expression_attribute_values(":previous", n(previous.revision)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(TableError::from_sdk(&self.images_table, e).into()),
+        }
+    }
+
+    async fn like_count(&self, image_id: &str) -> Result<i64, StoreError> {
+        self.likes.count(image_id).await.map_err(StoreError::from)
+    }
+
+    async fn likes_of(
+        &self,
+        image_ids: &[String],
+        user_id: &str,
+    ) -> Result<HashMap<String, (i64, bool)>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut likes: HashMap<String, (i64, bool)> = image_ids
+            .iter()
+            .map(|id| (id.clone(), (0, false)))
+            .collect();
+        if image_ids.is_empty() {
+            return Ok(likes);
+        }
+        let keys = |sk: &dyn Fn(&str) -> String| {
+            image_ids
+                .iter()
+                .map(|id| {
+                    HashMap::from([
+                        ("pk".to_owned(), s(image_pk(id))),
+                        ("sk".to_owned(), s(sk(id))),
+                    ])
+                })
+                .collect::<Vec<_>>()
+        };
+        let table = |keys| {
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .build()
+                .expect("keys are set")
+        };
+        // One BatchGetItem for the page: the counts and the caller's like states (2 keys per
+        // image; BatchGetItem takes 100, so a feed page is at most 50 images). Keys DynamoDB
+        // leaves unprocessed are asked again after a pause, within the read's budget.
+        let request = HashMap::from([
+            (
+                self.likes.table_name().to_owned(),
+                table(keys(&|_| "COUNT".to_owned())),
+            ),
+            (
+                self.images_table.clone(),
+                table(keys(&|_| format!("LIKE#{user_id}"))),
+            ),
+        ]);
+        let read = batch_get_tables(
+            &self.dynamodb,
+            request,
+            &Deadline::after(READ_BUDGET),
+            || {},
+        )
+        .await?;
+        for (table_name, items) in read {
+            for item in items {
+                let image_id = item
+                    .get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|pk| image_of_pk(pk))
+                    .unwrap_or_default()
+                    .to_owned();
+                let Some(entry) = likes.get_mut(&image_id) else {
+                    continue;
+                };
+                if table_name == self.images_table {
+                    entry.1 = item.get("liked").and_then(|v| v.as_bool().ok()) == Some(&true);
+                } else {
+                    entry.0 = item
+                        .get("likes")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+        Ok(likes)
+    }
+}
+
+impl Inbox for AwsStore {
+    async fn inbox(
+        &self,
+        user_id: &str,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<Notification>, Option<Cursor>), StoreError> {
+        let (notifications, next) = self
+            .notifications
+            .inbox_page(user_id, limit, after.map(Cursor::into_item))
+            .await
+            .map_err(StoreError::from)?;
+        Ok((notifications, next.and_then(Cursor::from_item)))
+    }
+
+    async fn mark_read(&self, user_id: &str, key: &str) -> Result<bool, StoreError> {
+        self.notifications
+            .mark_read(user_id, key)
+            .await
+            .map_err(StoreError::from)
+    }
+}

@@ -1,0 +1,194 @@
+//! The API's store in memory, for the handlers' tests. It keeps the conditions the handlers
+//! rely on: an upload slot is taken only under the hour's limit, a like is written only over
+//! the state it was decided on, a notification is marked read once, listings are newest first
+//! and at most `limit` long.
+//!
+//! A test plays a competing request of the same user with [`MemoryStore::race`]: its like
+//! state is committed right before the next like write, which then finds the state changed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use super::{
+    Cursor, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, Links, NewImage,
+    Notification, Presigned, Status, StoreError,
+};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    pub images: Mutex<BTreeMap<String, ImageRecord>>,
+    /// (image, user) → the like state and the event its write carried.
+    pub likes: Mutex<BTreeMap<(String, String), (LikeState, String)>>,
+    /// (user, hour start) → uploads issued.
+    pub slots: Mutex<BTreeMap<(String, i64), u64>>,
+    /// user → their inbox, newest first.
+    pub inboxes: Mutex<BTreeMap<String, Vec<Notification>>>,
+    /// A competing request's change, committed right before the next like write.
+    pub race: Mutex<Option<LikeState>>,
+    /// Like writes that were applied.
+    pub writes: Mutex<usize>,
+}
+
+/// At most `limit` of `items`, in their order (the twin hands out no cursors).
+fn page<T>(mut items: Vec<T>, limit: i32) -> (Vec<T>, Option<Cursor>) {
+    items.truncate(usize::try_from(limit).unwrap_or(0));
+    (items, None)
+}
+
+impl Images for MemoryStore {
+    async fn take_upload_slot(
+        &self,
+        user: &str,
+        hour: i64,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        let mut slots = self.slots.lock().unwrap();
+        let used = slots.entry((user.to_owned(), hour)).or_default();
+        Ok(*used < limit && {
+            *used += 1;
+            true
+        })
+    }
+
+    async fn create_image(&self, image: &NewImage) -> Result<(), StoreError> {
+        self.images.lock().unwrap().insert(
+            image.image_id.clone(),
+            ImageRecord {
+                image_id: image.image_id.clone(),
+                owner_id: image.owner_id.clone(),
+                owner_name: image.owner_name.clone(),
+                published_at_ms: None,
+                status: Status::Pending,
+                content_type: image.content_type.clone(),
+                created_at_ms: image.created_at_ms,
+                correlation_id: image.correlation_id.clone(),
+                reason: None,
+                message: None,
+                renditions: vec![],
+            },
+        );
+        Ok(())
+    }
+
+    async fn image(&self, id: &str) -> Result<Option<ImageRecord>, StoreError> {
+        Ok(self.images.lock().unwrap().get(id).cloned())
+    }
+
+    async fn my_images(
+        &self,
+        user: &str,
+        limit: i32,
+        _: Option<Cursor>,
+    ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
+        let mut mine: Vec<ImageRecord> = (self.images.lock().unwrap().values())
+            .filter(|i| i.owner_id == user)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|i| std::cmp::Reverse(i.created_at_ms));
+        Ok(page(mine, limit))
+    }
+
+    async fn feed(
+        &self,
+        limit: i32,
+        _: Option<Cursor>,
+    ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
+        let mut published: Vec<ImageRecord> = (self.images.lock().unwrap().values())
+            .filter(|i| i.status == Status::Published)
+            .cloned()
+            .collect();
+        published.sort_by_key(|i| std::cmp::Reverse(i.published_at_ms));
+        Ok(page(published, limit))
+    }
+}
+
+impl Likes for MemoryStore {
+    async fn like_state(&self, id: &str, user: &str) -> Result<Option<LikeState>, StoreError> {
+        let likes = self.likes.lock().unwrap();
+        Ok(likes
+            .get(&(id.to_owned(), user.to_owned()))
+            .map(|(s, _)| *s))
+    }
+
+    async fn write_like(&self, change: &LikeChange) -> Result<bool, StoreError> {
+        let key = (change.image_id.clone(), change.user_id.clone());
+        let mut likes = self.likes.lock().unwrap();
+        if let Some(raced) = self.race.lock().unwrap().take() {
+            likes.insert(key.clone(), (raced, "{}".into()));
+        }
+        // The table's condition: the stored revision is still the one the change replaces.
+        if likes.get(&key).map(|(s, _)| s.revision) != change.previous.map(|p| p.revision) {
+            return Ok(false);
+        }
+        *self.writes.lock().unwrap() += 1;
+        likes.insert(key, (change.next, change.event_json.clone()));
+        Ok(true)
+    }
+
+    async fn like_count(&self, id: &str) -> Result<i64, StoreError> {
+        let likes = self.likes.lock().unwrap();
+        let count = likes
+            .iter()
+            .filter(|((image, _), (state, _))| image == id && state.liked)
+            .count();
+        Ok(count as i64)
+    }
+
+    async fn likes_of(
+        &self,
+        ids: &[String],
+        user: &str,
+    ) -> Result<HashMap<String, (i64, bool)>, StoreError> {
+        let mut all = HashMap::new();
+        for id in ids {
+            let mine = self.like_state(id, user).await?.is_some_and(|s| s.liked);
+            all.insert(id.clone(), (self.like_count(id).await?, mine));
+        }
+        Ok(all)
+    }
+}
+
+impl Inbox for MemoryStore {
+    async fn inbox(
+        &self,
+        user: &str,
+        limit: i32,
+        _: Option<Cursor>,
+    ) -> Result<(Vec<Notification>, Option<Cursor>), StoreError> {
+        let inboxes = self.inboxes.lock().unwrap();
+        Ok(page(inboxes.get(user).cloned().unwrap_or_default(), limit))
+    }
+
+    /// Like notifier's conditional update: true only when an unread notification of the
+    /// user's own inbox became read.
+    async fn mark_read(&self, user: &str, key: &str) -> Result<bool, StoreError> {
+        let mut inboxes = self.inboxes.lock().unwrap();
+        let unread =
+            (inboxes.get_mut(user).into_iter().flatten()).find(|n| n.key == key && n.unread);
+        Ok(unread.map(|n| n.unread = false).is_some())
+    }
+}
+
+impl Links for MemoryStore {
+    async fn upload_url(
+        &self,
+        key: &str,
+        content_type: &str,
+        length: u64,
+    ) -> Result<Presigned, StoreError> {
+        Ok(Presigned {
+            method: "PUT".into(),
+            url: format!(
+                "https://uploads.example/{key}?X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"
+            ),
+            headers: BTreeMap::from([
+                ("content-type".into(), content_type.into()),
+                ("content-length".into(), length.to_string()),
+            ]),
+        })
+    }
+
+    async fn rendition_url(&self, key: &str) -> Result<String, StoreError> {
+        Ok(format!("https://renditions.example/{key}?signed"))
+    }
+}

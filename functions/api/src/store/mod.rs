@@ -1,0 +1,217 @@
+//! What the API needs of its table, of the read models it reads, and of S3: four small
+//! traits by resource ([`Images`], [`Likes`], [`Inbox`], [`Links`]; [`Store`] is all four),
+//! the AWS adapter ([`AwsStore`]: `dynamodb.rs`, `s3.rs`), the in-memory twin
+//! ([`memory::MemoryStore`]) and the plain data they speak.
+//!
+//! The images table (one owner: this API; resize may only flip a pending image's status):
+//! - `IMAGE#{id}` / `IMAGE`: the image (`owner_id`, `owner_name`, `status`, `content_type`,
+//!   `upload_key`, `correlation_id`, `created_at`; once published, renditions and `feed` /
+//!   `published_at`, the keys of the `by-publication` index; `expires_at` while pending);
+//! - `IMAGE#{id}` / `LIKE#{user}`: who likes what, the source of truth (`liked`, `revision`,
+//!   `occurred_at`), with the change's `event` and `event_id` for the relay;
+//! - `QUOTA#{user}` / `HOUR#{start}`: uploads issued to the user in that hour.
+//!
+//! An item's `event` is the envelope its latest change emits, exactly as it goes on the
+//! stream: written by the same conditional write as the change, published by the relay from
+//! the table's stream. There is no second write that could fail on its own.
+
+mod cursor;
+mod dynamodb;
+pub mod memory;
+mod s3;
+
+pub use cursor::{Cursor, CursorValue};
+pub use dynamodb::{AwsStore, FEED, create_pending};
+
+use snapglow::contracts::RenditionV1;
+use snapglow::table::TableError;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A table's failure, sorted (transient, rejected, corrupt item) as every function of the
+    /// project sorts them.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// S3 would not presign (a bad key or expiry): a bug, not load.
+    #[error("presigning {what}")]
+    Presign {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// Whether DynamoDB refused the request as invalid: with a client's cursor as the start
+    /// key, the cursor (ours are DynamoDB's own keys, which it always takes back).
+    pub fn is_start_key_refusal(&self) -> bool {
+        matches!(self, StoreError::Table(TableError::Rejected { .. }))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Published,
+    Rejected,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Published => "published",
+            Status::Rejected => "rejected",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Status> {
+        match text {
+            "pending" => Some(Status::Pending),
+            "published" => Some(Status::Published),
+            "rejected" => Some(Status::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// An image as the images table holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub image_id: String,
+    pub owner_id: String,
+    /// The owner's username when the upload was issued (the token's `username` claim).
+    pub owner_name: Option<String>,
+    pub published_at_ms: Option<i64>,
+    pub status: Status,
+    pub content_type: String,
+    pub created_at_ms: i64,
+    pub correlation_id: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub renditions: Vec<RenditionV1>,
+}
+
+/// A new pending image, issued with its upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewImage {
+    pub image_id: String,
+    pub owner_id: String,
+    pub owner_name: Option<String>,
+    pub content_type: String,
+    pub content_length: u64,
+    pub upload_key: String,
+    pub correlation_id: String,
+    pub created_at_ms: i64,
+    /// A pending image whose upload never came is forgotten (TTL, epoch seconds).
+    pub expires_at_s: i64,
+}
+
+/// One user's like state of one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LikeState {
+    pub liked: bool,
+    pub revision: u64,
+    pub occurred_at_ms: i64,
+}
+
+/// A like state change and the event it emits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LikeChange {
+    pub image_id: String,
+    pub user_id: String,
+    /// The state this change replaces (`None`: there was none); the write applies only over it.
+    pub previous: Option<LikeState>,
+    pub next: LikeState,
+    pub event_id: String,
+    pub event_json: String,
+}
+
+/// A presigned request: what the client must send, exactly.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Presigned {
+    pub method: String,
+    pub url: String,
+    /// Headers that are part of the signature: sent with other values, the URL is refused.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// One notification as the API shows it.
+pub use notifier::inbox::Notification;
+
+/// The images table's images, and the upload quota it keeps beside them.
+pub trait Images {
+    /// Takes one of the user's upload slots for the hour starting at `hour_start_ms`; false
+    /// when the hour's `limit` is spent.
+    fn take_upload_slot(
+        &self,
+        user_id: &str,
+        hour_start_ms: i64,
+        limit: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>>;
+    fn create_image(&self, image: &NewImage) -> impl Future<Output = Result<(), StoreError>>;
+    fn image(
+        &self,
+        image_id: &str,
+    ) -> impl Future<Output = Result<Option<ImageRecord>, StoreError>>;
+    fn my_images(
+        &self,
+        user_id: &str,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> impl Future<Output = Result<(Vec<ImageRecord>, Option<Cursor>), StoreError>>;
+    /// Published images of everyone, newest first.
+    fn feed(
+        &self,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> impl Future<Output = Result<(Vec<ImageRecord>, Option<Cursor>), StoreError>>;
+}
+
+/// Likes: each user's like state (the images table, written with its event) and
+/// like-counter's counts (a read model that lags the states by the pipeline).
+pub trait Likes {
+    fn like_state(
+        &self,
+        image_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<LikeState>, StoreError>>;
+    /// Writes the change if the stored state is still `change.previous`; false otherwise.
+    fn write_like(&self, change: &LikeChange) -> impl Future<Output = Result<bool, StoreError>>;
+    fn like_count(&self, image_id: &str) -> impl Future<Output = Result<i64, StoreError>>;
+    /// Per image: its like count and whether `user_id` likes it, in one read for the page.
+    fn likes_of(
+        &self,
+        image_ids: &[String],
+        user_id: &str,
+    ) -> impl Future<Output = Result<HashMap<String, (i64, bool)>, StoreError>>;
+}
+
+/// The caller's inbox: the read side of notifier's table.
+pub trait Inbox {
+    fn inbox(
+        &self,
+        user_id: &str,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> impl Future<Output = Result<(Vec<Notification>, Option<Cursor>), StoreError>>;
+    fn mark_read(&self, user_id: &str, key: &str)
+    -> impl Future<Output = Result<bool, StoreError>>;
+}
+
+/// Presigned S3 requests (signed locally: no request is sent).
+pub trait Links {
+    fn upload_url(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: u64,
+    ) -> impl Future<Output = Result<Presigned, StoreError>>;
+    fn rendition_url(&self, key: &str) -> impl Future<Output = Result<String, StoreError>>;
+}
+
+/// Everything the handlers use.
+pub trait Store: Images + Likes + Inbox + Links {}
+
+impl<T: Images + Likes + Inbox + Links> Store for T {}

@@ -1,0 +1,101 @@
+//! What the API answers, as typed views: the JSON shapes clients (web/) read. A field added
+//! here is a field every client sees; one removed or renamed breaks them.
+
+use serde::Serialize;
+
+use crate::store::Presigned;
+
+#[derive(Debug, Serialize)]
+pub struct UploadIssued {
+    pub image_id: String,
+    pub status: &'static str,
+    pub upload: Presigned,
+    pub expires_in_seconds: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RenditionView {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub content_type: String,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageView {
+    pub image_id: String,
+    pub owner_id: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub created_at: String,
+    pub renditions: Vec<RenditionView>,
+    pub likes: i64,
+    pub liked_by_me: bool,
+}
+
+/// One of the caller's own images, in `GET /me/images`.
+#[derive(Debug, Serialize)]
+pub struct MyImageView {
+    pub image_id: String,
+    pub status: &'static str,
+    /// Why it was rejected (`null` otherwise).
+    pub reason: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Thumbnail {
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FeedItem {
+    pub image_id: String,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub published_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<Thumbnail>,
+    pub likes: i64,
+    pub liked_by_me: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LikeView {
+    pub image_id: String,
+    pub liked: bool,
+    pub revision: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotificationView {
+    pub id: String,
+    pub kind: String,
+    pub image_id: String,
+    pub text: String,
+    pub actors: Vec<String>,
+    /// For likes: how many this notification counts (`actors` names the latest few).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub likes: Option<i64>,
+    pub unread: bool,
+    pub created_at: String,
+}
+
+/// How many of the named notifications `POST /me/notifications/read` marked read.
+#[derive(Debug, Serialize)]
+pub struct Marked {
+    pub marked: usize,
+}

@@ -1,0 +1,144 @@
+//! The inbox's read side, which the API uses: a user's notifications, newest activity first,
+//! and marking one read. A reader writes no event's effect, so it takes no retention.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use snapglow::dedup::expires_at;
+use snapglow::table::{Item, TableError, image_pk, is_condition_failure, s};
+use std::time::Duration;
+
+use super::EarlyLike;
+use super::items::{read_early, read_notification};
+use crate::inbox::{Notification, user_pk};
+
+/// The notifications table as the API reads it.
+pub struct InboxReader {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// One page of an inbox and where the next one starts (DynamoDB's LastEvaluatedKey).
+pub type InboxPage = (Vec<Notification>, Option<Item>);
+
+impl InboxReader {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// A user's inbox, most recent activity first. Expired entries (TTL deletion lags by up to two days) and
+    /// likes notifications whose every like was undone are left out.
+    pub async fn inbox(&self, user_id: &str) -> Result<Vec<Notification>, TableError> {
+        let mut notifications = Vec::new();
+        let mut start = None;
+        loop {
+            // DynamoDB's own page size (1 MB) bounds each query.
+            let (page, next) = self.inbox_page(user_id, i32::MAX, start).await?;
+            notifications.extend(page);
+            start = next;
+            if start.is_none() {
+                return Ok(notifications);
+            }
+        }
+    }
+
+    /// Up to `limit` items of a user's inbox, most recent activity first, from `start` (a
+    /// previous page's end). A page may hold fewer notifications than `limit`: expired
+    /// items and likes notifications whose every like was undone are left out after reading.
+    pub async fn inbox_page(
+        &self,
+        user_id: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<InboxPage, TableError> {
+        let now_s = expires_at(Duration::ZERO);
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("by-activity")
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(user_pk(user_id)))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.table, e))?;
+        let notifications = output
+            .items()
+            .iter()
+            .filter_map(|item| read_notification(item, now_s))
+            .collect();
+        Ok((notifications, output.last_evaluated_key))
+    }
+
+    /// Marks one notification of `user_id` read; false when there is no such notification.
+    /// Only `unread` changes: the notifier owns everything else in the item.
+    pub async fn mark_read(&self, user_id: &str, key: &str) -> Result<bool, TableError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(user_pk(user_id)))
+            .key("sk", s(key))
+            .update_expression("SET unread = :read")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":read", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(TableError::from_sdk(&self.table, e)),
+        }
+    }
+}
+
+impl InboxReader {
+    /// The likes kept for an image whose owner the notifier does not know yet (a drill's check
+    /// that none is left behind).
+    pub async fn kept_likes(&self, image_id: &str) -> Result<Vec<EarlyLike>, TableError> {
+        kept_likes(&self.client, &self.table, image_id, || {}).await
+    }
+}
+
+/// Every like kept under an image, read strongly consistent, page by page (`on_request`: once
+/// per Query sent).
+pub(super) async fn kept_likes(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    image_id: &str,
+    on_request: impl Fn(),
+) -> Result<Vec<EarlyLike>, TableError> {
+    let mut early = Vec::new();
+    let mut start = None;
+    loop {
+        on_request();
+        let output = client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :early)")
+            .expression_attribute_values(":pk", s(image_pk(image_id)))
+            .expression_attribute_values(":early", s("EARLY#"))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(table, e))?;
+        for item in output.items() {
+            early.push(read_early(item).ok_or_else(|| {
+                TableError::corrupt_item(table, format!("an early like {item:?}"))
+            })?);
+        }
+        start = output.last_evaluated_key;
+        if start.is_none() {
+            return Ok(early);
+        }
+    }
+}
