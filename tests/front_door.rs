@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 use snapglow_local::lambda::http::call;
 use snapglow_local::scenarios::client::{ApiClient, sub_of};
+use snapglow_local::stack::presigned::PresignedGate;
 use snapglow_local::triggers::http::HttpApiServer;
 use snapglow_local::triggers::pipeline::run_until_idle;
 use snapglow_local::triggers::{Mapping, mappings};
@@ -15,13 +16,15 @@ use std::time::Duration;
 struct Stage {
     test: TestStack,
     server: HttpApiServer,
+    _gate: PresignedGate,
     pipeline: Vec<Mapping>,
 }
 
 async fn stage(purpose: &str) -> Stage {
     let test = TestStack::start().await;
     let logs = test.state_dir(purpose);
-    let server = HttpApiServer::start(&test.stack, &test.binaries(), &logs, 0)
+    let gate = PresignedGate::for_stack(&test.stack).await.unwrap();
+    let server = HttpApiServer::start(&test.stack, &test.binaries(), &logs, 0, &gate.url)
         .await
         .unwrap();
     let pipeline = mappings(&test.stack, &test.binaries(), &logs, &Default::default())
@@ -30,6 +33,7 @@ async fn stage(purpose: &str) -> Stage {
     Stage {
         test,
         server,
+        _gate: gate,
         pipeline,
     }
 }
@@ -472,7 +476,8 @@ async fn likes_recorded_while_the_stream_refuses_writes_reach_it_after_and_count
         checkpoints_dir: Some(logs.join(checkpoints)),
         ..Default::default()
     };
-    let server = HttpApiServer::start(&test.stack, &test.binaries(), &logs, 0)
+    let gate = PresignedGate::for_stack(&test.stack).await.unwrap();
+    let server = HttpApiServer::start(&test.stack, &test.binaries(), &logs, 0, &gate.url)
         .await
         .unwrap();
     let mut pipeline = mappings(

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use snapglow_local::lambda::http::call;
 use snapglow_local::scenarios::client::ApiClient;
 use snapglow_local::scenarios::producer::like_event;
+use snapglow_local::stack::presigned::PresignedGate;
 use snapglow_local::template::Template;
 use snapglow_local::triggers::http::HttpApiServer;
 use snapglow_local::triggers::pipeline::{run_rounds, run_until_idle};
@@ -291,7 +292,8 @@ async fn an_upload_url_is_good_for_its_own_key_size_and_signer_only() {
     // Prepare: an upload URL the API signed for alice
     let stage = TestStack::start().await;
     let logs = stage.state_dir("grants-presigned");
-    let server = HttpApiServer::start(&stage.stack, &stage.binaries(), &logs, 0)
+    let gate = PresignedGate::for_stack(&stage.stack).await.unwrap();
+    let server = HttpApiServer::start(&stage.stack, &stage.binaries(), &logs, 0, &gate.url)
         .await
         .unwrap();
     let mut api = ApiClient::new(&server.url, &stage.clients, &stage.stack);

@@ -8,6 +8,7 @@
 use snapglow_local::site::SiteServer;
 use snapglow_local::stack::LocalPorts;
 use snapglow_local::stack::emulator::free_port;
+use snapglow_local::stack::presigned::PresignedGate;
 use snapglow_local::stack::project::project_root;
 use snapglow_local::triggers::http::HttpApiServer;
 use snapglow_local::triggers::mappings;
@@ -41,7 +42,8 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
     let template = LocalPorts::new(0, site_port).template(&root).unwrap();
     let stage = TestStack::start_from(&template).await;
     let logs = stage.state_dir("web-story");
-    let api = HttpApiServer::start(&stage.stack, &stage.binaries(), &logs, 0)
+    let gate = PresignedGate::for_stack(&stage.stack).await.unwrap();
+    let api = HttpApiServer::start(&stage.stack, &stage.binaries(), &logs, 0, &gate.url)
         .await
         .unwrap();
     let site = SiteServer::start(&stage.stack, &stage.clients, &web, &api.url, site_port)

@@ -1,12 +1,13 @@
 //! `cargo local run`: every mapping of the template against the real binaries.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::time::{Duration, Instant};
 
 use super::stack::running_stack;
 use snapglow_local::site::SiteServer;
 use snapglow_local::stack::clients::LocalClients;
 use snapglow_local::stack::emulator::LocalDir;
+use snapglow_local::stack::presigned::PresignedGate;
 use snapglow_local::stack::project::{build_binaries, project_root};
 use snapglow_local::triggers::http::HttpApiServer;
 use snapglow_local::triggers::pipeline::{self, Progress};
@@ -31,7 +32,17 @@ pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
         ..Default::default()
     };
     let mut mappings = mappings(&stack, &binary_dir, &dir.logs(), &options).await?;
-    let api = HttpApiServer::start(&stack, &binary_dir, &dir.logs(), stack.api_port()).await?;
+    let gate = PresignedGate::for_stack(&stack)
+        .await
+        .context("starting the gate in front of S3 that checks presigned URLs")?;
+    let api = HttpApiServer::start(
+        &stack,
+        &binary_dir,
+        &dir.logs(),
+        stack.api_port(),
+        &gate.url,
+    )
+    .await?;
     eprintln!(
         "HTTP API at {} (sign in: cargo local token <user>)",
         api.url

@@ -13,6 +13,7 @@ use super::measure::percentile_u64;
 use super::photos::{PHOTO_DIRS, find_photos, generated_jpeg};
 use crate::stack::StackInfo;
 use crate::stack::clients::{AwsResult, LocalClients};
+use crate::stack::presigned::PresignedGate;
 use crate::stack::queues::peek;
 use crate::triggers::http::HttpApiServer;
 use crate::triggers::pipeline::{Progress, run as run_pipeline};
@@ -86,7 +87,10 @@ pub async fn run(
     ));
     // Through the HTTP API, as an app would: each owner signs in, asks for an upload and puts
     // the file to the presigned URL it gets.
-    let server = HttpApiServer::start(stack, binary_dir, &log_dir, stack.api_port())
+    let gate = PresignedGate::for_stack(stack)
+        .await
+        .map_err(|e| ScenarioError::Failed(format!("starting the presigned-URL gate: {e}")))?;
+    let server = HttpApiServer::start(stack, binary_dir, &log_dir, stack.api_port(), &gate.url)
         .await
         .map_err(|e| ScenarioError::Failed(crate::logging::chain(&e)))?;
     println!("HTTP API at {}", server.url);

@@ -20,6 +20,7 @@ use super::producer::published_event;
 use crate::faults::{Crashing, Fault, FaultProxy, Reasons, Service, Shape, ThrottlingProxy};
 use crate::stack::StackInfo;
 use crate::stack::clients::{AwsResult, LocalClients};
+use crate::stack::presigned::PresignedGate;
 use crate::stack::queues::peek;
 use crate::triggers::http::HttpApiServer;
 use crate::triggers::pipeline::{run_rounds, run_until_idle};
@@ -405,6 +406,8 @@ pub struct DrillStage {
     /// Likes come in through the HTTP API, as an app's do.
     pub api: ApiClient,
     _server: HttpApiServer,
+    /// Where the API's upload URLs point: lives as long as the API.
+    _gate: PresignedGate,
 }
 
 impl DrillStage {
@@ -414,7 +417,11 @@ impl DrillStage {
         state_dir: &Path,
     ) -> Result<DrillStage, ScenarioError> {
         let clients = LocalClients::admin(&stack).await;
-        let server = HttpApiServer::start(&stack, binary_dir, &state_dir.join("logs"), 0)
+        let gate = PresignedGate::for_stack(&stack)
+            .await
+            .map_err(|e| ScenarioError::Failed(format!("starting the presigned-URL gate: {e}")))?;
+        let logs = state_dir.join("logs");
+        let server = HttpApiServer::start(&stack, binary_dir, &logs, 0, &gate.url)
             .await
             .map_err(|e| ScenarioError::Failed(crate::logging::chain(&e)))?;
         let api = ApiClient::new(&server.url, &clients, &stack);
@@ -427,6 +434,7 @@ impl DrillStage {
             random: fastrand::Rng::with_seed(2026),
             api,
             _server: server,
+            _gate: gate,
         };
         let _ = std::fs::remove_dir_all(stage.checkpoints_dir());
         Ok(stage)

@@ -46,6 +46,21 @@ struct Gate {
 }
 
 impl PresignedGate {
+    /// The gate in front of a stack's buckets: it knows every signer of the stack (each
+    /// function's key and the admin's) and each bucket's CORS rules. Start it before the HTTP
+    /// API whose functions presign URLs for it, and keep it as long as that API.
+    pub async fn for_stack(stack: &super::StackInfo) -> std::io::Result<Self> {
+        let mut signers: Vec<&AccessKey> = (stack.resources.values())
+            .filter_map(|r| r.function.as_ref().map(|f| f.key(stack)))
+            .collect();
+        signers.push(&stack.admin);
+        let cors = (stack.resources.values())
+            .filter(|r| r.kind == "AWS::S3::Bucket")
+            .filter_map(|r| Some((r.name.clone()?, r.cors_rules.clone())))
+            .collect();
+        Self::start(&stack.endpoint_url, &signers, cors).await
+    }
+
     pub async fn start(
         endpoint_url: &str,
         keys: &[&AccessKey],
