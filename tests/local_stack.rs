@@ -82,8 +82,7 @@ async fn up_creates_exactly_the_resources_of_the_template_and_is_idempotent() {
         .stack
         .resource("ResizeFunction")
         .unwrap()
-        .function
-        .as_ref()
+        .function()
         .unwrap();
     assert_eq!(
         resize.environment["RENDITIONS_BUCKET"],
@@ -638,11 +637,14 @@ async fn the_liveness_check_costs_one_small_request_however_much_the_stack_holds
 
 /// A stack without its IAM keys: every deploy issues new ones (the old ones stop working).
 fn without_keys(mut stack: snapglow_local::stack::StackInfo) -> snapglow_local::stack::StackInfo {
-    stack.admin = snapglow_local::stack::iam::AccessKey::unchecked();
+    use snapglow_local::stack::iam::AccessKey;
+    stack.admin = AccessKey::unchecked();
+    use snapglow_local::stack::ResourceKind;
     for resource in stack.resources.values_mut() {
-        resource.access_key = None;
-        if let Some(function) = resource.function.as_mut() {
-            function.access_key = None;
+        match &mut resource.kind {
+            ResourceKind::Role { access_key } => *access_key = AccessKey::unchecked(),
+            ResourceKind::Function(function) => function.access_key = None,
+            _ => {}
         }
     }
     stack

@@ -133,7 +133,7 @@ async fn ours(fresh: &FreshStack, likes: usize) -> Result<Figures> {
     let stream_arn = fresh
         .stack
         .resource("ImagesTable")
-        .and_then(|r| r.stream_arn.clone())
+        .and_then(|r| r.stream_arn().map(str::to_owned))
         .context("the images table has a stream")?;
     let mut checkpoints = std::collections::BTreeMap::new();
     let mut published = 0;

@@ -89,17 +89,14 @@ pub async fn bring_up(
 pub async fn up(port: u16, stack_name: &str, ports: LocalPorts) -> Result<()> {
     let stack = bring_up(port, stack_name, ports, Start::Reuse).await?;
     for (id, resource) in &stack.resources {
-        let place = resource
-            .url
-            .as_deref()
-            .or(resource.name.as_deref())
-            .unwrap_or("");
-        let note = match (&resource.function, resource.emulated) {
+        let place = resource.url().unwrap_or(&resource.name);
+        let note = match (resource.function(), resource.emulated()) {
             (Some(_), _) => "  (runs under the local Runtime API: cargo local invoke)",
             (None, true) => "",
             (None, false) => "  (not emulated)",
         };
-        eprintln!("  {id:<28} {:<28} {place}{note}", resource.kind);
+        let kind = resource.kind.type_name();
+        eprintln!("  {id:<28} {kind:<28} {place}{note}");
     }
     eprintln!(
         "wrote {}",

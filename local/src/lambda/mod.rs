@@ -34,13 +34,12 @@ pub fn spec_for(
         .function_by_binary(binary)
         .ok_or_else(|| FunctionError::Unknown(binary.to_owned(), stack.binaries().join(", ")))?;
     let info = resource
-        .function
-        .as_ref()
+        .function()
         .expect("function_by_binary returns functions");
     let mut environment = aws_environment(&stack.endpoint_url, info.key(stack));
     environment.extend(info.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
     Ok(FunctionSpec {
-        name: resource.name.clone().unwrap_or_else(|| binary.to_owned()),
+        name: resource.name.clone(),
         binary: binary_dir.join(binary),
         environment,
         timeout: Duration::from_secs(info.timeout_seconds),

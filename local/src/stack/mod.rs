@@ -75,32 +75,121 @@ pub struct StackInfo {
     pub resources: BTreeMap<String, LocalResource>,
 }
 
+/// One resource of the template in the local stack: its physical name (`Ref` of most
+/// resources; a pool's or client's id), its ARN (`GetAtt Arn`), and what its kind adds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LocalResource {
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// False for what the emulator does not need (IAM, policies, alarms): listed, not created.
-    pub emulated: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function: Option<FunctionInfo>,
-    /// A table's stream (`GetAtt StreamArn`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream_arn: Option<String>,
-    /// An HTTP API's authorizers and CORS, resolved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_api: Option<crate::template::model::HttpApiProperties>,
-    /// A bucket's CORS rules (S3 answers browsers with them; stack/presigned.rs does here).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cors_rules: Vec<crate::template::model::CorsRule>,
-    /// A role's IAM user key (stack/iam.rs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key: Option<iam::AccessKey>,
+    pub name: String,
+    pub arn: String,
+    #[serde(flatten)]
+    pub kind: ResourceKind,
+}
+
+/// What each kind of resource adds to its name and ARN.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type")]
+pub enum ResourceKind {
+    #[serde(rename = "AWS::SQS::Queue")]
+    Queue { url: String },
+    #[serde(rename = "AWS::Kinesis::Stream")]
+    Stream,
+    #[serde(rename = "AWS::DynamoDB::Table")]
+    Table {
+        /// The table's stream (`GetAtt StreamArn`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream_arn: Option<String>,
+    },
+    #[serde(rename = "AWS::S3::Bucket")]
+    Bucket {
+        /// S3 answers browsers with these; stack/presigned.rs does here.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cors_rules: Vec<crate::template::model::CorsRule>,
+    },
+    #[serde(rename = "AWS::Cognito::UserPool")]
+    UserPool,
+    #[serde(rename = "AWS::Cognito::UserPoolClient")]
+    UserPoolClient,
+    /// Served by `cargo local run`, not by the emulator: its authorizers and CORS, resolved.
+    #[serde(rename = "AWS::Serverless::HttpApi")]
+    HttpApi(crate::template::model::HttpApiProperties),
+    /// Run by the local Runtime API, not by the emulator.
+    #[serde(rename = "AWS::Serverless::Function")]
+    Function(FunctionInfo),
+    /// An IAM user holding the role's policies (stack/iam.rs).
+    #[serde(rename = "AWS::IAM::Role")]
+    Role { access_key: iam::AccessKey },
+    /// What the emulator does not need (policies, alarms, CloudFront): listed, not created.
+    #[serde(untagged)]
+    Other {
+        #[serde(rename = "type")]
+        type_name: String,
+    },
+}
+
+impl ResourceKind {
+    /// The template's type of the resource.
+    pub fn type_name(&self) -> &str {
+        match self {
+            ResourceKind::Queue { .. } => "AWS::SQS::Queue",
+            ResourceKind::Stream => "AWS::Kinesis::Stream",
+            ResourceKind::Table { .. } => "AWS::DynamoDB::Table",
+            ResourceKind::Bucket { .. } => "AWS::S3::Bucket",
+            ResourceKind::UserPool => "AWS::Cognito::UserPool",
+            ResourceKind::UserPoolClient => "AWS::Cognito::UserPoolClient",
+            ResourceKind::HttpApi(_) => "AWS::Serverless::HttpApi",
+            ResourceKind::Function(_) => "AWS::Serverless::Function",
+            ResourceKind::Role { .. } => "AWS::IAM::Role",
+            ResourceKind::Other { type_name } => type_name,
+        }
+    }
+}
+
+impl LocalResource {
+    /// Whether the emulator holds it (the HTTP API and the functions run beside it; other
+    /// kinds are only listed).
+    pub fn emulated(&self) -> bool {
+        !matches!(
+            self.kind,
+            ResourceKind::HttpApi(_) | ResourceKind::Function(_) | ResourceKind::Other { .. }
+        )
+    }
+
+    pub fn function(&self) -> Option<&FunctionInfo> {
+        match &self.kind {
+            ResourceKind::Function(function) => Some(function),
+            _ => None,
+        }
+    }
+
+    /// A queue's URL (`Ref` of a queue).
+    pub fn url(&self) -> Option<&str> {
+        match &self.kind {
+            ResourceKind::Queue { url } => Some(url),
+            _ => None,
+        }
+    }
+
+    pub fn stream_arn(&self) -> Option<&str> {
+        match &self.kind {
+            ResourceKind::Table { stream_arn } => stream_arn.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn http_api(&self) -> Option<&crate::template::model::HttpApiProperties> {
+        match &self.kind {
+            ResourceKind::HttpApi(api) => Some(api),
+            _ => None,
+        }
+    }
+
+    /// A role's IAM user key.
+    pub fn access_key(&self) -> Option<&iam::AccessKey> {
+        match &self.kind {
+            ResourceKind::Role { access_key } => Some(access_key),
+            _ => None,
+        }
+    }
 }
 
 /// What the local Runtime API needs to run a function as Lambda would.
@@ -160,21 +249,19 @@ impl StackInfo {
     /// A resource's name (bucket, stream, table, queue name), panicking with a clear message.
     pub fn name_of(&self, logical_id: &str) -> &str {
         self.resource(logical_id)
-            .and_then(|r| r.name.as_deref())
-            .unwrap_or_else(|| panic!("{logical_id} has no name in the local stack"))
+            .map(|r| r.name.as_str())
+            .unwrap_or_else(|| panic!("{logical_id} is not in the local stack"))
     }
 
     pub fn arn_of(&self, logical_id: &str) -> &str {
         self.resource(logical_id)
-            .and_then(|r| r.arn.as_deref())
-            .unwrap_or_else(|| panic!("{logical_id} has no ARN in the local stack"))
+            .map(|r| r.arn.as_str())
+            .unwrap_or_else(|| panic!("{logical_id} is not in the local stack"))
     }
 
     /// The resource whose ARN is `arn` (event sources and destinations name ARNs).
     pub fn by_arn(&self, arn: &str) -> Option<&LocalResource> {
-        self.resources
-            .values()
-            .find(|r| r.arn.as_deref() == Some(arn))
+        self.resources.values().find(|r| r.arn == arn)
     }
 
     /// Where `cargo local run` serves the HTTP API: the recorded port, else 3001.
@@ -198,7 +285,7 @@ impl StackInfo {
     pub fn binaries(&self) -> Vec<String> {
         self.resources
             .values()
-            .filter_map(|r| r.function.as_ref().map(|f| f.binary.clone()))
+            .filter_map(|r| r.function().map(|f| f.binary.clone()))
             .collect()
     }
 
@@ -208,7 +295,7 @@ impl StackInfo {
         let hours = self
             .resources
             .values()
-            .filter_map(|r| r.function.as_ref())
+            .filter_map(LocalResource::function)
             .filter_map(|f| {
                 f.environment
                     .get("DEDUP_RETENTION_HOURS")?
@@ -222,7 +309,7 @@ impl StackInfo {
 
     pub fn url_of(&self, logical_id: &str) -> &str {
         self.resource(logical_id)
-            .and_then(|r| r.url.as_deref())
+            .and_then(LocalResource::url)
             .unwrap_or_else(|| panic!("{logical_id} has no URL in the local stack"))
     }
 
@@ -230,7 +317,7 @@ impl StackInfo {
     pub fn function_by_binary(&self, binary: &str) -> Option<(&str, &LocalResource)> {
         self.resources
             .iter()
-            .find(|(_, r)| r.function.as_ref().is_some_and(|f| f.binary == binary))
+            .find(|(_, r)| r.function().is_some_and(|f| f.binary == binary))
             .map(|(id, r)| (id.as_str(), r))
     }
 }
@@ -276,4 +363,49 @@ impl LocalPorts {
 /// The port of an `http://127.0.0.1:PORT` URL.
 pub fn port_of(url: &str) -> Option<u16> {
     url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_resource_reads_back_from_the_stack_file_as_it_was_written() {
+        // Prepare: one resource of each kind, as `.local/stack.json` holds them
+        let resource = |kind: ResourceKind| LocalResource {
+            name: "snapglow-Thing".into(),
+            arn: "arn:aws:svc:us-east-1:123456789012:thing".into(),
+            kind,
+        };
+        let all = [
+            ResourceKind::Queue {
+                url: "http://127.0.0.1:5000/123456789012/q".into(),
+            },
+            ResourceKind::Stream,
+            ResourceKind::Table {
+                stream_arn: Some("arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/1".into()),
+            },
+            ResourceKind::Bucket { cors_rules: vec![] },
+            ResourceKind::UserPool,
+            ResourceKind::UserPoolClient,
+            ResourceKind::Role {
+                access_key: iam::AccessKey::unchecked(),
+            },
+            ResourceKind::Other {
+                type_name: "AWS::CloudWatch::Alarm".into(),
+            },
+        ];
+        for kind in all {
+            let written = resource(kind);
+
+            // Act
+            let text = serde_json::to_string(&written).unwrap();
+            let read: LocalResource = serde_json::from_str(&text).unwrap();
+
+            // Assess: the same resource, its template type under "type"
+            assert_eq!(read, written, "{text}");
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(json["type"], written.kind.type_name(), "{text}");
+        }
+    }
 }

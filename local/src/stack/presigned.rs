@@ -51,12 +51,16 @@ impl PresignedGate {
     /// API whose functions presign URLs for it, and keep it as long as that API.
     pub async fn for_stack(stack: &super::StackInfo) -> std::io::Result<Self> {
         let mut signers: Vec<&AccessKey> = (stack.resources.values())
-            .filter_map(|r| r.function.as_ref().map(|f| f.key(stack)))
+            .filter_map(|r| r.function().map(|f| f.key(stack)))
             .collect();
         signers.push(&stack.admin);
         let cors = (stack.resources.values())
-            .filter(|r| r.kind == "AWS::S3::Bucket")
-            .filter_map(|r| Some((r.name.clone()?, r.cors_rules.clone())))
+            .filter_map(|r| match &r.kind {
+                super::ResourceKind::Bucket { cors_rules } => {
+                    Some((r.name.clone(), cors_rules.clone()))
+                }
+                _ => None,
+            })
             .collect();
         Self::start(&stack.endpoint_url, &signers, cors).await
     }

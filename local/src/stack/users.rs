@@ -69,8 +69,8 @@ pub fn pool_and_client(stack: &StackInfo) -> Result<(String, String), UserError>
         stack
             .resources
             .values()
-            .find(|r| r.kind == kind)
-            .and_then(|r| r.name.clone())
+            .find(|r| r.kind.type_name() == kind)
+            .map(|r| r.name.clone())
     };
     Ok((
         of_kind("AWS::Cognito::UserPool").ok_or(UserError::Missing("user pool"))?,

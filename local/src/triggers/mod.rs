@@ -274,7 +274,7 @@ pub async fn mappings(
 ) -> Result<Vec<Mapping>, TriggerError> {
     let mut all = Vec::new();
     for (logical_id, resource) in &stack.resources {
-        let Some(info) = &resource.function else {
+        let Some(info) = resource.function() else {
             continue;
         };
         for (event_name, event) in &info.events {
@@ -292,10 +292,7 @@ pub async fn mappings(
             let source = stack
                 .resources
                 .values()
-                .find(|r| {
-                    r.arn.as_deref() == Some(source_arn)
-                        || r.stream_arn.as_deref() == Some(source_arn)
-                })
+                .find(|r| r.arn == *source_arn || r.stream_arn() == Some(source_arn.as_str()))
                 .ok_or_else(|| TriggerError::UnknownSource {
                     mapping: name.clone(),
                     arn: source_arn.clone(),
@@ -329,11 +326,11 @@ pub async fn mappings(
                     store,
                     source: source_kind,
                     stream_arn: source_arn.clone(),
-                    function_arn: resource.arn.clone().unwrap_or_default(),
+                    function_arn: resource.arn.clone(),
                     on_failure_queue_url: settings
                         .on_failure_arn()
                         .and_then(|arn| stack.by_arn(arn))
-                        .and_then(|r| r.url.clone()),
+                        .and_then(|r| r.url().map(str::to_owned)),
                     settings: settings.clone(),
                     function,
                     latencies_ms: Vec::new(),
@@ -343,7 +340,7 @@ pub async fn mappings(
             };
             all.push(match event {
                 EventSource::Sqs(settings) => Mapping::Sqs(Box::new(SqsMapping {
-                    queue_url: source.url.clone().unwrap_or_default(),
+                    queue_url: source.url().unwrap_or_default().to_owned(),
                     queue_arn: source_arn.clone(),
                     settings: settings.clone(),
                     function,
@@ -354,7 +351,7 @@ pub async fn mappings(
                 EventSource::Kinesis(settings) => Mapping::Stream(Box::new(stream(
                     settings,
                     Source::Kinesis {
-                        stream_name: source.name.clone().unwrap_or_default(),
+                        stream_name: source.name.clone(),
                     },
                     function,
                 ))),

@@ -67,7 +67,7 @@ pub fn api_binaries(stack: &StackInfo) -> Vec<String> {
     let mut binaries: Vec<String> = stack
         .resources
         .values()
-        .filter_map(|r| r.function.as_ref())
+        .filter_map(crate::stack::LocalResource::function)
         .filter(|f| {
             f.events
                 .values()
@@ -122,7 +122,7 @@ impl HttpApiServer {
         let (api_id, api) = stack
             .resources
             .values()
-            .find_map(|r| Some((r.name.clone()?, r.http_api.clone()?)))
+            .find_map(|r| Some((r.name.clone(), r.http_api()?.clone())))
             .ok_or(HttpApiError::NoApi)?;
         let HttpApiProperties {
             auth,
@@ -140,7 +140,7 @@ impl HttpApiServer {
             };
             let index = started.len();
             started.push(Mutex::new(Box::new(function)));
-            for event in resource.function.iter().flat_map(|f| f.events.values()) {
+            for event in resource.function().iter().flat_map(|f| f.events.values()) {
                 let EventSource::HttpApi(route) = event else {
                     continue;
                 };
