@@ -2,6 +2,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
+use snapglow::batch::BatchFunction;
 use snapglow::contracts::{Envelope, ImagePublishedV1, ImageRejectedV1, SocialEvent, Timestamp};
 use snapglow_tests::{TestStack, invoke_json};
 use std::time::Duration;

@@ -11,6 +11,7 @@
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::types::AttributeValue;
+use snapglow::batch::BatchFunction;
 use snapglow::contracts::{Envelope, SocialEvent, Timestamp};
 use snapglow_local::faults::{Throttled, ThrottlingProxy};
 use snapglow_local::scenarios::measure::{median, percentile};
@@ -119,17 +120,16 @@ async fn ours(fresh: &FreshStack, likes: usize) -> Result<Figures> {
     }
     figures.dynamodb_requests = ddb_proxy.forwarded();
     // The relay's share: the same events, from the table's stream, in its batches of 100.
-    let relay = relay::relay::Relay {
-        function: "bench-relay".into(),
-        sink: relay::relay::KinesisSink {
+    let relay = relay::Relay {
+        sink: relay::publish::KinesisSink {
             client: kinesis_via(fresh, &kinesis_proxy),
             stream_name: fresh.stack.name_of("ImageSocialEvents").to_owned(),
         },
-        quarantine: snapglow::quarantine::SqsQuarantine::new(
-            fresh.clients.sqs.clone(),
-            fresh.stack.url_of("QuarantineQueue"),
-        ),
     };
+    let quarantine = snapglow::quarantine::SqsQuarantine::new(
+        fresh.clients.sqs.clone(),
+        fresh.stack.url_of("QuarantineQueue"),
+    );
     let stream_arn = fresh
         .stack
         .resource("ImagesTable")
@@ -155,16 +155,18 @@ async fn ours(fresh: &FreshStack, likes: usize) -> Result<Figures> {
             let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_value(
                 serde_json::json!({ "Records": records.iter().map(|r| &r.record).collect::<Vec<_>>() }),
             )?;
-            let (response, report) = relay
-                .handle_batch(
-                    event,
-                    std::time::SystemTime::now() + Duration::from_secs(60),
-                )
-                .await;
+            let deadline = snapglow::batch::Deadline::after(Duration::from_secs(60));
+            let ctx = snapglow::batch::BatchContext::new(
+                "bench-relay",
+                deadline,
+                Duration::ZERO,
+                &quarantine,
+            );
+            let (response, report) = relay.handle_batch(event, &ctx).await;
             if !response.batch_item_failures.is_empty() {
                 bail!("the relay failed a batch: {report:?}");
             }
-            published += report.published;
+            published += report.done;
             checkpoints.insert(shard, last);
         }
         if !any {

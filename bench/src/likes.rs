@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use fastrand::Rng;
 use like_counter::counter::LikeCounter;
 use like_counter::table::{LikeCounts, LikesTable};
-use snapglow::batch::Deadline;
+use snapglow::batch::{BatchContext, BatchFunction, Deadline};
 use snapglow::contracts::{Envelope, SocialEvent, Timestamp};
 use snapglow::quarantine::SqsQuarantine;
 use snapglow::table::s;
@@ -130,17 +130,20 @@ async fn ours(
     stream: &[Envelope],
 ) -> Figures {
     let counter = LikeCounter {
-        function: "bench".into(),
         table: LikesTable::new(clients.dynamodb.clone(), table, Duration::from_secs(3600)),
-        quarantine: SqsQuarantine::new(clients.sqs.clone(), quarantine_url),
     };
+    let quarantine = SqsQuarantine::new(clients.sqs.clone(), quarantine_url);
     let mut figures = Figures::default();
     let started = Instant::now();
     for (i, batch) in stream.chunks(BATCH).enumerate() {
         let event = kinesis_event(batch, i * BATCH);
         let t = Instant::now();
+        let deadline = Deadline::after(Duration::from_secs(60));
         let (response, _) = counter
-            .handle_batch(event, Deadline::after(Duration::from_secs(60)))
+            .handle_batch(
+                event,
+                &BatchContext::new("bench", deadline, Duration::ZERO, &quarantine),
+            )
             .await;
         figures.batch_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(

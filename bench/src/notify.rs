@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use notifier::Notifier;
 use notifier::table::NotificationsTable;
-use snapglow::batch::{BatchContext, Deadline};
+use snapglow::batch::{BatchContext, BatchFunction, Deadline};
 use snapglow::contracts::{Envelope, Timestamp};
 use snapglow::quarantine::SqsQuarantine;
 use snapglow_local::scenarios::producer::{like_event, published_event};

@@ -59,6 +59,14 @@ impl PartialOrd for EventVersion {
     }
 }
 
+/// How long a consumer remembers an event (`DEDUP_RETENTION_HOURS`, the template's
+/// `DedupRetentionHours`; 15 days unless set): longer than the stream keeps a record, so that
+/// no redelivery can find its memory gone.
+pub fn retention_from_env() -> Result<Duration, crate::config::ConfigError> {
+    let hours: u64 = crate::config::parsed_or("DEDUP_RETENTION_HOURS", 360)?;
+    Ok(Duration::from_secs(3600 * hours))
+}
+
 /// The TTL (epoch seconds) for a record that must outlive every redelivery of the events it
 /// deduplicates: `retention` must exceed the stream's retention period, counted from now
 /// (a record can be redelivered until the stream trims it, whenever it happened).

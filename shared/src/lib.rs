@@ -1,6 +1,7 @@
 //! What every snapglow function shares: the event contracts of the stream, batch and
-//! partial-failure handling, the quarantine, deduplication, retries, the stream publisher,
-//! the errors of a function's own DynamoDB table, configuration and telemetry.
+//! partial-failure handling, the quarantine, deduplication, retries, items and errors of the
+//! functions' DynamoDB tables, configuration and telemetry. (The one writer of the stream is
+//! the relay: no function here puts events.)
 
 pub mod aws;
 pub mod batch;
@@ -9,7 +10,6 @@ pub mod contracts;
 pub mod dedup;
 pub mod quarantine;
 pub mod retry;
-pub mod stream;
 pub mod table;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

@@ -190,6 +190,7 @@ mod tests {
             not_started: 2,
             end_to_end_ms: (0..latencies as u64).collect(),
             record_ms: vec![3, 4],
+            requests: 0,
             fatal: None,
         }
     }

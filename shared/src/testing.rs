@@ -1,4 +1,4 @@
-//! Test doubles for the AWS edges every function shares (the quarantine, the stream) and Lambda
+//! Test doubles for the AWS edge every function shares (the quarantine) and Lambda
 //! events shaped the way the event source mappings send them. Only in test builds: this crate's
 //! own tests, and the functions' through the `testing` feature of their dev-dependency.
 
@@ -10,7 +10,6 @@ use std::sync::Mutex;
 
 use crate::contracts::Envelope;
 use crate::quarantine::{Quarantine, QuarantineEntry, QuarantineError};
-use crate::stream::{EventPublisher, PublishError};
 
 /// The ARN every [`kinesis_event`] record comes from.
 pub const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/image-social-events";
@@ -69,26 +68,6 @@ impl Quarantine for MemoryQuarantine {
         }
         self.entries.lock().expect("quarantine lock").push(entry);
         Ok(())
-    }
-}
-
-/// The event stream, in memory: what was published, in order.
-#[derive(Default)]
-pub struct MemoryStream {
-    events: Mutex<Vec<Envelope>>,
-}
-
-impl MemoryStream {
-    pub fn events(&self) -> Vec<Envelope> {
-        self.events.lock().expect("stream lock").clone()
-    }
-}
-
-impl EventPublisher for MemoryStream {
-    async fn publish(&self, envelope: &Envelope) -> Result<String, PublishError> {
-        let mut events = self.events.lock().expect("stream lock");
-        events.push(envelope.clone());
-        Ok(events.len().to_string())
     }
 }
 

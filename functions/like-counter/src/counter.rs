@@ -12,14 +12,15 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use snapglow::batch::grouped::{KeyOutcomes, TransactionShape, read_halving, write_halving};
 use snapglow::batch::{
-    BatchContext, BatchReport, Deadline, Screened, StreamRecord, first_failure_response, screen,
+    BatchContext, BatchFunction, BatchReport, Deadline, Screened, StreamRecord,
+    first_failure_response, screen,
 };
 use snapglow::contracts::{Envelope, SocialEvent};
 use snapglow::dedup::EventVersion;
 use snapglow::quarantine::Quarantine;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::ledger::{Latest, LikeFact, LikeKey, Transaction, latest_per_key, pack, plan};
 use crate::table::{LikeStore, LikesTable};
@@ -28,10 +29,8 @@ use crate::table::{LikeStore, LikesTable};
 const MAX_ROUNDS: usize = 5;
 
 /// The function: DynamoDB's [`LikesTable`] unless a test hands it another [`LikeStore`].
-pub struct LikeCounter<Q, T = LikesTable> {
-    pub function: String,
+pub struct LikeCounter<T = LikesTable> {
     pub table: T,
-    pub quarantine: Q,
 }
 
 /// A like fact from a decoded event, or `None` for other types.
@@ -52,26 +51,25 @@ pub fn like_fact(envelope: &Envelope, record: usize) -> Option<LikeFact> {
     })
 }
 
-impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
-    /// One batch: the response for the event source mapping, and the batch's counts. A
-    /// [`BatchReport::fatal`] error means the function cannot work (a refused permission): the
-    /// caller fails the invocation so that the `Errors` alarm fires.
-    pub async fn handle_batch(
+impl<T: LikeStore> BatchFunction<KinesisEvent> for LikeCounter<T> {
+    type Response = KinesisEventResponse;
+
+    /// One batch, as one unit of work (the context's per-record budget is not used). A
+    /// [`BatchReport::fatal`] error means the function cannot work (a refused permission).
+    async fn handle_batch<Q: Quarantine>(
         &self,
         event: KinesisEvent,
-        deadline: Deadline,
+        ctx: &BatchContext<'_, Q>,
     ) -> (KinesisEventResponse, BatchReport) {
         let started = Instant::now();
         let requests_before = self.table.spend().requests.load(Ordering::Relaxed);
         let units_before = self.table.spend().write_units.load(Ordering::Relaxed);
         let records = StreamRecord::from_event(event);
-        // The whole batch is one unit of work here, so the per-record budget is not used.
-        let ctx = BatchContext::new(&self.function, deadline, Duration::ZERO, &self.quarantine);
         let mut report = BatchReport::default();
         let mut unfinished = BTreeSet::new();
         let mut facts = Vec::new();
         for (index, record) in records.iter().enumerate() {
-            match screen(&ctx, record, &mut report, |e| {
+            match screen(ctx, record, &mut report, |e| {
                 matches!(
                     e,
                     SocialEvent::ImageLiked(_) | SocialEvent::ImageLikeUndone(_)
@@ -89,7 +87,7 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
         let occurred: BTreeMap<usize, i64> =
             facts.iter().map(|f| (f.record, f.version.at_ms)).collect();
         let latest = latest_per_key(facts);
-        let settled = self.apply(&latest, &deadline).await;
+        let settled = self.apply(&latest, ctx.function, &ctx.deadline).await;
         // A key DynamoDB refuses on its own (after the rest of the batch was written without
         // it) takes its records to the quarantine, with what DynamoDB said.
         let keys: Vec<(&LikeKey, &[usize])> = latest
@@ -98,7 +96,7 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
             .collect();
         settled
             .settle(
-                &ctx,
+                ctx,
                 &records,
                 &keys,
                 &occurred,
@@ -107,8 +105,10 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
             )
             .await;
         let first = unfinished.first().map(|&index| &records[index]);
+        report.requests =
+            (self.table.spend().requests.load(Ordering::Relaxed) - requests_before) as usize;
         tracing::info!(
-            function = %self.function,
+            function = ctx.function,
             cold_start = snapglow::telemetry::cold_start(),
             records = records.len(),
             done = report.done,
@@ -117,20 +117,23 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
             quarantined = report.quarantined,
             failed = report.failed,
             distinct_likes = latest.len(),
-            dynamodb_requests = self.table.spend().requests.load(Ordering::Relaxed) - requests_before,
+            dynamodb_requests = report.requests,
             write_units = self.table.spend().write_units.load(Ordering::Relaxed) - units_before,
             ms = started.elapsed().as_millis() as u64,
             resume_at = first.map(|r| r.sequence_number.as_str()).unwrap_or(""),
             "like batch settled"
         );
-        snapglow::telemetry::emit_batch_metrics(&self.function, &report);
+        snapglow::telemetry::emit_batch_metrics(ctx.function, &report);
         (first_failure_response(first), report)
     }
+}
 
+impl<T: LikeStore> LikeCounter<T> {
     /// Brings the stored state up to `latest`.
     async fn apply(
         &self,
         latest: &BTreeMap<LikeKey, Latest>,
+        function: &str,
         deadline: &Deadline,
     ) -> KeyOutcomes<LikeKey> {
         let mut settled = KeyOutcomes::default();
@@ -148,7 +151,7 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
             )
             .await;
             if let Err(error) = read {
-                tracing::warn!(function = %self.function, %error, keys = pending.len(), "could not read like states; the batch resumes at its first affected record");
+                tracing::warn!(function, %error, keys = pending.len(), "could not read like states; the batch resumes at its first affected record");
                 settled.fail(pending, &error);
                 return settled;
             }
@@ -182,7 +185,11 @@ impl<Q: Quarantine, T: LikeStore> LikeCounter<Q, T> {
             .await;
         }
         if !pending.is_empty() {
-            tracing::warn!(function = %self.function, keys = pending.len(), "like states kept changing during {MAX_ROUNDS} rounds (a concurrent writer?); redelivering");
+            tracing::warn!(
+                function,
+                keys = pending.len(),
+                "like states kept changing during {MAX_ROUNDS} rounds (a concurrent writer?); redelivering"
+            );
             settled.failed.extend(pending);
         }
         settled
@@ -197,9 +204,15 @@ mod tests {
     use serde_json::json;
     use snapglow::contracts::Timestamp;
     use snapglow::testing::{MemoryQuarantine, kinesis_event_of};
+    use std::time::Duration;
     use uuid::Uuid;
 
     const T0: i64 = 1_795_000_000_000;
+
+    fn context(quarantine: &MemoryQuarantine) -> BatchContext<'_, MemoryQuarantine> {
+        let deadline = Deadline::after(Duration::from_secs(30));
+        BatchContext::new("like-counter", deadline, Duration::ZERO, quarantine)
+    }
 
     fn liked(user: &str, id: u128, at_ms: i64) -> Envelope {
         Envelope {
@@ -252,18 +265,12 @@ mod tests {
             writes: vec![bob_write, carol_write],
             count_deltas: BTreeMap::from([("sunset".to_owned(), 2)]),
         });
-        let counter = LikeCounter {
-            function: "like-counter".into(),
-            table,
-            quarantine: MemoryQuarantine::default(),
-        };
+        let counter = LikeCounter { table };
+        let quarantine = MemoryQuarantine::default();
 
         // Act
         let (response, _) = counter
-            .handle_batch(
-                kinesis_event_of(&batch),
-                Deadline::after(Duration::from_secs(30)),
-            )
+            .handle_batch(kinesis_event_of(&batch), &context(&quarantine))
             .await;
 
         // Assess: every record is finished
@@ -279,7 +286,7 @@ mod tests {
         // ... because the counter read again after its transaction was canceled: read, canceled
         // transaction, read, transaction
         assert_eq!(counter.table.spend().requests.load(Ordering::Relaxed), 4);
-        assert!(counter.quarantine.entries().is_empty());
+        assert!(quarantine.entries().is_empty());
     }
 
     #[tokio::test]
@@ -293,18 +300,12 @@ mod tests {
         let table = MemoryLikes::default();
         table.refuse_writes_of(key("user-37"));
         table.corrupt(key("user-81"));
-        let counter = LikeCounter {
-            function: "like-counter".into(),
-            table,
-            quarantine: MemoryQuarantine::default(),
-        };
+        let counter = LikeCounter { table };
+        let quarantine = MemoryQuarantine::default();
 
         // Act
         let (response, report) = counter
-            .handle_batch(
-                kinesis_event_of(&batch),
-                Deadline::after(Duration::from_secs(30)),
-            )
+            .handle_batch(kinesis_event_of(&batch), &context(&quarantine))
             .await;
 
         // Assess: the batch is finished, nothing redelivered
@@ -315,8 +316,7 @@ mod tests {
         assert_eq!((report.done, report.quarantined, report.failed), (98, 2, 0));
         // ... the 98 others count, and the two are in the quarantine with DynamoDB's reason
         assert_eq!(counter.table.count("sunset"), 98);
-        let mut reasons: Vec<(String, String)> = counter
-            .quarantine
+        let mut reasons: Vec<(String, String)> = quarantine
             .entries()
             .iter()
             .map(|e| {

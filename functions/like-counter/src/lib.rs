@@ -25,9 +25,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::required("LIKES_TABLE")?,
-            dedup_retention: Duration::from_secs(
-                3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 360u64)?,
-            ),
+            dedup_retention: snapglow::dedup::retention_from_env()?,
         })
     }
 }

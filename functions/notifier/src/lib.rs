@@ -36,9 +36,7 @@ impl Config {
             inbox_retention: Duration::from_secs(
                 86_400 * config::parsed_or("INBOX_RETENTION_DAYS", 30u64)?,
             ),
-            dedup_retention: Duration::from_secs(
-                3600 * config::parsed_or("DEDUP_RETENTION_HOURS", 360u64)?,
-            ),
+            dedup_retention: snapglow::dedup::retention_from_env()?,
             record_budget: config::millis_or("RECORD_BUDGET_MS", Duration::from_millis(2000))?,
         })
     }

@@ -4,10 +4,12 @@
 //! writes to DynamoDB and Kinesis side by side, so no event is lost between the two.
 //!
 //! - [`outbox`]: the pure decision per change record (publish, skip, poison);
-//! - [`relay`]: one batch, in order, with partial batch responses.
+//! - [`publish`]: one batch, in order, with partial batch responses ([`Relay`]).
 
 pub mod outbox;
-pub mod relay;
+pub mod publish;
+
+pub use publish::Relay;
 
 use snapglow::config::{self, ConfigError};
 

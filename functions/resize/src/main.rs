@@ -1,14 +1,16 @@
+// The runtime loop nests the whole resize pipeline's future (decode, render, encode, put, the
+// conditional write) inside the batch runner's: its layout takes more than the default 128 levels.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
 use resize::Config;
 use resize::registry::ImagesTable;
 use resize::resizer::Resizer;
 use resize::storage::S3Objects;
-use snapglow::batch::{BatchContext, Deadline};
 use snapglow::quarantine::SqsQuarantine;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     snapglow::telemetry::init();
     let config = Config::from_env()?;
     let sdk = snapglow::aws::load_sdk_config(snapglow::aws::CallTimeouts::within(
@@ -31,26 +33,6 @@ async fn main() -> Result<(), Error> {
     };
     let quarantine = SqsQuarantine::from_env(&sdk)?;
     let function = snapglow::config::function_name("resize");
-    let (resizer, quarantine, function, budget) = (
-        &resizer,
-        &quarantine,
-        function.as_str(),
-        config.record_budget,
-    );
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let ctx = BatchContext::new(
-            function,
-            Deadline::from_epoch_millis(event.context.deadline),
-            budget,
-            quarantine,
-        );
-        let (response, report) = resizer.handle_batch(event.payload, &ctx).await?;
-        // A missing or refused quarantine fails the invocation, so that the Errors alarm
-        // fires; the messages come back (and are never acknowledged unquarantined).
-        match report.fatal {
-            Some(fatal) => Err(Error::from(fatal)),
-            None => Ok(response),
-        }
-    }))
-    .await
+    snapglow::batch::run::<_, SqsEvent, _>(&resizer, &function, config.record_budget, &quarantine)
+        .await
 }

@@ -11,7 +11,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use snapglow::batch::{
-    BatchContext, BatchReport, Classify, ErrorClass, Outcome, QueueMessage, SqsBatchError,
+    BatchContext, BatchFunction, BatchReport, Classify, ErrorClass, Outcome, QueueMessage,
     process_sqs,
 };
 use snapglow::contracts::{
@@ -119,16 +119,20 @@ pub struct Resizer<S = S3Objects, R = ImagesTable> {
     pub limits: Limits,
 }
 
-impl<S: ObjectStore, R: Registry> Resizer<S, R> {
+impl<S: ObjectStore, R: Registry> BatchFunction<SqsEvent> for Resizer<S, R> {
+    type Response = SqsBatchResponse;
+
     /// One SQS batch: every message is handled, and those to redeliver are answered.
-    pub async fn handle_batch<Q: Quarantine>(
+    async fn handle_batch<Q: Quarantine>(
         &self,
         event: SqsEvent,
         ctx: &BatchContext<'_, Q>,
-    ) -> Result<(SqsBatchResponse, BatchReport), SqsBatchError> {
+    ) -> (SqsBatchResponse, BatchReport) {
         process_sqs(event, ctx, |message| self.handle_message(message)).await
     }
+}
 
+impl<S: ObjectStore, R: Registry> Resizer<S, R> {
     pub async fn handle_message(&self, message: QueueMessage) -> Result<Outcome, ResizeError> {
         let objects = match parse(&message.body)? {
             Notification::Test => return Ok(Outcome::Skipped("s3:TestEvent".into())),
@@ -564,10 +568,7 @@ mod tests {
         let ctx = context(&quarantine);
 
         // Act
-        let (response, report) = resizer
-            .handle_batch(sqs_event(QUEUE, &bodies), &ctx)
-            .await
-            .unwrap();
+        let (response, report) = resizer.handle_batch(sqs_event(QUEUE, &bodies), &ctx).await;
 
         // Assess: only the unreadable upload is redelivered
         assert_eq!(
@@ -664,15 +665,9 @@ mod tests {
         let quarantine = MemoryQuarantine::default();
         let ctx = context(&quarantine);
         let body = [notification("uploads/alice/beach", &bytes)];
-        let (_, first) = resizer
-            .handle_batch(sqs_event(QUEUE, &body), &ctx)
-            .await
-            .unwrap();
+        let (_, first) = resizer.handle_batch(sqs_event(QUEUE, &body), &ctx).await;
         let recorded = resizer.registry.finished("beach");
-        let (_, again) = resizer
-            .handle_batch(sqs_event(QUEUE, &body), &ctx)
-            .await
-            .unwrap();
+        let (_, again) = resizer.handle_batch(sqs_event(QUEUE, &body), &ctx).await;
         assert_eq!((first.done, again.done, again.skipped), (1, 0, 1));
         assert_eq!(
             resizer.registry.finished("beach"),
@@ -718,8 +713,7 @@ mod tests {
         // Act
         let (response, report) = resizer
             .handle_batch(sqs_event(QUEUE, &[first_notice, second_notice]), &ctx)
-            .await
-            .unwrap();
+            .await;
 
         // Assess: the first notification is stale and skipped, the second publishes
         assert_eq!(
@@ -754,10 +748,7 @@ mod tests {
         let ctx = context(&quarantine);
 
         // Act
-        let (_, report) = resizer
-            .handle_batch(sqs_event(QUEUE, &[body]), &ctx)
-            .await
-            .unwrap();
+        let (_, report) = resizer.handle_batch(sqs_event(QUEUE, &[body]), &ctx).await;
 
         // Assess: rejected as too large, on the size S3 reported
         assert_eq!(report.done, 1);

@@ -21,8 +21,6 @@ pub enum ScenarioError {
     Trigger(#[from] TriggerError),
     #[error(transparent)]
     Function(#[from] FunctionError),
-    #[error("putting an event on the stream")]
-    Publish(#[from] snapglow::stream::PublishError),
     #[error("reading {what}")]
     Table {
         what: String,

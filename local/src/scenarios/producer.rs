@@ -1,7 +1,8 @@
 //! The one producer of contract events for everything that is not a function: the CLI, the
-//! demo, the fire drills, the tests and the benchmarks build their events here, and put them
-//! on the stream through the publisher resize uses. A retry puts the same envelope again:
-//! the same bytes, `event_id` and `occurred_at`.
+//! demo, the fire drills, the tests and the benchmarks build their events here. They reach the
+//! stream as the functions' do (through the images table's outbox and the relay), or straight
+//! from a test that stands in for the relay. A retry puts the same envelope again: the same
+//! bytes, `event_id` and `occurred_at`.
 
 use snapglow::contracts::{Envelope, ImagePublishedV1, SocialEvent, Timestamp};
 use uuid::Uuid;

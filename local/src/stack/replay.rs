@@ -9,7 +9,7 @@
 //! image events' receipts have expired, and their owners would be told again.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use relay::relay::{KinesisSink, MAX_RECORDS, OutRecord, SinkError, StreamSink};
+use relay::publish::{KinesisSink, MAX_RECORDS, OutRecord, SinkError, StreamSink};
 use snapglow::contracts::{Timestamp, occurred_at_ms};
 use std::collections::HashMap;
 

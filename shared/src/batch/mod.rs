@@ -14,6 +14,7 @@
 //!   or quarantined): a panic, a timeout or a failed quarantine write reports it instead.
 
 mod deadline;
+mod function;
 pub mod grouped;
 mod kinesis;
 mod record;
@@ -21,10 +22,11 @@ mod screen;
 mod sqs;
 
 pub use deadline::Deadline;
+pub use function::{BatchFunction, run};
 pub use kinesis::{StreamRecord, first_failure_response, process_kinesis, settle_record};
 pub use record::{BatchReport, Classify, ErrorClass, Outcome};
 pub use screen::{Screened, screen, set_aside};
-pub use sqs::{QueueMessage, SqsBatchError, process_sqs};
+pub use sqs::{QueueMessage, process_sqs};
 
 use crate::quarantine::Quarantine;
 use std::time::Duration;

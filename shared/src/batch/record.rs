@@ -57,7 +57,10 @@ pub struct BatchReport {
     pub end_to_end_ms: Vec<u64>,
     /// Per record: the handler's own time, in ms.
     pub record_ms: Vec<u64>,
-    /// Set by an [`ErrorClass::Fatal`] failure: the function's main fails the invocation with it.
+    /// AWS requests the batch made (the function's own calls, not the quarantine's): the
+    /// figure to divide by the records for requests per event.
+    pub requests: usize,
+    /// Set by an [`ErrorClass::Fatal`] failure: [`super::run`] fails the invocation with it.
     pub fatal: Option<String>,
 }
 
@@ -74,6 +77,7 @@ impl BatchReport {
             quarantined = self.quarantined,
             failed = self.failed,
             not_started = self.not_started,
+            requests = self.requests,
             "batch settled"
         );
         crate::telemetry::emit_batch_metrics(function, self);

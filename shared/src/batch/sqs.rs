@@ -17,15 +17,6 @@ pub struct QueueMessage {
     pub sent_at_ms: Option<i64>,
 }
 
-/// Why a whole SQS batch must fail instead of answering with item failures.
-#[derive(Debug, thiserror::Error)]
-pub enum SqsBatchError {
-    #[error(
-        "a failed message in queue {queue_arn} has no messageId, so it cannot be reported alone; failing the whole batch so that nothing is deleted"
-    )]
-    UnnamedFailure { queue_arn: String },
-}
-
 /// Processes the messages one after another and answers with the messageIds to redeliver.
 ///
 /// Standard queues are unordered, so a failure does not stop the batch. On a FIFO queue
@@ -35,7 +26,7 @@ pub async fn process_sqs<Q, F, Fut, E>(
     event: SqsEvent,
     ctx: &BatchContext<'_, Q>,
     mut handler: F,
-) -> Result<(SqsBatchResponse, BatchReport), SqsBatchError>
+) -> (SqsBatchResponse, BatchReport)
 where
     Q: Quarantine,
     F: FnMut(QueueMessage) -> Fut,
@@ -87,12 +78,17 @@ where
         };
         if failed {
             if message.message_id.is_empty() {
-                return Err(SqsBatchError::UnnamedFailure { queue_arn });
+                // Answering with item failures would delete every message not named.
+                report.fatal = Some(format!(
+                    "a failed message in queue {queue_arn} has no messageId, so it cannot be reported alone; failing the whole batch so that nothing is deleted"
+                ));
+                report.log(ctx.function, "sqs");
+                return (response, report);
             }
             response.add_failure(message.message_id);
             stop |= fifo;
         }
     }
     report.log(ctx.function, "sqs");
-    Ok((response, report))
+    (response, report)
 }

@@ -60,8 +60,7 @@ async fn run_sqs(
         seen.borrow_mut().push(message.message_id.clone());
         async move { behave(&message.body).await }
     })
-    .await
-    .unwrap();
+    .await;
     (
         serde_json::to_value(response).unwrap(),
         report,
@@ -118,6 +117,7 @@ async fn sqs_reports_transient_failures_and_panics_and_quarantines_bad_input() {
             not_started: 0,
             end_to_end_ms: report.end_to_end_ms.clone(),
             record_ms: report.record_ms.clone(),
+            requests: 0,
             fatal: None,
         }
     );
@@ -166,6 +166,31 @@ async fn a_missing_quarantine_fails_the_invocation_and_gives_nothing_up() {
 }
 
 #[tokio::test]
+async fn a_failed_message_without_an_id_fails_the_whole_batch_so_nothing_is_deleted() {
+    // Prepare: two messages, the failing one without its messageId
+    let quarantine = MemoryQuarantine::default();
+    let mut event = sqs_event("q", &["ok", "throttle"]);
+    event.records[1].message_id = None;
+
+    // Act
+    let (response, report) = process_sqs(event, &ctx(&quarantine), |m| async move {
+        behave(&m.body).await
+    })
+    .await;
+
+    // Assess: the batch is fatal (the invocation fails and every message comes back), since
+    // an item failure cannot name the message
+    assert!(
+        report
+            .fatal
+            .as_deref()
+            .is_some_and(|f| f.contains("no messageId")),
+        "{report:?}"
+    );
+    assert!(response.batch_item_failures.is_empty());
+}
+
+#[tokio::test]
 async fn fifo_stops_at_the_first_failure_and_reports_everything_after_it() {
     let quarantine = MemoryQuarantine::default();
     let (json, report, seen) =
@@ -192,8 +217,7 @@ async fn records_that_cannot_finish_before_the_deadline_are_reported_unstarted()
         calls += 1;
         async { Ok::<_, TestError>(Outcome::Done) }
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         serde_json::to_value(response).unwrap(),
         json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }, { "itemIdentifier": "m2" }] })
@@ -214,8 +238,7 @@ async fn a_handler_that_overruns_the_deadline_is_cut_off_and_reported() {
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         Ok::<_, TestError>(Outcome::Done)
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         serde_json::to_value(response).unwrap(),
         json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }] })
@@ -253,6 +276,7 @@ async fn kinesis_reports_only_the_first_failure_and_stops_there() {
             not_started: 2,
             end_to_end_ms: report.end_to_end_ms.clone(),
             record_ms: report.record_ms.clone(),
+            requests: 0,
             fatal: None,
         }
     );

@@ -21,8 +21,8 @@ mod likes;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use snapglow::batch::{
-    BatchContext, BatchReport, Classify, Deadline, ErrorClass, Screened, StreamRecord,
-    first_failure_response, screen, settle_record,
+    BatchContext, BatchFunction, BatchReport, Classify, Deadline, ErrorClass, Screened,
+    StreamRecord, first_failure_response, screen, settle_record,
 };
 use snapglow::contracts::ContractError;
 use snapglow::quarantine::Quarantine;
@@ -119,10 +119,14 @@ impl<T: NotificationStore> Notifier<T> {
         }
         Ok(owners)
     }
+}
 
-    /// One Kinesis batch; see the module docs. A [`BatchReport::fatal`] error means the function
-    /// cannot work (a refused permission): the caller fails the invocation.
-    pub async fn handle_batch<Q: Quarantine>(
+impl<T: NotificationStore> BatchFunction<KinesisEvent> for Notifier<T> {
+    type Response = KinesisEventResponse;
+
+    /// One Kinesis batch; see the module docs. A [`BatchReport::fatal`] error means the
+    /// function cannot work (a refused permission).
+    async fn handle_batch<Q: Quarantine>(
         &self,
         event: KinesisEvent,
         ctx: &BatchContext<'_, Q>,
@@ -184,10 +188,11 @@ impl<T: NotificationStore> Notifier<T> {
         self.notify_likes(ctx, &records, facts, &mut report, &mut unfinished)
             .await;
         let (requests, units) = self.table.spend();
+        report.requests = (requests - requests_before) as usize;
         tracing::info!(
             function = ctx.function,
             records = records.len(),
-            dynamodb_requests = requests - requests_before,
+            dynamodb_requests = report.requests,
             write_units = units - units_before,
             "notifier batch spend"
         );

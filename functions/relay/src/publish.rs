@@ -13,11 +13,11 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use snapglow::batch::Deadline;
+use snapglow::batch::{BatchContext, BatchFunction, BatchReport, Deadline};
 use snapglow::quarantine::{Quarantine, QuarantineEntry, RecordSource};
 use snapglow::retry::pause;
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::outbox::{Change, classify};
 
@@ -122,34 +122,25 @@ impl StreamSink for KinesisSink {
     }
 }
 
-/// What one batch did, for the log line and the tests.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RelayReport {
-    pub published: usize,
-    pub skipped: usize,
-    pub quarantined: usize,
-    pub put_calls: usize,
-    /// The sequence number the response names, if the batch is not finished.
-    pub resume_at: Option<String>,
-    /// Set when the stream cannot be written (see [`SinkError::fatal`]): main fails the
-    /// invocation with it.
-    pub fatal: Option<String>,
-}
-
-pub struct Relay<S, Q> {
-    pub function: String,
+/// The function: the Kinesis stream unless a test hands it another [`StreamSink`].
+pub struct Relay<S = KinesisSink> {
     pub sink: S,
-    pub quarantine: Q,
 }
 
-impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
-    /// `deadline`: the invocation's; the relay stops putting with a margin left and answers.
-    pub async fn handle_batch(
+impl<S: StreamSink> BatchFunction<Event> for Relay<S> {
+    type Response = DynamoDbEventResponse;
+
+    /// One batch, in the table stream's order; the relay stops putting with a margin left
+    /// before the context's deadline and answers. The report counts published events as
+    /// `done` and PutRecords calls as `requests`; a [`BatchReport::fatal`] says the stream
+    /// (or the quarantine) cannot be written (see [`SinkError::fatal`]).
+    async fn handle_batch<Q: Quarantine>(
         &self,
         event: Event,
-        deadline: SystemTime,
-    ) -> (DynamoDbEventResponse, RelayReport) {
-        let mut report = RelayReport::default();
+        ctx: &BatchContext<'_, Q>,
+    ) -> (DynamoDbEventResponse, BatchReport) {
+        let deadline = &ctx.deadline;
+        let mut report = BatchReport::default();
         let mut pending: Vec<(usize, OutRecord)> = Vec::new();
         let sequence = |i: usize| {
             event.records[i]
@@ -199,8 +190,8 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
                         sequence_number: sequence(index),
                     };
                     let raw = serde_json::to_vec(&record.change.new_image).unwrap_or_default();
-                    let entry = QuarantineEntry::new(&self.function, reason, detail, source, &raw);
-                    match self.quarantine.put(&entry, &raw).await {
+                    let entry = QuarantineEntry::new(ctx.function, reason, detail, source, &raw);
+                    match ctx.quarantine.put(&entry, &raw).await {
                         Ok(()) => report.quarantined += 1,
                         Err(error) => {
                             tracing::warn!(%error, "could not quarantine an outbox event; the change is retried");
@@ -222,32 +213,25 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
             let mut failure = DynamoDbBatchItemFailure::default();
             failure.item_identifier = Some(sequence(index));
             response.batch_item_failures.push(failure);
-            report.resume_at = Some(sequence(index));
         }
-        // One EMF line per batch, like the consumers': published as processed, the changes
-        // from the resume point on as failed (they come back).
-        let unfinished = failed_at.map_or(0, |i| event.records.len() - i);
-        snapglow::telemetry::emit_batch_metrics(
-            &self.function,
-            &snapglow::batch::BatchReport {
-                done: report.published,
-                skipped: report.skipped,
-                quarantined: report.quarantined,
-                failed: unfinished,
-                ..Default::default()
-            },
-        );
+        // One EMF line per batch, like the consumers': the changes from the resume point on
+        // as failed (they come back).
+        report.failed = failed_at.map_or(0, |i| event.records.len() - i);
+        snapglow::telemetry::emit_batch_metrics(ctx.function, &report);
         tracing::info!(
-            published = report.published,
+            function = ctx.function,
+            published = report.done,
             skipped = report.skipped,
             quarantined = report.quarantined,
-            put_calls = report.put_calls,
-            resume_at = report.resume_at.as_deref().unwrap_or(""),
+            put_calls = report.requests,
+            resume_at = failed_at.map(sequence).unwrap_or_default(),
             "relayed a batch"
         );
         (response, report)
     }
+}
 
+impl<S: StreamSink> Relay<S> {
     /// Puts what is pending; returns the index of the first change that did not land.
     ///
     /// Entries PutRecords leaves unput (per-record throttling or InternalFailure, while the
@@ -258,21 +242,19 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
     async fn flush(
         &self,
         pending: &mut Vec<(usize, OutRecord)>,
-        report: &mut RelayReport,
-        deadline: SystemTime,
+        report: &mut BatchReport,
+        deadline: &Deadline,
     ) -> Option<usize> {
-        let left = |now| deadline.duration_since(now).unwrap_or_default();
-        let until = Deadline::after(left(SystemTime::now()));
         let mut todo: Vec<(usize, OutRecord)> = std::mem::take(pending);
         let mut attempt = 0;
         loop {
             let first = todo.first()?.0;
             // A call cut off by the timeout fails the whole batch; stop early instead.
-            if left(SystemTime::now()) < Duration::from_secs(2) {
+            if deadline.remaining() < Duration::from_secs(2) {
                 return Some(first);
             }
             let records: Vec<OutRecord> = todo.iter().map(|(_, r)| r.clone()).collect();
-            report.put_calls += 1;
+            report.requests += 1;
             match self.sink.put_records(&records).await {
                 Err(error) if error.fatal => {
                     tracing::error!(%error, records = records.len(), "the stream cannot be written; the invocation fails");
@@ -289,7 +271,7 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
                         .filter(|(position, _)| !matches!(codes.get(*position), Some(None)))
                         .map(|(_, entry)| entry)
                         .collect();
-                    report.published += records.len() - unput.len();
+                    report.done += records.len() - unput.len();
                     if unput.is_empty() {
                         return None;
                     }
@@ -302,7 +284,7 @@ impl<S: StreamSink, Q: Quarantine> Relay<S, Q> {
                 }
             }
             attempt += 1;
-            if attempt >= PUT_ATTEMPTS || !pause(&until, attempt).await {
+            if attempt >= PUT_ATTEMPTS || !pause(deadline, attempt).await {
                 return todo.first().map(|(index, _)| *index);
             }
         }
@@ -383,31 +365,34 @@ mod tests {
         )
     }
 
-    fn later() -> SystemTime {
-        SystemTime::now() + Duration::from_secs(60)
+    /// A relay over the in-memory stream, and its quarantine.
+    fn relay() -> (Relay<MemorySink>, MemoryQuarantine) {
+        let sink = MemorySink::default();
+        (Relay { sink }, MemoryQuarantine::default())
     }
 
-    fn relay() -> Relay<MemorySink, MemoryQuarantine> {
-        Relay {
-            function: "relay".into(),
-            sink: MemorySink::default(),
-            quarantine: MemoryQuarantine::default(),
-        }
+    /// An invocation with `left` before its deadline.
+    fn within(left: Duration, quarantine: &MemoryQuarantine) -> BatchContext<'_, MemoryQuarantine> {
+        BatchContext::new("relay", Deadline::after(left), Duration::ZERO, quarantine)
+    }
+
+    fn later(quarantine: &MemoryQuarantine) -> BatchContext<'_, MemoryQuarantine> {
+        within(Duration::from_secs(60), quarantine)
     }
 
     #[tokio::test]
     async fn a_throttled_record_is_put_again_alone_and_nothing_lands_twice() {
         // Prepare: four changes, the stream refuses the third on the first call
-        let relay = relay();
+        let (relay, quarantine) = relay();
         relay.sink.refusals.lock().unwrap().push_back(vec![2]);
         let changes = batch((1..=4).map(|i| like_change("sunset", i)).collect());
 
         // Act
-        let (response, report) = relay.handle_batch(changes, later()).await;
+        let (response, report) = relay.handle_batch(changes, &later(&quarantine)).await;
 
         // Assess: the refused entry went again alone; every event is on the stream once
         assert!(response.batch_item_failures.is_empty());
-        assert_eq!((report.published, report.put_calls), (4, 2));
+        assert_eq!((report.done, report.requests), (4, 2));
         let landed = relay.sink.landed.lock().unwrap();
         let ids: Vec<Vec<u8>> = landed.iter().map(|r| r.data.clone()).collect();
         let expected: Vec<Vec<u8>> = [1, 2, 4, 3]
@@ -419,7 +404,7 @@ mod tests {
     #[tokio::test]
     async fn a_record_the_stream_keeps_refusing_makes_the_batch_resume_there_and_nothing_is_lost() {
         // Prepare: the stream refuses the third change on every call
-        let relay = relay();
+        let (relay, quarantine) = relay();
         for _ in 0..PUT_ATTEMPTS {
             relay.sink.refusals.lock().unwrap().push_back(vec![0]);
         }
@@ -427,10 +412,10 @@ mod tests {
         let changes = || batch((1..=4).map(|i| like_change("sunset", i)).collect());
 
         // Act: the first delivery, then Lambda's retry from the reported record
-        let (first, report) = relay.handle_batch(changes(), later()).await;
+        let (first, report) = relay.handle_batch(changes(), &later(&quarantine)).await;
         let mut retry = changes();
         retry.records.drain(..2);
-        let (second, _) = relay.handle_batch(retry, later()).await;
+        let (second, _) = relay.handle_batch(retry, &later(&quarantine)).await;
 
         // Assess: the response named the refused change after its attempts; after the retry
         // every event is on the stream, the fourth twice (it landed on the first call and
@@ -439,14 +424,7 @@ mod tests {
             first.batch_item_failures[0].item_identifier.as_deref(),
             Some("102")
         );
-        assert_eq!(
-            (
-                report.published,
-                report.put_calls,
-                report.resume_at.as_deref()
-            ),
-            (3, PUT_ATTEMPTS as usize, Some("102"))
-        );
+        assert_eq!((report.done, report.requests), (3, PUT_ATTEMPTS as usize));
         assert!(second.batch_item_failures.is_empty());
         let landed = relay.sink.landed.lock().unwrap();
         for id in 1..=4u128 {
@@ -462,7 +440,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_kms_key_fails_the_invocation_and_is_not_retried_in_it() {
         // Prepare: the stream's KMS key is disabled
-        let relay = relay();
+        let (relay, quarantine) = relay();
         relay.sink.errors.lock().unwrap().push_back(SinkError {
             stream: "image-social-events".into(),
             detail: "KMSDisabledException: the key is disabled".into(),
@@ -471,7 +449,7 @@ mod tests {
 
         // Act
         let (response, report) = relay
-            .handle_batch(batch(vec![like_change("sunset", 1)]), later())
+            .handle_batch(batch(vec![like_change("sunset", 1)]), &later(&quarantine))
             .await;
 
         // Assess: reported from the first change, and fatal, after one call
@@ -479,14 +457,14 @@ mod tests {
             response.batch_item_failures[0].item_identifier.as_deref(),
             Some("100")
         );
-        assert_eq!(report.put_calls, 1);
+        assert_eq!(report.requests, 1);
         assert!(report.fatal.unwrap().contains("KMSDisabledException"));
     }
 
     #[tokio::test]
     async fn a_poison_change_is_quarantined_in_order_and_the_rest_is_published_in_one_call() {
         // Prepare
-        let relay = relay();
+        let (relay, quarantine) = relay();
         let poison = change(
             "INSERT",
             item(&[]),
@@ -500,28 +478,31 @@ mod tests {
         ]);
 
         // Act
-        let (response, report) = relay.handle_batch(event, later()).await;
+        let (response, report) = relay.handle_batch(event, &later(&quarantine)).await;
 
         // Assess
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(
-            (report.published, report.quarantined, report.put_calls),
+            (report.done, report.quarantined, report.requests),
             (3, 1, 2)
         );
-        assert_eq!(relay.quarantine.entries().len(), 1);
-        assert_eq!(relay.quarantine.entries()[0].reason, "malformed_envelope");
+        assert_eq!(quarantine.entries().len(), 1);
+        assert_eq!(quarantine.entries()[0].reason, "malformed_envelope");
     }
 
     #[tokio::test]
     async fn with_no_time_left_nothing_is_put_and_the_whole_batch_comes_back() {
-        let relay = relay();
+        let (relay, quarantine) = relay();
         let (response, report) = relay
-            .handle_batch(batch(vec![like_change("sunset", 1)]), SystemTime::now())
+            .handle_batch(
+                batch(vec![like_change("sunset", 1)]),
+                &within(Duration::ZERO, &quarantine),
+            )
             .await;
         assert_eq!(
             response.batch_item_failures[0].item_identifier.as_deref(),
             Some("100")
         );
-        assert_eq!(report.put_calls, 0);
+        assert_eq!(report.requests, 0);
     }
 }
