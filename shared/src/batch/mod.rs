@@ -4,7 +4,7 @@
 //! HAZARD: every mapping in template.yaml must declare
 //! `FunctionResponseTypes: [ReportBatchItemFailures]`. Without it AWS ignores the
 //! `batchItemFailures` returned here, counts the batch as a success and deletes (SQS) or
-//! checkpoints past (Kinesis) the records that failed. `tests/template_invariants.rs` guards it.
+//! checkpoints past (Kinesis) the records that failed. `tests/template_invariants/` guards it.
 //!
 //! Every error is classified once, by the function's error type ([`Classify`]):
 //! - permanent (bad input): the record is quarantined with its raw bytes and acknowledged;
