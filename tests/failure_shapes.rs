@@ -489,3 +489,182 @@ async fn a_bucket_that_refuses_resize_fails_the_invocation_at_once() {
     assert_eq!(stage.recorded_event("locked").await, None);
     assert_eq!(proxy.injected().values().sum::<u64>(), 1);
 }
+
+/// DynamoDB's answer to a single-item write while a transaction holds the item; the SDK does
+/// not retry it.
+const CONFLICT: Shape = Shape::Error {
+    status: 400,
+    code: "TransactionConflictException",
+    message: "Transaction is ongoing for the item",
+};
+
+#[tokio::test]
+async fn a_notification_a_transaction_holds_is_marked_read_once_it_is_free() {
+    // Prepare: alice's unread notification; the first two marks find a likes transaction of
+    // the notifier holding it
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    proxy.inject(Fault::new(Service::DynamoDb, "UpdateItem", 2, CONFLICT));
+    let key = "N#1795000000000#published-beach";
+    let table = stage.name("NotificationsTable");
+    (stage.clients.dynamodb.put_item())
+        .table_name(table)
+        .item("pk", AttributeValue::S("USER#alice".into()))
+        .item("sk", AttributeValue::S(key.into()))
+        .item("unread", AttributeValue::Bool(true))
+        .send()
+        .await
+        .unwrap();
+    let config = (stage.clients.dynamodb.config().to_builder())
+        .endpoint_url(proxy.url())
+        .build();
+    let reader =
+        notifier::table::InboxReader::new(aws_sdk_dynamodb::Client::from_conf(config), table);
+
+    // Act
+    let deadline = snapglow::batch::Deadline::after(Duration::from_secs(5));
+    let marked = reader.mark_read("alice", key, &deadline).await;
+
+    // Assess: marked after the two conflicts, in this one call
+    assert!(marked.unwrap());
+    let item = (stage.clients.dynamodb.get_item())
+        .table_name(table)
+        .key("pk", AttributeValue::S("USER#alice".into()))
+        .key("sk", AttributeValue::S(key.into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(item["unread"], AttributeValue::Bool(false));
+    assert_eq!(proxy.injected().values().sum::<u64>(), 2);
+}
+
+#[tokio::test]
+async fn kept_likes_whose_items_a_transaction_holds_are_released_in_the_same_delivery() {
+    // Prepare: bob's like arrives before its image is published, and is kept
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) =
+        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    stage.publish(&[liked("dunes", "bob", T0)]).await;
+    for response in deliver(&stage, &mut notifier).await {
+        assert_eq!(batch_failures(&response), Vec::<String>::new());
+    }
+    // ... then the image is published, and the deletes of the kept like and the clearing of
+    // the owner item's mark each meet a transaction holding their item, twice
+    proxy.inject(Fault::new(Service::DynamoDb, "DeleteItem", 2, CONFLICT));
+    proxy.inject(Fault::new(Service::DynamoDb, "UpdateItem", 2, CONFLICT));
+    stage.publish(&[published("dunes", "alice", T0 + 1)]).await;
+
+    // Act
+    let responses = deliver(&stage, &mut notifier).await;
+
+    // Assess: the image event finished in this delivery, the like is told, nothing is kept
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    let mut texts = inbox_texts(&stage, "alice").await;
+    texts.sort();
+    assert_eq!(texts, ["Your photo is live", "bob liked your photo"]);
+    let reader = notifier::table::InboxReader::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+    );
+    assert_eq!(reader.kept_likes("dunes").await.unwrap(), vec![]);
+    assert_eq!(proxy.seen("DeleteItem"), 3);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 4);
+}
+
+#[tokio::test]
+async fn a_dynamodb_that_never_answers_leaves_the_notifier_time_to_report_its_record() {
+    // Prepare: every transaction of the notifier hangs past each attempt's timeout
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) =
+        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    proxy.inject(Fault::share(
+        Service::DynamoDb,
+        Some("TransactWriteItems"),
+        100,
+        Shape::Hang(Duration::from_secs(120)),
+    ));
+    stage.publish(&[published("beach", "alice", T0)]).await;
+    let (shard, records) = stage.shards().await.into_iter().next().unwrap();
+    let batch = serde_json::to_vec(&stage.kinesis_batch(&shard, &records)).unwrap();
+
+    // Act
+    let started = Instant::now();
+    let answer = notifier.invoke(batch).await;
+    let took = started.elapsed();
+
+    // Assess: the function answered before its 30 s timeout instead of being killed, and named
+    // the record for redelivery; it stopped sending while one more call could still end in time
+    let answer = answer.expect("the notifier answers instead of being killed at its timeout");
+    let response: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(batch_failures(&response).len(), 1, "{response}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(proxy.seen("TransactWriteItems") >= 3);
+}
+
+#[tokio::test]
+async fn a_like_dynamodb_will_never_keep_is_quarantined_and_the_shard_moves_on() {
+    // Prepare: a like of an image whose owner is not known yet; DynamoDB cancels the
+    // transaction that would keep it with a ValidationError on the kept item
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) =
+        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "TransactWriteItems",
+        1,
+        Shape::Canceled(Reasons::At(1, "ValidationError")),
+    ));
+    stage.publish(&[liked("dunes", "bob", T0)]).await;
+
+    // Act
+    let responses = deliver(&stage, &mut notifier).await;
+
+    // Assess: nothing comes back to the shard; the like is in the quarantine with
+    // DynamoDB's reason, and nothing is kept for the image
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    let quarantined = stage.quarantined().await;
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert_eq!(quarantined[0]["reason"], "rejected_by_dynamodb");
+    let reader = notifier::table::InboxReader::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+    );
+    assert_eq!(reader.kept_likes("dunes").await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn a_like_kept_while_a_transaction_holds_its_image_is_kept_in_the_same_delivery() {
+    // Prepare: a like of an image whose owner is not known yet; the transaction that keeps it
+    // is canceled twice for a conflict on the image's owner item
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) =
+        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "TransactWriteItems",
+        2,
+        Shape::Canceled(Reasons::At(0, "TransactionConflict")),
+    ));
+    stage.publish(&[liked("dunes", "bob", T0)]).await;
+
+    // Act
+    let responses = deliver(&stage, &mut notifier).await;
+
+    // Assess: kept after a pause, in this delivery; nothing quarantined
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+    let reader = notifier::table::InboxReader::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+    );
+    assert_eq!(reader.kept_likes("dunes").await.unwrap().len(), 1);
+    assert_eq!(proxy.seen("TransactWriteItems"), 3);
+}

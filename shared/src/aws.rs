@@ -2,7 +2,26 @@
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The operation timeout [`load_sdk_config`] gave this process's calls.
+static OPERATION_TIMEOUT: OnceLock<Duration> = OnceLock::new();
+
+/// The time one more call needs before the invocation's deadline: the whole operation timeout
+/// (a call that hangs on every attempt lasts that long) and half a second to report what it
+/// could not finish. One second in a process whose clients [`load_sdk_config`] did not make
+/// (unit tests' fakes answer at once).
+///
+/// HAZARD: an attempt started with less than this left can outlast the invocation, and Lambda
+/// then kills it instead of the function reporting the records it could not finish.
+pub fn call_margin() -> Duration {
+    OPERATION_TIMEOUT
+        .get()
+        .map_or(Duration::from_secs(1), |operation| {
+            *operation + Duration::from_millis(500)
+        })
+}
 
 /// How long one SDK call may take, set once per function from its Lambda timeout.
 ///
@@ -35,6 +54,8 @@ impl CallTimeouts {
 /// Locally `AWS_ENDPOINT_URL` points every client at the emulator; on Lambda it is unset and
 /// the SDK uses the real endpoints.
 pub async fn load_sdk_config(timeouts: CallTimeouts) -> SdkConfig {
+    // The first configuration of the process is the functions' one (loaded once, at init).
+    let _ = OPERATION_TIMEOUT.set(timeouts.operation);
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()

@@ -53,11 +53,12 @@ where
     }
 }
 
-/// Sleeps the backoff after failed attempt number `attempt` (from 1), unless it would end less
-/// than a second before the deadline: then returns false at once, and the caller gives up.
+/// Sleeps the backoff after failed attempt number `attempt` (from 1), unless the pause and one
+/// more call after it ([`crate::aws::call_margin`]) would not fit before the deadline: then
+/// returns false at once, and the caller gives up and reports.
 pub async fn pause(deadline: &Deadline, attempt: u32) -> bool {
     let pause = backoff(attempt);
-    if deadline.remaining() < pause + Duration::from_secs(1) {
+    if deadline.remaining() < pause + crate::aws::call_margin() {
         return false;
     }
     tokio::time::sleep(pause).await;

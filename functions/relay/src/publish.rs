@@ -250,7 +250,7 @@ impl<S: StreamSink> Relay<S> {
         loop {
             let first = todo.first()?.0;
             // A call cut off by the timeout fails the whole batch; stop early instead.
-            if deadline.remaining() < Duration::from_secs(2) {
+            if deadline.remaining() < snapglow::aws::call_margin().max(Duration::from_secs(2)) {
                 return Some(first);
             }
             let records: Vec<OutRecord> = todo.iter().map(|(_, r)| r.clone()).collect();

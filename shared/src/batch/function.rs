@@ -46,7 +46,9 @@ where
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<E>| async move {
             let deadline = Deadline::from_epoch_millis(event.context.deadline);
-            let ctx = BatchContext::new(name, deadline, record_budget, quarantine);
+            // A record is not started unless one call of it could end before the deadline.
+            let budget = record_budget.max(crate::aws::call_margin());
+            let ctx = BatchContext::new(name, deadline, budget, quarantine);
             let (response, report) = function.handle_batch(event.payload, &ctx).await;
             match report.fatal {
                 Some(fatal) => Err(lambda_runtime::Error::from(fatal)),

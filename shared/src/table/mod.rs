@@ -313,6 +313,35 @@ pub fn is_capacity_code(code: &str) -> bool {
     )
 }
 
+/// Sends one single-item request (`send` makes and sends a fresh one per attempt) until it
+/// succeeds (`Some`), its condition fails (`None`: the state is not what the write expects), or
+/// DynamoDB refuses it. While DynamoDB answers it busy, it is sent again after a growing pause
+/// within the deadline: throttling past the SDK's own attempts, 5xx, and
+/// `TransactionConflictException`, which the SDK does not retry and which a single-item write
+/// meets whenever a transaction holds its item.
+pub async fn write_item<T, E, F, Fut>(
+    table: &str,
+    deadline: &Deadline,
+    mut send: F,
+) -> Result<Option<T>, TableError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+{
+    with_backoff(deadline, ATTEMPTS, |_| {
+        let sent = send();
+        async move {
+            match sent.await {
+                Ok(output) => Ok(Some(output)),
+                Err(e) if is_condition_failure(&e) => Ok(None),
+                Err(e) => Err(TableError::classify(table, e)),
+            }
+        }
+    })
+    .await
+}
+
 /// Commits `actions` as one TransactWriteItems on `table`, retrying conflicts and throttling
 /// (whole-request, or as cancellation reasons) within the deadline. `on_attempt` is called
 /// once per request sent.

@@ -2,6 +2,8 @@
 //! notifier writes.
 
 use serde::Deserialize;
+use snapglow::batch::Deadline;
+use std::time::Duration;
 
 use super::{Api, PAGE_MAX};
 use crate::error::HandlerError;
@@ -12,6 +14,9 @@ use crate::views::{Marked, NotificationView, Page};
 
 /// DynamoDB's largest sort key: a longer id names no notification.
 const MAX_ID_BYTES: usize = 1024;
+/// How long one request's marks may keep retrying busy writes: half the function's 10 s
+/// timeout, as the reads' budget.
+const WRITE_BUDGET: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,10 +69,11 @@ impl<S: Store> Api<S> {
             .into());
         }
         let mut marked = 0;
+        let deadline = Deadline::after(WRITE_BUDGET);
         // An id no notification can have (empty, or longer than a sort key may be) marks
         // nothing, without a request DynamoDB would refuse as invalid (a 500).
         for id in (asked.ids.iter()).filter(|id| (1..=MAX_ID_BYTES).contains(&id.len())) {
-            marked += usize::from(self.store.mark_read(sub, id).await?);
+            marked += usize::from(self.store.mark_read(sub, id, &deadline).await?);
         }
         Ok(ApiResponse::json(200, &Marked { marked }))
     }

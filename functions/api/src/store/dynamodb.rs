@@ -380,9 +380,14 @@ impl Inbox for AwsStore {
         Ok((notifications, next.and_then(Cursor::from_item)))
     }
 
-    async fn mark_read(&self, user_id: &str, key: &str) -> Result<bool, StoreError> {
+    async fn mark_read(
+        &self,
+        user_id: &str,
+        key: &str,
+        deadline: &Deadline,
+    ) -> Result<bool, StoreError> {
         self.notifications
-            .mark_read(user_id, key)
+            .mark_read(user_id, key, deadline)
             .await
             .map_err(StoreError::from)
     }

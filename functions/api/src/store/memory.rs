@@ -6,6 +6,7 @@
 //! A test plays a competing request of the same user with [`MemoryStore::race`]: its like
 //! state is committed right before the next like write, which then finds the state changed.
 
+use snapglow::batch::Deadline;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -161,7 +162,7 @@ impl Inbox for MemoryStore {
 
     /// Like notifier's conditional update: true only when an unread notification of the
     /// user's own inbox became read.
-    async fn mark_read(&self, user: &str, key: &str) -> Result<bool, StoreError> {
+    async fn mark_read(&self, user: &str, key: &str, _: &Deadline) -> Result<bool, StoreError> {
         let mut inboxes = self.inboxes.lock().unwrap();
         let unread =
             (inboxes.get_mut(user).into_iter().flatten()).find(|n| n.key == key && n.unread);

@@ -23,6 +23,7 @@ mod s3;
 pub use cursor::{Cursor, CursorValue};
 pub use dynamodb::{AwsStore, FEED, create_pending};
 
+use snapglow::batch::Deadline;
 use snapglow::contracts::RenditionV1;
 use snapglow::table::TableError;
 use std::collections::{BTreeMap, HashMap};
@@ -196,8 +197,14 @@ pub trait Inbox {
         limit: i32,
         after: Option<Cursor>,
     ) -> impl Future<Output = Result<(Vec<Notification>, Option<Cursor>), StoreError>>;
-    fn mark_read(&self, user_id: &str, key: &str)
-    -> impl Future<Output = Result<bool, StoreError>>;
+    /// Marks one notification read; false when there is none. A busy write (a transaction of
+    /// the notifier holding the item, throttling) is retried until `deadline`.
+    fn mark_read(
+        &self,
+        user_id: &str,
+        key: &str,
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<bool, StoreError>>;
 }
 
 /// Presigned S3 requests (signed locally: no request is sent).

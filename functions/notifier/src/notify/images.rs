@@ -58,7 +58,7 @@ impl<T: NotificationStore> Notifier<T> {
     ) -> Result<(), TableError> {
         let early = self.table.early_likes(image_id).await?;
         if early.is_empty() {
-            return self.table.release_held(image_id).await;
+            return self.table.release_held(image_id, deadline).await;
         }
         let facts = early
             .iter()
@@ -98,10 +98,12 @@ impl<T: NotificationStore> Notifier<T> {
                 all_delivered = false;
                 continue;
             }
-            self.table.release_early(image_id, &kept.liker).await?;
+            self.table
+                .release_early(image_id, &kept.liker, deadline)
+                .await?;
         }
         if all_delivered {
-            self.table.release_held(image_id).await?;
+            self.table.release_held(image_id, deadline).await?;
         }
         Ok(())
     }

@@ -54,7 +54,18 @@ impl<T: NotificationStore> Notifier<T> {
                 continue;
             }
             if !owners.contains_key(&key.image_id) {
-                match self.hold_early(&key, &fact).await {
+                // Up to two calls per key (keep it; read the owner), each able to last a whole
+                // operation timeout.
+                if ctx.deadline.remaining() < 2 * snapglow::aws::call_margin() {
+                    let late = TableError::transient(
+                        "notifications",
+                        "too little time left to keep a like for an unknown owner",
+                    );
+                    outcomes.fail([key.clone()], &late);
+                    planned.insert(key, fact);
+                    continue;
+                }
+                match self.hold_early(&key, &fact, &ctx.deadline).await {
                     Ok(None) => {
                         tracing::info!(function = ctx.function, image_id = %key.image_id, outcome = "skipped", "owner not known yet; the like is kept until its ImagePublished or ImageRejected");
                         report.skipped += fact.records.len();
@@ -62,6 +73,13 @@ impl<T: NotificationStore> Notifier<T> {
                     }
                     Ok(Some(owner)) => {
                         owners.insert(key.image_id.clone(), owner);
+                    }
+                    // DynamoDB will never keep this like (a value or an item it refuses): its
+                    // records are quarantined with what it said, as `write_halving` does.
+                    Err(error) if error.is_about_data() => {
+                        outcomes.refused.insert(key.clone(), error);
+                        planned.insert(key, fact);
+                        continue;
                     }
                     Err(error) => {
                         outcomes.fail([key.clone()], &error);
@@ -95,6 +113,7 @@ impl<T: NotificationStore> Notifier<T> {
         &self,
         key: &LikerKey,
         fact: &Latest,
+        deadline: &Deadline,
     ) -> Result<Option<UserId>, TableError> {
         let early = EarlyLike {
             window: LikeWindow::of(fact.version.at_ms, self.like_window_ms),
@@ -104,7 +123,11 @@ impl<T: NotificationStore> Notifier<T> {
                 version: fact.version,
             },
         };
-        match self.table.hold_early(&key.image_id, &early).await? {
+        match self
+            .table
+            .hold_early(&key.image_id, &early, deadline)
+            .await?
+        {
             Held::Kept => Ok(None),
             Held::OwnerKnown => {
                 let owner = self.table.owner_of(&key.image_id).await?.ok_or_else(|| {
@@ -132,7 +155,7 @@ impl<T: NotificationStore> Notifier<T> {
     ) -> KeyOutcomes<LikerKey> {
         let mut pending: Vec<LikerKey> = latest
             .keys()
-            .filter(|key| !settled.failed.contains(key))
+            .filter(|key| !settled.failed.contains(key) && !settled.refused.contains_key(key))
             .cloned()
             .collect();
         for round in 0..MAX_ROUNDS {

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::expires_at;
-use snapglow::retry::{is_transient, pause};
-use snapglow::table::{Item, TableError, image_pk, is_condition_failure, n, s};
+use snapglow::retry::{Attempt, is_transient, pause, with_backoff};
+use snapglow::table::{Cancellation, Item, TableError, image_pk, n, s, write_item};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -450,7 +450,12 @@ impl NotificationStore for NotificationsTable {
         .await
     }
 
-    async fn hold_early(&self, image_id: &str, early: &EarlyLike) -> Result<Held, TableError> {
+    async fn hold_early(
+        &self,
+        image_id: &str,
+        early: &EarlyLike,
+        deadline: &Deadline,
+    ) -> Result<Held, TableError> {
         let mark = Update::builder()
             .table_name(&self.table)
             .set_key(Some(owner_key(image_id)))
@@ -464,63 +469,67 @@ impl NotificationStore for NotificationsTable {
             .set_item(Some(early_item(image_id, early, self.inbox_retention)))
             .build()
             .expect("table and item are set");
-        self.spend(4); // two items in a transaction: 2 units each
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(mark).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Held::Kept),
-            Err(error) => match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(canceled))
-                    if canceled
-                        .cancellation_reasons()
-                        .first()
-                        .and_then(|r| r.code())
-                        == Some("ConditionalCheckFailed") =>
-                {
-                    Ok(Held::OwnerKnown)
+        let table = self.table.as_str();
+        // Throttling and conflicts (whole-request or as reasons, or no reasons) are sent again
+        // after a pause; a reason DynamoDB will never accept is this like's own refusal.
+        with_backoff(deadline, BUSY_SENDS, |_| {
+            self.spend(4); // two items in a transaction: 2 units each
+            let request = (self.client.transact_write_items())
+                .transact_items(TransactWriteItem::builder().update(mark.clone()).build())
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build());
+            async move {
+                let error = match request.send().await {
+                    Ok(_) => return Ok(Held::Kept),
+                    Err(error) => error,
+                };
+                match Cancellation::of_error(&error) {
+                    // Only the owner mark has a condition: the owner became known.
+                    Some(Cancellation::ConditionFailed) => Ok(Held::OwnerKnown),
+                    Some(c) if c.is_retryable() => {
+                        Err(Attempt::Retry(TableError::transient(table, error)))
+                    }
+                    Some(_) => Err(Attempt::GiveUp(TableError::rejected(table, error))),
+                    None => Err(TableError::classify(table, error)),
                 }
-                _ => Err(self.error(error)),
-            },
-        }
+            }
+        })
+        .await
     }
 
     async fn early_likes(&self, image_id: &str) -> Result<Vec<EarlyLike>, TableError> {
         kept_likes(&self.client, &self.table, image_id, || self.spend(0)).await
     }
 
-    async fn release_early(&self, image_id: &str, liker: &Liker) -> Result<(), TableError> {
-        self.spend(1);
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(image_pk(image_id), &early_sk(liker))))
-            .send()
-            .await
-            .map_err(|e| self.error(e))?;
+    async fn release_early(
+        &self,
+        image_id: &str,
+        liker: &Liker,
+        deadline: &Deadline,
+    ) -> Result<(), TableError> {
+        write_item(&self.table, deadline, || {
+            self.spend(1);
+            (self.client.delete_item())
+                .table_name(&self.table)
+                .set_key(Some(key(image_pk(image_id), &early_sk(liker))))
+                .send()
+        })
+        .await?;
         Ok(())
     }
 
-    async fn release_held(&self, image_id: &str) -> Result<(), TableError> {
-        self.spend(1);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(owner_key(image_id)))
-            .update_expression("REMOVE held")
-            // An update creates a missing item: only an owner item is touched.
-            .condition_expression("attribute_exists(owner_id)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.error(e)),
-        }
+    async fn release_held(&self, image_id: &str, deadline: &Deadline) -> Result<(), TableError> {
+        // The condition failing means there is no owner item: nothing to clear.
+        write_item(&self.table, deadline, || {
+            self.spend(1);
+            (self.client.update_item())
+                .table_name(&self.table)
+                .set_key(Some(owner_key(image_id)))
+                .update_expression("REMOVE held")
+                // An update creates a missing item: only an owner item is touched.
+                .condition_expression("attribute_exists(owner_id)")
+                .send()
+        })
+        .await?;
+        Ok(())
     }
 }

@@ -252,7 +252,12 @@ impl NotificationStore for MemoryNotifications {
         Ok(Applied::Committed)
     }
 
-    async fn hold_early(&self, image_id: &str, early: &EarlyLike) -> Result<Held, TableError> {
+    async fn hold_early(
+        &self,
+        image_id: &str,
+        early: &EarlyLike,
+        _: &Deadline,
+    ) -> Result<Held, TableError> {
         let mut items = self.lock();
         let owner = items
             .entry(owner_key(image_id))
@@ -276,12 +281,17 @@ impl NotificationStore for MemoryNotifications {
             .collect())
     }
 
-    async fn release_early(&self, image_id: &str, liker: &Liker) -> Result<(), TableError> {
+    async fn release_early(
+        &self,
+        image_id: &str,
+        liker: &Liker,
+        _: &Deadline,
+    ) -> Result<(), TableError> {
         self.lock().remove(&(image_pk(image_id), early_sk(liker)));
         Ok(())
     }
 
-    async fn release_held(&self, image_id: &str) -> Result<(), TableError> {
+    async fn release_held(&self, image_id: &str, _: &Deadline) -> Result<(), TableError> {
         if let Some(owner) = self
             .lock()
             .get_mut(&owner_key(image_id))

@@ -118,6 +118,7 @@ pub trait NotificationStore {
         &self,
         image_id: &str,
         early: &EarlyLike,
+        deadline: &Deadline,
     ) -> impl Future<Output = Result<Held, TableError>>;
 
     /// The likes kept for an image, strongly consistent (one written just before the owner
@@ -127,16 +128,23 @@ pub trait NotificationStore {
         image_id: &str,
     ) -> impl Future<Output = Result<Vec<EarlyLike>, TableError>>;
 
-    /// Deletes a kept like once it is delivered.
+    /// Deletes a kept like once it is delivered. Throttling and a transaction holding the
+    /// item are retried within `deadline`, as [`snapglow::table::write_item`] does.
     fn release_early(
         &self,
         image_id: &str,
         liker: &Liker,
+        deadline: &Deadline,
     ) -> impl Future<Output = Result<(), TableError>>;
 
     /// Clears the image's `held` mark once every kept like is delivered and deleted. No like
     /// can be kept after that: the owner is known, so a later like is delivered at once.
-    fn release_held(&self, image_id: &str) -> impl Future<Output = Result<(), TableError>>;
+    /// Retried within `deadline` like [`NotificationStore::release_early`].
+    fn release_held(
+        &self,
+        image_id: &str,
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<(), TableError>>;
 }
 
 /// A like or unlike kept while its image's owner was unknown.

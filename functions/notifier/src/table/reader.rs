@@ -2,8 +2,9 @@
 //! and marking one read. A reader writes no event's effect, so it takes no retention.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use snapglow::batch::Deadline;
 use snapglow::dedup::expires_at;
-use snapglow::table::{Item, TableError, image_pk, is_condition_failure, s};
+use snapglow::table::{Item, TableError, image_pk, s, write_item};
 use std::time::Duration;
 
 use super::EarlyLike;
@@ -80,23 +81,26 @@ impl InboxReader {
 
     /// Marks one notification of `user_id` read; false when there is no such notification.
     /// Only `unread` changes: the notifier owns everything else in the item.
-    pub async fn mark_read(&self, user_id: &str, key: &str) -> Result<bool, TableError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(user_pk(user_id)))
-            .key("sk", s(key))
-            .update_expression("SET unread = :read")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":read", AttributeValue::Bool(false))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(TableError::from_sdk(&self.table, e)),
-        }
+    /// A likes transaction of the notifier holding the notification, or throttling, is retried
+    /// within `deadline`.
+    pub async fn mark_read(
+        &self,
+        user_id: &str,
+        key: &str,
+        deadline: &Deadline,
+    ) -> Result<bool, TableError> {
+        let marked = write_item(&self.table, deadline, || {
+            (self.client.update_item())
+                .table_name(&self.table)
+                .key("pk", s(user_pk(user_id)))
+                .key("sk", s(key))
+                .update_expression("SET unread = :read")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":read", AttributeValue::Bool(false))
+                .send()
+        })
+        .await?;
+        Ok(marked.is_some())
     }
 }
 
