@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use snapglow::contracts::{Envelope, Timestamp};
 use snapglow_local::faults::{Fault, FaultProxy, Reasons, Service, Shape};
-use snapglow_local::lambda::{InvokeError, LocalFunction};
+use snapglow_local::lambda::InvokeError;
 use snapglow_local::scenarios::producer::{like_event, published_event};
 use snapglow_tests::{TestStack, batch_failures, invoke_json, sample_jpeg};
 use std::time::{Duration, Instant};
@@ -29,30 +29,6 @@ const NO_SUCH_QUEUE: Shape = Shape::Error {
     message: "The specified queue does not exist.",
 };
 
-/// A fault proxy in front of the stack's emulator, and `binary` pointed at it for `service`.
-async fn through_proxy(
-    stage: &TestStack,
-    binary: &str,
-    variable: &str,
-) -> (FaultProxy, LocalFunction) {
-    let proxy = FaultProxy::start(&stage.stack.endpoint_url)
-        .await
-        .expect("the fault proxy starts");
-    let mut spec = stage.spec(binary);
-    spec.environment.push((variable.into(), proxy.url()));
-    let function = stage.run(spec).await;
-    (proxy, function)
-}
-
-/// Delivers every shard of the stream to `function` once; returns the responses.
-async fn deliver(stage: &TestStack, function: &mut LocalFunction) -> Vec<Value> {
-    let mut responses = Vec::new();
-    for (shard, records) in stage.shards().await {
-        responses.push(invoke_json(function, &stage.kinesis_batch(&shard, &records)).await);
-    }
-    responses
-}
-
 async fn inbox_texts(stage: &TestStack, user: &str) -> Vec<String> {
     notifier::table::InboxReader::new(
         stage.clients.dynamodb.clone(),
@@ -71,8 +47,9 @@ async fn a_notice_canceled_for_throttling_or_without_reasons_is_retried_and_its_
     // Prepare: the notifier's transactions are canceled twice with ThrottlingError on every
     // action (an on-demand table scaling) and once without CancellationReasons
     let stage = TestStack::start().await;
-    let (proxy, mut notifier) =
-        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
     proxy.inject(Fault::new(
         Service::DynamoDb,
         "TransactWriteItems",
@@ -93,7 +70,7 @@ async fn a_notice_canceled_for_throttling_or_without_reasons_is_retried_and_its_
         .await;
 
     // Act
-    let responses = deliver(&stage, &mut notifier).await;
+    let responses = stage.deliver(&mut notifier).await;
 
     // Assess: nothing reported, nothing quarantined, the owner known and the like told
     for response in &responses {
@@ -114,8 +91,9 @@ async fn likes_whose_transaction_is_canceled_for_conflicts_or_without_reasons_co
     // Prepare: like-counter's transactions meet a conflict on their second action, then a
     // cancellation without reasons
     let stage = TestStack::start().await;
-    let (proxy, mut counter) =
-        through_proxy(&stage, "like-counter", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    let (proxy, mut counter) = stage
+        .through_proxy("like-counter", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
     proxy.inject(Fault::new(
         Service::DynamoDb,
         "TransactWriteItems",
@@ -136,8 +114,8 @@ async fn likes_whose_transaction_is_canceled_for_conflicts_or_without_reasons_co
     stage.publish(&likes).await;
 
     // Act: delivered, then redelivered
-    let first = deliver(&stage, &mut counter).await;
-    deliver(&stage, &mut counter).await;
+    let first = stage.deliver(&mut counter).await;
+    stage.deliver(&mut counter).await;
 
     // Assess
     for response in &first {
@@ -248,7 +226,9 @@ async fn the_feed_reads_keys_dynamodb_leaves_unprocessed_after_a_pause() {
 async fn an_upload_whose_record_dynamodb_refuses_is_rejected_and_its_owner_told() {
     // Prepare: an issued upload; DynamoDB refuses resize's finishing write as too large
     let stage = TestStack::start().await;
-    let (proxy, mut resize) = through_proxy(&stage, "resize", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    let (proxy, mut resize) = stage
+        .through_proxy("resize", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
     proxy.inject(Fault::new(
         Service::DynamoDb,
         "UpdateItem",
@@ -287,8 +267,9 @@ async fn an_upload_whose_record_dynamodb_refuses_is_rejected_and_its_owner_told(
 async fn a_hung_dynamodb_request_is_timed_out_and_retried_within_the_invocation() {
     // Prepare: the notifier's first notice write never gets an answer in time
     let stage = TestStack::start().await;
-    let (proxy, mut notifier) =
-        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
     proxy.inject(Fault::new(
         Service::DynamoDb,
         "TransactWriteItems",
@@ -299,7 +280,7 @@ async fn a_hung_dynamodb_request_is_timed_out_and_retried_within_the_invocation(
 
     // Act
     let started = Instant::now();
-    let responses = deliver(&stage, &mut notifier).await;
+    let responses = stage.deliver(&mut notifier).await;
     let took = started.elapsed();
 
     // Assess: the attempt timed out (2.5 s for a 30 s function), the SDK sent it again (with
@@ -316,7 +297,9 @@ async fn a_hung_dynamodb_request_is_timed_out_and_retried_within_the_invocation(
 async fn a_missing_quarantine_queue_fails_the_invocation_and_the_poison_stays_on_the_shard() {
     // Prepare: a poison record; SQS answers that the quarantine queue does not exist
     let stage = TestStack::start().await;
-    let (proxy, mut notifier) = through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_SQS").await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_SQS"])
+        .await;
     proxy.inject(Fault::share(
         Service::Sqs,
         Some("SendMessage"),
@@ -343,7 +326,9 @@ async fn a_missing_quarantine_queue_fails_the_invocation_and_the_poison_stays_on
 async fn a_disabled_kms_key_on_the_stream_fails_the_relay_invocation() {
     // Prepare: a like recorded in the images table; the stream answers KMSDisabledException
     let stage = TestStack::start().await;
-    let (proxy, mut relay) = through_proxy(&stage, "relay", "AWS_ENDPOINT_URL_KINESIS").await;
+    let (proxy, mut relay) = stage
+        .through_proxy("relay", &["AWS_ENDPOINT_URL_KINESIS"])
+        .await;
     proxy.inject(Fault::new(
         Service::Kinesis,
         "PutRecords",
@@ -433,7 +418,9 @@ async fn a_missing_quarantine_queue_fails_resize_and_the_message_comes_back() {
     // Prepare: a message that is no S3 notification; SQS answers that the quarantine queue
     // does not exist
     let stage = TestStack::start().await;
-    let (proxy, mut resize) = through_proxy(&stage, "resize", "AWS_ENDPOINT_URL_SQS").await;
+    let (proxy, mut resize) = stage
+        .through_proxy("resize", &["AWS_ENDPOINT_URL_SQS"])
+        .await;
     proxy.inject(Fault::new(Service::Sqs, "SendMessage", 1, NO_SUCH_QUEUE));
     let event = snapglow_tests::fixture("sqs/not-an-s3-notification.json");
 
@@ -453,7 +440,9 @@ async fn a_bucket_that_refuses_resize_fails_the_invocation_at_once() {
     // Prepare: an issued upload; S3 answers resize's read with 403 AccessDenied (a role that
     // lost its grant, a bucket policy)
     let stage = TestStack::start().await;
-    let (proxy, mut resize) = through_proxy(&stage, "resize", "AWS_ENDPOINT_URL_S3").await;
+    let (proxy, mut resize) = stage
+        .through_proxy("resize", &["AWS_ENDPOINT_URL_S3"])
+        .await;
     proxy.inject(Fault::new(
         Service::S3,
         "GetObject",
@@ -544,10 +533,11 @@ async fn a_notification_a_transaction_holds_is_marked_read_once_it_is_free() {
 async fn kept_likes_whose_items_a_transaction_holds_are_released_in_the_same_delivery() {
     // Prepare: bob's like arrives before its image is published, and is kept
     let stage = TestStack::start().await;
-    let (proxy, mut notifier) =
-        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
     stage.publish(&[liked("dunes", "bob", T0)]).await;
-    for response in deliver(&stage, &mut notifier).await {
+    for response in stage.deliver(&mut notifier).await {
         assert_eq!(batch_failures(&response), Vec::<String>::new());
     }
     // ... then the image is published, and the deletes of the kept like and the clearing of
@@ -557,7 +547,7 @@ async fn kept_likes_whose_items_a_transaction_holds_are_released_in_the_same_del
     stage.publish(&[published("dunes", "alice", T0 + 1)]).await;
 
     // Act
-    let responses = deliver(&stage, &mut notifier).await;
+    let responses = stage.deliver(&mut notifier).await;
 
     // Assess: the image event finished in this delivery, the like is told, nothing is kept
     for response in &responses {
@@ -579,8 +569,9 @@ async fn kept_likes_whose_items_a_transaction_holds_are_released_in_the_same_del
 async fn a_dynamodb_that_never_answers_leaves_the_notifier_time_to_report_its_record() {
     // Prepare: every transaction of the notifier hangs past each attempt's timeout
     let stage = TestStack::start().await;
-    let (proxy, mut notifier) =
-        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
     proxy.inject(Fault::share(
         Service::DynamoDb,
         Some("TransactWriteItems"),
@@ -610,8 +601,9 @@ async fn a_like_dynamodb_will_never_keep_is_quarantined_and_the_shard_moves_on()
     // Prepare: a like of an image whose owner is not known yet; DynamoDB cancels the
     // transaction that would keep it with a ValidationError on the kept item
     let stage = TestStack::start().await;
-    let (proxy, mut notifier) =
-        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
     proxy.inject(Fault::new(
         Service::DynamoDb,
         "TransactWriteItems",
@@ -621,7 +613,7 @@ async fn a_like_dynamodb_will_never_keep_is_quarantined_and_the_shard_moves_on()
     stage.publish(&[liked("dunes", "bob", T0)]).await;
 
     // Act
-    let responses = deliver(&stage, &mut notifier).await;
+    let responses = stage.deliver(&mut notifier).await;
 
     // Assess: nothing comes back to the shard; the like is in the quarantine with
     // DynamoDB's reason, and nothing is kept for the image
@@ -643,8 +635,9 @@ async fn a_like_kept_while_a_transaction_holds_its_image_is_kept_in_the_same_del
     // Prepare: a like of an image whose owner is not known yet; the transaction that keeps it
     // is canceled twice for a conflict on the image's owner item
     let stage = TestStack::start().await;
-    let (proxy, mut notifier) =
-        through_proxy(&stage, "notifier", "AWS_ENDPOINT_URL_DYNAMODB").await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
     proxy.inject(Fault::new(
         Service::DynamoDb,
         "TransactWriteItems",
@@ -654,7 +647,7 @@ async fn a_like_kept_while_a_transaction_holds_its_image_is_kept_in_the_same_del
     stage.publish(&[liked("dunes", "bob", T0)]).await;
 
     // Act
-    let responses = deliver(&stage, &mut notifier).await;
+    let responses = stage.deliver(&mut notifier).await;
 
     // Assess: kept after a pause, in this delivery; nothing quarantined
     for response in &responses {
@@ -667,4 +660,51 @@ async fn a_like_kept_while_a_transaction_holds_its_image_is_kept_in_the_same_del
     );
     assert_eq!(reader.kept_likes("dunes").await.unwrap().len(), 1);
     assert_eq!(proxy.seen("TransactWriteItems"), 3);
+}
+
+#[tokio::test]
+async fn writes_to_an_inbox_at_dynamodbs_size_limit_are_quarantined_with_their_own_reason() {
+    // Prepare: alice's inbox has reached the 10 GB an item collection of a table with a local
+    // secondary index may hold: DynamoDB cancels the notice (its notification is the third
+    // action) alone and in its group, and the like's transaction
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    let full = |at| Shape::Canceled(Reasons::At(at, "ItemCollectionSizeLimitExceeded"));
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "TransactWriteItems",
+        2,
+        full(2),
+    ));
+    proxy.inject(Fault::new(
+        Service::DynamoDb,
+        "TransactWriteItems",
+        1,
+        full(0),
+    ));
+    stage
+        .publish(&[
+            published("beach", "alice", T0),
+            liked("beach", "bob", T0 + 1),
+        ])
+        .await;
+
+    // Act
+    let responses = stage.deliver(&mut notifier).await;
+
+    // Assess: the shard moves on; both records are set aside under the reason that tells the
+    // operator what to do (trim the inbox, then redrive), not as bad data
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    let quarantined = stage.quarantined().await;
+    let reasons: Vec<&Value> = quarantined.iter().map(|q| &q["reason"]).collect();
+    assert_eq!(
+        reasons,
+        ["item_collection_full", "item_collection_full"],
+        "{quarantined:?}"
+    );
+    assert_eq!(proxy.injected().values().sum::<u64>(), 3);
 }

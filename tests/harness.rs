@@ -327,6 +327,33 @@ pub fn sample_jpeg(width: u32, height: u32) -> Vec<u8> {
 }
 
 impl TestStack {
+    /// A fault proxy in front of this stack's emulator, and `binary` pointed at it for each
+    /// service named by its endpoint `variables` (`AWS_ENDPOINT_URL_DYNAMODB`, `_S3`, …).
+    pub async fn through_proxy(
+        &self,
+        binary: &str,
+        variables: &[&str],
+    ) -> (snapglow_local::faults::FaultProxy, LocalFunction) {
+        let proxy = snapglow_local::faults::FaultProxy::start(&self.stack.endpoint_url)
+            .await
+            .expect("the fault proxy starts");
+        let mut spec = self.spec(binary);
+        for variable in variables {
+            spec.environment.push(((*variable).into(), proxy.url()));
+        }
+        let function = self.run(spec).await;
+        (proxy, function)
+    }
+
+    /// Delivers every shard of the event stream to `function` once; returns the responses.
+    pub async fn deliver(&self, function: &mut LocalFunction) -> Vec<Value> {
+        let mut responses = Vec::new();
+        for (shard, records) in self.shards().await {
+            responses.push(invoke_json(function, &self.kinesis_batch(&shard, &records)).await);
+        }
+        responses
+    }
+
     /// Puts events on the stream one by one, in order, as the relay puts them: the envelope's
     /// JSON under its image id (the consumers' tests need no outbox in front).
     pub async fn publish(&self, envelopes: &[snapglow::contracts::Envelope]) {

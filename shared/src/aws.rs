@@ -1,5 +1,6 @@
 //! The AWS SDK configuration every function loads once, at init.
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use std::sync::OnceLock;
@@ -48,6 +49,26 @@ impl CallTimeouts {
         let attempt = (operation / 3).max(Duration::from_secs(1));
         CallTimeouts { attempt, operation }
     }
+
+    /// The SDK's timeouts: these, and 3.1 s to connect.
+    pub fn timeout_config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(3100))
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+
+    /// The SDK's standard retries (3 attempts), their backoff capped at half an attempt.
+    ///
+    /// HAZARD: uncapped, the standard backoff before a second attempt reaches 2 s (a random
+    /// share of 1 s × 2): after an attempt that timed out, the retry may then not fit in the
+    /// call's time, and one hung request fails a call that a retry would have saved.
+    pub fn retry_config(&self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_max_backoff(self.attempt / 2)
+    }
 }
 
 /// Credentials, region and endpoint from the environment, with `timeouts` on every call.
@@ -57,13 +78,8 @@ pub async fn load_sdk_config(timeouts: CallTimeouts) -> SdkConfig {
     // The first configuration of the process is the functions' one (loaded once, at init).
     let _ = OPERATION_TIMEOUT.set(timeouts.operation);
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(3100))
-                .operation_attempt_timeout(timeouts.attempt)
-                .operation_timeout(timeouts.operation)
-                .build(),
-        )
+        .timeout_config(timeouts.timeout_config())
+        .retry_config(timeouts.retry_config())
         .load()
         .await
 }
@@ -90,6 +106,9 @@ mod tests {
                 "{seconds} s"
             );
             assert!(timeouts.operation * 3 <= Duration::from_secs(seconds));
+            // An attempt that timed out, the longest backoff, and its retry fit in the call.
+            let retried = timeouts.attempt * 2 + timeouts.retry_config().max_backoff();
+            assert!(retried <= timeouts.operation, "{seconds} s");
         }
     }
 }

@@ -89,6 +89,13 @@ pub enum Shape {
     FailedRecords(&'static str),
     /// No answer for this long (a hung connection); then forwarded.
     Hang(Duration),
+    /// Forwarded at once, and its answer held back this long: the request took effect, but
+    /// the caller (its attempt timed out) does not know it and sends it again. The ambiguous
+    /// commit behind every 5xx or timeout after a write landed.
+    Lost(Duration),
+    /// The connection closed without an answer, with a TCP reset (a load balancer or a peer
+    /// gone mid-request). Nothing is forwarded.
+    Reset,
 }
 
 impl Shape {
@@ -102,6 +109,8 @@ impl Shape {
             Shape::UnprocessedKeys => "UnprocessedKeys".into(),
             Shape::FailedRecords(code) => format!("FailedRecordCount ({code})"),
             Shape::Hang(d) => format!("hang {} ms", d.as_millis()),
+            Shape::Lost(d) => format!("answer lost for {} ms", d.as_millis()),
+            Shape::Reset => "connection reset".into(),
         }
     }
 
@@ -205,7 +214,7 @@ impl FaultProxy {
             forwarded: std::sync::atomic::AtomicU64::new(0),
             trace_ids: Mutex::new(Vec::new()),
         });
-        let server = crate::lambda::http::serve(listener, state.clone(), answer);
+        let server = serve(listener, state.clone());
         Ok(FaultProxy {
             port,
             state,
@@ -281,9 +290,39 @@ fn take_fault(state: &State, service: Service, operation: &str) -> Option<Shape>
     Some(shape)
 }
 
+/// Serves each connection until it closes, or until a [`Shape::Reset`] drops it.
+fn serve(listener: TcpListener, state: Arc<State>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            // A zero linger makes the close an RST, sent at once: dropping the connection
+            // resets it, as a peer gone mid-request does. (Only a positive linger blocks.)
+            #[allow(deprecated)]
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            let state = state.clone();
+            tokio::spawn(async move {
+                let reset = Arc::new(tokio::sync::Notify::new());
+                let signal = reset.clone();
+                let service = hyper::service::service_fn(move |request| {
+                    answer(state.clone(), request, signal.clone())
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                tokio::select! {
+                    _ = connection => {}
+                    () = reset.notified() => {}
+                }
+            });
+        }
+    })
+}
+
 async fn answer(
     state: Arc<State>,
     request: Request<Incoming>,
+    reset: Arc<tokio::sync::Notify>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = match read_whole(request).await {
         Ok(read) => read,
@@ -318,7 +357,11 @@ async fn answer(
         Some(Shape::Canceled(reasons)) => return Ok(canceled(&request_json(), &reasons)),
         Some(Shape::FailedRecords(code)) => return Ok(failed_records(&request_json(), code)),
         Some(Shape::Hang(duration)) => tokio::time::sleep(duration).await,
-        Some(Shape::UnprocessedKeys) | None => {}
+        Some(Shape::Reset) => {
+            reset.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Some(Shape::UnprocessedKeys | Shape::Lost(_)) | None => {}
     }
     let asked = request_json();
     let forwarded = send(&state.upstream, Request::from_parts(parts, Full::new(body))).await;
@@ -336,6 +379,9 @@ async fn answer(
     };
     if shape == Some(Shape::UnprocessedKeys) && response.status() == StatusCode::OK {
         return Ok(leave_unprocessed(&asked, response).await);
+    }
+    if let Some(Shape::Lost(duration)) = shape {
+        tokio::time::sleep(duration).await;
     }
     Ok(response)
 }

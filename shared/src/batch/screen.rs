@@ -18,7 +18,9 @@ impl Classify for TableError {
     fn class(&self) -> ErrorClass {
         match self {
             // The request without this record's data succeeds: set the record aside.
-            TableError::Rejected { .. } | TableError::CorruptItem { .. } => ErrorClass::Permanent,
+            TableError::Rejected { .. }
+            | TableError::CorruptItem { .. }
+            | TableError::CollectionFull { .. } => ErrorClass::Permanent,
             TableError::Transient { .. } => ErrorClass::Transient,
             TableError::Denied { .. } => ErrorClass::Fatal,
         }
@@ -27,6 +29,7 @@ impl Classify for TableError {
         match self {
             TableError::Rejected { .. } => "rejected_by_dynamodb",
             TableError::CorruptItem { .. } => "corrupt_item",
+            TableError::CollectionFull { .. } => "item_collection_full",
             TableError::Transient { .. } => "dynamodb_unavailable",
             TableError::Denied { .. } => "dynamodb_access_denied",
         }

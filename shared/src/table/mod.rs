@@ -47,6 +47,18 @@ pub enum TableError {
         #[source]
         source: Cause,
     },
+    /// One partition key's items (an inbox) reached the 10 GB DynamoDB allows an item
+    /// collection of a table with a local secondary index: the table's state, not the record,
+    /// so no retry helps until someone trims that key's items.
+    #[error(
+        "DynamoDB table {table} refused a write because one partition key's items (for the notifications table, one user's inbox) reached the 10 GB limit of a table with a local secondary index: {}; delete that key's oldest items (expired ones first), then redrive the quarantined records",
+        chain(.source)
+    )]
+    CollectionFull {
+        table: String,
+        #[source]
+        source: Cause,
+    },
     /// The function may not make the request (its role lacks the grant, or its credentials are
     /// refused): no record is at fault, and retrying inside the invocation cannot help.
     #[error(
@@ -97,7 +109,9 @@ impl TableError {
     pub fn is_about_data(&self) -> bool {
         matches!(
             self,
-            TableError::Rejected { .. } | TableError::CorruptItem { .. }
+            TableError::Rejected { .. }
+                | TableError::CorruptItem { .. }
+                | TableError::CollectionFull { .. }
         )
     }
 
@@ -120,6 +134,11 @@ impl TableError {
             Attempt::Retry(Self::transient(table, error))
         } else if code == Some("ResourceNotFoundException") {
             Attempt::GiveUp(Self::transient(table, error))
+        } else if code == Some("ItemCollectionSizeLimitExceededException") {
+            Attempt::GiveUp(TableError::CollectionFull {
+                table: table.to_owned(),
+                source: error.into(),
+            })
         } else if refuses_the_caller(code, error.raw_response().map(|r| r.status().as_u16())) {
             // DynamoDB answers a refused permission with a JSON 400 AccessDeniedException; the
             // local emulator's IAM layer answers 403 with an XML body whose code the SDK cannot
@@ -127,6 +146,22 @@ impl TableError {
             Attempt::GiveUp(Self::denied(table, error))
         } else {
             Attempt::GiveUp(Self::rejected(table, error))
+        }
+    }
+
+    /// A failed transaction that is no condition failure and not worth another attempt: a full
+    /// item collection, or as [`TableError::classify`] sorts it.
+    pub fn of_transaction(
+        table: &str,
+        error: SdkError<TransactWriteItemsError, HttpResponse>,
+    ) -> TableError {
+        match Cancellation::of_error(&error) {
+            Some(Cancellation::CollectionFull) => TableError::CollectionFull {
+                table: table.to_owned(),
+                source: error.into(),
+            },
+            Some(Cancellation::Refused) => TableError::rejected(table, error),
+            _ => Self::from_sdk(table, error),
         }
     }
 
@@ -262,9 +297,12 @@ pub enum Cancellation {
     /// so its absence says nothing about the data: treat it as [`Cancellation::Capacity`],
     /// never as a refusal (quarantining on it would lose healthy records).
     Unexplained,
-    /// An action DynamoDB will never accept (`ValidationError`,
-    /// `ItemCollectionSizeLimitExceeded`): the request, not the moment, is wrong.
+    /// An action DynamoDB will never accept (`ValidationError`): the request, not the moment,
+    /// is wrong.
     Refused,
+    /// An action that would grow an item collection past 10 GB
+    /// (`ItemCollectionSizeLimitExceeded`): see [`TableError::CollectionFull`].
+    CollectionFull,
 }
 
 impl Cancellation {
@@ -284,6 +322,8 @@ impl Cancellation {
             Cancellation::Unexplained
         } else if failed.contains(&"ConditionalCheckFailed") {
             Cancellation::ConditionFailed
+        } else if failed.contains(&"ItemCollectionSizeLimitExceeded") {
+            Cancellation::CollectionFull
         } else if failed.iter().all(|code| is_capacity_code(code)) {
             Cancellation::Capacity
         } else {
@@ -366,7 +406,7 @@ pub async fn transact(
                 Some(cancellation) if cancellation.is_retryable() => {
                     Err(Attempt::Retry(TableError::transient(table, error)))
                 }
-                _ => Err(TableError::classify(table, error)),
+                _ => Err(Attempt::GiveUp(TableError::of_transaction(table, error))),
             }
         }
     })

@@ -51,14 +51,14 @@ impl<S: Store> Api<S> {
         }
         let now_ms = Timestamp::now().millis();
         let hour = hour_start(now_ms);
+        let image_id = uuid::Uuid::new_v4().to_string();
         if !(self.store)
-            .take_upload_slot(sub, hour, self.uploads_per_hour)
+            .take_upload_slot(sub, hour, self.uploads_per_hour, &image_id)
             .await?
         {
             let retry_after = ((hour + 3_600_000 - now_ms) / 1000).max(1) as u64;
             return Err(Problem::too_many_uploads(self.uploads_per_hour, retry_after).into());
         }
-        let image_id = uuid::Uuid::new_v4().to_string();
         // The key binds the upload to its owner and id: resize accepts nothing else.
         let upload_key = format!("uploads/{sub}/{image_id}");
         let upload = (self.store)

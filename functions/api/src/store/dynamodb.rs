@@ -99,16 +99,43 @@ pub async fn create_pending(
     if let Some(name) = &image.owner_name {
         item.insert("owner_name".to_owned(), s(name));
     }
-    dynamodb
-        .put_item()
+    let put = (dynamodb.put_item())
         .table_name(table)
         .set_item(Some(item))
         // A fresh v4 id never collides; the condition makes sure of it.
         .condition_expression("attribute_not_exists(pk)")
         .send()
-        .await
-        .map_err(|e| TableError::from_sdk(table, e))?;
-    Ok(())
+        .await;
+    match put {
+        Ok(_) => Ok(()),
+        // HAZARD: the SDK sends a PutItem again when its answer was lost (a 5xx or a timeout
+        // after it landed), and the copy fails the condition on the item the first one wrote.
+        // An item naming this very upload is this request's own: success, not a collision.
+        Err(e) if is_condition_failure(&e) => {
+            let stored = (dynamodb.get_item())
+                .table_name(table)
+                .key("pk", s(image_pk(&image.image_id)))
+                .key("sk", s("IMAGE"))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| TableError::from_sdk(table, e))?;
+            let text = |item: &HashMap<String, AttributeValue>, name: &str| {
+                item.get(name).and_then(|v| v.as_s().ok()).cloned()
+            };
+            let ours = stored.item.is_some_and(|item| {
+                text(&item, "upload_key").as_ref() == Some(&image.upload_key)
+                    && text(&item, "correlation_id").as_ref() == Some(&image.correlation_id)
+            });
+            if ours {
+                Ok(())
+            } else {
+                let detail = format!("image {} exists and is another upload", image.image_id);
+                Err(TableError::rejected(table, detail).into())
+            }
+        }
+        Err(e) => Err(TableError::from_sdk(table, e).into()),
+    }
 }
 
 impl AwsStore {
@@ -153,16 +180,25 @@ impl Images for AwsStore {
         user_id: &str,
         hour_start_ms: i64,
         limit: u64,
+        image_id: &str,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .dynamodb
-            .update_item()
-            .table_name(&self.images_table)
-            .key("pk", s(format!("QUOTA#{user_id}")))
-            .key("sk", s(format!("HOUR#{hour_start_ms}")))
-            .update_expression("ADD issued :one SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(issued) OR issued < :limit")
+        let table = &self.images_table;
+        let key = [
+            ("pk", s(format!("QUOTA#{user_id}"))),
+            ("sk", s(format!("HOUR#{hour_start_ms}"))),
+        ];
+        let result = (self.dynamodb.update_item())
+            .table_name(table)
+            .set_key(Some(key.clone().map(|(k, v)| (k.to_owned(), v)).into()))
+            // The slot remembers the image it was taken for: a copy of this request the SDK
+            // sends after a lost answer is then told apart from a spent hour (below).
+            .update_expression("ADD issued :one, images :image SET expires_at = :expires")
+            .condition_expression(
+                "(attribute_not_exists(issued) OR issued < :limit) AND NOT contains(images, :id)",
+            )
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":image", AttributeValue::Ss(vec![image_id.to_owned()]))
+            .expression_attribute_values(":id", s(image_id))
             .expression_attribute_values(":limit", n(limit))
             // Kept a day past its hour, then TTL removes it.
             .expression_attribute_values(":expires", n(hour_start_ms / 1000 + 86_400))
@@ -170,8 +206,23 @@ impl Images for AwsStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(TableError::from_sdk(&self.images_table, e).into()),
+            // The hour is spent, or this very request's slot was taken by an earlier copy of
+            // it whose answer was lost: only the slot's images tell which.
+            Err(e) if is_condition_failure(&e) => {
+                let stored = (self.dynamodb.get_item())
+                    .table_name(table)
+                    .set_key(Some(key.map(|(k, v)| (k.to_owned(), v)).into()))
+                    .projection_expression("images")
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| TableError::from_sdk(table, e))?;
+                let taken = (stored.item.as_ref())
+                    .and_then(|item| item.get("images")?.as_ss().ok())
+                    .is_some_and(|images| images.iter().any(|i| i == image_id));
+                Ok(taken)
+            }
+            Err(e) => Err(TableError::from_sdk(table, e).into()),
         }
     }
 

@@ -7,7 +7,7 @@
 //! state is committed right before the next like write, which then finds the state changed.
 
 use snapglow::batch::Deadline;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::{
@@ -20,8 +20,8 @@ pub struct MemoryStore {
     pub images: Mutex<BTreeMap<String, ImageRecord>>,
     /// (image, user) → the like state and the event its write carried.
     pub likes: Mutex<BTreeMap<(String, String), (LikeState, String)>>,
-    /// (user, hour start) → uploads issued.
-    pub slots: Mutex<BTreeMap<(String, i64), u64>>,
+    /// (user, hour start) → the images uploads were issued for.
+    pub slots: Mutex<BTreeMap<(String, i64), BTreeSet<String>>>,
     /// user → their inbox, newest first.
     pub inboxes: Mutex<BTreeMap<String, Vec<Notification>>>,
     /// A competing request's change, committed right before the next like write.
@@ -42,13 +42,14 @@ impl Images for MemoryStore {
         user: &str,
         hour: i64,
         limit: u64,
+        image_id: &str,
     ) -> Result<bool, StoreError> {
         let mut slots = self.slots.lock().unwrap();
-        let used = slots.entry((user.to_owned(), hour)).or_default();
-        Ok(*used < limit && {
-            *used += 1;
-            true
-        })
+        let taken = slots.entry((user.to_owned(), hour)).or_default();
+        if taken.contains(image_id) {
+            return Ok(true);
+        }
+        Ok((taken.len() as u64) < limit && taken.insert(image_id.to_owned()))
     }
 
     async fn create_image(&self, image: &NewImage) -> Result<(), StoreError> {

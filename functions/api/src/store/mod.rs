@@ -143,13 +143,15 @@ pub use notifier::inbox::Notification;
 
 /// The images table's images, and the upload quota it keeps beside them.
 pub trait Images {
-    /// Takes one of the user's upload slots for the hour starting at `hour_start_ms`; false
-    /// when the hour's `limit` is spent.
+    /// Takes one of the user's upload slots for the hour starting at `hour_start_ms`, for
+    /// `image_id`; false when the hour's `limit` is spent. Taking it again for the same image
+    /// (a request sent twice) takes nothing more and answers true.
     fn take_upload_slot(
         &self,
         user_id: &str,
         hour_start_ms: i64,
         limit: u64,
+        image_id: &str,
     ) -> impl Future<Output = Result<bool, StoreError>>;
     fn create_image(&self, image: &NewImage) -> impl Future<Output = Result<(), StoreError>>;
     fn image(

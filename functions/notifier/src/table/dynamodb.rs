@@ -324,7 +324,7 @@ impl NotificationStore for NotificationsTable {
                         return Err(TableError::transient(&self.table, error));
                     }
                 }
-                _ => return Err(self.error(error)),
+                _ => return Err(TableError::of_transaction(&self.table, error)),
             }
         }
     }
@@ -345,8 +345,9 @@ impl NotificationStore for NotificationsTable {
             // a growing pause, as `transact` does. What is left goes alone.
             let mut pending = group;
             let (mut sends, mut busy_sends) = (0, 0);
-            while !pending.is_empty() && sends < 3 && deadline.remaining() >= Duration::from_secs(2)
-            {
+            // No send starts unless one whole call fits before the deadline.
+            let margin = snapglow::aws::call_margin().max(Duration::from_secs(2));
+            while !pending.is_empty() && sends < 3 && deadline.remaining() >= margin {
                 let busy;
                 (pending, busy) = self
                     .notify_group(notices, pending, &mut held, &mut answers)
@@ -488,7 +489,7 @@ impl NotificationStore for NotificationsTable {
                     Some(c) if c.is_retryable() => {
                         Err(Attempt::Retry(TableError::transient(table, error)))
                     }
-                    Some(_) => Err(Attempt::GiveUp(TableError::rejected(table, error))),
+                    Some(_) => Err(Attempt::GiveUp(TableError::of_transaction(table, error))),
                     None => Err(TableError::classify(table, error)),
                 }
             }

@@ -1,0 +1,406 @@
+//! docs/FAILURES.md's transport rows at the wire: each call meets, once, a request that hangs
+//! past its attempt timeout, a connection reset before the answer, and (for writes) an answer
+//! lost after the write landed, made by the fault proxy; and each ends as the row says, within
+//! the one request or invocation. The shapes a row names are injected before the call that
+//! meets them, in the order the call sends its requests (a fault cannot target a caller).
+
+use api::store::Likes;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use snapglow::contracts::{Envelope, Timestamp};
+use snapglow_local::faults::{Fault, FaultProxy, Service, Shape};
+use snapglow_local::scenarios::producer::{like_event, published_event};
+use snapglow_tests::{TestStack, batch_failures, invoke_json, sample_jpeg};
+use std::time::Duration;
+
+const T0: i64 = 1_795_000_000_000;
+
+fn liked(image: &str, user: &str, at_ms: i64) -> Envelope {
+    like_event(image, user, true, None, Timestamp::from_millis(at_ms))
+}
+
+/// DynamoDB's answer while another transaction is being applied to the same request's items
+/// (or a transaction with the same token is still in progress).
+const IN_PROGRESS: Shape = Shape::Error {
+    status: 400,
+    code: "TransactionInProgressException",
+    message: "Transaction is in progress",
+};
+
+/// `times` faults of `shape` on DynamoDB's `operation`.
+fn dynamodb(operation: &'static str, times: u64, shape: Shape) -> Fault {
+    Fault::new(Service::DynamoDb, operation, times, shape)
+}
+
+/// The API over its AWS store, every DynamoDB call through `proxy`, with the SDK timeouts and
+/// retries the API's main sets (a 10 s function: 1 s per attempt, 2.5 s per call).
+fn api_through(stage: &TestStack, proxy: &FaultProxy) -> api::handlers::Api<api::store::AwsStore> {
+    let timeouts = snapglow::aws::CallTimeouts::within(Duration::from_secs(10));
+    let config = (stage.clients.dynamodb.config().to_builder())
+        .endpoint_url(proxy.url())
+        .timeout_config(timeouts.timeout_config())
+        .retry_config(timeouts.retry_config())
+        .build();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(config);
+    api::handlers::Api {
+        store: api::store::AwsStore {
+            images_table: stage.name("ImagesTable").to_owned(),
+            likes: like_counter::table::LikeCounts::new(dynamodb.clone(), stage.name("LikesTable")),
+            notifications: notifier::table::InboxReader::new(
+                dynamodb.clone(),
+                stage.name("NotificationsTable"),
+            ),
+            dynamodb,
+            s3: stage.clients.s3.clone(),
+            uploads_bucket: stage.name("UploadsBucket").to_owned(),
+            renditions_bucket: stage.name("RenditionsBucket").to_owned(),
+            upload_url_ttl: Duration::from_secs(300),
+            rendition_url_ttl: Duration::from_secs(300),
+        },
+        max_upload_bytes: 1000,
+        uploads_per_hour: 100,
+        upload_url_ttl_seconds: 300,
+    }
+}
+
+/// A request of `user` to the API, answered with its status and JSON body.
+async fn call(
+    api: &api::handlers::Api<api::store::AwsStore>,
+    method: &str,
+    path: &str,
+    user: &str,
+    body: Value,
+) -> (u16, Value) {
+    let response = api
+        .handle(api::http::ApiRequest {
+            method: method.into(),
+            path: path.into(),
+            sub: Some(user.into()),
+            correlation_id: format!("matrix-{method}-{}", path.len()),
+            body: if body.is_null() {
+                Vec::new()
+            } else {
+                body.to_string().into_bytes()
+            },
+            ..Default::default()
+        })
+        .await;
+    let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, json)
+}
+
+/// A published image of `owner`, as resize records one.
+async fn published_image(stage: &TestStack, image: &str, owner: &str) {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    (stage.clients.dynamodb.put_item())
+        .table_name(stage.name("ImagesTable"))
+        .item("pk", s(&format!("IMAGE#{image}")))
+        .item("sk", s("IMAGE"))
+        .item("image_id", s(image))
+        .item("owner_id", s(owner))
+        .item("status", s("published"))
+        .item("feed", s("published"))
+        .item("published_at", AttributeValue::N(T0.to_string()))
+        .item("created_at", AttributeValue::N(T0.to_string()))
+        .item("renditions", s("[]"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
+    // Prepare: a published photo of alice, the API's every DynamoDB call through the proxy
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let api = api_through(&stage, &proxy);
+    published_image(&stage, "sunset", "alice").await;
+    let hang = || Shape::Hang(Duration::from_millis(1500));
+    let lost = || Shape::Lost(Duration::from_millis(1500));
+    let upload = json!({ "content_type": "image/jpeg", "content_length": 10 });
+
+    // Act and assess, call by call: the upload quota's UpdateItem and the image's PutItem
+    // (take_upload_slot, create_pending) hang, reset, and lose their answers once each
+    for shape in [hang(), Shape::Reset, lost()] {
+        proxy.inject(dynamodb("UpdateItem", 1, shape.clone()));
+        proxy.inject(dynamodb("PutItem", 1, shape.clone()));
+        let (status, body) = call(&api, "POST", "/uploads", "bob", upload.clone()).await;
+        assert_eq!(status, 201, "{shape:?}: {body}");
+    }
+    // ... and both lose their answers while the reads that tell a copy from a collision
+    // (GetItem, after the copy fails its condition) hang, then are reset
+    proxy.inject(dynamodb("UpdateItem", 1, lost()));
+    proxy.inject(dynamodb("GetItem", 1, hang()));
+    proxy.inject(dynamodb("PutItem", 1, lost()));
+    proxy.inject(dynamodb("GetItem", 1, Shape::Reset));
+    let (status, body) = call(&api, "POST", "/uploads", "bob", upload.clone()).await;
+    assert_eq!(status, 201, "{body} {:?}", proxy.injected());
+    // ... four uploads issued, four slots taken: a lost answer's copy took no second slot
+    let quota = (stage.clients.dynamodb.query())
+        .table_name(stage.name("ImagesTable"))
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("QUOTA#bob".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        quota.items()[0]["issued"],
+        AttributeValue::N("4".into()),
+        "{quota:?}"
+    );
+    // ... a like: its image read hangs (image: GetItem) and its write's answer is lost
+    // (write_like: UpdateItem); the copy the SDK sends fails its condition, and the handler
+    // reads the state again and finds its own like
+    proxy.inject(dynamodb("GetItem", 1, hang()));
+    proxy.inject(dynamodb("UpdateItem", 1, lost()));
+    let (status, body) = call(&api, "PUT", "/images/sunset/like", "bob", Value::Null).await;
+    assert_eq!(
+        (status, &body["liked"], &body["revision"]),
+        (200, &json!(true), &json!(1)),
+        "{body}"
+    );
+    // ... the like state's read is reset (like_state: GetItem)
+    proxy.inject(dynamodb("GetItem", 1, Shape::Reset));
+    let state = api.store.like_state("sunset", "bob").await.unwrap();
+    assert_eq!(state.map(|s| (s.liked, s.revision)), Some((true, 1)));
+    // ... an unlike's write hangs, and a like again is reset (one fault per call: the API's
+    // 2.5 s per call leaves room for one more attempt, not always two)
+    proxy.inject(dynamodb("UpdateItem", 1, hang()));
+    let (status, body) = call(&api, "DELETE", "/images/sunset/like", "bob", Value::Null).await;
+    assert_eq!((status, &body["revision"]), (200, &json!(2)), "{body}");
+    proxy.inject(dynamodb("UpdateItem", 1, Shape::Reset));
+    let (status, body) = call(&api, "PUT", "/images/sunset/like", "bob", Value::Null).await;
+    assert_eq!((status, &body["revision"]), (200, &json!(3)), "{body}");
+    // ... the count's read hangs, then is reset (LikeCounts::count: GetItem)
+    for shape in [hang(), Shape::Reset] {
+        proxy.inject(dynamodb("GetItem", 1, shape));
+        assert!(api.store.likes.count("sunset").await.is_ok());
+    }
+    // ... the listings' queries (newest_first, inbox_page: Query)
+    for path in ["/feed", "/me/images", "/me/notifications"] {
+        for shape in [hang(), Shape::Reset] {
+            proxy.inject(dynamodb("Query", 1, shape));
+            let (status, body) = call(&api, "GET", path, "alice", Value::Null).await;
+            assert_eq!(status, 200, "{path}: {body}");
+        }
+    }
+    // ... and marking a notification that is not there (mark_read: the condition fails)
+    let read = json!({ "ids": ["N#1795000000000#published-none"] });
+    for shape in [hang(), Shape::Reset] {
+        proxy.inject(dynamodb("UpdateItem", 1, shape));
+        let (status, body) = call(
+            &api,
+            "POST",
+            "/me/notifications/read",
+            "alice",
+            read.clone(),
+        )
+        .await;
+        assert_eq!((status, &body["marked"]), (200, &json!(0)), "{body}");
+    }
+    let injected: u64 = proxy.injected().values().sum();
+    assert_eq!(injected, 6 + 4 + 2 + 1 + 2 + 2 + 6 + 2);
+}
+
+#[tokio::test]
+async fn the_notifiers_single_calls_survive_a_hang_a_reset_and_a_transaction_in_progress() {
+    // Prepare: a like of an image whose owner is not known yet; the transaction keeping it
+    // meets a reset and a transaction in progress
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    let hang = || Shape::Hang(Duration::from_secs(3));
+    proxy.inject(dynamodb("TransactWriteItems", 1, Shape::Reset));
+    proxy.inject(dynamodb("TransactWriteItems", 1, IN_PROGRESS));
+    stage.publish(&[liked("dunes", "bob", T0)]).await;
+    for response in stage.deliver(&mut notifier).await {
+        assert_eq!(batch_failures(&response), Vec::<String>::new());
+    }
+    // ... then its image is published: the notice's transaction meets a reset and a
+    // transaction in progress, the query for the kept likes hangs, the delete of the kept like
+    // is reset, and clearing the owner item's mark hangs
+    proxy.inject(dynamodb("TransactWriteItems", 1, Shape::Reset));
+    proxy.inject(dynamodb("TransactWriteItems", 1, IN_PROGRESS));
+    proxy.inject(dynamodb("Query", 1, hang()));
+    proxy.inject(dynamodb("DeleteItem", 1, Shape::Reset));
+    proxy.inject(dynamodb("UpdateItem", 1, hang()));
+    stage
+        .publish(&[published_event(
+            "dunes",
+            "alice",
+            Timestamp::from_millis(T0 + 1),
+        )])
+        .await;
+
+    // Act
+    let responses = stage.deliver(&mut notifier).await;
+
+    // Assess: everything in this one delivery; alice is told both, nothing is left kept
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    let reader = notifier::table::InboxReader::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+    );
+    let mut texts: Vec<String> = (reader.inbox("alice").await.unwrap().into_iter())
+        .map(|n| n.text)
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["Your photo is live", "bob liked your photo"]);
+    assert_eq!(reader.kept_likes("dunes").await.unwrap(), vec![]);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 7);
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn like_counts_stay_exact_through_resets_and_transactions_in_progress() {
+    // Prepare: three likes; like-counter's read of the states is reset, its transaction meets
+    // a reset and a transaction in progress
+    let stage = TestStack::start().await;
+    let (proxy, mut counter) = stage
+        .through_proxy("like-counter", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    proxy.inject(dynamodb("BatchGetItem", 1, Shape::Reset));
+    proxy.inject(dynamodb("TransactWriteItems", 1, Shape::Reset));
+    proxy.inject(dynamodb("TransactWriteItems", 1, IN_PROGRESS));
+    let likes: Vec<Envelope> = ["bob", "carol", "dan"]
+        .iter()
+        .enumerate()
+        .map(|(i, user)| liked("sunset", user, T0 + i as i64))
+        .collect();
+    stage.publish(&likes).await;
+
+    // Act
+    let responses = stage.deliver(&mut counter).await;
+
+    // Assess: finished in one delivery, the count exact
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    let counts = like_counter::table::LikeCounts::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("LikesTable"),
+    );
+    assert_eq!(counts.count("sunset").await.unwrap(), 3);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 3);
+}
+
+#[tokio::test]
+async fn the_relay_puts_every_event_through_each_failure_of_a_put() {
+    // Prepare: a recorded like; the stream resets the first put, hangs the second, answers
+    // the third with a 500, the fourth with KMS throttling, and refuses the fifth's entry
+    let stage = TestStack::start().await;
+    let (proxy, mut relay) = stage
+        .through_proxy("relay", &["AWS_ENDPOINT_URL_KINESIS"])
+        .await;
+    let put = |shape| Fault::new(Service::Kinesis, "PutRecords", 1, shape);
+    let error = |status, code, message| Shape::Error {
+        status,
+        code,
+        message,
+    };
+    proxy.inject(put(Shape::Reset));
+    proxy.inject(put(Shape::Hang(Duration::from_secs(3))));
+    proxy.inject(put(error(
+        500,
+        "InternalFailure",
+        "Internal service failure",
+    )));
+    proxy.inject(put(error(400, "KMSThrottlingException", "Rate exceeded")));
+    proxy.inject(put(Shape::FailedRecords("InternalFailure")));
+    let event = snapglow_tests::fixture("dynamodb/like-recorded.json");
+
+    // Act
+    let response: Value = serde_json::from_slice(&relay.invoke(event).await.unwrap()).unwrap();
+
+    // Assess: the change finished in this invocation, its event on the stream
+    assert_eq!(batch_failures(&response), Vec::<String>::new());
+    assert_eq!(proxy.injected().values().sum::<u64>(), 5);
+    assert!(proxy.seen("PutRecords") >= 6);
+    assert!(!stage.stream_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn resize_publishes_through_each_failure_of_its_reads_and_writes() {
+    // Prepare: an issued upload; S3 hangs and resets resize's read of it, answers its first
+    // rendition put with 503 SlowDown and resets the next; DynamoDB hangs the check that the
+    // upload was issued and loses the answer of the finishing write
+    let stage = TestStack::start().await;
+    let (proxy, mut resize) = stage
+        .through_proxy(
+            "resize",
+            &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"],
+        )
+        .await;
+    let s3 = |operation, shape| Fault::new(Service::S3, operation, 1, shape);
+    let hang = || Shape::Hang(Duration::from_secs(4));
+    proxy.inject(s3("GetObject", hang()));
+    proxy.inject(s3("GetObject", Shape::Reset));
+    proxy.inject(s3(
+        "PutObject",
+        Shape::Error {
+            status: 503,
+            code: "SlowDown",
+            message: "Please reduce your request rate.",
+        },
+    ));
+    proxy.inject(s3("PutObject", Shape::Reset));
+    proxy.inject(dynamodb("GetItem", 1, hang()));
+    proxy.inject(dynamodb(
+        "UpdateItem",
+        1,
+        Shape::Lost(Duration::from_secs(4)),
+    ));
+    stage
+        .issue_and_upload("alice", "dunes", sample_jpeg(640, 480))
+        .await;
+    let messages = stage.receive("ImageUploadsQueue", 2).await;
+    let event = snapglow_local::triggers::sqs::sqs_event(stage.arn("ImageUploadsQueue"), &messages);
+
+    // Act
+    let response = invoke_json(&mut resize, &event).await;
+
+    // Assess: published in this invocation, its event recorded once
+    assert_eq!(batch_failures(&response), Vec::<String>::new());
+    let recorded = stage
+        .recorded_event("dunes")
+        .await
+        .expect("an event is recorded");
+    assert_eq!(recorded["type"], "ImagePublished", "{recorded}");
+    assert_eq!(proxy.injected().values().sum::<u64>(), 6);
+}
+
+#[tokio::test]
+async fn a_poison_record_is_quarantined_through_a_reset_and_a_hang_of_the_queue() {
+    // Prepare: an undecodable record; the quarantine queue resets the first send and hangs
+    // the second
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_SQS"])
+        .await;
+    let send = |shape| Fault::new(Service::Sqs, "SendMessage", 1, shape);
+    proxy.inject(send(Shape::Reset));
+    proxy.inject(send(Shape::Hang(Duration::from_secs(3))));
+    stage.put_raw("beach", b"{\"type\":\"ImageLiked\"").await;
+
+    // Act
+    let responses = stage.deliver(&mut notifier).await;
+
+    // Assess: set aside in this delivery, the shard moves on
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    // (a hung send reaches the queue after the SDK's copy of it: the entry may be there twice,
+    // both the same record, and a redrive of either is absorbed as a duplicate)
+    let quarantined = stage.quarantined().await;
+    assert!(!quarantined.is_empty());
+    assert!(
+        quarantined
+            .iter()
+            .all(|q| q["source"] == quarantined[0]["source"]),
+        "{quarantined:?}"
+    );
+    assert_eq!(proxy.injected().values().sum::<u64>(), 2);
+}
