@@ -121,7 +121,13 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
 
     // Act and assess, call by call: the upload quota's UpdateItem and the image's PutItem
     // (take_upload_slot, create_pending) hang, reset, and lose their answers once each
-    for shape in [hang(), Shape::Reset, lost()] {
+    let landed = || Shape::Landed {
+        status: 500,
+        code: "InternalServerError",
+        message: "Internal server error",
+    };
+    let throttled = || refusal(400, "ThrottlingException");
+    for shape in [hang(), Shape::Reset, lost(), landed(), throttled()] {
         proxy.inject(dynamodb("UpdateItem", 1, shape.clone()));
         proxy.inject(dynamodb("PutItem", 1, shape.clone()));
         let (status, body) = call(&api, "POST", "/uploads", "bob", upload.clone()).await;
@@ -135,7 +141,8 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
     proxy.inject(dynamodb("GetItem", 1, Shape::Reset));
     let (status, body) = call(&api, "POST", "/uploads", "bob", upload.clone()).await;
     assert_eq!(status, 201, "{body} {:?}", proxy.injected());
-    // ... four uploads issued, four slots taken: a lost answer's copy took no second slot
+    // ... six uploads issued, six slots taken: a copy sent after a lost or failed answer took
+    // no second slot
     let quota = (stage.clients.dynamodb.query())
         .table_name(stage.name("ImagesTable"))
         .key_condition_expression("pk = :pk")
@@ -145,7 +152,7 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
         .unwrap();
     assert_eq!(
         quota.items()[0]["issued"],
-        AttributeValue::N("4".into()),
+        AttributeValue::N("6".into()),
         "{quota:?}"
     );
     // ... a like: its image read hangs (image: GetItem) and its write's answer is lost
@@ -159,10 +166,12 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
         (200, &json!(true), &json!(1)),
         "{body}"
     );
-    // ... the like state's read is reset (like_state: GetItem)
-    proxy.inject(dynamodb("GetItem", 1, Shape::Reset));
-    let state = api.store.like_state("sunset", "bob").await.unwrap();
-    assert_eq!(state.map(|s| (s.liked, s.revision)), Some((true, 1)));
+    // ... the like state's read is reset, then throttled (like_state: GetItem)
+    for shape in [Shape::Reset, throttled()] {
+        proxy.inject(dynamodb("GetItem", 1, shape));
+        let state = api.store.like_state("sunset", "bob").await.unwrap();
+        assert_eq!(state.map(|s| (s.liked, s.revision)), Some((true, 1)));
+    }
     // ... an unlike's write hangs, and a like again is reset (one fault per call: the API's
     // 2.5 s per call leaves room for one more attempt, not always two)
     proxy.inject(dynamodb("UpdateItem", 1, hang()));
@@ -171,14 +180,24 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
     proxy.inject(dynamodb("UpdateItem", 1, Shape::Reset));
     let (status, body) = call(&api, "PUT", "/images/sunset/like", "bob", Value::Null).await;
     assert_eq!((status, &body["revision"]), (200, &json!(3)), "{body}");
-    // ... the count's read hangs, then is reset (LikeCounts::count: GetItem)
-    for shape in [hang(), Shape::Reset] {
+    // ... an unlike whose image read is throttled and whose write lands but is answered 500
+    proxy.inject(dynamodb("GetItem", 1, throttled()));
+    proxy.inject(dynamodb("UpdateItem", 1, landed()));
+    let (status, body) = call(&api, "DELETE", "/images/sunset/like", "bob", Value::Null).await;
+    assert_eq!(
+        (status, &body["liked"], &body["revision"]),
+        (200, &json!(false), &json!(4)),
+        "{body}"
+    );
+    // ... the count's read hangs, is reset, then cut off in the middle of its answer
+    // (LikeCounts::count: GetItem)
+    for shape in [hang(), Shape::Reset, Shape::CutOff, throttled()] {
         proxy.inject(dynamodb("GetItem", 1, shape));
         assert!(api.store.likes.count("sunset").await.is_ok());
     }
     // ... the listings' queries (newest_first, inbox_page: Query)
     for path in ["/feed", "/me/images", "/me/notifications"] {
-        for shape in [hang(), Shape::Reset] {
+        for shape in [hang(), Shape::Reset, throttled()] {
             proxy.inject(dynamodb("Query", 1, shape));
             let (status, body) = call(&api, "GET", path, "alice", Value::Null).await;
             assert_eq!(status, 200, "{path}: {body}");
@@ -186,7 +205,7 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
     }
     // ... and marking a notification that is not there (mark_read: the condition fails)
     let read = json!({ "ids": ["N#1795000000000#published-none"] });
-    for shape in [hang(), Shape::Reset] {
+    for shape in [hang(), Shape::Reset, throttled()] {
         proxy.inject(dynamodb("UpdateItem", 1, shape));
         let (status, body) = call(
             &api,
@@ -198,8 +217,17 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
         .await;
         assert_eq!((status, &body["marked"]), (200, &json!(0)), "{body}");
     }
+    // ... and a mark refused because the user's inbox is at DynamoDB's size limit (it cannot
+    // be: the update does not grow the item) answers 500, as any fault of the table
+    proxy.inject(dynamodb(
+        "UpdateItem",
+        1,
+        refusal(400, "ItemCollectionSizeLimitExceededException"),
+    ));
+    let (status, _) = call(&api, "POST", "/me/notifications/read", "alice", read).await;
+    assert_eq!(status, 500);
     let injected: u64 = proxy.injected().values().sum();
-    assert_eq!(injected, 6 + 4 + 2 + 1 + 2 + 2 + 6 + 2);
+    assert_eq!(injected, 10 + 4 + 2 + 2 + 2 + 2 + 4 + 9 + 3 + 1);
 }
 
 #[tokio::test]
@@ -265,6 +293,16 @@ async fn like_counts_stay_exact_through_resets_and_transactions_in_progress() {
     proxy.inject(dynamodb("BatchGetItem", 1, Shape::Reset));
     proxy.inject(dynamodb("TransactWriteItems", 1, Shape::Reset));
     proxy.inject(dynamodb("TransactWriteItems", 1, IN_PROGRESS));
+    // ... and its next send lands, but is answered 500 (the re-send carries the same token)
+    proxy.inject(dynamodb(
+        "TransactWriteItems",
+        1,
+        Shape::Landed {
+            status: 500,
+            code: "InternalServerError",
+            message: "Internal server error",
+        },
+    ));
     let likes: Vec<Envelope> = ["bob", "carol", "dan"]
         .iter()
         .enumerate()
@@ -284,7 +322,7 @@ async fn like_counts_stay_exact_through_resets_and_transactions_in_progress() {
         stage.name("LikesTable"),
     );
     assert_eq!(counts.count("sunset").await.unwrap(), 3);
-    assert_eq!(proxy.injected().values().sum::<u64>(), 3);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 4);
 }
 
 #[tokio::test]
@@ -310,6 +348,11 @@ async fn the_relay_puts_every_event_through_each_failure_of_a_put() {
     )));
     proxy.inject(put(error(400, "KMSThrottlingException", "Rate exceeded")));
     proxy.inject(put(Shape::FailedRecords("InternalFailure")));
+    proxy.inject(put(Shape::Landed {
+        status: 500,
+        code: "InternalFailure",
+        message: "Internal service failure",
+    }));
     let event = snapglow_tests::fixture("dynamodb/like-recorded.json");
 
     // Act
@@ -317,8 +360,8 @@ async fn the_relay_puts_every_event_through_each_failure_of_a_put() {
 
     // Assess: the change finished in this invocation, its event on the stream
     assert_eq!(batch_failures(&response), Vec::<String>::new());
-    assert_eq!(proxy.injected().values().sum::<u64>(), 5);
-    assert!(proxy.seen("PutRecords") >= 6);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 6);
+    assert!(proxy.seen("PutRecords") >= 7);
     assert!(!stage.stream_events().await.is_empty());
 }
 
@@ -403,4 +446,367 @@ async fn a_poison_record_is_quarantined_through_a_reset_and_a_hang_of_the_queue(
         "{quarantined:?}"
     );
     assert_eq!(proxy.injected().values().sum::<u64>(), 2);
+}
+
+/// DynamoDB's or S3's error answer.
+fn refusal(status: u16, code: &'static str) -> Shape {
+    Shape::Error {
+        status,
+        code,
+        message: "refused by the fault layer",
+    }
+}
+
+#[tokio::test]
+async fn a_notice_its_group_cannot_write_is_written_alone_through_each_busy_answer() {
+    // Prepare: four image events; each group send is refused as a whole (ValidationException),
+    // so each notice is written alone, and those sends meet a transaction in progress, a hang,
+    // a cancellation without reasons; the last notice is refused alone too
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    let invalid = || refusal(400, "ValidationException");
+    for alone in [
+        IN_PROGRESS,
+        Shape::Hang(Duration::from_secs(3)),
+        Shape::Canceled(snapglow_local::faults::Reasons::Absent),
+        invalid(),
+    ] {
+        proxy.inject(dynamodb("TransactWriteItems", 1, invalid()));
+        proxy.inject(dynamodb("TransactWriteItems", 1, alone));
+        let image = format!("beach-{}", proxy.injected().len());
+        stage
+            .publish(&[published_event(&image, "alice", Timestamp::from_millis(T0))])
+            .await;
+        let (shard, record) = (stage.stream_records().await.into_iter())
+            .find(|(_, r)| String::from_utf8_lossy(r.data().as_ref()).contains(&image))
+            .expect("the event is on the stream");
+
+        // Act: the new record alone, as its shard's next batch
+        let batch = stage.kinesis_batch(&shard, &[record]);
+        let response = invoke_json(&mut notifier, &batch).await;
+
+        // Assess: each is finished: written, or (refused alone) quarantined
+        assert_eq!(batch_failures(&response), Vec::<String>::new());
+    }
+    let reader = notifier::table::InboxReader::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+    );
+    assert_eq!(reader.inbox("alice").await.unwrap().len(), 3);
+    let quarantined = stage.quarantined().await;
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert_eq!(quarantined[0]["reason"], "rejected_by_dynamodb");
+    assert_eq!(proxy.injected().values().sum::<u64>(), 8);
+}
+
+#[tokio::test]
+async fn a_notice_the_table_refuses_to_the_function_comes_back_or_fails_the_invocation() {
+    // Prepare: an image event; the table is missing for the group and alone, then the
+    // function's grant is refused for both
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    proxy.inject(dynamodb(
+        "TransactWriteItems",
+        2,
+        refusal(400, "ResourceNotFoundException"),
+    ));
+    proxy.inject(dynamodb(
+        "TransactWriteItems",
+        2,
+        refusal(400, "AccessDeniedException"),
+    ));
+    stage
+        .publish(&[published_event(
+            "beach",
+            "alice",
+            Timestamp::from_millis(T0),
+        )])
+        .await;
+    let (shard, records) = stage.shards().await.into_iter().next().unwrap();
+    let batch = serde_json::to_vec(&stage.kinesis_batch(&shard, &records)).unwrap();
+
+    // Act
+    let missing = notifier.invoke(batch.clone()).await;
+    let denied = notifier.invoke(batch.clone()).await;
+    let healthy = notifier.invoke(batch).await;
+
+    // Assess: a missing table sends the record back; a refused grant fails the invocation
+    // (the Errors alarm); once healthy, the notice is written
+    let missing: Value = serde_json::from_slice(&missing.unwrap()).unwrap();
+    assert_eq!(batch_failures(&missing).len(), 1);
+    assert!(denied.is_err(), "{denied:?}");
+    let healthy: Value = serde_json::from_slice(&healthy.unwrap()).unwrap();
+    assert_eq!(batch_failures(&healthy), Vec::<String>::new());
+    assert_eq!(proxy.injected().values().sum::<u64>(), 4);
+}
+
+#[tokio::test]
+async fn a_hung_keep_and_hung_reads_and_writes_of_like_counter_finish_in_one_delivery() {
+    // Prepare: a like of an unknown owner's image (the notifier keeps it: its transaction
+    // hangs once), and like-counter's read and transaction each hang once
+    let stage = TestStack::start().await;
+    let (notifier_proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    let (counter_proxy, mut counter) = stage
+        .through_proxy("like-counter", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    let hang = || Shape::Hang(Duration::from_secs(3));
+    notifier_proxy.inject(dynamodb("TransactWriteItems", 1, hang()));
+    counter_proxy.inject(dynamodb("BatchGetItem", 1, hang()));
+    counter_proxy.inject(dynamodb("TransactWriteItems", 1, hang()));
+    stage.publish(&[liked("dunes", "bob", T0)]).await;
+
+    // Act
+    let kept = stage.deliver(&mut notifier).await;
+    let counted = stage.deliver(&mut counter).await;
+
+    // Assess
+    for response in kept.iter().chain(&counted) {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    let reader = notifier::table::InboxReader::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+    );
+    assert_eq!(reader.kept_likes("dunes").await.unwrap().len(), 1);
+    let counts = like_counter::table::LikeCounts::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("LikesTable"),
+    );
+    assert_eq!(counts.count("dunes").await.unwrap(), 1);
+    assert_eq!(notifier_proxy.injected().values().sum::<u64>(), 1);
+    assert_eq!(counter_proxy.injected().values().sum::<u64>(), 2);
+}
+
+#[tokio::test]
+async fn a_stream_the_relay_may_not_write_fails_its_invocation_and_a_refused_entry_is_put_again() {
+    // Prepare: a recorded like; the stream refuses the relay's KMS key, then its grant, then
+    // answers one put with InvalidArgumentException
+    let stage = TestStack::start().await;
+    let (proxy, mut relay) = stage
+        .through_proxy("relay", &["AWS_ENDPOINT_URL_KINESIS"])
+        .await;
+    let put = |shape| Fault::new(Service::Kinesis, "PutRecords", 1, shape);
+    proxy.inject(put(refusal(400, "KMSAccessDeniedException")));
+    proxy.inject(put(refusal(400, "AccessDeniedException")));
+    proxy.inject(put(refusal(400, "InvalidArgumentException")));
+    let event = snapglow_tests::fixture("dynamodb/like-recorded.json");
+
+    // Act
+    let kms = relay.invoke(event.clone()).await;
+    let grant = relay.invoke(event.clone()).await;
+    let invalid = relay.invoke(event).await;
+
+    // Assess: the two refusals fail their invocations at once (one put each); the invalid
+    // answer is put again and the change finishes
+    assert!(kms.is_err(), "{kms:?}");
+    assert!(grant.is_err(), "{grant:?}");
+    let invalid: Value = serde_json::from_slice(&invalid.unwrap()).unwrap();
+    assert_eq!(batch_failures(&invalid), Vec::<String>::new());
+    assert_eq!(proxy.seen("PutRecords"), 4);
+}
+
+#[tokio::test]
+async fn resize_fails_its_invocation_on_each_refusal_and_skips_a_vanished_upload() {
+    // Prepare: an issued upload and its notification
+    let stage = TestStack::start().await;
+    let (proxy, mut resize) = stage
+        .through_proxy(
+            "resize",
+            &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"],
+        )
+        .await;
+    stage
+        .issue_and_upload("alice", "dunes", sample_jpeg(320, 240))
+        .await;
+    let messages = stage.receive("ImageUploadsQueue", 2).await;
+    let event = serde_json::to_vec(&snapglow_local::triggers::sqs::sqs_event(
+        stage.arn("ImageUploadsQueue"),
+        &messages,
+    ))
+    .unwrap();
+    let refusals = [
+        (
+            Service::DynamoDb,
+            "GetItem",
+            refusal(400, "ResourceNotFoundException"),
+        ),
+        (
+            Service::DynamoDb,
+            "GetItem",
+            refusal(400, "AccessDeniedException"),
+        ),
+        (Service::S3, "GetObject", refusal(404, "NoSuchBucket")),
+        (Service::S3, "PutObject", refusal(403, "AccessDenied")),
+        (
+            Service::DynamoDb,
+            "UpdateItem",
+            refusal(400, "ResourceNotFoundException"),
+        ),
+        (
+            Service::DynamoDb,
+            "UpdateItem",
+            refusal(400, "AccessDeniedException"),
+        ),
+    ];
+
+    // Act and assess: each refusal fails the invocation at once (the message comes back)
+    for (service, operation, shape) in refusals {
+        proxy.inject(Fault::new(service, operation, 1, shape.clone()));
+        let answer = resize.invoke(event.clone()).await;
+        assert!(answer.is_err(), "{operation} {shape:?}: {answer:?}");
+    }
+    // ... a 500 on the issued check is retried, and the upload is published
+    proxy.inject(dynamodb("GetItem", 1, refusal(500, "InternalServerError")));
+    let response: Value = serde_json::from_slice(&resize.invoke(event).await.unwrap()).unwrap();
+    assert_eq!(batch_failures(&response), Vec::<String>::new());
+    let recorded = stage
+        .recorded_event("dunes")
+        .await
+        .expect("an event is recorded");
+    assert_eq!(recorded["type"], "ImagePublished");
+    // ... and an upload whose object is gone before resize reads it is skipped
+    let key = stage
+        .issue_and_upload("alice", "gone", sample_jpeg(32, 24))
+        .await;
+    let messages = stage.receive("ImageUploadsQueue", 1).await;
+    (stage.clients.s3.delete_object())
+        .bucket(stage.name("UploadsBucket"))
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let event = snapglow_local::triggers::sqs::sqs_event(stage.arn("ImageUploadsQueue"), &messages);
+    let response = invoke_json(&mut resize, &event).await;
+    assert_eq!(batch_failures(&response), Vec::<String>::new());
+    assert_eq!(stage.recorded_event("gone").await, None);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 7);
+}
+
+#[tokio::test]
+async fn a_poison_record_too_large_for_a_message_is_quarantined_through_a_reset_of_its_claim_check()
+{
+    // Prepare: an undecodable record of 300 KiB (larger than an SQS message: its bytes go to
+    // the quarantine bucket); S3 resets the first put of them
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_S3"])
+        .await;
+    proxy.inject(Fault::new(Service::S3, "PutObject", 1, Shape::Reset));
+    proxy.inject(Fault::new(
+        Service::S3,
+        "PutObject",
+        1,
+        Shape::Hang(Duration::from_secs(3)),
+    ));
+    stage.put_raw("beach", &vec![b'x'; 300 * 1024]).await;
+
+    // Act
+    let responses = stage.deliver(&mut notifier).await;
+
+    // Assess: set aside in this delivery, its bytes whole in the bucket
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    let quarantined = stage.quarantined().await;
+    assert!(!quarantined.is_empty(), "nothing quarantined");
+    let claim = &quarantined[0]["raw_object"];
+    assert!(claim.is_object(), "{}", quarantined[0]);
+    let object = (stage.clients.s3.get_object())
+        .bucket(claim["bucket"].as_str().unwrap())
+        .key(claim["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object.content_length(), Some(300 * 1024));
+    assert_eq!(proxy.injected().values().sum::<u64>(), 2);
+}
+
+#[tokio::test]
+async fn a_like_whose_owner_becomes_known_while_it_is_being_kept_is_told_at_once() {
+    // Prepare: a like of an image whose owner is not known yet; the transaction that would keep
+    // it hangs, and the read of the owner after it hangs too
+    let stage = TestStack::start().await;
+    let (proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    proxy.inject(dynamodb(
+        "TransactWriteItems",
+        1,
+        Shape::Hang(Duration::from_secs(4)),
+    ));
+    proxy.inject(dynamodb("GetItem", 1, Shape::Hang(Duration::from_secs(3))));
+    stage.publish(&[liked("dunes", "bob", T0)]).await;
+    // ... while that transaction hangs, the image's owner becomes known (its ImagePublished,
+    // handled by another invocation, writes the owner item)
+    let owner_known = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while proxy.seen("TransactWriteItems") == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no transaction was sent"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (stage.clients.dynamodb.put_item())
+            .table_name(stage.name("NotificationsTable"))
+            .item("pk", AttributeValue::S("IMAGE#dunes".into()))
+            .item("sk", AttributeValue::S("OWNER".into()))
+            .item("owner_id", AttributeValue::S("alice".into()))
+            .send()
+            .await
+            .unwrap();
+    };
+
+    // Act: the SDK sends the transaction again, and its condition finds the owner
+    let (responses, ()) = tokio::join!(stage.deliver(&mut notifier), owner_known);
+
+    // Assess: the like is told to alice now, nothing is kept for the image
+    for response in &responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new());
+    }
+    let reader = notifier::table::InboxReader::new(
+        stage.clients.dynamodb.clone(),
+        stage.name("NotificationsTable"),
+    );
+    let texts: Vec<String> = (reader.inbox("alice").await.unwrap().into_iter())
+        .map(|n| n.text)
+        .collect();
+    assert_eq!(texts, ["bob liked your photo"]);
+    assert_eq!(reader.kept_likes("dunes").await.unwrap(), vec![]);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 2);
+}
+
+#[tokio::test]
+async fn an_upload_whose_read_is_cut_off_mid_body_is_read_again_not_rendered_from_half() {
+    // Prepare: an issued upload; S3's answer to resize's read stops halfway through the body
+    let stage = TestStack::start().await;
+    let (proxy, mut resize) = stage
+        .through_proxy("resize", &["AWS_ENDPOINT_URL_S3"])
+        .await;
+    proxy.inject(Fault::new(Service::S3, "GetObject", 1, Shape::CutOff));
+    stage
+        .issue_and_upload("alice", "dunes", sample_jpeg(640, 480))
+        .await;
+    let messages = stage.receive("ImageUploadsQueue", 2).await;
+    let event = snapglow_local::triggers::sqs::sqs_event(stage.arn("ImageUploadsQueue"), &messages);
+
+    // Act
+    let response = invoke_json(&mut resize, &event).await;
+
+    // Assess: the SDK read the object again (the half it got is never rendered, nor taken
+    // for an undecodable upload), and the upload is published in this invocation
+    assert_eq!(batch_failures(&response), Vec::<String>::new());
+    let recorded = stage
+        .recorded_event("dunes")
+        .await
+        .expect("an event is recorded");
+    assert_eq!(recorded["type"], "ImagePublished", "{recorded}");
+    assert_eq!(proxy.seen("GetObject"), 2);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 1);
 }

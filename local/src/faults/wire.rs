@@ -96,6 +96,16 @@ pub enum Shape {
     /// The connection closed without an answer, with a TCP reset (a load balancer or a peer
     /// gone mid-request). Nothing is forwarded.
     Reset,
+    /// Forwarded, and the request took effect, but answered with this error instead of its
+    /// result: a 5xx after the commit.
+    Landed {
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Forwarded; its status and headers pass on (the full `Content-Length`), then half of the
+    /// body, then a reset: a connection lost in the middle of a body.
+    CutOff,
 }
 
 impl Shape {
@@ -111,6 +121,8 @@ impl Shape {
             Shape::Hang(d) => format!("hang {} ms", d.as_millis()),
             Shape::Lost(d) => format!("answer lost for {} ms", d.as_millis()),
             Shape::Reset => "connection reset".into(),
+            Shape::Landed { status, code, .. } => format!("landed, then {status} {code}"),
+            Shape::CutOff => "cut off mid-body".into(),
         }
     }
 
@@ -319,14 +331,41 @@ fn serve(listener: TcpListener, state: Arc<State>) -> tokio::task::JoinHandle<()
     })
 }
 
+/// An answer's body: whole, or cut off by an error (hyper then aborts the connection).
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn whole(response: Response<Full<Bytes>>) -> Response<Body> {
+    use http_body_util::BodyExt;
+    response.map(|body| body.map_err(|never| match never {}).boxed())
+}
+
+/// `response` with half its body, then an I/O error.
+fn cut_off(response: Response<Full<Bytes>>) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let (parts, body) = response.into_parts();
+    let bytes = futures_util::FutureExt::now_or_never(body.collect())
+        .and_then(Result::ok)
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    let frames = futures_util::stream::iter([
+        Ok(hyper::body::Frame::data(half)),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "fault layer: cut off mid-body",
+        )),
+    ]);
+    Response::from_parts(parts, http_body_util::StreamBody::new(frames).boxed())
+}
+
 async fn answer(
     state: Arc<State>,
     request: Request<Incoming>,
     reset: Arc<tokio::sync::Notify>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Body>, Infallible> {
     let (parts, body) = match read_whole(request).await {
         Ok(read) => read,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(whole(answer)),
     };
     let target = parts
         .headers
@@ -353,15 +392,18 @@ async fn answer(
             status,
             code,
             message,
-        }) => return Ok(error(service, status, code, message)),
-        Some(Shape::Canceled(reasons)) => return Ok(canceled(&request_json(), &reasons)),
-        Some(Shape::FailedRecords(code)) => return Ok(failed_records(&request_json(), code)),
+        }) => return Ok(whole(error(service, status, code, message))),
+        Some(Shape::Canceled(reasons)) => return Ok(whole(canceled(&request_json(), &reasons))),
+        Some(Shape::FailedRecords(code)) => {
+            return Ok(whole(failed_records(&request_json(), code)));
+        }
         Some(Shape::Hang(duration)) => tokio::time::sleep(duration).await,
         Some(Shape::Reset) => {
             reset.notify_one();
             std::future::pending::<()>().await;
         }
-        Some(Shape::UnprocessedKeys | Shape::Lost(_)) | None => {}
+        Some(Shape::UnprocessedKeys | Shape::Lost(_) | Shape::Landed { .. } | Shape::CutOff)
+        | None => {}
     }
     let asked = request_json();
     let forwarded = send(&state.upstream, Request::from_parts(parts, Full::new(body))).await;
@@ -371,19 +413,26 @@ async fn answer(
     let response = match forwarded {
         Ok(response) => response,
         Err(e) => {
-            return Ok(respond(
+            return Ok(whole(respond(
                 StatusCode::BAD_GATEWAY,
                 format!("fault proxy: {}", crate::logging::chain(&e)),
-            ));
+            )));
         }
     };
     if shape == Some(Shape::UnprocessedKeys) && response.status() == StatusCode::OK {
-        return Ok(leave_unprocessed(&asked, response).await);
+        return Ok(whole(leave_unprocessed(&asked, response).await));
     }
-    if let Some(Shape::Lost(duration)) = shape {
-        tokio::time::sleep(duration).await;
+    match shape {
+        Some(Shape::Lost(duration)) => tokio::time::sleep(duration).await,
+        Some(Shape::Landed {
+            status,
+            code,
+            message,
+        }) => return Ok(whole(error(service, status, code, message))),
+        Some(Shape::CutOff) => return Ok(cut_off(response)),
+        _ => {}
     }
-    Ok(response)
+    Ok(whole(response))
 }
 
 /// An error answer in the service's own protocol.

@@ -406,7 +406,11 @@ pub async fn transact(
                 Some(cancellation) if cancellation.is_retryable() => {
                     Err(Attempt::Retry(TableError::transient(table, error)))
                 }
-                _ => Err(Attempt::GiveUp(TableError::of_transaction(table, error))),
+                Some(Cancellation::CollectionFull) => {
+                    Err(Attempt::GiveUp(TableError::of_transaction(table, error)))
+                }
+                // Throttling past the SDK's attempts, 5xx, timeouts: sent again after a pause.
+                _ => Err(TableError::classify(table, error)),
             }
         }
     })
