@@ -1,0 +1,280 @@
+//! docs/FAILURES.md's refusal rows at the wire, call by call: each call of the API's store and
+//! of the notifier's table meets, once, each refusal DynamoDB documents for it (a missing
+//! table, a refused grant, an invalid request), answered by the fault proxy in DynamoDB's own
+//! JSON, and sorts it as its row says: a missing table is transient (the work comes back), a
+//! refused grant is denied (the invocation fails, or the API answers 500), an invalid request is
+//! rejected (the record is quarantined, or the API answers 500). A call is made directly, so
+//! that its fault reaches it and no other.
+
+use snapglow::batch::Deadline;
+use snapglow::dedup::EventVersion;
+use snapglow::table::TableError;
+use snapglow_local::faults::{Fault, FaultProxy, Service, Shape};
+use snapglow_tests::TestStack;
+use std::time::Duration;
+
+const T0: i64 = 1_795_000_000_000;
+
+/// DynamoDB's three refusals a call cannot retry, and how each must be sorted.
+const REFUSALS: [(&str, Sort); 3] = [
+    ("ResourceNotFoundException", Sort::Transient),
+    ("AccessDeniedException", Sort::Denied),
+    ("ValidationException", Sort::Rejected),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sort {
+    Transient,
+    Denied,
+    Rejected,
+}
+
+fn sort(error: &TableError) -> Option<Sort> {
+    match error {
+        TableError::Transient { .. } => Some(Sort::Transient),
+        TableError::Denied { .. } => Some(Sort::Denied),
+        TableError::Rejected { .. } => Some(Sort::Rejected),
+        _ => None,
+    }
+}
+
+fn refusal(code: &'static str) -> Shape {
+    Shape::Error {
+        status: 400,
+        code,
+        message: "refused by the fault layer",
+    }
+}
+
+/// A DynamoDB client of the stack through `proxy`.
+fn dynamodb_through(stage: &TestStack, proxy: &FaultProxy) -> aws_sdk_dynamodb::Client {
+    let config = (stage.clients.dynamodb.config().to_builder())
+        .endpoint_url(proxy.url())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Each API store call, by the DynamoDB operation it sends.
+const API_CALLS: [(&str, &str); 9] = [
+    ("create_pending", "PutItem"),
+    ("take_upload_slot", "UpdateItem"),
+    ("image", "GetItem"),
+    ("like_state", "GetItem"),
+    ("write_like", "UpdateItem"),
+    ("count", "GetItem"),
+    ("newest_first", "Query"),
+    ("inbox_page", "Query"),
+    ("mark_read", "UpdateItem"),
+];
+
+/// Makes the API store call `call` once; its error, if it failed.
+async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<TableError> {
+    use api::store::{Images, Inbox, Likes};
+    let table_error = |e: api::store::StoreError| match e {
+        api::store::StoreError::Table(error) => error,
+        other => panic!("{call}: not a table error: {other:?}"),
+    };
+    let id = format!("img-{n}");
+    let deadline = Deadline::after(Duration::from_secs(5));
+    let result = match call {
+        "create_pending" => (store.create_image(&api::store::NewImage {
+            image_id: id.clone(),
+            owner_id: "alice".into(),
+            owner_name: None,
+            content_type: "image/jpeg".into(),
+            content_length: 1,
+            upload_key: format!("uploads/alice/{id}"),
+            correlation_id: "refusals".into(),
+            created_at_ms: T0,
+            expires_at_s: 0,
+        }))
+        .await
+        .map(drop),
+        "take_upload_slot" => store.take_upload_slot("alice", 0, 100, &id).await.map(drop),
+        "image" => store.image(&id).await.map(drop),
+        "like_state" => store.like_state(&id, "bob").await.map(drop),
+        "write_like" => (store.write_like(&api::store::LikeChange {
+            image_id: id.clone(),
+            user_id: "bob".into(),
+            previous: None,
+            next: api::store::LikeState {
+                liked: true,
+                revision: 1,
+                occurred_at_ms: T0,
+            },
+            event_id: "e".into(),
+            event_json: "{}".into(),
+        }))
+        .await
+        .map(drop),
+        "count" => return store.likes.count(&id).await.err(),
+        "newest_first" => store.feed(10, None).await.map(drop),
+        "inbox_page" => store.inbox("alice", 10, None).await.map(drop),
+        "mark_read" => store.mark_read("alice", &id, &deadline).await.map(drop),
+        other => unreachable!("{other}"),
+    };
+    result.err().map(table_error)
+}
+
+#[tokio::test]
+async fn each_api_call_sorts_each_refusal_as_its_row_says() {
+    // Prepare: the API's store, every DynamoDB call through the proxy
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let dynamodb = dynamodb_through(&stage, &proxy);
+    let store = api::store::AwsStore {
+        images_table: stage.name("ImagesTable").to_owned(),
+        likes: like_counter::table::LikeCounts::new(dynamodb.clone(), stage.name("LikesTable")),
+        notifications: notifier::table::InboxReader::new(
+            dynamodb.clone(),
+            stage.name("NotificationsTable"),
+        ),
+        dynamodb,
+        s3: stage.clients.s3.clone(),
+        uploads_bucket: stage.name("UploadsBucket").to_owned(),
+        renditions_bucket: stage.name("RenditionsBucket").to_owned(),
+        upload_url_ttl: Duration::from_secs(300),
+        rendition_url_ttl: Duration::from_secs(300),
+    };
+    let mut n = 0;
+    for (call, operation) in API_CALLS {
+        for (code, expected) in REFUSALS {
+            n += 1;
+            proxy.inject(Fault::new(Service::DynamoDb, operation, 1, refusal(code)));
+
+            // Act
+            let error = api_call(&store, call, n).await;
+
+            // Assess
+            let sorted = error.as_ref().and_then(sort);
+            assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
+        }
+    }
+    assert_eq!(proxy.injected().values().sum::<u64>(), 27);
+}
+
+/// Makes the notifier table call `call` once; its error, if it failed.
+async fn notifier_call(
+    table: &notifier::table::NotificationsTable,
+    call: &str,
+    n: usize,
+) -> Option<TableError> {
+    use notifier::inbox::{Kind, LikeWindow, Liker};
+    use notifier::table::{EarlyLike, ImageNotice, NotificationStore};
+    let image = format!("img-{n}");
+    let deadline = Deadline::after(Duration::from_secs(5));
+    let liker = Liker {
+        user_id: "bob".into(),
+        liked: true,
+        version: EventVersion::at(T0, uuid::Uuid::from_u128(n as u128)),
+    };
+    match call {
+        "owner_of" => table.owner_of(&image).await.err(),
+        "kept_likes" => table.early_likes(&image).await.err(),
+        "release_early" => table.release_early(&image, &liker, &deadline).await.err(),
+        "release_held" => table.release_held(&image, &deadline).await.err(),
+        "hold_early" => {
+            let early = EarlyLike {
+                window: LikeWindow { start_ms: T0 },
+                liker,
+            };
+            table.hold_early(&image, &early, &deadline).await.err()
+        }
+        "notify_image" => {
+            let notice = ImageNotice {
+                event_id: uuid::Uuid::from_u128(n as u128),
+                kind: Kind::Published,
+                owner_id: "alice",
+                image_id: &image,
+                created_ms: T0,
+                reason: None,
+            };
+            table.notify_image(&notice, &deadline).await.err()
+        }
+        other => unreachable!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn each_notifier_call_sorts_each_refusal_as_its_row_says() {
+    // Prepare: the notifier's table, every DynamoDB call through the proxy
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let table = notifier::table::NotificationsTable::new(
+        dynamodb_through(&stage, &proxy),
+        stage.name("NotificationsTable"),
+        Duration::from_secs(86_400),
+        Duration::from_secs(3600),
+    );
+    let calls = [
+        ("owner_of", "GetItem"),
+        ("kept_likes", "Query"),
+        ("release_early", "DeleteItem"),
+        ("release_held", "UpdateItem"),
+        ("hold_early", "TransactWriteItems"),
+        ("notify_image", "TransactWriteItems"),
+    ];
+    let mut n = 0;
+    for (call, operation) in calls {
+        for (code, expected) in REFUSALS {
+            n += 1;
+            proxy.inject(Fault::new(Service::DynamoDb, operation, 1, refusal(code)));
+
+            // Act
+            let error = notifier_call(&table, call, n).await;
+
+            // Assess
+            let sorted = error.as_ref().and_then(sort);
+            assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
+        }
+    }
+    assert_eq!(proxy.injected().values().sum::<u64>(), 18);
+}
+
+#[tokio::test]
+async fn each_notifier_call_rides_out_throttling_and_a_server_error() {
+    // Prepare: the notifier's table through the proxy, every table state empty (so each call
+    // succeeds once DynamoDB answers)
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let table = notifier::table::NotificationsTable::new(
+        dynamodb_through(&stage, &proxy),
+        stage.name("NotificationsTable"),
+        Duration::from_secs(86_400),
+        Duration::from_secs(3600),
+    );
+    let busy = [
+        Shape::Error {
+            status: 400,
+            code: "ThrottlingException",
+            message: "Throughput exceeds the current capacity of your table or index.",
+        },
+        Shape::Error {
+            status: 500,
+            code: "InternalServerError",
+            message: "Internal server error",
+        },
+    ];
+    let calls = [
+        ("owner_of", "GetItem"),
+        ("kept_likes", "Query"),
+        ("release_early", "DeleteItem"),
+        ("release_held", "UpdateItem"),
+        ("hold_early", "TransactWriteItems"),
+        ("notify_image", "TransactWriteItems"),
+    ];
+    let mut n = 100;
+    for (call, operation) in calls {
+        for shape in busy.clone() {
+            n += 1;
+            proxy.inject(Fault::new(Service::DynamoDb, operation, 1, shape.clone()));
+
+            // Act
+            let error = notifier_call(&table, call, n).await;
+
+            // Assess: the SDK's retry (or the call's own) absorbed it
+            assert!(error.is_none(), "{call} ← {shape:?}: {error:?}");
+        }
+    }
+    assert_eq!(proxy.injected().values().sum::<u64>(), 12);
+}
