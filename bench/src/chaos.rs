@@ -1,5 +1,6 @@
 //! The chaos drill at ten times the fire drills' volume: every failure shape AWS documents for
-//! DynamoDB and Kinesis, answered at the wire for a share of the relay's and both consumers'
+//! DynamoDB and Kinesis (errors, cancellations, unprocessed keys, failed records, hangs, resets,
+//! and writes that land while their answer is lost or a 500), answered at the wire for a share of the relay's and both consumers'
 //! requests, with crashes and poison records, over `likes` like requests through the HTTP API.
 //! Writes bench/results/chaos.md: the faults injected per shape, retries, recovery time and
 //! requests per event, and whether every count and notification came out exact.
@@ -42,11 +43,19 @@ pub async fn run(images: usize, likes: usize, percent: u64) -> Result<crate::Rep
         .map(|(shape, n)| format!("| {shape} | {n} |"))
         .collect();
     let events = drill.events_in.max(1);
+    let requests: Vec<String> = drill
+        .requests
+        .iter()
+        .map(|(operation, n)| format!("| {operation} | {n} | {:.2} |", *n as f64 / events as f64))
+        .collect();
+    let all_requests: u64 = drill.requests.values().sum();
     let report = format!(
         "# Chaos drill\n\n\
          Command: `cargo run --release -p snapglow-bench -- chaos --images {images} --likes {likes} --percent {percent}` (ten times the fire drills' 2,000 likes), release binaries of the API, the relay, like-counter and notifier under the local Runtime API, the template's mappings, moto on 127.0.0.1. Machine: 2 cores, shared and noisy: durations vary from run to run; counts do not.\n\n\
          {images} images are published and {likes} like/unlike requests made through the HTTP API as 40 signed-in users (20% unlikes, 10% sent twice by a retrying client), two poison records put mid-shard. While the relay and both consumers drain the stream, 5% of their invocations crash (mid-batch or just after answering) and a fault proxy answers {percent}% of the requests each shape fits (a hang: a fifth of that), every shape in its AWS wire form:\n\n{}\n\n\
          | shape injected | requests |\n|---|---|\n{}\n\n\
+         Requests of the relay and both consumers to DynamoDB and Kinesis (through the fault proxy: SDK retries, own retries and the faults' answers included; the quarantine's excluded): {} in all, {:.2} per event in.\n\n\
+         | operation | requests | per event in |\n|---|---|---|\n{}\n\n\
          {}\n{}\n{}\n\n\
          Deliveries: {} records handed to the relay and both consumers for {} events in ({:.2} per event per function, retries and crashes included). Invocations: {} ({} failed and retried). Recovery (from the consumers' start to a drained stream): {:.1} s; the whole drill, production included: {:.1} s. Quarantine by reason: {:?}.\n\n\
          Verdict: {}\n\n\
@@ -57,6 +66,9 @@ pub async fn run(images: usize, likes: usize, percent: u64) -> Result<crate::Rep
             .collect::<Vec<_>>()
             .join("\n"),
         injected.join("\n"),
+        all_requests,
+        all_requests as f64 / events as f64,
+        requests.join("\n"),
         DrillReport::MARKDOWN_HEADER,
         drill.markdown_row(),
         outage.markdown_row(),

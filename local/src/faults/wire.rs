@@ -268,6 +268,11 @@ impl FaultProxy {
         seen.get(operation).copied().unwrap_or(0)
     }
 
+    /// Requests seen, answered or forwarded, by operation.
+    pub fn requests(&self) -> BTreeMap<String, u64> {
+        self.state.seen.lock().expect("seen lock").clone()
+    }
+
     /// Requests passed on to the emulator.
     pub fn forwarded(&self) -> u64 {
         self.state

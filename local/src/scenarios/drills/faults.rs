@@ -58,6 +58,29 @@ pub fn wire_faults(percent: u64) -> Vec<Fault> {
             percent.div_ceil(5),
             Shape::Hang(Duration::from_secs(3)),
         ),
+        dynamodb(None, Shape::Reset),
+        // The ambiguous commits: a write that lands and whose answer is lost past the attempt
+        // timeout, or answered 500.
+        Fault::share(
+            Service::DynamoDb,
+            Some("TransactWriteItems"),
+            percent.div_ceil(5),
+            Shape::Lost(Duration::from_secs(3)),
+        ),
+        dynamodb(
+            None,
+            Shape::Landed {
+                status: 500,
+                code: "InternalServerError",
+                message: "Internal server error",
+            },
+        ),
+        kinesis(Shape::Reset),
+        kinesis(Shape::Landed {
+            status: 500,
+            code: "InternalFailure",
+            message: "Internal service failure",
+        }),
         kinesis(Shape::FailedRecords(
             "ProvisionedThroughputExceededException",
         )),

@@ -243,6 +243,9 @@ impl DrillStage {
                 .as_ref()
                 .map(FaultProxy::injected)
                 .unwrap_or_default(),
+            requests: (consumers.wire.as_ref())
+                .map(FaultProxy::requests)
+                .unwrap_or_default(),
             given_up: stats.given_up,
             lag_peak_ms: stats.max_iterator_age_ms,
             recovery_ms: started.elapsed().as_millis(),

@@ -124,6 +124,9 @@ pub struct DrillReport {
     pub throttled_requests: u64,
     /// Requests the fault proxy answered, per failure shape.
     pub injected: BTreeMap<String, u64>,
+    /// The relay's and the consumers' DynamoDB and Kinesis requests (through the fault proxy,
+    /// when there is one), by operation: retries included, the quarantine's excluded.
+    pub requests: BTreeMap<String, u64>,
     pub quarantined: usize,
     /// Every entry on the quarantine queue (this drill's and earlier ones'), by reason.
     pub quarantined_reasons: BTreeMap<String, usize>,
