@@ -41,22 +41,8 @@ fn api_through(stage: &TestStack, proxy: &FaultProxy) -> api::handlers::Api<api:
         .timeout_config(timeouts.timeout_config())
         .retry_config(timeouts.retry_config())
         .build();
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(config);
     api::handlers::Api {
-        store: api::store::AwsStore {
-            images_table: stage.name("ImagesTable").to_owned(),
-            likes: like_counter::table::LikeCounts::new(dynamodb.clone(), stage.name("LikesTable")),
-            notifications: notifier::table::InboxReader::new(
-                dynamodb.clone(),
-                stage.name("NotificationsTable"),
-            ),
-            dynamodb,
-            s3: stage.clients.s3.clone(),
-            uploads_bucket: stage.name("UploadsBucket").to_owned(),
-            renditions_bucket: stage.name("RenditionsBucket").to_owned(),
-            upload_url_ttl: Duration::from_secs(300),
-            rendition_url_ttl: Duration::from_secs(300),
-        },
+        store: stage.api_store(aws_sdk_dynamodb::Client::from_conf(config)),
         max_upload_bytes: 1000,
         uploads_per_hour: 100,
         upload_url_ttl_seconds: 300,
@@ -268,10 +254,7 @@ async fn the_notifiers_single_calls_survive_a_hang_a_reset_and_a_transaction_in_
     for response in &responses {
         assert_eq!(batch_failures(response), Vec::<String>::new());
     }
-    let reader = notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    );
+    let reader = stage.inbox_reader();
     let mut texts: Vec<String> = (reader.inbox("alice").await.unwrap().into_iter())
         .map(|n| n.text)
         .collect();
@@ -317,10 +300,7 @@ async fn like_counts_stay_exact_through_resets_and_transactions_in_progress() {
     for response in &responses {
         assert_eq!(batch_failures(response), Vec::<String>::new());
     }
-    let counts = like_counter::table::LikeCounts::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("LikesTable"),
-    );
+    let counts = stage.like_counts();
     assert_eq!(counts.count("sunset").await.unwrap(), 3);
     assert_eq!(proxy.injected().values().sum::<u64>(), 4);
 }
@@ -490,10 +470,7 @@ async fn a_notice_its_group_cannot_write_is_written_alone_through_each_busy_answ
         // Assess: each is finished: written, or (refused alone) quarantined
         assert_eq!(batch_failures(&response), Vec::<String>::new());
     }
-    let reader = notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    );
+    let reader = stage.inbox_reader();
     assert_eq!(reader.inbox("alice").await.unwrap().len(), 3);
     let quarantined = stage.quarantined().await;
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");
@@ -569,15 +546,9 @@ async fn a_hung_keep_and_hung_reads_and_writes_of_like_counter_finish_in_one_del
     for response in kept.iter().chain(&counted) {
         assert_eq!(batch_failures(response), Vec::<String>::new());
     }
-    let reader = notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    );
+    let reader = stage.inbox_reader();
     assert_eq!(reader.kept_likes("dunes").await.unwrap().len(), 1);
-    let counts = like_counter::table::LikeCounts::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("LikesTable"),
-    );
+    let counts = stage.like_counts();
     assert_eq!(counts.count("dunes").await.unwrap(), 1);
     assert_eq!(notifier_proxy.injected().values().sum::<u64>(), 1);
     assert_eq!(counter_proxy.injected().values().sum::<u64>(), 2);
@@ -661,6 +632,11 @@ async fn resize_fails_its_invocation_on_each_refusal_and_skips_a_vanished_upload
         let answer = resize.invoke(event.clone()).await;
         assert!(answer.is_err(), "{operation} {shape:?}: {answer:?}");
     }
+    // ... an issued check DynamoDB refuses as invalid (it cannot: a key of at most 1,024 bytes
+    // fits) sends the message back, without failing the invocation
+    proxy.inject(dynamodb("GetItem", 1, refusal(400, "ValidationException")));
+    let back: Value = serde_json::from_slice(&resize.invoke(event.clone()).await.unwrap()).unwrap();
+    assert_eq!(batch_failures(&back).len(), 1, "{back}");
     // ... a 500 on the issued check is retried, and the upload is published
     proxy.inject(dynamodb("GetItem", 1, refusal(500, "InternalServerError")));
     let response: Value = serde_json::from_slice(&resize.invoke(event).await.unwrap()).unwrap();
@@ -685,7 +661,7 @@ async fn resize_fails_its_invocation_on_each_refusal_and_skips_a_vanished_upload
     let response = invoke_json(&mut resize, &event).await;
     assert_eq!(batch_failures(&response), Vec::<String>::new());
     assert_eq!(stage.recorded_event("gone").await, None);
-    assert_eq!(proxy.injected().values().sum::<u64>(), 7);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 8);
 }
 
 #[tokio::test]
@@ -770,10 +746,7 @@ async fn a_like_whose_owner_becomes_known_while_it_is_being_kept_is_told_at_once
     for response in &responses {
         assert_eq!(batch_failures(response), Vec::<String>::new());
     }
-    let reader = notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    );
+    let reader = stage.inbox_reader();
     let texts: Vec<String> = (reader.inbox("alice").await.unwrap().into_iter())
         .map(|n| n.text)
         .collect();

@@ -30,16 +30,14 @@ const NO_SUCH_QUEUE: Shape = Shape::Error {
 };
 
 async fn inbox_texts(stage: &TestStack, user: &str) -> Vec<String> {
-    notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    )
-    .inbox(user)
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|n| n.text)
-    .collect()
+    stage
+        .inbox_reader()
+        .inbox(user)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.text)
+        .collect()
 }
 
 #[tokio::test]
@@ -122,13 +120,7 @@ async fn likes_whose_transaction_is_canceled_for_conflicts_or_without_reasons_co
         assert_eq!(batch_failures(response), Vec::<String>::new());
     }
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
-    let count = like_counter::table::LikeCounts::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("LikesTable"),
-    )
-    .count("sunset")
-    .await
-    .unwrap();
+    let count = stage.like_counts().count("sunset").await.unwrap();
     assert_eq!(count, 3);
     assert_eq!(proxy.injected().values().sum::<u64>(), 2);
 }
@@ -181,28 +173,7 @@ async fn the_feed_reads_keys_dynamodb_leaves_unprocessed_after_a_pause() {
             .unwrap();
         }
     }
-    let config = stage
-        .clients
-        .dynamodb
-        .config()
-        .to_builder()
-        .endpoint_url(proxy.url())
-        .build();
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(config);
-    let store = api::store::AwsStore {
-        images_table: stage.name("ImagesTable").to_owned(),
-        likes: like_counter::table::LikeCounts::new(dynamodb.clone(), stage.name("LikesTable")),
-        notifications: notifier::table::InboxReader::new(
-            dynamodb.clone(),
-            stage.name("NotificationsTable"),
-        ),
-        dynamodb,
-        s3: stage.clients.s3.clone(),
-        uploads_bucket: stage.name("UploadsBucket").to_owned(),
-        renditions_bucket: stage.name("RenditionsBucket").to_owned(),
-        upload_url_ttl: Duration::from_secs(300),
-        rendition_url_ttl: Duration::from_secs(300),
-    };
+    let store = stage.api_store(stage.dynamodb_at(&proxy.url()));
 
     // Act
     let likes = store
@@ -402,13 +373,7 @@ async fn a_dynamodb_outage_longer_than_any_retry_count_loses_no_like() {
     // counted once when DynamoDB came back
     assert!(during.failed_invocations >= 7, "{during:?}");
     assert_eq!((during.given_up, after.given_up), (0, 0));
-    let count = like_counter::table::LikeCounts::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("LikesTable"),
-    )
-    .count("dunes")
-    .await
-    .unwrap();
+    let count = stage.like_counts().count("dunes").await.unwrap();
     assert_eq!(count, users.len() as i64);
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
 }
@@ -556,10 +521,7 @@ async fn kept_likes_whose_items_a_transaction_holds_are_released_in_the_same_del
     let mut texts = inbox_texts(&stage, "alice").await;
     texts.sort();
     assert_eq!(texts, ["Your photo is live", "bob liked your photo"]);
-    let reader = notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    );
+    let reader = stage.inbox_reader();
     assert_eq!(reader.kept_likes("dunes").await.unwrap(), vec![]);
     assert_eq!(proxy.seen("DeleteItem"), 3);
     assert_eq!(proxy.injected().values().sum::<u64>(), 4);
@@ -623,10 +585,7 @@ async fn a_like_dynamodb_will_never_keep_is_quarantined_and_the_shard_moves_on()
     let quarantined = stage.quarantined().await;
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");
     assert_eq!(quarantined[0]["reason"], "rejected_by_dynamodb");
-    let reader = notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    );
+    let reader = stage.inbox_reader();
     assert_eq!(reader.kept_likes("dunes").await.unwrap(), vec![]);
 }
 
@@ -654,10 +613,7 @@ async fn a_like_kept_while_a_transaction_holds_its_image_is_kept_in_the_same_del
         assert_eq!(batch_failures(response), Vec::<String>::new());
     }
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
-    let reader = notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    );
+    let reader = stage.inbox_reader();
     assert_eq!(reader.kept_likes("dunes").await.unwrap().len(), 1);
     assert_eq!(proxy.seen("TransactWriteItems"), 3);
 }

@@ -236,10 +236,7 @@ async fn count_one_like(
             .unwrap(),
     };
     assert_eq!(stats.given_up, 0, "a healthy record is never given up");
-    let table = like_counter::table::LikeCounts::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("LikesTable"),
-    );
+    let table = stage.like_counts();
     let count = table.count("img-granted").await.unwrap();
     let log = std::fs::read_to_string(log_dir.join("like-counter.log")).unwrap_or_default();
     (count, stats.failed_invocations, log)

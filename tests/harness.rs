@@ -345,6 +345,44 @@ impl TestStack {
         (proxy, function)
     }
 
+    /// This stack's DynamoDB client pointed at `endpoint` (a fault proxy in front of it).
+    pub fn dynamodb_at(&self, endpoint: &str) -> aws_sdk_dynamodb::Client {
+        let config = (self.clients.dynamodb.config().to_builder())
+            .endpoint_url(endpoint)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    /// The inbox side of the notifications table, as the API reads it.
+    pub fn inbox_reader(&self) -> notifier::table::InboxReader {
+        let dynamodb = self.clients.dynamodb.clone();
+        notifier::table::InboxReader::new(dynamodb, self.name("NotificationsTable"))
+    }
+
+    /// The like counts, as readers see them.
+    pub fn like_counts(&self) -> like_counter::table::LikeCounts {
+        let dynamodb = self.clients.dynamodb.clone();
+        like_counter::table::LikeCounts::new(dynamodb, self.name("LikesTable"))
+    }
+
+    /// The API's store over this stack's tables through `dynamodb` (S3 direct).
+    pub fn api_store(&self, dynamodb: aws_sdk_dynamodb::Client) -> api::store::AwsStore {
+        api::store::AwsStore {
+            images_table: self.name("ImagesTable").to_owned(),
+            likes: like_counter::table::LikeCounts::new(dynamodb.clone(), self.name("LikesTable")),
+            notifications: notifier::table::InboxReader::new(
+                dynamodb.clone(),
+                self.name("NotificationsTable"),
+            ),
+            dynamodb,
+            s3: self.clients.s3.clone(),
+            uploads_bucket: self.name("UploadsBucket").to_owned(),
+            renditions_bucket: self.name("RenditionsBucket").to_owned(),
+            upload_url_ttl: Duration::from_secs(300),
+            rendition_url_ttl: Duration::from_secs(300),
+        }
+    }
+
     /// Delivers every shard of the event stream to `function` once; returns the responses.
     pub async fn deliver(&self, function: &mut LocalFunction) -> Vec<Value> {
         let mut responses = Vec::new();

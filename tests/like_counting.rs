@@ -199,7 +199,7 @@ async fn corrupt_like_state(stage: &TestStack, image: &str, user: &str) {
 }
 
 fn likes_table(stage: &TestStack) -> like_counter::table::LikeCounts {
-    like_counter::table::LikeCounts::new(stage.clients.dynamodb.clone(), stage.name("LikesTable"))
+    stage.like_counts()
 }
 
 /// Hands every shard's records to like-counter in one batch each; none may be reported.

@@ -419,16 +419,10 @@ async fn likes_and_notifications_take_effect_once_however_often_a_batch_is_redel
         );
     }
     // THEN the image has two likes (bob twice is one like, carol once)
-    let table = like_counter::table::LikeCounts::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("LikesTable"),
-    );
+    let table = stage.like_counts();
     assert_eq!(table.count("sunset over the bay").await.unwrap(), 2);
     // AND alice's inbox has one "live" notification and one coalesced likes notification
-    let inbox = notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    );
+    let inbox = stage.inbox_reader();
     let notifications = inbox.inbox("alice").await.unwrap();
     let summary: Vec<(String, Vec<String>, String)> = notifications
         .iter()

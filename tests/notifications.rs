@@ -53,10 +53,7 @@ async fn deliver_all(stage: &TestStack, function: &mut snapglow_local::lambda::L
 }
 
 async fn inbox(stage: &TestStack, user: &str) -> Vec<(String, String, Vec<String>)> {
-    let table = notifier::table::InboxReader::new(
-        stage.clients.dynamodb.clone(),
-        stage.name("NotificationsTable"),
-    );
+    let table = stage.inbox_reader();
     table
         .inbox(user)
         .await

@@ -4,10 +4,13 @@
 //! shape AWS documents ([`FaultProxy`]). The proxies are endpoints a function is pointed at
 //! with `AWS_ENDPOINT_URL_<SERVICE>`.
 
+mod answers;
 mod crash;
+mod shapes;
 mod throttle;
 mod wire;
 
 pub use crash::Crashing;
+pub use shapes::{Fault, Reasons, Service, Shape};
 pub use throttle::{Throttled, ThrottlingProxy};
-pub use wire::{Fault, FaultProxy, Reasons, Service, Shape};
+pub use wire::FaultProxy;

@@ -1,7 +1,8 @@
 //! A throttling layer in front of DynamoDB or Kinesis: a seeded share of one service's requests
 //! answered the way that service does when it throttles (a [`FaultProxy`] with one fault).
 
-use super::wire::{Fault, FaultProxy, Service, Shape};
+use super::shapes::{Fault, Service, Shape};
+use super::wire::FaultProxy;
 
 /// The service a proxy throttles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
