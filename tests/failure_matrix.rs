@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use snapglow::contracts::{Envelope, Timestamp};
 use snapglow_local::faults::{Fault, FaultProxy, Service, Shape};
 use snapglow_local::scenarios::producer::{like_event, published_event};
-use snapglow_tests::{TestStack, batch_failures, invoke_json, sample_jpeg};
+use snapglow_tests::{TestStack, assert_finished, batch_failures, invoke_json, sample_jpeg};
 use std::time::Duration;
 
 const T0: i64 = 1_795_000_000_000;
@@ -228,9 +228,7 @@ async fn the_notifiers_single_calls_survive_a_hang_a_reset_and_a_transaction_in_
     proxy.inject(dynamodb("TransactWriteItems", 1, Shape::Reset));
     proxy.inject(dynamodb("TransactWriteItems", 1, IN_PROGRESS));
     stage.publish(&[liked("dunes", "bob", T0)]).await;
-    for response in stage.deliver(&mut notifier).await {
-        assert_eq!(batch_failures(&response), Vec::<String>::new());
-    }
+    assert_finished(&stage.deliver(&mut notifier).await);
     // ... then its image is published: the notice's transaction meets a reset and a
     // transaction in progress, the query for the kept likes hangs, the delete of the kept like
     // is reset, and clearing the owner item's mark hangs
@@ -251,9 +249,7 @@ async fn the_notifiers_single_calls_survive_a_hang_a_reset_and_a_transaction_in_
     let responses = stage.deliver(&mut notifier).await;
 
     // Assess: everything in this one delivery; alice is told both, nothing is left kept
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     let reader = stage.inbox_reader();
     let mut texts: Vec<String> = (reader.inbox("alice").await.unwrap().into_iter())
         .map(|n| n.text)
@@ -297,9 +293,7 @@ async fn like_counts_stay_exact_through_resets_and_transactions_in_progress() {
     let responses = stage.deliver(&mut counter).await;
 
     // Assess: finished in one delivery, the count exact
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     let counts = stage.like_counts();
     assert_eq!(counts.count("sunset").await.unwrap(), 3);
     assert_eq!(proxy.injected().values().sum::<u64>(), 4);
@@ -412,9 +406,7 @@ async fn a_poison_record_is_quarantined_through_a_reset_and_a_hang_of_the_queue(
     let responses = stage.deliver(&mut notifier).await;
 
     // Assess: set aside in this delivery, the shard moves on
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     // (a hung send reaches the queue after the SDK's copy of it: the entry may be there twice,
     // both the same record, and a redrive of either is absorbed as a duplicate)
     let quarantined = stage.quarantined().await;
@@ -686,9 +678,7 @@ async fn a_poison_record_too_large_for_a_message_is_quarantined_through_a_reset_
     let responses = stage.deliver(&mut notifier).await;
 
     // Assess: set aside in this delivery, its bytes whole in the bucket
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     let quarantined = stage.quarantined().await;
     assert!(!quarantined.is_empty(), "nothing quarantined");
     let claim = &quarantined[0]["raw_object"];
@@ -743,9 +733,7 @@ async fn a_like_whose_owner_becomes_known_while_it_is_being_kept_is_told_at_once
     let (responses, ()) = tokio::join!(stage.deliver(&mut notifier), owner_known);
 
     // Assess: the like is told to alice now, nothing is kept for the image
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     let reader = stage.inbox_reader();
     let texts: Vec<String> = (reader.inbox("alice").await.unwrap().into_iter())
         .map(|n| n.text)

@@ -9,7 +9,7 @@ use snapglow::contracts::{Envelope, Timestamp};
 use snapglow_local::faults::{Fault, FaultProxy, Reasons, Service, Shape};
 use snapglow_local::lambda::InvokeError;
 use snapglow_local::scenarios::producer::{like_event, published_event};
-use snapglow_tests::{TestStack, batch_failures, invoke_json, sample_jpeg};
+use snapglow_tests::{TestStack, assert_finished, batch_failures, invoke_json, sample_jpeg};
 use std::time::{Duration, Instant};
 
 const T0: i64 = 1_795_000_000_000;
@@ -71,9 +71,7 @@ async fn a_notice_canceled_for_throttling_or_without_reasons_is_retried_and_its_
     let responses = stage.deliver(&mut notifier).await;
 
     // Assess: nothing reported, nothing quarantined, the owner known and the like told
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
     assert_eq!(
         inbox_texts(&stage, "alice").await,
@@ -116,9 +114,7 @@ async fn likes_whose_transaction_is_canceled_for_conflicts_or_without_reasons_co
     stage.deliver(&mut counter).await;
 
     // Assess
-    for response in &first {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&first);
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
     let count = stage.like_counts().count("sunset").await.unwrap();
     assert_eq!(count, 3);
@@ -256,9 +252,7 @@ async fn a_hung_dynamodb_request_is_timed_out_and_retried_within_the_invocation(
 
     // Assess: the attempt timed out (2.5 s for a 30 s function), the SDK sent it again (with
     // the same idempotency token), and the notice was written in this invocation
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     assert_eq!(inbox_texts(&stage, "alice").await, ["Your photo is live"]);
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(proxy.seen("TransactWriteItems") >= 2);
@@ -502,9 +496,7 @@ async fn kept_likes_whose_items_a_transaction_holds_are_released_in_the_same_del
         .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
         .await;
     stage.publish(&[liked("dunes", "bob", T0)]).await;
-    for response in stage.deliver(&mut notifier).await {
-        assert_eq!(batch_failures(&response), Vec::<String>::new());
-    }
+    assert_finished(&stage.deliver(&mut notifier).await);
     // ... then the image is published, and the deletes of the kept like and the clearing of
     // the owner item's mark each meet a transaction holding their item, twice
     proxy.inject(Fault::new(Service::DynamoDb, "DeleteItem", 2, CONFLICT));
@@ -515,9 +507,7 @@ async fn kept_likes_whose_items_a_transaction_holds_are_released_in_the_same_del
     let responses = stage.deliver(&mut notifier).await;
 
     // Assess: the image event finished in this delivery, the like is told, nothing is kept
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     let mut texts = inbox_texts(&stage, "alice").await;
     texts.sort();
     assert_eq!(texts, ["Your photo is live", "bob liked your photo"]);
@@ -579,9 +569,7 @@ async fn a_like_dynamodb_will_never_keep_is_quarantined_and_the_shard_moves_on()
 
     // Assess: nothing comes back to the shard; the like is in the quarantine with
     // DynamoDB's reason, and nothing is kept for the image
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     let quarantined = stage.quarantined().await;
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");
     assert_eq!(quarantined[0]["reason"], "rejected_by_dynamodb");
@@ -609,9 +597,7 @@ async fn a_like_kept_while_a_transaction_holds_its_image_is_kept_in_the_same_del
     let responses = stage.deliver(&mut notifier).await;
 
     // Assess: kept after a pause, in this delivery; nothing quarantined
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
     let reader = stage.inbox_reader();
     assert_eq!(reader.kept_likes("dunes").await.unwrap().len(), 1);
@@ -652,9 +638,7 @@ async fn writes_to_an_inbox_at_dynamodbs_size_limit_are_quarantined_with_their_o
 
     // Assess: the shard moves on; both records are set aside under the reason that tells the
     // operator what to do (trim the inbox, then redrive), not as bad data
-    for response in &responses {
-        assert_eq!(batch_failures(response), Vec::<String>::new());
-    }
+    assert_finished(&responses);
     let quarantined = stage.quarantined().await;
     let reasons: Vec<&Value> = quarantined.iter().map(|q| &q["reason"]).collect();
     assert_eq!(

@@ -306,6 +306,13 @@ pub async fn invoke_json(function: &mut LocalFunction, payload: &impl serde::Ser
     serde_json::from_slice(&response).expect("the response is JSON")
 }
 
+/// Asserts that each partial batch response names nothing to redeliver.
+pub fn assert_finished(responses: &[Value]) {
+    for response in responses {
+        assert_eq!(batch_failures(response), Vec::<String>::new(), "{response}");
+    }
+}
+
 /// The itemIdentifiers of a partial batch response.
 pub fn batch_failures(response: &Value) -> Vec<String> {
     response["batchItemFailures"]
