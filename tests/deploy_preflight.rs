@@ -185,7 +185,10 @@ enum OverridesError {
     SetTwice(String),
 }
 
-fn parse_overrides(text: &str) -> Result<BTreeMap<String, String>, OverridesError> {
+/// A samconfig environment's parameter overrides, by name.
+type Overrides = BTreeMap<String, String>;
+
+fn parse_overrides(text: &str) -> Result<Overrides, OverridesError> {
     let mut pairs = BTreeMap::new();
     let mut rest = text.trim_start();
     while !rest.is_empty() {

@@ -61,6 +61,15 @@ fn invariants() -> impl Iterator<Item = &'static Invariant> {
     .flatten()
 }
 
+/// Why a mutated template no longer reads; the cause is kept.
+#[derive(Debug, thiserror::Error)]
+enum SubjectError {
+    #[error("the template is not YAML")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("the template does not read as CloudFormation")]
+    Template(#[from] snapglow_local::template::TemplateError),
+}
+
 /// A template as the checks read it: typed, and as YAML for what only the YAML holds
 /// (`Transform`, `DeletionPolicy`).
 struct Subject {
@@ -70,9 +79,9 @@ struct Subject {
 }
 
 impl Subject {
-    fn parse(text: String) -> Result<Self, String> {
-        let raw = serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())?;
-        let template = Template::parse(&text).map_err(|e| e.to_string())?;
+    fn parse(text: String) -> Result<Self, SubjectError> {
+        let raw = serde_yaml_ng::from_str(&text)?;
+        let template = Template::parse(&text)?;
         Ok(Self {
             text,
             template,
@@ -83,12 +92,12 @@ impl Subject {
     fn real() -> Self {
         let text = std::fs::read_to_string(template_path(&project_root()))
             .expect("template.yaml is readable");
-        Self::parse(text).unwrap_or_else(|e| panic!("{e}"))
+        Self::parse(text).unwrap_or_else(|e| panic!("{}", snapglow_local::logging::chain(&e)))
     }
 
     /// `raw` written out as YAML and read back.
-    fn written(raw: &Yaml) -> Result<Self, String> {
-        Self::parse(serde_yaml_ng::to_string(raw).map_err(|e| e.to_string())?)
+    fn written(raw: &Yaml) -> Result<Self, SubjectError> {
+        Self::parse(serde_yaml_ng::to_string(raw)?)
     }
 
     /// Each broken invariant's name, with what its check found.
@@ -127,8 +136,9 @@ fn every_check_catches_the_mistakes_linters_let_through() {
                 Ok(broken) => broken,
                 Err(e) => {
                     missed.push(format!(
-                        "{:?}: the template no longer reads: {e}",
-                        mistake.what
+                        "{:?}: the template no longer reads: {}",
+                        mistake.what,
+                        snapglow_local::logging::chain(&e)
                     ));
                     continue;
                 }
