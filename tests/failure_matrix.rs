@@ -373,8 +373,7 @@ async fn resize_publishes_through_each_failure_of_its_reads_and_writes() {
     stage
         .issue_and_upload("alice", "dunes", sample_jpeg(640, 480))
         .await;
-    let messages = stage.receive("ImageUploadsQueue", 2).await;
-    let event = snapglow_local::triggers::sqs::sqs_event(stage.arn("ImageUploadsQueue"), &messages);
+    let event = stage.uploads_event(2).await;
 
     // Act
     let response = invoke_json(&mut resize, &event).await;
@@ -587,12 +586,7 @@ async fn resize_fails_its_invocation_on_each_refusal_and_skips_a_vanished_upload
     stage
         .issue_and_upload("alice", "dunes", sample_jpeg(320, 240))
         .await;
-    let messages = stage.receive("ImageUploadsQueue", 2).await;
-    let event = serde_json::to_vec(&snapglow_local::triggers::sqs::sqs_event(
-        stage.arn("ImageUploadsQueue"),
-        &messages,
-    ))
-    .unwrap();
+    let event = serde_json::to_vec(&stage.uploads_event(2).await).unwrap();
     let refusals = [
         (
             Service::DynamoDb,
@@ -642,14 +636,13 @@ async fn resize_fails_its_invocation_on_each_refusal_and_skips_a_vanished_upload
     let key = stage
         .issue_and_upload("alice", "gone", sample_jpeg(32, 24))
         .await;
-    let messages = stage.receive("ImageUploadsQueue", 1).await;
+    let event = stage.uploads_event(1).await;
     (stage.clients.s3.delete_object())
         .bucket(stage.name("UploadsBucket"))
         .key(&key)
         .send()
         .await
         .unwrap();
-    let event = snapglow_local::triggers::sqs::sqs_event(stage.arn("ImageUploadsQueue"), &messages);
     let response = invoke_json(&mut resize, &event).await;
     assert_eq!(batch_failures(&response), Vec::<String>::new());
     assert_eq!(stage.recorded_event("gone").await, None);
@@ -754,8 +747,7 @@ async fn an_upload_whose_read_is_cut_off_mid_body_is_read_again_not_rendered_fro
     stage
         .issue_and_upload("alice", "dunes", sample_jpeg(640, 480))
         .await;
-    let messages = stage.receive("ImageUploadsQueue", 2).await;
-    let event = snapglow_local::triggers::sqs::sqs_event(stage.arn("ImageUploadsQueue"), &messages);
+    let event = stage.uploads_event(2).await;
 
     // Act
     let response = invoke_json(&mut resize, &event).await;

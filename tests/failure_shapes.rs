@@ -209,14 +209,10 @@ async fn an_upload_whose_record_dynamodb_refuses_is_rejected_and_its_owner_told(
     stage
         .issue_and_upload("alice", "huge", sample_jpeg(64, 48))
         .await;
-    let messages = stage.receive("ImageUploadsQueue", 2).await;
+    let event = stage.uploads_event(2).await;
 
     // Act
-    let response = invoke_json(
-        &mut resize,
-        &snapglow_local::triggers::sqs::sqs_event(stage.arn("ImageUploadsQueue"), &messages),
-    )
-    .await;
+    let response = invoke_json(&mut resize, &event).await;
 
     // Assess: acknowledged (not parked for the DLQ), the image rejected with the reason the
     // owner is told, and its event recorded for the relay
@@ -415,18 +411,10 @@ async fn a_bucket_that_refuses_resize_fails_the_invocation_at_once() {
     stage
         .issue_and_upload("alice", "locked", sample_jpeg(64, 48))
         .await;
-    let messages = stage.receive("ImageUploadsQueue", 2).await;
+    let event = serde_json::to_vec(&stage.uploads_event(2).await).unwrap();
 
     // Act
-    let answer = resize
-        .invoke(
-            serde_json::to_vec(&snapglow_local::triggers::sqs::sqs_event(
-                stage.arn("ImageUploadsQueue"),
-                &messages,
-            ))
-            .unwrap(),
-        )
-        .await;
+    let answer = resize.invoke(event).await;
 
     // Assess: the invocation failed (ResizeErrors fires now, not when the upload reaches the
     // DLQ five receives later), naming what to check; the upload stays pending

@@ -390,6 +390,13 @@ impl TestStack {
         }
     }
 
+    /// The SQS event resize's mapping would deliver for the next `count` messages of the uploads
+    /// queue (the bucket's s3:TestEvent comes first after a fresh stack).
+    pub async fn uploads_event(&self, count: usize) -> aws_lambda_events::event::sqs::SqsEvent {
+        let messages = self.receive("ImageUploadsQueue", count).await;
+        snapglow_local::triggers::sqs::sqs_event(self.arn("ImageUploadsQueue"), &messages)
+    }
+
     /// Delivers every shard of the event stream to `function` once; returns the responses.
     pub async fn deliver(&self, function: &mut LocalFunction) -> Vec<Value> {
         let mut responses = Vec::new();

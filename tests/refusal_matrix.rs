@@ -131,6 +131,16 @@ async fn each_api_call_sorts_each_refusal_as_its_row_says() {
     assert_eq!(proxy.injected().values().sum::<u64>(), 27);
 }
 
+/// Each notifier table call, by the DynamoDB operation it sends.
+const NOTIFIER_CALLS: [(&str, &str); 6] = [
+    ("owner_of", "GetItem"),
+    ("kept_likes", "Query"),
+    ("release_early", "DeleteItem"),
+    ("release_held", "UpdateItem"),
+    ("hold_early", "TransactWriteItems"),
+    ("notify_image", "TransactWriteItems"),
+];
+
 /// The notifier's table of the stack, every call through `proxy`.
 fn notifications_through(
     stage: &TestStack,
@@ -192,16 +202,8 @@ async fn each_notifier_call_sorts_each_refusal_as_its_row_says() {
     let stage = TestStack::start().await;
     let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
     let table = notifications_through(&stage, &proxy);
-    let calls = [
-        ("owner_of", "GetItem"),
-        ("kept_likes", "Query"),
-        ("release_early", "DeleteItem"),
-        ("release_held", "UpdateItem"),
-        ("hold_early", "TransactWriteItems"),
-        ("notify_image", "TransactWriteItems"),
-    ];
     let mut n = 0;
-    for (call, operation) in calls {
+    for (call, operation) in NOTIFIER_CALLS {
         for (code, expected) in REFUSALS {
             n += 1;
             proxy.inject(Fault::new(Service::DynamoDb, operation, 1, refusal(code)));
@@ -236,16 +238,8 @@ async fn each_notifier_call_rides_out_throttling_and_a_server_error() {
             message: "Internal server error",
         },
     ];
-    let calls = [
-        ("owner_of", "GetItem"),
-        ("kept_likes", "Query"),
-        ("release_early", "DeleteItem"),
-        ("release_held", "UpdateItem"),
-        ("hold_early", "TransactWriteItems"),
-        ("notify_image", "TransactWriteItems"),
-    ];
     let mut n = 100;
-    for (call, operation) in calls {
+    for (call, operation) in NOTIFIER_CALLS {
         for shape in busy.clone() {
             n += 1;
             proxy.inject(Fault::new(Service::DynamoDb, operation, 1, shape.clone()));

@@ -80,6 +80,14 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page of a listing, and the cursor of the next one when there is more.
+    pub fn of(items: Vec<T>, next: Option<crate::store::Cursor>) -> Self {
+        let next_cursor = next.map(|cursor| cursor.encode());
+        Page { items, next_cursor }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct NotificationView {
     pub id: String,

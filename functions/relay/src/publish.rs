@@ -17,7 +17,6 @@ use snapglow::batch::{BatchContext, BatchFunction, BatchReport, Deadline};
 use snapglow::quarantine::{Quarantine, QuarantineEntry, RecordSource};
 use snapglow::retry::pause;
 use std::future::Future;
-use std::time::Duration;
 
 use crate::outbox::{Change, classify};
 
@@ -250,7 +249,7 @@ impl<S: StreamSink> Relay<S> {
         loop {
             let first = todo.first()?.0;
             // A call cut off by the timeout fails the whole batch; stop early instead.
-            if deadline.remaining() < snapglow::aws::call_margin().max(Duration::from_secs(2)) {
+            if deadline.remaining() < snapglow::aws::call_margin() {
                 return Some(first);
             }
             let records: Vec<OutRecord> = todo.iter().map(|(_, r)| r.clone()).collect();
@@ -297,6 +296,7 @@ mod tests {
     use crate::outbox::tests::{change, item, like_json};
     use snapglow::testing::MemoryQuarantine;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     /// The stream: records land unless their position is listed as refused.
     #[derive(Default)]

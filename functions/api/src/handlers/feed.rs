@@ -52,12 +52,6 @@ impl<S: Store> Api<S> {
                 liked_by_me: mine,
             });
         }
-        Ok(ApiResponse::json(
-            200,
-            &Page {
-                items,
-                next_cursor: next.map(|c| c.encode()),
-            },
-        ))
+        Ok(ApiResponse::json(200, &Page::of(items, next)))
     }
 }

@@ -74,12 +74,6 @@ impl<S: Store> Api<S> {
                 created_at: Timestamp::from_millis(i.created_at_ms).to_string(),
             })
             .collect();
-        Ok(ApiResponse::json(
-            200,
-            &Page {
-                items,
-                next_cursor: next.map(|c| c.encode()),
-            },
-        ))
+        Ok(ApiResponse::json(200, &Page::of(items, next)))
     }
 }

@@ -47,13 +47,7 @@ impl<S: Store> Api<S> {
                 created_at: n.created_at,
             })
             .collect();
-        Ok(ApiResponse::json(
-            200,
-            &Page {
-                items,
-                next_cursor: next.map(|c| c.encode()),
-            },
-        ))
+        Ok(ApiResponse::json(200, &Page::of(items, next)))
     }
 
     pub(super) async fn read_notifications(

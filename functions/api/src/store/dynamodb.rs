@@ -183,13 +183,13 @@ impl Images for AwsStore {
         image_id: &str,
     ) -> Result<bool, StoreError> {
         let table = &self.images_table;
-        let key = [
-            ("pk", s(format!("QUOTA#{user_id}"))),
-            ("sk", s(format!("HOUR#{hour_start_ms}"))),
-        ];
+        let key = HashMap::from([
+            ("pk".to_owned(), s(format!("QUOTA#{user_id}"))),
+            ("sk".to_owned(), s(format!("HOUR#{hour_start_ms}"))),
+        ]);
         let result = (self.dynamodb.update_item())
             .table_name(table)
-            .set_key(Some(key.clone().map(|(k, v)| (k.to_owned(), v)).into()))
+            .set_key(Some(key.clone()))
             // The slot remembers the image it was taken for: a copy of this request the SDK
             // sends after a lost answer is then told apart from a spent hour (below).
             .update_expression("ADD issued :one, images :image SET expires_at = :expires")
@@ -211,7 +211,7 @@ impl Images for AwsStore {
             Err(e) if is_condition_failure(&e) => {
                 let stored = (self.dynamodb.get_item())
                     .table_name(table)
-                    .set_key(Some(key.map(|(k, v)| (k.to_owned(), v)).into()))
+                    .set_key(Some(key))
                     .projection_expression("images")
                     .consistent_read(true)
                     .send()

@@ -346,7 +346,7 @@ impl NotificationStore for NotificationsTable {
             let mut pending = group;
             let (mut sends, mut busy_sends) = (0, 0);
             // No send starts unless one whole call fits before the deadline.
-            let margin = snapglow::aws::call_margin().max(Duration::from_secs(2));
+            let margin = snapglow::aws::call_margin();
             while !pending.is_empty() && sends < 3 && deadline.remaining() >= margin {
                 let busy;
                 (pending, busy) = self
