@@ -41,10 +41,19 @@ fn api_through(stage: &TestStack, proxy: &FaultProxy) -> api::handlers::Api<api:
         .timeout_config(timeouts.timeout_config())
         .retry_config(timeouts.retry_config())
         .build();
+    let mut store = stage.api_store(aws_sdk_dynamodb::Client::from_conf(config));
+    // The request counter's write comes first in every request: past the proxy, so that each
+    // fault below meets the call it is meant for (the counter's own faults: refusal_matrix).
+    store.requests =
+        api::store::RequestCounter::new(stage.clients.dynamodb.clone(), stage.name("ImagesTable"));
     api::handlers::Api {
-        store: stage.api_store(aws_sdk_dynamodb::Client::from_conf(config)),
-        max_upload_bytes: 1000,
-        uploads_per_hour: 100,
+        store,
+        limits: api::handlers::Limits {
+            requests_per_minute: 10_000,
+            max_upload_bytes: 1000,
+            uploads_per_hour: 100,
+            upload_bytes_per_day: 1 << 30,
+        },
         upload_url_ttl_seconds: 300,
     }
 }
@@ -105,8 +114,8 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
     let lost = || Shape::Lost(Duration::from_millis(1500));
     let upload = json!({ "content_type": "image/jpeg", "content_length": 10 });
 
-    // Act and assess, call by call: the upload quota's UpdateItem and the image's PutItem
-    // (take_upload_slot, create_pending) hang, reset, and lose their answers once each
+    // Act and assess, call by call: the upload quotas' TransactWriteItems and the image's
+    // PutItem (take_upload_quota, create_pending) hang, reset, and lose their answers once each
     let landed = || Shape::Landed {
         status: 500,
         code: "InternalServerError",
@@ -114,21 +123,21 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
     };
     let throttled = || refusal(400, "ThrottlingException");
     for shape in [hang(), Shape::Reset, lost(), landed(), throttled()] {
-        proxy.inject(dynamodb("UpdateItem", 1, shape.clone()));
+        proxy.inject(dynamodb("TransactWriteItems", 1, shape.clone()));
         proxy.inject(dynamodb("PutItem", 1, shape.clone()));
         let (status, body) = call(&api, "POST", "/uploads", "bob", upload.clone()).await;
         assert_eq!(status, 201, "{shape:?}: {body}");
     }
     // ... and both lose their answers while the reads that tell a copy from a collision
     // (GetItem, after the copy fails its condition) hang, then are reset
-    proxy.inject(dynamodb("UpdateItem", 1, lost()));
+    proxy.inject(dynamodb("TransactWriteItems", 1, lost()));
     proxy.inject(dynamodb("GetItem", 1, hang()));
     proxy.inject(dynamodb("PutItem", 1, lost()));
     proxy.inject(dynamodb("GetItem", 1, Shape::Reset));
     let (status, body) = call(&api, "POST", "/uploads", "bob", upload.clone()).await;
     assert_eq!(status, 201, "{body} {:?}", proxy.injected());
-    // ... six uploads issued, six slots taken: a copy sent after a lost or failed answer took
-    // no second slot
+    // ... six uploads issued, six slots taken and six uploads' bytes: a copy sent after a lost
+    // or failed answer counted nothing twice, in the hour or the day
     let quota = (stage.clients.dynamodb.query())
         .table_name(stage.name("ImagesTable"))
         .key_condition_expression("pk = :pk")
@@ -136,9 +145,17 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
         .send()
         .await
         .unwrap();
+    let stored = |prefix: &str, name: &str| {
+        (quota.items().iter())
+            .find(|item| item["sk"].as_s().unwrap().starts_with(prefix))
+            .map(|item| item[name].clone())
+    };
     assert_eq!(
-        quota.items()[0]["issued"],
-        AttributeValue::N("6".into()),
+        (stored("HOUR#", "issued"), stored("DAY#", "issued_bytes")),
+        (
+            Some(AttributeValue::N("6".into())),
+            Some(AttributeValue::N("60".into()))
+        ),
         "{quota:?}"
     );
     // ... a like: its image read hangs (image: GetItem) and its write's answer is lost
@@ -189,31 +206,50 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
             assert_eq!(status, 200, "{path}: {body}");
         }
     }
-    // ... and marking a notification that is not there (mark_read: the condition fails)
-    let read = json!({ "ids": ["N#1795000000000#published-none"] });
+    // ... marking read: the batch read that finds which named notifications are unread hangs,
+    // is reset and is throttled (mark_read: BatchGetItem); a notification that is not there
+    // costs that read and no write
+    let read = |sk: &str| json!({ "ids": [sk] });
+    let mark = |sk: &str| call(&api, "POST", "/me/notifications/read", "alice", read(sk));
     for shape in [hang(), Shape::Reset, throttled()] {
-        proxy.inject(dynamodb("UpdateItem", 1, shape));
-        let (status, body) = call(
-            &api,
-            "POST",
-            "/me/notifications/read",
-            "alice",
-            read.clone(),
-        )
-        .await;
+        proxy.inject(dynamodb("BatchGetItem", 1, shape));
+        let (status, body) = mark("N#1795000000000#published-none").await;
         assert_eq!((status, &body["marked"]), (200, &json!(0)), "{body}");
     }
+    // ... an unread one is marked through a hang of its write (mark_read: UpdateItem)
+    let unread = |sk: &'static str| {
+        (stage.clients.dynamodb.put_item())
+            .table_name(stage.name("NotificationsTable"))
+            .item("pk", AttributeValue::S("USER#alice".into()))
+            .item("sk", AttributeValue::S(sk.into()))
+            .item("unread", AttributeValue::Bool(true))
+            .send()
+    };
+    unread("N#1795000000000#published-sunset").await.unwrap();
+    proxy.inject(dynamodb("UpdateItem", 1, hang()));
+    let (status, body) = mark("N#1795000000000#published-sunset").await;
+    assert_eq!((status, &body["marked"]), (200, &json!(1)), "{body}");
+    // ... one that expires between the read and its write fails its condition: not counted
+    unread("N#1795000000002#published-gone").await.unwrap();
+    proxy.inject(dynamodb(
+        "UpdateItem",
+        1,
+        refusal(400, "ConditionalCheckFailedException"),
+    ));
+    let (status, body) = mark("N#1795000000002#published-gone").await;
+    assert_eq!((status, &body["marked"]), (200, &json!(0)), "{body}");
     // ... and a mark refused because the user's inbox is at DynamoDB's size limit (it cannot
     // be: the update does not grow the item) answers 500, as any fault of the table
+    unread("N#1795000000001#published-dunes").await.unwrap();
     proxy.inject(dynamodb(
         "UpdateItem",
         1,
         refusal(400, "ItemCollectionSizeLimitExceededException"),
     ));
-    let (status, _) = call(&api, "POST", "/me/notifications/read", "alice", read).await;
+    let (status, _) = mark("N#1795000000001#published-dunes").await;
     assert_eq!(status, 500);
     let injected: u64 = proxy.injected().values().sum();
-    assert_eq!(injected, 10 + 4 + 2 + 2 + 2 + 2 + 4 + 9 + 3 + 1);
+    assert_eq!(injected, 10 + 4 + 2 + 2 + 2 + 2 + 4 + 9 + 3 + 1 + 1 + 1);
 }
 
 #[tokio::test]
@@ -762,4 +798,150 @@ async fn an_upload_whose_read_is_cut_off_mid_body_is_read_again_not_rendered_fro
     assert_eq!(recorded["type"], "ImagePublished", "{recorded}");
     assert_eq!(proxy.seen("GetObject"), 2);
     assert_eq!(proxy.injected().values().sum::<u64>(), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_uploads_tag_rides_out_a_slowdown_and_a_reset_and_a_refused_tag_fails_the_invocation()
+ {
+    // Prepare: an issued upload that is no image
+    let stage = TestStack::start().await;
+    let (proxy, mut resize) = stage
+        .through_proxy("resize", &["AWS_ENDPOINT_URL_S3"])
+        .await;
+    let key = stage
+        .issue_and_upload("alice", "junk", b"not an image at all".to_vec())
+        .await;
+    let event = serde_json::to_vec(&stage.uploads_event(2).await).unwrap();
+
+    // Act: the tag is refused once (a role without s3:PutObjectTagging); then S3 slows down
+    // and resets the connection once each
+    proxy.inject(Fault::new(
+        Service::S3,
+        "PutObjectTagging",
+        1,
+        refusal(403, "AccessDenied"),
+    ));
+    let refused = resize.invoke(event.clone()).await;
+    proxy.inject(Fault::new(
+        Service::S3,
+        "PutObjectTagging",
+        1,
+        refusal(503, "SlowDown"),
+    ));
+    proxy.inject(Fault::new(Service::S3, "PutObjectTagging", 1, Shape::Reset));
+    let response: Value = serde_json::from_slice(&resize.invoke(event).await.unwrap()).unwrap();
+
+    // Assess: the refusal failed the invocation before the rejection was recorded (the
+    // message comes back); then the upload is rejected, its original tagged for the bucket's
+    // lifecycle rule to expire
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(batch_failures(&response), Vec::<String>::new());
+    let recorded = stage.recorded_event("junk").await.expect("an event");
+    assert_eq!(recorded["type"], "ImageRejected");
+    let tags = (stage.clients.s3.get_object_tagging())
+        .bucket(stage.name("UploadsBucket"))
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<(&str, &str)> = (tags.tag_set().iter())
+        .map(|t| (t.key(), t.value()))
+        .collect();
+    assert_eq!(tags, [("snapglow-fate", "rejected")]);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 3);
+}
+
+#[tokio::test]
+async fn the_request_counter_rides_out_a_hang_a_reset_and_throttling_and_a_lost_answer_counts_once_more()
+ {
+    // Prepare: the API's request counter, its writes through the proxy with the API's timeouts
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let timeouts = snapglow::aws::CallTimeouts::within(Duration::from_secs(10));
+    let config = (stage.clients.dynamodb.config().to_builder())
+        .endpoint_url(proxy.url())
+        .timeout_config(timeouts.timeout_config())
+        .retry_config(timeouts.retry_config())
+        .build();
+    let table = stage.name("ImagesTable");
+    let counter =
+        api::store::RequestCounter::new(aws_sdk_dynamodb::Client::from_conf(config), table);
+    let minute = 1_795_000_020_000;
+
+    // Act: four of alice's requests, each meeting one fault; two of bob's under a limit of one
+    let mut counted = Vec::new();
+    for shape in [
+        Shape::Hang(Duration::from_millis(1500)),
+        Shape::Reset,
+        refusal(400, "ThrottlingException"),
+        Shape::Lost(Duration::from_millis(1500)),
+    ] {
+        proxy.inject(Fault::new(Service::DynamoDb, "UpdateItem", 1, shape));
+        counted.push(counter.take("alice", minute, 100).await.unwrap());
+    }
+    let bobs = [
+        counter.take("bob", minute, 1).await.unwrap(),
+        counter.take("bob", minute, 1).await.unwrap(),
+    ];
+
+    // Assess: every request served; the copy the SDK sent after the lost answer counted once
+    // more (the hazard the counter accepts); bob's second request refused
+    assert_eq!(counted, [true; 4]);
+    let stored = (stage.clients.dynamodb.get_item())
+        .table_name(table)
+        .key("pk", AttributeValue::S("RATE#alice".into()))
+        .key("sk", AttributeValue::S(format!("MINUTE#{minute}")))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(stored["requests"], AttributeValue::N("5".into()));
+    assert_eq!(bobs, [true, false]);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 4);
+}
+
+#[tokio::test]
+async fn two_uploads_of_one_user_at_once_both_count_through_a_conflict() {
+    // Prepare: the upload quotas' transaction meets another transaction of the same user on
+    // its items once (TransactionConflict), then a partition scaling (ThrottlingError)
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let api = api_through(&stage, &proxy);
+    let upload = json!({ "content_type": "image/jpeg", "content_length": 10 });
+    for code in ["TransactionConflict", "ThrottlingError"] {
+        proxy.inject(dynamodb(
+            "TransactWriteItems",
+            1,
+            Shape::Canceled(snapglow_local::faults::Reasons::Each(code)),
+        ));
+    }
+
+    // Act
+    let (first, body) = call(&api, "POST", "/uploads", "carol", upload.clone()).await;
+    let (second, _) = call(&api, "POST", "/uploads", "carol", upload).await;
+
+    // Assess: both issued, each counted once in the hour and in the day
+    assert_eq!((first, second), (201, 201), "{body}");
+    let quota = (stage.clients.dynamodb.query())
+        .table_name(stage.name("ImagesTable"))
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("QUOTA#carol".into()))
+        .send()
+        .await
+        .unwrap();
+    let stored = |prefix: &str, name: &str| {
+        (quota.items().iter())
+            .find(|item| item["sk"].as_s().unwrap().starts_with(prefix))
+            .map(|item| item[name].clone())
+    };
+    assert_eq!(
+        stored("HOUR#", "issued"),
+        Some(AttributeValue::N("2".into()))
+    );
+    assert_eq!(
+        stored("DAY#", "issued_bytes"),
+        Some(AttributeValue::N("20".into()))
+    );
+    assert_eq!(proxy.injected().values().sum::<u64>(), 2);
 }

@@ -459,10 +459,12 @@ async fn a_notification_a_transaction_holds_is_marked_read_once_it_is_free() {
 
     // Act
     let deadline = snapglow::batch::Deadline::after(Duration::from_secs(5));
-    let marked = reader.mark_read("alice", key, &deadline).await;
+    let marked = reader
+        .mark_read("alice", &[key.to_owned()], &deadline)
+        .await;
 
     // Assess: marked after the two conflicts, in this one call
-    assert!(marked.unwrap());
+    assert_eq!(marked.unwrap(), 1);
     let item = (stage.clients.dynamodb.get_item())
         .table_name(table)
         .key("pk", AttributeValue::S("USER#alice".into()))

@@ -288,6 +288,29 @@ async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
         401,
         "another app's token"
     );
+    // ... and an ID token of this very app: valid, signed, for this audience, but no grant (it
+    // carries no scope; API Gateway answers 403 when a route's scope is missing)
+    let id_token = stage
+        .test
+        .clients
+        .cognito
+        .initiate_auth()
+        .client_id(&client)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", "alice")
+        .auth_parameters("PASSWORD", "Local-alice-Passw0rd!")
+        .send()
+        .await
+        .unwrap()
+        .authentication_result
+        .unwrap()
+        .id_token
+        .unwrap();
+    assert_eq!(
+        status(vec![("authorization", format!("Bearer {id_token}"))]).await,
+        403,
+        "an ID token"
+    );
 
     // ... the API refuses bad requests, each with its problem type
     for (body, code, kind) in [
@@ -383,11 +406,41 @@ async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
             None,
             400,
         ),
+        // ... a cursor of the right shape for another partition: bob's images, another feed
+        (
+            "GET",
+            format!(
+                "/me/images?cursor={}",
+                forged_cursor(
+                    r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"},"owner_id":{"S":"bob"},"created_at":{"N":"1"}}"#
+                )
+            ),
+            None,
+            400,
+        ),
+        (
+            "GET",
+            format!(
+                "/feed?cursor={}",
+                forged_cursor(
+                    r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"},"feed":{"S":"drafts"},"published_at":{"N":"1"}}"#
+                )
+            ),
+            None,
+            400,
+        ),
+        // ... ids no notification can have, and more ids than one request may mark
         (
             "POST",
             "/me/notifications/read".to_owned(),
             Some(json!({ "ids": ["x".repeat(2000)] })),
-            200,
+            400,
+        ),
+        (
+            "POST",
+            "/me/notifications/read".to_owned(),
+            Some(json!({ "ids": (0..1000).map(|n| n.to_string()).collect::<Vec<_>>() })),
+            400,
         ),
     ] {
         let answer = api.request("alice", method, &path, body).await.unwrap();
@@ -572,4 +625,55 @@ async fn likes_recorded_while_the_stream_refuses_writes_reach_it_after_and_count
         .await
         .unwrap();
     assert_eq!(view.body["likes"], users.len());
+}
+
+#[tokio::test]
+async fn a_flood_from_one_user_gets_429_while_another_users_requests_succeed() {
+    // Prepare: alice's and bob's tokens; the template's limit of requests per user and minute
+    let stage = stage("front-door-flood").await;
+    let mut api = stage.api();
+    let (alice, bob) = (
+        api.token("alice").await.unwrap(),
+        api.token("bob").await.unwrap(),
+    );
+    let root = snapglow_local::stack::project::project_root();
+    let template = snapglow_local::template::Template::load(&root.join("template.yaml")).unwrap();
+    let limit = &template.parameters["RequestsPerMinute"];
+    let limit = limit
+        .as_u64()
+        .unwrap_or_else(|| limit.as_str().unwrap().parse().unwrap()) as usize;
+    let url = format!("{}/feed?limit=1", stage.server.url);
+    let get = |token: &str| {
+        let (url, bearer) = (url.clone(), format!("Bearer {token}"));
+        async move {
+            let (status, headers, body) =
+                call("GET", &url, &[("authorization", &bearer)], Vec::new())
+                    .await
+                    .unwrap();
+            let retry_after =
+                (headers.get("retry-after")).map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            (status, retry_after, body)
+        }
+    };
+
+    // Act: alice asks until she is refused (within two minutes' worth, should the minute turn
+    // during the flood); then bob asks
+    let mut sent = 0;
+    let refused = loop {
+        let answer = get(&alice).await;
+        sent += 1;
+        if answer.0 != 200 || sent > 2 * limit + 1 {
+            break answer;
+        }
+    };
+    let bobs = get(&bob).await;
+
+    // Assess: alice refused after at least her limit, with the seconds left in the minute;
+    // bob served
+    assert_eq!(refused.0, 429, "after {sent} requests: {:?}", refused.2);
+    assert!(sent > limit, "refused after {sent} of {limit}");
+    assert_eq!(refused.2["type"], "urn:snapglow:problem:too-many-requests");
+    assert!(matches!(refused.1, Some(1..=60)), "{:?}", refused.1);
+    assert_eq!(bobs.0, 200, "{:?}", bobs.2);
 }

@@ -285,7 +285,7 @@ async fn a_call_the_role_does_not_grant_is_refused_as_aws_refuses_it() {
 }
 
 #[tokio::test]
-async fn an_upload_url_is_good_for_its_own_key_size_and_signer_only() {
+async fn an_upload_url_is_good_once_for_its_own_key_size_and_signer_only() {
     // Prepare: an upload URL the API signed for alice
     let stage = TestStack::start().await;
     let logs = stage.state_dir("grants-presigned");
@@ -313,11 +313,17 @@ async fn an_upload_url_is_good_for_its_own_key_size_and_signer_only() {
         .and_then(|path| path.split(&format!("/{bucket}/")).nth(1))
         .unwrap()
         .to_owned();
-    let headers = [("content-type", "image/jpeg")];
-    let put = |url: String, bytes: Vec<u8>| async move {
-        let (status, _, answer) = call("PUT", &url, &headers, bytes).await.unwrap();
+    assert_eq!(
+        issued.body["upload"]["headers"]["if-none-match"], "*",
+        "{}",
+        issued.body
+    );
+    const SIGNED: &[(&str, &str)] = &[("content-type", "image/jpeg"), ("if-none-match", "*")];
+    let put_with = |url: String, bytes: Vec<u8>, headers: &'static [(&str, &str)]| async move {
+        let (status, _, answer) = call("PUT", &url, headers, bytes).await.unwrap();
         (status, String::from_utf8_lossy(&answer).into_owned())
     };
+    let put = |url: String, bytes: Vec<u8>| put_with(url, bytes, SIGNED);
 
     // Act
     let other_key = put(url.replacen("/uploads/", "/uploads/x", 1), body.clone()).await;
@@ -327,7 +333,12 @@ async fn an_upload_url_is_good_for_its_own_key_size_and_signer_only() {
         body.clone(),
     )
     .await;
+    let unconditional = put_with(url.clone(), body.clone(), &[("content-type", "image/jpeg")]);
+    let unconditional = unconditional.await;
     let as_signed = put(url.clone(), body.clone()).await;
+    // (the same length: the length is signed too)
+    let other_photo: Vec<u8> = body.iter().map(|b| b ^ 1).collect();
+    let again = put(url.clone(), other_photo).await;
 
     // Assess: S3's answers for each
     assert_eq!(other_key.0, 403);
@@ -348,16 +359,27 @@ async fn an_upload_url_is_good_for_its_own_key_size_and_signer_only() {
         "{}",
         other_signer.1
     );
+    // ... the condition is part of the signature: without it the URL is refused
+    assert_eq!(unconditional.0, 403);
+    assert!(
+        unconditional.1.contains("SignatureDoesNotMatch"),
+        "{}",
+        unconditional.1
+    );
     assert_eq!(as_signed.0, 200, "{}", as_signed.1);
+    // ... and the URL puts its object once: a second PUT cannot replace it
+    assert_eq!(again.0, 412, "{}", again.1);
+    assert!(again.1.contains("PreconditionFailed"), "{}", again.1);
     let stored = stage
         .clients
         .s3
-        .head_object()
+        .get_object()
         .bucket(&bucket)
         .key(&key)
         .send()
         .await
         .unwrap();
-    assert_eq!(stored.content_length(), Some(body.len() as i64));
+    let stored = stored.body.collect().await.unwrap().into_bytes();
+    assert_eq!(stored.as_ref(), body.as_slice(), "the first PUT's bytes");
     drop(server);
 }

@@ -376,6 +376,7 @@ impl TestStack {
     pub fn api_store(&self, dynamodb: aws_sdk_dynamodb::Client) -> api::store::AwsStore {
         api::store::AwsStore {
             images_table: self.name("ImagesTable").to_owned(),
+            requests: api::store::RequestCounter::new(dynamodb.clone(), self.name("ImagesTable")),
             likes: like_counter::table::LikeCounts::new(dynamodb.clone(), self.name("LikesTable")),
             notifications: notifier::table::InboxReader::new(
                 dynamodb.clone(),

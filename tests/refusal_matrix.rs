@@ -47,9 +47,10 @@ fn refusal(code: &'static str) -> Shape {
 }
 
 /// Each API store call, by the DynamoDB operation it sends.
-const API_CALLS: [(&str, &str); 9] = [
+const API_CALLS: [(&str, &str); 10] = [
     ("create_pending", "PutItem"),
-    ("take_upload_slot", "UpdateItem"),
+    ("take_upload_quota", "TransactWriteItems"),
+    ("take_request", "UpdateItem"),
     ("image", "GetItem"),
     ("like_state", "GetItem"),
     ("write_like", "UpdateItem"),
@@ -82,7 +83,19 @@ async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<
         }))
         .await
         .map(drop),
-        "take_upload_slot" => store.take_upload_slot("alice", 0, 100, &id).await.map(drop),
+        "take_upload_quota" => {
+            let quota = api::store::UploadQuota {
+                hour_start_ms: 0,
+                uploads_per_hour: 100,
+                day_start_ms: 0,
+                bytes_per_day: 1000,
+            };
+            (store
+                .take_upload_quota("alice", &quota, &id, 10, &deadline)
+                .await)
+                .map(drop)
+        }
+        "take_request" => store.requests.take("alice", 0, 100).await.map(drop),
         "image" => store.image(&id).await.map(drop),
         "like_state" => store.like_state(&id, "bob").await.map(drop),
         "write_like" => (store.write_like(&api::store::LikeChange {
@@ -102,7 +115,24 @@ async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<
         "count" => return store.likes.count(&id).await.err(),
         "newest_first" => store.feed(10, None).await.map(drop),
         "inbox_page" => store.inbox("alice", 10, None).await.map(drop),
-        "mark_read" => store.mark_read("alice", &id, &deadline).await.map(drop),
+        "mark_read" => {
+            // an unread notification, so that the batch read finds it and the write is sent
+            let table = store.notifications.table_name();
+            (store.dynamodb.put_item().table_name(table))
+                .item(
+                    "pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S("USER#alice".into()),
+                )
+                .item("sk", aws_sdk_dynamodb::types::AttributeValue::S(id.clone()))
+                .item(
+                    "unread",
+                    aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+                )
+                .send()
+                .await
+                .unwrap();
+            (store.mark_read("alice", &[id], &deadline).await).map(drop)
+        }
         other => unreachable!("{other}"),
     };
     result.err().map(table_error)
@@ -128,7 +158,7 @@ async fn each_api_call_sorts_each_refusal_as_its_row_says() {
             assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
         }
     }
-    assert_eq!(proxy.injected().values().sum::<u64>(), 27);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 30);
 }
 
 /// Each notifier table call, by the DynamoDB operation it sends.

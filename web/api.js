@@ -73,7 +73,10 @@ export function putFile(upload, file, onProgress) {
     for (const [name, value] of uploadHeaders(upload.headers)) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => onProgress(e.loaded / (e.lengthComputable ? e.total : file.size || 1));
     xhr.onload = () => {
-      if (xhr.status >= 200 && xhr.status < 300) resolve();
+      // 412: the URL puts its object once (If-None-Match: * is signed into it) and this object
+      // is there already, put by this page under its own key: an earlier try whose answer was
+      // lost. Done, not refused.
+      if ((xhr.status >= 200 && xhr.status < 300) || xhr.status === 412) resolve();
       else reject(new ApiError(`The upload was refused (HTTP ${xhr.status}); please try again.`, { status: xhr.status }));
     };
     xhr.onerror = () => reject(new ApiError('The upload did not get through; check your connection and try again.', { network: true }));

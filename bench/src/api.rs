@@ -78,6 +78,11 @@ async fn ours(fresh: &FreshStack, likes: usize) -> Result<Figures> {
             dynamodb: dynamodb.clone(),
             s3: fresh.clients.s3.clone(),
             images_table: fresh.stack.name_of("ImagesTable").to_owned(),
+            // Every request pays its user's request counter, as on AWS.
+            requests: api::store::RequestCounter::new(
+                dynamodb.clone(),
+                fresh.stack.name_of("ImagesTable"),
+            ),
             likes: like_counter::table::LikeCounts::new(
                 dynamodb.clone(),
                 fresh.stack.name_of("LikesTable"),
@@ -91,8 +96,12 @@ async fn ours(fresh: &FreshStack, likes: usize) -> Result<Figures> {
             upload_url_ttl: Duration::from_secs(300),
             rendition_url_ttl: Duration::from_secs(3600),
         },
-        max_upload_bytes: 1,
-        uploads_per_hour: 1,
+        limits: api::handlers::Limits {
+            requests_per_minute: 1_000_000,
+            max_upload_bytes: 1,
+            uploads_per_hour: 1,
+            upload_bytes_per_day: 1,
+        },
         upload_url_ttl_seconds: 300,
     };
     publish_image(fresh, "bench-ours").await?;

@@ -22,18 +22,6 @@ impl From<Problem> for HandlerError {
 }
 
 impl HandlerError {
-    /// A listing's store error: a start key DynamoDB refused, when the client sent a cursor,
-    /// is the client's cursor (400); anything else stays the store's.
-    pub fn listing(had_cursor: bool) -> impl Fn(StoreError) -> HandlerError {
-        move |error| {
-            if had_cursor && error.is_start_key_refusal() {
-                Problem::invalid_query("cursor is not one this API handed out").into()
-            } else {
-                error.into()
-            }
-        }
-    }
-
     /// What the client is told: the problem itself, 503 for a busy dependency (with the
     /// failure logged as a warning), 500 for anything else (logged as an error). The log
     /// line carries the correlation id the response does.

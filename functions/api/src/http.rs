@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::problem::Problem;
-use crate::store::Cursor;
+use crate::store::{Cursor, Listing};
 
 /// Request bodies are small JSON documents; anything larger is refused unread.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -20,9 +20,12 @@ pub struct ApiRequest {
     pub query: BTreeMap<String, String>,
     /// The verified token's `sub`; `None` only if the authorizer was bypassed.
     pub sub: Option<String>,
-    /// The token's username (`username` of an access token, `cognito:username` of an ID
-    /// token): shown beside the caller's photos, never used to decide anything.
+    /// The token's `username` claim: shown beside the caller's photos, never used to decide
+    /// anything.
     pub username: Option<String>,
+    /// The token's `token_use` claim (Cognito's: `access` or `id`); `None` for an issuer that
+    /// sets none.
+    pub token_use: Option<String>,
     pub correlation_id: String,
     pub body: Vec<u8>,
 }
@@ -81,7 +84,7 @@ impl ApiRequest {
     }
 
     /// The page a listing asks for: `limit` (1 to `max`) and where to start (`cursor`).
-    pub fn page(&self, max: i32) -> Result<(i32, Option<Cursor>), Problem> {
+    pub fn page(&self, max: i32, listing: &Listing) -> Result<(i32, Option<Cursor>), Problem> {
         let limit = match self.query.get("limit") {
             None => PAGE_DEFAULT.min(max),
             Some(text) => text
@@ -95,7 +98,7 @@ impl ApiRequest {
         let cursor =
             match self.query.get("cursor") {
                 None => None,
-                Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
+                Some(text) => Some(Cursor::decode(text, listing).ok_or_else(|| {
                     Problem::invalid_query("cursor is not one this API handed out")
                 })?),
             };

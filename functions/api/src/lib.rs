@@ -29,8 +29,7 @@ pub struct Config {
     pub notifications_table: String,
     pub uploads_bucket: String,
     pub renditions_bucket: String,
-    pub max_upload_bytes: u64,
-    pub uploads_per_hour: u64,
+    pub limits: handlers::Limits,
     pub upload_url_ttl: Duration,
     pub rendition_url_ttl: Duration,
 }
@@ -43,8 +42,12 @@ impl Config {
             notifications_table: config::required("NOTIFICATIONS_TABLE")?,
             uploads_bucket: config::required("UPLOADS_BUCKET")?,
             renditions_bucket: config::required("RENDITIONS_BUCKET")?,
-            max_upload_bytes: config::parsed_or("MAX_UPLOAD_BYTES", 50 * 1024 * 1024u64)?,
-            uploads_per_hour: config::parsed_or("UPLOADS_PER_HOUR", 100u64)?,
+            limits: handlers::Limits {
+                requests_per_minute: config::parsed_or("REQUESTS_PER_MINUTE", 300u64)?,
+                max_upload_bytes: config::parsed_or("MAX_UPLOAD_BYTES", 50 * 1024 * 1024u64)?,
+                uploads_per_hour: config::parsed_or("UPLOADS_PER_HOUR", 100u64)?,
+                upload_bytes_per_day: config::parsed_or("UPLOAD_BYTES_PER_DAY", 1u64 << 31)?,
+            },
             upload_url_ttl: Duration::from_secs(config::parsed_or("UPLOAD_URL_SECONDS", 300u64)?),
             rendition_url_ttl: Duration::from_secs(config::parsed_or(
                 "RENDITION_URL_SECONDS",

@@ -1,7 +1,7 @@
 use api::Config;
 use api::handlers::Api;
 use api::http::{ApiRequest, correlation_id};
-use api::store::AwsStore;
+use api::store::{AwsStore, RequestCounter};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, service_fn};
 
@@ -20,10 +20,8 @@ fn plain(request: Request) -> ApiRequest {
         _ => (Default::default(), String::new()),
     };
     let sub = claims.get("sub").cloned();
-    let username = claims
-        .get("username")
-        .or_else(|| claims.get("cognito:username"))
-        .cloned();
+    let username = claims.get("username").cloned();
+    let token_use = claims.get("token_use").cloned();
     let header = request
         .headers()
         .get("x-correlation-id")
@@ -43,6 +41,7 @@ fn plain(request: Request) -> ApiRequest {
         query,
         sub,
         username,
+        token_use,
         correlation_id,
         body: request.body().to_vec(),
     }
@@ -66,6 +65,7 @@ async fn main() -> Result<(), Error> {
                     .build(),
             ),
             images_table: config.images_table.clone(),
+            requests: RequestCounter::new(dynamodb.clone(), &config.images_table),
             likes: like_counter::table::LikeCounts::new(dynamodb.clone(), &config.likes_table),
             notifications: notifier::table::InboxReader::new(
                 dynamodb.clone(),
@@ -77,8 +77,7 @@ async fn main() -> Result<(), Error> {
             upload_url_ttl: config.upload_url_ttl,
             rendition_url_ttl: config.rendition_url_ttl,
         },
-        max_upload_bytes: config.max_upload_bytes,
-        uploads_per_hour: config.uploads_per_hour,
+        limits: config.limits,
         upload_url_ttl_seconds: config.upload_url_ttl.as_secs(),
     };
     let api = &api;

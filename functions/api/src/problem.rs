@@ -34,6 +34,14 @@ impl Problem {
             "the request carries no verified user; send a bearer token from the sign-in",
         )
     }
+    pub fn not_an_access_token() -> Problem {
+        Problem::new(
+            "unauthorized",
+            "Sign in first",
+            401,
+            "send the access token from the sign-in, not the ID token",
+        )
+    }
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new("not-found", "Not found", 404, detail)
     }
@@ -86,6 +94,26 @@ impl Problem {
             "Too many uploads",
             429,
             format!("at most {limit} uploads an hour; try again in {retry_after} s"),
+        );
+        problem.retry_after = Some(retry_after);
+        problem
+    }
+    pub fn too_many_upload_bytes(limit: u64, retry_after: u64) -> Problem {
+        let mut problem = Problem::new(
+            "too-many-upload-bytes",
+            "Too many bytes uploaded today",
+            429,
+            format!("at most {limit} bytes of uploads a day (UTC); try again in {retry_after} s"),
+        );
+        problem.retry_after = Some(retry_after);
+        problem
+    }
+    pub fn too_many_requests(limit: u64, retry_after: u64) -> Problem {
+        let mut problem = Problem::new(
+            "too-many-requests",
+            "Too many requests",
+            429,
+            format!("at most {limit} requests a minute; try again in {retry_after} s"),
         );
         problem.retry_after = Some(retry_after);
         problem

@@ -66,6 +66,30 @@ pub fn notification_sk(created_ms: i64, id: &str) -> String {
     format!("N#{created_ms:013}#{id}")
 }
 
+/// Whether `text` can be a notification's sort key (as [`notification_sk`] makes them):
+/// `N#`, 13 digits, `#`, a kind, `-`, then an image id (with a window's start for likes). An
+/// id a client sends that cannot be one names no notification and is never looked up.
+pub fn is_notification_sk(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("N#") else {
+        return false;
+    };
+    let Some((millis, id)) = rest.split_once('#') else {
+        return false;
+    };
+    let tail = [Kind::Published, Kind::Rejected, Kind::Likes]
+        .iter()
+        .find_map(|kind| id.strip_prefix(kind.as_str())?.strip_prefix('-'));
+    millis.len() == 13
+        && millis.bytes().all(|b| b.is_ascii_digit())
+        && tail.is_some_and(|tail| {
+            // an image id (at most 128 bytes) and, for likes, `-` and a window's start
+            (1..=150).contains(&tail.len())
+                && tail
+                    .bytes()
+                    .all(|b| (0x20..=0x7e).contains(&b) && b != b'#' && b != b'/')
+        })
+}
+
 /// One liker's latest fact inside a likes notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Liker {
@@ -163,5 +187,38 @@ mod tests {
             notification_id(Kind::Likes, "img", Some(LikeWindow { start_ms: 5 })),
             "likes-img-5"
         );
+    }
+
+    #[test]
+    fn only_what_notification_sk_makes_passes_as_a_notification_id() {
+        let window = Some(LikeWindow {
+            start_ms: 1_795_000_000_000,
+        });
+        let made = [
+            notification_sk(1, &notification_id(Kind::Published, "beach", None)),
+            notification_sk(
+                1_795_000_000_123,
+                &notification_id(Kind::Likes, &Uuid::new_v4().to_string(), window),
+            ),
+            notification_sk(7, &notification_id(Kind::Rejected, &"x".repeat(128), None)),
+        ];
+        for sk in made {
+            assert!(is_notification_sk(&sk), "{sk}");
+        }
+        let long = format!("N#0000000000001#likes-{}", "x".repeat(200));
+        for text in [
+            "",
+            "N#",
+            "N#1#published-beach",
+            "N#000000000000a#published-beach",
+            "N#0000000000001#shared-beach",
+            "N#0000000000001#published-",
+            "N#0000000000001#published-a#b",
+            "N#0000000000001#published-a\u{7f}",
+            "X#0000000000001#published-beach",
+            long.as_str(),
+        ] {
+            assert!(!is_notification_sk(text), "{text:?}");
+        }
     }
 }

@@ -284,11 +284,14 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                     SocialEvent::ImagePublished(published),
                 )
             }
-            Err(error) => (
-                "rejected",
-                0,
-                rejection(object, upload, error.reason_code(), &error.to_string()),
-            ),
+            Err(error) => {
+                self.expire_original(object).await?;
+                (
+                    "rejected",
+                    0,
+                    rejection(object, upload, error.reason_code(), &error.to_string()),
+                )
+            }
         };
         let mut envelope = self
             .record(object, upload, correlation_id, outcome, event)
@@ -300,6 +303,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
             let message = format!(
                 "the photo was processed, but its record is larger than the images table accepts ({refused})"
             );
+            self.expire_original(object).await?;
             let event = rejection(object, upload, "unstorable", &message);
             envelope = self
                 .record(object, upload, correlation_id, "rejected", event)
@@ -326,6 +330,13 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         };
         tracing::info!(image_id = %upload.image_id, key = %object.key, outcome, ms = started.elapsed().as_millis() as u64, bytes_in, bytes_out, correlation_id = %correlation_id, event_id = %envelope.event_id, "upload processed");
         Ok(Outcome::Done)
+    }
+
+    /// Leaves a rejected upload's original to the bucket's lifecycle rule, which expires it.
+    /// Before the rejection is recorded: once it is, a redelivery finds the image finished and
+    /// would never come back here.
+    async fn expire_original(&self, object: &ObjectCreated) -> Result<(), ResizeError> {
+        (self.objects.tag_rejected(&object.bucket, &object.key).await).map_err(ResizeError::from)
     }
 
     /// Finishes the image with `event` (`outcome`: published or rejected) in the one write
@@ -608,6 +619,25 @@ mod tests {
         );
         // ... alice's image was not touched by mallory's object, and bob's is still pending
         assert_eq!(registry.finished("dunes"), None);
+        // ... only the rejected upload's original is tagged for the bucket's lifecycle rule to
+        // expire; the published ones are kept
+        let tagged: Vec<String> = (resizer.objects.keys(UPLOADS).into_iter())
+            .filter(|key| {
+                !resizer
+                    .objects
+                    .object(UPLOADS, key)
+                    .unwrap()
+                    .tags
+                    .is_empty()
+            })
+            .collect();
+        assert_eq!(tagged, ["uploads/carol/torn"]);
+        let tags = resizer
+            .objects
+            .object(UPLOADS, "uploads/carol/torn")
+            .unwrap()
+            .tags;
+        assert_eq!(tags["snapglow-fate"], "rejected");
         // ... the published photos' renditions are stored, as their events list them; nothing
         // of the unreadable, the rejected or the unissued upload
         assert_eq!(

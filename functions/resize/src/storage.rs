@@ -1,6 +1,8 @@
 //! The S3 adapter: reading uploads, writing renditions.
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Tag, Tagging};
 use std::future::Future;
 
 #[cfg(test)]
@@ -69,6 +71,15 @@ where
     }
 }
 
+/// A request the SDK would not build: a bug here, never load.
+fn s3_build_error(bucket: &str, key: &str, error: aws_sdk_s3::error::BuildError) -> StorageError {
+    StorageError::Refused {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        detail: error.to_string(),
+    }
+}
+
 /// An upload's bytes and what its uploader attached.
 pub struct Upload {
     pub bytes: Vec<u8>,
@@ -99,6 +110,14 @@ pub trait ObjectStore {
         max_bytes: u64,
     ) -> impl Future<Output = Result<Fetched, StorageError>>;
 
+    /// Tags an upload whose image was rejected ([`REJECTED_TAG`]): the uploads bucket's
+    /// lifecycle rule expires it. An object that is gone already needs nothing.
+    fn tag_rejected(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StorageError>>;
+
     /// Writes one rendition, replacing any object under that key.
     fn put(
         &self,
@@ -108,6 +127,9 @@ pub trait ObjectStore {
         content_type: &str,
     ) -> impl Future<Output = Result<(), StorageError>>;
 }
+
+/// The tag (key, value) template.yaml's `ExpireRejectedUploads` rule expires uploads by.
+pub const REJECTED_TAG: (&str, &str) = ("snapglow-fate", "rejected");
 
 #[derive(Clone)]
 pub struct S3Objects {
@@ -186,6 +208,28 @@ impl ObjectStore for S3Objects {
             bytes,
             correlation_id,
         }))
+    }
+
+    /// One PutObjectTagging; it replaces the object's tags (uploads carry none of their own).
+    async fn tag_rejected(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        let (name, value) = REJECTED_TAG;
+        let tag = Tag::builder().key(name).value(value).build();
+        let tagging = Tagging::builder().tag_set(tag.map_err(|e| s3_build_error(bucket, key, e))?);
+        let tagged = (self.s3.put_object_tagging())
+            .bucket(bucket)
+            .key(key)
+            .tagging(
+                tagging
+                    .build()
+                    .map_err(|e| s3_build_error(bucket, key, e))?,
+            )
+            .send()
+            .await;
+        match tagged {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NoSuchKey") => Ok(()),
+            Err(e) => Err(s3_error(bucket, key, e, |r| r.status().as_u16())),
+        }
     }
 
     /// Writes one rendition. Rendition keys name the upload's version, so what is under one

@@ -12,15 +12,26 @@ pub enum Service {
     Kinesis,
     /// JSON 1.0, `X-Amz-Target: AmazonSQS.<Operation>`.
     Sqs,
-    /// REST-XML: the operation is read from the method (GET: GetObject, PUT: PutObject).
+    /// REST-XML: the operation is read from the method and the object's subresource (GET:
+    /// GetObject, PUT: PutObject, PUT `?tagging`: PutObjectTagging, POST `?delete`:
+    /// DeleteObjects).
     S3,
 }
 
 impl Service {
     /// The service and operation of a request.
-    pub(super) fn of(method: &hyper::Method, target: Option<&str>) -> (Service, String) {
+    pub(super) fn of(
+        method: &hyper::Method,
+        query: Option<&str>,
+        target: Option<&str>,
+    ) -> (Service, String) {
         let Some(target) = target else {
+            let subresource = |name: &str| {
+                query.is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some(name)))
+            };
             let operation = match method.as_str() {
+                "PUT" if subresource("tagging") => "PutObjectTagging",
+                "POST" if subresource("delete") => "DeleteObjects",
                 "GET" => "GetObject",
                 "PUT" => "PutObject",
                 "HEAD" => "HeadObject",

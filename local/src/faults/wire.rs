@@ -193,7 +193,7 @@ async fn answer(
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
-    let (service, operation) = Service::of(&parts.method, target);
+    let (service, operation) = Service::of(&parts.method, parts.uri.query(), target);
     if let Some(trace) = parts.headers.get("x-amzn-trace-id") {
         state
             .trace_ids

@@ -6,7 +6,7 @@ use snapglow::contracts::Timestamp;
 use super::Api;
 use crate::error::HandlerError;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::store::Store;
+use crate::store::{Listing, Store};
 use crate::views::{FeedItem, Page, Thumbnail};
 
 /// A feed page reads two keys per image in one BatchGetItem, which takes 100.
@@ -20,9 +20,8 @@ impl<S: Store> Api<S> {
         sub: &str,
         request: &ApiRequest,
     ) -> Result<ApiResponse, HandlerError> {
-        let (limit, cursor) = request.page(FEED_PAGE_MAX)?;
-        let refused = HandlerError::listing(cursor.is_some());
-        let (images, next) = self.store.feed(limit, cursor).await.map_err(refused)?;
+        let (limit, cursor) = request.page(FEED_PAGE_MAX, &Listing::feed())?;
+        let (images, next) = self.store.feed(limit, cursor).await?;
         let ids: Vec<String> = images.iter().map(|i| i.image_id.clone()).collect();
         let likes = self.store.likes_of(&ids, sub).await?;
         let mut items = Vec::with_capacity(images.len());

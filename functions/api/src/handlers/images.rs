@@ -6,7 +6,7 @@ use super::{Api, PAGE_MAX};
 use crate::error::HandlerError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::problem::Problem;
-use crate::store::{ImageRecord, Status, Store};
+use crate::store::{ImageRecord, Listing, Status, Store};
 use crate::views::{ImageView, MyImageView, Page, RenditionView};
 
 impl<S: Store> Api<S> {
@@ -62,9 +62,8 @@ impl<S: Store> Api<S> {
         sub: &str,
         request: &ApiRequest,
     ) -> Result<ApiResponse, HandlerError> {
-        let (limit, cursor) = request.page(PAGE_MAX)?;
-        let refused = HandlerError::listing(cursor.is_some());
-        let (images, next) = (self.store.my_images(sub, limit, cursor).await).map_err(refused)?;
+        let (limit, cursor) = request.page(PAGE_MAX, &Listing::images_of(sub))?;
+        let (images, next) = self.store.my_images(sub, limit, cursor).await?;
         let items = images
             .into_iter()
             .map(|i| MyImageView {

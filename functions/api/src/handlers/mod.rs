@@ -16,6 +16,9 @@ mod uploads;
 pub use likes::next_like;
 pub use uploads::{ACCEPTED_TYPES, hour_start};
 
+use snapglow::contracts::Timestamp;
+use std::time::Duration;
+
 use crate::error::HandlerError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::problem::Problem;
@@ -25,12 +28,26 @@ use crate::store::Store;
 /// The largest page of a listing.
 const PAGE_MAX: i32 = 100;
 
+/// How long one request's writes may keep retrying busy items: half the function's 10 s
+/// timeout, as the reads' budget.
+const WRITE_BUDGET: Duration = Duration::from_secs(5);
+
 /// The API over a [`Store`].
 pub struct Api<S> {
     pub store: S,
+    pub limits: Limits,
+    pub upload_url_ttl_seconds: u64,
+}
+
+/// What one user may ask of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests per minute, on every route together.
+    pub requests_per_minute: u64,
     pub max_upload_bytes: u64,
     pub uploads_per_hour: u64,
-    pub upload_url_ttl_seconds: u64,
+    /// Bytes of uploads issued per UTC day.
+    pub upload_bytes_per_day: u64,
 }
 
 impl<S: Store> Api<S> {
@@ -56,6 +73,18 @@ impl<S: Store> Api<S> {
         let Some(sub) = request.sub.as_deref().filter(|s| !s.is_empty()) else {
             return Err(Problem::unauthorized().into());
         };
+        // HAZARD: a Cognito ID token passes the JWT authorizer's audience check too (its `aud`
+        // is the client id). It is for the client to read, not a grant: only access tokens,
+        // which sign-out revokes with their refresh token, are accepted. The authorizer's
+        // required scope refuses ID tokens first; this holds if a route ever loses it.
+        if request
+            .token_use
+            .as_deref()
+            .is_some_and(|use_| use_ != "access")
+        {
+            return Err(Problem::not_an_access_token().into());
+        }
+        self.count_request(sub).await?;
         match route {
             Route::CreateUpload => self.create_upload(sub, request).await,
             Route::GetImage { id } => self.get_image(sub, &id).await,
@@ -65,6 +94,21 @@ impl<S: Store> Api<S> {
             Route::MyImages => self.my_images(sub, request).await,
             Route::MyNotifications => self.my_notifications(sub, request).await,
             Route::ReadNotifications => self.read_notifications(sub, request).await,
+        }
+    }
+
+    /// Counts the request in its user's minute: past the limit, 429 with the seconds left in
+    /// the minute. One user's flood is refused here while every other user goes on; API
+    /// Gateway's route throttles stay as the ceiling for all of them together.
+    async fn count_request(&self, sub: &str) -> Result<(), HandlerError> {
+        let now_ms = Timestamp::now().millis();
+        let minute = now_ms - now_ms.rem_euclid(60_000);
+        let limit = self.limits.requests_per_minute;
+        if self.store.take_request(sub, minute, limit).await? {
+            Ok(())
+        } else {
+            let retry_after = ((minute + 60_000 - now_ms) / 1000).max(1) as u64;
+            Err(Problem::too_many_requests(limit, retry_after).into())
         }
     }
 }

@@ -1,23 +1,21 @@
 //! `GET /me/notifications` and `POST /me/notifications/read`: the caller's inbox, which the
 //! notifier writes.
 
+use notifier::inbox::is_notification_sk;
 use serde::Deserialize;
 use snapglow::batch::Deadline;
-use std::time::Duration;
+use std::collections::BTreeSet;
 
-use super::{Api, PAGE_MAX};
+use super::{Api, PAGE_MAX, WRITE_BUDGET};
 use crate::error::HandlerError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::problem::Problem;
-use crate::store::Store;
+use crate::store::{Listing, Store};
 use crate::views::{Marked, NotificationView, Page};
 
-/// DynamoDB's largest sort key: a longer id names no notification.
-const MAX_ID_BYTES: usize = 1024;
-/// How long one request's marks may keep retrying busy writes: half the function's 10 s
-/// timeout, as the reads' budget.
-const WRITE_BUDGET: Duration = Duration::from_secs(5);
-
+/// The most notifications one request may mark read: a page of the web client's inbox (20)
+/// with room. Each id is at most one write; more per request would let one request buy many.
+pub const MARK_MAX: usize = 25;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReadRequest {
@@ -30,10 +28,8 @@ impl<S: Store> Api<S> {
         sub: &str,
         request: &ApiRequest,
     ) -> Result<ApiResponse, HandlerError> {
-        let (limit, cursor) = request.page(PAGE_MAX)?;
-        let refused = HandlerError::listing(cursor.is_some());
-        let (notifications, next) =
-            (self.store.inbox(sub, limit, cursor).await).map_err(refused)?;
+        let (limit, cursor) = request.page(PAGE_MAX, &Listing::inbox_of(sub))?;
+        let (notifications, next) = self.store.inbox(sub, limit, cursor).await?;
         let items = notifications
             .into_iter()
             .map(|n| NotificationView {
@@ -56,19 +52,26 @@ impl<S: Store> Api<S> {
         request: &ApiRequest,
     ) -> Result<ApiResponse, HandlerError> {
         let asked: ReadRequest = request.json_body()?;
-        if asked.ids.is_empty() || asked.ids.len() > PAGE_MAX as usize {
+        if !(1..=MARK_MAX).contains(&asked.ids.len()) {
             return Err(Problem::invalid_body(format!(
-                "ids must name 1 to {PAGE_MAX} notifications"
+                "ids must name 1 to {MARK_MAX} notifications, not {}",
+                asked.ids.len()
             ))
             .into());
         }
-        let mut marked = 0;
-        let deadline = Deadline::after(WRITE_BUDGET);
-        // An id no notification can have (empty, or longer than a sort key may be) marks
-        // nothing, without a request DynamoDB would refuse as invalid (a 500).
-        for id in (asked.ids.iter()).filter(|id| (1..=MAX_ID_BYTES).contains(&id.len())) {
-            marked += usize::from(self.store.mark_read(sub, id, &deadline).await?);
+        // An id no notification can have is the client's mistake, answered before any read:
+        // DynamoDB would refuse an empty or over-long key as invalid (a 500).
+        if let Some(bad) = asked.ids.iter().find(|id| !is_notification_sk(id)) {
+            return Err(Problem::invalid_body(format!(
+                "{bad:?} is not a notification id; send the ids GET /me/notifications answers"
+            ))
+            .into());
         }
+        let ids: Vec<String> = (asked.ids.into_iter().collect::<BTreeSet<_>>())
+            .into_iter()
+            .collect();
+        let deadline = Deadline::after(WRITE_BUDGET);
+        let marked = self.store.mark_read(sub, &ids, &deadline).await?;
         Ok(ApiResponse::json(200, &Marked { marked }))
     }
 }

@@ -10,8 +10,12 @@ use std::collections::BTreeMap;
 fn api() -> Api<MemoryStore> {
     Api {
         store: MemoryStore::default(),
-        max_upload_bytes: 1000,
-        uploads_per_hour: 2,
+        limits: Limits {
+            requests_per_minute: 50,
+            max_upload_bytes: 1000,
+            uploads_per_hour: 2,
+            upload_bytes_per_day: 1500,
+        },
         upload_url_ttl_seconds: 300,
     }
 }
@@ -420,4 +424,146 @@ fn a_correlation_id_is_kept_only_when_it_is_safe_to_log_and_propagate() {
     assert_eq!(correlation_id(Some("has space"), "req"), "req");
     assert_eq!(correlation_id(Some(&"x".repeat(129)), "req"), "req");
     assert_eq!(correlation_id(None, "req"), "req");
+}
+
+#[tokio::test]
+async fn marking_read_takes_a_bounded_set_of_well_formed_ids_and_counts_each_once() {
+    // Prepare: two unread notifications of alice
+    let api = api();
+    let sk = |n: i64| format!("N#{n:013}#published-img{n}");
+    let notification = |n: i64| notifier::inbox::Notification {
+        id: format!("published-img{n}"),
+        key: sk(n),
+        kind: notifier::inbox::Kind::Published,
+        image_id: format!("img{n}"),
+        actors: Vec::new(),
+        likes: None,
+        text: "Your photo is live".into(),
+        unread: true,
+        created_at: "2026-12-07T18:00:00Z".into(),
+    };
+    (api.store.inboxes.lock().unwrap())
+        .insert("alice".into(), vec![notification(1), notification(2)]);
+    let read = |ids: Vec<String>| {
+        let body = serde_json::json!({ "ids": ids }).to_string();
+        request("POST", "/me/notifications/read", Some("alice"), &body)
+    };
+
+    // Act: too many ids, a made-up id, then the first notification named twice
+    let too_many = api
+        .handle(read((1..=1000).map(|n| n.to_string()).collect()))
+        .await;
+    let made_up = api.handle(read(vec![sk(1), "x".repeat(2000)])).await;
+    let twice = api.handle(read(vec![sk(1), sk(1), sk(9)])).await;
+
+    // Assess: refused whole, each with what to fix, and nothing marked; then one marked once
+    for refused in [&too_many, &made_up] {
+        assert_eq!(refused.status, 400);
+        assert_eq!(json(refused)["type"], "urn:snapglow:problem:invalid-body");
+    }
+    assert!(
+        json(&too_many)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 to 25")
+    );
+    assert_eq!(
+        (twice.status, json(&twice)["marked"].clone()),
+        (200, 1.into())
+    );
+    let unread: Vec<bool> = api.store.inboxes.lock().unwrap()["alice"]
+        .iter()
+        .map(|n| n.unread)
+        .collect();
+    assert_eq!(unread, [false, true]);
+}
+
+#[tokio::test]
+async fn only_an_access_token_is_a_grant() {
+    // Prepare: the same caller with an ID token, an access token, and a token of an issuer
+    // that names no use
+    let api = api();
+    let with_use = |token_use: Option<&str>| ApiRequest {
+        token_use: token_use.map(str::to_owned),
+        ..request("GET", "/me/images", Some("alice"), "")
+    };
+
+    // Act
+    let id = api.handle(with_use(Some("id"))).await;
+    let access = api.handle(with_use(Some("access"))).await;
+    let unnamed = api.handle(with_use(None)).await;
+
+    // Assess
+    assert_eq!(id.status, 401);
+    assert!(
+        json(&id)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("access token")
+    );
+    assert_eq!((access.status, unnamed.status), (200, 200));
+}
+
+#[tokio::test]
+async fn the_daily_upload_bytes_are_a_quota_beside_the_hourly_count() {
+    // Prepare: 1,500 bytes a day; alice is issued 1,000 of them
+    let api = api();
+    let ask = |length: u64| {
+        let body = format!(r#"{{"content_type":"image/png","content_length":{length}}}"#);
+        request("POST", "/uploads", Some("alice"), &body)
+    };
+    assert_eq!(api.handle(ask(1000)).await.status, 201);
+
+    // Act: 600 more would pass the day's bytes; 500 fit exactly
+    let over = api.handle(ask(600)).await;
+    let fits = api.handle(ask(500)).await;
+
+    // Assess: refused with its own problem type and the seconds to midnight (UTC); the one
+    // that fit took the hour's second slot; nothing was counted for the refused one
+    assert_eq!(over.status, 429);
+    let problem = json(&over);
+    assert_eq!(
+        problem["type"],
+        "urn:snapglow:problem:too-many-upload-bytes"
+    );
+    let retry_after = problem["retry_after"].as_u64().unwrap();
+    assert!((1..=86_400).contains(&retry_after), "{problem}");
+    assert_eq!(fits.status, 201);
+    assert_eq!(
+        api.store.day_bytes.lock().unwrap().values().sum::<u64>(),
+        1500
+    );
+}
+
+#[tokio::test]
+async fn a_flood_from_one_user_is_refused_while_another_user_goes_on() {
+    // Prepare: 50 requests a minute per user
+    let api = api();
+    let feed = |user: &str| request("GET", "/feed", Some(user), "");
+
+    // Act: alice asks until she is refused (at most two minutes' worth, should the minute
+    // turn in between); then bob asks once
+    let mut refused = None;
+    for _ in 0..=100 {
+        let answer = api.handle(feed("alice")).await;
+        if answer.status != 200 {
+            refused = Some(answer);
+            break;
+        }
+    }
+    let bobs = api.handle(feed("bob")).await;
+
+    // Assess: 429 with Retry-After within the minute, and bob unaffected
+    let refused = refused.expect("a flood is refused");
+    assert_eq!(refused.status, 429);
+    assert_eq!(
+        json(&refused)["type"],
+        "urn:snapglow:problem:too-many-requests"
+    );
+    let seconds: u64 = (refused.headers.iter())
+        .find(|(k, _)| k == "retry-after")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    assert!((1..=60).contains(&seconds));
+    assert_eq!(bobs.status, 200);
 }

@@ -1,14 +1,16 @@
-//! `POST /uploads`: an upload issued by the server, bound to its owner, type and length, within
-//! the owner's hourly quota, and recorded as a pending image.
+//! `POST /uploads`: an upload issued by the server, bound to its owner, type and length, put
+//! once, within the owner's uploads per hour and bytes per day, and recorded as a pending
+//! image.
 
 use serde::Deserialize;
+use snapglow::batch::Deadline;
 use snapglow::contracts::Timestamp;
 
-use super::Api;
+use super::{Api, WRITE_BUDGET};
 use crate::error::HandlerError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::problem::Problem;
-use crate::store::{NewImage, Status, Store};
+use crate::store::{NewImage, Status, Store, Taken, UploadQuota};
 use crate::views::UploadIssued;
 
 /// What `POST /uploads` accepts, by declared `content_type` (resize reads these formats).
@@ -20,6 +22,8 @@ struct UploadRequest {
     content_type: String,
     content_length: u64,
 }
+
+const DAY_MS: i64 = 86_400_000;
 
 /// The start of the hour `now_ms` falls in (the upload quota's window).
 pub fn hour_start(now_ms: i64) -> i64 {
@@ -42,22 +46,39 @@ impl<S: Store> Api<S> {
             ))
             .into());
         }
-        if !(1..=self.max_upload_bytes).contains(&asked.content_length) {
+        let limits = &self.limits;
+        if !(1..=limits.max_upload_bytes).contains(&asked.content_length) {
             return Err(Problem::upload_too_large(format!(
                 "content_length must be from 1 to {} bytes, not {}",
-                self.max_upload_bytes, asked.content_length
+                limits.max_upload_bytes, asked.content_length
             ))
             .into());
         }
         let now_ms = Timestamp::now().millis();
-        let hour = hour_start(now_ms);
+        let quota = UploadQuota {
+            hour_start_ms: hour_start(now_ms),
+            uploads_per_hour: limits.uploads_per_hour,
+            day_start_ms: now_ms - now_ms.rem_euclid(DAY_MS),
+            bytes_per_day: limits.upload_bytes_per_day,
+        };
         let image_id = uuid::Uuid::new_v4().to_string();
-        if !(self.store)
-            .take_upload_slot(sub, hour, self.uploads_per_hour, &image_id)
+        let deadline = Deadline::after(WRITE_BUDGET);
+        let bytes = asked.content_length;
+        let seconds_to = |end_ms: i64| ((end_ms - now_ms) / 1000).max(1) as u64;
+        match (self.store)
+            .take_upload_quota(sub, &quota, &image_id, bytes, &deadline)
             .await?
         {
-            let retry_after = ((hour + 3_600_000 - now_ms) / 1000).max(1) as u64;
-            return Err(Problem::too_many_uploads(self.uploads_per_hour, retry_after).into());
+            Taken::Yes => {}
+            Taken::HourSpent => {
+                let retry_after = seconds_to(quota.hour_start_ms + 3_600_000);
+                return Err(Problem::too_many_uploads(limits.uploads_per_hour, retry_after).into());
+            }
+            Taken::DaySpent => {
+                let retry_after = seconds_to(quota.day_start_ms + DAY_MS);
+                let limit = limits.upload_bytes_per_day;
+                return Err(Problem::too_many_upload_bytes(limit, retry_after).into());
+            }
         }
         // The key binds the upload to its owner and id: resize accepts nothing else.
         let upload_key = format!("uploads/{sub}/{image_id}");

@@ -1,24 +1,15 @@
 //! Listing cursors: DynamoDB's `LastEvaluatedKey`, opaque to clients, and checked on the way
-//! back in because a client can forge one.
+//! back in against the listing they are for, because a client can forge one.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use std::collections::{BTreeMap, HashMap};
 
-/// The key attributes of the tables and indexes the API lists (template.yaml's
-/// `AttributeDefinitions` of ImagesTable and NotificationsTable).
-const CURSOR_ATTRIBUTES: [&str; 7] = [
-    "pk",
-    "sk",
-    "owner_id",
-    "created_at",
-    "feed",
-    "published_at",
-    "updated_at",
-];
 /// DynamoDB's largest sort key value (a partition key may have 2048 bytes; no key of ours
 /// comes near either).
 const MAX_SORT_KEY_BYTES: usize = 1024;
+/// The longest cursor a client may send back: four key attributes well within their sizes.
+const MAX_CURSOR_CHARS: usize = 1024;
 
 /// Where a page of a listing ends: DynamoDB's LastEvaluatedKey, opaque to clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,34 +21,77 @@ pub enum CursorValue {
     N(String),
 }
 
+/// The listing a cursor is for: an index partition read newest first. Its `LastEvaluatedKey`
+/// holds exactly the table's key (`pk`, `sk`) and the index's key: its partition, which is
+/// the caller's own (or the one feed), and a numeric sort key (template.yaml's indexes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    partition: (&'static str, String),
+    sort: &'static str,
+}
+
+impl Listing {
+    /// The feed: the images table's `by-publication` index.
+    pub fn feed() -> Listing {
+        Listing {
+            partition: ("feed", super::FEED.to_owned()),
+            sort: "published_at",
+        }
+    }
+    /// A user's images: the images table's `by-owner` index.
+    pub fn images_of(user_id: &str) -> Listing {
+        Listing {
+            partition: ("owner_id", user_id.to_owned()),
+            sort: "created_at",
+        }
+    }
+    /// A user's inbox: the notifications table's `by-activity` index (its partition key is
+    /// the table's own `pk`).
+    pub fn inbox_of(user_id: &str) -> Listing {
+        Listing {
+            partition: ("pk", notifier::inbox::user_pk(user_id)),
+            sort: "updated_at",
+        }
+    }
+
+    /// Whether `cursor` is a start key of this listing: exactly its key attributes, the
+    /// listing's own partition, keys within DynamoDB's sizes and a whole-number sort key.
+    fn admits(&self, cursor: &BTreeMap<String, CursorValue>) -> bool {
+        let mut names = vec!["pk", "sk", self.partition.0, self.sort];
+        names.sort_unstable();
+        names.dedup();
+        let key = |s: &str| (1..=MAX_SORT_KEY_BYTES).contains(&s.len());
+        cursor.len() == names.len()
+            && cursor.iter().all(|(name, value)| match value {
+                CursorValue::S(s) if name == self.partition.0 => *s == self.partition.1,
+                CursorValue::S(s) => (name == "pk" || name == "sk") && key(s),
+                CursorValue::N(n) => name == self.sort && n.len() <= 20 && n.parse::<i64>().is_ok(),
+            })
+    }
+}
+
 impl Cursor {
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(&self.0).expect("a cursor serializes");
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
-    /// `None` for anything this API did not hand out.
+    /// `None` for anything this API did not hand out for `listing`.
     ///
     /// HAZARD: a cursor becomes DynamoDB's `ExclusiveStartKey`. One it could never have
-    /// answered (another attribute, a key longer than a key can be) is refused by DynamoDB as
-    /// a `ValidationException`: a 500 for the client's mistake. So a cursor holds only the key
-    /// attributes of the tables and indexes listed, each within DynamoDB's key sizes; one
-    /// whose attributes do not fit the listing is refused by the caller (see
-    /// [`super::StoreError::is_start_key_refusal`]).
-    pub fn decode(text: &str) -> Option<Cursor> {
+    /// answered (another attribute or partition, a key longer than a key can be) is refused
+    /// by DynamoDB as a `ValidationException`: a 500 for the client's mistake, and another
+    /// user's partition would be a read of their listing. So a cursor must be exactly a start
+    /// key of the listing it is sent to (see [`Listing`]).
+    pub fn decode(text: &str, listing: &Listing) -> Option<Cursor> {
+        if text.len() > MAX_CURSOR_CHARS {
+            return None;
+        }
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(text)
             .ok()?;
         let cursor: BTreeMap<String, CursorValue> = serde_json::from_slice(&bytes).ok()?;
-        let fits = cursor.len() <= 4
-            && cursor.iter().all(|(name, value)| {
-                CURSOR_ATTRIBUTES.contains(&name.as_str())
-                    && match value {
-                        CursorValue::S(s) => (1..=MAX_SORT_KEY_BYTES).contains(&s.len()),
-                        CursorValue::N(n) => n.len() <= 40 && n.parse::<f64>().is_ok(),
-                    }
-            });
-        fits.then_some(Cursor(cursor))
+        listing.admits(&cursor).then_some(Cursor(cursor))
     }
 
     pub(super) fn from_item(item: HashMap<String, AttributeValue>) -> Option<Cursor> {
@@ -86,26 +120,81 @@ impl Cursor {
 mod tests {
     use super::*;
 
+    fn forged(json: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
     #[test]
-    fn a_cursor_round_trips_and_a_forged_one_is_refused() {
+    fn a_cursor_round_trips_in_its_own_listing_only() {
+        // Prepare: a page end of alice's images
         let cursor = Cursor(BTreeMap::from([
             ("pk".to_owned(), CursorValue::S("IMAGE#a".into())),
+            ("sk".to_owned(), CursorValue::S("IMAGE".into())),
+            ("owner_id".to_owned(), CursorValue::S("alice".into())),
             ("created_at".to_owned(), CursorValue::N("17".into())),
         ]));
-        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        assert_eq!(Cursor::decode("not a cursor"), None);
-        let forged = |json: &str| {
-            Cursor::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
-        };
-        assert_eq!(forged(r#"{"pk":{"S":"USER#a"},"extra":{"S":"x"}}"#), None);
+
+        // Act
+        let text = cursor.encode();
+
+        // Assess: back in alice's listing; not in bob's, the feed's or an inbox
         assert_eq!(
-            forged(&format!(r#"{{"pk":{{"S":"{}"}}}}"#, "x".repeat(2000))),
-            None
+            Cursor::decode(&text, &Listing::images_of("alice")),
+            Some(cursor)
         );
-        assert_eq!(forged(r#"{"created_at":{"N":"soon"}}"#), None);
-        assert!(forged(r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"}}"#).is_some());
+        assert_eq!(Cursor::decode(&text, &Listing::images_of("bob")), None);
+        assert_eq!(Cursor::decode(&text, &Listing::feed()), None);
+        assert_eq!(Cursor::decode(&text, &Listing::inbox_of("alice")), None);
+    }
+
+    #[test]
+    fn a_forged_cursor_is_refused_before_it_reaches_dynamodb() {
+        let feed = Listing::feed();
+        let inbox = Listing::inbox_of("alice");
+        assert!(
+            Cursor::decode(
+                &forged(r#"{"pk":{"S":"USER#alice"},"sk":{"S":"N#1#x"},"updated_at":{"N":"5"}}"#),
+                &inbox
+            )
+            .is_some()
+        );
+        let refused = [
+            "not a cursor".to_owned(),
+            forged("[1]"),
+            // a missing key attribute, an extra one
+            forged(r#"{"pk":{"S":"IMAGE#a"},"feed":{"S":"published"},"published_at":{"N":"1"}}"#),
+            forged(
+                r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"},"feed":{"S":"published"},"published_at":{"N":"1"},"x":{"S":"y"}}"#,
+            ),
+            // another partition, a sort key that is no number, a key too long
+            forged(
+                r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"},"feed":{"S":"other"},"published_at":{"N":"1"}}"#,
+            ),
+            forged(
+                r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"},"feed":{"S":"published"},"published_at":{"N":"soon"}}"#,
+            ),
+            forged(
+                r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"},"feed":{"S":"published"},"published_at":{"N":"1.5"}}"#,
+            ),
+            forged(&format!(
+                r#"{{"pk":{{"S":"{}"}},"sk":{{"S":"IMAGE"}},"feed":{{"S":"published"}},"published_at":{{"N":"1"}}}}"#,
+                "x".repeat(1100)
+            )),
+            // a number where a string belongs
+            forged(
+                r#"{"pk":{"N":"1"},"sk":{"S":"IMAGE"},"feed":{"S":"published"},"published_at":{"N":"1"}}"#,
+            ),
+            "A".repeat(MAX_CURSOR_CHARS + 1),
+        ];
+        for text in refused {
+            assert_eq!(Cursor::decode(&text, &feed), None, "{text}");
+        }
+        // bob's inbox cursor in alice's inbox
         assert_eq!(
-            Cursor::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"[1]")),
+            Cursor::decode(
+                &forged(r#"{"pk":{"S":"USER#bob"},"sk":{"S":"N#1#x"},"updated_at":{"N":"5"}}"#),
+                &inbox
+            ),
             None
         );
     }

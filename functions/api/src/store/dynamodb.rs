@@ -3,16 +3,18 @@
 //! One request per method unless its comment says otherwise.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::table::{
-    TableError, batch_get_tables, image_of_pk, image_pk, is_condition_failure, n, s,
+    Applied, TableError, batch_get_tables, image_of_pk, image_pk, is_condition_failure, n, s,
+    transact,
 };
 use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{
     Cursor, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, NewImage, Notification,
-    Status, StoreError,
+    RequestCounter, Status, StoreError, Taken, UploadQuota,
 };
 
 /// The AWS adapter: the images table, like-counter's and notifier's tables, S3 presigning.
@@ -20,6 +22,8 @@ pub struct AwsStore {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub images_table: String,
+    /// The per-user request counters (in the images table, with a client of their own).
+    pub requests: RequestCounter,
     pub likes: like_counter::table::LikeCounts,
     pub notifications: notifier::table::InboxReader,
     pub uploads_bucket: String,
@@ -175,23 +179,37 @@ impl AwsStore {
 }
 
 impl Images for AwsStore {
-    async fn take_upload_slot(
+    /// One TransactWriteItems of the hour's and the day's quota items (two write units per
+    /// item and KB: the hour's item holds up to 100 ids, about 4 KB); one consistent GetItem
+    /// more when a condition stops it.
+    async fn take_upload_quota(
         &self,
         user_id: &str,
-        hour_start_ms: i64,
-        limit: u64,
+        quota: &UploadQuota,
         image_id: &str,
-    ) -> Result<bool, StoreError> {
+        bytes: u64,
+        deadline: &Deadline,
+    ) -> Result<Taken, StoreError> {
         let table = &self.images_table;
-        let key = HashMap::from([
-            ("pk".to_owned(), s(format!("QUOTA#{user_id}"))),
-            ("sk".to_owned(), s(format!("HOUR#{hour_start_ms}"))),
-        ]);
-        let result = (self.dynamodb.update_item())
+        let Some(room) = quota.bytes_per_day.checked_sub(bytes) else {
+            return Ok(Taken::DaySpent);
+        };
+        let key = |sk: String| {
+            HashMap::from([
+                ("pk".to_owned(), s(format!("QUOTA#{user_id}"))),
+                ("sk".to_owned(), s(sk)),
+            ])
+        };
+        let hour_key = key(format!("HOUR#{}", quota.hour_start_ms));
+        let built = |what: &str, e: aws_sdk_dynamodb::error::BuildError| {
+            TableError::rejected(table, format!("the {what} quota's update: {e}"))
+        };
+        let hour = Update::builder()
             .table_name(table)
-            .set_key(Some(key.clone()))
-            // The slot remembers the image it was taken for: a copy of this request the SDK
-            // sends after a lost answer is then told apart from a spent hour (below).
+            .set_key(Some(hour_key.clone()))
+            // The slot remembers the image it was taken for: a copy of this request sent
+            // after a lost answer (with a new transaction token) is then told apart from a
+            // spent hour (below), and counts nothing twice, in the hour or the day.
             .update_expression("ADD issued :one, images :image SET expires_at = :expires")
             .condition_expression(
                 "(attribute_not_exists(issued) OR issued < :limit) AND NOT contains(images, :id)",
@@ -199,31 +217,52 @@ impl Images for AwsStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":image", AttributeValue::Ss(vec![image_id.to_owned()]))
             .expression_attribute_values(":id", s(image_id))
-            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":limit", n(quota.uploads_per_hour))
             // Kept a day past its hour, then TTL removes it.
-            .expression_attribute_values(":expires", n(hour_start_ms / 1000 + 86_400))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // The hour is spent, or this very request's slot was taken by an earlier copy of
-            // it whose answer was lost: only the slot's images tell which.
-            Err(e) if is_condition_failure(&e) => {
-                let stored = (self.dynamodb.get_item())
-                    .table_name(table)
-                    .set_key(Some(key))
-                    .projection_expression("images")
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| TableError::from_sdk(table, e))?;
-                let taken = (stored.item.as_ref())
-                    .and_then(|item| item.get("images")?.as_ss().ok())
-                    .is_some_and(|images| images.iter().any(|i| i == image_id));
-                Ok(taken)
-            }
-            Err(e) => Err(TableError::from_sdk(table, e).into()),
+            .expression_attribute_values(":expires", n(quota.hour_start_ms / 1000 + 86_400))
+            .build()
+            .map_err(|e| built("hour", e))?;
+        let day = Update::builder()
+            .table_name(table)
+            .set_key(Some(key(format!("DAY#{}", quota.day_start_ms))))
+            .update_expression("ADD issued_bytes :bytes SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(issued_bytes) OR issued_bytes <= :room")
+            .expression_attribute_values(":bytes", n(bytes))
+            .expression_attribute_values(":room", n(room))
+            .expression_attribute_values(":expires", n(quota.day_start_ms / 1000 + 2 * 86_400))
+            .build()
+            .map_err(|e| built("day", e))?;
+        let actions = [
+            TransactWriteItem::builder().update(hour).build(),
+            TransactWriteItem::builder().update(day).build(),
+        ];
+        if transact(&self.dynamodb, table, &actions, deadline, || {}).await? == Applied::Committed {
+            return Ok(Taken::Yes);
         }
+        // A condition failed: the hour is spent, the day's bytes are, or this very request's
+        // quota was taken by an earlier copy of it whose answer was lost. The hour's item
+        // tells which.
+        let stored = (self.dynamodb.get_item())
+            .table_name(table)
+            .set_key(Some(hour_key))
+            .projection_expression("issued, images")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(table, e))?;
+        let item = stored.item.unwrap_or_default();
+        let issued: u64 = (item.get("issued").and_then(|v| v.as_n().ok()))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let ours = (item.get("images").and_then(|v| v.as_ss().ok()))
+            .is_some_and(|images| images.iter().any(|i| i == image_id));
+        Ok(if ours {
+            Taken::Yes
+        } else if issued >= quota.uploads_per_hour {
+            Taken::HourSpent
+        } else {
+            Taken::DaySpent
+        })
     }
 
     async fn create_image(&self, image: &NewImage) -> Result<(), StoreError> {
@@ -434,11 +473,11 @@ impl Inbox for AwsStore {
     async fn mark_read(
         &self,
         user_id: &str,
-        key: &str,
+        keys: &[String],
         deadline: &Deadline,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<usize, StoreError> {
         self.notifications
-            .mark_read(user_id, key, deadline)
+            .mark_read(user_id, keys, deadline)
             .await
             .map_err(StoreError::from)
     }

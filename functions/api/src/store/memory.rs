@@ -1,5 +1,6 @@
 //! The API's store in memory, for the handlers' tests. It keeps the conditions the handlers
-//! rely on: an upload slot is taken only under the hour's limit, a like is written only over
+//! rely on: an upload is counted only under the hour's and the day's limits, a request only
+//! under the minute's, a like is written only over
 //! the state it was decided on, a notification is marked read once, listings are newest first
 //! and at most `limit` long.
 //!
@@ -11,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::{
-    Cursor, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, Links, NewImage,
-    Notification, Presigned, Status, StoreError,
+    Cursor, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, Limits, Links, NewImage,
+    Notification, Presigned, Status, StoreError, Taken, UploadQuota,
 };
 
 #[derive(Default)]
@@ -22,6 +23,10 @@ pub struct MemoryStore {
     pub likes: Mutex<BTreeMap<(String, String), (LikeState, String)>>,
     /// (user, hour start) → the images uploads were issued for.
     pub slots: Mutex<BTreeMap<(String, i64), BTreeSet<String>>>,
+    /// (user, day start) → the bytes uploads were issued for.
+    pub day_bytes: Mutex<BTreeMap<(String, i64), u64>>,
+    /// (user, minute start) → requests counted.
+    pub requests: Mutex<BTreeMap<(String, i64), u64>>,
     /// user → their inbox, newest first.
     pub inboxes: Mutex<BTreeMap<String, Vec<Notification>>>,
     /// A competing request's change, committed right before the next like write.
@@ -37,19 +42,35 @@ fn page<T>(mut items: Vec<T>, limit: i32) -> (Vec<T>, Option<Cursor>) {
 }
 
 impl Images for MemoryStore {
-    async fn take_upload_slot(
+    /// As the table's transaction: both quotas or neither, and a repeat for the same image
+    /// takes nothing.
+    async fn take_upload_quota(
         &self,
         user: &str,
-        hour: i64,
-        limit: u64,
+        quota: &UploadQuota,
         image_id: &str,
-    ) -> Result<bool, StoreError> {
+        bytes: u64,
+        _: &Deadline,
+    ) -> Result<Taken, StoreError> {
         let mut slots = self.slots.lock().unwrap();
-        let taken = slots.entry((user.to_owned(), hour)).or_default();
-        if taken.contains(image_id) {
-            return Ok(true);
-        }
-        Ok((taken.len() as u64) < limit && taken.insert(image_id.to_owned()))
+        let mut days = self.day_bytes.lock().unwrap();
+        let taken = slots
+            .entry((user.to_owned(), quota.hour_start_ms))
+            .or_default();
+        let day = days
+            .entry((user.to_owned(), quota.day_start_ms))
+            .or_default();
+        Ok(if taken.contains(image_id) {
+            Taken::Yes
+        } else if taken.len() as u64 >= quota.uploads_per_hour {
+            Taken::HourSpent
+        } else if *day + bytes > quota.bytes_per_day {
+            Taken::DaySpent
+        } else {
+            taken.insert(image_id.to_owned());
+            *day += bytes;
+            Taken::Yes
+        })
     }
 
     async fn create_image(&self, image: &NewImage) -> Result<(), StoreError> {
@@ -161,13 +182,29 @@ impl Inbox for MemoryStore {
         Ok(page(inboxes.get(user).cloned().unwrap_or_default(), limit))
     }
 
-    /// Like notifier's conditional update: true only when an unread notification of the
-    /// user's own inbox became read.
-    async fn mark_read(&self, user: &str, key: &str, _: &Deadline) -> Result<bool, StoreError> {
+    /// Like notifier's reader: counts the unread notifications of the user's own inbox that
+    /// `keys` name and became read.
+    async fn mark_read(
+        &self,
+        user: &str,
+        keys: &[String],
+        _: &Deadline,
+    ) -> Result<usize, StoreError> {
         let mut inboxes = self.inboxes.lock().unwrap();
-        let unread =
-            (inboxes.get_mut(user).into_iter().flatten()).find(|n| n.key == key && n.unread);
-        Ok(unread.map(|n| n.unread = false).is_some())
+        let unread = (inboxes.get_mut(user).into_iter().flatten())
+            .filter(|n| keys.contains(&n.key) && n.unread);
+        Ok(unread.map(|n| n.unread = false).count())
+    }
+}
+
+impl Limits for MemoryStore {
+    async fn take_request(&self, user: &str, minute: i64, limit: u64) -> Result<bool, StoreError> {
+        let mut requests = self.requests.lock().unwrap();
+        let counted = requests.entry((user.to_owned(), minute)).or_default();
+        Ok(*counted < limit && {
+            *counted += 1;
+            true
+        })
     }
 }
 
@@ -181,11 +218,12 @@ impl Links for MemoryStore {
         Ok(Presigned {
             method: "PUT".into(),
             url: format!(
-                "https://uploads.example/{key}?X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"
+                "https://uploads.example/{key}?X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bif-none-match"
             ),
             headers: BTreeMap::from([
                 ("content-type".into(), content_type.into()),
                 ("content-length".into(), length.to_string()),
+                ("if-none-match".into(), "*".into()),
             ]),
         })
     }

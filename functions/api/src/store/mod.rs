@@ -9,7 +9,13 @@
 //!   `published_at`, the keys of the `by-publication` index; `expires_at` while pending);
 //! - `IMAGE#{id}` / `LIKE#{user}`: who likes what, the source of truth (`liked`, `revision`,
 //!   `occurred_at`), with the change's `event` and `event_id` for the relay;
-//! - `QUOTA#{user}` / `HOUR#{start}`: uploads issued to the user in that hour.
+//! - `QUOTA#{user}` / `HOUR#{start}`: uploads issued to the user in that hour (`issued`, and
+//!   the `images` they were issued for); `QUOTA#{user}` / `DAY#{start}`: the bytes they may
+//!   put that day (`issued_bytes`);
+//! - `RATE#{user}` / `MINUTE#{start}`: the user's requests in that minute (`requests`).
+//!
+//! The quota and rate items carry no `event`: the relay's filter never sees them, and TTL
+//! (`expires_at`) removes them.
 //!
 //! An item's `event` is the envelope its latest change emits, exactly as it goes on the
 //! stream: written by the same conditional write as the change, published by the relay from
@@ -17,11 +23,13 @@
 
 mod cursor;
 mod dynamodb;
+mod limits;
 pub mod memory;
 mod s3;
 
-pub use cursor::{Cursor, CursorValue};
+pub use cursor::{Cursor, CursorValue, Listing};
 pub use dynamodb::{AwsStore, FEED, create_pending};
+pub use limits::RequestCounter;
 
 use snapglow::batch::Deadline;
 use snapglow::contracts::RenditionV1;
@@ -42,14 +50,6 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-}
-
-impl StoreError {
-    /// Whether DynamoDB refused the request as invalid: with a client's cursor as the start
-    /// key, the cursor (ours are DynamoDB's own keys, which it always takes back).
-    pub fn is_start_key_refusal(&self) -> bool {
-        matches!(self, StoreError::Table(TableError::Rejected { .. }))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,18 +141,38 @@ pub struct Presigned {
 /// One notification as the API shows it.
 pub use notifier::inbox::Notification;
 
-/// The images table's images, and the upload quota it keeps beside them.
+/// The quotas an upload is counted in: uploads per hour, bytes per day (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadQuota {
+    pub hour_start_ms: i64,
+    pub uploads_per_hour: u64,
+    pub day_start_ms: i64,
+    pub bytes_per_day: u64,
+}
+
+/// What taking an upload's share of the quotas came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Yes,
+    /// The hour's uploads are spent.
+    HourSpent,
+    /// The day's bytes would be exceeded by this upload.
+    DaySpent,
+}
+
+/// The images table's images, and the upload quotas it keeps beside them.
 pub trait Images {
-    /// Takes one of the user's upload slots for the hour starting at `hour_start_ms`, for
-    /// `image_id`; false when the hour's `limit` is spent. Taking it again for the same image
-    /// (a request sent twice) takes nothing more and answers true.
-    fn take_upload_slot(
+    /// Counts an upload of `bytes` for `image_id` in the user's hour and day, both or neither;
+    /// what stopped it otherwise. Taking it again for the same image (a request sent twice)
+    /// takes nothing more and answers [`Taken::Yes`]. Busy writes are retried until `deadline`.
+    fn take_upload_quota(
         &self,
         user_id: &str,
-        hour_start_ms: i64,
-        limit: u64,
+        quota: &UploadQuota,
         image_id: &str,
-    ) -> impl Future<Output = Result<bool, StoreError>>;
+        bytes: u64,
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<Taken, StoreError>>;
     fn create_image(&self, image: &NewImage) -> impl Future<Output = Result<(), StoreError>>;
     fn image(
         &self,
@@ -199,14 +219,15 @@ pub trait Inbox {
         limit: i32,
         after: Option<Cursor>,
     ) -> impl Future<Output = Result<(Vec<Notification>, Option<Cursor>), StoreError>>;
-    /// Marks one notification read; false when there is none. A busy write (a transaction of
-    /// the notifier holding the item, throttling) is retried until `deadline`.
+    /// Marks the notifications `keys` names read (at most 100 keys); answers how many were
+    /// unread. A key no notification has writes nothing. A busy write (a transaction of the
+    /// notifier holding the item, throttling) is retried until `deadline`.
     fn mark_read(
         &self,
         user_id: &str,
-        key: &str,
+        keys: &[String],
         deadline: &Deadline,
-    ) -> impl Future<Output = Result<bool, StoreError>>;
+    ) -> impl Future<Output = Result<usize, StoreError>>;
 }
 
 /// Presigned S3 requests (signed locally: no request is sent).
@@ -220,7 +241,19 @@ pub trait Links {
     fn rendition_url(&self, key: &str) -> impl Future<Output = Result<String, StoreError>>;
 }
 
-/// Everything the handlers use.
-pub trait Store: Images + Likes + Inbox + Links {}
+/// Each user's requests per minute, counted before any route does its work.
+pub trait Limits {
+    /// Counts one request of `user_id` in the minute starting at `minute_start_ms`; false when
+    /// the minute's `limit` was spent already.
+    fn take_request(
+        &self,
+        user_id: &str,
+        minute_start_ms: i64,
+        limit: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>>;
+}
 
-impl<T: Images + Likes + Inbox + Links> Store for T {}
+/// Everything the handlers use.
+pub trait Store: Images + Likes + Inbox + Links + Limits {}
+
+impl<T: Images + Likes + Inbox + Links + Limits> Store for T {}

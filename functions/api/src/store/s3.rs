@@ -19,6 +19,9 @@ impl Links for AwsStore {
             })?;
         // Content-Type and Content-Length are set before signing, so they are signed headers:
         // S3 refuses the PUT unless the client sends exactly the declared type and length.
+        // `If-None-Match: *` is signed too: the URL puts the original once (S3 answers 412 to
+        // a second PUT), so it cannot replace a published photo's original or start a second
+        // resize in its five minutes.
         let presigned = self
             .s3
             .put_object()
@@ -26,6 +29,7 @@ impl Links for AwsStore {
             .key(key)
             .content_type(content_type)
             .content_length(content_length as i64)
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(|e| StoreError::Presign {

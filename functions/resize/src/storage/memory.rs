@@ -26,6 +26,8 @@ pub struct Object {
     pub content_type: Option<String>,
     /// `x-amz-meta-correlation-id`.
     pub correlation_id: Option<String>,
+    /// The object's tags, as PutObjectTagging leaves them.
+    pub tags: BTreeMap<String, String>,
     /// Unquoted, as notifications carry it.
     pub etag: String,
 }
@@ -41,6 +43,7 @@ impl MemoryObjects {
             bytes,
             content_type: None,
             correlation_id: correlation_id.map(str::to_owned),
+            tags: BTreeMap::new(),
             etag: format!("etag-{key}"),
         };
         self.lock().objects.insert(address(bucket, key), object);
@@ -123,6 +126,14 @@ impl ObjectStore for MemoryObjects {
         }))
     }
 
+    async fn tag_rejected(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        let (name, value) = super::REJECTED_TAG;
+        if let Some(object) = self.lock().objects.get_mut(&address(bucket, key)) {
+            object.tags = BTreeMap::from([(name.to_owned(), value.to_owned())]);
+        }
+        Ok(())
+    }
+
     async fn put(
         &self,
         bucket: &str,
@@ -134,6 +145,7 @@ impl ObjectStore for MemoryObjects {
             bytes,
             content_type: Some(content_type.to_owned()),
             correlation_id: None,
+            tags: BTreeMap::new(),
             etag: format!("etag-{key}"),
         };
         self.lock().objects.insert(address(bucket, key), object);

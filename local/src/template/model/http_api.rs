@@ -27,6 +27,10 @@ pub struct JwtAuthorizer {
     #[serde(default = "super::authorization_header")]
     pub identity_source: String,
     pub jwt_configuration: JwtConfiguration,
+    /// Scopes every route of this authorizer requires: the token's `scope` (or `scp`) claim
+    /// must hold at least one, or API Gateway answers 403.
+    #[serde(default)]
+    pub authorization_scopes: Vec<String>,
 }
 
 /// SAM spells these two in lower case.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use tokio::sync::Mutex;
 
 use crate::lambda::http::call;
-use crate::template::model::JwtConfiguration;
+use crate::template::model::JwtAuthorizer;
 
 /// The issuers' keys, fetched once each.
 pub(super) struct Authorizer {
@@ -40,6 +40,13 @@ pub(super) enum Refusal {
         found: Vec<String>,
         wanted: Vec<String>,
     },
+    /// A valid token without any of the route's scopes (an ID token carries none): API
+    /// Gateway answers 403.
+    #[error("the token's scopes {found:?} hold none of {wanted:?}")]
+    Scope {
+        found: Vec<String>,
+        wanted: Vec<String>,
+    },
     #[error("only Cognito issuers can be checked locally, not {0}")]
     ForeignIssuer(String),
     #[error("fetching the issuer's keys from {url}")]
@@ -61,9 +68,10 @@ impl Authorizer {
     /// The JWT authorizer's checks; returns the token's claims.
     pub(super) async fn verify(
         &self,
-        jwt: &JwtConfiguration,
+        authorizer: &JwtAuthorizer,
         token: &str,
     ) -> Result<Map<String, Value>, Refusal> {
+        let jwt = &authorizer.jwt_configuration;
         use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
         let header = decode_header(token).map_err(Refusal::NotJwt)?;
         let kid = header.kid.ok_or(Refusal::NoKeyId)?;
@@ -101,6 +109,22 @@ impl Authorizer {
                 found: audiences.iter().map(|a| (*a).to_owned()).collect(),
                 wanted: jwt.audience.clone(),
             });
+        }
+        let wanted = &authorizer.authorization_scopes;
+        if !wanted.is_empty() {
+            let found: Vec<&str> = (claims.get("scope").or_else(|| claims.get("scp")))
+                .map(|scopes| match scopes {
+                    Value::String(text) => text.split_whitespace().collect(),
+                    Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                })
+                .unwrap_or_default();
+            if !found.iter().any(|scope| wanted.iter().any(|w| w == scope)) {
+                return Err(Refusal::Scope {
+                    found: found.iter().map(|s| (*s).to_owned()).collect(),
+                    wanted: wanted.clone(),
+                });
+            }
         }
         Ok(claims)
     }

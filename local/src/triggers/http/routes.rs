@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::template::model::JwtConfiguration;
+use crate::template::model::JwtAuthorizer;
 
 /// One route: `PUT /images/{id}/like` → the function that serves it.
 pub(super) struct RouteEntry {
@@ -11,7 +11,7 @@ pub(super) struct RouteEntry {
     pub path: String,
     pub function: usize,
     /// The JWT authorizer's settings, `None` for `Authorizer: NONE`.
-    pub jwt: Option<JwtConfiguration>,
+    pub jwt: Option<JwtAuthorizer>,
 }
 
 /// The route matching `method` and `path`, with its path parameters.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
-use super::authorizer::Authorizer;
+use super::authorizer::{Authorizer, Refusal};
 use super::cors::{decorate, preflight};
 use super::payload::{from_payload_v2, payload_v2};
 use super::routes::{RouteEntry, find};
@@ -130,7 +130,7 @@ impl HttpApiServer {
         } = api;
         let default_jwt = auth.as_ref().and_then(|a| {
             let name = a.default_authorizer.as_ref()?;
-            Some(a.authorizers.get(name)?.jwt_configuration.clone())
+            Some(a.authorizers.get(name)?.clone())
         });
         let mut routes = Vec::new();
         let mut started: Vec<Mutex<Box<dyn Invoke>>> = Vec::new();
@@ -241,7 +241,12 @@ async fn answer(
                         Err(refusal) => {
                             let reason = crate::logging::chain(&refusal);
                             tracing::info!(%reason, route = %route.path, "JWT refused");
-                            return message(StatusCode::UNAUTHORIZED, "Unauthorized");
+                            return match refusal {
+                                Refusal::Scope { .. } => {
+                                    message(StatusCode::FORBIDDEN, "Forbidden")
+                                }
+                                _ => message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+                            };
                         }
                     }
                 }
