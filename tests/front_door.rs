@@ -677,3 +677,90 @@ async fn a_flood_from_one_user_gets_429_while_another_users_requests_succeed() {
     assert!(matches!(refused.1, Some(1..=60)), "{:?}", refused.1);
     assert_eq!(bobs.0, 200, "{:?}", bobs.2);
 }
+
+#[tokio::test]
+async fn a_foreign_page_reaches_no_local_server_and_cannot_wipe_the_emulator() {
+    // Prepare: the stack for a site on a free port (its origin is the one CORS allows), with
+    // its HTTP API, presigned gate, site and the site's Cognito endpoint
+    let root = snapglow_local::stack::project::project_root();
+    let site_port = snapglow_local::stack::emulator::free_port().unwrap();
+    let ports = snapglow_local::stack::LocalPorts::new(0, site_port);
+    let test = TestStack::start_from(&ports.template(&root).unwrap()).await;
+    let logs = test.state_dir("front-door-foreign");
+    let gate = PresignedGate::for_stack(&test.stack).await.unwrap();
+    let api = HttpApiServer::start(&test.stack, &test.binaries(), &logs, 0, &gate.url)
+        .await
+        .unwrap();
+    let site = snapglow_local::site::SiteServer::start(
+        &test.stack,
+        &test.clients,
+        &root.join("web"),
+        &api.url,
+        site_port,
+    )
+    .await
+    .unwrap();
+    let config = call("GET", &format!("{}config.json", site.url), &[], Vec::new()).await;
+    let config: Value = serde_json::from_slice(&config.unwrap().2).unwrap();
+    let servers = [
+        ("the emulator", test.stack.endpoint_url.clone()),
+        ("the HTTP API", api.url.clone()),
+        ("the presigned gate", gate.url.clone()),
+        ("the site", site.url.trim_end_matches('/').to_owned()),
+        (
+            "the Cognito endpoint",
+            config["cognito"]["endpoint"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches('/')
+                .to_owned(),
+        ),
+    ];
+    let own = ports.site_origin();
+    // A request as a page sends it: from `origin`, to `url`, for `host` (a name of the page's
+    // own, rebound to 127.0.0.1, or the server's)
+    let from_page = |url: String, origin: &'static str, host: Option<&'static str>| async move {
+        let mut headers = vec![("origin", origin), ("content-type", "text/plain")];
+        headers.extend(host.map(|host| ("host", host)));
+        let reset = format!("{url}/moto-api/reset");
+        call("POST", &reset, &headers, Vec::new()).await.unwrap().0
+    };
+
+    // Act: a foreign page posts to each server (the emulator's reset among them), and a page
+    // of a DNS name rebound to 127.0.0.1 does the same under its own Host
+    let mut foreign = Vec::new();
+    let mut rebound = Vec::new();
+    for (name, url) in &servers {
+        foreign.push((
+            *name,
+            from_page(url.clone(), "http://evil.example", None).await,
+        ));
+        let host = Some("evil.example");
+        rebound.push((
+            *name,
+            from_page(url.clone(), "http://evil.example", host).await,
+        ));
+    }
+    let site_page = call(
+        "GET",
+        &format!("{}config.json", site.url),
+        &[("origin", own.as_str())],
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    let tables = test.clients.dynamodb.list_tables().send().await.unwrap();
+
+    // Assess: every server refused both; the stack is whole; the site's own pages still reach it
+    for (name, status) in foreign.iter().chain(&rebound) {
+        assert_eq!(*status, 403, "{name}");
+    }
+    assert!(
+        tables
+            .table_names()
+            .iter()
+            .any(|t| t == test.name("ImagesTable")),
+        "{tables:?}"
+    );
+    assert_eq!(site_page.0, 200);
+}

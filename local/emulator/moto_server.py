@@ -29,6 +29,14 @@ limits are checked before moto runs a request, and refused with DynamoDB's Valid
   the index it reads (moto starts from any map it is given, so a forged pagination cursor
   passed).
 
+A fifth change, to reach: moto answers any origin (CORS `*`) and its `/moto-api/` (reset,
+`data.json`) takes no credentials, so a web page the developer visits could read or wipe the
+stack, directly or through a DNS name of its own rebound to 127.0.0.1. Here a request whose
+Host is not a loopback name, or which carries an Origin (a browser's), is refused with 403
+before moto sees it: programs (the SDKs, the functions) send no Origin, and browsers reach the
+stack only through its fronts, which check their own origins and drop the browser's headers
+(local/src/guard.rs).
+
 A fourth change, to speed only: moto's Kinesis shard copies the list of all its sequence
 numbers to append one record, and walks every record from the start to serve a GetRecords. A
 shard of 100,000 records made each put and each read cost milliseconds of the one emulator
@@ -54,6 +62,7 @@ from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.kinesis.models import Shard
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 
 
@@ -283,6 +292,33 @@ def _get_records(self, last_sequence_id, limit):
 
 Shard.get_max_sequence_number = _max_sequence_number
 Shard.get_records = _get_records
+
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _loopback(host):
+    """Whether a Host header names this machine (a loopback name, with or without a port)."""
+    name, _, port = host.rpartition(":")
+    if not name or not port.isdigit():
+        name = host
+    return name.lower() in _LOOPBACK
+
+
+def _only_this_machines_programs(self, environ, start_response):
+    host = environ.get("HTTP_HOST", "")
+    if not _loopback(host):
+        why = f"Host {host!r} is not this machine: the emulator answers only 127.0.0.1 or localhost"
+    elif "HTTP_ORIGIN" in environ:
+        why = "the emulator takes no browser: pages reach the local stack through its fronts"
+    else:
+        return _dispatch(self, environ, start_response)
+    body = why.encode()
+    start_response("403 Forbidden", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+DomainDispatcherApplication.__call__ = _only_this_machines_programs
 
 if __name__ == "__main__":
     main(sys.argv[1:])

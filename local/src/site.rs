@@ -12,6 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+use crate::guard::Guard;
 use crate::lambda::http::respond;
 use crate::stack::StackInfo;
 use crate::stack::clients::{LocalClients, REGION};
@@ -75,7 +76,15 @@ impl SiteServer {
                 .map_err(SiteError::Users)?;
             demo_users.push(json!({ "username": username, "password": password }));
         }
-        let cognito = CognitoEndpoint::start(&stack.endpoint_url)
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|source| SiteError::Bind { port, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| SiteError::Bind { port, source })?
+            .port();
+        let origin = format!("http://127.0.0.1:{bound}");
+        let cognito = CognitoEndpoint::start(&stack.endpoint_url, &origin)
             .await
             .map_err(|source| SiteError::Bind { port: 0, source })?;
         let config = json!({
@@ -88,18 +97,13 @@ impl SiteServer {
             },
             "demoUsers": demo_users,
         });
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|source| SiteError::Bind { port, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| SiteError::Bind { port, source })?
-            .port();
         let site = Arc::new(Site {
             root: web_dir.to_owned(),
             config: serde_json::to_vec_pretty(&config).expect("config serializes"),
         });
-        let server = crate::lambda::http::serve(listener, site, answer);
+        // Pages of other origins may not read the site (its config names the demo users).
+        let server =
+            crate::lambda::http::serve(listener, Guard::Origins(vec![origin]), site, answer);
         Ok(SiteServer {
             url: format!("http://127.0.0.1:{bound}/"),
             server,

@@ -185,6 +185,10 @@ async fn answer(
     request: Request<Incoming>,
     reset: Arc<tokio::sync::Notify>,
 ) -> Result<Response<Body>, Infallible> {
+    // Only this machine's programs (the functions and tests it stands in front of).
+    if let Some(refusal) = crate::guard::Guard::Programs.refusal(request.headers()) {
+        return Ok(whole(refusal));
+    }
     let (parts, body) = match read_whole(request).await {
         Ok(read) => read,
         Err(answer) => return Ok(whole(answer)),

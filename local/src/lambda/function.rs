@@ -3,6 +3,7 @@
 //! kills the process. After a timeout or a crash Lambda resets the environment, so the next
 //! invocation starts a new process and runs Init again.
 
+use crate::guard::Guard;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -124,7 +125,8 @@ impl LocalFunction {
             last_trace_id: Mutex::new(None),
         });
         let server_state = shared.clone();
-        let server = super::http::serve(listener, server_state, route);
+        // Only the function's own process calls its Runtime API.
+        let server = super::http::serve(listener, Guard::Programs, server_state, route);
         Ok(LocalFunction {
             spec,
             port,

@@ -11,8 +11,16 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::guard::Guard;
+
 /// Serves `route` on `listener`, one task per connection, until the returned task is aborted.
-pub fn serve<S, F, Fut>(listener: TcpListener, state: Arc<S>, route: F) -> JoinHandle<()>
+/// A request `guard` refuses is answered 403 without reaching `route`.
+pub fn serve<S, F, Fut>(
+    listener: TcpListener,
+    guard: Guard,
+    state: Arc<S>,
+    route: F,
+) -> JoinHandle<()>
 where
     S: Send + Sync + 'static,
     F: Fn(Arc<S>, Request<Incoming>) -> Fut + Copy + Send + Sync + 'static,
@@ -23,10 +31,18 @@ where
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let state = state.clone();
+            let (state, guard) = (state.clone(), guard.clone());
             tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |request| route(state.clone(), request));
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let refused = guard.refusal(request.headers());
+                    let state = state.clone();
+                    async move {
+                        match refused {
+                            Some(refusal) => Ok(refusal),
+                            None => route(state, request).await,
+                        }
+                    }
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -106,11 +122,18 @@ pub async fn call(
         .split_once('/')
         .map(|(a, p)| (a, format!("/{p}")))
         .unwrap_or((rest, "/".into()));
+    // A `host` among `headers` replaces the URL's (a request as a rebound DNS name sends it).
+    let host = (headers.iter())
+        .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+        .map_or(address, |(_, value)| *value);
     let mut builder = Request::builder()
         .method(method)
         .uri(&path)
-        .header("host", address);
-    for (name, value) in headers {
+        .header("host", host);
+    for (name, value) in headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))
+    {
         builder = builder.header(*name, *value);
     }
     let request = builder

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 
 use super::iam::{AccessKey, SigningError, sign_headers, sigv4};
+use crate::guard::Guard;
 use crate::lambda::http::{read_whole, respond, send};
 use crate::template::model::CorsRule;
 
@@ -83,7 +84,11 @@ impl PresignedGate {
                 .collect(),
             cors,
         });
-        let server = crate::lambda::http::serve(listener, gate, pass);
+        // Browsers come only from the origins the buckets' CORS rules name (the local site).
+        let origins = (gate.cors.values().flatten())
+            .flat_map(|rule| rule.allowed_origins.iter().cloned())
+            .collect();
+        let server = crate::lambda::http::serve(listener, Guard::Origins(origins), gate, pass);
         Ok(PresignedGate {
             url: format!("http://127.0.0.1:{port}"),
             server,
@@ -270,6 +275,7 @@ async fn forward(
             }
         }
     }
+    crate::guard::strip_browser_headers(&mut parts.headers);
     let forwarded = send(&gate.upstream, Request::from_parts(parts, Full::new(body))).await;
     forwarded.unwrap_or_else(|e| {
         respond(

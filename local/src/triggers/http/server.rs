@@ -15,6 +15,7 @@ use super::authorizer::{Authorizer, Refusal};
 use super::cors::{decorate, preflight};
 use super::payload::{from_payload_v2, payload_v2};
 use super::routes::{RouteEntry, find};
+use crate::guard::Guard;
 use crate::lambda::http::respond;
 use crate::lambda::{Invoke, LocalFunction};
 use crate::stack::StackInfo;
@@ -175,7 +176,12 @@ impl HttpApiServer {
             cors: cors_configuration,
             authorizer: Authorizer::new(&stack.endpoint_url),
         });
-        let server = crate::lambda::http::serve(listener, state, handle);
+        // Browsers only from the origins the API's CORS allows (the local site's).
+        let guard = match &state.cors {
+            Some(cors) => Guard::Origins(cors.allow_origins.clone()),
+            None => Guard::Programs,
+        };
+        let server = crate::lambda::http::serve(listener, guard, state, handle);
         Ok(HttpApiServer {
             url: format!("http://127.0.0.1:{bound}"),
             server,
