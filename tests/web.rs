@@ -46,9 +46,16 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
     let api = HttpApiServer::start(&stage.stack, &stage.binaries(), &logs, 0, &gate.url)
         .await
         .unwrap();
-    let site = SiteServer::start(&stage.stack, &stage.clients, &web, &api.url, site_port)
-        .await
-        .unwrap();
+    let site = SiteServer::start(
+        &stage.stack,
+        &stage.clients,
+        &web,
+        &api.url,
+        &gate.url,
+        site_port,
+    )
+    .await
+    .unwrap();
     let mut pipeline = mappings(&stage.stack, &stage.binaries(), &logs, &Default::default())
         .await
         .unwrap();

@@ -40,17 +40,23 @@ export function createAuth(cognito, onSignedOut) {
     timer = setTimeout(() => refresh().catch(() => {}), Math.min(wait, 2 ** 31 - 1));
   }
 
+  /** Cognito's public API: one call, answered as JSON (or a network failure). */
+  function cognitoCall(target, body, init = {}) {
+    return fetch(cognito.endpoint, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-amz-json-1.1',
+        'X-Amz-Target': `AWSCognitoIdentityProviderService.${target}`,
+      },
+      body: JSON.stringify(body),
+      ...init,
+    });
+  }
+
   async function initiate(flow, params, isRefresh) {
     let res;
     try {
-      res = await fetch(cognito.endpoint, {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/x-amz-json-1.1',
-          'X-Amz-Target': 'AWSCognitoIdentityProviderService.InitiateAuth',
-        },
-        body: JSON.stringify({ AuthFlow: flow, ClientId: cognito.clientId, AuthParameters: params }),
-      });
+      res = await cognitoCall('InitiateAuth', { AuthFlow: flow, ClientId: cognito.clientId, AuthParameters: params });
     } catch {
       throw new AuthError('Cannot reach the sign-in service; check your connection and try again.', true);
     }
@@ -96,10 +102,20 @@ export function createAuth(cognito, onSignedOut) {
     return session.accessToken;
   }
 
+  /**
+   * Forgets the tokens and revokes the refresh token, so that a copy of it (another tab, a
+   * stolen session) cannot mint new access tokens for its 30 days. The access token lives out
+   * its hour: API Gateway checks signatures and expiry, not revocation. `keepalive` lets the
+   * revocation finish if the page is closing; a failed one is not retried (the token still
+   * expires), and the page signs out either way.
+   */
   function signOut(reason) {
-    const was = !!session;
+    const was = session;
     save(null);
-    if (was) onSignedOut(reason || '');
+    if (!was) return;
+    cognitoCall('RevokeToken', { Token: was.refreshToken, ClientId: cognito.clientId }, { keepalive: true })
+      .catch(() => {});
+    onSignedOut(reason || '');
   }
 
   schedule();

@@ -37,6 +37,13 @@ before moto sees it: programs (the SDKs, the functions) send no Origin, and brow
 stack only through its fronts, which check their own origins and drop the browser's headers
 (local/src/guard.rs).
 
+A sixth change, to fidelity: moto has no RevokeToken, so a refresh token outlived sign-out.
+Here RevokeToken (public, as on AWS: no signature, the client id with the token) revokes a
+refresh token issued to that client: a refresh with it then fails as it does on AWS
+(NotAuthorizedException "Refresh Token has been revoked"). A token that is unknown or already
+revoked is answered as a success (RFC 7009), so a sign-out can be repeated. RespondToAuthChallenge
+is public too, as on AWS (moto signs it off as a signed call).
+
 A fourth change, to speed only: moto's Kinesis shard copies the list of all its sequence
 numbers to append one record, and walks every record from the start to serve a GetRecords. A
 shard of 100,000 records made each put and each read cost milliseconds of the one emulator
@@ -62,6 +69,11 @@ from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.kinesis.models import Shard
+from moto.cognitoidp.exceptions import NotAuthorizedError
+from moto.cognitoidp.models import cognitoidp_backends
+from moto.cognitoidp.responses import CognitoIdpResponse
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.responses import EmptyResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 
@@ -292,6 +304,29 @@ def _get_records(self, last_sequence_id, limit):
 
 Shard.get_max_sequence_number = _max_sequence_number
 Shard.get_records = _get_records
+
+def _revoke_token(self):
+    token = self._get_param("Token")
+    client_id = self._get_param("ClientId")
+    for by_region in cognitoidp_backends.values():
+        for backend in by_region.values():
+            for pool in backend.user_pools.values():
+                held = pool.refresh_tokens.get(token)
+                if held is None:
+                    continue
+                if held[0] != client_id:
+                    raise NotAuthorizedError("the token was not issued to this client")
+                pool.refresh_tokens[token] = None  # moto's mark of a revoked refresh token
+    return EmptyResult()
+
+
+CognitoIdpResponse.revoke_token = _revoke_token
+ActionAuthenticatorMixin.PUBLIC_OPERATIONS.extend(
+    [
+        "AWSCognitoIdentityProviderService.RevokeToken",
+        "AWSCognitoIdentityProviderService.RespondToAuthChallenge",
+    ]
+)
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 _dispatch = DomainDispatcherApplication.__call__

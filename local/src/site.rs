@@ -52,17 +52,22 @@ impl Drop for SiteServer {
 
 struct Site {
     root: PathBuf,
+    /// The Content-Security-Policy header of every answer.
+    policy: String,
     config: Vec<u8>,
 }
 
 impl SiteServer {
     /// Serves `web_dir` on 127.0.0.1:`port` (0: any free port) with a config pointing at the
-    /// HTTP API at `api_url`; the demo users exist in the pool once this returns.
+    /// HTTP API at `api_url`, under a Content-Security-Policy that lets its pages reach that
+    /// API, the Cognito endpoint and S3 at `s3_url` (the presigned gate) only; the demo users
+    /// exist in the pool once this returns.
     pub async fn start(
         stack: &StackInfo,
         clients: &LocalClients,
         web_dir: &Path,
         api_url: &str,
+        s3_url: &str,
         port: u16,
     ) -> Result<SiteServer, SiteError> {
         if !web_dir.join("index.html").is_file() {
@@ -97,7 +102,14 @@ impl SiteServer {
             },
             "demoUsers": demo_users,
         });
+        let origin_of = |url: &str| url.trim_end_matches('/').to_owned();
         let site = Arc::new(Site {
+            policy: content_security_policy(&Sources {
+                api: origin_of(api_url),
+                cognito: origin_of(&cognito.url),
+                uploads: origin_of(s3_url),
+                renditions: origin_of(s3_url),
+            }),
             root: web_dir.to_owned(),
             config: serde_json::to_vec_pretty(&config).expect("config serializes"),
         });
@@ -138,6 +150,9 @@ async fn answer(
         hyper::header::HeaderValue::from_static(content_type),
     );
     // What the distribution's response headers policy sets on AWS.
+    if let Ok(policy) = hyper::header::HeaderValue::from_str(&site.policy) {
+        headers.insert("content-security-policy", policy);
+    }
     for (name, value) in [
         ("cache-control", "no-cache"),
         ("x-content-type-options", "nosniff"),
@@ -147,6 +162,45 @@ async fn answer(
         headers.insert(name, hyper::header::HeaderValue::from_static(value));
     }
     Ok(response)
+}
+
+/// Where the web client's pages may connect and load images from, besides their own origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    /// The HTTP API.
+    pub api: String,
+    /// Cognito's public endpoint (sign-in, refresh, revocation).
+    pub cognito: String,
+    /// Where upload URLs point (PUT).
+    pub uploads: String,
+    /// Where rendition URLs point (images).
+    pub renditions: String,
+}
+
+/// The web client's Content-Security-Policy, the one policy of the site: here with local URLs,
+/// on AWS in template.yaml's `WebSecurityHeaders` with the stack's (a test keeps them one).
+/// Scripts and styles of the site only (no inline code, no `eval`), connections to the API,
+/// Cognito and the uploads bucket only, images from the site, `data:` (the icon) and the
+/// renditions bucket; no plugins, no frames, no forms posted anywhere, no `<base>`.
+pub fn content_security_policy(sources: &Sources) -> String {
+    let Sources {
+        api,
+        cognito,
+        uploads,
+        renditions,
+    } = sources;
+    [
+        "default-src 'none'".to_owned(),
+        "script-src 'self'".to_owned(),
+        "style-src 'self'".to_owned(),
+        format!("img-src 'self' data: {renditions}"),
+        format!("connect-src 'self' {api} {cognito} {uploads}"),
+        "manifest-src 'self'".to_owned(),
+        "base-uri 'none'".to_owned(),
+        "form-action 'none'".to_owned(),
+        "frame-ancestors 'none'".to_owned(),
+    ]
+    .join("; ")
 }
 
 /// The file a URL path names under `root`: `/` is index.html; nothing outside `root`, nothing
@@ -204,5 +258,38 @@ mod tests {
         assert_eq!(file_of(&root, "/.git/config"), None);
         assert_eq!(file_of(&root, "/missing.js"), None);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn the_local_site_and_the_distribution_send_one_content_security_policy() {
+        // Prepare: the distribution's policy as template.yaml writes it (a !Sub of the stack's
+        // URLs)
+        let root = crate::stack::project::project_root();
+        let template =
+            crate::template::Template::load(&crate::stack::project::template_path(&root)).unwrap();
+        let headers = &template.resources["WebSecurityHeaders"].properties;
+        let policy = &headers["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]["ContentSecurityPolicy"]
+            ["ContentSecurityPolicy"]["Fn::Sub"];
+
+        // Act: the local site's policy, with the distribution's URLs
+        let bucket = |name: &str| {
+            format!(
+                "https://${{AWS::StackName}}-{name}-${{AWS::AccountId}}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}"
+            )
+        };
+        let local = content_security_policy(&Sources {
+            api: "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}".into(),
+            cognito: "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}".into(),
+            uploads: bucket("uploads"),
+            renditions: bucket("renditions"),
+        });
+
+        // Assess
+        assert_eq!(policy.as_str(), Some(local.as_str()), "{headers}");
     }
 }

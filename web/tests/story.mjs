@@ -13,6 +13,10 @@ const problems = []; // console errors and warnings, page errors: any of them fa
 let current = 'setup';
 
 function watch(page, who) {
+  // Anything the Content-Security-Policy blocks fails the story, named by its directive.
+  page.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => {
+    console.error(`Content-Security-Policy violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline code'}`);
+  }));
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') {
       const where = m.location()?.url ? ` (${m.location().url})` : '';
@@ -101,7 +105,9 @@ async function main() {
     await step('1. alice signs in', async () => {
       const requests = [];
       alice.on('request', (r) => requests.push(r));
-      await alice.goto(SITE_URL);
+      const page = await alice.goto(SITE_URL);
+      const policy = page.headers()['content-security-policy'] || '';
+      if (!policy.includes("default-src 'none'")) throw new Error(`the page has no strict Content-Security-Policy: "${policy}"`);
       await alice.getByRole('button', { name: 'Sign in as alice', exact: true }).waitFor({ timeout: 30000 });
       const first = requests.slice();
       let bytes = 0;
@@ -197,9 +203,29 @@ async function main() {
       await shot(alice, '08-alice-rejected.png');
     });
 
+    await step('9. alice signs out: her refresh token is revoked', async () => {
+      const config = await (await fetch(new URL('config.json', SITE_URL))).json();
+      const refresh = (token) => fetch(config.cognito.endpoint, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': 'AWSCognitoIdentityProviderService.InitiateAuth' },
+        body: JSON.stringify({ AuthFlow: 'REFRESH_TOKEN_AUTH', ClientId: config.cognito.clientId, AuthParameters: { REFRESH_TOKEN: token } }),
+      });
+      const { refreshToken } = JSON.parse(await alice.evaluate(() => sessionStorage.getItem('snapglow.session')));
+      const before = await refresh(refreshToken);
+      if (before.status !== 200) throw new Error(`the refresh token does not work before sign-out: HTTP ${before.status}`);
+      await alice.getByRole('button', { name: 'Sign out', exact: true }).click();
+      await alice.getByRole('button', { name: 'Sign in as alice', exact: true }).waitFor({ timeout: 10000 });
+      let last = '';
+      await until('a refresh with the signed-out token being refused', 10000, async () => {
+        const res = await refresh(refreshToken);
+        last = `HTTP ${res.status} ${(await res.json().catch(() => ({})) ).__type || ''}`;
+        return res.status === 400 && last.includes('NotAuthorizedException');
+      }, async () => last);
+    });
+
     current = 'console';
     if (problems.length) throw new Error(`${problems.length} console error(s)/warning(s):\n  ${problems.join('\n  ')}`);
-    console.log(`all 8 steps passed; screenshots in ${SCREENSHOT_DIR}`);
+    console.log(`all 9 steps passed; screenshots in ${SCREENSHOT_DIR}`);
   } finally {
     await browser.close();
   }

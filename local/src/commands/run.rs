@@ -53,6 +53,7 @@ pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
         &clients,
         &root.join("web"),
         &api.url,
+        &gate.url,
         stack.site_port(),
     )
     .await?;
