@@ -160,10 +160,10 @@ delete-stack:
 publish-web:
 	@out() { aws cloudformation describe-stacks --region $(REGION) --stack-name $(STACK) \
 	  --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue" --output text; }; \
-	bucket=$$(out WebBucketName) && api=$$(out ApiUrl) && client=$$(out UserPoolClientId) && dist=$$(out WebDistributionId) && \
+	bucket=$$(out WebBucketName) && api=$$(out ApiUrl) && client=$$(out UserPoolClientId) && pool=$$(out UserPoolId) && dist=$$(out WebDistributionId) && \
 	mkdir -p .local && \
-	printf '{"apiUrl":"%s","cognito":{"endpoint":"https://cognito-idp.%s.amazonaws.com/","clientId":"%s","region":"%s"},"demoUsers":[]}\n' \
-	  "$$api" "$(REGION)" "$$client" "$(REGION)" > .local/config.json && \
+	printf '{"apiUrl":"%s","cognito":{"endpoint":"https://cognito-idp.%s.amazonaws.com/","clientId":"%s","userPoolId":"%s","region":"%s"},"demoUsers":[]}\n' \
+	  "$$api" "$(REGION)" "$$client" "$$pool" "$(REGION)" > .local/config.json && \
 	aws s3 sync web/ "s3://$$bucket/" --region $(REGION) --delete --exclude 'node_modules/*' --exclude 'tests/*' \
 	  --exclude 'package*.json' --exclude '.gitignore' --exclude 'README.md' --exclude 'config.json' && \
 	aws s3 cp .local/config.json "s3://$$bucket/config.json" --region $(REGION) --cache-control no-cache && \

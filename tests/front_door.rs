@@ -220,7 +220,9 @@ async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
     let mut api = stage.api();
     let token = api.token("alice").await.unwrap();
     let url = format!("{}/me/images", stage.server.url);
-    let (pool, client) = snapglow_local::stack::users::pool_and_client(&stage.test.stack).unwrap();
+    let (pool, web_client) =
+        snapglow_local::stack::users::pool_and_client(&stage.test.stack).unwrap();
+    let client = snapglow_local::stack::users::cli_client(&stage.test.stack).unwrap();
     let issuer = format!("https://cognito-idp.us-east-1.amazonaws.com/{pool}");
     let status = |headers: Vec<(&'static str, String)>| {
         let url = url.clone();
@@ -287,6 +289,24 @@ async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
         status(vec![("authorization", format!("Bearer {other_audience}"))]).await,
         401,
         "another app's token"
+    );
+    // ... the web's client takes no password (SRP only: the password flow is the CLI's client's)
+    let password_on_web = stage
+        .test
+        .clients
+        .cognito
+        .initiate_auth()
+        .client_id(&web_client)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", "alice")
+        .auth_parameters("PASSWORD", "Local-alice-Passw0rd!")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata::code(&password_on_web),
+        Some("InvalidParameterException"),
+        "{password_on_web:?}"
     );
     // ... and an ID token of this very app: valid, signed, for this audience, but no grant (it
     // carries no scope; API Gateway answers 403 when a route's scope is missing)

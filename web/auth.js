@@ -1,5 +1,7 @@
-// Sign-in with Cognito's own JSON API; tokens live in sessionStorage (gone with the tab).
+// Sign-in with Cognito's own JSON API, by SRP (the password never leaves the page); tokens live
+// in sessionStorage (gone with the tab).
 import { cognitoSentence, displayName, tokenExpiryMs } from './logic.js';
+import { clientPair, passwordClaim } from './srp.js';
 
 const KEY = 'snapglow.session';
 const EARLY_MS = 60000; // refresh a minute before the access token expires
@@ -53,15 +55,21 @@ export function createAuth(cognito, onSignedOut) {
     });
   }
 
-  async function initiate(flow, params, isRefresh) {
+  /** One call of the sign-in service: its JSON answer, or the AuthError a person can read. */
+  async function answered(target, request, isRefresh) {
     let res;
     try {
-      res = await cognitoCall('InitiateAuth', { AuthFlow: flow, ClientId: cognito.clientId, AuthParameters: params });
+      res = await cognitoCall(target, request);
     } catch {
       throw new AuthError('Cannot reach the sign-in service; check your connection and try again.', true);
     }
     const body = await res.json().catch(() => ({}));
     if (!res.ok) throw new AuthError(cognitoSentence(body.__type || res.headers.get('x-amzn-errortype'), isRefresh));
+    return body;
+  }
+
+  /** The tokens of an answer that carries them; an answer asking for another step is refused. */
+  function tokensOf(body) {
     const r = body.AuthenticationResult;
     if (!r || !r.AccessToken) {
       throw new AuthError(body.ChallengeName
@@ -71,10 +79,29 @@ export function createAuth(cognito, onSignedOut) {
     return r;
   }
 
-  async function signIn(username, password) {
-    const r = await initiate('USER_PASSWORD_AUTH', { USERNAME: username, PASSWORD: password }, false);
-    save({ accessToken: r.AccessToken, idToken: r.IdToken, refreshToken: r.RefreshToken });
+  async function initiate(flow, params, isRefresh) {
+    return tokensOf(await answered('InitiateAuth', { AuthFlow: flow, ClientId: cognito.clientId, AuthParameters: params }, isRefresh));
   }
+
+  async function signIn(username, password) {
+    const pair = clientPair();
+    const started = await answered('InitiateAuth', {
+      AuthFlow: 'USER_SRP_AUTH',
+      ClientId: cognito.clientId,
+      AuthParameters: { USERNAME: username, SRP_A: pair.A.toString(16) },
+    }, false);
+    if (started.ChallengeName !== 'PASSWORD_VERIFIER') return save(sessionOf(tokensOf(started)));
+    const claim = await passwordClaim({ poolId: cognito.userPoolId, password, pair, challenge: started.ChallengeParameters });
+    const r = tokensOf(await answered('RespondToAuthChallenge', {
+      ChallengeName: 'PASSWORD_VERIFIER',
+      ClientId: cognito.clientId,
+      ChallengeResponses: claim,
+      ...(started.Session ? { Session: started.Session } : {}),
+    }, false));
+    save(sessionOf(r));
+  }
+
+  const sessionOf = (r) => ({ accessToken: r.AccessToken, idToken: r.IdToken, refreshToken: r.RefreshToken });
 
   /** One refresh at a time; the answer carries no new refresh token, so the old one is kept. */
   function refresh() {

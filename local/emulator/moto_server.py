@@ -44,6 +44,14 @@ refresh token issued to that client: a refresh with it then fails as it does on 
 revoked is answered as a success (RFC 7009), so a sign-out can be repeated. RespondToAuthChallenge
 is public too, as on AWS (moto signs it off as a signed call).
 
+A seventh change, to fidelity: moto's SRP sign-in (USER_SRP_AUTH) answers random numbers and
+accepts any password claim, so a client's SRP could be wrong, and a wrong password would sign
+in. Here it is Cognito's SRP-6a (the 3072-bit group of RFC 3526, SHA-256, HKDF "Caldera
+Derived Key"): the server's B from the user's password verifier, and the client's
+PASSWORD_CLAIM_SIGNATURE checked against it; a wrong one is NotAuthorizedException. And a
+client's ExplicitAuthFlows are enforced (moto lets any flow through on any client): a flow the
+client does not allow is InvalidParameterException, as on AWS.
+
 A fourth change, to speed only: moto's Kinesis shard copies the list of all its sequence
 numbers to append one record, and walks every record from the start to serve a GetRecords. A
 shard of 100,000 records made each put and each read cost milliseconds of the one emulator
@@ -53,8 +61,12 @@ sequence numbers. The records served, their order, the iterator and MillisBehind
 moto's.
 """
 
+import base64
 import bisect
 import copy
+import hashlib
+import hmac
+import secrets
 import functools
 import sys
 import threading
@@ -69,8 +81,12 @@ from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.kinesis.models import Shard
-from moto.cognitoidp.exceptions import NotAuthorizedError
-from moto.cognitoidp.models import cognitoidp_backends
+from moto.cognitoidp.exceptions import (
+    InvalidParameterException,
+    NotAuthorizedError,
+    UserNotConfirmedException,
+)
+from moto.cognitoidp.models import CognitoIdpBackend, UserStatus, cognitoidp_backends
 from moto.cognitoidp.responses import CognitoIdpResponse
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.responses import EmptyResult
@@ -327,6 +343,119 @@ ActionAuthenticatorMixin.PUBLIC_OPERATIONS.extend(
         "AWSCognitoIdentityProviderService.RespondToAuthChallenge",
     ]
 )
+
+_N = int(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E34"
+    "04DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6"
+    "F406B7EDEE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF0598DA48361C55D39A6916"
+    "3FA8FD24CF5F83655D23DCA3AD961C62F356208552BB9ED529077096966D670C354E4ABC9804F1746C08CA18217C"
+    "32905E462E36CE3BE39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF6955817183995497CEA95"
+    "6AE515D2261898FA051015728E5A8AAAC42DAD33170D04507A33A85521ABDF1CBA64ECFB850458DBEF0A8AEA7157"
+    "5D060C7DB3970F85A6E1E4C7ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864D876"
+    "02733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E208E24FA074E5AB3143DB5BFCE0FD108E"
+    "4B82D120A93AD2CAFFFFFFFFFFFFFFFF",
+    16,
+)
+_G = 2
+
+
+def _pad(number):
+    """Cognito's padHex: an even number of digits, and a leading 00 where the first is >= 8."""
+    text = f"{number:x}"
+    if len(text) % 2:
+        return "0" + text
+    return "00" + text if text[0] in "89abcdef" else text
+
+
+def _hex_hash(hex_text):
+    return hashlib.sha256(bytes.fromhex(hex_text)).hexdigest()
+
+
+_K = int(_hex_hash(_pad(_N) + _pad(_G)), 16)
+# PASSWORD_VERIFIER challenges issued, by SECRET_BLOCK: what the check of the claim needs.
+_SRP_CHALLENGES = {}
+_FLOWS = {
+    "USER_SRP_AUTH": ("ALLOW_USER_SRP_AUTH",),
+    "USER_PASSWORD_AUTH": ("ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH"),
+    "REFRESH_TOKEN_AUTH": ("ALLOW_REFRESH_TOKEN_AUTH",),
+    "REFRESH_TOKEN": ("ALLOW_REFRESH_TOKEN_AUTH",),
+    "CUSTOM_AUTH": ("ALLOW_CUSTOM_AUTH", "CUSTOM_AUTH_FLOW_ONLY"),
+}
+_initiate_auth = CognitoIdpBackend.initiate_auth
+_respond_to_auth_challenge = CognitoIdpBackend.respond_to_auth_challenge
+
+
+def _srp_initiate_auth(self, client_id, auth_flow, auth_parameters):
+    pool = next((p for p in self.user_pools.values() if client_id in p.clients), None)
+    if pool is not None:
+        allowed = pool.clients[client_id].extended_config.get("ExplicitAuthFlows")
+        if allowed and not set(_FLOWS.get(auth_flow, (auth_flow,))) & set(allowed):
+            raise InvalidParameterException(f"{auth_flow} flow not enabled for this client")
+    if auth_flow != "USER_SRP_AUTH" or pool is None:
+        return _initiate_auth(self, client_id, auth_flow, auth_parameters)
+    user = self.admin_get_user(pool.id, auth_parameters.get("USERNAME"))
+    if not user.enabled:
+        raise NotAuthorizedError("User is disabled.")
+    if user.status is UserStatus.UNCONFIRMED:
+        raise UserNotConfirmedException("User is not confirmed.")
+    big_a = int(auth_parameters.get("SRP_A") or "0", 16)
+    if big_a % _N == 0:
+        raise InvalidParameterException("SRP_A is not a valid SRP value")
+    pool_name = pool.id.split("_", 1)[1]
+    salt = secrets.randbits(128)
+    secret = hashlib.sha256(f"{pool_name}{user.username}:{user.password}".encode()).hexdigest()
+    x = int(_hex_hash(_pad(salt) + secret), 16)
+    verifier = pow(_G, x, _N)
+    small_b = secrets.randbits(1024)
+    big_b = (_K * verifier + pow(_G, small_b, _N)) % _N
+    secret_block = base64.b64encode(secrets.token_bytes(64)).decode()
+    self.sessions[secret_block] = (user.username, pool)
+    _SRP_CHALLENGES[secret_block] = (big_a, big_b, small_b, verifier, pool_name, user.username)
+    return {
+        "ChallengeName": "PASSWORD_VERIFIER",
+        "ChallengeParameters": {
+            "SALT": f"{salt:x}",
+            "SRP_B": f"{big_b:x}",
+            "USERNAME": user.username,
+            "USER_ID_FOR_SRP": user.username,
+            "SECRET_BLOCK": secret_block,
+        },
+    }
+
+
+def _srp_respond_to_auth_challenge(self, session, client_id, challenge_name, responses):
+    if challenge_name == "PASSWORD_VERIFIER":
+        secret_block = responses.get("PASSWORD_CLAIM_SECRET_BLOCK", "")
+        challenge = _SRP_CHALLENGES.pop(secret_block, None)
+        if challenge is None or not _claim_holds(challenge, secret_block, responses):
+            self.sessions.pop(secret_block, None)
+            raise NotAuthorizedError("Incorrect username or password.")
+    return _respond_to_auth_challenge(self, session, client_id, challenge_name, responses)
+
+
+def _claim_holds(challenge, secret_block, responses):
+    """Whether PASSWORD_CLAIM_SIGNATURE is the one only the user's password could make."""
+    big_a, big_b, small_b, verifier, pool_name, user_id = challenge
+    if responses.get("USERNAME") != user_id:
+        return False
+    u = int(_hex_hash(_pad(big_a) + _pad(big_b)), 16)
+    if u == 0:
+        return False
+    shared = pow(big_a * pow(verifier, u, _N), small_b, _N)
+    prk = hmac.new(bytes.fromhex(_pad(u)), bytes.fromhex(_pad(shared)), hashlib.sha256).digest()
+    key = hmac.new(prk, b"Caldera Derived Key\x01", hashlib.sha256).digest()[:16]
+    message = (
+        pool_name.encode()
+        + user_id.encode()
+        + base64.b64decode(secret_block)
+        + responses.get("TIMESTAMP", "").encode()
+    )
+    expected = base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(expected, responses.get("PASSWORD_CLAIM_SIGNATURE", ""))
+
+
+CognitoIdpBackend.initiate_auth = _srp_initiate_auth
+CognitoIdpBackend.respond_to_auth_challenge = _srp_respond_to_auth_challenge
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 _dispatch = DomainDispatcherApplication.__call__

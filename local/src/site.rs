@@ -73,7 +73,7 @@ impl SiteServer {
         if !web_dir.join("index.html").is_file() {
             return Err(SiteError::NoSite(web_dir.display().to_string()));
         }
-        let (_, client_id) = users::pool_and_client(stack).map_err(SiteError::Users)?;
+        let (pool_id, client_id) = users::pool_and_client(stack).map_err(SiteError::Users)?;
         let mut demo_users = Vec::new();
         for username in DEMO_USERS {
             let password = users::ensure(clients, stack, username)
@@ -98,6 +98,8 @@ impl SiteServer {
             "cognito": {
                 "endpoint": cognito.url,
                 "clientId": client_id,
+                // SRP signs over the pool's name (what follows the region and `_`)
+                "userPoolId": pool_id,
                 "region": REGION,
             },
             "demoUsers": demo_users,

@@ -104,3 +104,53 @@ test('dates in ms, seconds or ISO text', () => {
   assert.equal(timeAgo(1000, 10000), 'just now');
   assert.equal(timeAgo(0, 5 * 60000), '5 minutes ago');
 });
+
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { N, G, padHex, modPow, clientPair, passwordClaim, cognitoTimestamp } from '../srp.js';
+
+test('SRP numbers are padded as Cognito pads them', () => {
+  assert.equal(padHex(0x1n), '01');
+  assert.equal(padHex(0x7fn), '7f');
+  assert.equal(padHex(0x80n), '0080');
+  assert.equal(padHex(0xabcn), '0abc');
+  assert.equal(modPow(-3n, 3n, 7n), 1n); // (-3)^3 = -27 ≡ 1 (mod 7): a negative base wraps
+});
+
+test('the SRP timestamp is Cognito\'s: the day unpadded, the time padded', () => {
+  assert.equal(cognitoTimestamp(new Date(Date.UTC(2026, 8, 5, 9, 3, 7))), 'Sat Sep 5 09:03:07 UTC 2026');
+  assert.equal(cognitoTimestamp(new Date(Date.UTC(2026, 11, 17, 18, 30, 0))), 'Thu Dec 17 18:30:00 UTC 2026');
+});
+
+test('the password claim is the one the server computes from the verifier alone', async () => {
+  // Prepare: the server's side, written from the verifier (v = g^x) and its own secret b
+  const hex = (b) => b.toString('hex');
+  const sha = (buf) => createHash('sha256').update(buf).digest();
+  const H = (hexText) => BigInt(`0x${hex(sha(Buffer.from(hexText, 'hex')))}`);
+  const poolId = 'us-east-1_Pool1234', userId = 'alice', password = 'Local-alice-Passw0rd!';
+  const salt = BigInt(`0x${hex(randomBytes(16))}`);
+  const x = H(padHex(salt) + hex(sha(Buffer.from(`Pool1234${userId}:${password}`))));
+  const v = modPow(G, x, N);
+  const k = H(padHex(N) + padHex(G));
+  const b = BigInt(`0x${hex(randomBytes(128))}`);
+  const B = (k * v + modPow(G, b, N)) % N;
+  const secretBlock = randomBytes(64).toString('base64');
+  const challenge = { SALT: salt.toString(16), SRP_B: B.toString(16), USER_ID_FOR_SRP: userId, SECRET_BLOCK: secretBlock };
+  const pair = clientPair();
+  const now = new Date(Date.UTC(2026, 11, 7, 18, 0, 0));
+
+  // Act
+  const claim = await passwordClaim({ poolId, password, pair, challenge, now });
+  const wrong = await passwordClaim({ poolId, password: `${password}x`, pair, challenge, now });
+
+  // Assess: S = (A v^u)^b on the server's side makes the same signature; a wrong password not
+  const u = H(padHex(pair.A) + padHex(B));
+  const S = modPow(pair.A * modPow(v, u, N), b, N);
+  const prk = createHmac('sha256', Buffer.from(padHex(u), 'hex')).update(Buffer.from(padHex(S), 'hex')).digest();
+  const key = createHmac('sha256', prk).update(Buffer.concat([Buffer.from('Caldera Derived Key'), Buffer.from([1])])).digest().subarray(0, 16);
+  const message = Buffer.concat([Buffer.from('Pool1234'), Buffer.from(userId), Buffer.from(secretBlock, 'base64'), Buffer.from(claim.TIMESTAMP)]);
+  const expected = createHmac('sha256', key).update(message).digest('base64');
+  assert.equal(claim.TIMESTAMP, 'Mon Dec 7 18:00:00 UTC 2026');
+  assert.equal(claim.PASSWORD_CLAIM_SIGNATURE, expected);
+  assert.notEqual(wrong.PASSWORD_CLAIM_SIGNATURE, expected);
+  assert.equal(claim.USERNAME, userId);
+});

@@ -63,19 +63,25 @@ pub async fn ensure(
     Ok(password(username))
 }
 
-/// The pool's and the app client's ids.
+/// The pool's and the web client's ids (template.yaml's `UserPool` and `UserPoolClient`: SRP
+/// sign-in only).
 pub fn pool_and_client(stack: &StackInfo) -> Result<(String, String), UserError> {
-    let of_kind = |kind: &str| {
-        stack
-            .resources
-            .values()
-            .find(|r| r.kind.type_name() == kind)
-            .map(|r| r.name.clone())
-    };
     Ok((
-        of_kind("AWS::Cognito::UserPool").ok_or(UserError::Missing("user pool"))?,
-        of_kind("AWS::Cognito::UserPoolClient").ok_or(UserError::Missing("user pool client"))?,
+        physical(stack, "UserPool", "user pool")?,
+        physical(stack, "UserPoolClient", "web client")?,
     ))
+}
+
+/// The command line's client id (template.yaml's `CliClient`: the password flow, which the
+/// local tools and tests sign in with).
+pub fn cli_client(stack: &StackInfo) -> Result<String, UserError> {
+    physical(stack, "CliClient", "command line's client")
+}
+
+fn physical(stack: &StackInfo, logical_id: &str, what: &'static str) -> Result<String, UserError> {
+    (stack.resources.get(logical_id))
+        .map(|r| r.name.clone())
+        .ok_or(UserError::Missing(what))
 }
 
 /// An access token of `username`, creating the user on first use. Its `sub` is the user's id
@@ -85,7 +91,7 @@ pub async fn token(
     stack: &StackInfo,
     username: &str,
 ) -> Result<String, UserError> {
-    let (_, client) = pool_and_client(stack)?;
+    let client = cli_client(stack)?;
     let password = ensure(clients, stack, username).await?;
     let cognito = &clients.cognito;
     let signed_in = cognito
