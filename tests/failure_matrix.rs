@@ -58,6 +58,23 @@ fn api_through(stage: &TestStack, proxy: &FaultProxy) -> api::handlers::Api<api:
     }
 }
 
+/// What `user`'s upload quotas hold: uploads issued this hour, bytes issued today.
+async fn quota_of(stage: &TestStack, user: &str) -> (Option<u64>, Option<u64>) {
+    let quota = (stage.clients.dynamodb.query())
+        .table_name(stage.name("ImagesTable"))
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("QUOTA#{user}")))
+        .send()
+        .await
+        .unwrap();
+    let stored = |prefix: &str, name: &str| {
+        (quota.items().iter())
+            .find(|item| item["sk"].as_s().unwrap().starts_with(prefix))
+            .and_then(|item| item.get(name)?.as_n().ok()?.parse().ok())
+    };
+    (stored("HOUR#", "issued"), stored("DAY#", "issued_bytes"))
+}
+
 /// A request of `user` to the API, answered with its status and JSON body.
 async fn call(
     api: &api::handlers::Api<api::store::AwsStore>,
@@ -138,26 +155,7 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
     assert_eq!(status, 201, "{body} {:?}", proxy.injected());
     // ... six uploads issued, six slots taken and six uploads' bytes: a copy sent after a lost
     // or failed answer counted nothing twice, in the hour or the day
-    let quota = (stage.clients.dynamodb.query())
-        .table_name(stage.name("ImagesTable"))
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S("QUOTA#bob".into()))
-        .send()
-        .await
-        .unwrap();
-    let stored = |prefix: &str, name: &str| {
-        (quota.items().iter())
-            .find(|item| item["sk"].as_s().unwrap().starts_with(prefix))
-            .map(|item| item[name].clone())
-    };
-    assert_eq!(
-        (stored("HOUR#", "issued"), stored("DAY#", "issued_bytes")),
-        (
-            Some(AttributeValue::N("6".into())),
-            Some(AttributeValue::N("60".into()))
-        ),
-        "{quota:?}"
-    );
+    assert_eq!(quota_of(&stage, "bob").await, (Some(6), Some(60)));
     // ... a like: its image read hangs (image: GetItem) and its write's answer is lost
     // (write_like: UpdateItem); the copy the SDK sends fails its condition, and the handler
     // reads the state again and finds its own like
@@ -216,7 +214,6 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
         let (status, body) = mark("N#1795000000000#published-none").await;
         assert_eq!((status, &body["marked"]), (200, &json!(0)), "{body}");
     }
-    // ... an unread one is marked through a hang of its write (mark_read: UpdateItem)
     let unread = |sk: &'static str| {
         (stage.clients.dynamodb.put_item())
             .table_name(stage.name("NotificationsTable"))
@@ -225,29 +222,28 @@ async fn each_api_call_survives_a_hang_a_reset_and_a_lost_answer() {
             .item("unread", AttributeValue::Bool(true))
             .send()
     };
-    unread("N#1795000000000#published-sunset").await.unwrap();
-    proxy.inject(dynamodb("UpdateItem", 1, hang()));
-    let (status, body) = mark("N#1795000000000#published-sunset").await;
-    assert_eq!((status, &body["marked"]), (200, &json!(1)), "{body}");
-    // ... one that expires between the read and its write fails its condition: not counted
-    unread("N#1795000000002#published-gone").await.unwrap();
-    proxy.inject(dynamodb(
-        "UpdateItem",
-        1,
-        refusal(400, "ConditionalCheckFailedException"),
-    ));
-    let (status, body) = mark("N#1795000000002#published-gone").await;
-    assert_eq!((status, &body["marked"]), (200, &json!(0)), "{body}");
-    // ... and a mark refused because the user's inbox is at DynamoDB's size limit (it cannot
-    // be: the update does not grow the item) answers 500, as any fault of the table
-    unread("N#1795000000001#published-dunes").await.unwrap();
-    proxy.inject(dynamodb(
-        "UpdateItem",
-        1,
-        refusal(400, "ItemCollectionSizeLimitExceededException"),
-    ));
-    let (status, _) = mark("N#1795000000001#published-dunes").await;
-    assert_eq!(status, 500);
+    // ... and unread ones: marked through a hang of the write (mark_read: UpdateItem); not
+    // counted when the notification expires between the read and its write (its condition
+    // fails); 500, as any fault of the table, when the inbox is at DynamoDB's size limit (it
+    // cannot be: the update does not grow the item)
+    for (sk, shape, answer) in [
+        ("N#1795000000000#published-sunset", hang(), (200, json!(1))),
+        (
+            "N#1795000000001#published-gone",
+            refusal(400, "ConditionalCheckFailedException"),
+            (200, json!(0)),
+        ),
+        (
+            "N#1795000000002#published-dunes",
+            refusal(400, "ItemCollectionSizeLimitExceededException"),
+            (500, Value::Null),
+        ),
+    ] {
+        unread(sk).await.unwrap();
+        proxy.inject(dynamodb("UpdateItem", 1, shape));
+        let (status, body) = mark(sk).await;
+        assert_eq!((status, body["marked"].clone()), answer, "{sk}: {body}");
+    }
     let injected: u64 = proxy.injected().values().sum();
     assert_eq!(injected, 10 + 4 + 2 + 2 + 2 + 2 + 4 + 9 + 3 + 1 + 1 + 1);
 }
@@ -923,25 +919,6 @@ async fn two_uploads_of_one_user_at_once_both_count_through_a_conflict() {
 
     // Assess: both issued, each counted once in the hour and in the day
     assert_eq!((first, second), (201, 201), "{body}");
-    let quota = (stage.clients.dynamodb.query())
-        .table_name(stage.name("ImagesTable"))
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S("QUOTA#carol".into()))
-        .send()
-        .await
-        .unwrap();
-    let stored = |prefix: &str, name: &str| {
-        (quota.items().iter())
-            .find(|item| item["sk"].as_s().unwrap().starts_with(prefix))
-            .map(|item| item[name].clone())
-    };
-    assert_eq!(
-        stored("HOUR#", "issued"),
-        Some(AttributeValue::N("2".into()))
-    );
-    assert_eq!(
-        stored("DAY#", "issued_bytes"),
-        Some(AttributeValue::N("20".into()))
-    );
+    assert_eq!(quota_of(&stage, "carol").await, (Some(2), Some(20)));
     assert_eq!(proxy.injected().values().sum::<u64>(), 2);
 }

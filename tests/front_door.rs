@@ -213,6 +213,28 @@ fn expired_token(issuer: &str, audience: &str, sub: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// alice's password sign-in (USER_PASSWORD_AUTH) on the app client `client_id`.
+async fn alice_signs_in(
+    stage: &Stage,
+    client_id: &str,
+) -> Result<
+    aws_sdk_cognitoidentityprovider::types::AuthenticationResultType,
+    aws_sdk_cognitoidentityprovider::error::SdkError<
+        aws_sdk_cognitoidentityprovider::operation::initiate_auth::InitiateAuthError,
+    >,
+> {
+    let signed_in = (stage.test.clients.cognito.initiate_auth())
+        .client_id(client_id)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", "alice")
+        .auth_parameters("PASSWORD", "Local-alice-Passw0rd!")
+        .send()
+        .await?;
+    Ok(signed_in
+        .authentication_result
+        .expect("a password sign-in answers tokens"))
+}
+
 #[tokio::test]
 async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
     // Prepare
@@ -269,19 +291,8 @@ async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
         .unwrap()
         .client_id
         .unwrap();
-    let other_audience = stage
-        .test
-        .clients
-        .cognito
-        .initiate_auth()
-        .client_id(&other_client)
-        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
-        .auth_parameters("USERNAME", "alice")
-        .auth_parameters("PASSWORD", "Local-alice-Passw0rd!")
-        .send()
+    let other_audience = alice_signs_in(&stage, &other_client)
         .await
-        .unwrap()
-        .authentication_result
         .unwrap()
         .access_token
         .unwrap();
@@ -291,18 +302,7 @@ async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
         "another app's token"
     );
     // ... the web's client takes no password (SRP only: the password flow is the CLI's client's)
-    let password_on_web = stage
-        .test
-        .clients
-        .cognito
-        .initiate_auth()
-        .client_id(&web_client)
-        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
-        .auth_parameters("USERNAME", "alice")
-        .auth_parameters("PASSWORD", "Local-alice-Passw0rd!")
-        .send()
-        .await
-        .unwrap_err();
+    let password_on_web = alice_signs_in(&stage, &web_client).await.unwrap_err();
     assert_eq!(
         aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata::code(&password_on_web),
         Some("InvalidParameterException"),
@@ -310,19 +310,8 @@ async fn the_api_refuses_what_api_gateway_and_the_api_must_refuse() {
     );
     // ... and an ID token of this very app: valid, signed, for this audience, but no grant (it
     // carries no scope; API Gateway answers 403 when a route's scope is missing)
-    let id_token = stage
-        .test
-        .clients
-        .cognito
-        .initiate_auth()
-        .client_id(&client)
-        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
-        .auth_parameters("USERNAME", "alice")
-        .auth_parameters("PASSWORD", "Local-alice-Passw0rd!")
-        .send()
+    let id_token = alice_signs_in(&stage, &client)
         .await
-        .unwrap()
-        .authentication_result
         .unwrap()
         .id_token
         .unwrap();

@@ -203,7 +203,10 @@ async fn counter(fresh: &FreshStack, count: usize) -> Result<Figures> {
     for i in 0..count {
         let (user, _) = request(i);
         let started = Instant::now();
-        if !counter.take(&format!("bench-{user}"), minute, 1_000_000).await? {
+        if !counter
+            .take(&format!("bench-{user}"), minute, 1_000_000)
+            .await?
+        {
             bail!("the request counter refused request {i}");
         }
         figures.ms.push(started.elapsed().as_secs_f64() * 1000.0);

@@ -89,32 +89,31 @@ impl Problem {
         )
     }
     pub fn too_many_uploads(limit: u64, retry_after: u64) -> Problem {
-        let mut problem = Problem::new(
-            "too-many-uploads",
-            "Too many uploads",
-            429,
-            format!("at most {limit} uploads an hour; try again in {retry_after} s"),
-        );
-        problem.retry_after = Some(retry_after);
-        problem
+        let detail = format!("at most {limit} uploads an hour; try again in {retry_after} s");
+        Problem::spent("too-many-uploads", "Too many uploads", detail, retry_after)
     }
     pub fn too_many_upload_bytes(limit: u64, retry_after: u64) -> Problem {
-        let mut problem = Problem::new(
+        let detail =
+            format!("at most {limit} bytes of uploads a day (UTC); try again in {retry_after} s");
+        Problem::spent(
             "too-many-upload-bytes",
             "Too many bytes uploaded today",
-            429,
-            format!("at most {limit} bytes of uploads a day (UTC); try again in {retry_after} s"),
-        );
-        problem.retry_after = Some(retry_after);
-        problem
+            detail,
+            retry_after,
+        )
     }
     pub fn too_many_requests(limit: u64, retry_after: u64) -> Problem {
-        let mut problem = Problem::new(
+        let detail = format!("at most {limit} requests a minute; try again in {retry_after} s");
+        Problem::spent(
             "too-many-requests",
             "Too many requests",
-            429,
-            format!("at most {limit} requests a minute; try again in {retry_after} s"),
-        );
+            detail,
+            retry_after,
+        )
+    }
+    /// 429: one of the caller's limits is spent until `retry_after` seconds from now.
+    fn spent(slug: &str, title: &'static str, detail: String, retry_after: u64) -> Problem {
+        let mut problem = Problem::new(slug, title, 429, detail);
         problem.retry_after = Some(retry_after);
         problem
     }
