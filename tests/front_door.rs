@@ -727,30 +727,50 @@ async fn a_foreign_page_reaches_no_local_server_and_cannot_wipe_the_emulator() {
         ),
     ];
     let own = ports.site_origin();
-    // A request as a page sends it: from `origin`, to `url`, for `host` (a name of the page's
-    // own, rebound to 127.0.0.1, or the server's)
-    let from_page = |url: String, origin: &'static str, host: Option<&'static str>| async move {
-        let mut headers = vec![("origin", origin), ("content-type", "text/plain")];
+    // A request as a page sends it: `method` to `url`, from `origin` (none for a page's
+    // same-origin read), for `host` (a name of the page's own, rebound to 127.0.0.1; none: the
+    // server's)
+    let from_page = |method: &'static str,
+                     url: String,
+                     origin: Option<&'static str>,
+                     host: Option<&'static str>| async move {
+        let mut headers = vec![("content-type", "text/plain")];
+        headers.extend(origin.map(|origin| ("origin", origin)));
         headers.extend(host.map(|host| ("host", host)));
-        let reset = format!("{url}/moto-api/reset");
-        call("POST", &reset, &headers, Vec::new()).await.unwrap().0
+        call(method, &url, &headers, Vec::new()).await.unwrap().0
+    };
+    // What a page would read or do: the emulator's state and its reset, the site's config (the
+    // demo users' passwords), the API's and the gate's answers
+    let read = |name: &str| match name {
+        "the emulator" => "/moto-api/data.json",
+        "the site" => "/config.json",
+        _ => "/",
     };
 
-    // Act: a foreign page posts to each server (the emulator's reset among them), and a page
-    // of a DNS name rebound to 127.0.0.1 does the same under its own Host
+    // Act: a foreign page posts to each server (the emulator's reset among them); a page of a
+    // DNS name rebound to 127.0.0.1 reads each as its own (same origin: no Origin header)
     let mut foreign = Vec::new();
     let mut rebound = Vec::new();
     for (name, url) in &servers {
-        foreign.push((
-            *name,
-            from_page(url.clone(), "http://evil.example", None).await,
-        ));
-        let host = Some("evil.example");
+        let reset = format!("{url}/moto-api/reset");
+        let evil = Some("http://evil.example");
+        foreign.push((*name, from_page("POST", reset, evil, None).await));
+        let target = format!("{url}{}", read(name));
         rebound.push((
             *name,
-            from_page(url.clone(), "http://evil.example", host).await,
+            from_page("GET", target, None, Some("evil.example")).await,
         ));
     }
+    let own_reads = [
+        from_page(
+            "GET",
+            format!("{}/moto-api/data.json", test.stack.endpoint_url),
+            None,
+            None,
+        )
+        .await,
+        from_page("GET", format!("{}config.json", site.url), None, None).await,
+    ];
     let site_page = call(
         "GET",
         &format!("{}config.json", site.url),
@@ -765,6 +785,11 @@ async fn a_foreign_page_reaches_no_local_server_and_cannot_wipe_the_emulator() {
     for (name, status) in foreign.iter().chain(&rebound) {
         assert_eq!(*status, 403, "{name}");
     }
+    assert_eq!(
+        own_reads,
+        [200, 200],
+        "the same reads under the servers' own Host"
+    );
     assert!(
         tables
             .table_names()

@@ -396,7 +396,7 @@ async function main() {
     const res = await fetch('config.json', { cache: 'no-store' });
     if (!res.ok) throw new Error();
     config = await res.json();
-    if (!config.apiUrl || !config.cognito?.endpoint || !config.cognito?.clientId) throw new Error();
+    if (!config.apiUrl || !config.cognito?.endpoint || !config.cognito?.clientId || !config.cognito?.userPoolId) throw new Error();
   } catch {
     say('The app could not load its settings; reload the page to try again.', 'error');
     return;

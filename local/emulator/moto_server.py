@@ -64,9 +64,11 @@ moto's.
 import base64
 import bisect
 import copy
+import datetime
 import hashlib
 import hmac
 import secrets
+import time
 import functools
 import sys
 import threading
@@ -372,8 +374,15 @@ def _hex_hash(hex_text):
 
 
 _K = int(_hex_hash(_pad(_N) + _pad(_G)), 16)
-# PASSWORD_VERIFIER challenges issued, by SECRET_BLOCK: what the check of the claim needs.
+# PASSWORD_VERIFIER challenges issued, by SECRET_BLOCK: what the check of the claim needs. A
+# challenge is answered once, within the client's session validity (3 minutes by default).
 _SRP_CHALLENGES = {}
+_SRP_CHALLENGE_SECONDS = 180
+# The TIMESTAMP of a claim, as Cognito's clients write it: "Mon Dec 7 18:00:00 UTC 2026".
+_TIMESTAMP = re.compile(
+    r"^(Sun|Mon|Tue|Wed|Thu|Fri|Sat) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"([1-9]|[12][0-9]|3[01]) ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9] UTC [0-9]{4}$"
+)
 _FLOWS = {
     "USER_SRP_AUTH": ("ALLOW_USER_SRP_AUTH",),
     "USER_PASSWORD_AUTH": ("ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH"),
@@ -398,9 +407,16 @@ def _srp_initiate_auth(self, client_id, auth_flow, auth_parameters):
         raise NotAuthorizedError("User is disabled.")
     if user.status is UserStatus.UNCONFIRMED:
         raise UserNotConfirmedException("User is not confirmed.")
-    big_a = int(auth_parameters.get("SRP_A") or "0", 16)
+    try:
+        big_a = int(auth_parameters.get("SRP_A") or "0", 16)
+    except ValueError:
+        big_a = 0
     if big_a % _N == 0:
         raise InvalidParameterException("SRP_A is not a valid SRP value")
+    now = time.time()
+    for stale in [b for b, c in _SRP_CHALLENGES.items() if now - c[-1] > _SRP_CHALLENGE_SECONDS]:
+        _SRP_CHALLENGES.pop(stale, None)
+        self.sessions.pop(stale, None)
     pool_name = pool.id.split("_", 1)[1]
     salt = secrets.randbits(128)
     secret = hashlib.sha256(f"{pool_name}{user.username}:{user.password}".encode()).hexdigest()
@@ -410,7 +426,9 @@ def _srp_initiate_auth(self, client_id, auth_flow, auth_parameters):
     big_b = (_K * verifier + pow(_G, small_b, _N)) % _N
     secret_block = base64.b64encode(secrets.token_bytes(64)).decode()
     self.sessions[secret_block] = (user.username, pool)
-    _SRP_CHALLENGES[secret_block] = (big_a, big_b, small_b, verifier, pool_name, user.username)
+    _SRP_CHALLENGES[secret_block] = (
+        big_a, big_b, small_b, verifier, pool_name, user.username, client_id, now
+    )
     return {
         "ChallengeName": "PASSWORD_VERIFIER",
         "ChallengeParameters": {
@@ -427,16 +445,27 @@ def _srp_respond_to_auth_challenge(self, session, client_id, challenge_name, res
     if challenge_name == "PASSWORD_VERIFIER":
         secret_block = responses.get("PASSWORD_CLAIM_SECRET_BLOCK", "")
         challenge = _SRP_CHALLENGES.pop(secret_block, None)
-        if challenge is None or not _claim_holds(challenge, secret_block, responses):
+        timestamp = responses.get("TIMESTAMP", "")
+        if not _TIMESTAMP.match(timestamp):
+            self.sessions.pop(secret_block, None)
+            raise InvalidParameterException(f"TIMESTAMP {timestamp!r} is not in Cognito's format")
+        if challenge is None or not _claim_holds(challenge, client_id, secret_block, responses):
             self.sessions.pop(secret_block, None)
             raise NotAuthorizedError("Incorrect username or password.")
     return _respond_to_auth_challenge(self, session, client_id, challenge_name, responses)
 
 
-def _claim_holds(challenge, secret_block, responses):
-    """Whether PASSWORD_CLAIM_SIGNATURE is the one only the user's password could make."""
-    big_a, big_b, small_b, verifier, pool_name, user_id = challenge
-    if responses.get("USERNAME") != user_id:
+def _claim_holds(challenge, client_id, secret_block, responses):
+    """Whether PASSWORD_CLAIM_SIGNATURE is the one only the user's password could make, sent
+    to the client the challenge was issued to, within its validity and its clock."""
+    big_a, big_b, small_b, verifier, pool_name, user_id, issued_to, issued_at = challenge
+    if responses.get("USERNAME") != user_id or client_id != issued_to:
+        return False
+    if time.time() - issued_at > _SRP_CHALLENGE_SECONDS:
+        return False
+    stamped = datetime.datetime.strptime(responses["TIMESTAMP"], "%a %b %d %H:%M:%S UTC %Y")
+    skew = abs(stamped.replace(tzinfo=datetime.timezone.utc).timestamp() - time.time())
+    if skew > 300:
         return False
     u = int(_hex_hash(_pad(big_a) + _pad(big_b)), 16)
     if u == 0:
@@ -451,7 +480,8 @@ def _claim_holds(challenge, secret_block, responses):
         + responses.get("TIMESTAMP", "").encode()
     )
     expected = base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
-    return hmac.compare_digest(expected, responses.get("PASSWORD_CLAIM_SIGNATURE", ""))
+    claimed = responses.get("PASSWORD_CLAIM_SIGNATURE", "")
+    return hmac.compare_digest(expected.encode(), claimed.encode())
 
 
 CognitoIdpBackend.initiate_auth = _srp_initiate_auth

@@ -128,7 +128,7 @@ async function main() {
       const wrong = 'Not-her-passw0rd!';
       const bodies = [];
       alice.on('request', (r) => bodies.push(r.postData() || ''));
-      expected = /status of 400/; // Chromium logs the refused InitiateAuth's 400
+      expected = /status of 400/; // Chromium logs the refused RespondToAuthChallenge's 400
       await alice.getByLabel('Username').fill('alice');
       await alice.getByLabel('Password').fill(wrong);
       await alice.getByRole('button', { name: 'Sign in', exact: true }).click();

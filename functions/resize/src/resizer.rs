@@ -164,7 +164,11 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                 issued
             }
             _ => {
+                // No image will ever own it (its pending image expired while the queue was
+                // backed up, or the key names another's image): left to the lifecycle rule,
+                // as a rejected upload is, or it would be stored for good.
                 tracing::warn!(key = %object.key, "skipped an upload the API did not issue");
+                self.expire_original(object).await?;
                 return Ok(Outcome::Skipped(format!(
                     "not_issued: {} was not issued by the API to {}",
                     object.key, upload.owner_id
@@ -619,8 +623,8 @@ mod tests {
         );
         // ... alice's image was not touched by mallory's object, and bob's is still pending
         assert_eq!(registry.finished("dunes"), None);
-        // ... only the rejected upload's original is tagged for the bucket's lifecycle rule to
-        // expire; the published ones are kept
+        // ... only the rejected upload's original and the object nobody issued are tagged for
+        // the bucket's lifecycle rule to expire; the published ones are kept
         let tagged: Vec<String> = (resizer.objects.keys(UPLOADS).into_iter())
             .filter(|key| {
                 !resizer
@@ -631,7 +635,7 @@ mod tests {
                     .is_empty()
             })
             .collect();
-        assert_eq!(tagged, ["uploads/carol/torn"]);
+        assert_eq!(tagged, ["uploads/carol/torn", "uploads/mallory/beach"]);
         let tags = resizer
             .objects
             .object(UPLOADS, "uploads/carol/torn")

@@ -65,7 +65,14 @@ impl Listing {
             && cursor.iter().all(|(name, value)| match value {
                 CursorValue::S(s) if name == self.partition.0 => *s == self.partition.1,
                 CursorValue::S(s) => (name == "pk" || name == "sk") && key(s),
-                CursorValue::N(n) => name == self.sort && n.len() <= 20 && n.parse::<i64>().is_ok(),
+                // Digits only: `+5`, `-0` or `007` parse as numbers in Rust, but none is a
+                // number DynamoDB hands out.
+                CursorValue::N(n) => {
+                    name == self.sort
+                        && (1..=19).contains(&n.len())
+                        && n.bytes().all(|b| b.is_ascii_digit())
+                        && (n == "0" || !n.starts_with('0'))
+                }
             })
     }
 }
@@ -175,6 +182,12 @@ mod tests {
             ),
             forged(
                 r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"},"feed":{"S":"published"},"published_at":{"N":"1.5"}}"#,
+            ),
+            forged(
+                r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"},"feed":{"S":"published"},"published_at":{"N":"+5"}}"#,
+            ),
+            forged(
+                r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"},"feed":{"S":"published"},"published_at":{"N":"007"}}"#,
             ),
             forged(&format!(
                 r#"{{"pk":{{"S":"{}"}},"sk":{{"S":"IMAGE"}},"feed":{{"S":"published"}},"published_at":{{"N":"1"}}}}"#,

@@ -82,7 +82,7 @@ impl InboxReader {
     /// Marks the notifications of `user_id` named by `keys` (sort keys, at most 100) read,
     /// and answers how many were unread. One BatchGetItem finds which exist and are unread;
     /// only those are written, each by its own conditional UpdateItem, all at once: a key no
-    /// notification has costs half a read unit and no write. Only `unread` changes: the
+    /// notification has costs one read unit (the read is strongly consistent) and no write. Only `unread` changes: the
     /// notifier owns everything else in the item. A likes transaction of the notifier
     /// holding a notification, or throttling, is retried within `deadline`.
     ///
