@@ -7,6 +7,7 @@
 //! written out and read back as any template is: the checks are proven able to fail, and no
 //! mistake depends on how template.yaml happens to be laid out.
 
+mod abuse;
 mod delivery;
 mod front_door;
 mod operations;
@@ -48,7 +49,7 @@ pub const fn mistake(
 }
 
 /// Every invariant: the template's shape, the delivery of records, least privilege,
-/// operations (encryption, retention, alarms) and the front door.
+/// operations (encryption, retention, alarms), the front door, and abuse and cost.
 fn invariants() -> impl Iterator<Item = &'static Invariant> {
     [
         shape::INVARIANTS,
@@ -56,6 +57,7 @@ fn invariants() -> impl Iterator<Item = &'static Invariant> {
         privilege::INVARIANTS,
         operations::INVARIANTS,
         front_door::INVARIANTS,
+        abuse::INVARIANTS,
     ]
     .into_iter()
     .flatten()
