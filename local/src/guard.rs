@@ -54,7 +54,7 @@ impl Guard {
         }
         match (self, text("origin")) {
             (_, None) => Ok(()),
-            (Guard::Origins(allowed), Some(origin)) if allowed.contains(&origin) => Ok(()),
+            (Guard::Origins(allowed), Some(origin)) if origin_listed(allowed, &origin) => Ok(()),
             (_, Some(origin)) => Err(Refused::Origin(origin)),
         }
     }
@@ -68,6 +68,14 @@ impl Guard {
         tracing::warn!(%refused, "refused a request to a local server");
         Some(respond(StatusCode::FORBIDDEN, refused.to_string()))
     }
+}
+
+/// Whether `origin` is one of `allowed`, as CORS rules match it: `*` is any origin, and the
+/// comparison ignores case. The one match of the guards and of the HTTP API's CORS.
+pub fn origin_listed(allowed: &[String], origin: &str) -> bool {
+    allowed
+        .iter()
+        .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
 }
 
 /// Whether a `Host` header names this machine: a loopback name, with or without a port.

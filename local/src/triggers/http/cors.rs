@@ -10,10 +10,7 @@ use crate::lambda::http::respond;
 use crate::template::model::Cors;
 
 pub(super) fn allowed_origin<'a>(cors: &Cors, origin: &'a str) -> Option<&'a str> {
-    cors.allow_origins
-        .iter()
-        .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
-        .then_some(origin)
+    crate::guard::origin_listed(&cors.allow_origins, origin).then_some(origin)
 }
 
 /// API Gateway answers a CORS preflight itself, before any authorizer runs.
