@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 const ARM64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
 
 /// (function binary, SAM logical id, sample folder under events/)
-const CASES: [(&str, &str, &str); 5] = [
+const CASES: [(&str, &str, &str); 6] = [
     ("resize", "ResizeFunction", "sqs"),
     ("like-counter", "LikeCounterFunction", "kinesis"),
     ("notifier", "NotifierFunction", "kinesis"),
     ("relay", "RelayFunction", "dynamodb"),
+    ("eraser", "EraserFunction", "kinesis"),
     ("api", "ApiFunction", "http"),
 ];
 

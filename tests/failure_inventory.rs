@@ -20,7 +20,7 @@ struct Row {
 type Site = (String, String, String);
 
 /// The SDK builder methods that send a request, and their operations.
-const OPERATIONS: [(&str, &str); 12] = [
+const OPERATIONS: [(&str, &str); 15] = [
     ("get_item", "GetItem"),
     ("put_item", "PutItem"),
     ("update_item", "UpdateItem"),
@@ -33,6 +33,9 @@ const OPERATIONS: [(&str, &str); 12] = [
     ("put_object", "PutObject"),
     ("get_object", "GetObject"),
     ("scan", "Scan"),
+    ("batch_write_item", "BatchWriteItem"),
+    ("delete_objects", "DeleteObjects"),
+    ("put_object_tagging", "PutObjectTagging"),
 ];
 
 /// The text between backticks, in order.

@@ -922,3 +922,250 @@ async fn two_uploads_of_one_user_at_once_both_count_through_a_conflict() {
     assert_eq!(quota_of(&stage, "carol").await, (Some(2), Some(20)));
     assert_eq!(proxy.injected().values().sum::<u64>(), 2);
 }
+
+#[tokio::test]
+async fn a_deletion_rides_out_a_reset_throttling_and_a_lost_answer_and_records_one_event() {
+    // Prepare: three of alice's published photos; each deletion's write meets one fault
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let api = api_through(&stage, &proxy);
+    let shapes = [
+        Shape::Reset,
+        refusal(400, "ThrottlingException"),
+        Shape::Lost(Duration::from_millis(1500)),
+    ];
+    let images = ["reset", "throttled", "lost"];
+    for image in images {
+        published_image(&stage, image, "alice").await;
+    }
+
+    // Act: each deleted once, with its fault, then again
+    let mut answers = Vec::new();
+    for (image, shape) in images.iter().zip(shapes) {
+        proxy.inject(dynamodb("UpdateItem", 1, shape));
+        let path = format!("/images/{image}");
+        answers.push(call(&api, "DELETE", &path, "alice", Value::Null).await.0);
+        answers.push(call(&api, "DELETE", &path, "alice", Value::Null).await.0);
+    }
+
+    // Assess: every deletion answered 204 and recorded one ImageDeleted: the copy the SDK sent
+    // after the lost answer found the tombstone and wrote nothing
+    assert_eq!(answers, [204; 6]);
+    for image in images {
+        let recorded = stage.recorded_event(image).await.expect("an event");
+        assert_eq!(recorded["type"], "ImageDeleted", "{image}");
+        let (status, _) = call(
+            &api,
+            "GET",
+            &format!("/images/{image}"),
+            "alice",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, 404, "{image}");
+    }
+    assert_eq!(proxy.injected().values().sum::<u64>(), 3);
+}
+
+/// `image` of `owner` deleted as the API records it: the tombstone, with likes of `likers` in
+/// the images table and its original and one rendition in the buckets; the rendition's key.
+async fn deleted_image(stage: &TestStack, image: &str, owner: &str, likers: &[&str]) -> String {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    stage
+        .issue_and_upload(owner, image, b"original".to_vec())
+        .await;
+    let rendition = format!("renditions/{image}/v1/thumb.jpg");
+    (stage.clients.s3.put_object())
+        .bucket(stage.name("RenditionsBucket"))
+        .key(&rendition)
+        .body(b"thumb".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    (stage.clients.dynamodb.update_item())
+        .table_name(stage.name("ImagesTable"))
+        .key("pk", s(&format!("IMAGE#{image}")))
+        .key("sk", s("IMAGE"))
+        .update_expression("SET #status = :deleted")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":deleted", s("deleted"))
+        .send()
+        .await
+        .unwrap();
+    for liker in likers {
+        (stage.clients.dynamodb.put_item())
+            .table_name(stage.name("ImagesTable"))
+            .item("pk", s(&format!("IMAGE#{image}")))
+            .item("sk", s(&format!("LIKE#{liker}")))
+            .item("liked", AttributeValue::Bool(true))
+            .send()
+            .await
+            .unwrap();
+    }
+    rendition
+}
+
+#[tokio::test]
+async fn the_eraser_deletes_through_a_slowdown_half_refused_deletes_and_a_reset_and_a_refusal_fails_it()
+ {
+    // Prepare: alice's deleted photo, liked by 30 users (two BatchWriteItems of deletes)
+    let stage = TestStack::start().await;
+    let (proxy, mut eraser) = stage
+        .through_proxy(
+            "eraser",
+            &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"],
+        )
+        .await;
+    let likers: Vec<String> = (0..30).map(|i| format!("user-{i:02}")).collect();
+    let likers: Vec<&str> = likers.iter().map(String::as_str).collect();
+    let rendition = deleted_image(&stage, "beach", "alice", &likers).await;
+    let deletion = snapglow_local::scenarios::producer::deleted_event(
+        "beach",
+        "alice",
+        &[&rendition],
+        Timestamp::from_millis(T0),
+    );
+    stage.publish(&[deletion]).await;
+
+    // Act: S3 refuses the eraser once (a role without s3:DeleteObject) ...
+    proxy.inject(Fault::new(
+        Service::S3,
+        "DeleteObjects",
+        1,
+        refusal(403, "AccessDenied"),
+    ));
+    let (shard, records) = (stage.shards().await.into_iter())
+        .find(|(_, records)| !records.is_empty())
+        .expect("the deletion is on the stream");
+    let batch = serde_json::to_vec(&stage.kinesis_batch(&shard, &records)).unwrap();
+    let refused = eraser.invoke(batch).await;
+    // ... then answers 200 naming every delete failed (InternalError)
+    proxy.inject(Fault::new(
+        Service::S3,
+        "DeleteObjects",
+        1,
+        Shape::DeleteErrors("InternalError"),
+    ));
+    let half = stage.deliver(&mut eraser).await;
+    // ... then slows down and resets once each; the tombstone's read is reset and answered
+    // 500; the like items' query is throttled, a BatchWriteItem leaves every other delete
+    // unprocessed and the next is throttled whole
+    proxy.inject(Fault::new(
+        Service::S3,
+        "DeleteObjects",
+        1,
+        refusal(503, "SlowDown"),
+    ));
+    proxy.inject(Fault::new(Service::S3, "DeleteObjects", 1, Shape::Reset));
+    proxy.inject(dynamodb("GetItem", 1, Shape::Reset));
+    proxy.inject(dynamodb("GetItem", 1, refusal(500, "InternalServerError")));
+    proxy.inject(dynamodb(
+        "Query",
+        1,
+        refusal(400, "ProvisionedThroughputExceededException"),
+    ));
+    proxy.inject(dynamodb("BatchWriteItem", 1, Shape::UnprocessedItems));
+    proxy.inject(dynamodb(
+        "BatchWriteItem",
+        1,
+        refusal(400, "ProvisionedThroughputExceededException"),
+    ));
+    let done = stage.deliver(&mut eraser).await;
+
+    // Assess: the refusal failed the invocation; the half-refused delete asked for the record
+    // again; the redelivery erased everything, through every other fault
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(
+        half.iter()
+            .map(batch_failures)
+            .map(|f| f.len())
+            .sum::<usize>(),
+        1
+    );
+    assert_finished(&done);
+    assert_eq!(
+        stage.keys_under("UploadsBucket", "uploads/alice/").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        stage
+            .keys_under("RenditionsBucket", "renditions/beach/")
+            .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        stage.sort_keys("ImagesTable", "IMAGE#beach").await,
+        ["IMAGE"]
+    );
+    assert_eq!(proxy.injected().values().sum::<u64>(), 9);
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn the_consumers_erase_a_deleted_image_through_resets_throttling_and_unprocessed_deletes() {
+    // Prepare: alice's photo, published and liked by 30 users, counted and told
+    let stage = TestStack::start().await;
+    let (counter_proxy, mut counter) = stage
+        .through_proxy("like-counter", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    let (notifier_proxy, mut notifier) = stage
+        .through_proxy("notifier", &["AWS_ENDPOINT_URL_DYNAMODB"])
+        .await;
+    let mut events = vec![published_event(
+        "beach",
+        "alice",
+        Timestamp::from_millis(T0),
+    )];
+    for i in 0..30 {
+        events.push(liked("beach", &format!("user-{i:02}"), T0 + 1 + i));
+    }
+    stage.publish(&events).await;
+    assert_finished(&stage.deliver(&mut counter).await);
+    assert_finished(&stage.deliver(&mut notifier).await);
+    assert_eq!(stage.like_counts().count("beach").await.unwrap(), 30);
+
+    // Act: alice deletes it while one more user likes it; like-counter's tombstone write is
+    // reset and throttled, its query throttled, a BatchWriteItem leaves deletes unprocessed;
+    // notifier's tombstone hangs, its query is reset, a BatchWriteItem leaves deletes
+    // unprocessed and the next is reset
+    stage
+        .publish(&[
+            snapglow_local::scenarios::producer::deleted_event(
+                "beach",
+                "alice",
+                &[],
+                Timestamp::from_millis(T0 + 100),
+            ),
+            liked("beach", "late", T0 + 50),
+        ])
+        .await;
+    counter_proxy.inject(dynamodb("PutItem", 1, Shape::Reset));
+    counter_proxy.inject(dynamodb("PutItem", 1, refusal(400, "ThrottlingException")));
+    counter_proxy.inject(dynamodb("Query", 1, refusal(400, "ThrottlingException")));
+    counter_proxy.inject(dynamodb("BatchWriteItem", 1, Shape::UnprocessedItems));
+    notifier_proxy.inject(dynamodb(
+        "UpdateItem",
+        1,
+        Shape::Hang(Duration::from_secs(3)),
+    ));
+    notifier_proxy.inject(dynamodb("Query", 1, Shape::Reset));
+    notifier_proxy.inject(dynamodb("BatchWriteItem", 1, Shape::UnprocessedItems));
+    notifier_proxy.inject(dynamodb("BatchWriteItem", 1, Shape::Reset));
+    let counted = stage.deliver(&mut counter).await;
+    let told = stage.deliver(&mut notifier).await;
+
+    // Assess: each finished in one delivery (the whole stream again: a replay of it too);
+    // the count is a tombstone, no liker's state is left, alice's inbox holds nothing of it
+    assert_finished(&counted);
+    assert_finished(&told);
+    assert_eq!(stage.like_counts().count("beach").await.unwrap(), 0);
+    assert_eq!(
+        stage.sort_keys("LikesTable", "IMAGE#beach").await,
+        ["COUNT"]
+    );
+    let inbox = stage.inbox_reader().inbox("alice").await.unwrap();
+    assert_eq!(inbox.len(), 0, "{inbox:?}");
+    assert_eq!(counter_proxy.injected().values().sum::<u64>(), 4);
+    assert_eq!(notifier_proxy.injected().values().sum::<u64>(), 4);
+    assert_eq!(stage.quarantined().await, Vec::<Value>::new());
+}

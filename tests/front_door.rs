@@ -799,3 +799,128 @@ async fn a_foreign_page_reaches_no_local_server_and_cannot_wipe_the_emulator() {
     );
     assert_eq!(site_page.0, 200);
 }
+
+#[tokio::test]
+async fn a_deleted_photo_is_gone_from_every_read_and_a_replay_of_the_stream_does_not_bring_it_back()
+{
+    // Prepare: alice's photo, published, liked by bob and carol, and told to her
+    let mut stage = stage("front-door-deletion").await;
+    let mut api = stage.api();
+    let image = api
+        .upload("alice", sample_jpeg(800, 600), "image/jpeg")
+        .await
+        .unwrap();
+    stage.test.wait_for_messages("ImageUploadsQueue", 2).await;
+    stage.drain().await;
+    for user in ["bob", "carol"] {
+        assert_eq!(api.like(user, &image, true).await.unwrap().status, 200);
+    }
+    stage.drain().await;
+    let (path, alice) = (
+        format!("/images/{image}"),
+        api.user_id("alice").await.unwrap(),
+    );
+    let original = format!("uploads/{alice}/{image}");
+    let renditions = format!("renditions/{image}/");
+    let seen = api.request("bob", "GET", &path, None).await.unwrap();
+    assert_eq!(seen.body["likes"], 2, "{}", seen.body);
+    let inbox = stage.test.inbox_reader();
+    let told = inbox.inbox(&alice).await.unwrap();
+    assert!(told.iter().any(|n| n.image_id == image), "{told:?}");
+    assert_eq!(
+        stage
+            .test
+            .keys_under("UploadsBucket", &original)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        stage
+            .test
+            .keys_under("RenditionsBucket", &renditions)
+            .await
+            .len(),
+        3
+    );
+
+    // Act: bob tries to delete it, alice deletes it (twice: her client retries), carol takes
+    // her like back after it is gone
+    let by_bob = api.request("bob", "DELETE", &path, None).await.unwrap();
+    let by_alice = api.request("alice", "DELETE", &path, None).await.unwrap();
+    let again = api.request("alice", "DELETE", &path, None).await.unwrap();
+    let late = api.like("carol", &image, false).await.unwrap();
+    stage.drain().await;
+
+    // Assess: only the owner deleted it; it is gone from every read, its count, its
+    // notifications, its files and its like items; only the tombstones that keep replays from
+    // bringing it back are left
+    assert_eq!(
+        (by_bob.status, by_alice.status, again.status, late.status),
+        (404, 204, 204, 404)
+    );
+    let gone = async |api: &mut ApiClient| {
+        for user in ["alice", "bob"] {
+            let answer = api.request(user, "GET", &path, None).await.unwrap();
+            assert_eq!(answer.status, 404, "{user}: {}", answer.body);
+        }
+        let feed = api.request("bob", "GET", "/feed", None).await.unwrap();
+        let mine = api
+            .request("alice", "GET", "/me/images", None)
+            .await
+            .unwrap();
+        for listing in [feed.body, mine.body] {
+            let items = listing["items"].as_array().unwrap();
+            assert!(
+                items.iter().all(|i| i["image_id"] != image.as_str()),
+                "{listing}"
+            );
+        }
+    };
+    let erased = async |test: &TestStack| {
+        assert_eq!(test.like_counts().count(&image).await.unwrap(), 0);
+        let told = test.inbox_reader().inbox(&alice).await.unwrap();
+        assert!(told.iter().all(|n| n.image_id != image), "{told:?}");
+        assert_eq!(
+            test.keys_under("UploadsBucket", &original).await,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            test.keys_under("RenditionsBucket", &renditions).await,
+            Vec::<String>::new()
+        );
+        let pk = format!("IMAGE#{image}");
+        assert_eq!(test.sort_keys("ImagesTable", &pk).await, ["IMAGE"]);
+        assert_eq!(test.sort_keys("LikesTable", &pk).await, ["COUNT"]);
+    };
+    gone(&mut api).await;
+    erased(&stage.test).await;
+
+    // Act: the whole stream, and the images table's, delivered again from their start
+    use snapglow_local::triggers::MappingOptions;
+    let logs = stage.test.state_dir("front-door-deletion-replay");
+    let options = MappingOptions {
+        checkpoints_dir: Some(logs.join("checkpoints")),
+        ..Default::default()
+    };
+    let mut replay = mappings(&stage.test.stack, &stage.test.binaries(), &logs, &options)
+        .await
+        .unwrap();
+    let replayed = run_until_idle(&mut replay, Duration::from_secs(120))
+        .await
+        .unwrap();
+
+    // Assess: the relay put every event again (the outbox replayed), every event reached
+    // like-counter and notifier again (the deletions the eraser too), and nothing came back
+    let events = stage.test.stream_events().await;
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        ["ImagePublished", "ImageLiked", "ImageLiked", "ImageDeleted"].repeat(2)
+    );
+    assert!(replayed.delivered > 2 * events.len(), "{replayed:?}");
+    assert_eq!(replayed.failed, 0, "{replayed:?}");
+    gone(&mut api).await;
+    erased(&stage.test).await;
+    assert_eq!(stage.test.quarantined().await, Vec::<Value>::new());
+}

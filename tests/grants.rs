@@ -18,8 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// LikeCounterRole's table grant as template.yaml writes it: the tests' mutations start here.
-const LIKE_COUNTER_GRANT: &str =
-    "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem]";
+const LIKE_COUNTER_GRANT: &str = "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:Query, dynamodb:BatchWriteItem]";
 
 /// template.yaml's text, still holding [`LIKE_COUNTER_GRANT`].
 fn template_text() -> String {
@@ -81,7 +80,8 @@ fn called_by_lambda(function: &Value, globals: &Value) -> Vec<&'static str> {
 }
 
 /// The SDK calls in the code that use `action`. A transaction's items are authorized by their
-/// own actions; S3 checks ListBucket only to tell a missing key (404) from a refused one (403).
+/// own actions; S3 checks ListBucket only to tell a missing key (404) from a refused one (403),
+/// and DeleteObject on each key of a DeleteObjects.
 fn calls_of(action: &str) -> Vec<String> {
     let (_, operation) = action.split_once(':').unwrap_or(("", action));
     let mut snake = String::new();
@@ -99,6 +99,8 @@ fn calls_of(action: &str) -> Vec<String> {
         "dynamodb:ConditionCheckItem" => calls.push("ConditionCheck::builder()".into()),
         "dynamodb:GetItem" => calls.push("Get::builder()".into()),
         "s3:ListBucket" => calls.push(".get_object(".into()),
+        // A multi-object delete is authorized key by key as DeleteObject.
+        "s3:DeleteObject" => calls.push(".delete_objects(".into()),
         _ => {}
     }
     calls
@@ -175,7 +177,7 @@ fn every_granted_action_is_called_by_lambda_or_by_the_code() {
     let text = template_text();
     let widened = text.replacen(
         LIKE_COUNTER_GRANT,
-        "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:DeleteItem]",
+        "Action: [dynamodb:BatchGetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:Query, dynamodb:BatchWriteItem, dynamodb:DeleteItem]",
         1,
     );
     let old_grant = text.replacen(
@@ -248,7 +250,7 @@ async fn a_call_the_role_does_not_grant_is_refused_as_aws_refuses_it() {
     let text = template_text();
     let without = text.replacen(
         LIKE_COUNTER_GRANT,
-        "Action: [dynamodb:PutItem, dynamodb:UpdateItem]",
+        "Action: [dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:Query, dynamodb:BatchWriteItem]",
         1,
     );
     let as_is = TestStack::start().await;

@@ -10,7 +10,14 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub const FUNCTIONS: [&str; 5] = ["resize", "like-counter", "notifier", "relay", "api"];
+pub const FUNCTIONS: [&str; 6] = [
+    "resize",
+    "like-counter",
+    "notifier",
+    "relay",
+    "eraser",
+    "api",
+];
 
 /// A [`FreshStack`] (the library's one fixture for a fresh local stack: emulator, clients,
 /// stack) with what the tests do to it.
@@ -358,6 +365,37 @@ impl TestStack {
             .endpoint_url(endpoint)
             .build();
         aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    /// The keys under `prefix` in a bucket (by logical id).
+    pub async fn keys_under(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let listed = (self.clients.s3.list_objects_v2())
+            .bucket(self.name(bucket))
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("the bucket lists");
+        (listed.contents().iter())
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
+    /// The sort keys of one partition of a table (by logical id), read strongly consistent.
+    pub async fn sort_keys(&self, table: &str, pk: &str) -> Vec<String> {
+        let items = (self.clients.dynamodb.query())
+            .table_name(self.name(table))
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("the table answers");
+        (items.items().iter())
+            .filter_map(|item| item.get("sk")?.as_s().ok().cloned())
+            .collect()
     }
 
     /// The inbox side of the notifications table, as the API reads it.

@@ -100,7 +100,7 @@ async fn every_sample_event_is_handled_by_its_functions_without_failures() {
     let stage = TestStack::start().await;
     let cases: [(&str, &[&str]); 2] = [
         ("sqs", &["resize"]),
-        ("kinesis", &["like-counter", "notifier"]),
+        ("kinesis", &["like-counter", "notifier", "eraser"]),
     ];
     for (folder, functions) in cases {
         for function in functions {
@@ -137,12 +137,13 @@ async fn every_sample_event_is_handled_by_its_functions_without_failures() {
         ("snapglow-ResizeFunction", "not_an_s3_notification"),
         ("snapglow-LikeCounterFunction", "malformed_envelope"),
         ("snapglow-NotifierFunction", "malformed_envelope"),
+        ("snapglow-EraserFunction", "malformed_envelope"),
     ]
     .into_iter()
     .map(|(f, r)| (f.to_owned(), r.to_owned()))
     .collect();
     assert_eq!(by, expected);
-    assert_eq!(quarantined.len(), 3);
+    assert_eq!(quarantined.len(), 4);
 }
 
 #[tokio::test]

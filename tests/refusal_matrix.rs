@@ -47,7 +47,7 @@ fn refusal(code: &'static str) -> Shape {
 }
 
 /// Each API store call, by the DynamoDB operation it sends.
-const API_CALLS: [(&str, &str); 10] = [
+const API_CALLS: [(&str, &str); 11] = [
     ("create_pending", "PutItem"),
     ("take_upload_quota", "TransactWriteItems"),
     ("take_request", "UpdateItem"),
@@ -58,6 +58,7 @@ const API_CALLS: [(&str, &str); 10] = [
     ("newest_first", "Query"),
     ("inbox_page", "Query"),
     ("mark_read", "UpdateItem"),
+    ("delete_image", "UpdateItem"),
 ];
 
 /// Makes the API store call `call` once; its error, if it failed.
@@ -113,6 +114,16 @@ async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<
         .await
         .map(drop),
         "count" => return store.likes.count(&id).await.err(),
+        "delete_image" => (store.delete_image(&api::store::ImageDeletion {
+            image_id: id.clone(),
+            was: api::store::Status::Published,
+            deleted_at_ms: T0,
+            expires_at_s: T0 / 1000,
+            event_id: "e".into(),
+            event_json: "{}".into(),
+        }))
+        .await
+        .map(drop),
         "newest_first" => store.feed(10, None).await.map(drop),
         "inbox_page" => store.inbox("alice", 10, None).await.map(drop),
         "mark_read" => {
@@ -158,17 +169,18 @@ async fn each_api_call_sorts_each_refusal_as_its_row_says() {
             assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
         }
     }
-    assert_eq!(proxy.injected().values().sum::<u64>(), 30);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 33);
 }
 
 /// Each notifier table call, by the DynamoDB operation it sends.
-const NOTIFIER_CALLS: [(&str, &str); 6] = [
+const NOTIFIER_CALLS: [(&str, &str); 7] = [
     ("owner_of", "GetItem"),
     ("kept_likes", "Query"),
     ("release_early", "DeleteItem"),
     ("release_held", "UpdateItem"),
     ("hold_early", "TransactWriteItems"),
     ("notify_image", "TransactWriteItems"),
+    ("erase_image", "UpdateItem"),
 ];
 
 /// The notifier's table of the stack, every call through `proxy`.
@@ -204,6 +216,7 @@ async fn notifier_call(
         "kept_likes" => table.early_likes(&image).await.err(),
         "release_early" => table.release_early(&image, &liker, &deadline).await.err(),
         "release_held" => table.release_held(&image, &deadline).await.err(),
+        "erase_image" => table.erase_image(&image, "alice", &deadline).await.err(),
         "hold_early" => {
             let early = EarlyLike {
                 window: LikeWindow { start_ms: T0 },
@@ -246,7 +259,7 @@ async fn each_notifier_call_sorts_each_refusal_as_its_row_says() {
             assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
         }
     }
-    assert_eq!(proxy.injected().values().sum::<u64>(), 18);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 21);
 }
 
 #[tokio::test]
@@ -290,5 +303,148 @@ async fn each_notifier_call_rides_out_throttling_and_a_server_error() {
         refusal("ConditionalCheckFailedException"),
     ));
     assert!(notifier_call(&table, "release_held", 200).await.is_none());
-    assert_eq!(proxy.injected().values().sum::<u64>(), 13);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 15);
+}
+
+/// Each call of an erasure (like-counter's and the eraser's), by the operation it sends first;
+/// the calls after it are reached by letting the ones before succeed.
+const ERASURE_CALLS: [(&str, &str); 5] = [
+    ("erase_image", "PutItem"),
+    ("delete_all", "Query"),
+    ("delete_batch", "BatchWriteItem"),
+    ("recorded", "GetItem"),
+    ("delete_like_items", "Query"),
+];
+
+/// Makes the erasure call `call` once, on an image with one like state to delete; its error.
+async fn erasure_call(
+    stage: &TestStack,
+    proxy: &FaultProxy,
+    call: &str,
+    n: usize,
+) -> Option<TableError> {
+    use eraser::store::Erasure;
+    use like_counter::table::LikeStore;
+    let image = format!("img-{n}");
+    let deadline = Deadline::after(Duration::from_secs(5));
+    let s = |v: String| aws_sdk_dynamodb::types::AttributeValue::S(v);
+    for table in ["LikesTable", "ImagesTable"] {
+        (stage
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(stage.name(table)))
+        .item("pk", s(format!("IMAGE#{image}")))
+        .item("sk", s("LIKE#bob".into()))
+        .send()
+        .await
+        .unwrap();
+    }
+    let counter = like_counter::table::LikesTable::new(
+        stage.dynamodb_at(&proxy.url()),
+        stage.name("LikesTable"),
+        Duration::from_secs(3600),
+    );
+    let erasure = eraser::store::AwsErasure {
+        dynamodb: stage.dynamodb_at(&proxy.url()),
+        s3: stage.clients.s3.clone(),
+        images_table: stage.name("ImagesTable").to_owned(),
+        uploads_bucket: stage.name("UploadsBucket").to_owned(),
+        renditions_bucket: stage.name("RenditionsBucket").to_owned(),
+    };
+    match call {
+        "erase_image" | "delete_all" | "delete_batch" => {
+            counter.erase_image(&image, &deadline).await.err()
+        }
+        "recorded" => erasure.recorded(&image).await.err(),
+        "delete_like_items" => erasure.delete_like_items(&image, &deadline).await.err(),
+        other => unreachable!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn each_erasure_call_sorts_each_refusal_as_its_row_says() {
+    // Prepare: like-counter's table and the eraser's images table, every call through the proxy
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let mut n = 0;
+    for (call, operation) in ERASURE_CALLS {
+        for (code, expected) in REFUSALS {
+            n += 1;
+            proxy.inject(Fault::new(Service::DynamoDb, operation, 1, refusal(code)));
+
+            // Act
+            let error = erasure_call(&stage, &proxy, call, n).await;
+
+            // Assess
+            let sorted = error.as_ref().and_then(sort);
+            assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
+        }
+    }
+    assert_eq!(proxy.injected().values().sum::<u64>(), 15);
+}
+
+#[tokio::test]
+async fn the_erasers_deletes_sort_each_refusal_s3_documents() {
+    // Prepare: the eraser's storage, S3 through the proxy
+    use eraser::store::{Bucket, Erasure, FilesError};
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let s3 = (stage.clients.s3.config().to_builder())
+        .endpoint_url(proxy.url())
+        .build();
+    let erasure = eraser::store::AwsErasure {
+        dynamodb: stage.clients.dynamodb.clone(),
+        s3: aws_sdk_s3::Client::from_conf(s3),
+        images_table: stage.name("ImagesTable").to_owned(),
+        uploads_bucket: stage.name("UploadsBucket").to_owned(),
+        renditions_bucket: stage.name("RenditionsBucket").to_owned(),
+    };
+    let keys = ["uploads/alice/gone".to_owned()];
+    let cases = [
+        (
+            Shape::Error {
+                status: 403,
+                code: "AccessDenied",
+                message: "Access Denied",
+            },
+            "refused",
+        ),
+        (
+            Shape::Error {
+                status: 404,
+                code: "NoSuchBucket",
+                message: "The specified bucket does not exist",
+            },
+            "refused",
+        ),
+        (Shape::DeleteErrors("AccessDenied"), "refused"),
+        (Shape::DeleteErrors("SlowDown"), "unavailable"),
+        (
+            Shape::Error {
+                status: 503,
+                code: "SlowDown",
+                message: "Please reduce your request rate.",
+            },
+            "done",
+        ),
+    ];
+
+    // Act
+    let mut sorted = Vec::new();
+    for (shape, _) in cases.clone() {
+        proxy.inject(Fault::new(Service::S3, "DeleteObjects", 1, shape));
+        sorted.push(match erasure.delete_objects(Bucket::Uploads, &keys).await {
+            Ok(()) => "done",
+            Err(FilesError::Refused { .. }) => "refused",
+            Err(FilesError::Unavailable { .. }) => "unavailable",
+        });
+    }
+
+    // Assess: a refused grant or a missing bucket (whole or per key) fails the invocation, a
+    // per-key failure comes back, a whole-request slow-down is the SDK's to retry; a key that
+    // does not exist is no error
+    let expected: Vec<&str> = cases.iter().map(|(_, sort)| *sort).collect();
+    assert_eq!(sorted, expected);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 5);
 }

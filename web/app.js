@@ -14,6 +14,7 @@ const pollers = [];
 
 const fresh = () => ({
   mine: [], details: new Map(), watching: new Set(), feed: [], cursor: null, pages: 1, likeSeq: new Map(),
+  gone: new Set(), // photos deleted here: listings may still name them for a moment (indexes lag)
   notifications: [], markedRead: new Set(), highlighted: new Set(),
 });
 
@@ -59,7 +60,7 @@ addEventListener('online', pollNow);
 
 // My photos
 
-const showMine = () => renderMine(state.mine, state.details, state.mineLoaded);
+const showMine = () => renderMine(state.mine, state.details, state.mineLoaded, deletePhoto);
 const imagePath = (id) => `/images/${encodeURIComponent(id)}`;
 
 function remember(image) {
@@ -72,7 +73,7 @@ async function refreshMine() {
   const ep = epoch;
   const page = await api.get('/me/images?limit=12');
   if (ep !== epoch) return;
-  const items = page?.items || [];
+  const items = (page?.items || []).filter((i) => !state.gone.has(i.image_id));
   const ids = new Set(items.map((i) => i.image_id));
   // An upload of the last minute may not be listed yet (eventual consistency).
   const recent = state.mine.filter((i) => i.local && !ids.has(i.image_id) && Date.now() - i.local < 60000);
@@ -92,6 +93,25 @@ async function refreshMine() {
   for (const i of state.mine) if (i.status === 'pending') watchPending(i.image_id, toMs(i.created_at));
   state.mineLoaded = true;
   showMine();
+}
+
+/** Deletes one of my photos for good, once the person confirms; it leaves every list at once. */
+async function deletePhoto(id) {
+  if (!confirm('Delete this photo for good? Its likes and notifications go with it.')) return;
+  const ep = epoch;
+  try {
+    await api.request('DELETE', imagePath(id), undefined, { retry: true });
+    if (ep !== epoch) return;
+    state.gone.add(id);
+    state.mine = state.mine.filter((i) => i.image_id !== id);
+    state.feed = state.feed.filter((i) => i.image_id !== id);
+    state.details.delete(id);
+    showMine();
+    showFeed();
+    say('Photo deleted.');
+  } catch (e) {
+    if (ep === epoch) report(e);
+  }
 }
 
 /** Polls a pending photo: 1 s, doubling to 10 s, for 5 minutes from its upload. */
@@ -180,7 +200,7 @@ async function refreshFeed() {
   if (ep !== epoch) return;
   const now = Date.now();
   const old = new Map(state.feed.map((i) => [i.image_id, i]));
-  const items = (page?.items || []).map((item) => {
+  const items = (page?.items || []).filter((i) => !state.gone.has(i.image_id)).map((item) => {
     const was = old.get(item.image_id);
     if (!was) return { ...item, thumbAt: now };
     const next = { ...item, thumbAt: was.thumbAt };
@@ -191,7 +211,7 @@ async function refreshFeed() {
     if (state.likeSeq.has(item.image_id)) Object.assign(next, { likes: was.likes, liked_by_me: was.liked_by_me });
     return next;
   });
-  state.feed = mergeFirstPage(state.feed, items);
+  state.feed = mergeFirstPage(state.feed, items, { complete: state.pages === 1 && !page?.next_cursor });
   if (state.pages === 1) state.cursor = page?.next_cursor || null;
   state.feedLoaded = true;
   showFeed();

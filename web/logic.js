@@ -107,10 +107,15 @@ export const notificationsLabel = (n) => (n > 0 ? `Notifications (${n} unread)` 
 export const uploadHeaders = (headers) =>
   Object.entries(headers || {}).filter(([k]) => !['content-length', 'host'].includes(k.toLowerCase()));
 
-/** Merges a fresh first page into a list already shown (newest first), keeping older pages. */
-export function mergeFirstPage(current, page, key = 'image_id') {
+/**
+ * Merges a fresh first page into a list already shown (newest first), keeping the older pages.
+ * An item shown that the page should hold but does not (as new as the page's oldest, or any
+ * item when the page is the whole list: `complete`) has left the list: a deleted photo.
+ */
+export function mergeFirstPage(current, page, { complete = false, key = 'image_id', at = (x) => toMs(x.published_at) } = {}) {
   const seen = new Set(page.map((x) => x[key]));
-  return page.concat(current.filter((x) => !seen.has(x[key])));
+  const oldest = page.length ? Math.min(...page.map(at)) : Infinity;
+  return page.concat(current.filter((x) => !seen.has(x[key]) && !complete && at(x) <= oldest));
 }
 
 /** A date (ms, seconds or ISO text) as ms since the epoch, or null. */

@@ -38,8 +38,11 @@ function picture(renditions, alt) {
   return h('img', { src: r.url, alt, width: r.width, height: r.height, loading: 'lazy', decoding: 'async' });
 }
 
-/** My photos: a thumbnail when published, "Processing…" while pending, a sentence when rejected. */
-export function renderMine(items, details, loaded) {
+/**
+ * My photos: a thumbnail when published, "Processing…" while pending, a sentence when rejected;
+ * a finished photo (published or rejected) has a Delete button.
+ */
+export function renderMine(items, details, loaded, onDelete) {
   $('mine-empty').hidden = !loaded || items.length > 0;
   sync($('mine'), items, (i) => i.image_id, (i) => h('li', { 'data-image-id': i.image_id }), (li, item) => {
     const d = details.get(item.image_id)?.data;
@@ -51,7 +54,10 @@ export function renderMine(items, details, loaded) {
       li.dataset.sig = sig;
       li.replaceChildren(...(url ? [picture(d.renditions, 'Your photo'), h('p', { class: 'meta' })]
         : text ? [h('div', { class: 'ph ph-rejected', 'aria-hidden': 'true' }), h('p', { class: 'rejection' }, text)]
-          : placeholder(status === 'published' ? 'Loading…' : 'Processing…')));
+          : placeholder(status === 'published' ? 'Loading…' : 'Processing…')),
+      status === 'published' || status === 'rejected'
+        ? h('button', { type: 'button', class: 'delete-btn', 'aria-label': 'Delete this photo', onclick: () => onDelete(item.image_id) }, 'Delete')
+        : null);
     }
     const meta = li.querySelector('.meta');
     if (meta) meta.textContent = `Uploaded ${timeAgo(toMs(item.created_at))}`;

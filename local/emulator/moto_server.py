@@ -52,6 +52,16 @@ PASSWORD_CLAIM_SIGNATURE checked against it; a wrong one is NotAuthorizedExcepti
 client's ExplicitAuthFlows are enforced (moto lets any flow through on any client): a flow the
 client does not allow is InvalidParameterException, as on AWS.
 
+An eighth change, to fidelity: moto authorizes a DeleteObjects as `s3:DeleteObject` on the
+bucket, where AWS authorizes `s3:DeleteObject` on each key and answers a key it refuses as an
+`AccessDenied` in the result's `Errors` (the other keys are deleted). So a role granted
+`s3:DeleteObject` on `bucket/uploads/*` had every key refused. And moto checks each key against
+the bucket's policy without the request's condition values, so the buckets'
+`DenyInsecureTransport` statement (Deny `s3:*` when `aws:SecureTransport` is false) refused
+every key too; on AWS it applies only to plain HTTP, which the SDKs never send. Here each key is
+authorized as AWS does, and the policy is read as for a request over TLS (the emulator's
+loopback endpoints stand in for AWS's TLS ones).
+
 A fourth change, to speed only: moto's Kinesis shard copies the list of all its sequence
 numbers to append one record, and walks every record from the start to serve a GetRecords. A
 shard of 100,000 records made each put and each read cost milliseconds of the one emulator
@@ -83,6 +93,10 @@ from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.kinesis.models import Shard
+from moto.s3.exceptions import BucketAccessDeniedError, S3AccessDeniedError
+from moto.s3.models import FakeBucket
+from moto.s3.responses import S3Response
+import xmltodict
 from moto.cognitoidp.exceptions import (
     InvalidParameterException,
     NotAuthorizedError,
@@ -513,6 +527,73 @@ def _only_this_machines_programs(self, environ, start_response):
 
 
 DomainDispatcherApplication.__call__ = _only_this_machines_programs
+
+
+def _only_over_plain_http(statement):
+    """Whether a statement applies only to requests over plain HTTP (its one condition is
+    `aws:SecureTransport` false)."""
+    condition = statement.get("Condition") or {}
+    values = condition.get("Bool", {}).get("aws:SecureTransport") if len(condition) == 1 else None
+    if isinstance(values, list) and len(values) == 1:
+        values = values[0]
+    return len(condition.get("Bool", {})) == 1 and str(values).lower() == "false"
+
+
+# The keys of the DeleteObjects being answered on this thread that its caller may not delete.
+_refused_keys = threading.local()
+
+
+def _permission_over_tls(self, action, resource):
+    """The bucket policy's verdict for a request over TLS, and a refusal for a key its caller
+    may not delete. (moto's own evaluation reads a condition it cannot verify as a refusal,
+    whatever the statement's effect.)"""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if resource.split("/", 1)[-1] in getattr(_refused_keys, "keys", ()):
+        return PermissionResult.DENIED
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy.decode())
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    document["Statement"] = [s for s in statements if not _only_over_plain_http(s)]
+    if not document["Statement"]:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
+
+
+FakeBucket.get_permission = _permission_over_tls
+
+_bucket_response_post = S3Response._bucket_response_post
+
+
+def _delete_keys_authorized_per_key(self, request, bucket_name):
+    self.path = self._get_path(request)
+    if not self.is_delete_keys() or not request.headers.get("Content-Length"):
+        return _bucket_response_post(self, request, bucket_name)
+    self.data["Action"] = "DeleteObject"
+    try:
+        objects = xmltodict.parse(self.body)["Delete"].get("Object", [])
+    except Exception:
+        objects = []
+    if not isinstance(objects, list):
+        objects = [objects]
+    refused = set()
+    for obj in objects:
+        key = obj.get("Key") if isinstance(obj, dict) else None
+        try:
+            self._authenticate_and_authorize_s3_action(bucket_name=bucket_name, key_name=key)
+        except (BucketAccessDeniedError, S3AccessDeniedError):
+            refused.add(key)
+    _refused_keys.keys = refused
+    try:
+        return self._bucket_response_delete_keys(bucket_name)
+    finally:
+        _refused_keys.keys = ()
+
+
+S3Response._bucket_response_post = _delete_keys_authorized_per_key
 
 if __name__ == "__main__":
     main(sys.argv[1:])

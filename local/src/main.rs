@@ -39,7 +39,8 @@ enum Command {
     },
     /// Run one function's real binary under a local Lambda Runtime API with an event file.
     Invoke {
-        /// The function's folder under functions/: resize, like-counter, notifier, relay, api.
+        /// The function's folder under functions/: resize, like-counter, notifier, relay, eraser,
+        /// api.
         function: String,
         /// An event JSON file, e.g. events/sqs/s3-object-created.json.
         #[arg(long)]
@@ -50,7 +51,7 @@ enum Command {
     },
     /// Run every function's event source mappings as template.yaml declares them, on the
     /// local stack (`cargo local up` first), and serve its HTTP API: uploads → resize, the
-    /// images table's stream → relay → the event stream → like-counter and notifier.
+    /// images table's stream → relay → the event stream → like-counter, notifier and eraser.
     Run {
         /// Exit once every queue and shard is drained and nothing is in flight.
         #[arg(long)]

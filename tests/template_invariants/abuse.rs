@@ -8,7 +8,7 @@ use snapglow_local::template::{Template, scalar_text};
 use resize::storage::REJECTED_TAG;
 
 use crate::support::Change::{Edit, Remove, Set};
-use crate::support::{Yaml, as_list, properties};
+use crate::support::{Yaml, as_list, properties, statements};
 use crate::{Invariant, mistake};
 
 pub const INVARIANTS: &[Invariant] = &[
@@ -90,6 +90,36 @@ pub const INVARIANTS: &[Invariant] = &[
                     "Resources.UploadsBucket.Properties.LifecycleConfiguration.Rules.Id=AbortIncompleteMultipartUploads.AbortIncompleteMultipartUpload",
                 )],
                 "UploadsBucket: no rule aborts incomplete multipart uploads",
+            ),
+        ],
+    },
+    Invariant {
+        name: "only the eraser deletes photo files, only a photo's own prefixes, only on deletions",
+        check: erasure_scoped,
+        mistakes: &[
+            mistake(
+                "the whole uploads bucket deletable",
+                &[Set(
+                    "Resources.EraserRole.Properties.Policies.0.PolicyDocument.Statement.Sid=DeleteImageFiles.Resource",
+                    "[!Sub 'arn:${AWS::Partition}:s3:::${UploadsBucket}/*']",
+                )],
+                "EraserRole: s3:DeleteObject on a resource outside uploads/* and renditions/*",
+            ),
+            mistake(
+                "resize may delete",
+                &[Edit(
+                    "Resources.ResizeRole.Properties.Policies.0.PolicyDocument.Statement.Sid=WriteRenditions.Action",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                )],
+                "ResizeRole may delete photo files: only EraserRole may",
+            ),
+            mistake(
+                "every record invokes it",
+                &[Remove(
+                    "Resources.EraserFunction.Properties.Events.SocialEvents.Properties.FilterCriteria",
+                )],
+                "EraserFunction: its mapping must pass only ImageDeleted records",
             ),
         ],
     },
@@ -218,4 +248,47 @@ fn strict_content_security_policy(template: &Template, _: &Yaml) -> Vec<String> 
         ];
     }
     Vec::new()
+}
+
+fn erasure_scoped(template: &Template, _: &Yaml) -> Vec<String> {
+    let mut found = Vec::new();
+    let deletes = |action: &str| action == "s3:*" || action.starts_with("s3:Delete");
+    for statement in statements(template) {
+        if !statement.actions.iter().any(|a| deletes(a)) {
+            continue;
+        }
+        if statement.role != "EraserRole" {
+            found.push(format!(
+                "{} may delete photo files: only EraserRole may",
+                statement.role
+            ));
+            continue;
+        }
+        for resource in &statement.resources {
+            let arn = text(resource);
+            if !(arn.ends_with("}/uploads/*") || arn.ends_with("}/renditions/*")) {
+                found.push(format!(
+                    "EraserRole: s3:DeleteObject on a resource outside uploads/* and renditions/*: {arn}"
+                ));
+            }
+        }
+    }
+    let patterns: Vec<String> = as_list(
+        properties(template, "EraserFunction")
+            .pointer("/Events/SocialEvents/Properties/FilterCriteria/Filters"),
+    )
+    .iter()
+    .filter_map(|f| f.get("Pattern").map(scalar_text))
+    .collect();
+    let only_deletions = !patterns.is_empty()
+        && patterns.iter().all(|p| {
+            serde_json::from_str::<Value>(p)
+                .ok()
+                .and_then(|p| p.pointer("/data/type").cloned())
+                == Some(serde_json::json!(["ImageDeleted"]))
+        });
+    if !only_deletions {
+        found.push("EraserFunction: its mapping must pass only ImageDeleted records".into());
+    }
+    found
 }

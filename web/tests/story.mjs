@@ -223,7 +223,22 @@ async function main() {
       await shot(alice, '08-alice-rejected.png');
     });
 
-    await step('9. alice signs out: her refresh token is revoked', async () => {
+    await step('9. alice deletes her rejected upload and her photo: gone from her page and bob\'s', async () => {
+      for (const id of [rejectedId, photoId]) {
+        const item = myPhotos(alice).locator(`li[data-image-id="${id}"]`);
+        alice.once('dialog', (dialog) => dialog.accept());
+        await item.getByRole('button', { name: 'Delete this photo', exact: true }).click();
+        await item.waitFor({ state: 'detached', timeout: 10000 })
+          .catch(() => { throw new Error(`${id} is still in My photos 10 s after its deletion`); });
+      }
+      await alice.getByRole('status').filter({ hasText: 'Photo deleted.' }).waitFor({ timeout: 5000 });
+      // bob's page polls the feed every 10 s: the photo leaves it at the next poll.
+      await card.waitFor({ state: 'detached', timeout: 30000 })
+        .catch(() => { throw new Error(`alice's deleted photo is still in bob's Recent photos after 30 s`); });
+      await shot(alice, '09-alice-deleted.png');
+    });
+
+    await step('10. alice signs out: her refresh token is revoked', async () => {
       const config = await (await fetch(new URL('config.json', SITE_URL))).json();
       const refresh = (token) => fetch(config.cognito.endpoint, {
         method: 'POST',
@@ -245,7 +260,7 @@ async function main() {
 
     current = 'console';
     if (problems.length) throw new Error(`${problems.length} console error(s)/warning(s):\n  ${problems.join('\n  ')}`);
-    console.log(`all 9 steps passed; screenshots in ${SCREENSHOT_DIR}`);
+    console.log(`all 10 steps passed; screenshots in ${SCREENSHOT_DIR}`);
   } finally {
     await browser.close();
   }

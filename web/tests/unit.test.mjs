@@ -91,9 +91,19 @@ test('the browser owns content-length and host of the presigned PUT', () => {
 });
 
 test('a fresh first page goes on top and keeps the older pages', () => {
-  const shown = [{ image_id: 'b', likes: 1 }, { image_id: 'a', likes: 0 }, { image_id: 'z', likes: 0 }];
-  const page = [{ image_id: 'c', likes: 0 }, { image_id: 'b', likes: 2 }];
+  const at = (image_id, published_at, likes) => ({ image_id, published_at, likes });
+  const shown = [at('b', 40, 1), at('a', 20, 0), at('z', 10, 0)];
+  const page = [at('c', 50, 0), at('b', 40, 2)];
   assert.deepEqual(mergeFirstPage(shown, page).map((i) => `${i.image_id}${i.likes}`), ['c0', 'b2', 'a0', 'z0']);
+});
+
+test('a photo deleted from the first page leaves it; older pages stay until the list is whole', () => {
+  const at = (image_id, published_at) => ({ image_id, published_at });
+  const shown = [at('c', 50), at('gone', 45), at('b', 40), at('a', 20)];
+  const page = [at('c', 50), at('b', 40)];
+  assert.deepEqual(mergeFirstPage(shown, page).map((i) => i.image_id), ['c', 'b', 'a']);
+  assert.deepEqual(mergeFirstPage(shown, page, { complete: true }).map((i) => i.image_id), ['c', 'b']);
+  assert.deepEqual(mergeFirstPage(shown, [], { complete: true }), []);
 });
 
 test('dates in ms, seconds or ISO text', () => {

@@ -46,6 +46,15 @@ impl ApiResponse {
         }
     }
 
+    /// 204: done, nothing to say.
+    pub fn no_content() -> ApiResponse {
+        ApiResponse {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
     pub fn problem(problem: &Problem) -> ApiResponse {
         let mut response = ApiResponse::json(problem.status, problem);
         response.headers[0].1 = "application/problem+json".into();

@@ -120,6 +120,14 @@ impl Problem {
     pub fn not_published(detail: impl Into<String>) -> Problem {
         Problem::new("not-published", "The image is not published", 409, detail)
     }
+    pub fn still_pending(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            "still-pending",
+            "The upload is still being processed",
+            409,
+            detail,
+        )
+    }
     pub fn busy(detail: impl Into<String>) -> Problem {
         Problem::new("busy", "Try again", 503, detail)
     }

@@ -8,6 +8,10 @@ pub enum Route {
     GetImage {
         id: String,
     },
+    /// The owner takes the image back.
+    DeleteImage {
+        id: String,
+    },
     Like {
         id: String,
     },
@@ -44,7 +48,10 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ("POST", ["uploads"]) => Ok(Route::CreateUpload),
         (_, ["uploads"]) => Err(NoRoute::MethodNotAllowed { allowed: "POST" }),
         ("GET", ["images", image]) => Ok(Route::GetImage { id: id(image) }),
-        (_, ["images", _]) => Err(NoRoute::MethodNotAllowed { allowed: "GET" }),
+        ("DELETE", ["images", image]) => Ok(Route::DeleteImage { id: id(image) }),
+        (_, ["images", _]) => Err(NoRoute::MethodNotAllowed {
+            allowed: "GET, DELETE",
+        }),
         ("PUT", ["images", image, "like"]) => Ok(Route::Like { id: id(image) }),
         ("DELETE", ["images", image, "like"]) => Ok(Route::Unlike { id: id(image) }),
         (_, ["images", _, "like"]) => Err(NoRoute::MethodNotAllowed {
@@ -73,6 +80,16 @@ mod tests {
         assert_eq!(
             route("GET", "/images/abc"),
             Ok(Route::GetImage { id: "abc".into() })
+        );
+        assert_eq!(
+            route("DELETE", "/images/abc"),
+            Ok(Route::DeleteImage { id: "abc".into() })
+        );
+        assert_eq!(
+            route("POST", "/images/abc"),
+            Err(NoRoute::MethodNotAllowed {
+                allowed: "GET, DELETE"
+            })
         );
         assert_eq!(
             route("PUT", "/images/abc/like"),

@@ -1,9 +1,10 @@
-//! One Kinesis batch, end to end: decode and screen every record, fold the like facts, read
-//! the stored states once, write the changes in as few transactions as allowed, and answer
-//! with the first record that is not finished.
+//! One Kinesis batch, end to end: decode and screen every record, erase the images deleted in
+//! it, fold the like facts, read the stored states once, write the changes in as few
+//! transactions as allowed, and answer with the first record that is not finished.
 //!
-//! DynamoDB requests per batch: one BatchGetItem per 100 distinct (image, user) pairs, plus
-//! one TransactWriteItems per 100 actions. A replay or a batch of duplicates costs the read
+//! DynamoDB requests per batch: one BatchGetItem per 100 keys (the distinct (image, user)
+//! pairs and one count per image), plus one TransactWriteItems per 100 actions. A deletion:
+//! one PutItem, and a Query and BatchWriteItems (25 states each) per page of its likers. A replay or a batch of duplicates costs the read
 //! only. Records after an unfinished one may be applied already: their redelivery is a no-op.
 //! A key DynamoDB refuses on its own data is found by halving the refused request: about
 //! 2·log2(n) more requests for a batch of n keys, paid only when it happens.
@@ -12,8 +13,8 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use snapglow::batch::grouped::{KeyOutcomes, TransactionShape, read_halving, write_halving};
 use snapglow::batch::{
-    BatchContext, BatchFunction, BatchReport, Deadline, Screened, StreamRecord,
-    first_failure_response, screen,
+    BatchContext, BatchFunction, BatchReport, Deadline, Outcome, Screened, StreamRecord,
+    first_failure_response, screen, settle_record,
 };
 use snapglow::contracts::{Envelope, SocialEvent};
 use snapglow::dedup::EventVersion;
@@ -23,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::ledger::{Latest, LikeFact, LikeKey, Transaction, latest_per_key, pack, plan};
-use crate::table::{LikeStore, LikesTable};
+use crate::table::{LikeStore, LikesTable, Read};
 
 /// Read-plan-write rounds before giving up on keys whose state keeps changing under us.
 const MAX_ROUNDS: usize = 5;
@@ -68,20 +69,38 @@ impl<T: LikeStore> BatchFunction<KinesisEvent> for LikeCounter<T> {
         let mut report = BatchReport::default();
         let mut unfinished = BTreeSet::new();
         let mut facts = Vec::new();
+        let mut deletions = Vec::new();
         for (index, record) in records.iter().enumerate() {
             match screen(ctx, record, &mut report, |e| {
                 matches!(
                     e,
-                    SocialEvent::ImageLiked(_) | SocialEvent::ImageLikeUndone(_)
+                    SocialEvent::ImageLiked(_)
+                        | SocialEvent::ImageLikeUndone(_)
+                        | SocialEvent::ImageDeleted(_)
                 )
             })
             .await
             {
-                Screened::Event(envelope) => facts.extend(like_fact(&envelope, index)),
+                Screened::Event(envelope) => match &envelope.event {
+                    SocialEvent::ImageDeleted(d) => deletions.push((index, d.image_id.clone())),
+                    _ => facts.extend(like_fact(&envelope, index)),
+                },
                 Screened::Acknowledged => {}
                 Screened::Failed => {
                     unfinished.insert(index);
                 }
+            }
+        }
+        // Deletions first: the batch's likes of a deleted image then find its tombstone,
+        // whatever their order in the shard.
+        for (index, image_id) in deletions {
+            let erased = async {
+                let states = self.table.erase_image(&image_id, &ctx.deadline).await?;
+                tracing::info!(function = ctx.function, %image_id, states, "image erased");
+                Ok::<_, snapglow::table::TableError>(Outcome::Done)
+            };
+            if !settle_record(ctx, &records[index], erased, &mut report).await {
+                unfinished.insert(index);
             }
         }
         let occurred: BTreeMap<usize, i64> =
@@ -143,10 +162,14 @@ impl<T: LikeStore> LikeCounter<T> {
                 break;
             }
             let mut stored = HashMap::new();
+            let mut erased = BTreeSet::new();
             let read = read_halving(
                 &pending,
                 async |keys: &[LikeKey]| self.table.read_states(keys, deadline).await,
-                |states| stored.extend(states),
+                |read: Read| {
+                    stored.extend(read.states);
+                    erased.extend(read.erased);
+                },
                 &mut settled,
             )
             .await;
@@ -156,6 +179,19 @@ impl<T: LikeStore> LikeCounter<T> {
                 return settled;
             }
             pending.retain(|key| !settled.refused.contains_key(key));
+            // A like of a deleted image changes nothing: its deletion superseded it.
+            let (gone, live): (Vec<LikeKey>, Vec<LikeKey>) = pending
+                .into_iter()
+                .partition(|k| erased.contains(&k.image_id));
+            if !gone.is_empty() {
+                tracing::info!(
+                    function,
+                    keys = gone.len(),
+                    "likes of deleted images: nothing to count"
+                );
+            }
+            settled.already_applied.extend(gone);
+            pending = live;
             let wanted: BTreeMap<LikeKey, Latest> = pending
                 .iter()
                 .map(|k| (k.clone(), latest[k].clone()))
@@ -339,5 +375,66 @@ mod tests {
         // ... at the cost of halving the refused requests: far fewer than one per like
         let requests = counter.table.spend().requests.load(Ordering::Relaxed);
         assert!(requests <= 2 + 4 * 7, "{requests} requests");
+    }
+
+    fn deleted(id: u128, at_ms: i64) -> Envelope {
+        Envelope {
+            event_id: Uuid::from_u128(id),
+            occurred_at: Timestamp::from_millis(at_ms),
+            correlation_id: format!("req-{id}"),
+            producer: "api".into(),
+            event: SocialEvent::ImageDeleted(snapglow::contracts::ImageDeletedV1 {
+                image_id: "sunset".into(),
+                owner_id: "alice".into(),
+                upload_key: "uploads/alice/sunset".into(),
+                rendition_keys: vec![],
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deleted_image_loses_its_count_and_states_and_a_replayed_like_never_brings_them_back()
+    {
+        // Prepare: bob and carol like the photo, then its owner deletes it; dan's like, made
+        // before the deletion, arrives in the same batch after it
+        let (bob, carol, dan) = (
+            liked("bob", 1, T0),
+            liked("carol", 2, T0 + 1),
+            liked("dan", 3, T0 + 2),
+        );
+        let counter = LikeCounter {
+            table: MemoryLikes::default(),
+        };
+        let quarantine = MemoryQuarantine::default();
+        let first = [bob.clone(), carol.clone()];
+        counter
+            .handle_batch(kinesis_event_of(&first), &context(&quarantine))
+            .await;
+        assert_eq!(counter.table.count("sunset"), 2);
+
+        // Act: the deletion with dan's like, then a replay of the whole stream
+        let second = [deleted(9, T0 + 10), dan.clone()];
+        let (response, report) = counter
+            .handle_batch(kinesis_event_of(&second), &context(&quarantine))
+            .await;
+        let replay = [bob.clone(), carol.clone(), deleted(9, T0 + 10), dan];
+        let (replayed, _) = counter
+            .handle_batch(kinesis_event_of(&replay), &context(&quarantine))
+            .await;
+
+        // Assess: both batches are finished; the count and every state are gone for good
+        for response in [response, replayed] {
+            assert_eq!(
+                serde_json::to_value(&response).unwrap(),
+                json!({ "batchItemFailures": [] })
+            );
+        }
+        assert_eq!((report.done, report.duplicates), (1, 1));
+        assert_eq!(counter.table.count("sunset"), 0);
+        assert!(counter.table.is_erased("sunset"));
+        for user in ["bob", "carol", "dan"] {
+            assert_eq!(counter.table.state(&key(user)), None, "{user}'s state");
+        }
+        assert!(quarantine.entries().is_empty());
     }
 }

@@ -4,14 +4,17 @@
 //! - `IMAGE#{image_id}`, `LIKE#{user_id}`: the latest like fact of one user for one image
 //!   (`liked`, `version_at`, `version_id`). An unliked state expires (`expires_at`) once no
 //!   redelivery can be older than it; a liked one never does, since the count rests on it.
-//! - `IMAGE#{image_id}`, `COUNT`: `likes`, the number of users whose state is liked.
+//! - `IMAGE#{image_id}`, `COUNT`: `likes`, the number of users whose state is liked. Once the
+//!   image is deleted, a tombstone: `likes` 0 and `erased_at`, until `expires_at` (the dedup
+//!   retention: no redelivery, replay or redrive can come later). Every count update is
+//!   conditioned on there being none, so a like of a deleted image never counts again.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
 pub use snapglow::table::Applied;
-use snapglow::table::{TableError, batch_get, image_pk, n, s, transact};
-use std::collections::HashMap;
+use snapglow::table::{Selection, TableError, batch_get, delete_all, image_pk, n, s, transact};
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,12 +31,22 @@ pub use counts::LikeCounts;
 /// the in-memory twin in `memory`, which keeps the same guarantees.
 pub trait LikeStore {
     /// The stored state of each key, read strongly consistent (a state written by the previous
-    /// batch must be seen). Keys with no state are absent from the map.
+    /// batch must be seen), and which of their images are erased, in the same reads. Keys
+    /// with no state are absent from the map.
     fn read_states(
         &self,
         keys: &[LikeKey],
         deadline: &Deadline,
-    ) -> impl Future<Output = Result<HashMap<LikeKey, LikeState>, TableError>>;
+    ) -> impl Future<Output = Result<Read, TableError>>;
+
+    /// Erases what the table keeps of a deleted image: its count becomes a tombstone (no later
+    /// transaction can add to it), then every liker's state is deleted. Answers how many states
+    /// were deleted. Idempotent: a run cut short is finished by the next.
+    fn erase_image(
+        &self,
+        image_id: &str,
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<usize, TableError>>;
 
     /// Commits one transaction, all or nothing: each state write applies only while its key
     /// still holds the state it was planned from ([`StateWrite::expected`]), and the count
@@ -49,6 +62,15 @@ pub trait LikeStore {
 
     /// What the requests so far cost.
     fn spend(&self) -> &Spend;
+}
+
+/// What [`LikeStore::read_states`] found.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub states: HashMap<LikeKey, LikeState>,
+    /// The images among the keys' whose count is a tombstone: deleted, their facts change
+    /// nothing.
+    pub erased: BTreeSet<String>,
 }
 
 /// DynamoDB requests and write request units spent, for the per-batch log and the benchmark.
@@ -155,6 +177,9 @@ impl LikesTable {
                 .key("pk", s(image_pk(image_id)))
                 .key("sk", s("COUNT"))
                 .update_expression("ADD likes :delta")
+                // A deleted image's count stays erased: the transaction is canceled, and the
+                // counter reads again, finds the tombstone and writes nothing.
+                .condition_expression("attribute_not_exists(erased_at)")
                 .expression_attribute_values(":delta", n(delta))
                 .build()
                 .expect("table, key and expression are set");
@@ -165,21 +190,25 @@ impl LikesTable {
 }
 
 impl LikeStore for LikesTable {
-    async fn read_states(
-        &self,
-        keys: &[LikeKey],
-        deadline: &Deadline,
-    ) -> Result<HashMap<LikeKey, LikeState>, TableError> {
+    /// One BatchGetItem per 100 keys: the states, and one count item per image.
+    async fn read_states(&self, keys: &[LikeKey], deadline: &Deadline) -> Result<Read, TableError> {
         let by_item: HashMap<(String, String), &LikeKey> = keys
             .iter()
             .map(|k| ((image_pk(&k.image_id), format!("LIKE#{}", k.user_id)), k))
             .collect();
-        let mut states = HashMap::new();
+        let images: BTreeSet<&str> = keys.iter().map(|k| k.image_id.as_str()).collect();
+        let count_keys = images.iter().map(|image| {
+            HashMap::from([
+                ("pk".to_owned(), s(image_pk(image))),
+                ("sk".to_owned(), s("COUNT")),
+            ])
+        });
+        let mut read = Read::default();
         let items = batch_get(
             &self.client,
             &self.table,
-            keys.iter().map(Self::key).collect(),
-            Some("pk, sk, liked, version_at, version_id, version_rev"),
+            keys.iter().map(Self::key).chain(count_keys).collect(),
+            Some("pk, sk, liked, version_at, version_id, version_rev, erased_at"),
             deadline,
             || {
                 self.spend.requests.fetch_add(1, Ordering::Relaxed);
@@ -194,10 +223,49 @@ impl LikeStore for LikesTable {
                     .unwrap_or_default()
             };
             if let Some(key) = by_item.get(&(text("pk"), text("sk"))) {
-                states.insert((*key).clone(), self.parse_state(&item)?);
+                read.states.insert((*key).clone(), self.parse_state(&item)?);
+            } else if text("sk") == "COUNT" && item.contains_key("erased_at") {
+                let pk = text("pk");
+                read.erased
+                    .extend(snapglow::table::image_of_pk(&pk).map(str::to_owned));
             }
         }
-        Ok(states)
+        Ok(read)
+    }
+
+    /// One PutItem (the tombstone), then a Query per page of states and a BatchWriteItem per
+    /// 25 of them (one write unit each).
+    async fn erase_image(&self, image_id: &str, deadline: &Deadline) -> Result<usize, TableError> {
+        let now = snapglow::contracts::Timestamp::now().millis();
+        let tombstone = HashMap::from([
+            ("pk".to_owned(), s(image_pk(image_id))),
+            ("sk".to_owned(), s("COUNT")),
+            ("likes".to_owned(), n(0)),
+            ("erased_at".to_owned(), n(now)),
+            (
+                "expires_at".to_owned(),
+                n(expires_at(self.unliked_retention)),
+            ),
+        ]);
+        snapglow::table::write_item(&self.table, deadline, || {
+            self.spend.requests.fetch_add(1, Ordering::Relaxed);
+            self.spend.write_units.fetch_add(1, Ordering::Relaxed);
+            (self.client.put_item())
+                .table_name(&self.table)
+                .set_item(Some(tombstone.clone()))
+                .send()
+        })
+        .await?;
+        let states = Selection {
+            table: &self.table,
+            pk: image_pk(image_id),
+            sk_prefix: Some("LIKE#"),
+            only: None,
+        };
+        delete_all(&self.client, &states, deadline, || {
+            self.spend.requests.fetch_add(1, Ordering::Relaxed);
+        })
+        .await
     }
 
     /// Retries conflicts and throttling within the deadline.

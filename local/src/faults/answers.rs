@@ -208,3 +208,50 @@ pub(super) async fn leave_unprocessed(
     parts.headers.remove("x-amz-crc32");
     Response::from_parts(parts, Full::new(Bytes::from(answer.to_string())))
 }
+
+/// A BatchWriteItem answer with every other request of each table left in `UnprocessedItems`
+/// (HTTP 200), as DynamoDB answers while it throttles part of a batch.
+pub(super) fn leave_items_unprocessed(asked: &Value) -> Response<Full<Bytes>> {
+    let mut unprocessed = serde_json::Map::new();
+    if let Some(tables) = asked["RequestItems"].as_object() {
+        for (table, requests) in tables {
+            let left: Vec<Value> = (requests.as_array().into_iter().flatten())
+                .step_by(2)
+                .cloned()
+                .collect();
+            unprocessed.insert(table.clone(), Value::Array(left));
+        }
+    }
+    let mut response = respond(
+        StatusCode::OK,
+        json!({ "UnprocessedItems": unprocessed }).to_string(),
+    );
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    response
+}
+
+/// S3's DeleteObjects answer (HTTP 200) with an `<Error>` of `code` for every `<Key>` of the
+/// request's `<Delete>` document.
+pub(super) fn delete_errors(request: &[u8], code: &str) -> Response<Full<Bytes>> {
+    let text = String::from_utf8_lossy(request);
+    let errors: String = (text.split("<Key>").skip(1))
+        .filter_map(|rest| rest.split("</Key>").next())
+        .map(|key| {
+            format!(
+                "<Error><Key>{key}</Key><Code>{code}</Code><Message>{code} (fault layer)</Message></Error>"
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{errors}</DeleteResult>"#
+    );
+    let mut response = respond(StatusCode::OK, body);
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/xml"),
+    );
+    response
+}

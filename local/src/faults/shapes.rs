@@ -79,6 +79,14 @@ pub enum Shape {
     /// item too) is answered as `UnprocessedKeys` instead (with the request's ConsistentRead and ProjectionExpression), as DynamoDB does
     /// while it throttles part of a batch.
     UnprocessedKeys,
+    /// BatchWriteItem: forwarded, then every other request (the first, third, …: so a lone
+    /// one too) is answered as `UnprocessedItems`, as DynamoDB does while it throttles part of
+    /// a batch. The requests named did take effect here: the shape is for idempotent writes
+    /// (deletes), whose re-send it makes the caller send.
+    UnprocessedItems,
+    /// S3 DeleteObjects: nothing forwarded; HTTP 200 with an `<Error>` of this code for every
+    /// key asked, as S3 answers a multi-object delete whose deletes failed.
+    DeleteErrors(&'static str),
     /// PutRecords: nothing forwarded; every entry answered with this per-record `ErrorCode`
     /// and `FailedRecordCount` set (HTTP 200), as Kinesis does when a shard is over its limit.
     FailedRecords(&'static str),
@@ -112,6 +120,8 @@ impl Shape {
             Shape::Canceled(Reasons::At(at, code)) => format!("canceled [{at}: {code}]"),
             Shape::Canceled(Reasons::Absent) => "canceled without reasons".into(),
             Shape::UnprocessedKeys => "UnprocessedKeys".into(),
+            Shape::UnprocessedItems => "UnprocessedItems".into(),
+            Shape::DeleteErrors(code) => format!("DeleteObjects errors ({code})"),
             Shape::FailedRecords(code) => format!("FailedRecordCount ({code})"),
             Shape::Hang(d) => format!("hang {} ms", d.as_millis()),
             Shape::Lost(d) => format!("answer lost for {} ms", d.as_millis()),

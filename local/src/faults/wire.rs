@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-use super::answers::{Body, canceled, cut_off, error, failed_records, leave_unprocessed, whole};
+use super::answers::{
+    Body, canceled, cut_off, delete_errors, error, failed_records, leave_items_unprocessed,
+    leave_unprocessed, whole,
+};
 use super::shapes::{Fault, Service, Shape};
 use crate::lambda::http::{read_whole, respond, send};
 
@@ -223,12 +226,19 @@ async fn answer(
         Some(Shape::FailedRecords(code)) => {
             return Ok(whole(failed_records(&request_json(), code)));
         }
+        Some(Shape::DeleteErrors(code)) => return Ok(whole(delete_errors(&body, code))),
         Some(Shape::Hang(duration)) => tokio::time::sleep(duration).await,
         Some(Shape::Reset) => {
             reset.notify_one();
             std::future::pending::<()>().await;
         }
-        Some(Shape::UnprocessedKeys | Shape::Lost(_) | Shape::Landed { .. } | Shape::CutOff)
+        Some(
+            Shape::UnprocessedKeys
+            | Shape::UnprocessedItems
+            | Shape::Lost(_)
+            | Shape::Landed { .. }
+            | Shape::CutOff,
+        )
         | None => {}
     }
     let asked = request_json();
@@ -247,6 +257,9 @@ async fn answer(
     };
     if shape == Some(Shape::UnprocessedKeys) && response.status() == StatusCode::OK {
         return Ok(whole(leave_unprocessed(&asked, response).await));
+    }
+    if shape == Some(Shape::UnprocessedItems) && response.status() == StatusCode::OK {
+        return Ok(whole(leave_items_unprocessed(&asked)));
     }
     match shape {
         Some(Shape::Lost(duration)) => tokio::time::sleep(duration).await,

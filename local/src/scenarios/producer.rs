@@ -4,7 +4,7 @@
 //! from a test that stands in for the relay. A retry puts the same envelope again: the same
 //! bytes, `event_id` and `occurred_at`.
 
-use snapglow::contracts::{Envelope, ImagePublishedV1, SocialEvent, Timestamp};
+use snapglow::contracts::{Envelope, ImageDeletedV1, ImagePublishedV1, SocialEvent, Timestamp};
 use uuid::Uuid;
 
 /// One like or unlike, ready to put (and to put again, as a retrying producer would).
@@ -40,6 +40,28 @@ pub fn published_event(image_id: &str, owner_id: &str, occurred_at: Timestamp) -
             width: 4000,
             height: 3000,
             renditions: Vec::new(),
+        }),
+    }
+}
+
+/// An owner's deletion of their image, as `DELETE /images/{id}` records it: the original at
+/// its issued key, and `rendition_keys`.
+pub fn deleted_event(
+    image_id: &str,
+    owner_id: &str,
+    rendition_keys: &[&str],
+    occurred_at: Timestamp,
+) -> Envelope {
+    Envelope {
+        event_id: Uuid::new_v4(),
+        occurred_at,
+        correlation_id: format!("deleted-{image_id}"),
+        producer: "api".into(),
+        event: SocialEvent::ImageDeleted(ImageDeletedV1 {
+            image_id: image_id.to_owned(),
+            owner_id: owner_id.to_owned(),
+            upload_key: format!("uploads/{owner_id}/{image_id}"),
+            rendition_keys: rendition_keys.iter().map(|k| (*k).to_owned()).collect(),
         }),
     }
 }

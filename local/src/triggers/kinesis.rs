@@ -151,3 +151,40 @@ pub fn event_of<'a>(
         .collect();
     event
 }
+
+/// A Kinesis record as Lambda's event filtering sees it: the `kinesis` object's fields at the
+/// top (`partitionKey`, `sequenceNumber`, ...) and `data` decoded, as JSON when it is JSON.
+/// Data that is not JSON stays its base64 text, which no pattern on `data`'s fields matches:
+/// AWS drops such records from a mapping filtering on the data, and so does this.
+pub fn filter_view(record: &Value) -> Value {
+    use base64::Engine;
+    let mut view = record.get("kinesis").cloned().unwrap_or(Value::Null);
+    let decoded = (view.get("data").and_then(Value::as_str))
+        .and_then(|data| base64::engine::general_purpose::STANDARD.decode(data).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+    if let (Some(decoded), Some(fields)) = (decoded, view.as_object_mut()) {
+        fields.insert("data".into(), decoded);
+    }
+    view
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_pattern_on_the_data_sees_it_decoded_and_a_record_that_is_not_json_matches_nothing() {
+        use base64::Engine;
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let record =
+            |data: &[u8]| json!({ "kinesis": { "partitionKey": "beach", "data": encode(data) } });
+        let pattern = json!({ "data": { "type": ["ImageDeleted"] } });
+        let matches =
+            |data: &[u8]| super::super::filter::matches(&pattern, &filter_view(&record(data)));
+
+        assert!(matches(br#"{"type":"ImageDeleted","data":{}}"#));
+        assert!(!matches(br#"{"type":"ImageLiked","data":{}}"#));
+        assert!(!matches(b"not json"));
+    }
+}

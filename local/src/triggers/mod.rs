@@ -348,24 +348,31 @@ pub async fn mappings(
                     name,
                     clients,
                 })),
-                EventSource::Kinesis(settings) => Mapping::Stream(Box::new(stream(
-                    settings,
-                    Source::Kinesis {
-                        stream_name: source.name.clone(),
-                    },
-                    function,
-                ))),
-                EventSource::DynamoDB(settings) => {
+                EventSource::Kinesis(settings) => {
                     let filters = settings
-                        .filter_criteria
-                        .iter()
-                        .flat_map(|c| &c.filters)
-                        .map(|f| serde_json::from_str(&f.pattern))
-                        .collect::<Result<Vec<Value>, _>>()
+                        .filter_patterns()
                         .map_err(|e| TriggerError::Filter {
                             mapping: name.clone(),
                             source: e,
                         })?;
+                    Mapping::Stream(Box::new(stream(
+                        settings,
+                        Source::Kinesis {
+                            stream_name: source.name.clone(),
+                            filters,
+                        },
+                        function,
+                    )))
+                }
+                EventSource::DynamoDB(settings) => {
+                    let filters =
+                        settings
+                            .poll
+                            .filter_patterns()
+                            .map_err(|e| TriggerError::Filter {
+                                mapping: name.clone(),
+                                source: e,
+                            })?;
                     Mapping::Stream(Box::new(stream(
                         &settings.poll,
                         Source::DynamoDb { filters },

@@ -5,8 +5,8 @@
 //! `MaximumRecordAgeInSeconds` are given up on, and what is given up on is described on the
 //! on-failure destination (pointers to the records, not the records, as AWS sends).
 //! Where the records come from and how one looks in the event is the source's
-//! ([`super::kinesis`], [`super::dynamodb`]); a DynamoDB mapping's filter criteria drop
-//! records before any invocation, as Lambda's event filtering does.
+//! ([`super::kinesis`], [`super::dynamodb`]); a mapping's filter criteria drop records
+//! before any invocation, as Lambda's event filtering does.
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -29,13 +29,14 @@ pub struct Fetched {
 /// Where a stream mapping reads.
 #[derive(Debug, Clone)]
 pub enum Source {
+    /// With the mapping's filter patterns, matched against the record with its `data`
+    /// decoded as JSON, as Lambda does (none: every record).
     Kinesis {
         stream_name: String,
-    },
-    /// With the mapping's filter patterns (none: every record).
-    DynamoDb {
         filters: Vec<Value>,
     },
+    /// With the mapping's filter patterns (none: every record).
+    DynamoDb { filters: Vec<Value> },
 }
 
 /// A stream → function mapping with its own position in every shard.
@@ -105,7 +106,7 @@ impl StreamMapping {
         let limit = self.settings.batch_size.clamp(1, 10_000) as i32;
         let from_start = self.settings.starts_at_trim_horizon();
         let batches = match &self.source {
-            Source::Kinesis { stream_name } => {
+            Source::Kinesis { stream_name, .. } => {
                 let role = format!("{}-role", self.function_arn);
                 super::kinesis::fetch(
                     clients,
@@ -162,6 +163,13 @@ impl StreamMapping {
                 Source::DynamoDb { filters } if !filters.is_empty() => records
                     .into_iter()
                     .filter(|r| filters.iter().any(|f| super::filter::matches(f, &r.record)))
+                    .collect(),
+                Source::Kinesis { filters, .. } if !filters.is_empty() => records
+                    .into_iter()
+                    .filter(|r| {
+                        let view = super::kinesis::filter_view(&r.record);
+                        filters.iter().any(|f| super::filter::matches(f, &view))
+                    })
                     .collect(),
                 _ => records,
             };

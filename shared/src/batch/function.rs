@@ -1,4 +1,4 @@
-//! The one shape of every batch function (resize on its queue; like-counter, notifier and relay
+//! The one shape of every batch function (resize on its queue; like-counter, notifier, eraser and relay
 //! on their streams): a batch and its context in, the event source mapping's response and the
 //! batch's report out; and the one place where a fatal report fails the invocation.
 

@@ -111,3 +111,23 @@ pub struct ImageLikeUndoneV2 {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
 }
+
+/// An owner took an image back (deleted it, or their account). Every consumer removes what it
+/// keeps of the image, and a like of it delivered or replayed afterwards changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageDeletedV1 {
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
+    pub image_id: String,
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
+    pub owner_id: String,
+    /// The uploads-bucket key of the original.
+    pub upload_key: String,
+    /// The renditions-bucket keys of its renditions (none for a rejected upload).
+    pub rendition_keys: Vec<String>,
+}

@@ -14,8 +14,8 @@ mod schema;
 mod timestamp;
 
 pub use events::{
-    ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV1, ImageRejectedV1, MAX_ID_BYTES, RenditionV1,
-    valid_id,
+    ImageDeletedV1, ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV1, ImageRejectedV1,
+    MAX_ID_BYTES, RenditionV1, valid_id,
 };
 pub use schema::{breaking_changes, current_schemas, schema_file_name};
 pub use timestamp::Timestamp;
@@ -30,6 +30,7 @@ pub enum SocialEvent {
     ImageRejected(ImageRejectedV1),
     ImageLiked(ImageLikedV2),
     ImageLikeUndone(ImageLikeUndoneV2),
+    ImageDeleted(ImageDeletedV1),
 }
 
 impl SocialEvent {
@@ -40,13 +41,16 @@ impl SocialEvent {
             SocialEvent::ImageRejected(_) => "ImageRejected",
             SocialEvent::ImageLiked(_) => "ImageLiked",
             SocialEvent::ImageLikeUndone(_) => "ImageLikeUndone",
+            SocialEvent::ImageDeleted(_) => "ImageDeleted",
         }
     }
 
     /// The version this build writes for the type.
     pub fn version(&self) -> u32 {
         match self {
-            SocialEvent::ImagePublished(_) | SocialEvent::ImageRejected(_) => 1,
+            SocialEvent::ImagePublished(_)
+            | SocialEvent::ImageRejected(_)
+            | SocialEvent::ImageDeleted(_) => 1,
             SocialEvent::ImageLiked(_) | SocialEvent::ImageLikeUndone(_) => 2,
         }
     }
@@ -86,6 +90,7 @@ impl SocialEvent {
             SocialEvent::ImageRejected(d) => &d.image_id,
             SocialEvent::ImageLiked(d) => &d.image_id,
             SocialEvent::ImageLikeUndone(d) => &d.image_id,
+            SocialEvent::ImageDeleted(d) => &d.image_id,
         }
     }
 }
@@ -217,6 +222,7 @@ impl Envelope {
             "ImageRejected" => SocialEvent::ImageRejected(parse(data).map_err(invalid)?),
             "ImageLiked" => SocialEvent::ImageLiked(parse(data).map_err(invalid)?),
             "ImageLikeUndone" => SocialEvent::ImageLikeUndone(parse(data).map_err(invalid)?),
+            "ImageDeleted" => SocialEvent::ImageDeleted(parse(data).map_err(invalid)?),
             _ => {
                 return Ok(Decoded::UnknownType {
                     event_id,
@@ -231,9 +237,8 @@ impl Envelope {
                 ("user_id", user_id)
             }
             SocialEvent::ImagePublished(ImagePublishedV1 { owner_id, .. })
-            | SocialEvent::ImageRejected(ImageRejectedV1 { owner_id, .. }) => {
-                ("owner_id", owner_id)
-            }
+            | SocialEvent::ImageRejected(ImageRejectedV1 { owner_id, .. })
+            | SocialEvent::ImageDeleted(ImageDeletedV1 { owner_id, .. }) => ("owner_id", owner_id),
         };
         for (field, id) in [("image_id", event.image_id()), (other, other_id.as_str())] {
             if id.is_empty() {
@@ -273,6 +278,7 @@ impl Envelope {
             SocialEvent::ImageRejected(d) => serde_json::to_vec(&wire(self, d)),
             SocialEvent::ImageLiked(d) => serde_json::to_vec(&wire(self, d)),
             SocialEvent::ImageLikeUndone(d) => serde_json::to_vec(&wire(self, d)),
+            SocialEvent::ImageDeleted(d) => serde_json::to_vec(&wire(self, d)),
         };
         bytes.expect("an envelope of owned strings and numbers always serializes")
     }

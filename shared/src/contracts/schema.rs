@@ -2,7 +2,9 @@
 //! `events/schemas/` are what other teams code against; `tests/contract_schemas.rs` fails when
 //! they drift from the code or when a new version breaks an old reader.
 
-use super::{ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV1, ImageRejectedV1, Timestamp};
+use super::{
+    ImageDeletedV1, ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV1, ImageRejectedV1, Timestamp,
+};
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -39,6 +41,7 @@ pub fn current_schemas() -> Vec<(String, Value)> {
         record_schema::<ImageRejectedV1>("ImageRejected", 1),
         record_schema::<ImageLikedV2>("ImageLiked", 2),
         record_schema::<ImageLikeUndoneV2>("ImageLikeUndone", 2),
+        record_schema::<ImageDeletedV1>("ImageDeleted", 1),
     ]
 }
 

@@ -8,8 +8,10 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, TransactWriteItem};
 use std::collections::HashMap;
 use std::error::Error;
 
+mod erase;
 mod item;
 
+pub use erase::{MAX_BATCH_WRITE_ITEMS, Selection, delete_all};
 pub use item::{Item, image_of_pk, image_pk, is_condition_failure, n, s};
 
 use crate::batch::Deadline;

@@ -10,14 +10,16 @@ use crate::store::{ImageRecord, Listing, Status, Store};
 use crate::views::{ImageView, MyImageView, Page, RenditionView};
 
 impl<S: Store> Api<S> {
-    /// The image if `sub` may see it: published images to everyone, the others to their owner.
+    /// The image if `sub` may see it: published images to everyone, the others but deleted
+    /// ones to their owner.
     pub(super) async fn visible_image(
         &self,
         sub: &str,
         id: &str,
     ) -> Result<ImageRecord, HandlerError> {
         match self.store.image(id).await? {
-            Some(image) if image.status == Status::Published || image.owner_id == sub => Ok(image),
+            Some(image) if image.status == Status::Published => Ok(image),
+            Some(image) if image.owner_id == sub && image.status != Status::Deleted => Ok(image),
             _ => Err(Problem::not_found(format!("no image {id}")).into()),
         }
     }
@@ -64,8 +66,10 @@ impl<S: Store> Api<S> {
     ) -> Result<ApiResponse, HandlerError> {
         let (limit, cursor) = request.page(PAGE_MAX, &Listing::images_of(sub))?;
         let (images, next) = self.store.my_images(sub, limit, cursor).await?;
+        // The index drops a tombstone a moment after the deletion: never show one meanwhile.
         let items = images
             .into_iter()
+            .filter(|i| i.status != Status::Deleted)
             .map(|i| MyImageView {
                 image_id: i.image_id,
                 status: i.status.as_str(),

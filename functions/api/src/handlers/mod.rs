@@ -3,10 +3,11 @@
 //! lambda_http; the tests drive it with the in-memory store.
 //!
 //! One file per resource: `uploads.rs` (POST /uploads), `images.rs` (an image, the caller's
-//! images), `likes.rs` (PUT and DELETE of a like), `feed.rs`, `notifications.rs` (the inbox).
+//! images), `deletion.rs` (DELETE /images/{id}), `likes.rs` (PUT and DELETE of a like), `feed.rs`, `notifications.rs` (the inbox).
 //! Each handler answers `Result<ApiResponse, HandlerError>`; [`Api::handle`] turns an error
 //! into its problem once.
 
+pub(crate) mod deletion;
 mod feed;
 mod images;
 mod likes;
@@ -88,6 +89,7 @@ impl<S: Store> Api<S> {
         match route {
             Route::CreateUpload => self.create_upload(sub, request).await,
             Route::GetImage { id } => self.get_image(sub, &id).await,
+            Route::DeleteImage { id } => self.delete_image(sub, &id, request).await,
             Route::Like { id } => self.set_like(sub, &id, true, request).await,
             Route::Unlike { id } => self.set_like(sub, &id, false, request).await,
             Route::Feed => self.feed(sub, request).await,

@@ -46,6 +46,7 @@ fn publish(api: &Api<MemoryStore>, id: &str, owner: &str) {
             published_at_ms: Some(order + 10),
             status: Status::Published,
             content_type: "image/jpeg".into(),
+            upload_key: format!("uploads/{owner}/{id}"),
             created_at_ms: 1,
             correlation_id: "c".into(),
             reason: None,
@@ -566,4 +567,97 @@ async fn a_flood_from_one_user_is_refused_while_another_user_goes_on() {
         .unwrap();
     assert!((1..=60).contains(&seconds));
     assert_eq!(bobs.status, 200);
+}
+
+#[tokio::test]
+async fn an_owner_deletes_a_photo_once_and_it_is_gone_for_everyone() {
+    // Prepare: alice's published photo, liked by bob; carol's upload still pending
+    let api = api();
+    publish(&api, "sunset", "alice");
+    let liked = api
+        .handle(request("PUT", "/images/sunset/like", Some("bob"), ""))
+        .await;
+    assert_eq!(liked.status, 200);
+    let issued = api
+        .handle(request(
+            "POST",
+            "/uploads",
+            Some("carol"),
+            r#"{"content_type":"image/png","content_length":10}"#,
+        ))
+        .await;
+    let pending = json(&issued)["image_id"].as_str().unwrap().to_owned();
+
+    // Act
+    let by_bob = api
+        .handle(request("DELETE", "/images/sunset", Some("bob"), ""))
+        .await;
+    let by_alice = api
+        .handle(request("DELETE", "/images/sunset", Some("alice"), ""))
+        .await;
+    let again = api
+        .handle(request("DELETE", "/images/sunset", Some("alice"), ""))
+        .await;
+    let too_early = api
+        .handle(request(
+            "DELETE",
+            &format!("/images/{pending}"),
+            Some("carol"),
+            "",
+        ))
+        .await;
+
+    // Assess: only the owner deletes, once; a repeat is 204 with no second event
+    assert_eq!(
+        by_bob.status, 404,
+        "another user's photo is not theirs to delete"
+    );
+    assert_eq!((by_alice.status, again.status), (204, 204));
+    assert!(by_alice.body.is_empty());
+    assert_eq!(*api.store.deleted_events.lock().unwrap(), 1);
+    // ... a pending upload is refused until resize finishes it
+    assert_eq!(too_early.status, 409);
+    assert_eq!(
+        json(&too_early)["type"],
+        "urn:snapglow:problem:still-pending"
+    );
+    // ... and the photo is gone: from its page, its likes, the feed and the owner's listing
+    for (method, path, who) in [
+        ("GET", "/images/sunset", "bob"),
+        ("GET", "/images/sunset", "alice"),
+        ("PUT", "/images/sunset/like", "bob"),
+        ("DELETE", "/images/sunset/like", "bob"),
+    ] {
+        let answer = api.handle(request(method, path, Some(who), "")).await;
+        assert_eq!(answer.status, 404, "{method} {path} by {who}");
+    }
+    let feed = api.handle(request("GET", "/feed", Some("bob"), "")).await;
+    assert_eq!(json(&feed)["items"], serde_json::json!([]));
+    let mine = api
+        .handle(request("GET", "/me/images", Some("alice"), ""))
+        .await;
+    assert_eq!(json(&mine)["items"], serde_json::json!([]));
+}
+
+#[test]
+fn a_deletion_is_decided_on_the_owner_and_the_status() {
+    use super::deletion::{Verdict, verdict};
+    let api = api();
+    publish(&api, "i", "alice");
+    let mut image = api.store.images.lock().unwrap()["i"].clone();
+    assert_eq!(verdict(None, "alice"), Verdict::Unknown);
+    assert_eq!(verdict(Some(&image), "bob"), Verdict::Unknown);
+    assert_eq!(
+        verdict(Some(&image), "alice"),
+        Verdict::Delete(Status::Published)
+    );
+    image.status = Status::Rejected;
+    assert_eq!(
+        verdict(Some(&image), "alice"),
+        Verdict::Delete(Status::Rejected)
+    );
+    image.status = Status::Pending;
+    assert_eq!(verdict(Some(&image), "alice"), Verdict::StillPending);
+    image.status = Status::Deleted;
+    assert_eq!(verdict(Some(&image), "alice"), Verdict::AlreadyDeleted);
 }

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{
-    Cursor, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, NewImage, Notification,
-    RequestCounter, Status, StoreError, Taken, UploadQuota,
+    Cursor, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, NewImage,
+    Notification, RequestCounter, Status, StoreError, Taken, UploadQuota,
 };
 
 /// The AWS adapter: the images table, like-counter's and notifier's tables, S3 presigning.
@@ -73,6 +73,7 @@ fn read_image(
             .and_then(Status::parse)
             .ok_or_else(|| corrupt("no valid status"))?,
         content_type: text("content_type").unwrap_or_default(),
+        upload_key: text("upload_key").unwrap_or_default(),
         created_at_ms: number("created_at").unwrap_or(0),
         correlation_id: text("correlation_id").unwrap_or_default(),
         reason: text("reason"),
@@ -268,6 +269,40 @@ impl Images for AwsStore {
     async fn create_image(&self, image: &NewImage) -> Result<(), StoreError> {
         create_pending(&self.dynamodb, &self.images_table, image).await
     }
+    /// One conditional UpdateItem. Removing `created_at`, `feed` and `published_at` takes the
+    /// item out of both indexes (they are sparse), so the feed and the owner's listing stop
+    /// showing it once the indexes catch up; the handlers also skip tombstones they still see.
+    async fn delete_image(&self, deletion: &ImageDeletion) -> Result<bool, StoreError> {
+        let write = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.images_table)
+            .key("pk", s(image_pk(&deletion.image_id)))
+            .key("sk", s("IMAGE"))
+            .update_expression(
+                "SET #status = :deleted, deleted_at = :at, expires_at = :expires, event = :event, event_id = :event_id \
+                 REMOVE created_at, feed, published_at, renditions, owner_name, reason, message",
+            )
+            .condition_expression("#status = :was")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":deleted", s(Status::Deleted.as_str()))
+            .expression_attribute_values(":was", s(deletion.was.as_str()))
+            .expression_attribute_values(":at", n(deletion.deleted_at_ms))
+            .expression_attribute_values(":expires", n(deletion.expires_at_s))
+            .expression_attribute_values(":event", s(&deletion.event_json))
+            .expression_attribute_values(":event_id", s(&deletion.event_id))
+            .send()
+            .await;
+        match write {
+            Ok(_) => Ok(true),
+            // Another request changed the status first (resize finished, or a concurrent
+            // DELETE): the handler reads again and decides on what is there now. A copy of
+            // this very write re-sent after a lost answer lands here too, and reads as deleted.
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(TableError::from_sdk(&self.images_table, e).into()),
+        }
+    }
+
     async fn image(&self, image_id: &str) -> Result<Option<ImageRecord>, StoreError> {
         let output = self
             .dynamodb
@@ -275,6 +310,9 @@ impl Images for AwsStore {
             .table_name(&self.images_table)
             .key("pk", s(image_pk(image_id)))
             .key("sk", s("IMAGE"))
+            // A deleted image is gone from the next read, and a DELETE decides on the latest
+            // status: one read unit instead of half.
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| TableError::from_sdk(&self.images_table, e))?;

@@ -1,7 +1,7 @@
 //! The API's store in memory, for the handlers' tests. It keeps the conditions the handlers
 //! rely on: an upload is counted only under the hour's and the day's limits, a request only
 //! under the minute's, a like is written only over
-//! the state it was decided on, a notification is marked read once, listings are newest first
+//! the state it was decided on, a deletion only over the status it was decided on, a notification is marked read once, listings are newest first
 //! and at most `limit` long.
 //!
 //! A test plays a competing request of the same user with [`MemoryStore::race`]: its like
@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::{
-    Cursor, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, Limits, Links, NewImage,
-    Notification, Presigned, Status, StoreError, Taken, UploadQuota,
+    Cursor, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, Limits, Links,
+    NewImage, Notification, Presigned, Status, StoreError, Taken, UploadQuota,
 };
 
 #[derive(Default)]
@@ -33,6 +33,8 @@ pub struct MemoryStore {
     pub race: Mutex<Option<LikeState>>,
     /// Like writes that were applied.
     pub writes: Mutex<usize>,
+    /// Deletions written (each with its event).
+    pub deleted_events: Mutex<usize>,
 }
 
 /// At most `limit` of `items`, in their order (the twin hands out no cursors).
@@ -83,6 +85,7 @@ impl Images for MemoryStore {
                 published_at_ms: None,
                 status: Status::Pending,
                 content_type: image.content_type.clone(),
+                upload_key: image.upload_key.clone(),
                 created_at_ms: image.created_at_ms,
                 correlation_id: image.correlation_id.clone(),
                 reason: None,
@@ -91,6 +94,21 @@ impl Images for MemoryStore {
             },
         );
         Ok(())
+    }
+
+    async fn delete_image(&self, deletion: &ImageDeletion) -> Result<bool, StoreError> {
+        let mut images = self.images.lock().unwrap();
+        match images.get_mut(&deletion.image_id) {
+            Some(image) if image.status == deletion.was => {
+                image.status = Status::Deleted;
+                image.renditions.clear();
+                image.owner_name = None;
+                image.published_at_ms = None;
+                *self.deleted_events.lock().unwrap() += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn image(&self, id: &str) -> Result<Option<ImageRecord>, StoreError> {
@@ -104,7 +122,7 @@ impl Images for MemoryStore {
         _: Option<Cursor>,
     ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
         let mut mine: Vec<ImageRecord> = (self.images.lock().unwrap().values())
-            .filter(|i| i.owner_id == user)
+            .filter(|i| i.owner_id == user && i.status != Status::Deleted)
             .cloned()
             .collect();
         mine.sort_by_key(|i| std::cmp::Reverse(i.created_at_ms));

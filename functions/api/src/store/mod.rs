@@ -7,6 +7,8 @@
 //! - `IMAGE#{id}` / `IMAGE`: the image (`owner_id`, `owner_name`, `status`, `content_type`,
 //!   `upload_key`, `correlation_id`, `created_at`; once published, renditions and `feed` /
 //!   `published_at`, the keys of the `by-publication` index; `expires_at` while pending);
+//!   once deleted, a tombstone: `status` `deleted`, `owner_id`, `upload_key`, `deleted_at`,
+//!   the `ImageDeleted` event, `expires_at`, and no index keys;
 //! - `IMAGE#{id}` / `LIKE#{user}`: who likes what, the source of truth (`liked`, `revision`,
 //!   `occurred_at`), with the change's `event` and `event_id` for the relay;
 //! - `QUOTA#{user}` / `HOUR#{start}`: uploads issued to the user in that hour (`issued`, and
@@ -57,6 +59,8 @@ pub enum Status {
     Pending,
     Published,
     Rejected,
+    /// Taken back by its owner: a tombstone that answers a repeated DELETE until TTL removes it.
+    Deleted,
 }
 
 impl Status {
@@ -65,6 +69,7 @@ impl Status {
             Status::Pending => "pending",
             Status::Published => "published",
             Status::Rejected => "rejected",
+            Status::Deleted => "deleted",
         }
     }
     pub fn parse(text: &str) -> Option<Status> {
@@ -72,6 +77,7 @@ impl Status {
             "pending" => Some(Status::Pending),
             "published" => Some(Status::Published),
             "rejected" => Some(Status::Rejected),
+            "deleted" => Some(Status::Deleted),
             _ => None,
         }
     }
@@ -87,6 +93,8 @@ pub struct ImageRecord {
     pub published_at_ms: Option<i64>,
     pub status: Status,
     pub content_type: String,
+    /// The original's key in the uploads bucket.
+    pub upload_key: String,
     pub created_at_ms: i64,
     pub correlation_id: String,
     pub reason: Option<String>,
@@ -125,6 +133,19 @@ pub struct LikeChange {
     /// The state this change replaces (`None`: there was none); the write applies only over it.
     pub previous: Option<LikeState>,
     pub next: LikeState,
+    pub event_id: String,
+    pub event_json: String,
+}
+
+/// An image taken back, and the event that tells the consumers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageDeletion {
+    pub image_id: String,
+    /// The status the deletion was decided on: it applies only while the image still has it.
+    pub was: Status,
+    pub deleted_at_ms: i64,
+    /// When TTL removes the tombstone (epoch seconds).
+    pub expires_at_s: i64,
     pub event_id: String,
     pub event_json: String,
 }
@@ -174,6 +195,12 @@ pub trait Images {
         deadline: &Deadline,
     ) -> impl Future<Output = Result<Taken, StoreError>>;
     fn create_image(&self, image: &NewImage) -> impl Future<Output = Result<(), StoreError>>;
+    /// Makes the image a tombstone with its `ImageDeleted` event, in one write, if its status
+    /// is still `deletion.was`; false otherwise. It leaves the feed and the owner's listing.
+    fn delete_image(
+        &self,
+        deletion: &ImageDeletion,
+    ) -> impl Future<Output = Result<bool, StoreError>>;
     fn image(
         &self,
         image_id: &str,

@@ -1,7 +1,8 @@
 //! The likes table in memory, for tests of whole batches without DynamoDB. It keeps what the
 //! counter's exactness rests on: a transaction applies all or nothing, a state write only over
 //! the state it was planned from, counts are added to, and a transaction DynamoDB would refuse
-//! (over 100 actions, two actions on one item) is refused.
+//! (over 100 actions, two actions on one item) is refused, and an erased image's count takes
+//! no more deltas.
 //!
 //! A test plays a concurrent writer (a zombie invocation, another consumer of the same shard)
 //! with [`MemoryLikes::race_next_read`]: its transaction commits right after the counter's
@@ -13,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
-use super::{Applied, LikeStore, Spend};
+use super::{Applied, LikeStore, Read, Spend};
 use crate::ledger::{LikeKey, LikeState, MAX_TRANSACTION_ACTIONS, Transaction};
 
 const TABLE: &str = "memory-likes";
@@ -28,6 +29,8 @@ pub struct MemoryLikes {
 struct Inner {
     states: HashMap<LikeKey, LikeState>,
     counts: BTreeMap<String, i64>,
+    /// Images whose count is a tombstone.
+    erased: BTreeSet<String>,
     /// Transactions of a concurrent writer, each committed right after one read.
     racers: VecDeque<Transaction>,
     /// Keys whose writes DynamoDB refuses (a value over a limit): a transaction holding one
@@ -72,7 +75,9 @@ impl Inner {
             .writes
             .iter()
             .all(|w| self.states.get(&w.key).map(|s| s.version) == w.expected);
-        if !unchanged {
+        // The count's condition: no tombstone.
+        let erased = (transaction.count_deltas.keys()).any(|image| self.erased.contains(image));
+        if !unchanged || erased {
             return Ok(Applied::StateChanged);
         }
         for write in &transaction.writes {
@@ -106,6 +111,10 @@ impl MemoryLikes {
         self.lock().counts.get(image_id).copied().unwrap_or(0)
     }
 
+    pub fn is_erased(&self, image_id: &str) -> bool {
+        self.lock().erased.contains(image_id)
+    }
+
     pub fn state(&self, key: &LikeKey) -> Option<LikeState> {
         self.lock().states.get(key).copied()
     }
@@ -120,7 +129,7 @@ impl LikeStore for MemoryLikes {
         &self,
         keys: &[LikeKey],
         _deadline: &Deadline,
-    ) -> Result<HashMap<LikeKey, LikeState>, TableError> {
+    ) -> Result<Read, TableError> {
         let mut inner = self.lock();
         self.spend.requests.fetch_add(
             keys.len().div_ceil(snapglow::table::MAX_BATCH_GET_KEYS) as u64,
@@ -132,10 +141,17 @@ impl LikeStore for MemoryLikes {
                 format!("no liked flag in LIKE#{}", key.user_id),
             ));
         }
-        let states = keys
-            .iter()
-            .filter_map(|k| inner.states.get(k).map(|s| (k.clone(), *s)))
-            .collect();
+        let read = Read {
+            states: keys
+                .iter()
+                .filter_map(|k| inner.states.get(k).map(|s| (k.clone(), *s)))
+                .collect(),
+            erased: keys
+                .iter()
+                .filter(|k| inner.erased.contains(&k.image_id))
+                .map(|k| k.image_id.clone())
+                .collect(),
+        };
         if let Some(racer) = inner.racers.pop_front() {
             let applied = inner.commit(&racer);
             assert!(
@@ -143,7 +159,17 @@ impl LikeStore for MemoryLikes {
                 "the racing writer's own transaction must commit, or the test races nothing: {applied:?}"
             );
         }
-        Ok(states)
+        Ok(read)
+    }
+
+    async fn erase_image(&self, image_id: &str, _deadline: &Deadline) -> Result<usize, TableError> {
+        let mut inner = self.lock();
+        self.spend.requests.fetch_add(2, Ordering::Relaxed);
+        inner.erased.insert(image_id.to_owned());
+        inner.counts.remove(image_id);
+        let before = inner.states.len();
+        inner.states.retain(|key, _| key.image_id != image_id);
+        Ok(before - inner.states.len())
     }
 
     async fn apply(

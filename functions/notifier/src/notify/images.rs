@@ -3,14 +3,14 @@
 
 use snapglow::batch::grouped::KeyOutcomes;
 use snapglow::batch::{Deadline, Outcome};
-use snapglow::contracts::{Envelope, SocialEvent};
+use snapglow::contracts::{Envelope, ImageDeletedV1, SocialEvent};
 use snapglow::table::TableError;
 use std::collections::HashMap;
 
 use super::{Notifier, NotifyError};
 use crate::inbox::Kind;
 use crate::likes::{LikeFact, LikerKey, latest_per_key};
-use crate::table::{ImageNotice, Noticed, NotificationStore, Written};
+use crate::table::{ImageNotice, Noticed, NotificationStore, Owner, Written};
 
 impl<T: NotificationStore> Notifier<T> {
     /// An image event's notice, written already by the batch's grouped write (`prewritten`)
@@ -28,7 +28,7 @@ impl<T: NotificationStore> Notifier<T> {
             )));
         };
         let (image_id, owner_id) = (notice.image_id, notice.owner_id);
-        self.remember_owner(image_id, owner_id);
+        self.remember_owner(image_id, Owner::Of(owner_id.to_owned()));
         let noticed = match prewritten {
             Some(noticed) => noticed,
             None => self.table.notify_image(&notice, deadline).await?,
@@ -44,6 +44,22 @@ impl<T: NotificationStore> Notifier<T> {
                 Outcome::Duplicate(format!("event {} was already notified", envelope.event_id))
             }
         })
+    }
+
+    /// A deleted image: nothing of it stays in its owner's inbox, and its later likes (a
+    /// redelivery, a replay) notify nobody.
+    pub(super) async fn erase_image(
+        &self,
+        deleted: &ImageDeletedV1,
+        deadline: &Deadline,
+    ) -> Result<Outcome, NotifyError> {
+        let notifications = self
+            .table
+            .erase_image(&deleted.image_id, &deleted.owner_id, deadline)
+            .await?;
+        self.remember_owner(&deleted.image_id, Owner::Erased);
+        tracing::info!(image_id = %deleted.image_id, notifications, "image erased from its owner's inbox");
+        Ok(Outcome::Done)
     }
 
     /// Delivers the likes kept while the image's owner was unknown, with the batch path,

@@ -16,7 +16,7 @@ use crate::likes::{
     Latest, LikeFact, LikerKey, NotificationKey, Transaction, latest_per_key, notifications_of,
     pack, plan,
 };
-use crate::table::{EarlyLike, Held, NotificationStore, Stored};
+use crate::table::{EarlyLike, Held, NotificationStore, Owner, Stored};
 
 /// Read-plan-write rounds before giving up on keys whose state keeps changing under us.
 const MAX_ROUNDS: usize = 5;
@@ -88,13 +88,28 @@ impl<T: NotificationStore> Notifier<T> {
                     }
                 }
             }
-            if owners.get(&key.image_id) == Some(&key.user_id) {
+            match owners.get(&key.image_id) {
+                Some(Owner::Erased) => {
+                    tracing::info!(function = ctx.function, image_id = %key.image_id, outcome = "skipped", "a like of a deleted image: nobody to tell");
+                    report.skipped += fact.records.len();
+                    continue;
+                }
                 // Owners are not told about their own likes.
-                report.skipped += fact.records.len();
-                continue;
+                Some(Owner::Of(owner)) if *owner == key.user_id => {
+                    report.skipped += fact.records.len();
+                    continue;
+                }
+                _ => {}
             }
             planned.insert(key, fact);
         }
+        let owners: HashMap<String, UserId> = owners
+            .into_iter()
+            .filter_map(|(image, owner)| match owner {
+                Owner::Of(user) => Some((image, user)),
+                Owner::Erased => None,
+            })
+            .collect();
         // Keys that already failed are settled with the others but not written.
         let settled = self
             .apply_likes(&planned, &owners, &ctx.deadline, outcomes)
@@ -114,7 +129,7 @@ impl<T: NotificationStore> Notifier<T> {
         key: &LikerKey,
         fact: &Latest,
         deadline: &Deadline,
-    ) -> Result<Option<UserId>, TableError> {
+    ) -> Result<Option<Owner>, TableError> {
         let early = EarlyLike {
             window: LikeWindow::of(fact.version.at_ms, self.like_window_ms),
             liker: Liker {
@@ -139,7 +154,7 @@ impl<T: NotificationStore> Notifier<T> {
                         ),
                     )
                 })?;
-                self.remember_owner(&key.image_id, &owner);
+                self.remember_owner(&key.image_id, owner.clone());
                 Ok(Some(owner))
             }
         }

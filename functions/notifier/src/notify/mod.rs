@@ -12,8 +12,11 @@
 //! 100 actions; plus, for images this process has not seen, one read of their owners per 100
 //! images. A like whose owner is unknown yet: one transaction of 2 items that keeps it.
 //!
-//! The image path (notices, and the likes kept for an image until its owner is known) is in
-//! `images.rs`; the likes path in `likes.rs`.
+//! The image path (notices, the likes kept for an image until its owner is known, and the
+//! erasure of a deleted image) is in `images.rs`; the likes path in `likes.rs`. Image events
+//! go first, so the batch's likes of an image deleted in it find its tombstone. A deletion
+//! costs an UpdateItem, and a Query and BatchWriteItems (25 items each) per page of its kept
+//! likes and of its owner's inbox.
 
 mod images;
 mod likes;
@@ -24,14 +27,13 @@ use snapglow::batch::{
     BatchContext, BatchFunction, BatchReport, Classify, Deadline, ErrorClass, Screened,
     StreamRecord, first_failure_response, screen, settle_record,
 };
-use snapglow::contracts::ContractError;
+use snapglow::contracts::{ContractError, SocialEvent};
 use snapglow::quarantine::Quarantine;
 use snapglow::table::TableError;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use crate::inbox::UserId;
-use crate::table::{ImageNotice, Noticed, NotificationStore, NotificationsTable, Written};
+use crate::table::{ImageNotice, Noticed, NotificationStore, NotificationsTable, Owner, Written};
 use images::notice_of;
 use likes::like_fact;
 
@@ -72,7 +74,7 @@ const OWNER_CACHE_LIMIT: usize = 100_000;
 pub struct Notifier<T = NotificationsTable> {
     pub table: T,
     pub like_window_ms: i64,
-    owners: Mutex<HashMap<String, String>>,
+    owners: Mutex<HashMap<String, Owner>>,
 }
 
 impl<T: NotificationStore> Notifier<T> {
@@ -84,12 +86,12 @@ impl<T: NotificationStore> Notifier<T> {
         }
     }
 
-    pub(super) fn remember_owner(&self, image_id: &str, owner_id: &str) {
+    pub(super) fn remember_owner(&self, image_id: &str, owner: Owner) {
         let mut owners = self.owners.lock().expect("owner cache lock");
         if owners.len() >= OWNER_CACHE_LIMIT {
             owners.clear();
         }
-        owners.insert(image_id.to_owned(), owner_id.to_owned());
+        owners.insert(image_id.to_owned(), owner);
     }
 
     /// The known owners of `images`: from this process's memory, the rest in one read per 100.
@@ -97,7 +99,7 @@ impl<T: NotificationStore> Notifier<T> {
         &self,
         images: &BTreeSet<String>,
         deadline: &Deadline,
-    ) -> Result<HashMap<String, UserId>, TableError> {
+    ) -> Result<HashMap<String, Owner>, TableError> {
         let mut owners = HashMap::new();
         let mut unknown = Vec::new();
         {
@@ -113,7 +115,7 @@ impl<T: NotificationStore> Notifier<T> {
         }
         if !unknown.is_empty() {
             for (image, owner) in self.table.owners_of(&unknown, deadline).await? {
-                self.remember_owner(&image, &owner);
+                self.remember_owner(&image, owner.clone());
                 owners.insert(image, owner);
             }
         }
@@ -180,8 +182,17 @@ impl<T: NotificationStore> BatchFunction<KinesisEvent> for Notifier<T> {
                 answer.written = Written::Unchanged;
                 first
             });
-            let handled = self.notify_image(envelope, prewritten, &ctx.deadline);
-            if !settle_record(ctx, &records[*index], handled, &mut report).await {
+            let settled = match &envelope.event {
+                SocialEvent::ImageDeleted(deleted) => {
+                    let erased = self.erase_image(deleted, &ctx.deadline);
+                    settle_record(ctx, &records[*index], erased, &mut report).await
+                }
+                _ => {
+                    let handled = self.notify_image(envelope, prewritten, &ctx.deadline);
+                    settle_record(ctx, &records[*index], handled, &mut report).await
+                }
+            };
+            if !settled {
                 unfinished.insert(*index);
             }
         }

@@ -263,3 +263,62 @@ async fn an_image_that_never_held_a_like_is_not_marked_and_a_later_like_is_told_
     assert_eq!((report.done, report.skipped), (1, 0));
     assert_eq!(notifier.table.inbox("alice").len(), 2);
 }
+
+fn deleted(id: u128, at_ms: i64) -> Envelope {
+    let data = snapglow::contracts::ImageDeletedV1 {
+        image_id: "beach".into(),
+        owner_id: "alice".into(),
+        upload_key: "uploads/alice/beach".into(),
+        rendition_keys: vec![],
+    };
+    envelope(id, at_ms, SocialEvent::ImageDeleted(data))
+}
+
+#[tokio::test]
+async fn a_deleted_photo_leaves_its_owners_inbox_and_a_replay_tells_nobody_again() {
+    // Prepare: alice's photo, published and liked; a notification of another photo of hers
+    let notifier = Notifier::new(MemoryNotifications::default(), WINDOW);
+    let quarantine = MemoryQuarantine::default();
+    let other = ImagePublishedV1 {
+        image_id: "forest".into(),
+        owner_id: "alice".into(),
+        source_key: "uploads/alice/forest".into(),
+        source_etag: "e".into(),
+        width: 10,
+        height: 10,
+        renditions: vec![],
+    };
+    let mut first = likes_across_a_boundary();
+    first.push(envelope(9, START, SocialEvent::ImagePublished(other)));
+    notifier
+        .handle_batch(kinesis_event_of(&first), &context(&quarantine))
+        .await;
+    assert_eq!(texts(&notifier.table, "alice").len(), 4);
+
+    // Act: alice deletes the photo while erin likes it; then the whole stream is replayed
+    let erased = [
+        deleted(20, START + 2 * WINDOW),
+        liked("erin", 21, START + 2 * WINDOW),
+    ];
+    let (response, report) = notifier
+        .handle_batch(kinesis_event_of(&erased), &context(&quarantine))
+        .await;
+    let replay: Vec<Envelope> = first.iter().chain(&erased).cloned().collect();
+    let (replayed, _) = notifier
+        .handle_batch(kinesis_event_of(&replay), &context(&quarantine))
+        .await;
+
+    // Assess: both batches are finished; only the other photo's notice is left
+    for response in [response, replayed] {
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+    }
+    assert_eq!((report.done, report.skipped), (1, 1));
+    let left: Vec<String> = (notifier.table.inbox("alice").into_iter())
+        .map(|n| n.image_id)
+        .collect();
+    assert_eq!(left, ["forest"]);
+    assert!(quarantine.entries().is_empty());
+}

@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactW
 use snapglow::batch::Deadline;
 use snapglow::dedup::expires_at;
 use snapglow::retry::{Attempt, is_transient, pause, with_backoff};
-use snapglow::table::{Cancellation, Item, TableError, image_pk, n, s, write_item};
+use snapglow::table::{
+    Cancellation, Item, Selection, TableError, delete_all, image_pk, n, s, write_item,
+};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,10 +19,10 @@ use std::time::Duration;
 use super::items::*;
 use super::reader::kept_likes;
 use super::{
-    Applied, EarlyLike, Held, ImageNotice, NoticeCancel, Noticed, NotificationStore, Stored,
+    Applied, EarlyLike, Held, ImageNotice, NoticeCancel, Noticed, NotificationStore, Owner, Stored,
     Written, notice_cancel, notice_groups,
 };
-use crate::inbox::{Kind, LikeWindow, Liker, UserId, notification_id};
+use crate::inbox::{Kind, LikeWindow, Liker, notification_id, user_pk};
 use crate::likes::{LikerKey, NotificationKey, Transaction};
 
 /// Sends of a notice transaction DynamoDB answers busy (throttling, conflict), within the
@@ -365,7 +367,7 @@ impl NotificationStore for NotificationsTable {
         answers
     }
 
-    async fn owner_of(&self, image_id: &str) -> Result<Option<UserId>, TableError> {
+    async fn owner_of(&self, image_id: &str) -> Result<Option<Owner>, TableError> {
         self.spend(0);
         let output = self
             .client
@@ -383,7 +385,7 @@ impl NotificationStore for NotificationsTable {
         &self,
         image_ids: &[String],
         deadline: &Deadline,
-    ) -> Result<HashMap<String, UserId>, TableError> {
+    ) -> Result<HashMap<String, Owner>, TableError> {
         let keys: Vec<Item> = image_ids.iter().map(|image| owner_key(image)).collect();
         let mut owners = HashMap::new();
         for item in self.batch_get(keys, deadline).await? {
@@ -516,6 +518,47 @@ impl NotificationStore for NotificationsTable {
         })
         .await?;
         Ok(())
+    }
+
+    /// One UpdateItem (the tombstone), then a Query and BatchWriteItems for the kept likes
+    /// and for the owner's inbox (read whole, filtered to this image: the inbox's items expire
+    /// with `INBOX_RETENTION_DAYS`, which bounds it).
+    async fn erase_image(
+        &self,
+        image_id: &str,
+        owner_id: &str,
+        deadline: &Deadline,
+    ) -> Result<usize, TableError> {
+        let retention = self.inbox_retention.max(self.receipt_retention);
+        let now = snapglow::contracts::Timestamp::now().millis();
+        write_item(&self.table, deadline, || {
+            self.spend(1);
+            (self.client.update_item())
+                .table_name(&self.table)
+                .set_key(Some(owner_key(image_id)))
+                .update_expression(
+                    "SET owner_id = :owner, erased_at = :now, expires_at = :expires REMOVE held",
+                )
+                .expression_attribute_values(":owner", s(owner_id))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":expires", n(expires_at(retention)))
+                .send()
+        })
+        .await?;
+        let kept = Selection {
+            table: &self.table,
+            pk: image_pk(image_id),
+            sk_prefix: Some("EARLY#"),
+            only: None,
+        };
+        delete_all(&self.client, &kept, deadline, || self.spend(0)).await?;
+        let inbox = Selection {
+            table: &self.table,
+            pk: user_pk(owner_id),
+            sk_prefix: Some("N#"),
+            only: Some(("image_id", image_id)),
+        };
+        delete_all(&self.client, &inbox, deadline, || self.spend(0)).await
     }
 
     async fn release_held(&self, image_id: &str, deadline: &Deadline) -> Result<(), TableError> {

@@ -8,7 +8,7 @@ use snapglow::table::{Item, image_pk, n, s};
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{EarlyLike, ImageNotice};
+use super::{EarlyLike, ImageNotice, Owner};
 use crate::inbox::{
     Kind, LikeWindow, Liker, Notification, likes_text, notification_id, notification_sk,
     standing_likers, user_pk,
@@ -25,8 +25,11 @@ pub(super) fn owner_key(image_id: &str) -> Item {
 }
 
 /// The owner named by an image's owner item.
-pub(super) fn owner_in(item: &Item) -> Option<String> {
-    item.get("owner_id")?.as_s().ok().cloned()
+pub(super) fn owner_in(item: &Item) -> Option<Owner> {
+    if item.contains_key("erased_at") {
+        return Some(Owner::Erased);
+    }
+    item.get("owner_id")?.as_s().ok().cloned().map(Owner::Of)
 }
 
 pub(super) fn early_sk(liker: &Liker) -> String {

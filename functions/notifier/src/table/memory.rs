@@ -18,8 +18,10 @@ use super::items::{
     early_item, early_sk, key, liker_item, liker_pk, likes_key, read_early, read_liker_state,
     read_notification, read_stored_likes,
 };
-use super::{Applied, EarlyLike, Held, ImageNotice, Noticed, NotificationStore, Stored, Written};
-use crate::inbox::{Kind, LikeWindow, Liker, Notification, UserId, notification_id, user_pk};
+use super::{
+    Applied, EarlyLike, Held, ImageNotice, Noticed, NotificationStore, Owner, Stored, Written,
+};
+use crate::inbox::{Kind, LikeWindow, Liker, Notification, notification_id, user_pk};
 use crate::likes::{LikerKey, MAX_TRANSACTION_ACTIONS, NotificationKey, Transaction};
 use aws_sdk_dynamodb::types::AttributeValue;
 use snapglow::batch::Deadline;
@@ -127,7 +129,7 @@ impl NotificationStore for MemoryNotifications {
         })
     }
 
-    async fn owner_of(&self, image_id: &str) -> Result<Option<UserId>, TableError> {
+    async fn owner_of(&self, image_id: &str) -> Result<Option<Owner>, TableError> {
         Ok(self
             .lock()
             .get(&owner_key(image_id))
@@ -138,7 +140,7 @@ impl NotificationStore for MemoryNotifications {
         &self,
         image_ids: &[String],
         _deadline: &Deadline,
-    ) -> Result<HashMap<String, UserId>, TableError> {
+    ) -> Result<HashMap<String, Owner>, TableError> {
         let items = self.lock();
         Ok(image_ids
             .iter()
@@ -289,6 +291,30 @@ impl NotificationStore for MemoryNotifications {
     ) -> Result<(), TableError> {
         self.lock().remove(&(image_pk(image_id), early_sk(liker)));
         Ok(())
+    }
+
+    async fn erase_image(
+        &self,
+        image_id: &str,
+        owner_id: &str,
+        _: &Deadline,
+    ) -> Result<usize, TableError> {
+        let mut items = self.lock();
+        let owner = items
+            .entry(owner_key(image_id))
+            .or_insert_with(|| super::items::owner_key(image_id));
+        owner.insert("owner_id".into(), s(owner_id));
+        owner.insert("erased_at".into(), n(1));
+        owner.remove("held");
+        let (image, inbox) = (image_pk(image_id), user_pk(owner_id));
+        items.retain(|(pk, sk), _| !(*pk == image && sk.starts_with("EARLY#")));
+        let before = items.len();
+        items.retain(|(pk, sk), item| {
+            !(*pk == inbox
+                && sk.starts_with("N#")
+                && item.get("image_id").and_then(|v| v.as_s().ok()) == Some(&image_id.to_owned()))
+        });
+        Ok(before - items.len())
     }
 
     async fn release_held(&self, image_id: &str, _: &Deadline) -> Result<(), TableError> {

@@ -16,7 +16,8 @@
 //! - `IMAGE#{image_id}`, `OWNER`: the notifier's own view of who owns an image, learnt from
 //!   ImagePublished / ImageRejected (it never reads another function's table): `owner_id`; and
 //!   `held` while likes are kept for it (below). The item can exist with `held` alone, before
-//!   the owner is known.
+//!   the owner is known. Once the image is deleted, a tombstone: `erased_at`, and `expires_at`
+//!   past every redelivery and replay; its likes notify nobody.
 //! - `EVENT#{event_id}`, `RECEIPT`: an image event already turned into a notification.
 //! - `IMAGE#{image_id}`, `EARLY#{event_id}`: a like or unlike that arrived while the image's
 //!   owner was unknown (`user_id`, `liked`, `at`, `id`, `window`), kept until its
@@ -78,7 +79,7 @@ pub trait NotificationStore {
     }
 
     /// Who owns an image, as learnt from its ImagePublished / ImageRejected.
-    fn owner_of(&self, image_id: &str) -> impl Future<Output = Result<Option<UserId>, TableError>>;
+    fn owner_of(&self, image_id: &str) -> impl Future<Output = Result<Option<Owner>, TableError>>;
 
     /// The owners of `image_ids` as learnt from their ImagePublished / ImageRejected (images
     /// with none are absent), in one read per 100 images.
@@ -86,7 +87,18 @@ pub trait NotificationStore {
         &self,
         image_ids: &[String],
         deadline: &Deadline,
-    ) -> impl Future<Output = Result<HashMap<String, UserId>, TableError>>;
+    ) -> impl Future<Output = Result<HashMap<String, Owner>, TableError>>;
+
+    /// Erases what the table keeps of a deleted image: its owner item becomes a tombstone
+    /// (later likes notify nobody), then the likes kept for it and every notification of it in
+    /// the owner's inbox are deleted. Answers how many notifications were deleted. Idempotent:
+    /// a run cut short is finished by the next.
+    fn erase_image(
+        &self,
+        image_id: &str,
+        owner_id: &str,
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<usize, TableError>>;
 
     /// The stored liker states and likes notifications named, read strongly consistent (what
     /// the previous batch wrote must be seen), in one read per 100 keys. Absent keys have none.
@@ -145,6 +157,14 @@ pub trait NotificationStore {
         image_id: &str,
         deadline: &Deadline,
     ) -> impl Future<Output = Result<(), TableError>>;
+}
+
+/// What the notifier knows of an image's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Of(UserId),
+    /// The image was deleted: its likes notify nobody.
+    Erased,
 }
 
 /// A like or unlike kept while its image's owner was unknown.

@@ -92,16 +92,28 @@ pub struct KinesisEvent {
     pub function_response_types: Vec<String>,
     #[serde(default)]
     pub destination_config: Option<DestinationConfig>,
+    /// Lambda's event filtering: records no pattern matches are dropped before any invocation.
+    #[serde(default)]
+    pub filter_criteria: Option<FilterCriteria>,
+}
+
+impl KinesisEvent {
+    /// The filter patterns, parsed (none: every record).
+    pub fn filter_patterns(&self) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+        (self.filter_criteria.iter())
+            .flat_map(|c| &c.filters)
+            .map(|f| serde_json::from_str(&f.pattern))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DynamoDbEvent {
-    /// The poller's settings, the same as Kinesis's (`Stream` is the table's stream ARN).
+    /// The poller's settings, the same as Kinesis's (`Stream` is the table's stream ARN), and
+    /// its filter criteria.
     #[serde(flatten)]
     pub poll: KinesisEvent,
-    #[serde(default)]
-    pub filter_criteria: Option<FilterCriteria>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

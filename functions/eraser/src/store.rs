@@ -1,0 +1,191 @@
+//! What the eraser needs of S3 and the images table ([`Erasure`]), and the AWS adapter
+//! ([`AwsErasure`]). Requests per deletion: one GetItem, one DeleteObjects per bucket, and a
+//! Query and BatchWriteItems (25 items each) per page of like items.
+
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use snapglow::batch::Deadline;
+use snapglow::table::{Selection, TableError, delete_all, image_pk, s};
+use std::future::Future;
+
+#[cfg(test)]
+pub mod memory;
+
+/// The two buckets the eraser deletes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bucket {
+    Uploads,
+    Renditions,
+}
+
+/// What the images table says of an image now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Its tombstone: it was deleted.
+    Deleted,
+    /// No item: its tombstone expired (or it never existed): nothing of it can be shown.
+    Absent,
+    /// Still there with this status: an `ImageDeleted` for it did not come from the API.
+    Live(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error(
+        "deleting {keys} key(s) from s3://{bucket}: {detail}; redelivered (throttling and 5xx clear)"
+    )]
+    Unavailable {
+        bucket: String,
+        keys: usize,
+        detail: String,
+    },
+    /// The bucket is missing or refuses the eraser: its configuration, not the record.
+    #[error(
+        "s3://{bucket} refuses the eraser: {detail}; check UPLOADS_BUCKET / RENDITIONS_BUCKET and EraserRole's s3:DeleteObject grants in template.yaml (the record is redelivered until then)"
+    )]
+    Refused { bucket: String, detail: String },
+}
+
+pub trait Erasure {
+    /// The image's item as the API last wrote it, read strongly consistent.
+    fn recorded(&self, image_id: &str) -> impl Future<Output = Result<Recorded, TableError>>;
+    /// Deletes `keys` from `bucket`; keys that are already gone are no error.
+    fn delete_objects(
+        &self,
+        bucket: Bucket,
+        keys: &[String],
+    ) -> impl Future<Output = Result<(), FilesError>>;
+    /// Deletes the image's like items (`IMAGE#{id}` / `LIKE#…`); answers how many.
+    fn delete_like_items(
+        &self,
+        image_id: &str,
+        deadline: &Deadline,
+    ) -> impl Future<Output = Result<usize, TableError>>;
+}
+
+pub struct AwsErasure {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub images_table: String,
+    pub uploads_bucket: String,
+    pub renditions_bucket: String,
+}
+
+impl Erasure for AwsErasure {
+    async fn recorded(&self, image_id: &str) -> Result<Recorded, TableError> {
+        let output = (self.dynamodb.get_item())
+            .table_name(&self.images_table)
+            .key("pk", s(image_pk(image_id)))
+            .key("sk", s("IMAGE"))
+            .projection_expression("#status")
+            .expression_attribute_names("#status", "status")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
+        let status = (output.item.as_ref())
+            .and_then(|item| item.get("status"))
+            .and_then(|v| v.as_s().ok());
+        Ok(match status {
+            None if output.item.is_none() => Recorded::Absent,
+            Some(status) if status == "deleted" => Recorded::Deleted,
+            other => Recorded::Live(other.cloned().unwrap_or_default()),
+        })
+    }
+
+    /// One DeleteObjects (up to 1,000 keys; an image has a few), in quiet mode: the answer
+    /// lists only the keys S3 could not delete.
+    ///
+    /// HAZARD: DeleteObjects answers 200 when some or all of its deletes failed, naming them
+    /// in `Errors`: a 200 is not success until that list is empty.
+    async fn delete_objects(&self, bucket: Bucket, keys: &[String]) -> Result<(), FilesError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let name = match bucket {
+            Bucket::Uploads => &self.uploads_bucket,
+            Bucket::Renditions => &self.renditions_bucket,
+        };
+        let refused = |detail: String| FilesError::Refused {
+            bucket: name.clone(),
+            detail,
+        };
+        let objects = keys
+            .iter()
+            .map(|key| ObjectIdentifier::builder().key(key).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| refused(e.to_string()))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| refused(e.to_string()))?;
+        let output = match self
+            .s3
+            .delete_objects()
+            .bucket(name)
+            .delete(delete)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(error) => {
+                use aws_sdk_s3::error::ProvideErrorMetadata;
+                let code = error.code().map(str::to_owned);
+                let status = error.raw_response().map(|r| r.status().as_u16());
+                let detail = aws_sdk_s3::error::DisplayErrorContext(error).to_string();
+                return Err(
+                    if status == Some(403)
+                        || matches!(code.as_deref(), Some("NoSuchBucket" | "AccessDenied"))
+                    {
+                        refused(detail)
+                    } else {
+                        FilesError::Unavailable {
+                            bucket: name.clone(),
+                            keys: keys.len(),
+                            detail,
+                        }
+                    },
+                );
+            }
+        };
+        let failed = output.errors();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let detail = failed
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {} {}",
+                    e.key().unwrap_or("?"),
+                    e.code().unwrap_or("?"),
+                    e.message().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        if failed.iter().any(|e| e.code() == Some("AccessDenied")) {
+            Err(refused(detail))
+        } else {
+            Err(FilesError::Unavailable {
+                bucket: name.clone(),
+                keys: failed.len(),
+                detail,
+            })
+        }
+    }
+
+    async fn delete_like_items(
+        &self,
+        image_id: &str,
+        deadline: &Deadline,
+    ) -> Result<usize, TableError> {
+        let likes = Selection {
+            table: &self.images_table,
+            pk: image_pk(image_id),
+            sk_prefix: Some("LIKE#"),
+            only: None,
+        };
+        delete_all(&self.dynamodb, &likes, deadline, || {}).await
+    }
+}

@@ -1,0 +1,68 @@
+//! The eraser's storage in memory, for the batch tests: buckets of keys, the image statuses
+//! and like items, and a bucket that fails its next deletes as DeleteObjects can (a 200 whose
+//! `Errors` names keys).
+
+use snapglow::batch::Deadline;
+use snapglow::table::TableError;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use super::{Bucket, Erasure, FilesError, Recorded};
+
+#[derive(Default)]
+pub struct MemoryErasure {
+    pub objects: Mutex<BTreeSet<(Bucket, String)>>,
+    /// image id → status of its image item.
+    pub images: Mutex<BTreeMap<String, String>>,
+    /// (image id, user id) of like items.
+    pub likes: Mutex<BTreeSet<(String, String)>>,
+    /// Deletes from this bucket fail, once each, with this S3 error code.
+    pub failing: Mutex<Option<(Bucket, &'static str)>>,
+}
+
+impl Erasure for MemoryErasure {
+    async fn recorded(&self, image_id: &str) -> Result<Recorded, TableError> {
+        Ok(match self.images.lock().unwrap().get(image_id) {
+            None => Recorded::Absent,
+            Some(status) if status == "deleted" => Recorded::Deleted,
+            Some(status) => Recorded::Live(status.clone()),
+        })
+    }
+
+    async fn delete_objects(&self, bucket: Bucket, keys: &[String]) -> Result<(), FilesError> {
+        let failing = {
+            let mut failing = self.failing.lock().unwrap();
+            match *failing {
+                Some((on, code)) if on == bucket => failing.take().map(|_| code),
+                _ => None,
+            }
+        };
+        if let Some(code) = failing {
+            let detail = format!("{}: {code}", keys[0]);
+            return Err(if code == "AccessDenied" {
+                FilesError::Refused {
+                    bucket: format!("{bucket:?}"),
+                    detail,
+                }
+            } else {
+                FilesError::Unavailable {
+                    bucket: format!("{bucket:?}"),
+                    keys: keys.len(),
+                    detail,
+                }
+            });
+        }
+        let mut objects = self.objects.lock().unwrap();
+        for key in keys {
+            objects.remove(&(bucket, key.clone()));
+        }
+        Ok(())
+    }
+
+    async fn delete_like_items(&self, image_id: &str, _: &Deadline) -> Result<usize, TableError> {
+        let mut likes = self.likes.lock().unwrap();
+        let before = likes.len();
+        likes.retain(|(image, _)| image != image_id);
+        Ok(before - likes.len())
+    }
+}
