@@ -20,7 +20,7 @@ struct Row {
 type Site = (String, String, String);
 
 /// The SDK builder methods that send a request, and their operations.
-const OPERATIONS: [(&str, &str); 15] = [
+const OPERATIONS: [(&str, &str); 17] = [
     ("get_item", "GetItem"),
     ("put_item", "PutItem"),
     ("update_item", "UpdateItem"),
@@ -36,6 +36,8 @@ const OPERATIONS: [(&str, &str); 15] = [
     ("batch_write_item", "BatchWriteItem"),
     ("delete_objects", "DeleteObjects"),
     ("put_object_tagging", "PutObjectTagging"),
+    ("list_objects_v2", "ListObjectsV2"),
+    ("admin_delete_user", "AdminDeleteUser"),
 ];
 
 /// The text between backticks, in order.

@@ -1008,7 +1008,7 @@ async fn deleted_image(stage: &TestStack, image: &str, owner: &str, likers: &[&s
 #[tokio::test]
 async fn the_eraser_deletes_through_a_slowdown_half_refused_deletes_and_a_reset_and_a_refusal_fails_it()
  {
-    // Prepare: alice's deleted photo, liked by 30 users (two BatchWriteItems of deletes)
+    // Prepare: alice's deleted photo, liked by 30 users
     let stage = TestStack::start().await;
     let (proxy, mut eraser) = stage
         .through_proxy(
@@ -1048,8 +1048,8 @@ async fn the_eraser_deletes_through_a_slowdown_half_refused_deletes_and_a_reset_
     ));
     let half = stage.deliver(&mut eraser).await;
     // ... then slows down and resets once each; the tombstone's read is reset and answered
-    // 500; the like items' query is throttled, a BatchWriteItem leaves every other delete
-    // unprocessed and the next is throttled whole
+    // 500; the like items' query is throttled, and their deletes meet a reset, throttling and
+    // a transaction in progress
     proxy.inject(Fault::new(
         Service::S3,
         "DeleteObjects",
@@ -1064,12 +1064,13 @@ async fn the_eraser_deletes_through_a_slowdown_half_refused_deletes_and_a_reset_
         1,
         refusal(400, "ProvisionedThroughputExceededException"),
     ));
-    proxy.inject(dynamodb("BatchWriteItem", 1, Shape::UnprocessedItems));
+    proxy.inject(dynamodb("DeleteItem", 1, Shape::Reset));
     proxy.inject(dynamodb(
-        "BatchWriteItem",
+        "DeleteItem",
         1,
         refusal(400, "ProvisionedThroughputExceededException"),
     ));
+    proxy.inject(dynamodb("DeleteItem", 1, IN_PROGRESS));
     let done = stage.deliver(&mut eraser).await;
 
     // Assess: the refusal failed the invocation; the half-refused delete asked for the record
@@ -1097,7 +1098,7 @@ async fn the_eraser_deletes_through_a_slowdown_half_refused_deletes_and_a_reset_
         stage.sort_keys("ImagesTable", "IMAGE#beach").await,
         ["IMAGE"]
     );
-    assert_eq!(proxy.injected().values().sum::<u64>(), 9);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 10);
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
 }
 
@@ -1125,7 +1126,8 @@ async fn the_consumers_erase_a_deleted_image_through_resets_throttling_and_unpro
     assert_eq!(stage.like_counts().count("beach").await.unwrap(), 30);
 
     // Act: alice deletes it while one more user likes it; like-counter's tombstone write is
-    // reset and throttled, its query throttled, a BatchWriteItem leaves deletes unprocessed;
+    // reset and throttled, its query throttled, a BatchWriteItem leaves deletes unprocessed
+    // and the next is throttled whole;
     // notifier's tombstone hangs, its query is reset, a BatchWriteItem leaves deletes
     // unprocessed and the next is reset
     stage
@@ -1143,6 +1145,11 @@ async fn the_consumers_erase_a_deleted_image_through_resets_throttling_and_unpro
     counter_proxy.inject(dynamodb("PutItem", 1, refusal(400, "ThrottlingException")));
     counter_proxy.inject(dynamodb("Query", 1, refusal(400, "ThrottlingException")));
     counter_proxy.inject(dynamodb("BatchWriteItem", 1, Shape::UnprocessedItems));
+    counter_proxy.inject(dynamodb(
+        "BatchWriteItem",
+        1,
+        refusal(400, "ProvisionedThroughputExceededException"),
+    ));
     notifier_proxy.inject(dynamodb(
         "UpdateItem",
         1,
@@ -1165,7 +1172,7 @@ async fn the_consumers_erase_a_deleted_image_through_resets_throttling_and_unpro
     );
     let inbox = stage.inbox_reader().inbox("alice").await.unwrap();
     assert_eq!(inbox.len(), 0, "{inbox:?}");
-    assert_eq!(counter_proxy.injected().values().sum::<u64>(), 4);
+    assert_eq!(counter_proxy.injected().values().sum::<u64>(), 5);
     assert_eq!(notifier_proxy.injected().values().sum::<u64>(), 4);
     assert_eq!(stage.quarantined().await, Vec::<Value>::new());
 }

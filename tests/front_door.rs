@@ -924,3 +924,108 @@ async fn a_deleted_photo_is_gone_from_every_read_and_a_replay_of_the_stream_does
     erased(&stage.test).await;
     assert_eq!(stage.test.quarantined().await, Vec::<Value>::new());
 }
+
+#[tokio::test]
+async fn a_deleted_account_leaves_no_photo_like_or_user_and_its_old_token_writes_nothing() {
+    // Prepare: alice's two photos, one liked by bob; carol's photo, liked by alice
+    let mut stage = stage("front-door-account").await;
+    let mut api = stage.api();
+    let mut hers = Vec::new();
+    for _ in 0..2 {
+        hers.push(
+            api.upload("alice", sample_jpeg(64, 48), "image/jpeg")
+                .await
+                .unwrap(),
+        );
+    }
+    let carols = api
+        .upload("carol", sample_jpeg(64, 48), "image/jpeg")
+        .await
+        .unwrap();
+    stage.test.wait_for_messages("ImageUploadsQueue", 4).await; // the s3:TestEvent and 3 uploads
+    stage.drain().await;
+    assert_eq!(api.like("bob", &hers[0], true).await.unwrap().status, 200);
+    assert_eq!(api.like("alice", &carols, true).await.unwrap().status, 200);
+    stage.drain().await;
+    let counts = stage.test.like_counts();
+    assert_eq!(counts.count(&carols).await.unwrap(), 1);
+    let alice = api.user_id("alice").await.unwrap();
+
+    // Act: alice deletes her account, calling again while the API answers 202 (as her client
+    // does, after Retry-After), within a deadline
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut answers = Vec::new();
+    loop {
+        let answer = api.request("alice", "DELETE", "/me", None).await.unwrap();
+        answers.push(answer.status);
+        if answer.status != 202 || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    stage.drain().await;
+    let again = api.request("alice", "DELETE", "/me", None).await.unwrap();
+    let upload = json!({ "content_type": "image/jpeg", "content_length": 10 });
+    let after = api
+        .request("alice", "POST", "/uploads", Some(upload))
+        .await
+        .unwrap();
+
+    // Assess: done (204), and a repeat finds nothing left; her still-valid token writes nothing
+    assert_eq!(answers.last(), Some(&204), "{answers:?}");
+    assert_eq!(again.status, 204);
+    assert_eq!(after.status, 403, "{}", after.body);
+    assert_eq!(after.body["type"], "urn:snapglow:problem:account-erased");
+    // ... her photos are gone, with their files, counts and notifications
+    for id in &hers {
+        let seen = api
+            .request("bob", "GET", &format!("/images/{id}"), None)
+            .await
+            .unwrap();
+        assert_eq!(seen.status, 404, "{id}");
+        let renditions = format!("renditions/{id}/");
+        assert_eq!(
+            stage.test.keys_under("RenditionsBucket", &renditions).await,
+            Vec::<String>::new()
+        );
+        assert_eq!(counts.count(id).await.unwrap(), 0);
+    }
+    let originals = format!("uploads/{alice}/");
+    assert_eq!(
+        stage.test.keys_under("UploadsBucket", &originals).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        stage.test.inbox_reader().inbox(&alice).await.unwrap().len(),
+        0
+    );
+    // ... her like was taken back (carol's count fell) and left the likes she gave: its item
+    // only waits for TTL
+    assert_eq!(counts.count(&carols).await.unwrap(), 0);
+    let given = (stage.test.clients.dynamodb.query())
+        .table_name(stage.test.name("ImagesTable"))
+        .index_name("by-liker")
+        .key_condition_expression("user_id = :user")
+        .expression_attribute_values(
+            ":user",
+            aws_sdk_dynamodb::types::AttributeValue::S(alice.clone()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.count(), 0);
+    // ... and her user is gone from the pool
+    let pool = stage.test.stack.resources["UserPool"].name.clone();
+    let user = (stage.test.clients.cognito.admin_get_user())
+        .user_pool_id(pool)
+        .username("alice")
+        .send()
+        .await;
+    assert!(
+        user.as_ref()
+            .err()
+            .and_then(|e| e.as_service_error())
+            .is_some_and(|e| e.is_user_not_found_exception()),
+        "{user:?}"
+    );
+}

@@ -422,6 +422,10 @@ impl TestStack {
             ),
             dynamodb,
             s3: self.clients.s3.clone(),
+            pool: (self.stack.resources.get("UserPool")).map(|pool| api::store::UserPool {
+                client: self.clients.cognito.clone(),
+                id: pool.name.clone(),
+            }),
             uploads_bucket: self.name("UploadsBucket").to_owned(),
             renditions_bucket: self.name("RenditionsBucket").to_owned(),
             upload_url_ttl: Duration::from_secs(300),

@@ -420,3 +420,42 @@ async fn a_burst_of_10000_likes_on_one_photo_is_one_small_notification_counted_e
         10_053.0 / elapsed.as_secs_f64()
     );
 }
+
+#[tokio::test]
+async fn a_late_like_of_a_deleted_photo_notifies_nobody_whichever_environment_handled_the_deletion()
+{
+    // Prepare: two warm notifier environments; the first learns that alice owns the photo and
+    // tells her of bob's like; the second handles its deletion
+    let stage = TestStack::start().await;
+    let mut first = stage.function("notifier").await;
+    let mut second = stage.function("notifier").await;
+    stage
+        .publish(&[
+            published("beach", "alice", T0),
+            liked("beach", "bob", T0 + 1),
+        ])
+        .await;
+    deliver_all(&stage, &mut first).await;
+    assert_eq!(inbox(&stage, "alice").await.len(), 2);
+    let deleted = snapglow_local::scenarios::producer::deleted_event(
+        "beach",
+        "alice",
+        &[],
+        Timestamp::from_millis(T0 + 2),
+    );
+    stage.publish(&[deleted]).await;
+    deliver_all(&stage, &mut second).await;
+    assert_eq!(inbox(&stage, "alice").await, vec![]);
+
+    // Act: a like made before the deletion, relayed late, reaches the first environment alone
+    stage.publish(&[liked("beach", "carol", T0 + 1)]).await;
+    let (shard, records) = (stage.shards().await.into_iter())
+        .find(|(_, records)| !records.is_empty())
+        .expect("the photo's shard");
+    let late = stage.kinesis_batch(&shard, &records[records.len() - 1..]);
+    let response = invoke_json(&mut first, &late).await;
+
+    // Assess: finished, and nothing is told: the first environment read the owner's tombstone
+    assert_eq!(response["batchItemFailures"], Value::Array(vec![]));
+    assert_eq!(inbox(&stage, "alice").await, vec![]);
+}

@@ -47,7 +47,7 @@ fn refusal(code: &'static str) -> Shape {
 }
 
 /// Each API store call, by the DynamoDB operation it sends.
-const API_CALLS: [(&str, &str); 11] = [
+const API_CALLS: [(&str, &str); 15] = [
     ("create_pending", "PutItem"),
     ("take_upload_quota", "TransactWriteItems"),
     ("take_request", "UpdateItem"),
@@ -59,6 +59,10 @@ const API_CALLS: [(&str, &str); 11] = [
     ("inbox_page", "Query"),
     ("mark_read", "UpdateItem"),
     ("delete_image", "UpdateItem"),
+    ("likes_given", "Query"),
+    ("retire_like", "UpdateItem"),
+    ("erased", "GetItem"),
+    ("mark_erased", "UpdateItem"),
 ];
 
 /// Makes the API store call `call` once; its error, if it failed.
@@ -114,6 +118,18 @@ async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<
         .await
         .map(drop),
         "count" => return store.likes.count(&id).await.err(),
+        "likes_given" => store.likes_given("alice", 10).await.map(drop),
+        "retire_like" => (store.retire_like(&id, "bob", 1, None, T0 / 1000))
+            .await
+            .map(drop),
+        "erased" => {
+            use api::store::Accounts;
+            store.erased("alice").await.map(drop)
+        }
+        "mark_erased" => {
+            use api::store::Accounts;
+            store.mark_erased("alice", T0, T0 / 1000).await
+        }
         "delete_image" => (store.delete_image(&api::store::ImageDeletion {
             image_id: id.clone(),
             was: api::store::Status::Published,
@@ -169,7 +185,7 @@ async fn each_api_call_sorts_each_refusal_as_its_row_says() {
             assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
         }
     }
-    assert_eq!(proxy.injected().values().sum::<u64>(), 33);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 45);
 }
 
 /// Each notifier table call, by the DynamoDB operation it sends.
@@ -308,12 +324,13 @@ async fn each_notifier_call_rides_out_throttling_and_a_server_error() {
 
 /// Each call of an erasure (like-counter's and the eraser's), by the operation it sends first;
 /// the calls after it are reached by letting the ones before succeed.
-const ERASURE_CALLS: [(&str, &str); 5] = [
+const ERASURE_CALLS: [(&str, &str); 6] = [
     ("erase_image", "PutItem"),
     ("delete_all", "Query"),
     ("delete_batch", "BatchWriteItem"),
     ("recorded", "GetItem"),
     ("delete_like_items", "Query"),
+    ("delete_each", "DeleteItem"),
 ];
 
 /// Makes the erasure call `call` once, on an image with one like state to delete; its error.
@@ -357,7 +374,9 @@ async fn erasure_call(
             counter.erase_image(&image, &deadline).await.err()
         }
         "recorded" => erasure.recorded(&image).await.err(),
-        "delete_like_items" => erasure.delete_like_items(&image, &deadline).await.err(),
+        "delete_like_items" | "delete_each" => {
+            erasure.delete_like_items(&image, &deadline).await.err()
+        }
         other => unreachable!("{other}"),
     }
 }
@@ -381,7 +400,7 @@ async fn each_erasure_call_sorts_each_refusal_as_its_row_says() {
             assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
         }
     }
-    assert_eq!(proxy.injected().values().sum::<u64>(), 15);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 18);
 }
 
 #[tokio::test]
@@ -441,10 +460,34 @@ async fn the_erasers_deletes_sort_each_refusal_s3_documents() {
         });
     }
 
+    // ... and the listing of an image's renditions meets the same refusals
+    let mut listed = Vec::new();
+    for shape in [
+        Shape::Error {
+            status: 403,
+            code: "AccessDenied",
+            message: "Access Denied",
+        },
+        Shape::Error {
+            status: 503,
+            code: "SlowDown",
+            message: "Please reduce your request rate.",
+        },
+    ] {
+        proxy.inject(Fault::new(Service::S3, "ListObjectsV2", 1, shape));
+        listed.push(match erasure.renditions_of("gone").await {
+            Ok(keys) if keys.is_empty() => "done",
+            Ok(_) => "listed",
+            Err(FilesError::Refused { .. }) => "refused",
+            Err(FilesError::Unavailable { .. }) => "unavailable",
+        });
+    }
+
     // Assess: a refused grant or a missing bucket (whole or per key) fails the invocation, a
     // per-key failure comes back, a whole-request slow-down is the SDK's to retry; a key that
     // does not exist is no error
     let expected: Vec<&str> = cases.iter().map(|(_, sort)| *sort).collect();
     assert_eq!(sorted, expected);
-    assert_eq!(proxy.injected().values().sum::<u64>(), 5);
+    assert_eq!(listed, ["refused", "done"]);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 7);
 }

@@ -18,7 +18,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export function createApi(apiUrl, auth, onNetwork) {
   const base = String(apiUrl).replace(/\/+$/, '');
 
-  async function once(method, path, body) {
+  async function once(method, path, body, full = false) {
     let res;
     for (let attempt = 0; ; attempt++) {
       const headers = { Authorization: `Bearer ${await auth.token()}` };
@@ -46,14 +46,15 @@ export function createApi(apiUrl, auth, onNetwork) {
       }
       throw new ApiError(message, { status: res.status });
     }
-    return data;
+    return full ? { status: res.status, data, retryAfter: res.headers.get('Retry-After') } : data;
   }
 
   /** With `retry`, a network failure is tried again after 1, 2 and 4 s (for a person's action). */
-  async function request(method, path, body, { retry = false } = {}) {
+  /** With `full`, the answer is `{ status, data, retryAfter }` rather than its data alone. */
+  async function request(method, path, body, { retry = false, full = false } = {}) {
     for (const wait of [1000, 2000, 4000, 0]) {
       try {
-        return await once(method, path, body);
+        return await once(method, path, body, full);
       } catch (e) {
         if (!(e instanceof ApiError && e.network) || !retry) throw e;
         if (!wait) throw new ApiError(OFFLINE_FINAL, { network: true });

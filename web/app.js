@@ -1,7 +1,7 @@
 // snapglow's web client: sign-in, upload, my photos, the feed with likes, notifications.
 import { createAuth, AuthError } from './auth.js';
 import { createApi, putFile, OFFLINE } from './api.js';
-import { backoffSchedule, mergeFirstPage, rejectionSentence, toMs } from './logic.js';
+import { backoffSchedule, mergeFirstPage, rejectionSentence, retryAfterSeconds, toMs } from './logic.js';
 import { $, h, say, renderMine, renderFeed, renderBadge, renderNotifications } from './views.js';
 
 const FRESH_MS = 10 * 60000; // presigned URLs are reused this long: no re-download
@@ -111,6 +111,32 @@ async function deletePhoto(id) {
     say('Photo deleted.');
   } catch (e) {
     if (ep === epoch) report(e);
+  }
+}
+
+/**
+ * Deletes the account, once the person confirms: DELETE /me answers 202 while it is still
+ * erasing (call again after Retry-After) and 204 when nothing is left; then signs out.
+ */
+async function deleteAccount() {
+  if (!confirm('Delete your account, your photos and your likes for good? This cannot be undone.')) return;
+  const ep = epoch;
+  const button = $('delete-account');
+  button.disabled = true;
+  say('Deleting your account…');
+  try {
+    for (let round = 0; ; round++) {
+      const answer = await api.request('DELETE', '/me', undefined, { retry: true, full: true });
+      if (ep !== epoch) return;
+      if (answer.status === 204) break;
+      if (round >= 60) throw new Error('Your account is still being deleted; please try again in a minute.');
+      await sleep(1000 * Math.min(10, Math.max(1, retryAfterSeconds(answer.retryAfter, answer.data) || 1)));
+    }
+    auth.signOut('Your account, your photos and your likes are deleted.');
+  } catch (e) {
+    if (ep === epoch) report(e);
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -380,6 +406,7 @@ function wire(config) {
     h('button', { type: 'button', onclick: () => signIn(u.username, u.password || '') }, `Sign in as ${u.username}`))));
 
   $('signout').addEventListener('click', () => auth.signOut());
+  $('delete-account').addEventListener('click', deleteAccount);
   $('notif-btn').addEventListener('click', () => setPanel(!state.panelOpen));
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && state?.panelOpen) {

@@ -26,6 +26,13 @@ pub fn required(name: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// A variable that may be unset or empty (`None` then): a feature the template turns off.
+pub fn optional(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
 /// A variable with a default, parsed.
 pub fn parsed_or<T>(name: &str, default: T) -> Result<T, ConfigError>
 where

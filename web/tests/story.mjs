@@ -258,9 +258,27 @@ async function main() {
       }, async () => last);
     });
 
+    await step('11. bob deletes his account: signed out, and he cannot sign in again', async () => {
+      bob.once('dialog', (dialog) => dialog.accept());
+      await bob.getByRole('button', { name: 'Delete account', exact: true }).click();
+      await bob.getByRole('button', { name: 'Sign in as bob', exact: true }).waitFor({ timeout: 60000 })
+        .catch(async () => { throw new Error(`bob is not signed out 60 s after deleting his account; status "${await bob.getByRole('status').textContent()}"`); });
+      const status = bob.getByRole('status');
+      if (!/account, your photos and your likes are deleted/.test(await status.textContent())) {
+        throw new Error(`the sign-in page says "${await status.textContent()}", not that the account is deleted`);
+      }
+      expected = /status of 400/; // Chromium logs the refused sign-in's 400
+      await bob.getByRole('button', { name: 'Sign in as bob', exact: true }).click();
+      await until('a sign-in as the deleted bob being refused', 15000,
+        async () => /Wrong username or password|not found|does not exist/i.test(await status.textContent()),
+        async () => `status "${await status.textContent()}"`);
+      expected = null;
+      await shot(bob, '11-bob-deleted.png');
+    });
+
     current = 'console';
     if (problems.length) throw new Error(`${problems.length} console error(s)/warning(s):\n  ${problems.join('\n  ')}`);
-    console.log(`all 10 steps passed; screenshots in ${SCREENSHOT_DIR}`);
+    console.log(`all 11 steps passed; screenshots in ${SCREENSHOT_DIR}`);
   } finally {
     await browser.close();
   }

@@ -32,7 +32,10 @@ impl HandlerError {
         };
         let chain = snapglow::telemetry::error_chain(&error);
         match &error {
-            StoreError::Table(snapglow::table::TableError::Transient { .. }) => {
+            StoreError::Table(snapglow::table::TableError::Transient { .. })
+            | StoreError::Pool {
+                transient: true, ..
+            } => {
                 tracing::warn!(error = %chain, correlation_id, "a dependency is unavailable");
                 Problem::busy("a dependency is busy; retry with backoff")
             }

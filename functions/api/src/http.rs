@@ -46,6 +46,19 @@ impl ApiResponse {
         }
     }
 
+    /// 202: accepted, not finished: the same request again after `retry_after` seconds goes
+    /// on with it.
+    pub fn accepted_retry(retry_after: u64) -> ApiResponse {
+        ApiResponse {
+            status: 202,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("retry-after".into(), retry_after.to_string()),
+            ],
+            body: br#"{"status":"erasing"}"#.to_vec(),
+        }
+    }
+
     /// 204: done, nothing to say.
     pub fn no_content() -> ApiResponse {
         ApiResponse {

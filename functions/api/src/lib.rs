@@ -32,6 +32,8 @@ pub struct Config {
     pub limits: handlers::Limits,
     pub upload_url_ttl: Duration,
     pub rendition_url_ttl: Duration,
+    /// The template's user pool (`None`: another issuer owns the accounts).
+    pub user_pool_id: Option<String>,
 }
 
 impl Config {
@@ -53,6 +55,7 @@ impl Config {
                 "RENDITION_URL_SECONDS",
                 3600u64,
             )?),
+            user_pool_id: config::optional("USER_POOL_ID"),
         })
     }
 }

@@ -71,6 +71,10 @@ async fn main() -> Result<(), Error> {
                 dynamodb.clone(),
                 &config.notifications_table,
             ),
+            pool: config.user_pool_id.clone().map(|id| api::store::UserPool {
+                client: aws_sdk_cognitoidentityprovider::Client::new(&sdk),
+                id,
+            }),
             dynamodb,
             uploads_bucket: config.uploads_bucket.clone(),
             renditions_bucket: config.renditions_bucket.clone(),

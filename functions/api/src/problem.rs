@@ -120,6 +120,14 @@ impl Problem {
     pub fn not_published(detail: impl Into<String>) -> Problem {
         Problem::new("not-published", "The image is not published", 409, detail)
     }
+    pub fn account_erased() -> Problem {
+        Problem::new(
+            "account-erased",
+            "This account was deleted",
+            403,
+            "the account this token was issued to is deleted; sign up again to use snapglow",
+        )
+    }
     pub fn still_pending(detail: impl Into<String>) -> Problem {
         Problem::new(
             "still-pending",

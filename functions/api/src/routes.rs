@@ -23,6 +23,22 @@ pub enum Route {
     MyImages,
     MyNotifications,
     ReadNotifications,
+    /// The caller's account erased.
+    DeleteMe,
+}
+
+impl Route {
+    /// Whether the route changes anything: refused for an erased account.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Route::CreateUpload
+                | Route::Like { .. }
+                | Route::Unlike { .. }
+                | Route::DeleteImage { .. }
+                | Route::ReadNotifications
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +75,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         }),
         ("GET", ["feed"]) => Ok(Route::Feed),
         (_, ["feed"]) => Err(NoRoute::MethodNotAllowed { allowed: "GET" }),
+        ("DELETE", ["me"]) => Ok(Route::DeleteMe),
+        (_, ["me"]) => Err(NoRoute::MethodNotAllowed { allowed: "DELETE" }),
         ("GET", ["me", "images"]) => Ok(Route::MyImages),
         ("GET", ["me", "notifications"]) => Ok(Route::MyNotifications),
         ("POST", ["me", "notifications", "read"]) => Ok(Route::ReadNotifications),
@@ -100,6 +118,11 @@ mod tests {
             Ok(Route::Unlike { id: "abc".into() })
         );
         assert_eq!(route("GET", "/me/images"), Ok(Route::MyImages));
+        assert_eq!(route("DELETE", "/me"), Ok(Route::DeleteMe));
+        assert_eq!(
+            route("GET", "/me"),
+            Err(NoRoute::MethodNotAllowed { allowed: "DELETE" })
+        );
         let long = format!("/images/{}", "x".repeat(3000));
         assert_eq!(route("GET", &long), Err(NoRoute::NotFound));
         assert_eq!(route("PUT", "/images/a#b/like"), Err(NoRoute::NotFound));

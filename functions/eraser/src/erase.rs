@@ -124,8 +124,15 @@ impl<S: Erasure> Eraser<S> {
         self.store
             .delete_objects(Bucket::Uploads, &files.uploads)
             .await?;
+        // Every rendition under the image's own prefix, named by the event or not.
+        let mut renditions = files.renditions;
+        for key in self.store.renditions_of(&deleted.image_id).await? {
+            if !renditions.contains(&key) {
+                renditions.push(key);
+            }
+        }
         self.store
-            .delete_objects(Bucket::Renditions, &files.renditions)
+            .delete_objects(Bucket::Renditions, &renditions)
             .await?;
         let likes = self
             .store
@@ -133,7 +140,7 @@ impl<S: Erasure> Eraser<S> {
             .await?;
         tracing::info!(
             image_id = %deleted.image_id,
-            objects = files.uploads.len() + files.renditions.len(),
+            objects = files.uploads.len() + renditions.len(),
             likes,
             "image erased"
         );
@@ -194,6 +201,8 @@ mod tests {
             (Bucket::Uploads, "uploads/alice/beach"),
             (Bucket::Renditions, "renditions/beach/v1/thumb.jpg"),
             (Bucket::Renditions, "renditions/beach/v1/large.jpg"),
+            // rendered for an upload whose item was then refused: no event names it
+            (Bucket::Renditions, "renditions/beach/v0/orphan.jpg"),
             (Bucket::Uploads, "uploads/alice/forest"),
             (Bucket::Uploads, "uploads/bob/dunes"),
         ] {
@@ -291,7 +300,7 @@ mod tests {
             json!({ "batchItemFailures": [] })
         );
         assert_eq!(report.quarantined, 3);
-        assert_eq!(objects(&eraser.store).len(), 5);
+        assert_eq!(objects(&eraser.store).len(), 6);
         let reasons: Vec<String> = quarantine
             .entries()
             .iter()

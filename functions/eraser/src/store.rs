@@ -2,9 +2,11 @@
 //! ([`AwsErasure`]). Requests per deletion: one GetItem, one DeleteObjects per bucket, and a
 //! Query and BatchWriteItems (25 items each) per page of like items.
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use snapglow::batch::Deadline;
-use snapglow::table::{Selection, TableError, delete_all, image_pk, s};
+use snapglow::table::{Deletes, Selection, TableError, delete_all, image_pk, s};
 use std::future::Future;
 
 #[cfg(test)]
@@ -45,9 +47,37 @@ pub enum FilesError {
     Refused { bucket: String, detail: String },
 }
 
+/// An S3 call's failure: refused (a missing bucket, a 403) or unavailable.
+fn files_error<E>(bucket: &str, keys: usize, error: SdkError<E, HttpResponse>) -> FilesError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = error.code().map(str::to_owned);
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let detail = aws_sdk_s3::error::DisplayErrorContext(error).to_string();
+    if status == Some(403) || matches!(code.as_deref(), Some("NoSuchBucket" | "AccessDenied")) {
+        FilesError::Refused {
+            bucket: bucket.to_owned(),
+            detail,
+        }
+    } else {
+        FilesError::Unavailable {
+            bucket: bucket.to_owned(),
+            keys,
+            detail,
+        }
+    }
+}
+
 pub trait Erasure {
     /// The image's item as the API last wrote it, read strongly consistent.
     fn recorded(&self, image_id: &str) -> impl Future<Output = Result<Recorded, TableError>>;
+    /// Every key under `renditions/{image_id}/` in the renditions bucket: also renditions its
+    /// event could not name (rendered for an upload whose item was then refused, say).
+    fn renditions_of(
+        &self,
+        image_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, FilesError>>;
     /// Deletes `keys` from `bucket`; keys that are already gone are no error.
     fn delete_objects(
         &self,
@@ -92,6 +122,29 @@ impl Erasure for AwsErasure {
         })
     }
 
+    /// One ListObjectsV2 per 1,000 keys (an image has a few).
+    async fn renditions_of(&self, image_id: &str) -> Result<Vec<String>, FilesError> {
+        let bucket = &self.renditions_bucket;
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let listed = (self.s3.list_objects_v2())
+                .bucket(bucket)
+                .prefix(format!("renditions/{image_id}/"))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| files_error(bucket, 0, e))?;
+            keys.extend(
+                (listed.contents().iter()).filter_map(|object| object.key().map(str::to_owned)),
+            );
+            match listed.next_continuation_token() {
+                Some(next) if listed.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
     /// One DeleteObjects (up to 1,000 keys; an image has a few), in quiet mode: the answer
     /// lists only the keys S3 could not delete.
     ///
@@ -119,35 +172,14 @@ impl Erasure for AwsErasure {
             .quiet(true)
             .build()
             .map_err(|e| refused(e.to_string()))?;
-        let output = match self
+        let output = (self
             .s3
             .delete_objects()
             .bucket(name)
             .delete(delete)
             .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(error) => {
-                use aws_sdk_s3::error::ProvideErrorMetadata;
-                let code = error.code().map(str::to_owned);
-                let status = error.raw_response().map(|r| r.status().as_u16());
-                let detail = aws_sdk_s3::error::DisplayErrorContext(error).to_string();
-                return Err(
-                    if status == Some(403)
-                        || matches!(code.as_deref(), Some("NoSuchBucket" | "AccessDenied"))
-                    {
-                        refused(detail)
-                    } else {
-                        FilesError::Unavailable {
-                            bucket: name.clone(),
-                            keys: keys.len(),
-                            detail,
-                        }
-                    },
-                );
-            }
-        };
+            .await)
+            .map_err(|e| files_error(name, keys.len(), e))?;
         let failed = output.errors();
         if failed.is_empty() {
             return Ok(());
@@ -186,6 +218,6 @@ impl Erasure for AwsErasure {
             sk_prefix: Some("LIKE#"),
             only: None,
         };
-        delete_all(&self.dynamodb, &likes, deadline, || {}).await
+        delete_all(&self.dynamodb, &likes, Deletes::Singly, deadline, || {}).await
     }
 }

@@ -13,7 +13,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use snapglow::batch::Deadline;
 use snapglow::dedup::{EventVersion, expires_at};
 pub use snapglow::table::Applied;
-use snapglow::table::{Selection, TableError, batch_get, delete_all, image_pk, n, s, transact};
+use snapglow::table::{
+    Deletes, Selection, TableError, batch_get, delete_all, image_pk, n, s, transact,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -262,7 +264,7 @@ impl LikeStore for LikesTable {
             sk_prefix: Some("LIKE#"),
             only: None,
         };
-        delete_all(&self.client, &states, deadline, || {
+        delete_all(&self.client, &states, Deletes::Batched, deadline, || {
             self.spend.requests.fetch_add(1, Ordering::Relaxed);
         })
         .await

@@ -223,6 +223,13 @@ impl MemoryRegistry {
         );
     }
 
+    /// The image taken back by its owner (the API's tombstone).
+    pub fn delete(&self, image_id: &str) {
+        if let Some((issued, _)) = self.images.lock().expect("registry lock").get_mut(image_id) {
+            issued.status = "deleted".into();
+        }
+    }
+
     pub fn finished(&self, image_id: &str) -> Option<Finished> {
         self.images
             .lock()

@@ -175,6 +175,16 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                 )));
             }
         };
+        if issued.status == "deleted" {
+            // Its owner took the image back, and the eraser deleted its original; this is an
+            // upload put again with its URL after that (If-None-Match passes once the key is
+            // free). Nothing will ever own it: left to the lifecycle rule, as a rejection is.
+            self.expire_original(object).await?;
+            return Ok(Outcome::Skipped(format!(
+                "deleted: image {} was taken back by its owner",
+                upload.image_id
+            )));
+        }
         if issued.status != "pending" {
             return Ok(Outcome::Skipped(format!(
                 "already_finished: image {} is {}",
@@ -708,6 +718,41 @@ mod tests {
             recorded,
             "the recorded event is the first one, byte for byte"
         );
+    }
+
+    #[tokio::test]
+    async fn an_upload_put_again_after_its_photo_was_deleted_is_left_to_expire_not_rendered() {
+        // Prepare: alice's photo, published, then taken back; her URL puts the original again
+        let registry = MemoryRegistry::default();
+        registry.issue("beach", "alice", "req");
+        registry.delete("beach");
+        let objects = MemoryObjects::default();
+        let bytes = photo(ImageFormat::Jpeg);
+        objects.upload(UPLOADS, "uploads/alice/beach", bytes.clone(), None);
+        let resizer = Resizer {
+            objects,
+            registry,
+            renditions_bucket: RENDITIONS.into(),
+            specs: parse_specs("thumb:16").unwrap(),
+            limits: Limits::default(),
+        };
+        let quarantine = MemoryQuarantine::default();
+
+        // Act
+        let body = [notification("uploads/alice/beach", &bytes)];
+        let (_, report) = resizer
+            .handle_batch(sqs_event(QUEUE, &body), &context(&quarantine))
+            .await;
+
+        // Assess: skipped, nothing rendered, the object tagged for the lifecycle rule
+        assert_eq!((report.done, report.skipped), (0, 1));
+        assert!(resizer.objects.keys(RENDITIONS).is_empty());
+        let tags = (resizer
+            .objects
+            .object(UPLOADS, "uploads/alice/beach")
+            .unwrap())
+        .tags;
+        assert_eq!(tags["snapglow-fate"], "rejected");
     }
 
     /// A resizer over `objects` for images issued as (image, owner).

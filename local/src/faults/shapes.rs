@@ -32,6 +32,7 @@ impl Service {
             let operation = match method.as_str() {
                 "PUT" if subresource("tagging") => "PutObjectTagging",
                 "POST" if subresource("delete") => "DeleteObjects",
+                "GET" if subresource("list-type") => "ListObjectsV2",
                 "GET" => "GetObject",
                 "PUT" => "PutObject",
                 "HEAD" => "HeadObject",

@@ -13,6 +13,11 @@
 //!   `DeleteItem`, `ConditionCheckItem`, `GetItem`): a role granting one of those is given
 //!   the transaction action locally.
 //!
+//! - it evaluates a statement's `Condition` without the request's condition values, and reads
+//!   every condition it cannot verify as a refusal: locally a statement's `Condition` is
+//!   dropped, and only its actions and resources are checked (on AWS the condition narrows
+//!   them further, e.g. `s3:prefix` on a listing).
+//!
 //! Deploying switches enforcement off (moto needs no credentials to create resources), creates
 //! the users, then switches it on for every request that follows: the CLI and the tests use the
 //! stack's admin user, each function and its mappings the user of its role.
@@ -145,7 +150,8 @@ pub fn admin_policy() -> Value {
 }
 
 /// A role's policy as the emulator can check it (see the module's comment): statements that
-/// are not all S3 name the resource `*`; item actions bring their transaction action along.
+/// are not all S3 name the resource `*`; item actions bring their transaction action along; a
+/// statement's `Condition` is dropped.
 pub fn local_policy(document: &Value) -> Value {
     let mut local = document.clone();
     let statements = match local.get_mut("Statement") {
@@ -154,6 +160,9 @@ pub fn local_policy(document: &Value) -> Value {
         _ => Vec::new(),
     };
     for statement in statements {
+        if let Some(fields) = statement.as_object_mut() {
+            fields.remove("Condition");
+        }
         let mut actions = match statement.get("Action") {
             Some(Value::String(one)) => vec![one.clone()],
             Some(Value::Array(many)) => many

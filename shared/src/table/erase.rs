@@ -12,6 +12,19 @@ use crate::retry::{pause, with_backoff};
 /// BatchWriteItem takes at most 25 requests.
 pub const MAX_BATCH_WRITE_ITEMS: usize = 25;
 
+/// How the items are deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletes {
+    /// BatchWriteItem, 25 at a time: for a function's own table. Its grant also allows puts.
+    Batched,
+    /// DeleteItem, a few at once: for another's table, where the grant must allow deleting
+    /// and nothing else (a put on the images table could carry an event the relay publishes).
+    Singly,
+}
+
+/// DeleteItems sent at once by [`Deletes::Singly`].
+const SINGLE_DELETES_AT_ONCE: usize = 8;
+
 /// The items of one partition to delete.
 #[derive(Debug, Clone)]
 pub struct Selection<'a> {
@@ -34,6 +47,7 @@ pub struct Selection<'a> {
 pub async fn delete_all(
     client: &aws_sdk_dynamodb::Client,
     selection: &Selection<'_>,
+    deletes: Deletes,
     deadline: &Deadline,
     on_request: impl Fn(),
 ) -> Result<usize, TableError> {
@@ -80,10 +94,17 @@ pub async fn delete_all(
                     .collect()
             })
             .collect();
-        for chunk in keys.chunks(MAX_BATCH_WRITE_ITEMS) {
-            delete_batch(client, table, chunk, deadline, &on_request).await?;
-            deleted += chunk.len();
+        match deletes {
+            Deletes::Batched => {
+                for chunk in keys.chunks(MAX_BATCH_WRITE_ITEMS) {
+                    delete_batch(client, table, chunk, deadline, &on_request).await?;
+                }
+            }
+            Deletes::Singly => {
+                delete_each(client, table, keys.clone(), deadline, &on_request).await?
+            }
         }
+        deleted += keys.len();
         start = page.last_evaluated_key.filter(|key| !key.is_empty());
         if start.is_none() {
             return Ok(deleted);
@@ -139,4 +160,32 @@ async fn delete_batch(
         }
     }
     Ok(())
+}
+
+/// DeleteItem of each key, a few at once, each re-sent while DynamoDB answers it busy (as
+/// [`super::write_item`] does); the first error ends it.
+async fn delete_each(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: Vec<Item>,
+    deadline: &Deadline,
+    on_request: &impl Fn(),
+) -> Result<(), TableError> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(keys)
+        .map(|key| async move {
+            super::write_item(table, deadline, || {
+                on_request();
+                (client.delete_item())
+                    .table_name(table)
+                    .set_key(Some(key.clone()))
+                    .send()
+            })
+            .await
+            .map(drop)
+        })
+        .buffer_unordered(SINGLE_DELETES_AT_ONCE)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(drop)
 }

@@ -11,7 +11,7 @@ use std::error::Error;
 mod erase;
 mod item;
 
-pub use erase::{MAX_BATCH_WRITE_ITEMS, Selection, delete_all};
+pub use erase::{Deletes, MAX_BATCH_WRITE_ITEMS, Selection, delete_all};
 pub use item::{Item, image_of_pk, image_pk, is_condition_failure, n, s};
 
 use crate::batch::Deadline;

@@ -44,6 +44,16 @@ pub fn verdict(image: Option<&ImageRecord>, caller: &str) -> Verdict {
     }
 }
 
+/// What taking an image back came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakenBack {
+    /// Its tombstone and `ImageDeleted` were written now.
+    Deleted,
+    AlreadyDeleted,
+    Unknown,
+    StillPending,
+}
+
 impl<S: Store> Api<S> {
     pub(super) async fn delete_image(
         &self,
@@ -51,19 +61,34 @@ impl<S: Store> Api<S> {
         id: &str,
         request: &ApiRequest,
     ) -> Result<ApiResponse, HandlerError> {
+        match self.take_back(sub, id, request, false).await? {
+            TakenBack::Deleted | TakenBack::AlreadyDeleted => Ok(ApiResponse::no_content()),
+            TakenBack::Unknown => Err(Problem::not_found(format!("no image {id}")).into()),
+            TakenBack::StillPending => Err(Problem::still_pending(format!(
+                "image {id} is still being processed; delete it once it is published or rejected"
+            ))
+            .into()),
+        }
+    }
+
+    /// Makes `sub`'s image `id` a tombstone with its `ImageDeleted`, deciding on the image as
+    /// stored now (read strongly consistent) and writing only over the status decided on.
+    /// `with_pending`: a pending upload is taken back too (an account's erasure; its upload's
+    /// renditions, were resize rendering it at this very moment, are the stated hazard).
+    pub(super) async fn take_back(
+        &self,
+        sub: &str,
+        id: &str,
+        request: &ApiRequest,
+        with_pending: bool,
+    ) -> Result<TakenBack, HandlerError> {
         for _ in 0..DELETE_ATTEMPTS {
             let image = self.store.image(id).await?;
             let was = match verdict(image.as_ref(), sub) {
-                Verdict::Unknown => {
-                    return Err(Problem::not_found(format!("no image {id}")).into());
-                }
-                Verdict::AlreadyDeleted => return Ok(ApiResponse::no_content()),
-                Verdict::StillPending => {
-                    return Err(Problem::still_pending(format!(
-                        "image {id} is still being processed; delete it once it is published or rejected"
-                    ))
-                    .into());
-                }
+                Verdict::Unknown => return Ok(TakenBack::Unknown),
+                Verdict::AlreadyDeleted => return Ok(TakenBack::AlreadyDeleted),
+                Verdict::StillPending if !with_pending => return Ok(TakenBack::StillPending),
+                Verdict::StillPending => Status::Pending,
                 Verdict::Delete(was) => was,
             };
             let image = image.expect("a verdict to delete has an image");
@@ -89,7 +114,7 @@ impl<S: Store> Api<S> {
                 event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
             };
             if self.store.delete_image(&deletion).await? {
-                return Ok(ApiResponse::no_content());
+                return Ok(TakenBack::Deleted);
             }
             // The status changed since it was read: decide again on what is there now.
         }

@@ -66,10 +66,10 @@ impl<S: Store> Api<S> {
     ) -> Result<ApiResponse, HandlerError> {
         let (limit, cursor) = request.page(PAGE_MAX, &Listing::images_of(sub))?;
         let (images, next) = self.store.my_images(sub, limit, cursor).await?;
-        // The index drops a tombstone a moment after the deletion: never show one meanwhile.
+        // HAZARD: the index is eventually consistent: for a moment after a deletion it can
+        // still list the image as it was (a tombstone itself is in no index).
         let items = images
             .into_iter()
-            .filter(|i| i.status != Status::Deleted)
             .map(|i| MyImageView {
                 image_id: i.image_id,
                 status: i.status.as_str(),

@@ -13,6 +13,10 @@ use crate::views::LikeView;
 /// Attempts at a like change when other requests of the same user keep changing it.
 const LIKE_ATTEMPTS: usize = 3;
 
+/// How long a like written just after its image was deleted is kept before TTL removes it:
+/// the relay publishes its event meanwhile, which every consumer ignores.
+const LATE_LIKE_KEPT_S: i64 = 86_400;
+
 /// The next like state for a request, or `None` when the state already is what was asked
 /// (a repeated PUT or DELETE changes nothing and emits nothing). `occurred_at` never goes
 /// back for one (image, user): consumers that order by time agree with the revision order.
@@ -34,6 +38,12 @@ pub fn next_like(previous: Option<LikeState>, liked: bool, now_ms: i64) -> Optio
 }
 
 impl<S: Store> Api<S> {
+    /// Whether the image is still published, read strongly consistent.
+    async fn still_published(&self, id: &str) -> Result<bool, HandlerError> {
+        let image = self.store.image(id).await?;
+        Ok(image.is_some_and(|i| i.status == Status::Published))
+    }
+
     pub(super) async fn set_like(
         &self,
         sub: &str,
@@ -82,6 +92,17 @@ impl<S: Store> Api<S> {
                 event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
             };
             if self.store.write_like(&change).await? {
+                // HAZARD: the image was read before the write, and its owner may have taken
+                // it back in between: a like item written over the tombstone would outlive
+                // the eraser, which deletes the likes it finds. Read it again; if it is gone,
+                // retire this like (TTL removes it) and answer as for any image gone.
+                if !self.still_published(id).await? {
+                    let expires = Timestamp::now().millis() / 1000 + LATE_LIKE_KEPT_S;
+                    (self.store)
+                        .retire_like(id, sub, next.revision, None, expires)
+                        .await?;
+                    return Err(Problem::not_found(format!("no image {id}")).into());
+                }
                 return Ok(view(liked, next.revision));
             }
             // Another request of this user changed the state in between: decide again on it.

@@ -3,10 +3,11 @@
 //! lambda_http; the tests drive it with the in-memory store.
 //!
 //! One file per resource: `uploads.rs` (POST /uploads), `images.rs` (an image, the caller's
-//! images), `deletion.rs` (DELETE /images/{id}), `likes.rs` (PUT and DELETE of a like), `feed.rs`, `notifications.rs` (the inbox).
+//! images), `deletion.rs` (DELETE /images/{id}), `account.rs` (DELETE /me), `likes.rs` (PUT and DELETE of a like), `feed.rs`, `notifications.rs` (the inbox).
 //! Each handler answers `Result<ApiResponse, HandlerError>`; [`Api::handle`] turns an error
 //! into its problem once.
 
+mod account;
 pub(crate) mod deletion;
 mod feed;
 mod images;
@@ -85,7 +86,17 @@ impl<S: Store> Api<S> {
         {
             return Err(Problem::not_an_access_token().into());
         }
-        self.count_request(sub).await?;
+        if route.writes() {
+            // An erased account's token may outlive it (API Gateway checks only the
+            // signature and expiry): its writes stop at the mark. Read beside the counter.
+            let (counted, erased) = tokio::join!(self.count_request(sub), self.store.erased(sub));
+            counted?;
+            if erased? {
+                return Err(Problem::account_erased().into());
+            }
+        } else {
+            self.count_request(sub).await?;
+        }
         match route {
             Route::CreateUpload => self.create_upload(sub, request).await,
             Route::GetImage { id } => self.get_image(sub, &id).await,
@@ -96,6 +107,7 @@ impl<S: Store> Api<S> {
             Route::MyImages => self.my_images(sub, request).await,
             Route::MyNotifications => self.my_notifications(sub, request).await,
             Route::ReadNotifications => self.read_notifications(sub, request).await,
+            Route::DeleteMe => self.delete_me(sub, request).await,
         }
     }
 

@@ -661,3 +661,140 @@ fn a_deletion_is_decided_on_the_owner_and_the_status() {
     image.status = Status::Deleted;
     assert_eq!(verdict(Some(&image), "alice"), Verdict::AlreadyDeleted);
 }
+
+#[tokio::test]
+async fn an_erased_account_takes_back_every_photo_and_like_even_when_cut_short_halfway() {
+    // Prepare: alice's published photo and her pending upload; she likes three of bob's
+    // photos and took back a like of a fourth; bob likes her photo
+    let api = api();
+    publish(&api, "alices", "alice");
+    let issued = api
+        .handle(request(
+            "POST",
+            "/uploads",
+            Some("alice"),
+            r#"{"content_type":"image/png","content_length":10}"#,
+        ))
+        .await;
+    let pending = json(&issued)["image_id"].as_str().unwrap().to_owned();
+    for photo in ["b1", "b2", "b3", "b4"] {
+        publish(&api, photo, "bob");
+        let liked = api
+            .handle(request(
+                "PUT",
+                &format!("/images/{photo}/like"),
+                Some("alice"),
+                "",
+            ))
+            .await;
+        assert_eq!(liked.status, 200);
+    }
+    api.handle(request("DELETE", "/images/b4/like", Some("alice"), ""))
+        .await;
+    api.handle(request("PUT", "/images/alices/like", Some("bob"), ""))
+        .await;
+    let writes_before = *api.store.writes.lock().unwrap();
+    // ... and the table fails after two of her likes are taken back
+    *api.store.retire_fails_after.lock().unwrap() = Some(2);
+
+    // Act: she deletes her account; the call fails halfway; she calls again
+    let erase = || request("DELETE", "/me", Some("alice"), "");
+    let cut_short = api.handle(erase()).await;
+    *api.store.retire_fails_after.lock().unwrap() = None;
+    let finished = api.handle(erase()).await;
+    let again = api.handle(erase()).await;
+    let upload_after = api
+        .handle(request(
+            "POST",
+            "/uploads",
+            Some("alice"),
+            r#"{"content_type":"image/png","content_length":10}"#,
+        ))
+        .await;
+
+    // Assess: the first call was cut short (503: call again), the second finished it, a third
+    // finds nothing left; her writes are refused from then on
+    assert_eq!(
+        (cut_short.status, finished.status, again.status),
+        (503, 204, 204)
+    );
+    assert_eq!(upload_after.status, 403);
+    assert_eq!(
+        json(&upload_after)["type"],
+        "urn:snapglow:problem:account-erased"
+    );
+    // ... both her photos are tombstones, each taken back once
+    let images = api.store.images.lock().unwrap().clone();
+    for id in ["alices", pending.as_str()] {
+        assert_eq!(images[id].status, Status::Deleted, "{id}");
+    }
+    assert_eq!(*api.store.deleted_events.lock().unwrap(), 2);
+    // ... her three standing likes were taken back (one event each), the fourth was already
+    // undone and only retired; bob's like of her photo is not hers to retire
+    let likes = api.store.likes.lock().unwrap().clone();
+    for photo in ["b1", "b2", "b3", "b4"] {
+        assert!(
+            !likes[&(photo.to_owned(), "alice".to_owned())].0.liked,
+            "{photo}"
+        );
+    }
+    assert_eq!(*api.store.writes.lock().unwrap() - writes_before, 3);
+    let retired = api.store.retired.lock().unwrap().clone();
+    assert_eq!(retired.len(), 4);
+    assert!(likes[&("alices".to_owned(), "bob".to_owned())].0.liked);
+    // ... and her user is deleted from the pool, once
+    assert_eq!(*api.store.pool_deleted.lock().unwrap(), ["alice"]);
+}
+
+#[tokio::test]
+async fn a_like_landing_just_after_its_photo_was_deleted_is_retired_and_answered_404() {
+    // Prepare: alice's photo, which she deletes while bob's like is on its way
+    let api = api();
+    publish(&api, "sunset", "alice");
+    *api.store.deleted_before_like.lock().unwrap() = Some("sunset".into());
+
+    // Act
+    let liked = api
+        .handle(request("PUT", "/images/sunset/like", Some("bob"), ""))
+        .await;
+
+    // Assess: answered as for a photo gone; the like item written is retired (out of bob's
+    // likes, removed by TTL), so it outlives neither the photo nor the eraser
+    assert_eq!(liked.status, 404);
+    let retired = api.store.retired.lock().unwrap().clone();
+    assert!(retired.contains(&("sunset".to_owned(), "bob".to_owned())));
+}
+
+#[tokio::test]
+async fn an_erasure_takes_back_a_like_the_listing_shows_stale_over_its_current_state() {
+    // Prepare: bob's photo, liked by alice twice over (liked, undone, liked again); the
+    // listing of her likes still shows the state before the last change
+    let api = api();
+    publish(&api, "dunes", "bob");
+    for method in ["PUT", "DELETE", "PUT"] {
+        let answer = api
+            .handle(request(method, "/images/dunes/like", Some("alice"), ""))
+            .await;
+        assert_eq!(answer.status, 200);
+    }
+    *api.store.stale_given.lock().unwrap() = true;
+
+    // Act
+    let erased = api
+        .handle(request("DELETE", "/me", Some("alice"), ""))
+        .await;
+
+    // Assess: the write over the stale revision failed its condition; the erasure read the
+    // like again and took it back over its current state: revision 4, unliked, retired
+    assert_eq!(erased.status, 204);
+    let likes = api.store.likes.lock().unwrap().clone();
+    let state = likes[&("dunes".to_owned(), "alice".to_owned())].0;
+    assert_eq!((state.liked, state.revision), (false, 4));
+    assert!(
+        api.store
+            .retired
+            .lock()
+            .unwrap()
+            .contains(&("dunes".to_owned(), "alice".to_owned()))
+    );
+}

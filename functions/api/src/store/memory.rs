@@ -12,8 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::{
-    Cursor, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes, Limits, Links,
-    NewImage, Notification, Presigned, Status, StoreError, Taken, UploadQuota,
+    Accounts, Cursor, GivenLike, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState,
+    Likes, Limits, Links, NewImage, Notification, Presigned, Status, StoreError, Taken,
+    UploadQuota,
 };
 
 #[derive(Default)]
@@ -31,10 +32,23 @@ pub struct MemoryStore {
     pub inboxes: Mutex<BTreeMap<String, Vec<Notification>>>,
     /// A competing request's change, committed right before the next like write.
     pub race: Mutex<Option<LikeState>>,
+    /// An image its owner deletes right before the next like write lands.
+    pub deleted_before_like: Mutex<Option<String>>,
     /// Like writes that were applied.
     pub writes: Mutex<usize>,
     /// Deletions written (each with its event).
     pub deleted_events: Mutex<usize>,
+    /// (image, user) of like items retired by an account's erasure: out of `likes_given`.
+    pub retired: Mutex<BTreeSet<(String, String)>>,
+    /// Erased accounts, and the users deleted from the pool.
+    pub erased: Mutex<BTreeSet<String>>,
+    pub pool_deleted: Mutex<Vec<String>>,
+    /// Retirements of likes that succeed before the next one fails as DynamoDB's outage
+    /// would: an erasure cut short halfway.
+    pub retire_fails_after: Mutex<Option<usize>>,
+    /// `likes_given` lists each like one revision behind, as an index that has not caught up
+    /// with the like's last change does.
+    pub stale_given: Mutex<bool>,
 }
 
 /// At most `limit` of `items`, in their order (the twin hands out no cursors).
@@ -152,6 +166,11 @@ impl Likes for MemoryStore {
     }
 
     async fn write_like(&self, change: &LikeChange) -> Result<bool, StoreError> {
+        if let Some(id) = self.deleted_before_like.lock().unwrap().take()
+            && let Some(image) = self.images.lock().unwrap().get_mut(&id)
+        {
+            image.status = Status::Deleted;
+        }
         let key = (change.image_id.clone(), change.user_id.clone());
         let mut likes = self.likes.lock().unwrap();
         if let Some(raced) = self.race.lock().unwrap().take() {
@@ -163,6 +182,54 @@ impl Likes for MemoryStore {
         }
         *self.writes.lock().unwrap() += 1;
         likes.insert(key, (change.next, change.event_json.clone()));
+        Ok(true)
+    }
+
+    async fn likes_given(&self, user: &str, limit: i32) -> Result<Vec<GivenLike>, StoreError> {
+        let retired = self.retired.lock().unwrap();
+        Ok((self.likes.lock().unwrap().iter())
+            .filter(|((image, u), _)| u == user && !retired.contains(&(image.clone(), u.clone())))
+            .take(limit.max(0) as usize)
+            .map(|((image, _), (state, _))| GivenLike {
+                image_id: image.clone(),
+                state: if *self.stale_given.lock().unwrap() {
+                    LikeState {
+                        revision: state.revision.saturating_sub(1),
+                        ..*state
+                    }
+                } else {
+                    *state
+                },
+            })
+            .collect())
+    }
+
+    async fn retire_like(
+        &self,
+        image: &str,
+        user: &str,
+        revision: u64,
+        unlike: Option<&LikeChange>,
+        _: i64,
+    ) -> Result<bool, StoreError> {
+        if let Some(left) = self.retire_fails_after.lock().unwrap().as_mut() {
+            if *left == 0 {
+                let outage = snapglow::table::TableError::transient("memory", "an outage");
+                return Err(outage.into());
+            }
+            *left -= 1;
+        }
+        let key = (image.to_owned(), user.to_owned());
+        let mut likes = self.likes.lock().unwrap();
+        match likes.get(&key) {
+            Some((state, _)) if state.revision == revision => {}
+            _ => return Ok(false),
+        }
+        if let Some(change) = unlike {
+            *self.writes.lock().unwrap() += 1;
+            likes.insert(key.clone(), (change.next, change.event_json.clone()));
+        }
+        self.retired.lock().unwrap().insert(key);
         Ok(true)
     }
 
@@ -223,6 +290,25 @@ impl Limits for MemoryStore {
             *counted += 1;
             true
         })
+    }
+}
+
+impl Accounts for MemoryStore {
+    async fn erased(&self, user: &str) -> Result<bool, StoreError> {
+        Ok(self.erased.lock().unwrap().contains(user))
+    }
+
+    async fn mark_erased(&self, user: &str, _: i64, _: i64) -> Result<(), StoreError> {
+        self.erased.lock().unwrap().insert(user.to_owned());
+        Ok(())
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+        let mut deleted = self.pool_deleted.lock().unwrap();
+        if !deleted.iter().any(|u| u == username) {
+            deleted.push(username.to_owned());
+        }
+        Ok(())
     }
 }
 

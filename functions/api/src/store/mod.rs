@@ -14,21 +14,28 @@
 //! - `QUOTA#{user}` / `HOUR#{start}`: uploads issued to the user in that hour (`issued`, and
 //!   the `images` they were issued for); `QUOTA#{user}` / `DAY#{start}`: the bytes they may
 //!   put that day (`issued_bytes`);
-//! - `RATE#{user}` / `MINUTE#{start}`: the user's requests in that minute (`requests`).
+//! - `RATE#{user}` / `MINUTE#{start}`: the user's requests in that minute (`requests`);
+//! - `ACCOUNT#{user}` / `ERASED`: the user's account is erased (`erased_at`): their writes are
+//!   refused while a token issued before could still be presented (`expires_at`).
 //!
-//! The quota and rate items carry no `event`: the relay's filter never sees them, and TTL
+//! A like item carries `user_id` and `occurred_at`, the keys of the sparse `by-liker` index
+//! (the likes a user gave); an account's erasure takes each out of it by removing `user_id`.
+//!
+//! The quota, rate and account items carry no `event`: the relay's filter never sees them, and TTL
 //! (`expires_at`) removes them.
 //!
 //! An item's `event` is the envelope its latest change emits, exactly as it goes on the
 //! stream: written by the same conditional write as the change, published by the relay from
 //! the table's stream. There is no second write that could fail on its own.
 
+mod accounts;
 mod cursor;
 mod dynamodb;
 mod limits;
 pub mod memory;
 mod s3;
 
+pub use accounts::UserPool;
 pub use cursor::{Cursor, CursorValue, Listing};
 pub use dynamodb::{AwsStore, FEED, create_pending};
 pub use limits::RequestCounter;
@@ -45,6 +52,15 @@ pub enum StoreError {
     /// project sorts them.
     #[error(transparent)]
     Table(#[from] TableError),
+    /// The user pool refused or failed a call (the deletion of an erased account's user).
+    #[error("the user pool {pool} refused {action}: {detail}")]
+    Pool {
+        pool: String,
+        action: &'static str,
+        detail: String,
+        /// Throttling, a 5xx or a timeout: the client's next DELETE /me finishes it.
+        transient: bool,
+    },
     /// S3 would not presign (a bad key or expiry): a bug, not load.
     #[error("presigning {what}")]
     Presign {
@@ -219,6 +235,13 @@ pub trait Images {
     ) -> impl Future<Output = Result<(Vec<ImageRecord>, Option<Cursor>), StoreError>>;
 }
 
+/// A like a user gave, as the `by-liker` index lists it (eventually consistent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenLike {
+    pub image_id: String,
+    pub state: LikeState,
+}
+
 /// Likes: each user's like state (the images table, written with its event) and
 /// like-counter's counts (a read model that lags the states by the pipeline).
 pub trait Likes {
@@ -230,6 +253,24 @@ pub trait Likes {
     /// Writes the change if the stored state is still `change.previous`; false otherwise.
     fn write_like(&self, change: &LikeChange) -> impl Future<Output = Result<bool, StoreError>>;
     fn like_count(&self, image_id: &str) -> impl Future<Output = Result<i64, StoreError>>;
+    /// Up to `limit` of the likes `user_id` gave (standing or taken back), from the
+    /// `by-liker` index: a like retired by [`Likes::retire_like`] leaves it.
+    fn likes_given(
+        &self,
+        user_id: &str,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<GivenLike>, StoreError>>;
+    /// Retires a like item of an erased account, over `revision`: writes `unlike` (a standing
+    /// like taken back, with its event) when given, removes the item from the `by-liker`
+    /// index and lets TTL remove it at `expires_at_s`. False when the item changed since.
+    fn retire_like(
+        &self,
+        image_id: &str,
+        user_id: &str,
+        revision: u64,
+        unlike: Option<&LikeChange>,
+        expires_at_s: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>>;
     /// Per image: its like count and whether `user_id` likes it, in one read for the page.
     fn likes_of(
         &self,
@@ -280,7 +321,24 @@ pub trait Limits {
     ) -> impl Future<Output = Result<bool, StoreError>>;
 }
 
-/// Everything the handlers use.
-pub trait Store: Images + Likes + Inbox + Links + Limits {}
+/// Accounts: an erased account's mark, and the sign-in pool its user is deleted from.
+pub trait Accounts {
+    /// Whether `user_id`'s account is erased (or being erased): its writes are refused.
+    fn erased(&self, user_id: &str) -> impl Future<Output = Result<bool, StoreError>>;
+    /// Marks the account erased, from `at_ms` until `expires_at_s`; marking it again keeps
+    /// the first mark's time.
+    fn mark_erased(
+        &self,
+        user_id: &str,
+        at_ms: i64,
+        expires_at_s: i64,
+    ) -> impl Future<Output = Result<(), StoreError>>;
+    /// Deletes `username` from the user pool; Ok when it is gone already, or when another
+    /// issuer than the template's pool owns the accounts (nothing to delete here).
+    fn delete_user(&self, username: &str) -> impl Future<Output = Result<(), StoreError>>;
+}
 
-impl<T: Images + Likes + Inbox + Links + Limits> Store for T {}
+/// Everything the handlers use.
+pub trait Store: Images + Likes + Inbox + Links + Limits + Accounts {}
+
+impl<T: Images + Likes + Inbox + Links + Limits + Accounts> Store for T {}

@@ -29,6 +29,14 @@ impl Erasure for MemoryErasure {
         })
     }
 
+    async fn renditions_of(&self, image_id: &str) -> Result<Vec<String>, FilesError> {
+        let prefix = format!("renditions/{image_id}/");
+        Ok((self.objects.lock().unwrap().iter())
+            .filter(|(bucket, key)| *bucket == Bucket::Renditions && key.starts_with(&prefix))
+            .map(|(_, key)| key.clone())
+            .collect())
+    }
+
     async fn delete_objects(&self, bucket: Bucket, keys: &[String]) -> Result<(), FilesError> {
         let failing = {
             let mut failing = self.failing.lock().unwrap();

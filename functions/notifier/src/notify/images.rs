@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::{Notifier, NotifyError};
 use crate::inbox::Kind;
 use crate::likes::{LikeFact, LikerKey, latest_per_key};
-use crate::table::{ImageNotice, Noticed, NotificationStore, Owner, Written};
+use crate::table::{ImageNotice, Noticed, NotificationStore, Written};
 
 impl<T: NotificationStore> Notifier<T> {
     /// An image event's notice, written already by the batch's grouped write (`prewritten`)
@@ -28,7 +28,6 @@ impl<T: NotificationStore> Notifier<T> {
             )));
         };
         let (image_id, owner_id) = (notice.image_id, notice.owner_id);
-        self.remember_owner(image_id, Owner::Of(owner_id.to_owned()));
         let noticed = match prewritten {
             Some(noticed) => noticed,
             None => self.table.notify_image(&notice, deadline).await?,
@@ -57,7 +56,6 @@ impl<T: NotificationStore> Notifier<T> {
             .table
             .erase_image(&deleted.image_id, &deleted.owner_id, deadline)
             .await?;
-        self.remember_owner(&deleted.image_id, Owner::Erased);
         tracing::info!(image_id = %deleted.image_id, notifications, "image erased from its owner's inbox");
         Ok(Outcome::Done)
     }

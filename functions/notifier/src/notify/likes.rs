@@ -154,7 +154,6 @@ impl<T: NotificationStore> Notifier<T> {
                         ),
                     )
                 })?;
-                self.remember_owner(&key.image_id, owner.clone());
                 Ok(Some(owner))
             }
         }

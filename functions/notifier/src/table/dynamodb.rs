@@ -10,7 +10,7 @@ use snapglow::batch::Deadline;
 use snapglow::dedup::expires_at;
 use snapglow::retry::{Attempt, is_transient, pause, with_backoff};
 use snapglow::table::{
-    Cancellation, Item, Selection, TableError, delete_all, image_pk, n, s, write_item,
+    Cancellation, Deletes, Item, Selection, TableError, delete_all, image_pk, n, s, write_item,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -551,14 +551,20 @@ impl NotificationStore for NotificationsTable {
             sk_prefix: Some("EARLY#"),
             only: None,
         };
-        delete_all(&self.client, &kept, deadline, || self.spend(0)).await?;
+        delete_all(&self.client, &kept, Deletes::Batched, deadline, || {
+            self.spend(0)
+        })
+        .await?;
         let inbox = Selection {
             table: &self.table,
             pk: user_pk(owner_id),
             sk_prefix: Some("N#"),
             only: Some(("image_id", image_id)),
         };
-        delete_all(&self.client, &inbox, deadline, || self.spend(0)).await
+        delete_all(&self.client, &inbox, Deletes::Batched, deadline, || {
+            self.spend(0)
+        })
+        .await
     }
 
     async fn release_held(&self, image_id: &str, deadline: &Deadline) -> Result<(), TableError> {

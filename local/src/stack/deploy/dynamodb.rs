@@ -34,6 +34,9 @@ pub(super) async fn create_table(
     let projection = |p: &crate::template::model::Projection| {
         Projection::builder()
             .projection_type(ProjectionType::from(p.projection_type.as_str()))
+            .set_non_key_attributes(
+                (!p.non_key_attributes.is_empty()).then(|| p.non_key_attributes.clone()),
+            )
             .build()
     };
     let on_demand = props.billing_mode == "PAY_PER_REQUEST";

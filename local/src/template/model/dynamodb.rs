@@ -57,12 +57,16 @@ pub struct SecondaryIndex {
 pub struct Projection {
     #[serde(default = "super::all")]
     pub projection_type: String,
+    /// With `INCLUDE`: the attributes the index stores besides the keys.
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
 }
 
 impl Default for Projection {
     fn default() -> Self {
         Projection {
             projection_type: all(),
+            non_key_attributes: Vec::new(),
         }
     }
 }
