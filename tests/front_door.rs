@@ -945,11 +945,21 @@ async fn a_deleted_account_leaves_no_photo_like_or_user_and_its_old_token_writes
     stage.test.wait_for_messages("ImageUploadsQueue", 4).await; // the s3:TestEvent and 3 uploads
     stage.drain().await;
     assert_eq!(api.like("bob", &hers[0], true).await.unwrap().status, 200);
+    assert_eq!(api.like("carol", &hers[1], true).await.unwrap().status, 200);
     assert_eq!(api.like("alice", &carols, true).await.unwrap().status, 200);
     stage.drain().await;
     let counts = stage.test.like_counts();
     assert_eq!(counts.count(&carols).await.unwrap(), 1);
-    let alice = api.user_id("alice").await.unwrap();
+    let (alice, carol) = (
+        api.user_id("alice").await.unwrap(),
+        api.user_id("carol").await.unwrap(),
+    );
+    let reader = stage.test.inbox_reader();
+    let names = async |user: &str| -> Vec<String> {
+        let inbox = reader.inbox(user).await.unwrap();
+        inbox.into_iter().flat_map(|n| n.actors).collect()
+    };
+    assert!(names(&carol).await.contains(&alice));
 
     // Act: alice deletes her account, calling again while the API answers 202 (as her client
     // does, after Retry-After), within a deadline
@@ -999,9 +1009,10 @@ async fn a_deleted_account_leaves_no_photo_like_or_user_and_its_old_token_writes
         stage.test.inbox_reader().inbox(&alice).await.unwrap().len(),
         0
     );
-    // ... her like was taken back (carol's count fell) and left the likes she gave: its item
-    // only waits for TTL
+    // ... her like was taken back (carol's count fell, her name left carol's notifications)
+    // and left the likes she gave: its item only waits for TTL
     assert_eq!(counts.count(&carols).await.unwrap(), 0);
+    assert!(!names(&carol).await.contains(&alice));
     let given = (stage.test.clients.dynamodb.query())
         .table_name(stage.test.name("ImagesTable"))
         .index_name("by-liker")

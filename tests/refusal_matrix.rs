@@ -47,7 +47,7 @@ fn refusal(code: &'static str) -> Shape {
 }
 
 /// Each API store call, by the DynamoDB operation it sends.
-const API_CALLS: [(&str, &str); 15] = [
+const API_CALLS: [(&str, &str); 16] = [
     ("create_pending", "PutItem"),
     ("take_upload_quota", "TransactWriteItems"),
     ("take_request", "UpdateItem"),
@@ -63,6 +63,7 @@ const API_CALLS: [(&str, &str); 15] = [
     ("retire_like", "UpdateItem"),
     ("erased", "GetItem"),
     ("mark_erased", "UpdateItem"),
+    ("settle_mark", "UpdateItem"),
 ];
 
 /// Makes the API store call `call` once; its error, if it failed.
@@ -128,7 +129,11 @@ async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<
         }
         "mark_erased" => {
             use api::store::Accounts;
-            store.mark_erased("alice", T0, T0 / 1000).await
+            store.mark_erased("alice", T0).await.map(drop)
+        }
+        "settle_mark" => {
+            use api::store::Accounts;
+            store.settle_mark("alice", T0 / 1000).await
         }
         "delete_image" => (store.delete_image(&api::store::ImageDeletion {
             image_id: id.clone(),
@@ -185,7 +190,7 @@ async fn each_api_call_sorts_each_refusal_as_its_row_says() {
             assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
         }
     }
-    assert_eq!(proxy.injected().values().sum::<u64>(), 45);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 48);
 }
 
 /// Each notifier table call, by the DynamoDB operation it sends.

@@ -116,7 +116,9 @@ async function deletePhoto(id) {
 
 /**
  * Deletes the account, once the person confirms: DELETE /me answers 202 while it is still
- * erasing (call again after Retry-After) and 204 when nothing is left; then signs out.
+ * erasing (call again after Retry-After) and 204 when nothing is left; then signs out. A busy
+ * or throttled answer (5xx, 429) is called again too: an erasure left half done keeps the
+ * account refused until it is finished, so it must not stop at the first hiccup.
  */
 async function deleteAccount() {
   if (!confirm('Delete your account, your photos and your likes for good? This cannot be undone.')) return;
@@ -126,12 +128,19 @@ async function deleteAccount() {
   say('Deleting your account…');
   try {
     for (let round = 0; ; round++) {
-      const answer = await api.request('DELETE', '/me', undefined, { retry: true, full: true });
+      let wait;
+      try {
+        const answer = await api.request('DELETE', '/me', undefined, { retry: true, full: true });
+        if (answer.status === 204) break;
+        wait = retryAfterSeconds(answer.retryAfter, answer.data);
+      } catch (e) {
+        if (!(e.status >= 500 || e.status === 429) || round >= 60) throw e;
+      }
       if (ep !== epoch) return;
-      if (answer.status === 204) break;
       if (round >= 60) throw new Error('Your account is still being deleted; please try again in a minute.');
-      await sleep(1000 * Math.min(10, Math.max(1, retryAfterSeconds(answer.retryAfter, answer.data) || 1)));
+      await sleep(1000 * Math.min(10, Math.max(1, wait || 2)));
     }
+    if (ep !== epoch) return;
     auth.signOut('Your account, your photos and your likes are deleted.');
   } catch (e) {
     if (ep === epoch) report(e);

@@ -28,6 +28,9 @@ pub struct ApiRequest {
     pub token_use: Option<String>,
     pub correlation_id: String,
     pub body: Vec<u8>,
+    /// When the invocation ends (epoch ms, the Lambda context's deadline); `None` outside
+    /// Lambda: the function's 10 s timeout from now.
+    pub deadline_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,9 @@ fn plain(request: Request) -> ApiRequest {
         .get("x-correlation-id")
         .and_then(|v| v.to_str().ok());
     let correlation_id = correlation_id(header, &request_id);
+    let deadline_ms = request
+        .lambda_context_ref()
+        .and_then(|context| i64::try_from(context.deadline).ok());
     let query = request
         .query_string_parameters_ref()
         .map(|q| {
@@ -44,6 +47,7 @@ fn plain(request: Request) -> ApiRequest {
         token_use,
         correlation_id,
         body: request.body().to_vec(),
+        deadline_ms,
     }
 }
 

@@ -202,6 +202,8 @@ impl Registry for ImagesTable {
 #[derive(Default)]
 pub struct MemoryRegistry {
     pub images: std::sync::Mutex<std::collections::BTreeMap<String, (Issued, Option<Finished>)>>,
+    /// Images their owner takes back right before resize records them (while rendered).
+    pub taken_back_while_rendered: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 #[cfg(test)]
@@ -261,6 +263,14 @@ impl Registry for MemoryRegistry {
         let Some((issued, outcome)) = images.get_mut(image_id) else {
             return Ok(FinishOutcome::NotPending);
         };
+        if self
+            .taken_back_while_rendered
+            .lock()
+            .expect("registry lock")
+            .remove(image_id)
+        {
+            issued.status = "deleted".into();
+        }
         if issued.status != "pending"
             || issued.owner_id != owner_id
             || issued.upload_key != upload_key

@@ -307,6 +307,12 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                 )
             }
         };
+        let written: Vec<String> = match &event {
+            SocialEvent::ImagePublished(published) => (published.renditions.iter())
+                .map(|r| r.key.clone())
+                .collect(),
+            _ => Vec::new(),
+        };
         let mut envelope = self
             .record(object, upload, correlation_id, outcome, event)
             .await?;
@@ -326,6 +332,22 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         let envelope = match envelope {
             Recorded::Finished(envelope) => envelope,
             Recorded::ByAnother => {
+                // HAZARD: its owner may have taken the image back while it was rendered (an
+                // account's erasure takes back pending uploads): the eraser, which ran before
+                // these renditions were written, did not see them. Nothing else would delete
+                // them: this processing does, and leaves the original to expire.
+                let taken_back = (self.registry.issued(&upload.image_id).await?)
+                    .is_none_or(|issued| issued.status == "deleted");
+                if taken_back {
+                    for key in &written {
+                        self.objects.delete(&self.renditions_bucket, key).await?;
+                    }
+                    self.expire_original(object).await?;
+                    return Ok(Outcome::Skipped(format!(
+                        "deleted: image {} was taken back while it was rendered",
+                        upload.image_id
+                    )));
+                }
                 return Ok(Outcome::Skipped(format!(
                     "already_finished: image {} was finished by another processing",
                     upload.image_id
@@ -723,19 +745,11 @@ mod tests {
     #[tokio::test]
     async fn an_upload_put_again_after_its_photo_was_deleted_is_left_to_expire_not_rendered() {
         // Prepare: alice's photo, published, then taken back; her URL puts the original again
-        let registry = MemoryRegistry::default();
-        registry.issue("beach", "alice", "req");
-        registry.delete("beach");
         let objects = MemoryObjects::default();
         let bytes = photo(ImageFormat::Jpeg);
         objects.upload(UPLOADS, "uploads/alice/beach", bytes.clone(), None);
-        let resizer = Resizer {
-            objects,
-            registry,
-            renditions_bucket: RENDITIONS.into(),
-            specs: parse_specs("thumb:16").unwrap(),
-            limits: Limits::default(),
-        };
+        let resizer = resizer_of(objects, &[("beach", "alice")]);
+        resizer.registry.delete("beach");
         let quarantine = MemoryQuarantine::default();
 
         // Act
@@ -746,6 +760,35 @@ mod tests {
 
         // Assess: skipped, nothing rendered, the object tagged for the lifecycle rule
         assert_eq!((report.done, report.skipped), (0, 1));
+        assert!(resizer.objects.keys(RENDITIONS).is_empty());
+        let tags = (resizer
+            .objects
+            .object(UPLOADS, "uploads/alice/beach")
+            .unwrap())
+        .tags;
+        assert_eq!(tags["snapglow-fate"], "rejected");
+    }
+
+    #[tokio::test]
+    async fn renditions_of_an_upload_taken_back_while_rendered_are_deleted_by_their_renderer() {
+        // Prepare: alice's pending upload, which her account's erasure takes back while
+        // resize renders it
+        let objects = MemoryObjects::default();
+        let bytes = photo(ImageFormat::Jpeg);
+        objects.upload(UPLOADS, "uploads/alice/beach", bytes.clone(), None);
+        let resizer = resizer_of(objects, &[("beach", "alice")]);
+        (resizer.registry.taken_back_while_rendered.lock().unwrap()).insert("beach".into());
+        let quarantine = MemoryQuarantine::default();
+
+        // Act
+        let body = [notification("uploads/alice/beach", &bytes)];
+        let (_, report) = resizer
+            .handle_batch(sqs_event(QUEUE, &body), &context(&quarantine))
+            .await;
+
+        // Assess: nothing published, no rendition left, the original left to expire
+        assert_eq!((report.done, report.skipped), (0, 1));
+        assert_eq!(resizer.registry.finished("beach"), None);
         assert!(resizer.objects.keys(RENDITIONS).is_empty());
         let tags = (resizer
             .objects

@@ -126,6 +126,10 @@ pub trait ObjectStore {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> impl Future<Output = Result<(), StorageError>>;
+
+    /// Deletes a rendition this processing wrote for an image taken back meanwhile. An object
+    /// that is gone already needs nothing.
+    fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<(), StorageError>>;
 }
 
 /// The tag (key, value) template.yaml's `ExpireRejectedUploads` rule expires uploads by.
@@ -250,6 +254,13 @@ impl ObjectStore for S3Objects {
             .body(ByteStream::from(bytes))
             .send()
             .await
+            .map_err(|e| s3_error(bucket, key, e, |r| r.status().as_u16()))?;
+        Ok(())
+    }
+
+    /// One DeleteObject (a key that is not there answers 204 too).
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        (self.s3.delete_object().bucket(bucket).key(key).send().await)
             .map_err(|e| s3_error(bucket, key, e, |r| r.status().as_u16()))?;
         Ok(())
     }

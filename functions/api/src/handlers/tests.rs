@@ -31,6 +31,13 @@ fn request(method: &str, path: &str, sub: Option<&str>, body: &str) -> ApiReques
     }
 }
 
+/// A small PNG upload asked for by `user`: the answer.
+async fn ask_upload(api: &Api<MemoryStore>, user: &str) -> ApiResponse {
+    let body = r#"{"content_type":"image/png","content_length":10}"#;
+    api.handle(request("POST", "/uploads", Some(user), body))
+        .await
+}
+
 fn json(response: &ApiResponse) -> serde_json::Value {
     serde_json::from_slice(&response.body).unwrap()
 }
@@ -69,13 +76,7 @@ async fn the_feed_lists_published_images_newest_first_with_counts_and_the_caller
     let api = api();
     publish(&api, "older", "alice");
     publish(&api, "newer", "alice");
-    api.handle(request(
-        "POST",
-        "/uploads",
-        Some("carol"),
-        r#"{"content_type":"image/png","content_length":10}"#,
-    ))
-    .await;
+    ask_upload(&api, "carol").await;
     let liked = api
         .handle(request("PUT", "/images/older/like", Some("bob"), ""))
         .await;
@@ -578,14 +579,7 @@ async fn an_owner_deletes_a_photo_once_and_it_is_gone_for_everyone() {
         .handle(request("PUT", "/images/sunset/like", Some("bob"), ""))
         .await;
     assert_eq!(liked.status, 200);
-    let issued = api
-        .handle(request(
-            "POST",
-            "/uploads",
-            Some("carol"),
-            r#"{"content_type":"image/png","content_length":10}"#,
-        ))
-        .await;
+    let issued = ask_upload(&api, "carol").await;
     let pending = json(&issued)["image_id"].as_str().unwrap().to_owned();
 
     // Act
@@ -668,14 +662,7 @@ async fn an_erased_account_takes_back_every_photo_and_like_even_when_cut_short_h
     // photos and took back a like of a fourth; bob likes her photo
     let api = api();
     publish(&api, "alices", "alice");
-    let issued = api
-        .handle(request(
-            "POST",
-            "/uploads",
-            Some("alice"),
-            r#"{"content_type":"image/png","content_length":10}"#,
-        ))
-        .await;
+    let issued = ask_upload(&api, "alice").await;
     let pending = json(&issued)["image_id"].as_str().unwrap().to_owned();
     for photo in ["b1", "b2", "b3", "b4"] {
         publish(&api, photo, "bob");
@@ -697,27 +684,42 @@ async fn an_erased_account_takes_back_every_photo_and_like_even_when_cut_short_h
     // ... and the table fails after two of her likes are taken back
     *api.store.retire_fails_after.lock().unwrap() = Some(2);
 
-    // Act: she deletes her account; the call fails halfway; she calls again
+    // Act: she deletes her account; the call fails halfway; she calls again at once, then
+    // once the erasure has settled (its mark made long enough ago), then once more
     let erase = || request("DELETE", "/me", Some("alice"), "");
     let cut_short = api.handle(erase()).await;
     *api.store.retire_fails_after.lock().unwrap() = None;
+    let unsettled = api.handle(erase()).await;
+    let expiring_early = api.store.mark_expires.lock().unwrap().clone();
+    api.store
+        .erased_at
+        .lock()
+        .unwrap()
+        .insert("alice".into(), 0);
     let finished = api.handle(erase()).await;
     let again = api.handle(erase()).await;
-    let upload_after = api
-        .handle(request(
-            "POST",
-            "/uploads",
-            Some("alice"),
-            r#"{"content_type":"image/png","content_length":10}"#,
-        ))
-        .await;
+    let upload_after = ask_upload(&api, "alice").await;
 
-    // Assess: the first call was cut short (503: call again), the second finished it, a third
-    // finds nothing left; her writes are refused from then on
+    // Assess: the first call was cut short (503: call again); the second did the rest but
+    // waits out the settling time (202, Retry-After), with the mark kept for good meanwhile;
+    // the third finished it and a fourth finds nothing left; her writes are refused
     assert_eq!(
-        (cut_short.status, finished.status, again.status),
-        (503, 204, 204)
+        (
+            cut_short.status,
+            unsettled.status,
+            finished.status,
+            again.status
+        ),
+        (503, 202, 204, 204)
     );
+    assert!(
+        unsettled
+            .headers
+            .iter()
+            .any(|(name, value)| name == "retry-after" && value.parse::<u64>().unwrap() >= 1)
+    );
+    assert!(expiring_early.is_empty(), "{expiring_early:?}");
+    assert!(api.store.mark_expires.lock().unwrap().contains_key("alice"));
     assert_eq!(upload_after.status, 403);
     assert_eq!(
         json(&upload_after)["type"],
@@ -778,6 +780,11 @@ async fn an_erasure_takes_back_a_like_the_listing_shows_stale_over_its_current_s
         assert_eq!(answer.status, 200);
     }
     *api.store.stale_given.lock().unwrap() = true;
+    api.store
+        .erased_at
+        .lock()
+        .unwrap()
+        .insert("alice".into(), 0);
 
     // Act
     let erased = api
@@ -797,4 +804,39 @@ async fn an_erasure_takes_back_a_like_the_listing_shows_stale_over_its_current_s
             .unwrap()
             .contains(&("dunes".to_owned(), "alice".to_owned()))
     );
+}
+
+#[tokio::test]
+async fn an_erasure_pages_through_more_likes_than_one_listing_holds() {
+    // Prepare: alice likes 30 of bob's photos (a listing holds 25); her erasure has settled
+    let api = api();
+    for i in 0..30 {
+        let photo = format!("p{i:02}");
+        publish(&api, &photo, "bob");
+        let liked = api
+            .handle(request(
+                "PUT",
+                &format!("/images/{photo}/like"),
+                Some("alice"),
+                "",
+            ))
+            .await;
+        assert_eq!(liked.status, 200);
+    }
+    api.store
+        .erased_at
+        .lock()
+        .unwrap()
+        .insert("alice".into(), 0);
+
+    // Act
+    let erased = api
+        .handle(request("DELETE", "/me", Some("alice"), ""))
+        .await;
+
+    // Assess: every one taken back and retired, in one call
+    assert_eq!(erased.status, 204);
+    let likes = api.store.likes.lock().unwrap().clone();
+    assert!(likes.values().all(|(state, _)| !state.liked));
+    assert_eq!(api.store.retired.lock().unwrap().len(), 30);
 }

@@ -33,22 +33,38 @@ impl Accounts for AwsStore {
         Ok(output.item.is_some())
     }
 
-    /// One UpdateItem; a second keeps the first mark's time (and pushes its expiry out).
-    async fn mark_erased(
-        &self,
-        user_id: &str,
-        at_ms: i64,
-        expires_at_s: i64,
-    ) -> Result<(), StoreError> {
+    /// One UpdateItem, answering the stored time: a second keeps the first mark's time.
+    async fn mark_erased(&self, user_id: &str, at_ms: i64) -> Result<i64, StoreError> {
+        let [(pk, pk_value), (sk, sk_value)] = mark_key(user_id);
+        let output = (self.dynamodb.update_item())
+            .table_name(&self.images_table)
+            .key(pk, pk_value)
+            .key(sk, sk_value)
+            .update_expression("SET erased_at = if_not_exists(erased_at, :at)")
+            .expression_attribute_values(":at", n(at_ms))
+            // The whole item: small, and its `erased_at` is there whether this call set it or not.
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
+        let stored = (output.attributes.as_ref())
+            .and_then(|a| a.get("erased_at"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok());
+        stored.ok_or_else(|| {
+            TableError::corrupt_item(&self.images_table, format!("the erased mark of {user_id}"))
+                .into()
+        })
+    }
+
+    /// One UpdateItem.
+    async fn settle_mark(&self, user_id: &str, expires_at_s: i64) -> Result<(), StoreError> {
         let [(pk, pk_value), (sk, sk_value)] = mark_key(user_id);
         (self.dynamodb.update_item())
             .table_name(&self.images_table)
             .key(pk, pk_value)
             .key(sk, sk_value)
-            .update_expression(
-                "SET erased_at = if_not_exists(erased_at, :at), expires_at = :expires",
-            )
-            .expression_attribute_values(":at", n(at_ms))
+            .update_expression("SET expires_at = :expires")
             .expression_attribute_values(":expires", n(expires_at_s))
             .send()
             .await
@@ -62,9 +78,9 @@ impl Accounts for AwsStore {
     /// the client's next DELETE /me finishes it. `NotAuthorizedException`, an AccessDenied,
     /// `ResourceNotFoundException` (no such pool) and `InvalidParameterException` say the
     /// template or the code is wrong: a 500.
-    async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
         let Some(pool) = &self.pool else {
-            return Ok(());
+            return Ok(false);
         };
         let deleted = (pool.client.admin_delete_user())
             .user_pool_id(&pool.id)
@@ -72,7 +88,7 @@ impl Accounts for AwsStore {
             .send()
             .await;
         let Err(error) = deleted else {
-            return Ok(());
+            return Ok(true);
         };
         use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
         let unanswered = matches!(
@@ -81,7 +97,7 @@ impl Accounts for AwsStore {
         );
         let status = error.raw_response().map(|r| r.status().as_u16());
         let Some(transient) = pool_failure(error.code(), status, unanswered) else {
-            return Ok(());
+            return Ok(true);
         };
         Err(StoreError::Pool {
             pool: pool.id.clone(),

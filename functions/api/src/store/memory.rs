@@ -40,8 +40,11 @@ pub struct MemoryStore {
     pub deleted_events: Mutex<usize>,
     /// (image, user) of like items retired by an account's erasure: out of `likes_given`.
     pub retired: Mutex<BTreeSet<(String, String)>>,
-    /// Erased accounts, and the users deleted from the pool.
+    /// Erased accounts (with the first mark's time and, once settled, its expiry), and the
+    /// users deleted from the pool.
     pub erased: Mutex<BTreeSet<String>>,
+    pub erased_at: Mutex<BTreeMap<String, i64>>,
+    pub mark_expires: Mutex<BTreeMap<String, i64>>,
     pub pool_deleted: Mutex<Vec<String>>,
     /// Retirements of likes that succeed before the next one fails as DynamoDB's outage
     /// would: an erasure cut short halfway.
@@ -181,6 +184,8 @@ impl Likes for MemoryStore {
             return Ok(false);
         }
         *self.writes.lock().unwrap() += 1;
+        // The write sets `user_id` again: the like is back in the user's listing.
+        self.retired.lock().unwrap().remove(&key);
         likes.insert(key, (change.next, change.event_json.clone()));
         Ok(true)
     }
@@ -298,17 +303,30 @@ impl Accounts for MemoryStore {
         Ok(self.erased.lock().unwrap().contains(user))
     }
 
-    async fn mark_erased(&self, user: &str, _: i64, _: i64) -> Result<(), StoreError> {
+    async fn mark_erased(&self, user: &str, at_ms: i64) -> Result<i64, StoreError> {
         self.erased.lock().unwrap().insert(user.to_owned());
+        Ok(*self
+            .erased_at
+            .lock()
+            .unwrap()
+            .entry(user.to_owned())
+            .or_insert(at_ms))
+    }
+
+    async fn settle_mark(&self, user: &str, expires_at_s: i64) -> Result<(), StoreError> {
+        self.mark_expires
+            .lock()
+            .unwrap()
+            .insert(user.to_owned(), expires_at_s);
         Ok(())
     }
 
-    async fn delete_user(&self, username: &str) -> Result<(), StoreError> {
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
         let mut deleted = self.pool_deleted.lock().unwrap();
         if !deleted.iter().any(|u| u == username) {
             deleted.push(username.to_owned());
         }
-        Ok(())
+        Ok(true)
     }
 }
 

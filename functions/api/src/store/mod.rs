@@ -325,17 +325,24 @@ pub trait Limits {
 pub trait Accounts {
     /// Whether `user_id`'s account is erased (or being erased): its writes are refused.
     fn erased(&self, user_id: &str) -> impl Future<Output = Result<bool, StoreError>>;
-    /// Marks the account erased, from `at_ms` until `expires_at_s`; marking it again keeps
-    /// the first mark's time.
+    /// Marks the account erased from `at_ms`, for good until [`Accounts::settle_mark`]; a
+    /// mark already there keeps its time. Answers the mark's time (the first erasure call's).
     fn mark_erased(
         &self,
         user_id: &str,
         at_ms: i64,
+    ) -> impl Future<Output = Result<i64, StoreError>>;
+    /// Lets TTL remove the mark at `expires_at_s`, once no token can be issued for the
+    /// account any more.
+    fn settle_mark(
+        &self,
+        user_id: &str,
         expires_at_s: i64,
     ) -> impl Future<Output = Result<(), StoreError>>;
-    /// Deletes `username` from the user pool; Ok when it is gone already, or when another
-    /// issuer than the template's pool owns the accounts (nothing to delete here).
-    fn delete_user(&self, username: &str) -> impl Future<Output = Result<(), StoreError>>;
+    /// Deletes `username` from the user pool: true once it is gone (now or before); false
+    /// when another issuer than the template's pool owns the accounts, which may still issue
+    /// tokens for it.
+    fn delete_user(&self, username: &str) -> impl Future<Output = Result<bool, StoreError>>;
 }
 
 /// Everything the handlers use.

@@ -151,4 +151,9 @@ impl ObjectStore for MemoryObjects {
         self.lock().objects.insert(address(bucket, key), object);
         Ok(())
     }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
+        self.lock().objects.remove(&address(bucket, key));
+        Ok(())
+    }
 }
