@@ -1,7 +1,7 @@
 //! `cargo local demo`: the main job on this machine. Photos are uploaded, resized, published,
-//! liked by a burst of users (with producer duplicates and unlikes), counted and notified, all
-//! through the real binaries and the template's event source mappings; then the result is
-//! checked against the ground truth and shown.
+//! liked by a burst of users (with producer duplicates and unlikes), counted and notified, and
+//! one taken back by its owner and erased, all through the real binaries and the template's
+//! event source mappings; then the result is checked against the ground truth and shown.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -157,8 +157,35 @@ pub async fn run(
         stats.invocations
     );
 
-    // 3. What a user wants to see.
-    let mut all_match = true;
+    // 3. An owner takes a photo back: every read answers 404 at once; from the stream, its
+    // count, its notifications and its files are erased.
+    let (gone_id, gone_owner, gone_file) = published[published.len() - 1].clone();
+    let answer = (api.request(&gone_owner, "DELETE", &format!("/images/{gone_id}"), None)).await?;
+    if answer.status != 204 {
+        return Err(ScenarioError::Failed(format!(
+            "the deletion of {gone_id} answered {}: {}",
+            answer.status, answer.body
+        )));
+    }
+    let started = Instant::now();
+    let stats = run_to_idle(&mut pipeline).await?;
+    let erased = erased(&clients, stack, &mut api, &gone_id, &gone_owner).await?;
+    println!(
+        "{gone_owner} took back {gone_file}: {} in {} ms ({} invocations)",
+        if erased {
+            "its page, count, notifications and files erased"
+        } else {
+            "NOT ALL ERASED"
+        },
+        started.elapsed().as_millis(),
+        stats.invocations
+    );
+    let published: Vec<&(String, String, String)> = (published.into_iter())
+        .filter(|(id, _, _)| *id != gone_id)
+        .collect();
+
+    // 4. What a user wants to see.
+    let mut all_match = erased;
     println!("\nrenditions");
     let listed = clients
         .s3
@@ -243,6 +270,7 @@ pub async fn run(
             name if name.contains("LikeCounter") => "event → like counted",
             name if name.contains("Notifier") => "event → owner notified",
             name if name.contains("Relay") => "change → event on the stream",
+            name if name.contains("Eraser") => "deletion → files erased",
             _ => "processed",
         };
         println!(
@@ -277,6 +305,45 @@ pub async fn run(
         "inspect: cargo local likes <image_id> | cargo local quarantine; act: cargo local run, then cargo local token <user> | cargo local like <image_id> --as <user>; stop: cargo local down"
     );
     Ok(all_match)
+}
+
+/// Whether nothing of `image_id` is left: its page answers 404 to its owner, its count is 0,
+/// no notification names it, and its original and renditions are gone.
+async fn erased(
+    clients: &LocalClients,
+    stack: &StackInfo,
+    api: &mut ApiClient,
+    image_id: &str,
+    owner: &str,
+) -> Result<bool, ScenarioError> {
+    let page = (api.request(owner, "GET", &format!("/images/{image_id}"), None)).await?;
+    let likes =
+        like_counter::table::LikeCounts::new(clients.dynamodb.clone(), stack.name_of("LikesTable"));
+    let count = (likes.count(image_id).await)
+        .map_err(|e| ScenarioError::table(format!("the like count of {image_id}"))(e.into()))?;
+    let owner_id = api.user_id(owner).await?;
+    let inbox = notifier::table::InboxReader::new(
+        clients.dynamodb.clone(),
+        stack.name_of("NotificationsTable"),
+    );
+    let notified = (inbox.inbox(&owner_id).await)
+        .map_err(|e| ScenarioError::table(format!("the inbox of {owner}"))(e.into()))?
+        .iter()
+        .any(|n| n.image_id == image_id);
+    let mut files = 0;
+    for (bucket, prefix) in [
+        ("UploadsBucket", format!("uploads/{owner_id}/{image_id}")),
+        ("RenditionsBucket", format!("renditions/{image_id}/")),
+    ] {
+        let listed = (clients.s3.list_objects_v2())
+            .bucket(stack.name_of(bucket))
+            .prefix(&prefix)
+            .send()
+            .await
+            .aws(|| format!("ListObjectsV2 of {prefix}"))?;
+        files += listed.contents().len();
+    }
+    Ok(page.status == 404 && count == 0 && !notified && files == 0)
 }
 
 async fn wait_for_messages(
