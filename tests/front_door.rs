@@ -164,6 +164,28 @@ async fn a_photo_goes_from_upload_to_likes_and_notifications_through_the_api_onl
     assert_eq!(actors, expected);
     assert_eq!(likes_note["likes"], 2, "the count of likes it stands for");
     assert!(items.iter().any(|n| n["kind"] == "published"));
+    // ... each showing the photo (a thumbnail a browser can load), the likes at the time of
+    // the latest like rather than the window's start
+    for note in &items {
+        let url = note["thumbnail"]["url"].as_str().expect("a thumbnail");
+        let (status, _, _) = call("GET", url, &[], Vec::new()).await.unwrap();
+        assert_eq!(status, 200, "{note}");
+        assert_eq!(note["image_id"], image.as_str());
+    }
+    let at = |value: &Value| {
+        serde_json::from_value::<snapglow::contracts::Timestamp>(value.clone())
+            .unwrap()
+            .millis()
+    };
+    // (the latest like it holds: dan's like, taken back, is not one of them)
+    let latest_like = (stage.test.stream_events().await.iter())
+        .filter(|e| e["type"] == "ImageLiked")
+        .filter(|e| actors.iter().any(|a| e["data"]["user_id"] == a.as_str()))
+        .map(|e| at(&e["occurred_at"]))
+        .max()
+        .unwrap();
+    assert_eq!(at(&likes_note["updated_at"]), latest_like, "{likes_note}");
+    assert!(at(&likes_note["created_at"]) <= latest_like);
     // ... which she marks read
     let read = api
         .request(

@@ -15,6 +15,7 @@ const pollers = [];
 const fresh = () => ({
   mine: [], details: new Map(), watching: new Set(), feed: [], cursor: null, pages: 1, likeSeq: new Map(),
   gone: new Set(), // photos deleted here: listings may still name them for a moment (indexes lag)
+  thumbs: new Map(), // image id → the notifications' thumbnail URL and when it was signed
   notifications: [], markedRead: new Set(), highlighted: new Set(),
 });
 
@@ -331,7 +332,15 @@ async function pollNotifications() {
   const ep = epoch;
   const page = await api.get('/me/notifications?limit=20');
   if (ep !== epoch) return;
-  state.notifications = page?.items || [];
+  const now = Date.now();
+  // Keep a recent presigned URL of each photo: a new one every poll would download it again.
+  state.notifications = (page?.items || []).map((n) => {
+    const kept = state.thumbs.get(n.image_id);
+    if (!n.thumbnail) return n;
+    if (kept && now - kept.at < FRESH_MS) return { ...n, thumbnail: kept.thumbnail };
+    state.thumbs.set(n.image_id, { thumbnail: n.thumbnail, at: now });
+    return n;
+  });
   for (const n of state.notifications) if (!n.unread) state.markedRead.delete(n.id);
   if (state.panelOpen) markRead();
   showNotifications();

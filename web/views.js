@@ -105,15 +105,22 @@ export function renderNotifications(items, highlighted) {
   $('notif-empty').hidden = items.length > 0;
   sync($('notif-list'), items, (n) => n.id, () => h('li'), (li, n) => {
     const isNew = !!(n.unread || highlighted.has(n.id));
-    const when = timeAgo(toMs(n.created_at));
-    const sig = `${isNew}|${n.text}|${when}`;
+    // The time of its latest event (a likes notification's newest like), not its window's.
+    const when = timeAgo(toMs(n.updated_at || n.created_at));
+    const thumb = n.thumbnail;
+    const sig = `${isNew}|${n.text}|${when}|${thumb?.url || ''}`;
     if (li.dataset.sig === sig) return;
     li.dataset.sig = sig;
     li.className = isNew ? 'unread' : '';
     li.replaceChildren(
-      isNew ? h('span', { class: 'sr-only' }, 'New: ') : null,
-      h('span', {}, n.text || ''),
-      h('span', { class: 'meta' }, when ? ` · ${when}` : ''));
+      thumb ? h('img', {
+        class: 'notif-thumb', src: thumb.url, alt: '', width: thumb.width, height: thumb.height,
+        loading: 'lazy', decoding: 'async',
+      }) : null,
+      h('span', { class: 'notif-text' },
+        isNew ? h('span', { class: 'sr-only' }, 'New: ') : null,
+        h('span', {}, n.text || ''),
+        h('span', { class: 'meta' }, when ? ` · ${when}` : '')));
   });
 }
 

@@ -197,12 +197,16 @@ async function main() {
       await shot(alice, '06-alice-badge.png');
     });
 
-    await step('7. alice opens Notifications: a like is listed, the badge clears', async () => {
+    await step('7. alice opens Notifications: a like is listed with her photo, the badge clears', async () => {
       await bell.click();
       const panel = alice.getByRole('region', { name: 'Notifications', exact: true });
       // The like's notice may come a poll (5 s) after the published one that lit the badge.
-      await panel.getByRole('listitem').filter({ hasText: /lik/i }).first().waitFor({ timeout: 60000 })
+      const like = panel.getByRole('listitem').filter({ hasText: /lik/i }).first();
+      await like.waitFor({ timeout: 60000 })
         .catch(async () => { throw new Error(`no notification mentioning a like; the panel says "${await panel.textContent()}"`); });
+      const thumb = like.locator('img.notif-thumb');
+      await until('the liked photo\'s thumbnail loaded in the notification', 20000,
+        async () => thumb.evaluate((img) => img.complete && img.naturalWidth > 0));
       await alice.getByRole('button', { name: 'Notifications', exact: true }).waitFor({ timeout: 20000 })
         .catch(async () => { throw new Error(`the button is still named "${await bell.getAttribute('aria-label')}" after 20 s`); });
       await shot(alice, '07-alice-read.png');

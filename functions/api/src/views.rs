@@ -47,7 +47,7 @@ pub struct MyImageView {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Thumbnail {
     pub url: String,
     pub width: u32,
@@ -100,6 +100,11 @@ pub struct NotificationView {
     pub likes: Option<i64>,
     pub unread: bool,
     pub created_at: String,
+    /// When its latest event happened (for likes, the newest like it counts).
+    pub updated_at: String,
+    /// The photo it is about, while it is published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<Thumbnail>,
 }
 
 /// How many of the named notifications `POST /me/notifications/read` marked read.

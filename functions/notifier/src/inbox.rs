@@ -115,6 +115,9 @@ pub struct Notification {
     pub text: String,
     pub unread: bool,
     pub created_at: String,
+    /// When its latest event happened: for likes, the newest like it counts (not its window's
+    /// start); otherwise when it was created.
+    pub updated_at: String,
 }
 
 /// The text of a likes notification of `count` likes whose latest likers are `names`, most

@@ -4,14 +4,14 @@
 use notifier::inbox::is_notification_sk;
 use serde::Deserialize;
 use snapglow::batch::Deadline;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::{Api, PAGE_MAX, WRITE_BUDGET};
 use crate::error::HandlerError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::problem::Problem;
 use crate::store::{Listing, Store};
-use crate::views::{Marked, NotificationView, Page};
+use crate::views::{Marked, NotificationView, Page, Thumbnail};
 
 /// The most notifications one request may mark read: a page of the web client's inbox (20)
 /// with room. Each id is at most one write; more per request would let one request buy many.
@@ -30,17 +30,32 @@ impl<S: Store> Api<S> {
     ) -> Result<ApiResponse, HandlerError> {
         let (limit, cursor) = request.page(PAGE_MAX, &Listing::inbox_of(sub))?;
         let (notifications, next) = self.store.inbox(sub, limit, cursor).await?;
+        // The photos the page is about: one read for the page, one presigned URL each (no
+        // request).
+        let ids: Vec<String> = notifications.iter().map(|n| n.image_id.clone()).collect();
+        let renditions = self.store.thumbnails(&ids).await?;
+        let mut thumbnails = HashMap::new();
+        for (id, r) in renditions {
+            let thumbnail = Thumbnail {
+                url: self.store.rendition_url(&r.key).await?,
+                width: r.width,
+                height: r.height,
+            };
+            thumbnails.insert(id, thumbnail);
+        }
         let items = notifications
             .into_iter()
             .map(|n| NotificationView {
                 id: n.key,
                 kind: n.kind.as_str().to_owned(),
+                thumbnail: thumbnails.get(&n.image_id).cloned(),
                 image_id: n.image_id,
                 text: n.text,
                 actors: n.actors,
                 likes: n.likes,
                 unread: n.unread,
                 created_at: n.created_at,
+                updated_at: n.updated_at,
             })
             .collect();
         Ok(ApiResponse::json(200, &Page::of(items, next)))

@@ -443,6 +443,7 @@ async fn marking_read_takes_a_bounded_set_of_well_formed_ids_and_counts_each_onc
         text: "Your photo is live".into(),
         unread: true,
         created_at: "2026-12-07T18:00:00Z".into(),
+        updated_at: "2026-12-07T18:00:00Z".into(),
     };
     (api.store.inboxes.lock().unwrap())
         .insert("alice".into(), vec![notification(1), notification(2)]);
@@ -839,4 +840,50 @@ async fn an_erasure_pages_through_more_likes_than_one_listing_holds() {
     let likes = api.store.likes.lock().unwrap().clone();
     assert!(likes.values().all(|(state, _)| !state.liked));
     assert_eq!(api.store.retired.lock().unwrap().len(), 30);
+}
+
+#[tokio::test]
+async fn a_notification_shows_its_photo_while_published_and_the_time_of_its_latest_like() {
+    // Prepare: alice's published photo and her deleted one, each with a likes notification
+    // whose window opened at 18:00 and whose latest like came at 18:09
+    let api = api();
+    publish(&api, "live", "alice");
+    publish(&api, "gone", "alice");
+    api.store
+        .images
+        .lock()
+        .unwrap()
+        .get_mut("gone")
+        .unwrap()
+        .status = Status::Deleted;
+    let notification = |image: &str| notifier::inbox::Notification {
+        id: format!("likes-{image}-0"),
+        key: format!("N#0000000000000#likes-{image}-0"),
+        kind: notifier::inbox::Kind::Likes,
+        image_id: image.into(),
+        actors: vec!["bob".into()],
+        likes: Some(1),
+        text: "bob liked your photo".into(),
+        unread: true,
+        created_at: "2026-12-07T18:00:00.000Z".into(),
+        updated_at: "2026-12-07T18:09:00.000Z".into(),
+    };
+    (api.store.inboxes.lock().unwrap()).insert(
+        "alice".into(),
+        vec![notification("live"), notification("gone")],
+    );
+
+    // Act
+    let inbox = api
+        .handle(request("GET", "/me/notifications", Some("alice"), ""))
+        .await;
+
+    // Assess: the live photo's thumbnail, none for the other; the latest like's time
+    let items = json(&inbox)["items"].as_array().unwrap().clone();
+    assert_eq!(
+        items[0]["thumbnail"]["url"],
+        "https://renditions.example/renditions/live/thumb.jpg?signed"
+    );
+    assert!(items[1].get("thumbnail").is_none(), "{}", items[1]);
+    assert_eq!(items[0]["updated_at"], "2026-12-07T18:09:00.000Z");
 }

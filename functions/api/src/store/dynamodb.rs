@@ -5,6 +5,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use snapglow::batch::Deadline;
+use snapglow::contracts::RenditionV1;
 use snapglow::table::{
     Applied, TableError, batch_get_tables, image_of_pk, image_pk, is_condition_failure, n, s,
     transact,
@@ -356,6 +357,60 @@ impl Images for AwsStore {
     ) -> Result<(Vec<ImageRecord>, Option<Cursor>), StoreError> {
         self.newest_first("by-owner", "owner_id", user_id, limit, after)
             .await
+    }
+
+    /// One BatchGetItem per 100 images (eventually consistent: a thumbnail lags its photo's
+    /// publication by a moment at most), the renditions only.
+    async fn thumbnails(
+        &self,
+        image_ids: &[String],
+    ) -> Result<HashMap<String, RenditionV1>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = HashMap::new();
+        let mut ids: Vec<&String> = image_ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        for chunk in ids.chunks(snapglow::table::MAX_BATCH_GET_KEYS) {
+            let keys = chunk
+                .iter()
+                .map(|id| {
+                    HashMap::from([
+                        ("pk".to_owned(), s(image_pk(id))),
+                        ("sk".to_owned(), s("IMAGE")),
+                    ])
+                })
+                .collect();
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .projection_expression("image_id, #status, renditions")
+                .expression_attribute_names("#status", "status")
+                .build()
+                .expect("keys are set");
+            let table = self.images_table.clone();
+            let read = batch_get_tables(
+                &self.dynamodb,
+                HashMap::from([(table.clone(), request)]),
+                &Deadline::after(READ_BUDGET),
+                || {},
+            )
+            .await?;
+            for item in read.get(&table).into_iter().flatten() {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+                if text("status").map(String::as_str) != Some(Status::Published.as_str()) {
+                    continue;
+                }
+                let renditions: Vec<RenditionV1> = text("renditions")
+                    .and_then(|json| serde_json::from_str(json).ok())
+                    .unwrap_or_default();
+                if let (Some(id), Some(smallest)) = (
+                    text("image_id"),
+                    renditions.into_iter().min_by_key(|r| r.width),
+                ) {
+                    found.insert(id.clone(), smallest);
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn feed(

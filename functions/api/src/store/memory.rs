@@ -146,6 +146,21 @@ impl Images for MemoryStore {
         Ok(page(mine, limit))
     }
 
+    async fn thumbnails(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, snapglow::contracts::RenditionV1>, StoreError> {
+        let images = self.images.lock().unwrap();
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let image = images.get(id).filter(|i| i.status == Status::Published)?;
+                let smallest = image.renditions.iter().min_by_key(|r| r.width)?;
+                Some((id.clone(), smallest.clone()))
+            })
+            .collect())
+    }
+
     async fn feed(
         &self,
         limit: i32,

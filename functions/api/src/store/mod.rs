@@ -227,6 +227,12 @@ pub trait Images {
         limit: i32,
         after: Option<Cursor>,
     ) -> impl Future<Output = Result<(Vec<ImageRecord>, Option<Cursor>), StoreError>>;
+    /// The smallest rendition of each of `image_ids` that is published (the others are
+    /// absent), in one read per 100 images.
+    fn thumbnails(
+        &self,
+        image_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, RenditionV1>, StoreError>>;
     /// Published images of everyone, newest first.
     fn feed(
         &self,

@@ -322,3 +322,30 @@ async fn a_deleted_photo_leaves_its_owners_inbox_and_a_replay_tells_nobody_again
     assert_eq!(left, ["forest"]);
     assert!(quarantine.entries().is_empty());
 }
+
+#[tokio::test]
+async fn a_likes_notification_is_as_recent_as_its_latest_like_not_its_window() {
+    // Prepare: alice's photo, liked by bob and then carol in one window
+    let notifier = Notifier::new(MemoryNotifications::default(), WINDOW);
+    let quarantine = MemoryQuarantine::default();
+    let batch = [
+        likes_across_a_boundary()[0].clone(),
+        liked("bob", 2, START + MINUTE),
+        liked("carol", 3, START + 5 * MINUTE),
+    ];
+
+    // Act
+    notifier
+        .handle_batch(kinesis_event_of(&batch), &context(&quarantine))
+        .await;
+
+    // Assess: the window opened at START; the notification's time is carol's like
+    let likes = (notifier.table.inbox("alice").into_iter())
+        .find(|n| n.kind == crate::inbox::Kind::Likes)
+        .expect("a likes notification");
+    assert_eq!(likes.created_at, Timestamp::from_millis(START).to_string());
+    assert_eq!(
+        likes.updated_at,
+        Timestamp::from_millis(START + 5 * MINUTE).to_string()
+    );
+}

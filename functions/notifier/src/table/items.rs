@@ -256,5 +256,9 @@ pub(super) fn read_notification(item: &Item, now_s: i64) -> Option<Notification>
             .copied()
             .unwrap_or(false),
         created_at: snapglow::contracts::Timestamp::from_millis(created_ms).to_string(),
+        updated_at: snapglow::contracts::Timestamp::from_millis(
+            number("updated_at").unwrap_or(created_ms).max(created_ms),
+        )
+        .to_string(),
     })
 }
