@@ -2,8 +2,11 @@
 //! story.mjs`) against the whole local stack: the site, the HTTP API with its JWT and CORS
 //! checks as the template configures them, presigned uploads through S3's checks, and the
 //! pipeline running behind. Two users in two browser contexts: alice uploads and sees her
-//! photo published, bob likes it, alice's badge shows it and clears when read, a rejected
-//! upload shows its reason. Screenshots of each step land in target/web-story/.
+//! photo published, bob likes it and opens its page (the rendition that fits his phone; a
+//! reload keeps it), alice's badge shows it and clears when read (the notification shows the
+//! photo), a rejected upload shows its reason, alice deletes both, signs out (her refresh
+//! token revoked), and bob deletes his account. Screenshots of each step land in
+//! target/web-story/.
 
 use snapglow_local::site::SiteServer;
 use snapglow_local::stack::LocalPorts;
@@ -102,8 +105,11 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
         "01-alice-signed-in.png",
         "03-alice-published.png",
         "05-bob-liked.png",
-        "07-alice-read.png",
-        "08-alice-rejected.png",
+        "06-bob-photo-page.png",
+        "08-alice-read.png",
+        "09-alice-rejected.png",
+        "10-alice-deleted.png",
+        "12-bob-deleted.png",
     ] {
         assert!(
             files.join("screenshots").join(step).is_file(),

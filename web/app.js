@@ -1,8 +1,8 @@
 // snapglow's web client: sign-in, upload, my photos, the feed with likes, notifications.
 import { createAuth, AuthError } from './auth.js';
 import { createApi, putFile, OFFLINE } from './api.js';
-import { backoffSchedule, mergeFirstPage, rejectionSentence, retryAfterSeconds, toMs } from './logic.js';
-import { $, h, say, renderMine, renderFeed, renderBadge, renderNotifications } from './views.js';
+import { backoffSchedule, mergeFirstPage, photoOf, rejectionSentence, retryAfterSeconds, toMs } from './logic.js';
+import { $, h, say, renderMine, renderFeed, renderBadge, renderNotifications, renderPhoto } from './views.js';
 
 const FRESH_MS = 10 * 60000; // presigned URLs are reused this long: no re-download
 const PENDING_WATCH_MS = 5 * 60000;
@@ -371,6 +371,53 @@ function setPanel(open) {
   showNotifications();
 }
 
+// A photo's page (#photo=<id>): opened from the feed, My photos or a notification, or from a
+// shared or reloaded address.
+
+async function route() {
+  const id = photoOf(location.hash);
+  if (!id || !auth?.signedIn || !state) return closePhoto();
+  const ep = epoch;
+  try {
+    const image = await api.get(imagePath(id));
+    if (ep !== epoch || photoOf(location.hash) !== id) return;
+    state.photo = image;
+    renderPhoto(image);
+    $('app-view').classList.add('photo-open');
+    $('photo-view').hidden = false;
+    $('photo-h').focus();
+  } catch (e) {
+    if (ep !== epoch) return;
+    closePhoto();
+    if (e.status === 404) say('This photo is no longer here.', 'error');
+    else report(e);
+  }
+}
+
+function closePhoto() {
+  if (state) state.photo = null;
+  $('photo-view').hidden = true;
+  $('photo-figure').replaceChildren();
+  delete $('photo-figure').dataset.id;
+  $('app-view').classList.remove('photo-open');
+}
+
+/** The photo page's Like: the person's action at once, then what the API recorded. */
+async function likePhoto() {
+  const image = state.photo;
+  if (!image) return;
+  const want = !image.liked_by_me;
+  Object.assign(image, { liked_by_me: want, likes: Math.max(0, (image.likes ?? 0) + (want ? 1 : -1)) });
+  renderPhoto(image);
+  try {
+    await api.request(want ? 'PUT' : 'DELETE', `${imagePath(image.image_id)}/like`, undefined, { retry: true });
+  } catch (e) {
+    Object.assign(image, { liked_by_me: !want, likes: Math.max(0, image.likes + (want ? -1 : 1)) });
+    if (state.photo === image) renderPhoto(image);
+    report(e);
+  }
+}
+
 // Views
 
 function showSignIn(message = '', kind = 'info') {
@@ -378,6 +425,7 @@ function showSignIn(message = '', kind = 'info') {
   pollers.splice(0).forEach((p) => p.stop());
   state = fresh();
   for (const id of ['mine', 'feed', 'notif-list']) $(id).replaceChildren();
+  closePhoto();
   for (const id of ['notif-panel', 'app-view', 'account']) $(id).hidden = true;
   $('signin-view').hidden = false;
   say(message, kind);
@@ -395,6 +443,7 @@ function showApp() {
   showFeed();
   poller(pollNotifications, 5000, 60000);
   poller(() => Promise.all([refreshMine(), refreshFeed()]), 10000, 60000);
+  route();
 }
 
 async function signIn(username, password) {
@@ -433,6 +482,9 @@ function wire(config) {
     }
   });
   $('more').addEventListener('click', loadMore);
+  $('photo-back').addEventListener('click', () => { location.hash = ''; });
+  $('photo-like').addEventListener('click', likePhoto);
+  window.addEventListener('hashchange', route);
 
   const input = $('file');
   input.addEventListener('change', () => upload(input.files[0]));

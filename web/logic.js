@@ -136,3 +136,12 @@ export function timeAgo(ms, now = Date.now()) {
   }
   return '';
 }
+
+/** The address of a photo's page: a fragment, so the page can be shared and reloaded. */
+export const photoHref = (id) => `#photo=${encodeURIComponent(id)}`;
+
+/** The photo id a location's fragment names, or null. */
+export function photoOf(hash) {
+  const m = /^#photo=([^&]+)$/.exec(hash || '');
+  return m ? decodeURIComponent(m[1]) : null;
+}

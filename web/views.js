@@ -1,5 +1,5 @@
 // DOM rendering: small keyed updates, so focus and loaded images survive periodic refreshes.
-import { notificationsLabel, rejectionSentence, timeAgo, toMs } from './logic.js';
+import { notificationsLabel, photoHref, rejectionSentence, timeAgo, toMs } from './logic.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -52,7 +52,7 @@ export function renderMine(items, details, loaded, onDelete) {
     const sig = url || text || status;
     if (li.dataset.sig !== sig) {
       li.dataset.sig = sig;
-      li.replaceChildren(...(url ? [picture(d.renditions, 'Your photo'), h('p', { class: 'meta' })]
+      li.replaceChildren(...(url ? [h('a', { href: photoHref(item.image_id) }, picture(d.renditions, 'Your photo')), h('p', { class: 'meta' })]
         : text ? [h('div', { class: 'ph ph-rejected', 'aria-hidden': 'true' }), h('p', { class: 'rejection' }, text)]
           : placeholder(status === 'published' ? 'Loading…' : 'Processing…')),
       status === 'published' || status === 'rejected'
@@ -64,12 +64,37 @@ export function renderMine(items, details, loaded, onDelete) {
   });
 }
 
+/**
+ * A photo's page: the largest rendition that fits (the browser picks from all three by width),
+ * its owner and when it was uploaded, and its like button. The picture is made once per photo
+ * (a refresh's new presigned URLs would download it again); the likes follow each refresh.
+ */
+export function renderPhoto(image) {
+  const fig = $('photo-figure');
+  if (fig.dataset.id !== image.image_id) {
+    fig.dataset.id = image.image_id;
+    const sizes = [...image.renditions].sort((a, b) => a.width - b.width);
+    const largest = sizes[sizes.length - 1];
+    const fallback = sizes.find((r) => r.width >= 1000) || largest;
+    fig.replaceChildren(largest ? h('img', {
+      src: fallback.url,
+      srcset: sizes.map((r) => `${r.url} ${r.width}w`).join(', '),
+      sizes: '(max-width: 62rem) calc(100vw - 3rem), 58rem',
+      width: largest.width, height: largest.height, alt: `Photo by ${image.owner_name}`, decoding: 'async',
+    }) : null);
+    $('photo-h').textContent = `Photo by ${image.owner_name}`;
+    $('photo-meta').textContent = `Uploaded ${timeAgo(toMs(image.created_at))}`;
+  }
+  $('photo-like').setAttribute('aria-pressed', !!image.liked_by_me);
+  $('photo-likes').textContent = image.likes ?? 0;
+}
+
 /** Recent photos: thumbnail, owner, and a Like toggle button with its count. */
 export function renderFeed(items, onLike, settling, loaded) {
   $('feed-empty').hidden = !loaded || items.length > 0;
   sync($('feed'), items, (i) => i.image_id, (item) => {
     return h('li', { 'data-image-id': item.image_id },
-      h('div', { class: 'frame' }),
+      h('a', { class: 'frame', href: photoHref(item.image_id) }),
       h('p', { class: 'meta' }, `by ${item.owner_name}`, h('span', { class: 'when' })),
       h('div', { class: 'like' },
         h('button', { type: 'button', class: 'like-btn', 'aria-pressed': 'false', onclick: () => onLike(item.image_id) },
@@ -113,10 +138,10 @@ export function renderNotifications(items, highlighted) {
     li.dataset.sig = sig;
     li.className = isNew ? 'unread' : '';
     li.replaceChildren(
-      thumb ? h('img', {
+      thumb ? h('a', { href: photoHref(n.image_id), 'aria-label': 'Open the photo' }, h('img', {
         class: 'notif-thumb', src: thumb.url, alt: '', width: thumb.width, height: thumb.height,
         loading: 'lazy', decoding: 'async',
-      }) : null,
+      })) : null,
       h('span', { class: 'notif-text' },
         isNew ? h('span', { class: 'sr-only' }, 'New: ') : null,
         h('span', {}, n.text || ''),

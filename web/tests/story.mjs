@@ -189,15 +189,35 @@ async function main() {
       await shot(bob, '05-bob-liked.png');
     });
 
-    const bell = alice.getByRole('button', { name: /^Notifications( \(\d+ unread\))?$/ });
-
-    await step('6. alice sees unread notifications on the badge', async () => {
-      await alice.getByRole('button', { name: /^Notifications \(\d+ unread\)$/ }).waitFor({ timeout: 60000 })
-        .catch(async () => { throw new Error(`the button is still named "${await bell.getAttribute('aria-label')}" after 60 s`); });
-      await shot(alice, '06-alice-badge.png');
+    await step('6. bob opens the photo\'s page: the picture that fits his screen, the like; a reload keeps it', async () => {
+      await card.getByRole('link', { name: 'Photo by alice', exact: true }).click();
+      const page = bob.getByRole('region', { name: 'Photo by alice', exact: true });
+      const picture = page.getByRole('img', { name: 'Photo by alice', exact: true });
+      const loaded = () => picture.evaluate((img) => img.complete && img.naturalWidth > 0 ? img.currentSrc : '');
+      await until('the photo page\'s picture loaded', 20000, loaded);
+      const candidates = (await picture.getAttribute('srcset')).split(',').length;
+      if (candidates !== 3) throw new Error(`the picture offers ${candidates} sizes, not the 3 renditions`);
+      // A 375 px screen at 2x wants about 700 px: the 1024 px rendition, not the 2048 px one.
+      if (!/medium\.jpg/.test(await loaded())) throw new Error(`the phone loaded ${await loaded()}, not the medium rendition`);
+      const like = page.getByRole('button', { name: 'Like', exact: true });
+      if ((await like.getAttribute('aria-pressed')) !== 'true') throw new Error('the page does not show bob\'s like');
+      await bob.reload();
+      await page.getByRole('img', { name: 'Photo by alice', exact: true }).waitFor({ timeout: 30000 })
+        .catch(() => { throw new Error('the photo page is gone after a reload'); });
+      await shot(bob, '06-bob-photo-page.png');
+      await page.getByRole('button', { name: '← Back', exact: true }).click();
+      await card.waitFor({ timeout: 10000 });
     });
 
-    await step('7. alice opens Notifications: a like is listed with her photo, the badge clears', async () => {
+    const bell = alice.getByRole('button', { name: /^Notifications( \(\d+ unread\))?$/ });
+
+    await step('7. alice sees unread notifications on the badge', async () => {
+      await alice.getByRole('button', { name: /^Notifications \(\d+ unread\)$/ }).waitFor({ timeout: 60000 })
+        .catch(async () => { throw new Error(`the button is still named "${await bell.getAttribute('aria-label')}" after 60 s`); });
+      await shot(alice, '07-alice-badge.png');
+    });
+
+    await step('8. alice opens Notifications: a like is listed with her photo, the badge clears', async () => {
       await bell.click();
       const panel = alice.getByRole('region', { name: 'Notifications', exact: true });
       // The like's notice may come a poll (5 s) after the published one that lit the badge.
@@ -209,10 +229,10 @@ async function main() {
         async () => thumb.evaluate((img) => img.complete && img.naturalWidth > 0));
       await alice.getByRole('button', { name: 'Notifications', exact: true }).waitFor({ timeout: 20000 })
         .catch(async () => { throw new Error(`the button is still named "${await bell.getAttribute('aria-label')}" after 20 s`); });
-      await shot(alice, '07-alice-read.png');
+      await shot(alice, '08-alice-read.png');
     });
 
-    await step('8. alice uploads a file that is not an image: rejected with a sentence', async () => {
+    await step('9. alice uploads a file that is not an image: rejected with a sentence', async () => {
       rejectedId = await upload(alice, REJECTED_PATH);
       const rejection = myPhotos(alice).locator(`li[data-image-id="${rejectedId}"] .rejection`);
       await rejection.waitFor({ timeout: 90000 }).catch(async () => {
@@ -224,10 +244,10 @@ async function main() {
       const known = /could not be read as an image|file type is not supported|was rejected/;
       if (!known.test(text) && !/^[A-Z][^{}]*[.!]$/.test(text)) throw new Error(`the rejection "${text}" is not a sentence`);
       console.log(`  rejection shown: "${text}"`);
-      await shot(alice, '08-alice-rejected.png');
+      await shot(alice, '09-alice-rejected.png');
     });
 
-    await step('9. alice deletes her rejected upload and her photo: gone from her page and bob\'s', async () => {
+    await step('10. alice deletes her rejected upload and her photo: gone from her page and bob\'s', async () => {
       for (const id of [rejectedId, photoId]) {
         const item = myPhotos(alice).locator(`li[data-image-id="${id}"]`);
         alice.once('dialog', (dialog) => dialog.accept());
@@ -239,10 +259,10 @@ async function main() {
       // bob's page polls the feed every 10 s: the photo leaves it at the next poll.
       await card.waitFor({ state: 'detached', timeout: 30000 })
         .catch(() => { throw new Error(`alice's deleted photo is still in bob's Recent photos after 30 s`); });
-      await shot(alice, '09-alice-deleted.png');
+      await shot(alice, '10-alice-deleted.png');
     });
 
-    await step('10. alice signs out: her refresh token is revoked', async () => {
+    await step('11. alice signs out: her refresh token is revoked', async () => {
       const config = await (await fetch(new URL('config.json', SITE_URL))).json();
       const refresh = (token) => fetch(config.cognito.endpoint, {
         method: 'POST',
@@ -262,7 +282,7 @@ async function main() {
       }, async () => last);
     });
 
-    await step('11. bob deletes his account: signed out, and he cannot sign in again', async () => {
+    await step('12. bob deletes his account: signed out, and he cannot sign in again', async () => {
       bob.once('dialog', (dialog) => dialog.accept());
       await bob.getByRole('button', { name: 'Delete account', exact: true }).click();
       await bob.getByRole('button', { name: 'Sign in as bob', exact: true }).waitFor({ timeout: 60000 })
@@ -277,12 +297,12 @@ async function main() {
         async () => /Wrong username or password|not found|does not exist/i.test(await status.textContent()),
         async () => `status "${await status.textContent()}"`);
       expected = null;
-      await shot(bob, '11-bob-deleted.png');
+      await shot(bob, '12-bob-deleted.png');
     });
 
     current = 'console';
     if (problems.length) throw new Error(`${problems.length} console error(s)/warning(s):\n  ${problems.join('\n  ')}`);
-    console.log(`all 11 steps passed; screenshots in ${SCREENSHOT_DIR}`);
+    console.log(`all 12 steps passed; screenshots in ${SCREENSHOT_DIR}`);
   } finally {
     await browser.close();
   }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import {
   jwtPayload, tokenExpiryMs, displayName, nextDelay, backoffSchedule, asSentence, rejectionSentence,
   problemSentence, retryAfterSeconds, uploadLimitSentence, cognitoSentence, notificationsLabel,
-  uploadHeaders, mergeFirstPage, toMs, timeAgo,
+  uploadHeaders, mergeFirstPage, toMs, timeAgo, photoHref, photoOf,
 } from '../logic.js';
 
 const b64url = (obj) => Buffer.from(JSON.stringify(obj)).toString('base64url');
@@ -163,4 +163,11 @@ test('the password claim is the one the server computes from the verifier alone'
   assert.equal(claim.PASSWORD_CLAIM_SIGNATURE, expected);
   assert.notEqual(wrong.PASSWORD_CLAIM_SIGNATURE, expected);
   assert.equal(claim.USERNAME, userId);
+});
+
+test('a photo page address round-trips any id, and other fragments name no photo', () => {
+  for (const id of ['0b6f2c1e-1d7a-4c2b-9a53-6c1b2d3e4f50', 'sunset over the bay', 'a&b=c']) {
+    assert.equal(photoOf(photoHref(id)), id);
+  }
+  for (const other of ['', '#', '#photos', '#photo=', '#photo=a&x=1']) assert.equal(photoOf(other), null, other);
 });

@@ -26,6 +26,8 @@ pub struct RenditionView {
 pub struct ImageView {
     pub image_id: String,
     pub owner_id: String,
+    /// What the feed names its owner by (the owner's id when no name is known).
+    pub owner_name: String,
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

@@ -47,6 +47,7 @@ impl<S: Store> Api<S> {
             200,
             &ImageView {
                 image_id: image.image_id,
+                owner_name: image.owner_name.unwrap_or_else(|| image.owner_id.clone()),
                 owner_id: image.owner_id,
                 status: image.status.as_str(),
                 reason: image.reason,

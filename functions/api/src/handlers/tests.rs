@@ -117,6 +117,11 @@ async fn the_feed_lists_published_images_newest_first_with_counts_and_the_caller
         "https://renditions.example/renditions/newer/thumb.jpg?signed"
     );
     assert_eq!(too_long.status, 400, "a feed page is at most 50 images");
+    // ... and the photo's own page names its owner as the feed does
+    let page = api
+        .handle(request("GET", "/images/older", Some("bob"), ""))
+        .await;
+    assert_eq!(json(&page)["owner_name"], "alice-name");
 }
 
 #[tokio::test]
