@@ -3,10 +3,10 @@
 //! Query and BatchWriteItems (25 items each) per page of like items.
 
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use snapglow::batch::Deadline;
-use snapglow::table::{Deletes, Selection, TableError, delete_all, image_pk, s};
+use snapglow::table::{Cause, Deletes, Selection, TableError, delete_all, image_pk, s};
 use std::future::Future;
 
 #[cfg(test)]
@@ -30,21 +30,59 @@ pub enum Recorded {
     Live(String),
 }
 
+/// HAZARD: the messages repeat their cause's whole chain, since log lines and quarantine
+/// entries print an error alone; `source` still hands the cause to code that inspects it.
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
     #[error(
-        "deleting {keys} key(s) from s3://{bucket}: {detail}; redelivered (throttling and 5xx clear)"
+        "deleting {keys} key(s) from s3://{bucket}: {}; redelivered (throttling and 5xx clear)",
+        DisplayErrorContext(.source.as_ref())
     )]
     Unavailable {
         bucket: String,
         keys: usize,
-        detail: String,
+        #[source]
+        source: Cause,
     },
     /// The bucket is missing or refuses the eraser: its configuration, not the record.
     #[error(
-        "s3://{bucket} refuses the eraser: {detail}; check UPLOADS_BUCKET / RENDITIONS_BUCKET and EraserRole's s3:DeleteObject grants in template.yaml (the record is redelivered until then)"
+        "s3://{bucket} refuses the eraser: {}; check UPLOADS_BUCKET / RENDITIONS_BUCKET and EraserRole's s3:DeleteObject grants in template.yaml (the record is redelivered until then)",
+        DisplayErrorContext(.source.as_ref())
     )]
-    Refused { bucket: String, detail: String },
+    Refused {
+        bucket: String,
+        #[source]
+        source: Cause,
+    },
+}
+
+/// The keys a DeleteObjects did not delete, with S3's code and message for each.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(|(key, code, message)| format!("{key}: {code} {message}")).collect::<Vec<_>>().join("; "))]
+pub struct KeysNotDeleted(pub Vec<(String, String, String)>);
+
+impl KeysNotDeleted {
+    /// Whether S3 refused a key to this caller (a grant missing for it).
+    fn refused(&self) -> bool {
+        self.0.iter().any(|(_, code, _)| code == "AccessDenied")
+    }
+}
+
+impl FilesError {
+    /// A failure sorted by what it says: refused (a missing bucket, a 403, a key S3 refuses
+    /// this caller) or unavailable.
+    pub fn of(bucket: &str, keys: usize, refused: bool, source: Cause) -> FilesError {
+        let bucket = bucket.to_owned();
+        if refused {
+            FilesError::Refused { bucket, source }
+        } else {
+            FilesError::Unavailable {
+                bucket,
+                keys,
+                source,
+            }
+        }
+    }
 }
 
 /// An S3 call's failure: refused (a missing bucket, a 403) or unavailable.
@@ -52,21 +90,10 @@ fn files_error<E>(bucket: &str, keys: usize, error: SdkError<E, HttpResponse>) -
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let code = error.code().map(str::to_owned);
     let status = error.raw_response().map(|r| r.status().as_u16());
-    let detail = aws_sdk_s3::error::DisplayErrorContext(error).to_string();
-    if status == Some(403) || matches!(code.as_deref(), Some("NoSuchBucket" | "AccessDenied")) {
-        FilesError::Refused {
-            bucket: bucket.to_owned(),
-            detail,
-        }
-    } else {
-        FilesError::Unavailable {
-            bucket: bucket.to_owned(),
-            keys,
-            detail,
-        }
-    }
+    let refused =
+        status == Some(403) || matches!(error.code(), Some("NoSuchBucket" | "AccessDenied"));
+    FilesError::of(bucket, keys, refused, Box::new(error))
 }
 
 pub trait Erasure {
@@ -158,20 +185,19 @@ impl Erasure for AwsErasure {
             Bucket::Uploads => &self.uploads_bucket,
             Bucket::Renditions => &self.renditions_bucket,
         };
-        let refused = |detail: String| FilesError::Refused {
-            bucket: name.clone(),
-            detail,
-        };
+        // A request the SDK would not build: a bug here, never load.
+        let unbuilt =
+            |e: aws_sdk_s3::error::BuildError| FilesError::of(name, keys.len(), true, Box::new(e));
         let objects = keys
             .iter()
             .map(|key| ObjectIdentifier::builder().key(key).build())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| refused(e.to_string()))?;
+            .map_err(unbuilt)?;
         let delete = Delete::builder()
             .set_objects(Some(objects))
             .quiet(true)
             .build()
-            .map_err(|e| refused(e.to_string()))?;
+            .map_err(unbuilt)?;
         let output = (self
             .s3
             .delete_objects()
@@ -184,27 +210,21 @@ impl Erasure for AwsErasure {
         if failed.is_empty() {
             return Ok(());
         }
-        let detail = failed
-            .iter()
-            .map(|e| {
-                format!(
-                    "{}: {} {}",
-                    e.key().unwrap_or("?"),
-                    e.code().unwrap_or("?"),
-                    e.message().unwrap_or("")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        if failed.iter().any(|e| e.code() == Some("AccessDenied")) {
-            Err(refused(detail))
-        } else {
-            Err(FilesError::Unavailable {
-                bucket: name.clone(),
-                keys: failed.len(),
-                detail,
-            })
-        }
+        let not_deleted = KeysNotDeleted(
+            (failed.iter())
+                .map(|e| {
+                    let text = |v: Option<&str>| v.unwrap_or("?").to_owned();
+                    (text(e.key()), text(e.code()), text(e.message()))
+                })
+                .collect(),
+        );
+        let refused = not_deleted.refused();
+        Err(FilesError::of(
+            name,
+            failed.len(),
+            refused,
+            Box::new(not_deleted),
+        ))
     }
 
     async fn delete_like_items(

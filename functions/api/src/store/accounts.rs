@@ -102,7 +102,7 @@ impl Accounts for AwsStore {
         Err(StoreError::Pool {
             pool: pool.id.clone(),
             action: "AdminDeleteUser",
-            detail: aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(error).to_string(),
+            source: Box::new(error),
             transient,
         })
     }

@@ -53,11 +53,12 @@ pub enum StoreError {
     #[error(transparent)]
     Table(#[from] TableError),
     /// The user pool refused or failed a call (the deletion of an erased account's user).
-    #[error("the user pool {pool} refused {action}: {detail}")]
+    #[error("the user pool {pool} refused {action}")]
     Pool {
         pool: String,
         action: &'static str,
-        detail: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
         /// Throttling, a 5xx or a timeout: the client's next DELETE /me finishes it.
         transient: bool,
     },

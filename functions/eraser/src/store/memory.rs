@@ -7,7 +7,7 @@ use snapglow::table::TableError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use super::{Bucket, Erasure, FilesError, Recorded};
+use super::{Bucket, Erasure, FilesError, KeysNotDeleted, Recorded};
 
 #[derive(Default)]
 pub struct MemoryErasure {
@@ -46,19 +46,19 @@ impl Erasure for MemoryErasure {
             }
         };
         if let Some(code) = failing {
-            let detail = format!("{}: {code}", keys[0]);
-            return Err(if code == "AccessDenied" {
-                FilesError::Refused {
-                    bucket: format!("{bucket:?}"),
-                    detail,
-                }
-            } else {
-                FilesError::Unavailable {
-                    bucket: format!("{bucket:?}"),
-                    keys: keys.len(),
-                    detail,
-                }
-            });
+            let not_deleted = KeysNotDeleted(
+                (keys.iter())
+                    .map(|key| (key.clone(), code.to_owned(), String::new()))
+                    .collect(),
+            );
+            let refused = not_deleted.refused();
+            let bucket = format!("{bucket:?}");
+            return Err(FilesError::of(
+                &bucket,
+                keys.len(),
+                refused,
+                Box::new(not_deleted),
+            ));
         }
         let mut objects = self.objects.lock().unwrap();
         for key in keys {
