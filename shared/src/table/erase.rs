@@ -100,9 +100,7 @@ pub async fn delete_all(
                     delete_batch(client, table, chunk, deadline, &on_request).await?;
                 }
             }
-            Deletes::Singly => {
-                delete_each(client, table, keys.clone(), deadline, &on_request).await?
-            }
+            Deletes::Singly => delete_each(client, table, &keys, deadline, &on_request).await?,
         }
         deleted += keys.len();
         start = page.last_evaluated_key.filter(|key| !key.is_empty());
@@ -167,7 +165,7 @@ async fn delete_batch(
 async fn delete_each(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-    keys: Vec<Item>,
+    keys: &[Item],
     deadline: &Deadline,
     on_request: &impl Fn(),
 ) -> Result<(), TableError> {

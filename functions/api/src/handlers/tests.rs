@@ -42,6 +42,11 @@ fn json(response: &ApiResponse) -> serde_json::Value {
     serde_json::from_slice(&response.body).unwrap()
 }
 
+/// Dates `user`'s erasure mark long ago, as if it had settled.
+fn settle_erasure(api: &Api<MemoryStore>, user: &str) {
+    api.store.erased_at.lock().unwrap().insert(user.into(), 0);
+}
+
 fn publish(api: &Api<MemoryStore>, id: &str, owner: &str) {
     let order = api.store.images.lock().unwrap().len() as i64;
     api.store.images.lock().unwrap().insert(
@@ -697,11 +702,7 @@ async fn an_erased_account_takes_back_every_photo_and_like_even_when_cut_short_h
     *api.store.retire_fails_after.lock().unwrap() = None;
     let unsettled = api.handle(erase()).await;
     let expiring_early = api.store.mark_expires.lock().unwrap().clone();
-    api.store
-        .erased_at
-        .lock()
-        .unwrap()
-        .insert("alice".into(), 0);
+    settle_erasure(&api, "alice");
     let finished = api.handle(erase()).await;
     let again = api.handle(erase()).await;
     let upload_after = ask_upload(&api, "alice").await;
@@ -786,11 +787,7 @@ async fn an_erasure_takes_back_a_like_the_listing_shows_stale_over_its_current_s
         assert_eq!(answer.status, 200);
     }
     *api.store.stale_given.lock().unwrap() = true;
-    api.store
-        .erased_at
-        .lock()
-        .unwrap()
-        .insert("alice".into(), 0);
+    settle_erasure(&api, "alice");
 
     // Act
     let erased = api
@@ -829,11 +826,7 @@ async fn an_erasure_pages_through_more_likes_than_one_listing_holds() {
             .await;
         assert_eq!(liked.status, 200);
     }
-    api.store
-        .erased_at
-        .lock()
-        .unwrap()
-        .insert("alice".into(), 0);
+    settle_erasure(&api, "alice");
 
     // Act
     let erased = api
