@@ -20,7 +20,7 @@ struct Row {
 type Site = (String, String, String);
 
 /// The SDK builder methods that send a request, and their operations.
-const OPERATIONS: [(&str, &str); 18] = [
+const OPERATIONS: [(&str, &str); 19] = [
     ("get_item", "GetItem"),
     ("put_item", "PutItem"),
     ("update_item", "UpdateItem"),
@@ -38,6 +38,7 @@ const OPERATIONS: [(&str, &str); 18] = [
     ("put_object_tagging", "PutObjectTagging"),
     ("list_objects_v2", "ListObjectsV2"),
     ("admin_delete_user", "AdminDeleteUser"),
+    ("admin_get_user", "AdminGetUser"),
     ("delete_object", "DeleteObject"),
 ];
 

@@ -1047,6 +1047,23 @@ async fn a_deleted_account_leaves_no_photo_like_or_user_and_its_old_token_writes
         .await
         .unwrap();
     assert_eq!(given.count(), 0);
+    // ... her name is gone (the profile item waits for TTL without it) ...
+    let profile = (stage.test.clients.dynamodb.get_item())
+        .table_name(stage.test.name("ImagesTable"))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{alice}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let profile = profile.item.expect("the erased profile until TTL");
+    assert!(!profile.contains_key("display_name"), "{profile:?}");
+    assert!(profile.contains_key("expires_at"), "{profile:?}");
     // ... and her user is gone from the pool
     let pool = stage.test.stack.resources["UserPool"].name.clone();
     let user = (stage.test.clients.cognito.admin_get_user())
@@ -1061,4 +1078,95 @@ async fn a_deleted_account_leaves_no_photo_like_or_user_and_its_old_token_writes
             .is_some_and(|e| e.is_user_not_found_exception()),
         "{user:?}"
     );
+}
+
+#[tokio::test]
+async fn people_are_shown_by_the_names_they_gave_and_a_rename_shows_everywhere_at_once() {
+    // Prepare: alice, bob and carol gave names at sign-up (the pool's `name`); dave gave
+    // none. Signing in reads each one's profile, as the web client does.
+    let mut stage = stage("front-door-people").await;
+    let mut api = stage.api();
+    let image = api
+        .upload("alice", sample_jpeg(640, 480), "image/jpeg")
+        .await
+        .unwrap();
+    stage.test.wait_for_messages("ImageUploadsQueue", 2).await;
+    stage.drain().await;
+    for liker in ["bob", "carol"] {
+        assert_eq!(api.like(liker, &image, true).await.unwrap().status, 200);
+    }
+    stage.drain().await;
+
+    // Act
+    let bob = api
+        .request("bob", "GET", "/me/profile", None)
+        .await
+        .unwrap();
+    let dave = api
+        .request("dave", "GET", "/me/profile", None)
+        .await
+        .unwrap();
+    let feed = api.request("dave", "GET", "/feed", None).await.unwrap();
+    let page = format!("/images/{image}");
+    let photo = api.request("dave", "GET", &page, None).await.unwrap();
+    let likers = format!("/images/{image}/likes");
+    let liked_by = api.request("dave", "GET", &likers, None).await.unwrap();
+    let inbox = (api.request("alice", "GET", "/me/notifications", None))
+        .await
+        .unwrap();
+
+    // Assess: names from sign-up, none for dave; no answer shows a sign-in username
+    assert_eq!(bob.body["display_name"], "Bob Okafor", "{}", bob.body);
+    assert_eq!(bob.body["user_id"], api.user_id("bob").await.unwrap());
+    assert_eq!(
+        (dave.status, &dave.body["display_name"]),
+        (200, &Value::Null)
+    );
+    assert_eq!(feed.body["items"][0]["owner_name"], "Alice Moreau");
+    assert_eq!(photo.body["owner_name"], "Alice Moreau");
+    let mut names: Vec<&str> = (liked_by.body["items"].as_array().unwrap().iter())
+        .map(|l| l["display_name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Bob Okafor", "Carol Nguyen"], "{}", liked_by.body);
+    let likes_text = |inbox: &Value| {
+        (inbox["items"].as_array().unwrap().iter())
+            .find(|n| n["kind"] == "likes")
+            .map(|n| n["text"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(
+        likes_text(&inbox.body),
+        "Carol Nguyen and Bob Okafor liked your photo"
+    );
+    for answer in [&feed, &photo, &liked_by, &inbox] {
+        let text = answer.body.to_string();
+        for username in ["alice", "bob", "carol"] {
+            assert!(!text.contains(username), "{username} in {text}");
+        }
+    }
+
+    // Act: bob renames himself; dave asks for names no page may show
+    let rename = |name: &str| Some(json!({ "display_name": name }));
+    let renamed = api
+        .request("bob", "PUT", "/me/profile", rename("  Bob   O. "))
+        .await
+        .unwrap();
+    let refused = api
+        .request("dave", "PUT", "/me/profile", rename("dave\u{202e}evad"))
+        .await
+        .unwrap();
+    let inbox = (api.request("alice", "GET", "/me/notifications", None))
+        .await
+        .unwrap();
+    let liked_by = api.request("alice", "GET", &likers, None).await.unwrap();
+
+    // Assess: the next read of every page shows the new name
+    assert_eq!(renamed.body["display_name"], "Bob O.", "{}", renamed.body);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(
+        likes_text(&inbox.body),
+        "Carol Nguyen and Bob O. liked your photo"
+    );
+    assert!(liked_by.body.to_string().contains("Bob O."));
 }

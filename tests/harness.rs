@@ -105,7 +105,6 @@ impl TestStack {
         let image = api::store::NewImage {
             image_id: image_id.to_owned(),
             owner_id: owner.to_owned(),
-            owner_name: Some(owner.to_owned()),
             content_type: "image/jpeg".into(),
             content_length: 1,
             upload_key: key.clone(),

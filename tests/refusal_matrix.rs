@@ -47,7 +47,7 @@ fn refusal(code: &'static str) -> Shape {
 }
 
 /// Each API store call, by the DynamoDB operation it sends.
-const API_CALLS: [(&str, &str); 16] = [
+const API_CALLS: [(&str, &str); 21] = [
     ("create_pending", "PutItem"),
     ("take_upload_quota", "TransactWriteItems"),
     ("take_request", "UpdateItem"),
@@ -64,11 +64,16 @@ const API_CALLS: [(&str, &str); 16] = [
     ("erased", "GetItem"),
     ("mark_erased", "UpdateItem"),
     ("settle_mark", "UpdateItem"),
+    ("profile", "GetItem"),
+    ("put_profile", "PutItem"),
+    ("erase_profile", "UpdateItem"),
+    ("display_names", "BatchGetItem"),
+    ("likers", "Query"),
 ];
 
 /// Makes the API store call `call` once; its error, if it failed.
 async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<TableError> {
-    use api::store::{Images, Inbox, Likes};
+    use api::store::{Images, Inbox, Likes, Profiles};
     let table_error = |e: api::store::StoreError| match e {
         api::store::StoreError::Table(error) => error,
         other => panic!("{call}: not a table error: {other:?}"),
@@ -79,7 +84,6 @@ async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<
         "create_pending" => (store.create_image(&api::store::NewImage {
             image_id: id.clone(),
             owner_id: "alice".into(),
-            owner_name: None,
             content_type: "image/jpeg".into(),
             content_length: 1,
             upload_key: format!("uploads/alice/{id}"),
@@ -146,6 +150,17 @@ async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<
         .await
         .map(drop),
         "newest_first" => store.feed(10, None).await.map(drop),
+        "profile" => store.profile("alice").await.map(drop),
+        "put_profile" => {
+            let profile = api::store::Profile {
+                display_name: "Alice".into(),
+                updated_at_ms: T0,
+            };
+            store.put_profile("alice", &profile, false).await.map(drop)
+        }
+        "erase_profile" => store.erase_profile("alice", T0 / 1000).await,
+        "display_names" => store.display_names(&["alice".into()]).await.map(drop),
+        "likers" => store.likers(&id, 10, None).await.map(drop),
         "inbox_page" => store.inbox("alice", 10, None).await.map(drop),
         "mark_read" => {
             // an unread notification, so that the batch read finds it and the write is sent
@@ -190,7 +205,7 @@ async fn each_api_call_sorts_each_refusal_as_its_row_says() {
             assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
         }
     }
-    assert_eq!(proxy.injected().values().sum::<u64>(), 48);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 63);
 }
 
 /// Each notifier table call, by the DynamoDB operation it sends.

@@ -2,7 +2,7 @@
 import { createAuth, AuthError } from './auth.js';
 import { createApi, putFile, OFFLINE } from './api.js';
 import { backoffSchedule, mergeFirstPage, photoOf, rejectionSentence, retryAfterSeconds, toMs } from './logic.js';
-import { $, h, say, renderMine, renderFeed, renderBadge, renderNotifications, renderPhoto } from './views.js';
+import { $, h, say, renderMine, renderFeed, renderBadge, renderNotifications, renderPhoto, renderLikers } from './views.js';
 
 const FRESH_MS = 10 * 60000; // presigned URLs are reused this long: no re-download
 const PENDING_WATCH_MS = 5 * 60000;
@@ -17,6 +17,7 @@ const fresh = () => ({
   gone: new Set(), // photos deleted here: listings may still name them for a moment (indexes lag)
   thumbs: new Map(), // image id → the notifications' thumbnail URL and when it was signed
   notifications: [], markedRead: new Set(), highlighted: new Set(),
+  likers: [], likersCursor: null, profileOpen: false,
 });
 
 function report(e) {
@@ -386,6 +387,7 @@ async function route() {
     $('app-view').classList.add('photo-open');
     $('photo-view').hidden = false;
     $('photo-h').focus();
+    loadLikers(id, true).catch(report); // the photo stands without its likers
   } catch (e) {
     if (ep !== epoch) return;
     closePhoto();
@@ -394,8 +396,21 @@ async function route() {
   }
 }
 
+/** Who likes the open photo: the first page again (`fresh`), or the next one. */
+async function loadLikers(id, fresh) {
+  const ep = epoch;
+  const cursor = fresh ? null : state.likersCursor;
+  const query = cursor ? `?cursor=${encodeURIComponent(cursor)}` : '';
+  const page = await api.get(`${imagePath(id)}/likes${query}`);
+  if (ep !== epoch || state.photo?.image_id !== id) return;
+  state.likers = fresh ? page.items : [...state.likers, ...page.items];
+  state.likersCursor = page.next_cursor || null;
+  renderLikers(state.likers, !!state.likersCursor);
+}
+
 function closePhoto() {
-  if (state) state.photo = null;
+  if (state) Object.assign(state, { photo: null, likers: [], likersCursor: null });
+  renderLikers([], false);
   $('photo-view').hidden = true;
   $('photo-figure').replaceChildren();
   delete $('photo-figure').dataset.id;
@@ -411,10 +426,58 @@ async function likePhoto() {
   renderPhoto(image);
   try {
     await api.request(want ? 'PUT' : 'DELETE', `${imagePath(image.image_id)}/like`, undefined, { retry: true });
+    if (state.photo === image) await loadLikers(image.image_id, true);
   } catch (e) {
     Object.assign(image, { liked_by_me: !want, likes: Math.max(0, image.likes + (want ? -1 : 1)) });
     if (state.photo === image) renderPhoto(image);
     report(e);
+  }
+}
+
+// The caller's name: what everyone else sees of them. The first read takes the name given at
+// sign-up; without one, the form asks for it.
+
+function showName(profile) {
+  state.profile = profile;
+  $('who').replaceChildren('Signed in as ', h('strong', {}, profile?.display_name || auth.name));
+}
+
+async function loadProfile() {
+  const ep = epoch;
+  const profile = await api.get('/me/profile');
+  if (ep !== epoch) return;
+  showName(profile);
+  if (!profile.display_name) {
+    setProfilePanel(true);
+    say('Choose the name others see beside your photos and likes.');
+  }
+}
+
+function setProfilePanel(open) {
+  state.profileOpen = open;
+  $('profile-panel').hidden = !open;
+  $('name-btn').setAttribute('aria-expanded', open);
+  if (open) {
+    $('display-name').value = state.profile?.display_name || '';
+    $('display-name').focus();
+  }
+}
+
+async function saveName() {
+  const button = $('profile-form').querySelector('button');
+  button.disabled = true;
+  try {
+    const profile = await api.request('PUT', '/me/profile', { display_name: $('display-name').value }, { retry: true });
+    showName(profile);
+    setProfilePanel(false);
+    say(`Saved: others now see you as “${profile.display_name}”`);
+    // Pages show names as of their read: read again what is on screen.
+    refreshFeed().catch(report);
+    if (state.photo) loadLikers(state.photo.image_id, true).catch(report);
+  } catch (e) {
+    report(e);
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -426,7 +489,7 @@ function showSignIn(message = '', kind = 'info') {
   state = fresh();
   for (const id of ['mine', 'feed', 'notif-list']) $(id).replaceChildren();
   closePhoto();
-  for (const id of ['notif-panel', 'app-view', 'account']) $(id).hidden = true;
+  for (const id of ['notif-panel', 'profile-panel', 'app-view', 'account']) $(id).hidden = true;
   $('signin-view').hidden = false;
   say(message, kind);
 }
@@ -439,6 +502,8 @@ function showApp() {
   $('who').replaceChildren('Signed in as ', h('strong', {}, auth.name));
   $('progress').hidden = true;
   setPanel(false);
+  setProfilePanel(false);
+  loadProfile().catch(report);
   showMine();
   showFeed();
   poller(pollNotifications, 5000, 60000);
@@ -484,6 +549,12 @@ function wire(config) {
   $('more').addEventListener('click', loadMore);
   $('photo-back').addEventListener('click', () => { location.hash = ''; });
   $('photo-like').addEventListener('click', likePhoto);
+  $('likers-more').addEventListener('click', () => state.photo && loadLikers(state.photo.image_id, false).catch(report));
+  $('name-btn').addEventListener('click', () => setProfilePanel(!state.profileOpen));
+  $('profile-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    saveName();
+  });
   window.addEventListener('hashchange', route);
 
   const input = $('file');

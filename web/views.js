@@ -89,6 +89,13 @@ export function renderPhoto(image) {
   $('photo-likes').textContent = image.likes ?? 0;
 }
 
+/** Who likes the photo on its page, by name; `more` shows the Show more button. */
+export function renderLikers(items, more) {
+  $('likers-empty').hidden = items.length > 0;
+  $('likers-more').hidden = !more;
+  $('photo-likers').replaceChildren(...items.map((l) => h('li', {}, l.display_name)));
+}
+
 /** Recent photos: thumbnail, owner, and a Like toggle button with its count. */
 export function renderFeed(items, onLike, settling, loaded) {
   $('feed-empty').hidden = !loaded || items.length > 0;

@@ -141,6 +141,9 @@ async function main() {
       if (flows.length !== 2 || flows.some((f) => f !== 'USER_SRP_AUTH')) throw new Error(`sign-in flows ${JSON.stringify(flows)}, not SRP twice`);
       const leaked = bodies.filter((b) => b.includes(wrong) || b.includes(hers));
       if (leaked.length) throw new Error(`a request carried a password: ${leaked[0].slice(0, 200)}`);
+      // Her name, not her sign-in username: the one she gave at sign-up.
+      await alice.getByText('Signed in as Alice Moreau', { exact: true }).waitFor({ timeout: 10000 })
+        .catch(async () => { throw new Error(`the header says "${await alice.locator('#who').textContent()}", not "Signed in as Alice Moreau"`); });
       await shot(alice, '01-alice-signed-in.png');
     });
 
@@ -166,14 +169,14 @@ async function main() {
     });
 
     const card = bob.getByRole('list', { name: 'Recent photos', exact: true })
-      .locator(`li[data-image-id="${photoId}"]`).filter({ hasText: 'by alice' });
+      .locator(`li[data-image-id="${photoId}"]`).filter({ hasText: 'by Alice Moreau' });
 
     await step('4. bob signs in and sees alice\'s photo in Recent photos', async () => {
       await bob.goto(SITE_URL);
       await signIn(bob, 'bob');
       await card.waitFor({ timeout: 60000 })
-        .catch(() => { throw new Error(`no card "by alice" for ${photoId} in Recent photos within 60 s`); });
-      await card.getByRole('img', { name: 'Photo by alice', exact: true }).waitFor({ timeout: 5000 });
+        .catch(() => { throw new Error(`no card "by Alice Moreau" for ${photoId} in Recent photos within 60 s`); });
+      await card.getByRole('img', { name: 'Photo by Alice Moreau', exact: true }).waitFor({ timeout: 5000 });
       await shot(bob, '04-bob-feed.png');
     });
 
@@ -190,9 +193,9 @@ async function main() {
     });
 
     await step('6. bob opens the photo\'s page: the picture that fits his screen, the like; a reload keeps it', async () => {
-      await card.getByRole('link', { name: 'Photo by alice', exact: true }).click();
-      const page = bob.getByRole('region', { name: 'Photo by alice', exact: true });
-      const picture = page.getByRole('img', { name: 'Photo by alice', exact: true });
+      await card.getByRole('link', { name: 'Photo by Alice Moreau', exact: true }).click();
+      const page = bob.getByRole('region', { name: 'Photo by Alice Moreau', exact: true });
+      const picture = page.getByRole('img', { name: 'Photo by Alice Moreau', exact: true });
       const loaded = () => picture.evaluate((img) => img.complete && img.naturalWidth > 0 ? img.currentSrc : '');
       await until('the photo page\'s picture loaded', 20000, loaded);
       const candidates = (await picture.getAttribute('srcset')).split(',').length;
@@ -202,9 +205,26 @@ async function main() {
       const like = page.getByRole('button', { name: 'Like', exact: true });
       if ((await like.getAttribute('aria-pressed')) !== 'true') throw new Error('the page does not show bob\'s like');
       await bob.reload();
-      await page.getByRole('img', { name: 'Photo by alice', exact: true }).waitFor({ timeout: 30000 })
+      await page.getByRole('img', { name: 'Photo by Alice Moreau', exact: true }).waitFor({ timeout: 30000 })
         .catch(() => { throw new Error('the photo page is gone after a reload'); });
+      const likers = page.getByRole('list', { name: 'Liked by', exact: true });
+      await until('"Bob Okafor" under Liked by', 20000, async () => (await likers.textContent()).trim() === 'Bob Okafor',
+        async () => `"${await likers.textContent()}"`);
       await shot(bob, '06-bob-photo-page.png');
+    });
+
+    await step('6b. bob renames himself: the photo page shows the new name at once', async () => {
+      const page = bob.getByRole('region', { name: 'Photo by Alice Moreau', exact: true });
+      await bob.getByRole('button', { name: 'Your name', exact: true }).click();
+      const field = bob.getByLabel('The name others see beside your photos and likes', { exact: true });
+      if ((await field.inputValue()) !== 'Bob Okafor') throw new Error(`the name field holds "${await field.inputValue()}", not "Bob Okafor"`);
+      await field.fill('Bob O.');
+      await bob.getByRole('button', { name: 'Save name', exact: true }).click();
+      const likers = page.getByRole('list', { name: 'Liked by', exact: true });
+      await until('"Bob O." under Liked by', 20000, async () => (await likers.textContent()).trim() === 'Bob O.',
+        async () => `"${await likers.textContent()}"`);
+      await bob.getByText('Signed in as Bob O.', { exact: true }).waitFor({ timeout: 5000 });
+      await shot(bob, '06b-bob-renamed.png');
       await page.getByRole('button', { name: '← Back', exact: true }).click();
       await card.waitFor({ timeout: 10000 });
     });
@@ -221,7 +241,8 @@ async function main() {
       await bell.click();
       const panel = alice.getByRole('region', { name: 'Notifications', exact: true });
       // The like's notice may come a poll (5 s) after the published one that lit the badge.
-      const like = panel.getByRole('listitem').filter({ hasText: /lik/i }).first();
+      // bob by the name he chose last, resolved when the inbox is read.
+      const like = panel.getByRole('listitem').filter({ hasText: 'Bob O. liked your photo' }).first();
       await like.waitFor({ timeout: 60000 })
         .catch(async () => { throw new Error(`no notification mentioning a like; the panel says "${await panel.textContent()}"`); });
       const thumb = like.locator('img.notif-thumb');

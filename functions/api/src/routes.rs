@@ -18,6 +18,10 @@ pub enum Route {
     Unlike {
         id: String,
     },
+    /// Who likes an image, by name, paged.
+    Likers {
+        id: String,
+    },
     /// Recently published images of everyone, newest first.
     Feed,
     MyImages,
@@ -25,6 +29,8 @@ pub enum Route {
     ReadNotifications,
     /// The caller's account erased.
     DeleteMe,
+    GetProfile,
+    PutProfile,
 }
 
 impl Route {
@@ -37,6 +43,7 @@ impl Route {
                 | Route::Unlike { .. }
                 | Route::DeleteImage { .. }
                 | Route::ReadNotifications
+                | Route::PutProfile
         )
     }
 }
@@ -73,11 +80,18 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         (_, ["images", _, "like"]) => Err(NoRoute::MethodNotAllowed {
             allowed: "PUT, DELETE",
         }),
+        ("GET", ["images", image, "likes"]) => Ok(Route::Likers { id: id(image) }),
+        (_, ["images", _, "likes"]) => Err(NoRoute::MethodNotAllowed { allowed: "GET" }),
         ("GET", ["feed"]) => Ok(Route::Feed),
         (_, ["feed"]) => Err(NoRoute::MethodNotAllowed { allowed: "GET" }),
         ("DELETE", ["me"]) => Ok(Route::DeleteMe),
         (_, ["me"]) => Err(NoRoute::MethodNotAllowed { allowed: "DELETE" }),
         ("GET", ["me", "images"]) => Ok(Route::MyImages),
+        ("GET", ["me", "profile"]) => Ok(Route::GetProfile),
+        ("PUT", ["me", "profile"]) => Ok(Route::PutProfile),
+        (_, ["me", "profile"]) => Err(NoRoute::MethodNotAllowed {
+            allowed: "GET, PUT",
+        }),
         ("GET", ["me", "notifications"]) => Ok(Route::MyNotifications),
         ("POST", ["me", "notifications", "read"]) => Ok(Route::ReadNotifications),
         (_, ["me", "images" | "notifications"]) => {
@@ -118,6 +132,18 @@ mod tests {
             Ok(Route::Unlike { id: "abc".into() })
         );
         assert_eq!(route("GET", "/me/images"), Ok(Route::MyImages));
+        assert_eq!(
+            route("GET", "/images/abc/likes"),
+            Ok(Route::Likers { id: "abc".into() })
+        );
+        assert_eq!(route("GET", "/me/profile"), Ok(Route::GetProfile));
+        assert_eq!(route("PUT", "/me/profile"), Ok(Route::PutProfile));
+        assert_eq!(
+            route("DELETE", "/me/profile"),
+            Err(NoRoute::MethodNotAllowed {
+                allowed: "GET, PUT"
+            })
+        );
         assert_eq!(route("DELETE", "/me"), Ok(Route::DeleteMe));
         assert_eq!(
             route("GET", "/me"),

@@ -26,7 +26,7 @@ pub struct RenditionView {
 pub struct ImageView {
     pub image_id: String,
     pub owner_id: String,
-    /// What the feed names its owner by (the owner's id when no name is known).
+    /// The owner's display name (their profile's, as of this read).
     pub owner_name: String,
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,8 +95,12 @@ pub struct NotificationView {
     pub id: String,
     pub kind: String,
     pub image_id: String,
+    /// What it says, with the display names of the people it is about.
     pub text: String,
+    /// Who did it, by id, most recent first (the latest few).
     pub actors: Vec<String>,
+    /// Their display names, in the same order.
+    pub actor_names: Vec<String>,
     /// For likes: how many this notification counts (`actors` names the latest few).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub likes: Option<i64>,
@@ -107,6 +111,23 @@ pub struct NotificationView {
     /// The photo it is about, while it is published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thumbnail: Option<Thumbnail>,
+}
+
+/// The caller's profile: `display_name` is `null` until they choose one (or gave one at
+/// sign-up).
+#[derive(Debug, Serialize)]
+pub struct ProfileView {
+    pub user_id: String,
+    pub display_name: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// Someone whose like of a photo stands, in `GET /images/{id}/likes`.
+#[derive(Debug, Serialize)]
+pub struct LikerView {
+    pub user_id: String,
+    pub display_name: String,
+    pub liked_at: String,
 }
 
 /// How many of the named notifications `POST /me/notifications/read` marked read.

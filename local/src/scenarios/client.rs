@@ -49,6 +49,21 @@ impl ApiClient {
                 ))
             })?;
         self.tokens.insert(username.to_owned(), token.clone());
+        // As the web client does after signing in: its profile, which the first read seeds
+        // with the name given at sign-up.
+        let url = format!("{}/me/profile", self.base);
+        let bearer = format!("Bearer {token}");
+        let (status, _, body) = call("GET", &url, &[("authorization", bearer.as_str())], vec![])
+            .await
+            .map_err(|e| {
+                ScenarioError::Failed(format!("GET {url}: {}", crate::logging::chain(&e)))
+            })?;
+        if status != 200 {
+            return Err(ScenarioError::Failed(format!(
+                "GET /me/profile of {username} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            )));
+        }
         Ok(token)
     }
 

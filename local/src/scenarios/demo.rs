@@ -228,23 +228,23 @@ pub async fn run(
             }
         );
     }
-    println!("\nnotifications");
-    let inbox = notifier::table::InboxReader::new(
-        clients.dynamodb.clone(),
-        stack.name_of("NotificationsTable"),
-    );
+    println!("\nnotifications (as GET /me/notifications shows them, with display names)");
     for owner in OWNERS {
-        let owner_id = api.user_id(owner).await?;
-        let notifications = inbox
-            .inbox(&owner_id)
-            .await
-            .map_err(|e| ScenarioError::table(format!("the inbox of {owner}"))(e.into()))?;
-        for n in notifications {
+        let inbox = api
+            .request(owner, "GET", "/me/notifications?limit=100", None)
+            .await?;
+        if inbox.status != 200 {
+            return Err(ScenarioError::Failed(format!(
+                "GET /me/notifications of {owner} answered {}: {}",
+                inbox.status, inbox.body
+            )));
+        }
+        for n in inbox.body["items"].as_array().into_iter().flatten() {
             println!(
                 "  {owner:<6} {} {:<44} {}",
-                if n.unread { "*" } else { " " },
-                n.text,
-                n.image_id
+                if n["unread"] == true { "*" } else { " " },
+                n["text"].as_str().unwrap_or_default(),
+                n["image_id"].as_str().unwrap_or_default()
             );
         }
     }

@@ -19,6 +19,17 @@ fn password(username: &str) -> String {
     format!("Local-{username}-Passw0rd!")
 }
 
+/// The names the demo users gave at sign-up (the pool's standard `name` attribute), which the
+/// API seeds their profiles with; other local users give none.
+pub fn signup_name(username: &str) -> Option<&'static str> {
+    match username {
+        "alice" => Some("Alice Moreau"),
+        "bob" => Some("Bob Okafor"),
+        "carol" => Some("Carol Nguyen"),
+        _ => None,
+    }
+}
+
 /// Creates `username` in the local pool unless it exists; returns its password.
 pub async fn ensure(
     clients: &LocalClients,
@@ -41,11 +52,19 @@ pub async fn ensure(
             .value(format!("{username}@example.test"))
             .build()
             .expect("name is set");
+        let mut attributes = vec![email];
+        attributes.extend(signup_name(username).map(|name| {
+            AttributeType::builder()
+                .name("name")
+                .value(name)
+                .build()
+                .expect("name is set")
+        }));
         cognito
             .admin_create_user()
             .user_pool_id(&pool)
             .username(username)
-            .user_attributes(email)
+            .set_user_attributes(Some(attributes))
             .message_action(MessageActionType::Suppress)
             .send()
             .await

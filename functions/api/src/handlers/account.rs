@@ -8,8 +8,8 @@
 //!    each with its `ImageDeleted`: the consumers erase the counts, inboxes and files;
 //! 3. every like it gave is taken back with its `ImageLikeUndone` (counts fall, its name
 //!    leaves the owners' notifications) and leaves the `by-liker` index, TTL removing it;
-//! 4. once [`SETTLE`] has passed since the mark with both listings empty, its user is deleted
-//!    from the user pool, and only then does the mark start to expire.
+//! 4. once [`SETTLE`] has passed since the mark with both listings empty, its profile is
+//!    deleted and its user from the user pool, and only then does the mark start to expire.
 //!
 //! Each step is idempotent: a call cut short (its time, a crash, a timeout) is finished by
 //! the next, which finds only what is left. The listings are indexes (eventually consistent):
@@ -83,6 +83,10 @@ impl<S: Store> Api<S> {
         // The pool knows the user by their username (a Cognito access token's `username`);
         // an issuer without one names them by `sub`.
         let username = request.username.as_deref().unwrap_or(sub);
+        // The name goes with the user: pages that still list something of theirs (a
+        // notification's actor) show them unnamed.
+        let until = Timestamp::now().millis() / 1000 + ERASED_MARK_KEPT.as_secs() as i64;
+        self.store.erase_profile(sub, until).await?;
         if self.store.delete_user(username).await? {
             let until = Timestamp::now().millis() / 1000 + ERASED_MARK_KEPT.as_secs() as i64;
             self.store.settle_mark(sub, until).await?;

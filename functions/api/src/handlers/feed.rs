@@ -14,7 +14,8 @@ const FEED_PAGE_MAX: i32 = 50;
 
 impl<S: Store> Api<S> {
     /// A page of the feed: one Query of the by-publication index, one BatchGetItem for the
-    /// counts and the caller's likes, and one presigned URL per thumbnail (no request).
+    /// counts and the caller's likes, one for the owners' names, and one presigned URL per
+    /// thumbnail (no request).
     pub(super) async fn feed(
         &self,
         sub: &str,
@@ -24,6 +25,8 @@ impl<S: Store> Api<S> {
         let (images, next) = self.store.feed(limit, cursor).await?;
         let ids: Vec<String> = images.iter().map(|i| i.image_id.clone()).collect();
         let likes = self.store.likes_of(&ids, sub).await?;
+        let owners: Vec<String> = images.iter().map(|i| i.owner_id.clone()).collect();
+        let names = self.names(&owners).await?;
         let mut items = Vec::with_capacity(images.len());
         for image in images {
             let thumbnail = match image.renditions.iter().min_by_key(|r| r.width) {
@@ -36,10 +39,7 @@ impl<S: Store> Api<S> {
             };
             let (count, mine) = likes.get(&image.image_id).copied().unwrap_or_default();
             items.push(FeedItem {
-                owner_name: image
-                    .owner_name
-                    .clone()
-                    .unwrap_or_else(|| image.owner_id.clone()),
+                owner_name: names.of(&image.owner_id),
                 owner_id: image.owner_id,
                 published_at: Timestamp::from_millis(
                     image.published_at_ms.unwrap_or(image.created_at_ms),

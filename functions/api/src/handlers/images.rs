@@ -33,6 +33,7 @@ impl<S: Store> Api<S> {
         } else {
             (0, false)
         };
+        let owner = self.names(std::slice::from_ref(&image.owner_id)).await?;
         let mut renditions = Vec::with_capacity(image.renditions.len());
         for r in &image.renditions {
             renditions.push(RenditionView {
@@ -47,7 +48,7 @@ impl<S: Store> Api<S> {
             200,
             &ImageView {
                 image_id: image.image_id,
-                owner_name: image.owner_name.unwrap_or_else(|| image.owner_id.clone()),
+                owner_name: owner.of(&image.owner_id),
                 owner_id: image.owner_id,
                 status: image.status.as_str(),
                 reason: image.reason,

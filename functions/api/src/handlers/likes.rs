@@ -3,12 +3,12 @@
 
 use snapglow::contracts::{Envelope, SocialEvent, Timestamp};
 
-use super::Api;
+use super::{Api, PAGE_MAX};
 use crate::error::HandlerError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::problem::Problem;
-use crate::store::{LikeChange, LikeState, Status, Store};
-use crate::views::LikeView;
+use crate::store::{LikeChange, LikeState, Listing, Status, Store};
+use crate::views::{LikeView, LikerView, Page};
 
 /// Attempts at a like change when other requests of the same user keep changing it.
 const LIKE_ATTEMPTS: usize = 3;
@@ -38,6 +38,29 @@ pub fn next_like(previous: Option<LikeState>, liked: bool, now_ms: i64) -> Optio
 }
 
 impl<S: Store> Api<S> {
+    /// `GET /images/{id}/likes`: who likes a photo the caller may see, by name: one Query of
+    /// the image's like items and one BatchGetItem of their names per page.
+    pub(super) async fn likers(
+        &self,
+        sub: &str,
+        id: &str,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, HandlerError> {
+        let (limit, cursor) = request.page(PAGE_MAX, &Listing::likers_of(id))?;
+        self.visible_image(sub, id).await?;
+        let (likers, next) = self.store.likers(id, limit, cursor).await?;
+        let ids: Vec<String> = likers.iter().map(|l| l.user_id.clone()).collect();
+        let names = self.names(&ids).await?;
+        let items = (likers.into_iter())
+            .map(|l| LikerView {
+                display_name: names.of(&l.user_id),
+                user_id: l.user_id,
+                liked_at: Timestamp::from_millis(l.occurred_at_ms).to_string(),
+            })
+            .collect();
+        Ok(ApiResponse::json(200, &Page::of(items, next)))
+    }
+
     /// Whether the image is still published, read strongly consistent.
     async fn still_published(&self, id: &str) -> Result<bool, HandlerError> {
         let image = self.store.image(id).await?;

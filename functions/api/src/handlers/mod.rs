@@ -3,7 +3,9 @@
 //! lambda_http; the tests drive it with the in-memory store.
 //!
 //! One file per resource: `uploads.rs` (POST /uploads), `images.rs` (an image, the caller's
-//! images), `deletion.rs` (DELETE /images/{id}), `account.rs` (DELETE /me), `likes.rs` (PUT and DELETE of a like), `feed.rs`, `notifications.rs` (the inbox).
+//! images), `deletion.rs` (DELETE /images/{id}), `account.rs` (DELETE /me), `likes.rs` (PUT and DELETE of a like, who likes an image), `feed.rs`,
+//! `notifications.rs` (the inbox), `profile.rs` (the caller's name, and the names a page
+//! shows).
 //! Each handler answers `Result<ApiResponse, HandlerError>`; [`Api::handle`] turns an error
 //! into its problem once.
 
@@ -13,6 +15,7 @@ mod feed;
 mod images;
 mod likes;
 mod notifications;
+mod profile;
 mod uploads;
 
 pub use likes::next_like;
@@ -108,6 +111,9 @@ impl<S: Store> Api<S> {
             Route::MyNotifications => self.my_notifications(sub, request).await,
             Route::ReadNotifications => self.read_notifications(sub, request).await,
             Route::DeleteMe => self.delete_me(sub, request).await,
+            Route::Likers { id } => self.likers(sub, &id, request).await,
+            Route::GetProfile => self.get_profile(sub, request).await,
+            Route::PutProfile => self.put_profile(sub, request).await,
         }
     }
 
@@ -129,3 +135,5 @@ impl<S: Store> Api<S> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_people;

@@ -1,7 +1,7 @@
 //! `GET /me/notifications` and `POST /me/notifications/read`: the caller's inbox, which the
 //! notifier writes.
 
-use notifier::inbox::is_notification_sk;
+use notifier::inbox::{Kind, is_notification_sk, likes_text};
 use serde::Deserialize;
 use snapglow::batch::Deadline;
 use std::collections::{BTreeSet, HashMap};
@@ -43,15 +43,30 @@ impl<S: Store> Api<S> {
             };
             thumbnails.insert(id, thumbnail);
         }
+        // The people the page names: one read per 100 of them (a page names at most 3 each).
+        let people: Vec<String> = notifications
+            .iter()
+            .flat_map(|n| n.actors.clone())
+            .collect();
+        let names = self.names(&people).await?;
         let items = notifications
             .into_iter()
-            .map(|n| NotificationView {
+            .map(|n| {
+                let actor_names: Vec<String> = n.actors.iter().map(|a| names.of(a)).collect();
+                let text = match (n.kind, n.likes) {
+                    (Kind::Likes, Some(count)) => likes_text(&actor_names, count),
+                    _ => n.text.clone(),
+                };
+                (n, text, actor_names)
+            })
+            .map(|(n, text, actor_names)| NotificationView {
                 id: n.key,
                 kind: n.kind.as_str().to_owned(),
                 thumbnail: thumbnails.get(&n.image_id).cloned(),
                 image_id: n.image_id,
-                text: n.text,
+                text,
                 actors: n.actors,
+                actor_names,
                 likes: n.likes,
                 unread: n.unread,
                 created_at: n.created_at,

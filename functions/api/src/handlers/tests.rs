@@ -7,7 +7,7 @@ use crate::store::{ImageRecord, LikeState, Status};
 use snapglow::contracts::{Envelope, SocialEvent};
 use std::collections::BTreeMap;
 
-fn api() -> Api<MemoryStore> {
+pub(super) fn api() -> Api<MemoryStore> {
     Api {
         store: MemoryStore::default(),
         limits: Limits {
@@ -20,7 +20,7 @@ fn api() -> Api<MemoryStore> {
     }
 }
 
-fn request(method: &str, path: &str, sub: Option<&str>, body: &str) -> ApiRequest {
+pub(super) fn request(method: &str, path: &str, sub: Option<&str>, body: &str) -> ApiRequest {
     ApiRequest {
         method: method.into(),
         path: path.into(),
@@ -38,7 +38,7 @@ async fn ask_upload(api: &Api<MemoryStore>, user: &str) -> ApiResponse {
         .await
 }
 
-fn json(response: &ApiResponse) -> serde_json::Value {
+pub(super) fn json(response: &ApiResponse) -> serde_json::Value {
     serde_json::from_slice(&response.body).unwrap()
 }
 
@@ -47,14 +47,13 @@ fn settle_erasure(api: &Api<MemoryStore>, user: &str) {
     api.store.erased_at.lock().unwrap().insert(user.into(), 0);
 }
 
-fn publish(api: &Api<MemoryStore>, id: &str, owner: &str) {
+pub(super) fn publish(api: &Api<MemoryStore>, id: &str, owner: &str) {
     let order = api.store.images.lock().unwrap().len() as i64;
     api.store.images.lock().unwrap().insert(
         id.into(),
         ImageRecord {
             image_id: id.into(),
             owner_id: owner.into(),
-            owner_name: Some(format!("{owner}-name")),
             published_at_ms: Some(order + 10),
             status: Status::Published,
             content_type: "image/jpeg".into(),
@@ -77,8 +76,12 @@ fn publish(api: &Api<MemoryStore>, id: &str, owner: &str) {
 
 #[tokio::test]
 async fn the_feed_lists_published_images_newest_first_with_counts_and_the_callers_likes() {
-    // Prepare: two published images of alice, one pending of carol; bob likes the older
+    // Prepare: two published images of alice (who named herself), one pending of carol; bob
+    // likes the older
     let api = api();
+    let named = r#"{"display_name":"Alice Moreau"}"#;
+    let named = (api.handle(request("PUT", "/me/profile", Some("alice"), named))).await;
+    assert_eq!(named.status, 200);
     publish(&api, "older", "alice");
     publish(&api, "newer", "alice");
     ask_upload(&api, "carol").await;
@@ -113,8 +116,8 @@ async fn the_feed_lists_published_images_newest_first_with_counts_and_the_caller
     assert_eq!(
         summary,
         [
-            ("newer".into(), "alice-name".into(), 0, false),
-            ("older".into(), "alice-name".into(), 1, true),
+            ("newer".into(), "Alice Moreau".into(), 0, false),
+            ("older".into(), "Alice Moreau".into(), 1, true),
         ]
     );
     assert_eq!(
@@ -126,7 +129,7 @@ async fn the_feed_lists_published_images_newest_first_with_counts_and_the_caller
     let page = api
         .handle(request("GET", "/images/older", Some("bob"), ""))
         .await;
-    assert_eq!(json(&page)["owner_name"], "alice-name");
+    assert_eq!(json(&page)["owner_name"], "Alice Moreau");
 }
 
 #[tokio::test]

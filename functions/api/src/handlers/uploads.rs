@@ -89,7 +89,6 @@ impl<S: Store> Api<S> {
             .create_image(&NewImage {
                 image_id: image_id.clone(),
                 owner_id: sub.to_owned(),
-                owner_name: request.username.clone(),
                 content_type,
                 content_length: asked.content_length,
                 upload_key,

@@ -21,13 +21,17 @@ pub enum CursorValue {
     N(String),
 }
 
-/// The listing a cursor is for: an index partition read newest first. Its `LastEvaluatedKey`
-/// holds exactly the table's key (`pk`, `sk`) and the index's key: its partition, which is
-/// the caller's own (or the one feed), and a numeric sort key (template.yaml's indexes).
+/// The listing a cursor is for: an index partition read newest first, or a partition of the
+/// table itself. Its `LastEvaluatedKey` holds exactly the table's key (`pk`, `sk`) and, for
+/// an index, the index's key: its partition, which is the caller's own (or the one feed), and
+/// a numeric sort key (template.yaml's indexes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
     partition: (&'static str, String),
-    sort: &'static str,
+    /// The index's numeric sort key; `None` for the table's own partition.
+    sort: Option<&'static str>,
+    /// What every sort key of the listing starts with (the table's own partition only).
+    sk_prefix: &'static str,
 }
 
 impl Listing {
@@ -35,14 +39,16 @@ impl Listing {
     pub fn feed() -> Listing {
         Listing {
             partition: ("feed", super::FEED.to_owned()),
-            sort: "published_at",
+            sort: Some("published_at"),
+            sk_prefix: "",
         }
     }
     /// A user's images: the images table's `by-owner` index.
     pub fn images_of(user_id: &str) -> Listing {
         Listing {
             partition: ("owner_id", user_id.to_owned()),
-            sort: "created_at",
+            sort: Some("created_at"),
+            sk_prefix: "",
         }
     }
     /// A user's inbox: the notifications table's `by-activity` index (its partition key is
@@ -50,25 +56,36 @@ impl Listing {
     pub fn inbox_of(user_id: &str) -> Listing {
         Listing {
             partition: ("pk", notifier::inbox::user_pk(user_id)),
-            sort: "updated_at",
+            sort: Some("updated_at"),
+            sk_prefix: "",
+        }
+    }
+    /// Who likes an image: its like items in the images table, in key order.
+    pub fn likers_of(image_id: &str) -> Listing {
+        Listing {
+            partition: ("pk", snapglow::table::image_pk(image_id)),
+            sort: None,
+            sk_prefix: "LIKE#",
         }
     }
 
     /// Whether `cursor` is a start key of this listing: exactly its key attributes, the
     /// listing's own partition, keys within DynamoDB's sizes and a whole-number sort key.
     fn admits(&self, cursor: &BTreeMap<String, CursorValue>) -> bool {
-        let mut names = vec!["pk", "sk", self.partition.0, self.sort];
+        let mut names = vec!["pk", "sk", self.partition.0];
+        names.extend(self.sort);
         names.sort_unstable();
         names.dedup();
         let key = |s: &str| (1..=MAX_SORT_KEY_BYTES).contains(&s.len());
         cursor.len() == names.len()
             && cursor.iter().all(|(name, value)| match value {
                 CursorValue::S(s) if name == self.partition.0 => *s == self.partition.1,
-                CursorValue::S(s) => (name == "pk" || name == "sk") && key(s),
+                CursorValue::S(s) if name == "sk" => key(s) && s.starts_with(self.sk_prefix),
+                CursorValue::S(s) => name == "pk" && key(s),
                 // Digits only: `+5`, `-0` or `007` parse as numbers in Rust, but none is a
                 // number DynamoDB hands out.
                 CursorValue::N(n) => {
-                    name == self.sort
+                    Some(name.as_str()) == self.sort
                         && (1..=19).contains(&n.len())
                         && n.bytes().all(|b| b.is_ascii_digit())
                         && (n == "0" || !n.starts_with('0'))
@@ -210,5 +227,33 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_likers_cursor_stays_on_its_image_and_its_like_items() {
+        // Prepare: where a page of image a's likers ended
+        let likers = Listing::likers_of("a");
+        let cursor = Cursor(BTreeMap::from([
+            ("pk".to_owned(), CursorValue::S("IMAGE#a".into())),
+            ("sk".to_owned(), CursorValue::S("LIKE#bob".into())),
+        ]));
+
+        // Act
+        let text = cursor.encode();
+
+        // Assess: back on image a; not on image b, nor onto the image item or with extra keys
+        assert_eq!(Cursor::decode(&text, &likers), Some(cursor));
+        assert_eq!(Cursor::decode(&text, &Listing::likers_of("b")), None);
+        for forged_key in [
+            r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"IMAGE"}}"#,
+            r#"{"pk":{"S":"IMAGE#a"},"sk":{"S":"LIKE#bob"},"created_at":{"N":"1"}}"#,
+            r#"{"pk":{"S":"IMAGE#a"}}"#,
+        ] {
+            assert_eq!(
+                Cursor::decode(&forged(forged_key), &likers),
+                None,
+                "{forged_key}"
+            );
+        }
     }
 }

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{
-    Cursor, GivenLike, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState, Likes,
-    NewImage, Notification, RequestCounter, Status, StoreError, Taken, UploadQuota, UserPool,
+    Cursor, GivenLike, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState, LikedBy,
+    Likes, NewImage, Notification, RequestCounter, Status, StoreError, Taken, UploadQuota,
+    UserPool,
 };
 
 /// The AWS adapter: the images table, like-counter's and notifier's tables, S3 presigning.
@@ -69,7 +70,6 @@ fn read_image(
     Ok(ImageRecord {
         image_id: text("image_id").ok_or_else(|| corrupt("no image_id"))?,
         owner_id: text("owner_id").ok_or_else(|| corrupt("no owner_id"))?,
-        owner_name: text("owner_name"),
         published_at_ms: number("published_at"),
         status: text("status")
             .as_deref()
@@ -115,7 +115,9 @@ pub async fn create_pending(
     table: &str,
     image: &NewImage,
 ) -> Result<(), StoreError> {
-    let mut item = HashMap::from([
+    // No name: others see the owner's profile, resolved when read (images issued before
+    // profiles existed still hold an `owner_name`, the sign-in username, which no read shows).
+    let item = HashMap::from([
         ("pk".to_owned(), s(image_pk(&image.image_id))),
         ("sk".to_owned(), s("IMAGE")),
         ("image_id".to_owned(), s(&image.image_id)),
@@ -128,9 +130,6 @@ pub async fn create_pending(
         ("created_at".to_owned(), n(image.created_at_ms)),
         ("expires_at".to_owned(), n(image.expires_at_s)),
     ]);
-    if let Some(name) = &image.owner_name {
-        item.insert("owner_name".to_owned(), s(name));
-    }
     let put = (dynamodb.put_item())
         .table_name(table)
         .set_item(Some(item))
@@ -474,6 +473,53 @@ impl Likes for AwsStore {
             Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(TableError::from_sdk(&self.images_table, e).into()),
         }
+    }
+
+    /// One Query of the image's partition from its first like item (`LIKE#` sorts after
+    /// `IMAGE`): `limit` like items read, about 200 bytes each (a page of 50 is about 2.5
+    /// read units, eventually consistent), the taken-back ones filtered out after the read.
+    async fn likers(
+        &self,
+        image_id: &str,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> Result<(Vec<LikedBy>, Option<Cursor>), StoreError> {
+        let output = (self.dynamodb.query())
+            .table_name(&self.images_table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :like)")
+            .filter_expression("liked = :yes")
+            .projection_expression("sk, occurred_at")
+            .expression_attribute_values(":pk", s(image_pk(image_id)))
+            .expression_attribute_values(":like", s("LIKE#"))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .limit(limit)
+            .set_exclusive_start_key(after.map(Cursor::into_item))
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
+        let likers = (output.items().iter())
+            .map(|item| {
+                let user = (item.get("sk").and_then(|v| v.as_s().ok()))
+                    .and_then(|sk| sk.strip_prefix("LIKE#"));
+                let at = (item.get("occurred_at").and_then(|v| v.as_n().ok()))
+                    .and_then(|v| v.parse().ok());
+                match (user, at) {
+                    (Some(user), Some(at)) => Ok(LikedBy {
+                        user_id: user.to_owned(),
+                        occurred_at_ms: at,
+                    }),
+                    _ => Err(TableError::corrupt_item(
+                        &self.images_table,
+                        format!("a like item of image {image_id}: {:?}", item.get("sk")),
+                    )
+                    .into()),
+                }
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((
+            likers,
+            output.last_evaluated_key.and_then(Cursor::from_item),
+        ))
     }
 
     /// One Query of the `by-liker` index (its items are about 200 bytes: a page of 25 reads

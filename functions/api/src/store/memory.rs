@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use super::{
     Accounts, Cursor, GivenLike, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState,
-    Likes, Limits, Links, NewImage, Notification, Presigned, Status, StoreError, Taken,
-    UploadQuota,
+    LikedBy, Likes, Limits, Links, NewImage, Notification, Presigned, Profile, Profiles, Status,
+    StoreError, Taken, UploadQuota,
 };
 
 #[derive(Default)]
@@ -52,6 +52,12 @@ pub struct MemoryStore {
     /// `likes_given` lists each like one revision behind, as an index that has not caught up
     /// with the like's last change does.
     pub stale_given: Mutex<bool>,
+    /// user → their profile.
+    pub profiles: Mutex<BTreeMap<String, Profile>>,
+    /// username → the `name` they gave at sign-up (the pool's attribute).
+    pub signup_names: Mutex<BTreeMap<String, String>>,
+    /// Name reads (`display_names` calls): one per page.
+    pub name_reads: Mutex<usize>,
 }
 
 /// At most `limit` of `items`, in their order (the twin hands out no cursors).
@@ -98,7 +104,6 @@ impl Images for MemoryStore {
             ImageRecord {
                 image_id: image.image_id.clone(),
                 owner_id: image.owner_id.clone(),
-                owner_name: image.owner_name.clone(),
                 published_at_ms: None,
                 status: Status::Pending,
                 content_type: image.content_type.clone(),
@@ -119,7 +124,6 @@ impl Images for MemoryStore {
             Some(image) if image.status == deletion.was => {
                 image.status = Status::Deleted;
                 image.renditions.clear();
-                image.owner_name = None;
                 image.published_at_ms = None;
                 *self.deleted_events.lock().unwrap() += 1;
                 Ok(true)
@@ -253,6 +257,24 @@ impl Likes for MemoryStore {
         Ok(true)
     }
 
+    /// As the Query: the image's like items in user order, the standing ones.
+    async fn likers(
+        &self,
+        id: &str,
+        limit: i32,
+        _: Option<Cursor>,
+    ) -> Result<(Vec<LikedBy>, Option<Cursor>), StoreError> {
+        let likes = self.likes.lock().unwrap();
+        let standing = (likes.iter())
+            .filter(|((image, _), (state, _))| image == id && state.liked)
+            .map(|((_, user), (state, _))| LikedBy {
+                user_id: user.clone(),
+                occurred_at_ms: state.occurred_at_ms,
+            })
+            .collect();
+        Ok(page(standing, limit))
+    }
+
     async fn like_count(&self, id: &str) -> Result<i64, StoreError> {
         let likes = self.likes.lock().unwrap();
         let count = likes
@@ -342,6 +364,44 @@ impl Accounts for MemoryStore {
             deleted.push(username.to_owned());
         }
         Ok(true)
+    }
+}
+
+impl Profiles for MemoryStore {
+    async fn profile(&self, user: &str) -> Result<Option<Profile>, StoreError> {
+        Ok(self.profiles.lock().unwrap().get(user).cloned())
+    }
+
+    /// As the table's conditional put: a seed (`only_new`) never overwrites.
+    async fn put_profile(
+        &self,
+        user: &str,
+        profile: &Profile,
+        only_new: bool,
+    ) -> Result<bool, StoreError> {
+        let mut profiles = self.profiles.lock().unwrap();
+        if only_new && profiles.contains_key(user) {
+            return Ok(false);
+        }
+        profiles.insert(user.to_owned(), profile.clone());
+        Ok(true)
+    }
+
+    async fn erase_profile(&self, user: &str, _: i64) -> Result<(), StoreError> {
+        self.profiles.lock().unwrap().remove(user);
+        Ok(())
+    }
+
+    async fn display_names(&self, users: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        *self.name_reads.lock().unwrap() += 1;
+        let profiles = self.profiles.lock().unwrap();
+        Ok((users.iter())
+            .filter_map(|u| Some((u.clone(), profiles.get(u)?.display_name.clone())))
+            .collect())
+    }
+
+    async fn signup_name(&self, username: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.signup_names.lock().unwrap().get(username).cloned())
     }
 }
 

@@ -4,7 +4,7 @@
 //! ([`memory::MemoryStore`]) and the plain data they speak.
 //!
 //! The images table (one owner: this API; resize may only flip a pending image's status):
-//! - `IMAGE#{id}` / `IMAGE`: the image (`owner_id`, `owner_name`, `status`, `content_type`,
+//! - `IMAGE#{id}` / `IMAGE`: the image (`owner_id`, `status`, `content_type`,
 //!   `upload_key`, `correlation_id`, `created_at`; once published, renditions and `feed` /
 //!   `published_at`, the keys of the `by-publication` index; `expires_at` while pending);
 //!   once deleted, a tombstone: `status` `deleted`, `owner_id`, `upload_key`, `deleted_at`,
@@ -16,12 +16,14 @@
 //!   put that day (`issued_bytes`);
 //! - `RATE#{user}` / `MINUTE#{start}`: the user's requests in that minute (`requests`);
 //! - `ACCOUNT#{user}` / `ERASED`: the user's account is erased (`erased_at`): their writes are
-//!   refused while a token issued before could still be presented (`expires_at`).
+//!   refused while a token issued before could still be presented (`expires_at`);
+//! - `ACCOUNT#{user}` / `PROFILE`: what others see of the user (`display_name`, `updated_at`),
+//!   resolved by id whenever a page names people, so that a rename shows everywhere at once.
 //!
 //! A like item carries `user_id` and `occurred_at`, the keys of the sparse `by-liker` index
 //! (the likes a user gave); an account's erasure takes each out of it by removing `user_id`.
 //!
-//! The quota, rate and account items carry no `event`: the relay's filter never sees them, and TTL
+//! The quota, rate, account and profile items carry no `event`: the relay's filter never sees them, and TTL
 //! (`expires_at`) removes them.
 //!
 //! An item's `event` is the envelope its latest change emits, exactly as it goes on the
@@ -33,6 +35,7 @@ mod cursor;
 mod dynamodb;
 mod limits;
 pub mod memory;
+mod profiles;
 mod s3;
 
 pub use accounts::UserPool;
@@ -105,8 +108,6 @@ impl Status {
 pub struct ImageRecord {
     pub image_id: String,
     pub owner_id: String,
-    /// The owner's username when the upload was issued (the token's `username` claim).
-    pub owner_name: Option<String>,
     pub published_at_ms: Option<i64>,
     pub status: Status,
     pub content_type: String,
@@ -124,7 +125,6 @@ pub struct ImageRecord {
 pub struct NewImage {
     pub image_id: String,
     pub owner_id: String,
-    pub owner_name: Option<String>,
     pub content_type: String,
     pub content_length: u64,
     pub upload_key: String,
@@ -178,6 +178,14 @@ pub struct Presigned {
 
 /// One notification as the API shows it.
 pub use notifier::inbox::Notification;
+
+/// What others see of a user. Events and items name users by id only; names are resolved
+/// when a page is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub display_name: String,
+    pub updated_at_ms: i64,
+}
 
 /// The quotas an upload is counted in: uploads per hour, bytes per day (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +257,14 @@ pub struct GivenLike {
     pub state: LikeState,
 }
 
+/// One user whose like of an image stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LikedBy {
+    pub user_id: String,
+    /// When the like was given (its last change).
+    pub occurred_at_ms: i64,
+}
+
 /// Likes: each user's like state (the images table, written with its event) and
 /// like-counter's counts (a read model that lags the states by the pipeline).
 pub trait Likes {
@@ -260,6 +276,14 @@ pub trait Likes {
     /// Writes the change if the stored state is still `change.previous`; false otherwise.
     fn write_like(&self, change: &LikeChange) -> impl Future<Output = Result<bool, StoreError>>;
     fn like_count(&self, image_id: &str) -> impl Future<Output = Result<i64, StoreError>>;
+    /// A page of the users whose like of `image_id` stands, in user-id order; a page may hold
+    /// fewer than `limit` (taken-back likes are read and skipped) and still have a next one.
+    fn likers(
+        &self,
+        image_id: &str,
+        limit: i32,
+        after: Option<Cursor>,
+    ) -> impl Future<Output = Result<(Vec<LikedBy>, Option<Cursor>), StoreError>>;
     /// Up to `limit` of the likes `user_id` gave (standing or taken back), from the
     /// `by-liker` index: a like retired by [`Likes::retire_like`] leaves it.
     fn likes_given(
@@ -352,7 +376,38 @@ pub trait Accounts {
     fn delete_user(&self, username: &str) -> impl Future<Output = Result<bool, StoreError>>;
 }
 
-/// Everything the handlers use.
-pub trait Store: Images + Likes + Inbox + Links + Limits + Accounts {}
+/// Profiles: display names, and the one the user gave at sign-up.
+pub trait Profiles {
+    /// The user's profile, read strongly consistent (their own, just after a change).
+    fn profile(&self, user_id: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>>;
+    /// Stores the profile; with `only_new`, only while the user has none (a seed from the
+    /// pool never overwrites a name chosen since): false when one was there.
+    fn put_profile(
+        &self,
+        user_id: &str,
+        profile: &Profile,
+        only_new: bool,
+    ) -> impl Future<Output = Result<bool, StoreError>>;
+    /// Removes the user's name for good (an erased account): TTL removes the item at
+    /// `expires_at_s`, and no seed gives it a name again.
+    fn erase_profile(
+        &self,
+        user_id: &str,
+        expires_at_s: i64,
+    ) -> impl Future<Output = Result<(), StoreError>>;
+    /// The display names of those of `user_ids` that have a profile, in one read per 100.
+    fn display_names(
+        &self,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, String>, StoreError>>;
+    /// The name `username` gave at sign-up (the user pool's `name` attribute), if any.
+    fn signup_name(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>>;
+}
 
-impl<T: Images + Likes + Inbox + Links + Limits + Accounts> Store for T {}
+/// Everything the handlers use.
+pub trait Store: Images + Likes + Inbox + Links + Limits + Accounts + Profiles {}
+
+impl<T: Images + Likes + Inbox + Links + Limits + Accounts + Profiles> Store for T {}

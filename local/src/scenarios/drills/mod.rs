@@ -95,7 +95,6 @@ pub async fn produce(
         let pending = api::store::NewImage {
             image_id: image_id.clone(),
             owner_id: owner_id.clone(),
-            owner_name: None,
             content_type: "image/jpeg".into(),
             content_length: 1,
             upload_key: upload_key.clone(),

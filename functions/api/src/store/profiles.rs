@@ -1,0 +1,180 @@
+//! Profiles: each user's display name, in the images table beside their account's mark, and
+//! the name they gave at sign-up, read once from the user pool to seed it.
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use snapglow::batch::Deadline;
+use snapglow::table::{TableError, batch_get_tables, is_condition_failure, n, s};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::accounts::pool_failure;
+use super::{AwsStore, Profile, Profiles, StoreError};
+
+/// How long a page's names may keep being asked for (`UnprocessedKeys`) before the request
+/// answers 503: as the page's other batch reads.
+const READ_BUDGET: Duration = Duration::from_secs(5);
+
+fn profile_key(user_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("ACCOUNT#{user_id}"))),
+        ("sk".to_owned(), s("PROFILE")),
+    ])
+}
+
+/// A profile item as (user, profile); `None` for an erased one (its name removed, TTL due).
+fn read_profile(
+    table: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Option<(String, Profile)>, StoreError> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    let user_id = text("pk").and_then(|pk| pk.strip_prefix("ACCOUNT#"));
+    let name = text("display_name");
+    let updated = (item.get("updated_at"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok());
+    match (user_id, name, updated) {
+        (Some(_), None, None) => Ok(None),
+        (Some(user), Some(name), Some(updated_at_ms)) => Ok(Some((
+            user.to_owned(),
+            Profile {
+                display_name: name.clone(),
+                updated_at_ms,
+            },
+        ))),
+        _ => Err(
+            TableError::corrupt_item(table, format!("profile item {:?}", item.get("pk"))).into(),
+        ),
+    }
+}
+
+impl Profiles for AwsStore {
+    /// One strongly consistent GetItem (one read unit): the caller reads their own name just
+    /// after changing it.
+    async fn profile(&self, user_id: &str) -> Result<Option<Profile>, StoreError> {
+        let output = (self.dynamodb.get_item())
+            .table_name(&self.images_table)
+            .set_key(Some(profile_key(user_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
+        match output.item {
+            Some(item) => Ok(read_profile(&self.images_table, &item)?.map(|(_, p)| p)),
+            None => Ok(None),
+        }
+    }
+
+    /// One PutItem (one write unit: a profile is under 1 KB); a seed is conditioned on there
+    /// being no item, so it never overwrites a name the user chose since, nor an erased one.
+    async fn put_profile(
+        &self,
+        user_id: &str,
+        profile: &Profile,
+        only_new: bool,
+    ) -> Result<bool, StoreError> {
+        let mut item = profile_key(user_id);
+        item.insert("display_name".into(), s(&profile.display_name));
+        item.insert("updated_at".into(), n(profile.updated_at_ms));
+        let put = (self.dynamodb.put_item())
+            .table_name(&self.images_table)
+            .set_item(Some(item))
+            .set_condition_expression(only_new.then(|| "attribute_not_exists(pk)".to_owned()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(TableError::from_sdk(&self.images_table, e).into()),
+        }
+    }
+
+    /// One UpdateItem: the name removed and the item left to TTL (the API's role has no
+    /// DeleteItem on the images table, on purpose: see template.yaml's ApiRole). Repeating it
+    /// changes nothing more.
+    async fn erase_profile(&self, user_id: &str, expires_at_s: i64) -> Result<(), StoreError> {
+        (self.dynamodb.update_item())
+            .table_name(&self.images_table)
+            .set_key(Some(profile_key(user_id)))
+            .update_expression("REMOVE display_name, updated_at SET expires_at = :expires")
+            .expression_attribute_values(":expires", n(expires_at_s))
+            .send()
+            .await
+            .map_err(|e| TableError::from_sdk(&self.images_table, e))?;
+        Ok(())
+    }
+
+    /// One BatchGetItem per 100 users (eventually consistent, half a read unit each: a rename
+    /// shows on the next read, a moment later at most), the names only.
+    async fn display_names(
+        &self,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let mut ids: Vec<&String> = user_ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        let mut names = HashMap::new();
+        let deadline = Deadline::after(READ_BUDGET);
+        for chunk in ids.chunks(snapglow::table::MAX_BATCH_GET_KEYS) {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(|id| profile_key(id)).collect()))
+                .projection_expression("pk, display_name, updated_at")
+                .build()
+                .expect("keys are set");
+            let table = self.images_table.clone();
+            let read = batch_get_tables(
+                &self.dynamodb,
+                HashMap::from([(table.clone(), request)]),
+                &deadline,
+                || {},
+            )
+            .await?;
+            for item in read.get(&table).into_iter().flatten() {
+                if let Some((user, profile)) = read_profile(&table, item)? {
+                    names.insert(user, profile.display_name);
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// One AdminGetUser, once per user (until their profile exists): the pool's standard
+    /// `name` attribute, which sign-up fills. `None` with another issuer, for a user the pool
+    /// does not know, or one who gave no name. Its errors are AdminDeleteUser's (the Cognito
+    /// API reference lists the same): throttling and 5xx transient, the rest ours.
+    async fn signup_name(&self, username: &str) -> Result<Option<String>, StoreError> {
+        let Some(pool) = &self.pool else {
+            return Ok(None);
+        };
+        let got = (pool.client.admin_get_user())
+            .user_pool_id(&pool.id)
+            .username(username)
+            .send()
+            .await;
+        let error = match got {
+            Ok(user) => {
+                let name = (user.user_attributes())
+                    .iter()
+                    .find(|a| a.name() == "name")
+                    .and_then(|a| a.value())
+                    .map(str::to_owned);
+                return Ok(name);
+            }
+            Err(error) => error,
+        };
+        use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
+        let unanswered = matches!(
+            error,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
+        let status = error.raw_response().map(|r| r.status().as_u16());
+        let Some(transient) = pool_failure(error.code(), status, unanswered) else {
+            return Ok(None);
+        };
+        Err(StoreError::Pool {
+            pool: pool.id.clone(),
+            action: "AdminGetUser",
+            source: Box::new(error),
+            transient,
+        })
+    }
+}
