@@ -828,8 +828,14 @@ async fn a_deleted_photo_is_gone_from_every_read_and_a_replay_of_the_stream_does
     // Prepare: alice's photo, published, liked by bob and carol, and told to her
     let mut stage = stage("front-door-deletion").await;
     let mut api = stage.api();
+    let tiff =
+        render::testing::exif_block(&[(0x0110, "X100V")], &[(0x9003, "2025:06:21 21:14:00")]);
     let image = api
-        .upload("alice", sample_jpeg(800, 600), "image/jpeg")
+        .upload(
+            "alice",
+            render::testing::jpeg_with_exif(800, 600, &tiff),
+            "image/jpeg",
+        )
         .await
         .unwrap();
     stage.test.wait_for_messages("ImageUploadsQueue", 2).await;
@@ -914,6 +920,28 @@ async fn a_deleted_photo_is_gone_from_every_read_and_a_replay_of_the_stream_does
         let pk = format!("IMAGE#{image}");
         assert_eq!(test.sort_keys("ImagesTable", &pk).await, ["IMAGE"]);
         assert_eq!(test.sort_keys("LikesTable", &pk).await, ["COUNT"]);
+        // ... and the tombstone keeps nothing of what the photo showed
+        let tombstone = (test.clients.dynamodb.get_item())
+            .table_name(test.name("ImagesTable"))
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()))
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("IMAGE".into()),
+            )
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        for shown in [
+            "renditions",
+            "placeholder",
+            "taken_at",
+            "camera_make",
+            "camera_model",
+        ] {
+            assert!(!tombstone.contains_key(shown), "{shown}: {tombstone:?}");
+        }
     };
     gone(&mut api).await;
     erased(&stage.test).await;
@@ -1086,10 +1114,13 @@ async fn people_are_shown_by_the_names_they_gave_and_a_rename_shows_everywhere_a
     // none. Signing in reads each one's profile, as the web client does.
     let mut stage = stage("front-door-people").await;
     let mut api = stage.api();
-    let image = api
-        .upload("alice", sample_jpeg(640, 480), "image/jpeg")
-        .await
-        .unwrap();
+    // ... and alice's photo says when and with what it was taken (and where: a GPS block)
+    let tiff = render::testing::exif_block(
+        &[(0x010F, "FUJIFILM"), (0x0110, "X100V")],
+        &[(0x9003, "2025:06:21 21:14:00"), (0x9011, "+01:00")],
+    );
+    let photo = render::testing::jpeg_with_exif(640, 480, &tiff);
+    let image = api.upload("alice", photo, "image/jpeg").await.unwrap();
     stage.test.wait_for_messages("ImageUploadsQueue", 2).await;
     stage.drain().await;
     for liker in ["bob", "carol"] {
@@ -1124,6 +1155,23 @@ async fn people_are_shown_by_the_names_they_gave_and_a_rename_shows_everywhere_a
     );
     assert_eq!(feed.body["items"][0]["owner_name"], "Alice Moreau");
     assert_eq!(photo.body["owner_name"], "Alice Moreau");
+    // ... the photo's page says when and with what, never where; the feed paints its
+    // placeholder (a 4 x 3 BlurHash) while the thumbnail loads
+    assert_eq!(photo.body["taken_at"], "2025-06-21T21:14:00+01:00");
+    assert_eq!(photo.body["camera"], "FUJIFILM X100V");
+    let placeholder = feed.body["items"][0]["placeholder"].as_str().unwrap();
+    assert_eq!(
+        (placeholder.len(), &placeholder[..1]),
+        (28, "L"),
+        "{placeholder}"
+    );
+    assert_eq!(photo.body["placeholder"], placeholder);
+    let published = (stage.test.stream_events().await.into_iter())
+        .find(|e| e["type"] == "ImagePublished")
+        .unwrap();
+    assert_eq!(published["version"], 2);
+    assert_eq!(published["data"]["camera_model"], "X100V");
+    assert!(!published.to_string().to_lowercase().contains("gps"));
     let mut names: Vec<&str> = (liked_by.body["items"].as_array().unwrap().iter())
         .map(|l| l["display_name"].as_str().unwrap())
         .collect();

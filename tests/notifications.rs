@@ -3,7 +3,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use snapglow::batch::BatchFunction;
-use snapglow::contracts::{Envelope, ImagePublishedV1, ImageRejectedV1, SocialEvent, Timestamp};
+use snapglow::contracts::{Envelope, ImagePublishedV2, ImageRejectedV1, SocialEvent, Timestamp};
 use snapglow_tests::{TestStack, invoke_json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -24,7 +24,7 @@ fn envelope(at_ms: i64, event: SocialEvent) -> Envelope {
 fn published(image: &str, owner: &str, at_ms: i64) -> Envelope {
     envelope(
         at_ms,
-        SocialEvent::ImagePublished(ImagePublishedV1 {
+        SocialEvent::ImagePublished(ImagePublishedV2 {
             image_id: image.into(),
             owner_id: owner.into(),
             source_key: format!("uploads/{owner}/{image}.jpg"),
@@ -32,6 +32,11 @@ fn published(image: &str, owner: &str, at_ms: i64) -> Envelope {
             width: 10,
             height: 10,
             renditions: vec![],
+            placeholder: None,
+            taken_at: None,
+            camera_make: None,
+            camera_model: None,
+            lens: None,
         }),
     )
 }

@@ -145,3 +145,17 @@ export function photoOf(hash) {
   const m = /^#photo=([^&]+)$/.exec(hash || '');
   return m ? decodeURIComponent(m[1]) : null;
 }
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * What a photo says of itself, as a line: "Taken 21 Jun 2025, 21:14 · FUJIFILM X100V · XF23mm".
+ * The time is the camera's wall clock where it was taken (not converted to the reader's zone);
+ * '' when the photo says nothing.
+ */
+export function takenLine({ taken_at: at, camera, lens } = {}) {
+  const m = typeof at === 'string' && /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(at);
+  const when = m && MONTHS[Number(m[2]) - 1]
+    ? `Taken ${Number(m[3])} ${MONTHS[Number(m[2]) - 1]} ${m[1]}, ${m[4]}:${m[5]}` : '';
+  return [when, camera, lens].filter(Boolean).join(' · ');
+}

@@ -1,5 +1,6 @@
 // DOM rendering: small keyed updates, so focus and loaded images survive periodic refreshes.
-import { notificationsLabel, photoHref, rejectionSentence, timeAgo, toMs } from './logic.js';
+import { notificationsLabel, photoHref, rejectionSentence, takenLine, timeAgo, toMs } from './logic.js';
+import { placeholderCanvas } from './placeholder.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -76,14 +77,17 @@ export function renderPhoto(image) {
     const sizes = [...image.renditions].sort((a, b) => a.width - b.width);
     const largest = sizes[sizes.length - 1];
     const fallback = sizes.find((r) => r.width >= 1000) || largest;
-    fig.replaceChildren(largest ? h('img', {
+    const img = largest ? h('img', {
       src: fallback.url,
       srcset: sizes.map((r) => `${r.url} ${r.width}w`).join(', '),
       sizes: '(max-width: 62rem) calc(100vw - 3rem), 58rem',
       width: largest.width, height: largest.height, alt: `Photo by ${image.owner_name}`, decoding: 'async',
-    }) : null);
+    }) : null;
+    fig.replaceChildren(...blurredUntilLoaded(img, image.placeholder, largest));
     $('photo-h').textContent = `Photo by ${image.owner_name}`;
     $('photo-meta').textContent = `Uploaded ${timeAgo(toMs(image.created_at))}`;
+    $('photo-taken').textContent = takenLine(image);
+    $('photo-taken').hidden = !takenLine(image);
   }
   $('photo-like').setAttribute('aria-pressed', !!image.liked_by_me);
   $('photo-likes').textContent = image.likes ?? 0;
@@ -94,6 +98,16 @@ export function renderLikers(items, more) {
   $('likers-empty').hidden = items.length > 0;
   $('likers-more').hidden = !more;
   $('photo-likers').replaceChildren(...items.map((l) => h('li', {}, l.display_name)));
+}
+
+/** `img` with, while it loads, its placeholder painted over it (nothing when there is none). */
+function blurredUntilLoaded(img, hash, size) {
+  const blur = img && hash && placeholderCanvas(document, hash, size?.width, size?.height);
+  if (!blur) return [img];
+  const done = () => blur.remove();
+  img.addEventListener('load', done, { once: true });
+  img.addEventListener('error', done, { once: true });
+  return [img, blur];
 }
 
 /** Recent photos: thumbnail, owner, and a Like toggle button with its count. */
@@ -112,11 +126,15 @@ export function renderFeed(items, onLike, settling, loaded) {
     const frame = li.querySelector('.frame');
     const url = item.thumbnail?.url;
     if (url && frame.dataset.url !== url) {
+      // The first picture of this card is painted blurred until it loads; a refresh's new URL
+      // replaces a loaded picture without a blur.
+      const first = !frame.dataset.url;
       frame.dataset.url = url;
-      frame.replaceChildren(h('img', {
+      const img = h('img', {
         src: url, alt: `Photo by ${item.owner_name}`, width: item.thumbnail.width,
         height: item.thumbnail.height, loading: 'lazy', decoding: 'async',
-      }));
+      });
+      frame.replaceChildren(...blurredUntilLoaded(img, first && item.placeholder, item.thumbnail));
     }
     li.querySelector('.when').textContent = ` · ${timeAgo(toMs(item.published_at))}`;
     li.querySelector('.like-btn').setAttribute('aria-pressed', !!item.liked_by_me);

@@ -177,6 +177,9 @@ async function main() {
       await card.waitFor({ timeout: 60000 })
         .catch(() => { throw new Error(`no card "by Alice Moreau" for ${photoId} in Recent photos within 60 s`); });
       await card.getByRole('img', { name: 'Photo by Alice Moreau', exact: true }).waitFor({ timeout: 5000 });
+      // The placeholder painted while the thumbnail loaded is gone once it has.
+      await until('the placeholder removed after the thumbnail loaded', 20000,
+        async () => (await card.locator('canvas.blur').count()) === 0);
       await shot(bob, '04-bob-feed.png');
     });
 

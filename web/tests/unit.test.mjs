@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import {
   jwtPayload, tokenExpiryMs, displayName, nextDelay, backoffSchedule, asSentence, rejectionSentence,
   problemSentence, retryAfterSeconds, uploadLimitSentence, cognitoSentence, notificationsLabel,
-  uploadHeaders, mergeFirstPage, toMs, timeAgo, photoHref, photoOf,
+  uploadHeaders, mergeFirstPage, toMs, timeAgo, photoHref, photoOf, takenLine,
 } from '../logic.js';
+import { decodeBlurhash } from '../placeholder.js';
 
 const b64url = (obj) => Buffer.from(JSON.stringify(obj)).toString('base64url');
 const jwt = (payload) => `${b64url({ alg: 'RS256', kid: 'k' })}.${b64url(payload)}.c2ln`;
@@ -170,4 +171,26 @@ test('a photo page address round-trips any id, and other fragments name no photo
     assert.equal(photoOf(photoHref(id)), id);
   }
   for (const other of ['', '#', '#photos', '#photo=', '#photo=a&x=1']) assert.equal(photoOf(other), null, other);
+});
+
+test('a placeholder decodes to the colours resize hashed', () => {
+  // What resize's placeholder.rs makes of a flat 16 x 8 image of (200, 40, 90).
+  const flat = 'LNM_Ai,ufQ,u||o2fQo2fQfQfQfQ';
+  const px = decodeBlurhash(flat, 16, 8);
+  assert.equal(px.length, 16 * 8 * 4);
+  const far = Math.max(...[0, 1, 2].flatMap((c) => Array.from({ length: 16 * 8 }, (_, p) => Math.abs(px[p * 4 + c] - [200, 40, 90][c]))));
+  assert.ok(far <= 45, `the farthest pixel is ${far} off`);
+  assert.equal(px[(4 * 16 + 8) * 4 + 3], 255, 'opaque');
+  for (const bad of [undefined, '', 'L', 'LNM_Ai', `${flat}x`, flat.replace('N', '"')]) {
+    assert.equal(decodeBlurhash(bad, 4, 4), null, String(bad));
+  }
+});
+
+test('what a photo says of itself reads as one line, in the camera\'s own time', () => {
+  assert.equal(takenLine({ taken_at: '2025-06-21T21:14:00+01:00', camera: 'FUJIFILM X100V', lens: 'XF23mm' }),
+    'Taken 21 Jun 2025, 21:14 · FUJIFILM X100V · XF23mm');
+  assert.equal(takenLine({ taken_at: '2024-01-05T07:03:00' }), 'Taken 5 Jan 2024, 07:03');
+  assert.equal(takenLine({ camera: 'X100V' }), 'X100V');
+  assert.equal(takenLine({ taken_at: '2024-13-05T07:03:00' }), '');
+  assert.equal(takenLine({}), '');
 });

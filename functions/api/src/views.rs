@@ -37,6 +37,17 @@ pub struct ImageView {
     pub renditions: Vec<RenditionView>,
     pub likes: i64,
     pub liked_by_me: bool,
+    /// A BlurHash to paint while a rendition loads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
+    /// When it was taken, as the upload's EXIF says (local time, or with its offset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken_at: Option<String>,
+    /// The camera, as the upload's EXIF names it ("NIKON D850").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lens: Option<String>,
 }
 
 /// One of the caller's own images, in `GET /me/images`.
@@ -64,6 +75,9 @@ pub struct FeedItem {
     pub published_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thumbnail: Option<Thumbnail>,
+    /// A BlurHash of the thumbnail, to paint while it loads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
     pub likes: i64,
     pub liked_by_me: bool,
 }

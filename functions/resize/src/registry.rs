@@ -42,6 +42,9 @@ pub struct Finished {
     pub renditions_json: Option<String>,
     /// Rejected: the reason code and the message for people.
     pub reason: Option<(String, String)>,
+    /// Published: what the upload says of itself and its placeholder, by attribute name
+    /// (`placeholder`, `taken_at`, `camera_make`, `camera_model`, `lens`), those it has.
+    pub details: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,12 +142,14 @@ impl Registry for ImagesTable {
         finished: &Finished,
     ) -> Result<FinishOutcome, RegistryError> {
         let s = |v: &str| AttributeValue::S(v.to_owned());
-        let mut set = vec![
+        let mut set: Vec<String> = [
             "#status = :status",
             "event = :event",
             "event_id = :event_id",
             "updated_at = :now",
-        ];
+        ]
+        .map(str::to_owned)
+        .to_vec();
         let mut request = self
             .client
             .update_item()
@@ -164,16 +169,20 @@ impl Registry for ImagesTable {
             );
         if let Some(renditions) = &finished.renditions_json {
             // Published: the image enters the feed (the by-publication index's keys).
-            set.push("renditions = :renditions, feed = :feed, published_at = :now");
+            set.push("renditions = :renditions, feed = :feed, published_at = :now".into());
             request = request
                 .expression_attribute_values(":renditions", s(renditions))
                 .expression_attribute_values(":feed", s("published"));
         }
         if let Some((reason, message)) = &finished.reason {
-            set.push("reason = :reason, message = :message");
+            set.push("reason = :reason, message = :message".into());
             request = request
                 .expression_attribute_values(":reason", s(reason))
                 .expression_attribute_values(":message", s(message));
+        }
+        for (name, value) in &finished.details {
+            set.push(format!("{name} = :{name}"));
+            request = request.expression_attribute_values(format!(":{name}"), s(value));
         }
         // A finished image is kept: the TTL that forgets abandoned uploads no longer applies.
         let expression = format!("SET {} REMOVE expires_at", set.join(", "));
@@ -288,6 +297,12 @@ impl Registry for MemoryRegistry {
             (
                 "renditions",
                 finished.renditions_json.as_ref().map_or(0, String::len),
+            ),
+            (
+                "details",
+                (finished.details.iter())
+                    .map(|(name, value)| name.len() + value.len())
+                    .sum(),
             ),
             (
                 "message",

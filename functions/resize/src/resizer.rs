@@ -15,7 +15,7 @@ use snapglow::batch::{
     process_sqs,
 };
 use snapglow::contracts::{
-    Envelope, ImagePublishedV1, ImageRejectedV1, RenditionV1, SocialEvent, Timestamp,
+    Envelope, ImagePublishedV2, ImageRejectedV1, RenditionV1, SocialEvent, Timestamp,
 };
 use snapglow::quarantine::Quarantine;
 use std::time::Instant;
@@ -401,6 +401,16 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                     serde_json::to_string(&published.renditions).expect("renditions serialize"),
                 ),
                 reason: None,
+                details: [
+                    ("placeholder", &published.placeholder),
+                    ("taken_at", &published.taken_at),
+                    ("camera_make", &published.camera_make),
+                    ("camera_model", &published.camera_model),
+                    ("lens", &published.lens),
+                ]
+                .into_iter()
+                .filter_map(|(name, value)| Some((name, value.clone()?)))
+                .collect(),
             },
             SocialEvent::ImageRejected(rejected) => Finished {
                 status: "rejected",
@@ -408,6 +418,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                 event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
                 renditions_json: None,
                 reason: Some((rejected.reason.clone(), rejected.message.clone())),
+                details: Vec::new(),
             },
             _ => unreachable!("resize only announces publications and rejections"),
         };
@@ -433,7 +444,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         image_id: &str,
         owner_id: &str,
         rendered: Rendered,
-    ) -> Result<ImagePublishedV1, ResizeError> {
+    ) -> Result<ImagePublishedV2, ResizeError> {
         let mut listed = Vec::with_capacity(rendered.renditions.len());
         let mut writes = Vec::with_capacity(rendered.renditions.len());
         for rendition in rendered.renditions {
@@ -460,7 +471,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         for result in futures_util::future::join_all(writes).await {
             result?;
         }
-        Ok(ImagePublishedV1 {
+        Ok(ImagePublishedV2 {
             image_id: image_id.to_owned(),
             owner_id: owner_id.to_owned(),
             source_key: object.key.clone(),
@@ -468,11 +479,18 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
             width: rendered.width,
             height: rendered.height,
             renditions: listed,
+            placeholder: rendered.placeholder,
+            taken_at: rendered.details.taken_at,
+            camera_make: rendered.details.camera_make,
+            camera_model: rendered.details.camera_model,
+            lens: rendered.details.lens,
         })
     }
 }
 
 /// What finishing an image with its event did.
+// One per upload, never stored in bulk: not worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Recorded {
     /// The image is finished with this event (now, or by an earlier delivery of it).
     Finished(Envelope),

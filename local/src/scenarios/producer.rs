@@ -4,7 +4,7 @@
 //! from a test that stands in for the relay. A retry puts the same envelope again: the same
 //! bytes, `event_id` and `occurred_at`.
 
-use snapglow::contracts::{Envelope, ImageDeletedV1, ImagePublishedV1, SocialEvent, Timestamp};
+use snapglow::contracts::{Envelope, ImageDeletedV1, ImagePublishedV2, SocialEvent, Timestamp};
 use uuid::Uuid;
 
 /// One like or unlike, ready to put (and to put again, as a retrying producer would).
@@ -32,7 +32,7 @@ pub fn published_event(image_id: &str, owner_id: &str, occurred_at: Timestamp) -
         occurred_at,
         correlation_id: format!("published-{image_id}"),
         producer: "resize".into(),
-        event: SocialEvent::ImagePublished(ImagePublishedV1 {
+        event: SocialEvent::ImagePublished(ImagePublishedV2 {
             image_id: image_id.to_owned(),
             owner_id: owner_id.to_owned(),
             source_key: format!("uploads/{owner_id}/{image_id}.jpg"),
@@ -40,6 +40,11 @@ pub fn published_event(image_id: &str, owner_id: &str, occurred_at: Timestamp) -
             width: 4000,
             height: 3000,
             renditions: Vec::new(),
+            placeholder: None,
+            taken_at: None,
+            camera_make: None,
+            camera_model: None,
+            lens: None,
         }),
     }
 }

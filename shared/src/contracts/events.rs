@@ -21,7 +21,7 @@ pub fn valid_id(id: &str) -> bool {
 
 /// An upload was turned into renditions; they are in the renditions bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ImagePublishedV1 {
+pub struct ImagePublishedV2 {
     #[schemars(
         length(min = 1, max = 128),
         regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
@@ -40,6 +40,25 @@ pub struct ImagePublishedV1 {
     pub width: u32,
     pub height: u32,
     pub renditions: Vec<RenditionV1>,
+    /// v2: a BlurHash of the smallest rendition, for a client to paint while it loads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 6, max = 64))]
+    pub placeholder: Option<String>,
+    /// v2: when the photo was taken, as its EXIF says (`2024-05-01T14:03:22`, local time, or
+    /// with the offset the EXIF gives: `2024-05-01T14:03:22+02:00`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 19, max = 25))]
+    pub taken_at: Option<String>,
+    /// v2: the camera's make, model and lens, as its EXIF says (at most 64 characters each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub camera_make: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub camera_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub lens: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -3,7 +3,7 @@
 //! they drift from the code or when a new version breaks an old reader.
 
 use super::{
-    ImageDeletedV1, ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV1, ImageRejectedV1, Timestamp,
+    ImageDeletedV1, ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV2, ImageRejectedV1, Timestamp,
 };
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Value, json};
@@ -37,7 +37,7 @@ pub fn schema_file_name(type_name: &str, version: u32) -> String {
 /// (file name, schema) of the current version of every type.
 pub fn current_schemas() -> Vec<(String, Value)> {
     vec![
-        record_schema::<ImagePublishedV1>("ImagePublished", 1),
+        record_schema::<ImagePublishedV2>("ImagePublished", 2),
         record_schema::<ImageRejectedV1>("ImageRejected", 1),
         record_schema::<ImageLikedV2>("ImageLiked", 2),
         record_schema::<ImageLikeUndoneV2>("ImageLikeUndone", 2),

@@ -47,6 +47,7 @@ impl<S: Store> Api<S> {
                 .to_string(),
                 image_id: image.image_id,
                 thumbnail,
+                placeholder: image.details.placeholder,
                 likes: count,
                 liked_by_me: mine,
             });

@@ -57,6 +57,13 @@ impl<S: Store> Api<S> {
                 renditions,
                 likes,
                 liked_by_me,
+                camera: camera_name(
+                    image.details.camera_make.as_deref(),
+                    image.details.camera_model.as_deref(),
+                ),
+                placeholder: image.details.placeholder,
+                taken_at: image.details.taken_at,
+                lens: image.details.lens,
             },
         ))
     }
@@ -80,5 +87,46 @@ impl<S: Store> Api<S> {
             })
             .collect();
         Ok(ApiResponse::json(200, &Page::of(items, next)))
+    }
+}
+
+/// A camera's name from its EXIF make and model: the model alone when it already starts with
+/// the make's first word ("NIKON CORPORATION" + "NIKON D850" is "NIKON D850"), else both.
+pub fn camera_name(make: Option<&str>, model: Option<&str>) -> Option<String> {
+    match (make, model) {
+        (Some(make), Some(model)) => {
+            let brand = make.split_whitespace().next().unwrap_or(make);
+            if model.to_lowercase().starts_with(&brand.to_lowercase()) {
+                Some(model.to_owned())
+            } else {
+                Some(format!("{make} {model}"))
+            }
+        }
+        (make, model) => make.or(model).map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::camera_name;
+
+    #[test]
+    fn a_camera_is_named_once_by_its_make_and_model() {
+        let name = |make, model| camera_name(make, model);
+        assert_eq!(
+            name(Some("Canon"), Some("Canon EOS R6")).as_deref(),
+            Some("Canon EOS R6")
+        );
+        assert_eq!(
+            name(Some("NIKON CORPORATION"), Some("NIKON D850")).as_deref(),
+            Some("NIKON D850")
+        );
+        assert_eq!(
+            name(Some("Apple"), Some("iPhone 15 Pro")).as_deref(),
+            Some("Apple iPhone 15 Pro")
+        );
+        assert_eq!(name(None, Some("X100V")).as_deref(), Some("X100V"));
+        assert_eq!(name(Some("FUJIFILM"), None).as_deref(), Some("FUJIFILM"));
+        assert_eq!(name(None, None), None);
     }
 }

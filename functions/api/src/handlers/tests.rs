@@ -70,6 +70,13 @@ pub(super) fn publish(api: &Api<MemoryStore>, id: &str, owner: &str) {
                 bytes: 10,
                 content_type: "image/jpeg".into(),
             }],
+            details: crate::store::PhotoDetails {
+                placeholder: Some(format!("LKO2?U%2Tw=w]~RBVZRi}}{id}")),
+                taken_at: Some("2025-08-14T19:45:03+02:00".into()),
+                camera_make: Some("NIKON CORPORATION".into()),
+                camera_model: Some("NIKON D850".into()),
+                lens: None,
+            },
         },
     );
 }
@@ -130,6 +137,17 @@ async fn the_feed_lists_published_images_newest_first_with_counts_and_the_caller
         .handle(request("GET", "/images/older", Some("bob"), ""))
         .await;
     assert_eq!(json(&page)["owner_name"], "Alice Moreau");
+    // ... with what the upload said of itself, and the placeholder the feed paints first
+    assert_eq!(json(&page)["taken_at"], "2025-08-14T19:45:03+02:00");
+    assert_eq!(json(&page)["camera"], "NIKON D850");
+    assert_eq!(json(&page).get("lens"), None);
+    assert_eq!(items[1]["placeholder"], json(&page)["placeholder"]);
+    assert!(
+        items[1]["placeholder"]
+            .as_str()
+            .unwrap()
+            .starts_with("LKO2")
+    );
 }
 
 #[tokio::test]

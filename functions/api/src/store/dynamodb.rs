@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use super::{
     Cursor, GivenLike, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState, LikedBy,
-    Likes, NewImage, Notification, RequestCounter, Status, StoreError, Taken, UploadQuota,
-    UserPool,
+    Likes, NewImage, Notification, PhotoDetails, RequestCounter, Status, StoreError, Taken,
+    UploadQuota, UserPool,
 };
 
 /// The AWS adapter: the images table, like-counter's and notifier's tables, S3 presigning.
@@ -82,6 +82,13 @@ fn read_image(
         reason: text("reason"),
         message: text("message"),
         renditions,
+        details: PhotoDetails {
+            placeholder: text("placeholder"),
+            taken_at: text("taken_at"),
+            camera_make: text("camera_make"),
+            camera_model: text("camera_model"),
+            lens: text("lens"),
+        },
     })
 }
 
@@ -307,7 +314,8 @@ impl Images for AwsStore {
             .key("sk", s("IMAGE"))
             .update_expression(
                 "SET #status = :deleted, deleted_at = :at, expires_at = :expires, event = :event, event_id = :event_id \
-                 REMOVE created_at, feed, published_at, renditions, owner_name, reason, message",
+                 REMOVE created_at, feed, published_at, renditions, owner_name, reason, message, \
+                 placeholder, taken_at, camera_make, camera_model, lens",
             )
             .condition_expression("#status = :was")
             .expression_attribute_names("#status", "status")

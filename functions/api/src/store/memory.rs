@@ -113,6 +113,7 @@ impl Images for MemoryStore {
                 reason: None,
                 message: None,
                 renditions: vec![],
+                details: Default::default(),
             },
         );
         Ok(())

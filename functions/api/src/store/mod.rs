@@ -6,7 +6,9 @@
 //! The images table (one owner: this API; resize may only flip a pending image's status):
 //! - `IMAGE#{id}` / `IMAGE`: the image (`owner_id`, `status`, `content_type`,
 //!   `upload_key`, `correlation_id`, `created_at`; once published, renditions and `feed` /
-//!   `published_at`, the keys of the `by-publication` index; `expires_at` while pending);
+//!   `published_at`, the keys of the `by-publication` index, and what resize kept of the
+//!   upload: `placeholder`, `taken_at`, `camera_make`, `camera_model`, `lens`; `expires_at`
+//!   while pending);
 //!   once deleted, a tombstone: `status` `deleted`, `owner_id`, `upload_key`, `deleted_at`,
 //!   the `ImageDeleted` event, `expires_at`, and no index keys;
 //! - `IMAGE#{id}` / `LIKE#{user}`: who likes what, the source of truth (`liked`, `revision`,
@@ -118,6 +120,20 @@ pub struct ImageRecord {
     pub reason: Option<String>,
     pub message: Option<String>,
     pub renditions: Vec<RenditionV1>,
+    /// Once published: what the upload said of itself, and its placeholder.
+    pub details: PhotoDetails,
+}
+
+/// What resize kept of a published upload (`ImagePublished` v2), each when the upload had it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhotoDetails {
+    /// A BlurHash of the thumbnail.
+    pub placeholder: Option<String>,
+    /// When it was taken, as its EXIF says (local time, or with its offset).
+    pub taken_at: Option<String>,
+    pub camera_make: Option<String>,
+    pub camera_model: Option<String>,
+    pub lens: Option<String>,
 }
 
 /// A new pending image, issued with its upload.

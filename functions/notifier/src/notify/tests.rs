@@ -4,7 +4,7 @@ use super::*;
 use crate::table::memory::MemoryNotifications;
 use serde_json::json;
 use snapglow::batch::Deadline;
-use snapglow::contracts::{Envelope, ImagePublishedV1, SocialEvent, Timestamp};
+use snapglow::contracts::{Envelope, ImagePublishedV2, SocialEvent, Timestamp};
 use snapglow::testing::{MemoryQuarantine, kinesis_event_of};
 use std::time::Duration;
 use uuid::Uuid;
@@ -35,7 +35,7 @@ fn undone(user: &str, id: u128, at_ms: i64) -> Envelope {
 /// alice's photo; bob and carol like it late in one window, dan on the first instant of
 /// the next, and bob takes his like back early in that next window.
 fn likes_across_a_boundary() -> Vec<Envelope> {
-    let published = ImagePublishedV1 {
+    let published = ImagePublishedV2 {
         image_id: "beach".into(),
         owner_id: "alice".into(),
         source_key: "uploads/alice/beach.jpg".into(),
@@ -43,6 +43,11 @@ fn likes_across_a_boundary() -> Vec<Envelope> {
         width: 10,
         height: 10,
         renditions: vec![],
+        placeholder: None,
+        taken_at: None,
+        camera_make: None,
+        camera_model: None,
+        lens: None,
     };
     vec![
         envelope(1, START, SocialEvent::ImagePublished(published)),
@@ -279,7 +284,7 @@ async fn a_deleted_photo_leaves_its_owners_inbox_and_a_replay_tells_nobody_again
     // Prepare: alice's photo, published and liked; a notification of another photo of hers
     let notifier = Notifier::new(MemoryNotifications::default(), WINDOW);
     let quarantine = MemoryQuarantine::default();
-    let other = ImagePublishedV1 {
+    let other = ImagePublishedV2 {
         image_id: "forest".into(),
         owner_id: "alice".into(),
         source_key: "uploads/alice/forest".into(),
@@ -287,6 +292,11 @@ async fn a_deleted_photo_leaves_its_owners_inbox_and_a_replay_tells_nobody_again
         width: 10,
         height: 10,
         renditions: vec![],
+        placeholder: None,
+        taken_at: None,
+        camera_make: None,
+        camera_model: None,
+        lens: None,
     };
     let mut first = likes_across_a_boundary();
     first.push(envelope(9, START, SocialEvent::ImagePublished(other)));

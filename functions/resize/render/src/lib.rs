@@ -7,6 +7,17 @@
 //! Colours: renditions are sRGB, what browsers assume for an untagged image. A source with an
 //! embedded RGB ICC profile (Adobe RGB, Display P3, ...) is converted, not merely untagged:
 //! dropping the profile would shift every colour. The renditions carry no profile and no EXIF.
+//!
+//! Beside the renditions it returns what the upload says of itself (`details.rs`: when it was
+//! taken, camera and lens; never where) and a placeholder (`placeholder.rs`: a BlurHash of the
+//! smallest rendition).
+
+mod details;
+mod placeholder;
+pub mod testing;
+
+pub use details::Details;
+pub use placeholder::blurhash;
 
 use fast_image_resize::images::{TypedImage, TypedImageRef};
 use fast_image_resize::pixels::{U8x3, U8x4};
@@ -175,6 +186,10 @@ pub struct Rendered {
     pub width: u32,
     pub height: u32,
     pub renditions: Vec<Rendition>,
+    /// What the upload's EXIF says of the photo.
+    pub details: Details,
+    /// A BlurHash of the smallest rendition (`None` when the render was stopped before it).
+    pub placeholder: Option<String>,
 }
 
 const JPEG_QUALITY: u8 = 82;
@@ -218,7 +233,7 @@ fn render_stages(
             limit: limits.max_bytes,
         });
     }
-    let (source, icc) = decode(bytes, limits)?;
+    let (source, icc, details) = decode(bytes, limits)?;
     let (width, height) = (source.width(), source.height());
     let transparent = has_transparency(&source);
     let mut current = if transparent {
@@ -245,10 +260,21 @@ fn render_stages(
         }
         renditions.push(current.encode(&spec.name)?);
     }
+    let placeholder = (renditions.len() == specs.len()).then(|| {
+        let (w, h) = current.dimensions();
+        let (w, h) = fit(w, h, placeholder::SAMPLE_EDGE);
+        let rgb = match current.resized(w, h) {
+            Pixels::Rgb(pixels) => pixels.into_raw(),
+            Pixels::Rgba(pixels) => DynamicImage::ImageRgba8(pixels).into_rgb8().into_raw(),
+        };
+        blurhash(&rgb, w, h)
+    });
     Ok(Rendered {
         width,
         height,
         renditions,
+        details,
+        placeholder: placeholder.flatten(),
     })
 }
 
@@ -298,7 +324,10 @@ impl SrgbConversion {
     }
 }
 
-fn decode(bytes: &[u8], limits: Limits) -> Result<(DynamicImage, Option<Vec<u8>>), RenderError> {
+/// The upload's pixels (orientation applied), its ICC profile, and its EXIF details.
+type Decoded = (DynamicImage, Option<Vec<u8>>, Details);
+
+fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, RenderError> {
     let format = image::guess_format(bytes)
         .map_err(|_| RenderError::Unsupported("unknown file type".into()))?;
     if !matches!(
@@ -340,9 +369,13 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<(DynamicImage, Option<Vec<u8>>
     decoder
         .set_limits(decoder_limits)
         .map_err(|e| RenderError::Corrupt(e.to_string()))?;
-    let orientation = decoder
-        .orientation()
+    // One read of the EXIF block for the orientation and the details (the JPEG decoder parses
+    // the headers again for it).
+    let exif = decoder.exif_metadata().ok().flatten();
+    let orientation = (exif.as_deref())
+        .and_then(image::metadata::Orientation::from_exif_chunk)
         .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let details = exif.as_deref().map(Details::from_exif).unwrap_or_default();
     // Budgeted before a pixel is decoded: an image the function cannot hold is rejected, not
     // left to crash the process (and its whole batch) half-way.
     use image::metadata::Orientation;
@@ -377,7 +410,7 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<(DynamicImage, Option<Vec<u8>>
         other => RenderError::Corrupt(other.to_string()),
     })?;
     image.apply_orientation(orientation);
-    Ok((image, icc))
+    Ok((image, icc, details))
 }
 
 /// Whether an end-of-image marker (FF D9) follows the last start-of-scan (FF DA). Inside
@@ -529,6 +562,47 @@ mod tests {
             .encode(&pixels, 1200, 800, jpeg_encoder::ColorType::Rgb)
             .unwrap();
         bytes
+    }
+
+    #[test]
+    fn a_photo_keeps_when_and_with_what_it_was_taken_but_its_renditions_carry_no_exif() {
+        // Prepare: a phone photo whose EXIF says when, with what, and where (a GPS block)
+        let tiff = testing::exif_block(
+            &[(0x010F, "Apple"), (0x0110, "iPhone 15 Pro")],
+            &[
+                (0x9003, "2025:08:14 19:45:03"),
+                (0xA434, "iPhone 15 Pro back camera"),
+            ],
+        );
+        let bytes = testing::jpeg_with_exif(1200, 800, &tiff);
+
+        // Act
+        let rendered = render(&bytes, &specs(), Limits::default()).unwrap();
+
+        // Assess: the details, a placeholder of the right shape, and no EXIF (so no GPS) in
+        // any rendition
+        assert_eq!(
+            rendered.details,
+            Details {
+                taken_at: Some("2025-08-14T19:45:03".into()),
+                camera_make: Some("Apple".into()),
+                camera_model: Some("iPhone 15 Pro".into()),
+                lens: Some("iPhone 15 Pro back camera".into()),
+            }
+        );
+        let placeholder = rendered.placeholder.expect("a placeholder");
+        assert_eq!(
+            (placeholder.len(), &placeholder[..1]),
+            (28, "L"),
+            "{placeholder}"
+        );
+        for r in &rendered.renditions {
+            assert!(
+                !r.bytes.windows(4).any(|w| w == b"Exif"),
+                "{} carries EXIF",
+                r.name
+            );
+        }
     }
 
     #[test]

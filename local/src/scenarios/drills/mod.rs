@@ -112,6 +112,7 @@ pub async fn produce(
             event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
             renditions_json: Some("[]".into()),
             reason: None,
+            details: Vec::new(),
         };
         use resize::registry::Registry;
         registry
