@@ -20,7 +20,7 @@ struct Row {
 type Site = (String, String, String);
 
 /// The SDK builder methods that send a request, and their operations.
-const OPERATIONS: [(&str, &str); 19] = [
+const OPERATIONS: [(&str, &str); 20] = [
     ("get_item", "GetItem"),
     ("put_item", "PutItem"),
     ("update_item", "UpdateItem"),
@@ -39,6 +39,7 @@ const OPERATIONS: [(&str, &str); 19] = [
     ("list_objects_v2", "ListObjectsV2"),
     ("admin_delete_user", "AdminDeleteUser"),
     ("admin_get_user", "AdminGetUser"),
+    ("post_to_connection", "PostToConnection"),
     ("delete_object", "DeleteObject"),
 ];
 

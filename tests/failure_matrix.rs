@@ -55,6 +55,7 @@ fn api_through(stage: &TestStack, proxy: &FaultProxy) -> api::handlers::Api<api:
             upload_bytes_per_day: 1 << 30,
         },
         upload_url_ttl_seconds: 300,
+        live_url: Some("wss://live.example/prod".into()),
     }
 }
 

@@ -421,6 +421,11 @@ impl TestStack {
             ),
             dynamodb,
             s3: self.clients.s3.clone(),
+            connections_table: self
+                .stack
+                .resources
+                .get("ConnectionsTable")
+                .map(|t| t.name.clone()),
             pool: (self.stack.resources.get("UserPool")).map(|pool| api::store::UserPool {
                 client: self.clients.cognito.clone(),
                 id: pool.name.clone(),

@@ -47,7 +47,7 @@ fn refusal(code: &'static str) -> Shape {
 }
 
 /// Each API store call, by the DynamoDB operation it sends.
-const API_CALLS: [(&str, &str); 21] = [
+const API_CALLS: [(&str, &str); 22] = [
     ("create_pending", "PutItem"),
     ("take_upload_quota", "TransactWriteItems"),
     ("take_request", "UpdateItem"),
@@ -69,6 +69,7 @@ const API_CALLS: [(&str, &str); 21] = [
     ("erase_profile", "UpdateItem"),
     ("display_names", "BatchGetItem"),
     ("likers", "Query"),
+    ("issue_ticket", "PutItem"),
 ];
 
 /// Makes the API store call `call` once; its error, if it failed.
@@ -161,6 +162,12 @@ async fn api_call(store: &api::store::AwsStore, call: &str, n: usize) -> Option<
         "erase_profile" => store.erase_profile("alice", T0 / 1000).await,
         "display_names" => store.display_names(&["alice".into()]).await.map(drop),
         "likers" => store.likers(&id, 10, None).await.map(drop),
+        "issue_ticket" => {
+            use api::store::Tickets;
+            store
+                .issue_ticket(&format!("TICKET#{n}"), "alice", T0 / 1000)
+                .await
+        }
         "inbox_page" => store.inbox("alice", 10, None).await.map(drop),
         "mark_read" => {
             // an unread notification, so that the batch read finds it and the write is sent
@@ -205,7 +212,57 @@ async fn each_api_call_sorts_each_refusal_as_its_row_says() {
             assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
         }
     }
-    assert_eq!(proxy.injected().values().sum::<u64>(), 63);
+    assert_eq!(proxy.injected().values().sum::<u64>(), 66);
+}
+
+/// Each live push connections call, by the DynamoDB operation it sends (`close` and `forget`
+/// end with `delete_user_item`, called here on its own).
+const LIVE_CALLS: [(&str, &str); 6] = [
+    ("take_ticket", "DeleteItem"),
+    ("open", "TransactWriteItems"),
+    ("close", "DeleteItem"),
+    ("of_user", "Query"),
+    ("forget", "DeleteItem"),
+    ("delete_user_item", "DeleteItem"),
+];
+
+#[tokio::test]
+async fn each_live_call_sorts_each_refusal_as_its_row_says() {
+    // Prepare: the connections table, every call through the proxy
+    use live::connections::{AwsConnections, Connections};
+    let stage = TestStack::start().await;
+    let proxy = FaultProxy::start(&stage.stack.endpoint_url).await.unwrap();
+    let connections = AwsConnections {
+        dynamodb: stage.dynamodb_at(&proxy.url()),
+        table: stage.name("ConnectionsTable").to_owned(),
+    };
+    let mut n = 0;
+    for (call, operation) in LIVE_CALLS {
+        for (code, expected) in REFUSALS {
+            n += 1;
+            let id = format!("c{n}=");
+            proxy.inject(Fault::new(Service::DynamoDb, operation, 1, refusal(code)));
+
+            // Act
+            let error = match call {
+                "take_ticket" => connections
+                    .take_ticket(&"a".repeat(64), T0 / 1000)
+                    .await
+                    .err(),
+                "open" => connections.open("alice", &id, T0, T0 / 1000).await.err(),
+                "close" => connections.close(&id).await.err(),
+                "of_user" => connections.of_user("alice", T0 / 1000).await.err(),
+                "forget" => connections.forget("alice", &id).await.err(),
+                "delete_user_item" => connections.delete_user_item("alice", &id).await.err(),
+                other => unreachable!("{other}"),
+            };
+
+            // Assess
+            let sorted = error.as_ref().and_then(sort);
+            assert_eq!(sorted, Some(expected), "{call} ← {code}: {error:?}");
+        }
+    }
+    assert_eq!(proxy.injected().values().sum::<u64>(), 18);
 }
 
 /// Each notifier table call, by the DynamoDB operation it sends.

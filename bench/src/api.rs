@@ -92,6 +92,7 @@ async fn ours(fresh: &FreshStack, likes: usize) -> Result<Figures> {
                 fresh.stack.name_of("NotificationsTable"),
             ),
             // The benchmark deletes no account.
+            connections_table: None,
             pool: None,
             uploads_bucket: fresh.stack.name_of("UploadsBucket").to_owned(),
             renditions_bucket: fresh.stack.name_of("RenditionsBucket").to_owned(),
@@ -105,6 +106,7 @@ async fn ours(fresh: &FreshStack, likes: usize) -> Result<Figures> {
             upload_bytes_per_day: 1,
         },
         upload_url_ttl_seconds: 300,
+        live_url: Some("wss://live.example/prod".into()),
     };
     publish_image(fresh, "bench-ours").await?;
     let mut figures = Figures::default();

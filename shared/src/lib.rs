@@ -8,6 +8,7 @@ pub mod batch;
 pub mod config;
 pub mod contracts;
 pub mod dedup;
+pub mod live;
 pub mod quarantine;
 pub mod retry;
 pub mod table;

@@ -480,9 +480,17 @@ fn kinesis_readers_never_give_up(template: &Template, _: &Yaml) -> Vec<String> {
 
 /// The images table's stream (the outbox): unlike the Kinesis consumers, its reader must never
 /// give up on a change, for a change it skips reaches no consumer.
+/// Whether `e` reads the images table's stream: the outbox, which only the relay reads.
+fn reads_the_outbox(e: &Event) -> bool {
+    e.kind == "DynamoDB"
+        && e.props
+            .get("Stream")
+            .is_some_and(|s| s.to_string().contains("ImagesTable"))
+}
+
 fn relay_never_gives_up(template: &Template, _: &Yaml) -> Vec<String> {
     let mut found = Vec::new();
-    for e in streams(template).iter().filter(|e| e.kind == "DynamoDB") {
+    for e in streams(template).iter().filter(|e| reads_the_outbox(e)) {
         let id = e.id();
         match int(e.props.get("MaximumRetryAttempts")) {
             None | Some(-1) => {}
@@ -510,7 +518,7 @@ fn streams_have_a_destination(template: &Template, _: &Yaml) -> Vec<String> {
 
 fn relay_reads_only_events(template: &Template, _: &Yaml) -> Vec<String> {
     let mut found = Vec::new();
-    for e in streams(template).iter().filter(|e| e.kind == "DynamoDB") {
+    for e in streams(template).iter().filter(|e| reads_the_outbox(e)) {
         let filters = e
             .props
             .pointer("/FilterCriteria/Filters")

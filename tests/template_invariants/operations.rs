@@ -325,14 +325,16 @@ fn tables_recover(template: &Template, _: &Yaml) -> Vec<String> {
 
 /// Every bucket, table and user pool, and the queues holding the only copy of failed records,
 /// are kept by a stack delete or a replacement. Not the site's bucket: its content is the
-/// repository's. RetainExceptOnCreate: kept like Retain, except by the rollback of the
+/// repository's; nor live push's connections table: its items live two hours at most
+/// (tickets, open connections), and a deleted stack's connections go with it.
+/// RetainExceptOnCreate: kept like Retain, except by the rollback of the
 /// operation that created it (so a failed first deploy leaves nothing its retry trips on).
 fn state_is_retained(template: &Template, raw: &Yaml) -> Vec<String> {
     let mut found = Vec::new();
     let stateful = template
         .resources
         .values()
-        .filter(|r| r.logical_id != "WebBucket")
+        .filter(|r| !matches!(r.logical_id.as_str(), "WebBucket" | "ConnectionsTable"))
         .filter(|r| {
             matches!(
                 r.kind.as_str(),

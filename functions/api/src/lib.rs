@@ -34,6 +34,9 @@ pub struct Config {
     pub rendition_url_ttl: Duration,
     /// The template's user pool (`None`: another issuer owns the accounts).
     pub user_pool_id: Option<String>,
+    /// Live push: the connections table tickets go to, and the WebSocket API's URL.
+    pub connections_table: Option<String>,
+    pub live_url: Option<String>,
 }
 
 impl Config {
@@ -56,6 +59,8 @@ impl Config {
                 3600u64,
             )?),
             user_pool_id: config::optional("USER_POOL_ID"),
+            connections_table: config::optional("CONNECTIONS_TABLE"),
+            live_url: config::optional("LIVE_URL"),
         })
     }
 }

@@ -75,6 +75,7 @@ async fn main() -> Result<(), Error> {
                 dynamodb.clone(),
                 &config.notifications_table,
             ),
+            connections_table: config.connections_table.clone(),
             pool: config.user_pool_id.clone().map(|id| api::store::UserPool {
                 client: aws_sdk_cognitoidentityprovider::Client::new(&sdk),
                 id,
@@ -87,6 +88,7 @@ async fn main() -> Result<(), Error> {
         },
         limits: config.limits,
         upload_url_ttl_seconds: config.upload_url_ttl.as_secs(),
+        live_url: config.live_url.clone(),
     };
     let api = &api;
     let function = snapglow::config::function_name("api");

@@ -31,6 +31,8 @@ pub enum Route {
     DeleteMe,
     GetProfile,
     PutProfile,
+    /// A one-time ticket to open the live WebSocket with.
+    LiveTicket,
 }
 
 impl Route {
@@ -44,6 +46,7 @@ impl Route {
                 | Route::DeleteImage { .. }
                 | Route::ReadNotifications
                 | Route::PutProfile
+                | Route::LiveTicket
         )
     }
 }
@@ -87,6 +90,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, NoRoute> {
         ("DELETE", ["me"]) => Ok(Route::DeleteMe),
         (_, ["me"]) => Err(NoRoute::MethodNotAllowed { allowed: "DELETE" }),
         ("GET", ["me", "images"]) => Ok(Route::MyImages),
+        ("POST", ["me", "live-ticket"]) => Ok(Route::LiveTicket),
+        (_, ["me", "live-ticket"]) => Err(NoRoute::MethodNotAllowed { allowed: "POST" }),
         ("GET", ["me", "profile"]) => Ok(Route::GetProfile),
         ("PUT", ["me", "profile"]) => Ok(Route::PutProfile),
         (_, ["me", "profile"]) => Err(NoRoute::MethodNotAllowed {
@@ -137,6 +142,7 @@ mod tests {
             Ok(Route::Likers { id: "abc".into() })
         );
         assert_eq!(route("GET", "/me/profile"), Ok(Route::GetProfile));
+        assert_eq!(route("POST", "/me/live-ticket"), Ok(Route::LiveTicket));
         assert_eq!(route("PUT", "/me/profile"), Ok(Route::PutProfile));
         assert_eq!(
             route("DELETE", "/me/profile"),

@@ -136,6 +136,14 @@ pub struct ProfileView {
     pub updated_at: Option<String>,
 }
 
+/// A one-time ticket to open the live WebSocket: `url` carries it (a ticket is good once, for
+/// a minute: unlike a token, nothing is lost if it lands in a log).
+#[derive(Debug, Serialize)]
+pub struct LiveTicketView {
+    pub url: String,
+    pub expires_in_seconds: u64,
+}
+
 /// Someone whose like of a photo stands, in `GET /images/{id}/likes`.
 #[derive(Debug, Serialize)]
 pub struct LikerView {

@@ -11,6 +11,7 @@ pub mod kinesis;
 pub mod pipeline;
 pub mod sqs;
 pub mod stream;
+pub mod websocket;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -14,6 +14,7 @@ pub(crate) mod deletion;
 mod feed;
 mod images;
 mod likes;
+mod live;
 mod notifications;
 mod profile;
 mod uploads;
@@ -42,6 +43,8 @@ pub struct Api<S> {
     pub store: S,
     pub limits: Limits,
     pub upload_url_ttl_seconds: u64,
+    /// The WebSocket API's URL (`wss://…/{stage}`; `None`: the stack has no live push).
+    pub live_url: Option<String>,
 }
 
 /// What one user may ask of the API.
@@ -114,6 +117,7 @@ impl<S: Store> Api<S> {
             Route::Likers { id } => self.likers(sub, &id, request).await,
             Route::GetProfile => self.get_profile(sub, request).await,
             Route::PutProfile => self.put_profile(sub, request).await,
+            Route::LiveTicket => self.live_ticket(sub).await,
         }
     }
 

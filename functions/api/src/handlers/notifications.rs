@@ -10,7 +10,7 @@ use super::{Api, PAGE_MAX, WRITE_BUDGET};
 use crate::error::HandlerError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::problem::Problem;
-use crate::store::{Listing, Store};
+use crate::store::{Listing, Notification, Store};
 use crate::views::{Marked, NotificationView, Page, Thumbnail};
 
 /// The most notifications one request may mark read: a page of the web client's inbox (20)
@@ -30,6 +30,17 @@ impl<S: Store> Api<S> {
     ) -> Result<ApiResponse, HandlerError> {
         let (limit, cursor) = request.page(PAGE_MAX, &Listing::inbox_of(sub))?;
         let (notifications, next) = self.store.inbox(sub, limit, cursor).await?;
+        let items = self.notification_views(notifications).await?;
+        Ok(ApiResponse::json(200, &Page::of(items, next)))
+    }
+
+    /// `notifications` as the inbox shows them: with their photos' thumbnails (one read for
+    /// the page, one presigned URL each: no request) and the names of the people they are
+    /// about (one read per 100 of them). The pusher sends exactly these.
+    pub async fn notification_views(
+        &self,
+        notifications: Vec<Notification>,
+    ) -> Result<Vec<NotificationView>, HandlerError> {
         // The photos the page is about: one read for the page, one presigned URL each (no
         // request).
         let ids: Vec<String> = notifications.iter().map(|n| n.image_id.clone()).collect();
@@ -49,7 +60,7 @@ impl<S: Store> Api<S> {
             .flat_map(|n| n.actors.clone())
             .collect();
         let names = self.names(&people).await?;
-        let items = notifications
+        Ok(notifications
             .into_iter()
             .map(|n| {
                 let actor_names: Vec<String> = n.actors.iter().map(|a| names.of(a)).collect();
@@ -72,8 +83,7 @@ impl<S: Store> Api<S> {
                 created_at: n.created_at,
                 updated_at: n.updated_at,
             })
-            .collect();
-        Ok(ApiResponse::json(200, &Page::of(items, next)))
+            .collect())
     }
 
     pub(super) async fn read_notifications(

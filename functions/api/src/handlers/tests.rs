@@ -17,6 +17,7 @@ pub(super) fn api() -> Api<MemoryStore> {
             upload_bytes_per_day: 1500,
         },
         upload_url_ttl_seconds: 300,
+        live_url: Some("wss://live.example/prod".into()),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct AwsStore {
     pub notifications: notifier::table::InboxReader,
     /// The user pool erased accounts' users are deleted from (`None`: another issuer's).
     pub pool: Option<UserPool>,
+    /// Live push's connections table, where tickets are issued (`None`: no live push).
+    pub connections_table: Option<String>,
     pub uploads_bucket: String,
     pub renditions_bucket: String,
     pub upload_url_ttl: Duration,

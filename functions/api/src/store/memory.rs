@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use super::{
     Accounts, Cursor, GivenLike, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState,
     LikedBy, Likes, Limits, Links, NewImage, Notification, Presigned, Profile, Profiles, Status,
-    StoreError, Taken, UploadQuota,
+    StoreError, Taken, Tickets, UploadQuota,
 };
 
 #[derive(Default)]
@@ -58,6 +58,8 @@ pub struct MemoryStore {
     pub signup_names: Mutex<BTreeMap<String, String>>,
     /// Name reads (`display_names` calls): one per page.
     pub name_reads: Mutex<usize>,
+    /// Issued live tickets: key → (user, expiry).
+    pub tickets: Mutex<BTreeMap<String, (String, i64)>>,
 }
 
 /// At most `limit` of `items`, in their order (the twin hands out no cursors).
@@ -403,6 +405,18 @@ impl Profiles for MemoryStore {
 
     async fn signup_name(&self, username: &str) -> Result<Option<String>, StoreError> {
         Ok(self.signup_names.lock().unwrap().get(username).cloned())
+    }
+}
+
+impl Tickets for MemoryStore {
+    async fn issue_ticket(
+        &self,
+        key: &str,
+        user: &str,
+        expires_at_s: i64,
+    ) -> Result<(), StoreError> {
+        (self.tickets.lock().unwrap()).insert(key.to_owned(), (user.to_owned(), expires_at_s));
+        Ok(())
     }
 }
 

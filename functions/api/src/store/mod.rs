@@ -39,6 +39,7 @@ mod limits;
 pub mod memory;
 mod profiles;
 mod s3;
+mod tickets;
 
 pub use accounts::UserPool;
 pub use cursor::{Cursor, CursorValue, Listing};
@@ -423,7 +424,19 @@ pub trait Profiles {
     ) -> impl Future<Output = Result<Option<String>, StoreError>>;
 }
 
-/// Everything the handlers use.
-pub trait Store: Images + Likes + Inbox + Links + Limits + Accounts + Profiles {}
+/// Live push's one-time tickets (snapglow::live describes the connections table).
+pub trait Tickets {
+    /// Stores a ticket of `user_id` under `key` (its hash) until `expires_at_s`. A ticket
+    /// issued twice (the SDK re-sending a put that landed) is stored once.
+    fn issue_ticket(
+        &self,
+        key: &str,
+        user_id: &str,
+        expires_at_s: i64,
+    ) -> impl Future<Output = Result<(), StoreError>>;
+}
 
-impl<T: Images + Likes + Inbox + Links + Limits + Accounts + Profiles> Store for T {}
+/// Everything the handlers use.
+pub trait Store: Images + Likes + Inbox + Links + Limits + Accounts + Profiles + Tickets {}
+
+impl<T: Images + Likes + Inbox + Links + Limits + Accounts + Profiles + Tickets> Store for T {}

@@ -194,7 +194,9 @@ pub(super) fn read_liker(user_id: &str, state: &AttributeValue) -> Option<Liker>
     })
 }
 
-pub(super) fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
+/// The notification an inbox item holds, as the inbox shows it; `None` for an expired one, one
+/// whose likes were all taken back, or an item that is no notification.
+pub fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
     let text_of = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     let number = |name: &str| {
         item.get(name)

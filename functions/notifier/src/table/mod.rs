@@ -32,6 +32,7 @@ pub mod memory;
 mod reader;
 
 pub use dynamodb::NotificationsTable;
+pub use items::read_notification;
 pub use reader::{InboxPage, InboxReader};
 pub use snapglow::table::Applied;
 

@@ -94,6 +94,19 @@ impl HttpApiServer {
         port: u16,
         s3_endpoint: &str,
     ) -> Result<HttpApiServer, HttpApiError> {
+        Self::start_with(stack, binary_dir, log_dir, port, s3_endpoint, &[]).await
+    }
+
+    /// [`HttpApiServer::start`], with `environment` added to the functions' (the local
+    /// WebSocket API's URL: `LIVE_URL`).
+    pub async fn start_with(
+        stack: &StackInfo,
+        binary_dir: &std::path::Path,
+        log_dir: &std::path::Path,
+        port: u16,
+        s3_endpoint: &str,
+        environment: &[(String, String)],
+    ) -> Result<HttpApiServer, HttpApiError> {
         let mut functions = Vec::new();
         for binary in api_binaries(stack) {
             let log = crate::lambda::LogSink::File(log_dir.join(format!("{binary}.log")));
@@ -106,6 +119,7 @@ impl HttpApiServer {
             // Presigned URLs name the endpoint they were signed for.
             spec.environment
                 .push(("AWS_ENDPOINT_URL_S3".to_owned(), s3_endpoint.to_owned()));
+            spec.environment.extend(environment.iter().cloned());
             let function = LocalFunction::start(spec)
                 .await
                 .map_err(|e| failed(crate::lambda::FunctionError::Start(e)))?;
