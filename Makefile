@@ -69,7 +69,7 @@ package: $(LAMBDA_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
 	$(SAM) validate --lint
 	$(SAM) build
-	@for f in ResizeFunction LikeCounterFunction NotifierFunction RelayFunction EraserFunction ApiFunction; do \
+	@for f in ResizeFunction LikeCounterFunction NotifierFunction RelayFunction EraserFunction ApiFunction LiveFunction PusherFunction; do \
 	  printf '%-20s bootstrap %9s bytes (%s)\n' $$f $$(stat -c %s .aws-sam/build/$$f/bootstrap) \
 	    "$$(file -b .aws-sam/build/$$f/bootstrap 2>/dev/null | cut -d, -f1-2)"; \
 	done

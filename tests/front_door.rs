@@ -727,6 +727,7 @@ async fn a_foreign_page_reaches_no_local_server_and_cannot_wipe_the_emulator() {
         &test.clients,
         &root.join("web"),
         &api.url,
+        None,
         &gate.url,
         site_port,
     )

@@ -101,6 +101,12 @@ fn calls_of(action: &str) -> Vec<String> {
         "s3:ListBucket" => calls.extend([".get_object(".into(), ".list_objects_v2(".into()]),
         // A multi-object delete is authorized key by key as DeleteObject.
         "s3:DeleteObject" => calls.push(".delete_objects(".into()),
+        // The WebSocket management API's three calls share one action.
+        "execute-api:ManageConnections" => calls.extend([
+            ".post_to_connection(".into(),
+            ".get_connection(".into(),
+            ".delete_connection(".into(),
+        ]),
         _ => {}
     }
     calls
@@ -121,9 +127,27 @@ fn sources(dir: &Path) -> String {
     text
 }
 
-/// Every granted action that neither Lambda nor the function's code (its crate and the shared
-/// crate) ever calls, in words. Hazard: shared code counts for every function, so a grant a
-/// shared module uses is accepted for a function that does not use that module.
+/// Function crates whose calls a binary makes through another crate: the pusher runs `live`'s
+/// poster and connections and the API's notification views (their presigned URLs). Listed, not
+/// read from the manifests: the API links like-counter's and notifier's crates for their
+/// readers, and counting all their calls would hide a grant the API never uses.
+const USES: &[(&str, &[&str])] = &[("pusher", &["live", "api"])];
+
+/// A function's code: its crate's sources and those of the crates [`USES`] names for it.
+fn function_sources(root: &Path, binary: &str) -> String {
+    let mut text = sources(&root.join("functions").join(binary).join("src"));
+    for (_, used) in USES.iter().filter(|(user, _)| *user == binary) {
+        for name in *used {
+            text += &sources(&root.join("functions").join(name).join("src"));
+        }
+    }
+    text
+}
+
+/// Every granted action that neither Lambda nor the function's code (its crate, the function
+/// crates it uses and the shared crate) ever calls, in words. Hazard: shared code counts for
+/// every function, so a grant a shared module uses is accepted for a function that does not use
+/// that module.
 fn unused_grants(template_text: &str, root: &Path) -> Vec<String> {
     let template = Template::parse(template_text).unwrap();
     let shared = sources(&root.join("shared").join("src"));
@@ -139,7 +163,7 @@ fn unused_grants(template_text: &str, root: &Path) -> Vec<String> {
             .pointer("/BuildProperties/Binary")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let code = sources(&root.join("functions").join(binary).join("src")) + &shared;
+        let code = function_sources(root, binary) + &shared;
         let by_lambda = called_by_lambda(&function.properties, &template.globals_function);
         let statements = template.resources[role]
             .properties

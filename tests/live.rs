@@ -22,6 +22,7 @@ struct Stage {
     test: TestStack,
     http: HttpApiServer,
     live: LiveServer,
+    gate_url: String,
     _gate: PresignedGate,
     pipeline: Vec<Mapping>,
 }
@@ -56,6 +57,11 @@ async fn stage(purpose: &str, limits: Limits) -> Stage {
             "LIVE_MANAGEMENT_URL".to_owned(),
             live.management_url.clone(),
         )],
+        environment_of: vec![(
+            "pusher".into(),
+            "AWS_ENDPOINT_URL_S3".into(),
+            gate.url.clone(),
+        )],
         ..Default::default()
     };
     let pipeline = mappings(&test.stack, &test.binaries(), &logs, &options)
@@ -65,6 +71,7 @@ async fn stage(purpose: &str, limits: Limits) -> Stage {
         test,
         http,
         live,
+        gate_url: gate.url.clone(),
         _gate: gate,
         pipeline,
     }
@@ -183,7 +190,14 @@ async fn a_like_reaches_the_owners_open_socket_as_her_inbox_shows_it_and_a_ticke
         .clone();
     assert_eq!(note["text"], "Bob Okafor liked your photo");
     assert_eq!(note["image_id"], image.as_str());
-    assert!(note["thumbnail"]["url"].as_str().is_some(), "{note}");
+    let thumbnail = note["thumbnail"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{note}"));
+    let (status, _, _) = snapglow_local::lambda::http::call("GET", thumbnail, &[], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "the pushed thumbnail loads: {thumbnail}");
+    assert!(thumbnail.starts_with(&stage.gate_url), "{thumbnail}");
     let inbox = api
         .request("carol", "GET", "/me/notifications", None)
         .await

@@ -8,14 +8,16 @@
 //! token revoked), and bob deletes his account. Screenshots of each step land in
 //! target/web-story/.
 
+use snapglow_local::guard::Guard;
 use snapglow_local::site::SiteServer;
 use snapglow_local::stack::LocalPorts;
 use snapglow_local::stack::emulator::free_port;
 use snapglow_local::stack::presigned::PresignedGate;
 use snapglow_local::stack::project::project_root;
 use snapglow_local::triggers::http::HttpApiServer;
-use snapglow_local::triggers::mappings;
 use snapglow_local::triggers::pipeline::{self, Progress};
+use snapglow_local::triggers::websocket::{Limits, LiveServer};
+use snapglow_local::triggers::{MappingOptions, mappings};
 use snapglow_tests::{TestStack, sample_jpeg};
 use std::path::Path;
 use std::process::Stdio;
@@ -46,7 +48,20 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
     let stage = TestStack::start_from(&template).await;
     let logs = stage.state_dir("web-story");
     let gate = PresignedGate::for_stack(&stage.stack).await.unwrap();
-    let api = HttpApiServer::start(&stage.stack, &stage.binaries(), &logs, 0, &gate.url)
+    let site_origin = format!("http://127.0.0.1:{site_port}");
+    let live = LiveServer::start(
+        &stage.stack,
+        &template,
+        &stage.binaries(),
+        &logs,
+        0,
+        Limits::default(),
+        Guard::Origins(vec![site_origin]),
+    )
+    .await
+    .unwrap();
+    let env = [("LIVE_URL".to_owned(), live.url.clone())];
+    let api = HttpApiServer::start_with(&stage.stack, &stage.binaries(), &logs, 0, &gate.url, &env)
         .await
         .unwrap();
     let site = SiteServer::start(
@@ -54,12 +69,25 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
         &stage.clients,
         &web,
         &api.url,
+        Some(&live.url),
         &gate.url,
         site_port,
     )
     .await
     .unwrap();
-    let mut pipeline = mappings(&stage.stack, &stage.binaries(), &logs, &Default::default())
+    let options = MappingOptions {
+        environment: vec![(
+            "LIVE_MANAGEMENT_URL".to_owned(),
+            live.management_url.clone(),
+        )],
+        environment_of: vec![(
+            "pusher".into(),
+            "AWS_ENDPOINT_URL_S3".into(),
+            gate.url.clone(),
+        )],
+        ..Default::default()
+    };
+    let mut pipeline = mappings(&stage.stack, &stage.binaries(), &logs, &options)
         .await
         .unwrap();
     let files = root.join("target").join("web-story");

@@ -1,14 +1,15 @@
 // snapglow's web client: sign-in, upload, my photos, the feed with likes, notifications.
 import { createAuth, AuthError } from './auth.js';
 import { createApi, putFile, OFFLINE } from './api.js';
-import { backoffSchedule, mergeFirstPage, photoOf, rejectionSentence, retryAfterSeconds, toMs } from './logic.js';
+import { applyPush, backoffSchedule, mergeFirstPage, photoOf, rejectionSentence, retryAfterSeconds, toMs } from './logic.js';
+import { createLive } from './live.js';
 import { $, h, say, renderMine, renderFeed, renderBadge, renderNotifications, renderPhoto, renderLikers } from './views.js';
 
 const FRESH_MS = 10 * 60000; // presigned URLs are reused this long: no re-download
 const PENDING_WATCH_MS = 5 * 60000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-let auth, api, state;
+let auth, api, state, live;
 let epoch = 0; // +1 at each sign-in/out: late answers of an old session are dropped
 const pollers = [];
 
@@ -36,25 +37,39 @@ function onNetwork(down) {
   offline = down;
 }
 
-/** Runs `fn` now, then every `every` ms while the page is visible; errors double the wait up to `max`. */
+/**
+ * Runs `fn` now, then every `every` ms (a number, or a function giving it) while the page is
+ * visible; errors double the wait up to `max`.
+ */
 function poller(fn, every, max) {
-  let delay = every, timer = 0, running = false, stopped = false;
+  const interval = () => (typeof every === 'function' ? every() : every);
+  let delay = interval(), timer = 0, running = false, again = false, stopped = false;
   const tick = async () => {
     clearTimeout(timer);
-    if (stopped || running || document.hidden) return;
+    if (stopped || document.hidden) return;
+    // A tick while `fn` runs asks for a run that starts after it (a socket that just opened
+    // needs a read that began after it did).
+    if (running) {
+      again = true;
+      return;
+    }
     running = true;
     try {
       await fn();
-      delay = every;
+      delay = interval();
     } catch (e) {
       delay = Math.min(delay * 2, max);
       report(e);
     }
     running = false;
-    if (!stopped && !document.hidden) timer = setTimeout(tick, delay);
+    const soon = again;
+    again = false;
+    if (!stopped && !document.hidden) timer = setTimeout(tick, soon ? 0 : delay);
   };
-  pollers.push({ tick, stop() { stopped = true; clearTimeout(timer); } });
+  const handle = { tick, stop() { stopped = true; clearTimeout(timer); } };
+  pollers.push(handle);
   tick();
+  return handle;
 }
 
 document.addEventListener('visibilitychange', () => document.hidden || pollNow());
@@ -329,22 +344,56 @@ function showNotifications() {
   renderNotifications(state.notifications, state.highlighted);
 }
 
-async function pollNotifications() {
-  const ep = epoch;
-  const page = await api.get('/me/notifications?limit=20');
-  if (ep !== epoch) return;
+// Keep a recent presigned URL of each photo: a new one every poll or push would download it
+// again.
+function keepThumbnails(notifications) {
   const now = Date.now();
-  // Keep a recent presigned URL of each photo: a new one every poll would download it again.
-  state.notifications = (page?.items || []).map((n) => {
+  return notifications.map((n) => {
     const kept = state.thumbs.get(n.image_id);
     if (!n.thumbnail) return n;
     if (kept && now - kept.at < FRESH_MS) return { ...n, thumbnail: kept.thumbnail };
     state.thumbs.set(n.image_id, { thumbnail: n.thumbnail, at: now });
     return n;
   });
+}
+
+function inboxChanged() {
   for (const n of state.notifications) if (!n.unread) state.markedRead.delete(n.id);
   if (state.panelOpen) markRead();
   showNotifications();
+}
+
+async function pollNotifications() {
+  const ep = epoch;
+  const page = await api.get('/me/notifications?limit=20');
+  if (ep !== epoch) return;
+  state.notifications = keepThumbnails(page?.items || []);
+  inboxChanged();
+}
+
+// Live push: while the socket is open, each inbox change arrives as it happens, and the poll
+// slows to once a minute (a fallback: a push can be lost, a reconnect refetches anyway).
+const LIVE_POLL_MS = 60000;
+const POLL_MS = 5000;
+
+function onPush(message) {
+  if (message?.type !== 'notifications' || !state) return;
+  state.notifications = applyPush(state.notifications, { ...message, items: keepThumbnails(message.items || []) });
+  inboxChanged();
+}
+
+function startLive() {
+  const ep = epoch;
+  let inbox = null;
+  live = createLive({
+    api,
+    onMessage: (m) => ep === epoch && onPush(m),
+    // What happened while closed: the inbox again, on every (re)connect.
+    onOpen: () => ep === epoch && inbox?.tick(),
+    onClose: () => {},
+  });
+  inbox = poller(pollNotifications, () => (live?.open ? LIVE_POLL_MS : POLL_MS), 60000);
+  live.start();
 }
 
 async function markRead() {
@@ -485,6 +534,8 @@ async function saveName() {
 
 function showSignIn(message = '', kind = 'info') {
   epoch += 1;
+  live?.stop();
+  live = null;
   pollers.splice(0).forEach((p) => p.stop());
   state = fresh();
   for (const id of ['mine', 'feed', 'notif-list']) $(id).replaceChildren();
@@ -496,6 +547,7 @@ function showSignIn(message = '', kind = 'info') {
 
 function showApp() {
   epoch += 1;
+  live?.stop();
   state = fresh();
   $('signin-view').hidden = true;
   $('app-view').hidden = $('account').hidden = false;
@@ -506,7 +558,7 @@ function showApp() {
   loadProfile().catch(report);
   showMine();
   showFeed();
-  poller(pollNotifications, 5000, 60000);
+  startLive();
   poller(() => Promise.all([refreshMine(), refreshFeed()]), 10000, 60000);
   route();
 }

@@ -159,3 +159,20 @@ export function takenLine({ taken_at: at, camera, lens } = {}) {
     ? `Taken ${Number(m[3])} ${MONTHS[Number(m[2]) - 1]} ${m[1]}, ${m[4]}:${m[5]}` : '';
   return [when, camera, lens].filter(Boolean).join(' · ');
 }
+
+/**
+ * A push applied to the inbox the page shows: its new and changed notifications replace
+ * theirs, its removed ones leave, newest activity first, at most `limit`.
+ */
+export function applyPush(current, { items = [], removed = [] } = {}, limit = 20) {
+  const replaced = new Set([...removed, ...items.map((n) => n.id)]);
+  return items.concat(current.filter((n) => !replaced.has(n.id)))
+    .sort((a, b) => (toMs(b.updated_at) ?? 0) - (toMs(a.updated_at) ?? 0))
+    .slice(0, limit);
+}
+
+/** The wait before reconnecting (`attempt` from 0): full jitter under 1 s doubling to 30 s. */
+export function reconnectDelay(attempt, random = Math.random) {
+  const cap = Math.min(30000, 1000 * 2 ** Math.min(attempt, 10));
+  return Math.max(500, Math.round(cap * random()));
+}

@@ -60,13 +60,15 @@ struct Site {
 impl SiteServer {
     /// Serves `web_dir` on 127.0.0.1:`port` (0: any free port) with a config pointing at the
     /// HTTP API at `api_url`, under a Content-Security-Policy that lets its pages reach that
-    /// API, the Cognito endpoint and S3 at `s3_url` (the presigned gate) only; the demo users
-    /// exist in the pool once this returns.
+    /// API, the live WebSocket API at `live_url` (its tickets name it), the Cognito endpoint
+    /// and S3 at `s3_url` (the presigned gate) only; the demo users exist in the pool once this
+    /// returns.
     pub async fn start(
         stack: &StackInfo,
         clients: &LocalClients,
         web_dir: &Path,
         api_url: &str,
+        live_url: Option<&str>,
         s3_url: &str,
         port: u16,
     ) -> Result<SiteServer, SiteError> {
@@ -108,6 +110,10 @@ impl SiteServer {
         let site = Arc::new(Site {
             policy: content_security_policy(&Sources {
                 api: origin_of(api_url),
+                // ws://127.0.0.1:{port}: the socket's origin (its path is the stage).
+                live: live_url
+                    .map(|url| url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/"))
+                    .unwrap_or_default(),
                 cognito: origin_of(&cognito.url),
                 uploads: origin_of(s3_url),
                 renditions: origin_of(s3_url),
@@ -171,6 +177,8 @@ async fn answer(
 pub struct Sources {
     /// The HTTP API.
     pub api: String,
+    /// The live WebSocket API (empty: none).
+    pub live: String,
     /// Cognito's public endpoint (sign-in, refresh, revocation).
     pub cognito: String,
     /// Where upload URLs point (PUT).
@@ -187,16 +195,22 @@ pub struct Sources {
 pub fn content_security_policy(sources: &Sources) -> String {
     let Sources {
         api,
+        live,
         cognito,
         uploads,
         renditions,
     } = sources;
+    let connect = ["'self'", api, live, cognito, uploads]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     [
         "default-src 'none'".to_owned(),
         "script-src 'self'".to_owned(),
         "style-src 'self'".to_owned(),
         format!("img-src 'self' data: {renditions}"),
-        format!("connect-src 'self' {api} {cognito} {uploads}"),
+        format!("connect-src {connect}"),
         "manifest-src 'self'".to_owned(),
         "base-uri 'none'".to_owned(),
         "form-action 'none'".to_owned(),
@@ -286,6 +300,7 @@ mod policy_tests {
         };
         let local = content_security_policy(&Sources {
             api: "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}".into(),
+            live: "wss://*.execute-api.${AWS::Region}.${AWS::URLSuffix}".into(),
             cognito: "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}".into(),
             uploads: bucket("uploads"),
             renditions: bucket("renditions"),

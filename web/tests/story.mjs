@@ -99,6 +99,15 @@ async function main() {
     const bob = await bobContext.newPage();
     watch(alice, 'alice');
     watch(bob, 'bob');
+    // What alice's page asks of her inbox, and what is pushed to it on its live socket.
+    const inboxReads = [];
+    const pushes = [];
+    alice.on('request', (r) => { if (new URL(r.url()).pathname === '/me/notifications') inboxReads.push(Date.now()); });
+    const sockets = [];
+    alice.on('websocket', (ws) => {
+      sockets.push({ ws, at: Date.now() });
+      ws.on('framereceived', (f) => pushes.push(String(f.payload)));
+    });
 
     let photoId;
     let rejectedId;
@@ -183,7 +192,16 @@ async function main() {
       await shot(bob, '04-bob-feed.png');
     });
 
+    let readsBeforeLike = 0;
     await step('5. bob likes it; the count settles at 1', async () => {
+      // alice's socket is open by now (her page refetched its inbox when it opened)
+      await until('alice\'s live socket open', 20000, async () => sockets.some((s) => !s.ws.isClosed()),
+        async () => `${sockets.length} sockets`);
+      // The inbox read that follows the socket's opening.
+      const opened = sockets[sockets.length - 1].at;
+      await until('alice\'s inbox read once the socket opened', 10000, async () => inboxReads.some((at) => at >= opened),
+        async () => `${sockets.length} sockets (${sockets.map((s) => `${s.at}${s.ws.isClosed() ? ' closed' : ''}`).join(', ')}), inbox read at ${inboxReads.join(', ')}`);
+      readsBeforeLike = inboxReads.length;
       const like = card.getByRole('button', { name: 'Like', exact: true });
       if ((await like.getAttribute('aria-pressed')) !== 'false') throw new Error('the Like button is not aria-pressed="false" before the click');
       await like.click();
@@ -234,9 +252,14 @@ async function main() {
 
     const bell = alice.getByRole('button', { name: /^Notifications( \(\d+ unread\))?$/ });
 
-    await step('7. alice sees unread notifications on the badge', async () => {
+    await step('7. alice sees unread notifications on the badge, pushed: her page did not ask', async () => {
       await alice.getByRole('button', { name: /^Notifications \(\d+ unread\)$/ }).waitFor({ timeout: 60000 })
         .catch(async () => { throw new Error(`the button is still named "${await bell.getAttribute('aria-label')}" after 60 s`); });
+      await until('the like pushed on alice\'s socket', 20000, async () => pushes.some((p) => p.includes('liked your photo')),
+        async () => `${pushes.length} pushes: ${pushes.join(' | ').slice(0, 300)}`);
+      if (inboxReads.length !== readsBeforeLike) {
+        throw new Error(`alice's page read /me/notifications ${inboxReads.length - readsBeforeLike} times after bob's like: the push should have brought it`);
+      }
       await shot(alice, '07-alice-badge.png');
     });
 

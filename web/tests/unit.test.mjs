@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import {
   jwtPayload, tokenExpiryMs, displayName, nextDelay, backoffSchedule, asSentence, rejectionSentence,
   problemSentence, retryAfterSeconds, uploadLimitSentence, cognitoSentence, notificationsLabel,
-  uploadHeaders, mergeFirstPage, toMs, timeAgo, photoHref, photoOf, takenLine,
+  uploadHeaders, mergeFirstPage, toMs, timeAgo, photoHref, photoOf, takenLine, applyPush, reconnectDelay,
 } from '../logic.js';
 import { decodeBlurhash } from '../placeholder.js';
 
@@ -193,4 +193,22 @@ test('what a photo says of itself reads as one line, in the camera\'s own time',
   assert.equal(takenLine({ camera: 'X100V' }), 'X100V');
   assert.equal(takenLine({ taken_at: '2024-13-05T07:03:00' }), '');
   assert.equal(takenLine({}), '');
+});
+
+test('a push replaces its notifications, removes the gone ones and keeps the newest first', () => {
+  const n = (id, at, text = id) => ({ id, updated_at: new Date(at).toISOString(), text });
+  const shown = [n('a', 3000), n('b', 2000), n('c', 1000)];
+  const after = applyPush(shown, { items: [n('b', 5000, 'b2'), n('d', 4000)], removed: ['c'] });
+  assert.deepEqual(after.map((x) => [x.id, x.text]), [['b', 'b2'], ['d', 'd'], ['a', 'a']]);
+  assert.equal(applyPush(shown, {}).length, 3);
+  assert.equal(applyPush(shown, { items: [n('e', 9000)] }, 2).length, 2);
+});
+
+test('reconnects wait a jittered, doubling, capped time', () => {
+  assert.equal(reconnectDelay(0, () => 1), 1000);
+  assert.equal(reconnectDelay(3, () => 1), 8000);
+  assert.equal(reconnectDelay(30, () => 1), 30000);
+  assert.equal(reconnectDelay(5, () => 0), 500, 'never a tight loop');
+  const spread = new Set(Array.from({ length: 20 }, () => reconnectDelay(4)));
+  assert.ok(spread.size > 1, 'jittered');
 });

@@ -4,13 +4,16 @@ use anyhow::{Context, Result};
 use std::time::{Duration, Instant};
 
 use super::stack::running_stack;
+use snapglow_local::guard::Guard;
 use snapglow_local::site::SiteServer;
 use snapglow_local::stack::clients::LocalClients;
 use snapglow_local::stack::emulator::LocalDir;
 use snapglow_local::stack::presigned::PresignedGate;
-use snapglow_local::stack::project::{build_binaries, project_root};
+use snapglow_local::stack::project::{build_binaries, project_root, template_path};
+use snapglow_local::template::Template;
 use snapglow_local::triggers::http::HttpApiServer;
 use snapglow_local::triggers::pipeline::{self, Progress};
+use snapglow_local::triggers::websocket::{Limits, LiveServer};
 use snapglow_local::triggers::{MappingOptions, mappings};
 
 pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
@@ -27,20 +30,46 @@ pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
         &binaries.iter().map(String::as_str).collect::<Vec<_>>(),
         release,
     )?;
-    let options = MappingOptions {
-        checkpoints_dir: Some(dir.checkpoints()),
-        ..Default::default()
-    };
-    let mut mappings = mappings(&stack, &binary_dir, &dir.logs(), &options).await?;
     let gate = PresignedGate::for_stack(&stack)
         .await
         .context("starting the gate in front of S3 that checks presigned URLs")?;
-    let api = HttpApiServer::start(
+    // The live WebSocket API first: the API issues tickets naming its URL, the pusher posts to
+    // its management endpoint, and the site's policy lets pages reach it.
+    let template = Template::load(&template_path(&root))?;
+    let site_origin = format!("http://127.0.0.1:{}", stack.site_port());
+    let live = LiveServer::start(
+        &stack,
+        &template,
+        &binary_dir,
+        &dir.logs(),
+        0,
+        Limits::default(),
+        Guard::Origins(vec![site_origin]),
+    )
+    .await?;
+    eprintln!("live WebSocket API at {}", live.url);
+    let options = MappingOptions {
+        checkpoints_dir: Some(dir.checkpoints()),
+        environment: vec![(
+            "LIVE_MANAGEMENT_URL".to_owned(),
+            live.management_url.clone(),
+        )],
+        // Pushed thumbnails are presigned for the gate, as the API's are.
+        environment_of: vec![(
+            "pusher".into(),
+            "AWS_ENDPOINT_URL_S3".into(),
+            gate.url.clone(),
+        )],
+        ..Default::default()
+    };
+    let mut mappings = mappings(&stack, &binary_dir, &dir.logs(), &options).await?;
+    let api = HttpApiServer::start_with(
         &stack,
         &binary_dir,
         &dir.logs(),
         stack.api_port(),
         &gate.url,
+        &[("LIVE_URL".to_owned(), live.url.clone())],
     )
     .await?;
     eprintln!(
@@ -53,6 +82,7 @@ pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
         &clients,
         &root.join("web"),
         &api.url,
+        Some(&live.url),
         &gate.url,
         stack.site_port(),
     )

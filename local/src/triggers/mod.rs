@@ -259,6 +259,9 @@ pub struct MappingOptions {
     pub checkpoints_dir: Option<PathBuf>,
     /// Added to every function's environment (fire drills point DynamoDB at a proxy).
     pub environment: Vec<(String, String)>,
+    /// Added to one binary's environment, after `environment` (the pusher presigns rendition
+    /// URLs for the presigned gate, as the API does).
+    pub environment_of: Vec<(String, String, String)>,
     /// Only the stream mappings (the drills leave the uploads queue alone).
     pub only_streams: bool,
     /// How long the streams keep records (a Kinesis stream's `RetentionPeriodHours`; a table's
@@ -306,6 +309,11 @@ pub async fn mappings(
             let clients = LocalClients::new(&stack.endpoint_url, info.key(stack)).await;
             let mut spec = spec_for(stack, &info.binary, binary_dir, log).map_err(starting)?;
             spec.environment.extend(options.environment.iter().cloned());
+            spec.environment.extend(
+                (options.environment_of.iter())
+                    .filter(|(binary, _, _)| *binary == info.binary)
+                    .map(|(_, key, value)| (key.clone(), value.clone())),
+            );
             let function: Box<dyn Invoke> = Box::new(
                 LocalFunction::start(spec)
                     .await

@@ -108,6 +108,7 @@ impl DrillStage {
             checkpoints_dir: Some(self.checkpoints_dir()),
             environment,
             only_streams: true,
+            environment_of: Vec::new(),
             stream_retention: faults.stream_retention,
         };
         let mut mappings = mappings(
