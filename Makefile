@@ -188,6 +188,7 @@ bench:
 	$(CARGO) run --release -p snapglow-bench -- api --likes $${BENCH_API_LIKES:-500} --repeats $${BENCH_REPEATS:-3}
 	$(CARGO) run --release -p snapglow-bench -- drills --images $${BENCH_DRILL_IMAGES:-40} --likes $${BENCH_DRILL_LIKES:-2000}
 	$(CARGO) run --release -p snapglow-bench -- chaos --images $${BENCH_CHAOS_IMAGES:-400} --likes $${BENCH_CHAOS_LIKES:-20000}
+	$(CARGO) run --release -p snapglow-bench -- live --likes $${BENCH_LIVE_LIKES:-30}
 
 up:
 	$(CARGO) local up

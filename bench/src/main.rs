@@ -8,6 +8,7 @@
 //! `cargo run --release -p snapglow-bench -- render [--repeats R]`
 //! `cargo run --release -p snapglow-bench -- shard [--events N] [--rate R] [--batches B1,B2]`
 //! `cargo run --release -p snapglow-bench -- api [--likes N] [--repeats R]`
+//! `cargo run --release -p snapglow-bench -- live [--likes N]`
 
 /// A benchmark's Markdown report, as written to bench/results/.
 pub type Report = String;
@@ -16,6 +17,7 @@ mod api;
 mod chaos;
 mod drills;
 mod likes;
+mod live;
 mod notify;
 mod plot;
 mod render;
@@ -58,6 +60,7 @@ async fn main() -> std::process::ExitCode {
             }
         }
         Some("api") => api::run(flag("--likes", 500), flag("--repeats", 3)).await,
+        Some("live") => live::run(flag("--likes", 30)).await,
         Some("drills") => drills::run(flag("--images", 40), flag("--likes", 2000)).await,
         Some("chaos") => {
             chaos::run(
@@ -68,7 +71,7 @@ async fn main() -> std::process::ExitCode {
             .await
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown benchmark {other:?}; try `likes`, `shard`, `notifier`, `drills`, `chaos`, `render` or `api`"
+            "unknown benchmark {other:?}; try `likes`, `shard`, `notifier`, `drills`, `chaos`, `render`, `api` or `live`"
         )),
     };
     match result {

@@ -63,6 +63,12 @@ enum Command {
         /// Build and run the release binaries.
         #[arg(long)]
         release: bool,
+        /// Close a WebSocket connection idle this long (API Gateway: 600 s).
+        #[arg(long, default_value_t = 600)]
+        ws_idle_seconds: u64,
+        /// Close every WebSocket connection after this long (API Gateway: 7200 s).
+        #[arg(long, default_value_t = 7200)]
+        ws_lifetime_seconds: u64,
     },
     /// List the quarantined records as JSON lines (oldest first, each with its message `id`),
     /// without removing them; `redrive <id>` puts one back where it came from.
@@ -152,7 +158,15 @@ async fn main() -> ExitCode {
             until_idle,
             replay,
             release,
-        } => run::run(until_idle, replay, release).await,
+            ws_idle_seconds,
+            ws_lifetime_seconds,
+        } => {
+            let limits = snapglow_local::triggers::websocket::Limits {
+                idle: std::time::Duration::from_secs(ws_idle_seconds),
+                lifetime: std::time::Duration::from_secs(ws_lifetime_seconds),
+            };
+            run::run(until_idle, replay, release, limits).await
+        }
         Command::Quarantine { action: None } => inspect::quarantine().await,
         Command::Quarantine {
             action: Some(QuarantineAction::Redrive { id }),

@@ -46,7 +46,7 @@ pub async fn demo(photos: &[PathBuf]) -> Result<()> {
             "\nthe web client: {} (sign in as {users}); serving until Ctrl-C",
             stack.site_url.as_deref().unwrap_or_default()
         );
-        return super::run::run(false, false, false).await;
+        return super::run::run(false, false, false, Default::default()).await;
     }
     println!(
         "\nthe web client: `cargo local run`, then open {} and sign in as {users}",

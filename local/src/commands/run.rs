@@ -16,7 +16,8 @@ use snapglow_local::triggers::pipeline::{self, Progress};
 use snapglow_local::triggers::websocket::{Limits, LiveServer};
 use snapglow_local::triggers::{MappingOptions, mappings};
 
-pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
+/// `limits`: when the local WebSocket API closes connections (API Gateway's by default).
+pub async fn run(until_idle: bool, replay: bool, release: bool, limits: Limits) -> Result<()> {
     let root = project_root();
     let dir = LocalDir::new(&root);
     let stack = running_stack()?;
@@ -43,7 +44,7 @@ pub async fn run(until_idle: bool, replay: bool, release: bool) -> Result<()> {
         &binary_dir,
         &dir.logs(),
         0,
-        Limits::default(),
+        limits,
         Guard::Origins(vec![site_origin]),
     )
     .await?;
