@@ -48,22 +48,17 @@ async fn stage(purpose: &str, limits: Limits) -> Stage {
     .await
     .unwrap();
     let gate = PresignedGate::for_stack(&test.stack).await.unwrap();
-    let env = [("LIVE_URL".to_owned(), live.url.clone())];
-    let http = HttpApiServer::start_with(&test.stack, &test.binaries(), &logs, 0, &gate.url, &env)
-        .await
-        .unwrap();
-    let options = MappingOptions {
-        environment: vec![(
-            "LIVE_MANAGEMENT_URL".to_owned(),
-            live.management_url.clone(),
-        )],
-        environment_of: vec![(
-            "pusher".into(),
-            "AWS_ENDPOINT_URL_S3".into(),
-            gate.url.clone(),
-        )],
-        ..Default::default()
-    };
+    let http = HttpApiServer::start_with(
+        &test.stack,
+        &test.binaries(),
+        &logs,
+        0,
+        &gate.url,
+        &live.api_environment(),
+    )
+    .await
+    .unwrap();
+    let options = live.mapping_options(&gate.url, MappingOptions::default());
     let pipeline = mappings(&test.stack, &test.binaries(), &logs, &options)
         .await
         .unwrap();

@@ -60,10 +60,16 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
     )
     .await
     .unwrap();
-    let env = [("LIVE_URL".to_owned(), live.url.clone())];
-    let api = HttpApiServer::start_with(&stage.stack, &stage.binaries(), &logs, 0, &gate.url, &env)
-        .await
-        .unwrap();
+    let api = HttpApiServer::start_with(
+        &stage.stack,
+        &stage.binaries(),
+        &logs,
+        0,
+        &gate.url,
+        &live.api_environment(),
+    )
+    .await
+    .unwrap();
     let site = SiteServer::start(
         &stage.stack,
         &stage.clients,
@@ -75,18 +81,7 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
     )
     .await
     .unwrap();
-    let options = MappingOptions {
-        environment: vec![(
-            "LIVE_MANAGEMENT_URL".to_owned(),
-            live.management_url.clone(),
-        )],
-        environment_of: vec![(
-            "pusher".into(),
-            "AWS_ENDPOINT_URL_S3".into(),
-            gate.url.clone(),
-        )],
-        ..Default::default()
-    };
+    let options = live.mapping_options(&gate.url, MappingOptions::default());
     let mut pipeline = mappings(&stage.stack, &stage.binaries(), &logs, &options)
         .await
         .unwrap();

@@ -69,20 +69,16 @@ pub async fn run(likes: usize) -> Result<crate::Report> {
     )
     .await?;
     let gate = PresignedGate::for_stack(stack).await?;
-    let env = [("LIVE_URL".to_owned(), live.url.clone())];
-    let http = HttpApiServer::start_with(stack, &binary_dir, &logs, 0, &gate.url, &env).await?;
-    let options = MappingOptions {
-        environment: vec![(
-            "LIVE_MANAGEMENT_URL".to_owned(),
-            live.management_url.clone(),
-        )],
-        environment_of: vec![(
-            "pusher".into(),
-            "AWS_ENDPOINT_URL_S3".into(),
-            gate.url.clone(),
-        )],
-        ..Default::default()
-    };
+    let http = HttpApiServer::start_with(
+        stack,
+        &binary_dir,
+        &logs,
+        0,
+        &gate.url,
+        &live.api_environment(),
+    )
+    .await?;
+    let options = live.mapping_options(&gate.url, MappingOptions::default());
     let mut pipeline = mappings(stack, &binary_dir, &logs, &options).await?;
     // The pipeline runs behind the clients, as Lambda's pollers do.
     let mut progress = Progress::quiet();

@@ -51,18 +51,9 @@ pub async fn run(until_idle: bool, replay: bool, release: bool, limits: Limits) 
     eprintln!("live WebSocket API at {}", live.url);
     let options = MappingOptions {
         checkpoints_dir: Some(dir.checkpoints()),
-        environment: vec![(
-            "LIVE_MANAGEMENT_URL".to_owned(),
-            live.management_url.clone(),
-        )],
-        // Pushed thumbnails are presigned for the gate, as the API's are.
-        environment_of: vec![(
-            "pusher".into(),
-            "AWS_ENDPOINT_URL_S3".into(),
-            gate.url.clone(),
-        )],
         ..Default::default()
     };
+    let options = live.mapping_options(&gate.url, options);
     let mut mappings = mappings(&stack, &binary_dir, &dir.logs(), &options).await?;
     let api = HttpApiServer::start_with(
         &stack,
@@ -70,7 +61,7 @@ pub async fn run(until_idle: bool, replay: bool, release: bool, limits: Limits) 
         &dir.logs(),
         stack.api_port(),
         &gate.url,
-        &[("LIVE_URL".to_owned(), live.url.clone())],
+        &live.api_environment(),
     )
     .await?;
     eprintln!(

@@ -200,6 +200,32 @@ impl LiveServer {
     }
 }
 
+impl LiveServer {
+    /// What the HTTP API's function needs of this server: `LIVE_URL`, the URL its tickets name.
+    pub fn api_environment(&self) -> Vec<(String, String)> {
+        vec![("LIVE_URL".to_owned(), self.url.clone())]
+    }
+
+    /// `options` with what the pusher needs: the management endpoint it posts to, and
+    /// `gate_url`, the presigned gate its thumbnails are signed for (as the API's are).
+    pub fn mapping_options(
+        &self,
+        gate_url: &str,
+        mut options: crate::triggers::MappingOptions,
+    ) -> crate::triggers::MappingOptions {
+        let management = (
+            "LIVE_MANAGEMENT_URL".to_owned(),
+            self.management_url.clone(),
+        );
+        options.environment.push(management);
+        let presigning = ("AWS_ENDPOINT_URL_S3".to_owned(), gate_url.to_owned());
+        options
+            .environment_of
+            .push(("pusher".to_owned(), presigning.0, presigning.1));
+        options
+    }
+}
+
 fn respond(status: StatusCode, error_type: Option<&str>, message: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(
         json!({ "message": message }).to_string(),
