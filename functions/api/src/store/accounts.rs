@@ -87,25 +87,40 @@ impl Accounts for AwsStore {
             .username(username)
             .send()
             .await;
-        let Err(error) = deleted else {
-            return Ok(true);
-        };
-        use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
-        let unanswered = matches!(
-            error,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-        );
-        let status = error.raw_response().map(|r| r.status().as_u16());
-        let Some(transient) = pool_failure(error.code(), status, unanswered) else {
-            return Ok(true);
-        };
-        Err(StoreError::Pool {
-            pool: pool.id.clone(),
-            action: "AdminDeleteUser",
-            source: Box::new(error),
-            transient,
-        })
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(error) => pool_error(&pool.id, "AdminDeleteUser", error).map_or(Ok(true), Err),
+        }
     }
+}
+
+/// A failed user pool call as the store's error, sorted by [`pool_failure`]; `None` when the
+/// user is not in the pool (`UserNotFoundException`), which each caller reads its own way.
+pub(super) fn pool_error<E>(
+    pool: &str,
+    action: &'static str,
+    error: aws_sdk_cognitoidentityprovider::error::SdkError<E>,
+) -> Option<StoreError>
+where
+    E: aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
+    let unanswered = matches!(
+        error,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    );
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let transient = pool_failure(error.code(), status, unanswered)?;
+    Some(StoreError::Pool {
+        pool: pool.to_owned(),
+        action,
+        source: Box::new(error),
+        transient,
+    })
 }
 
 /// How a failed AdminDeleteUser reads: `None` when the user is gone already (done), else

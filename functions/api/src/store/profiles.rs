@@ -7,7 +7,7 @@ use snapglow::table::{TableError, batch_get_tables, is_condition_failure, n, s};
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::accounts::pool_failure;
+use super::accounts::pool_error;
 use super::{AwsStore, Profile, Profiles, StoreError};
 
 /// How long a page's names may keep being asked for (`UnprocessedKeys`) before the request
@@ -150,31 +150,12 @@ impl Profiles for AwsStore {
             .username(username)
             .send()
             .await;
-        let error = match got {
-            Ok(user) => {
-                let name = (user.user_attributes())
-                    .iter()
-                    .find(|a| a.name() == "name")
-                    .and_then(|a| a.value())
-                    .map(str::to_owned);
-                return Ok(name);
-            }
-            Err(error) => error,
-        };
-        use aws_sdk_cognitoidentityprovider::error::{ProvideErrorMetadata, SdkError};
-        let unanswered = matches!(
-            error,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-        );
-        let status = error.raw_response().map(|r| r.status().as_u16());
-        let Some(transient) = pool_failure(error.code(), status, unanswered) else {
-            return Ok(None);
-        };
-        Err(StoreError::Pool {
-            pool: pool.id.clone(),
-            action: "AdminGetUser",
-            source: Box::new(error),
-            transient,
-        })
+        match got {
+            Ok(user) => Ok((user.user_attributes().iter())
+                .find(|a| a.name() == "name")
+                .and_then(|a| a.value())
+                .map(str::to_owned)),
+            Err(error) => pool_error(&pool.id, "AdminGetUser", error).map_or(Ok(None), Err),
+        }
     }
 }
