@@ -19,14 +19,41 @@ fn password(username: &str) -> String {
     format!("Local-{username}-Passw0rd!")
 }
 
+/// The names the demo's likers (`user00` to `user19`) gave at sign-up.
+const LIKER_NAMES: [&str; 20] = [
+    "Ana Lima",
+    "Ben Carter",
+    "Chloé Martin",
+    "Dev Patel",
+    "Eun-ji Park",
+    "Farah Haddad",
+    "Gabriel Silva",
+    "Hana Sato",
+    "Ivan Petrov",
+    "Jade Wilson",
+    "Kofi Mensah",
+    "Lena Fischer",
+    "Mateo Rossi",
+    "Nia Johnson",
+    "Omar Aziz",
+    "Priya Nair",
+    "Quinn Murphy",
+    "Rosa García",
+    "Sami Virtanen",
+    "Tom Becker",
+];
+
 /// The names the demo users gave at sign-up (the pool's standard `name` attribute), which the
-/// API seeds their profiles with; other local users give none.
+/// API seeds their profiles with; other local users (the tests' dave, fan7…) give none.
 pub fn signup_name(username: &str) -> Option<&'static str> {
     match username {
         "alice" => Some("Alice Moreau"),
         "bob" => Some("Bob Okafor"),
         "carol" => Some("Carol Nguyen"),
-        _ => None,
+        liker => {
+            let n: usize = liker.strip_prefix("user")?.parse().ok()?;
+            LIKER_NAMES.get(n).copied()
+        }
     }
 }
 
