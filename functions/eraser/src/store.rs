@@ -96,6 +96,9 @@ where
     FilesError::of(bucket, keys, refused, Box::new(error))
 }
 
+/// An object's key in its bucket.
+pub type ObjectKey = String;
+
 pub trait Erasure {
     /// The image's item as the API last wrote it, read strongly consistent.
     fn recorded(&self, image_id: &str) -> impl Future<Output = Result<Recorded, TableError>>;
@@ -104,7 +107,7 @@ pub trait Erasure {
     fn renditions_of(
         &self,
         image_id: &str,
-    ) -> impl Future<Output = Result<Vec<String>, FilesError>>;
+    ) -> impl Future<Output = Result<Vec<ObjectKey>, FilesError>>;
     /// Deletes `keys` from `bucket`; keys that are already gone are no error.
     fn delete_objects(
         &self,
@@ -150,7 +153,7 @@ impl Erasure for AwsErasure {
     }
 
     /// One ListObjectsV2 per 1,000 keys (an image has a few).
-    async fn renditions_of(&self, image_id: &str) -> Result<Vec<String>, FilesError> {
+    async fn renditions_of(&self, image_id: &str) -> Result<Vec<ObjectKey>, FilesError> {
         let bucket = &self.renditions_bucket;
         let mut keys = Vec::new();
         let mut token: Option<String> = None;

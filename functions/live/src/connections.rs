@@ -4,9 +4,14 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use snapglow::live::{connection_key, ticket_key, user_connection_key, user_pk};
 use snapglow::table::{TableError, is_condition_failure, n, s};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Mutex;
+
+/// A user's id: their token's `sub`.
+pub type UserId = String;
+/// API Gateway's id of a WebSocket connection (base64, with `=`).
+pub type ConnectionId = String;
 
 /// What the WebSocket API's routes and the pusher need of the connections table.
 pub trait Connections {
@@ -16,7 +21,7 @@ pub trait Connections {
         &self,
         ticket: &str,
         now_s: i64,
-    ) -> impl Future<Output = Result<Option<String>, TableError>>;
+    ) -> impl Future<Output = Result<Option<UserId>, TableError>>;
     /// Records `connection_id` as `user`'s until `expires_at_s`.
     fn open(
         &self,
@@ -29,13 +34,13 @@ pub trait Connections {
     fn close(
         &self,
         connection_id: &str,
-    ) -> impl Future<Output = Result<Option<String>, TableError>>;
+    ) -> impl Future<Output = Result<Option<UserId>, TableError>>;
     /// `user`'s connections that have not expired at `now_s`.
     fn of_user(
         &self,
         user: &str,
         now_s: i64,
-    ) -> impl Future<Output = Result<Vec<String>, TableError>>;
+    ) -> impl Future<Output = Result<Vec<ConnectionId>, TableError>>;
     /// Forgets `user`'s `connection_id` (API Gateway answered 410: it is gone).
     fn forget(
         &self,
@@ -50,19 +55,19 @@ pub struct AwsConnections {
     pub table: String,
 }
 
-fn key(pk: impl Into<String>, sk: impl Into<String>) -> BTreeMap<String, AttributeValue> {
-    BTreeMap::from([("pk".into(), s(pk.into())), ("sk".into(), s(sk.into()))])
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".into(), s(pk.into())), ("sk".into(), s(sk.into()))])
 }
 
 impl Connections for AwsConnections {
     /// One DeleteItem (one write unit) that answers the old item, conditioned on the ticket
     /// being there and unexpired (TTL deletes lazily): used, expired and forged tickets all
     /// fail the condition.
-    async fn take_ticket(&self, ticket: &str, now_s: i64) -> Result<Option<String>, TableError> {
+    async fn take_ticket(&self, ticket: &str, now_s: i64) -> Result<Option<UserId>, TableError> {
         let (pk, sk) = ticket_key(ticket);
         let taken = (self.dynamodb.delete_item())
             .table_name(&self.table)
-            .set_key(Some(key(pk, sk).into_iter().collect()))
+            .set_key(Some(key(pk, sk)))
             .condition_expression("attribute_exists(pk) AND expires_at > :now")
             .expression_attribute_values(":now", n(now_s))
             .return_values(ReturnValue::AllOld)
@@ -89,7 +94,7 @@ impl Connections for AwsConnections {
     ) -> Result<(), TableError> {
         let (upk, usk) = user_connection_key(user, connection_id);
         let (cpk, csk) = connection_key(connection_id);
-        let put = |mut item: BTreeMap<String, AttributeValue>| {
+        let put = |mut item: HashMap<String, AttributeValue>| {
             item.insert("expires_at".into(), n(expires_at_s));
             item.insert("connected_at".into(), n(connected_at_ms));
             item.insert("connection_id".into(), s(connection_id));
@@ -98,7 +103,7 @@ impl Connections for AwsConnections {
                 .put(
                     Put::builder()
                         .table_name(&self.table)
-                        .set_item(Some(item.into_iter().collect()))
+                        .set_item(Some(item))
                         .build()
                         .expect("table and item are set"),
                 )
@@ -115,11 +120,11 @@ impl Connections for AwsConnections {
 
     /// One DeleteItem answering the connection's item (its user), then one DeleteItem of the
     /// user's item. Both are idempotent: a repeated `$disconnect` finds nothing.
-    async fn close(&self, connection_id: &str) -> Result<Option<String>, TableError> {
+    async fn close(&self, connection_id: &str) -> Result<Option<UserId>, TableError> {
         let (pk, sk) = connection_key(connection_id);
         let output = (self.dynamodb.delete_item())
             .table_name(&self.table)
-            .set_key(Some(key(pk, sk).into_iter().collect()))
+            .set_key(Some(key(pk, sk)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -136,7 +141,7 @@ impl Connections for AwsConnections {
 
     /// One Query of the user's partition (a handful of connections: one per open tab), the
     /// expired ones filtered out.
-    async fn of_user(&self, user: &str, now_s: i64) -> Result<Vec<String>, TableError> {
+    async fn of_user(&self, user: &str, now_s: i64) -> Result<Vec<ConnectionId>, TableError> {
         let output = (self.dynamodb.query())
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :conn)")
@@ -158,7 +163,7 @@ impl Connections for AwsConnections {
         let (pk, sk) = connection_key(connection_id);
         (self.dynamodb.delete_item())
             .table_name(&self.table)
-            .set_key(Some(key(pk, sk).into_iter().collect()))
+            .set_key(Some(key(pk, sk)))
             .send()
             .await
             .map_err(|e| TableError::from_sdk(&self.table, e))?;
@@ -177,7 +182,7 @@ impl AwsConnections {
         let (pk, sk) = user_connection_key(user, connection_id);
         (self.dynamodb.delete_item())
             .table_name(&self.table)
-            .set_key(Some(key(pk, sk).into_iter().collect()))
+            .set_key(Some(key(pk, sk)))
             .send()
             .await
             .map_err(|e| TableError::from_sdk(&self.table, e))?;
@@ -195,7 +200,7 @@ pub struct MemoryConnections {
 }
 
 impl Connections for MemoryConnections {
-    async fn take_ticket(&self, ticket: &str, now_s: i64) -> Result<Option<String>, TableError> {
+    async fn take_ticket(&self, ticket: &str, now_s: i64) -> Result<Option<UserId>, TableError> {
         let taken = self.tickets.lock().unwrap().remove(ticket);
         Ok(taken
             .filter(|(_, expires)| *expires > now_s)
@@ -207,11 +212,11 @@ impl Connections for MemoryConnections {
         Ok(())
     }
 
-    async fn close(&self, id: &str) -> Result<Option<String>, TableError> {
+    async fn close(&self, id: &str) -> Result<Option<UserId>, TableError> {
         Ok(self.open.lock().unwrap().remove(id).map(|(user, _)| user))
     }
 
-    async fn of_user(&self, user: &str, now_s: i64) -> Result<Vec<String>, TableError> {
+    async fn of_user(&self, user: &str, now_s: i64) -> Result<Vec<ConnectionId>, TableError> {
         Ok((self.open.lock().unwrap().iter())
             .filter(|(_, (u, expires))| u == user && *expires > now_s)
             .map(|(id, _)| id.clone())

@@ -30,24 +30,30 @@ struct ProfileRequest {
 /// [`NAME_MAX_CHARS`] characters with at least one letter or digit. Control characters and
 /// the invisible ones that reorder or hide text (bidirectional overrides, zero-width spaces)
 /// are refused: with them a name can pass for another or push text around it on a page.
-pub fn display_name(raw: &str) -> Result<String, String> {
+pub fn display_name(raw: &str) -> Result<String, NameRefused> {
     let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
     if let Some(bad) = name.chars().find(|c| c.is_control() || invisible(*c)) {
-        return Err(format!(
-            "display_name may not contain U+{:04X}: use letters, digits, spaces and punctuation",
-            u32::from(bad)
-        ));
+        return Err(NameRefused::Hidden(bad));
     }
     let chars = name.chars().count();
     if !(1..=NAME_MAX_CHARS).contains(&chars) {
-        return Err(format!(
-            "display_name must be 1 to {NAME_MAX_CHARS} characters, not {chars}"
-        ));
+        return Err(NameRefused::Length(chars));
     }
     if !name.chars().any(char::is_alphanumeric) {
-        return Err("display_name needs at least one letter or digit".to_owned());
+        return Err(NameRefused::NoLetterOrDigit);
     }
     Ok(name)
+}
+
+/// Why a display name is refused, in words the client can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameRefused {
+    #[error("display_name may not contain U+{:04X}: use letters, digits, spaces and punctuation", u32::from(*.0))]
+    Hidden(char),
+    #[error("display_name must be 1 to {NAME_MAX_CHARS} characters, not {0}")]
+    Length(usize),
+    #[error("display_name needs at least one letter or digit")]
+    NoLetterOrDigit,
 }
 
 /// Format characters that change how text around them shows, but not the zero-width joiner,
@@ -116,7 +122,8 @@ impl<S: Store> Api<S> {
         request: &ApiRequest,
     ) -> Result<ApiResponse, HandlerError> {
         let asked: ProfileRequest = request.json_body()?;
-        let name = display_name(&asked.display_name).map_err(Problem::invalid_body)?;
+        let name = display_name(&asked.display_name)
+            .map_err(|refused| Problem::invalid_body(refused.to_string()))?;
         let profile = Profile {
             display_name: name,
             updated_at_ms: Timestamp::now().millis(),

@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::{
-    Accounts, Cursor, GivenLike, ImageDeletion, ImageRecord, Images, Inbox, LikeChange, LikeState,
-    LikedBy, Likes, Limits, Links, NewImage, Notification, Presigned, Profile, Profiles, Status,
-    StoreError, Taken, Tickets, UploadQuota,
+    Accounts, Cursor, DisplayName, GivenLike, ImageDeletion, ImageRecord, Images, Inbox,
+    LikeChange, LikeState, LikedBy, Likes, Limits, Links, NewImage, Notification, Presigned,
+    Profile, Profiles, Status, StoreError, Taken, Tickets, UploadQuota, UserId,
 };
 
 #[derive(Default)]
@@ -395,7 +395,10 @@ impl Profiles for MemoryStore {
         Ok(())
     }
 
-    async fn display_names(&self, users: &[String]) -> Result<HashMap<String, String>, StoreError> {
+    async fn display_names(
+        &self,
+        users: &[String],
+    ) -> Result<HashMap<UserId, DisplayName>, StoreError> {
         *self.name_reads.lock().unwrap() += 1;
         let profiles = self.profiles.lock().unwrap();
         Ok((users.iter())
@@ -403,7 +406,7 @@ impl Profiles for MemoryStore {
             .collect())
     }
 
-    async fn signup_name(&self, username: &str) -> Result<Option<String>, StoreError> {
+    async fn signup_name(&self, username: &str) -> Result<Option<DisplayName>, StoreError> {
         Ok(self.signup_names.lock().unwrap().get(username).cloned())
     }
 }

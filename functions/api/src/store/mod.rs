@@ -196,11 +196,16 @@ pub struct Presigned {
 /// One notification as the API shows it.
 pub use notifier::inbox::Notification;
 
+/// A user's id: their token's `sub`.
+pub type UserId = String;
+/// What a user is called on pages (see [`Profile`]).
+pub type DisplayName = String;
+
 /// What others see of a user. Events and items name users by id only; names are resolved
 /// when a page is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
-    pub display_name: String,
+    pub display_name: DisplayName,
     pub updated_at_ms: i64,
 }
 
@@ -416,12 +421,12 @@ pub trait Profiles {
     fn display_names(
         &self,
         user_ids: &[String],
-    ) -> impl Future<Output = Result<HashMap<String, String>, StoreError>>;
+    ) -> impl Future<Output = Result<HashMap<UserId, DisplayName>, StoreError>>;
     /// The name `username` gave at sign-up (the user pool's `name` attribute), if any.
     fn signup_name(
         &self,
         username: &str,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>>;
+    ) -> impl Future<Output = Result<Option<DisplayName>, StoreError>>;
 }
 
 /// Live push's one-time tickets (snapglow::live describes the connections table).

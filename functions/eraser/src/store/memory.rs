@@ -7,7 +7,7 @@ use snapglow::table::TableError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use super::{Bucket, Erasure, FilesError, KeysNotDeleted, Recorded};
+use super::{Bucket, Erasure, FilesError, KeysNotDeleted, ObjectKey, Recorded};
 
 #[derive(Default)]
 pub struct MemoryErasure {
@@ -29,7 +29,7 @@ impl Erasure for MemoryErasure {
         })
     }
 
-    async fn renditions_of(&self, image_id: &str) -> Result<Vec<String>, FilesError> {
+    async fn renditions_of(&self, image_id: &str) -> Result<Vec<ObjectKey>, FilesError> {
         let prefix = format!("renditions/{image_id}/");
         Ok((self.objects.lock().unwrap().iter())
             .filter(|(bucket, key)| *bucket == Bucket::Renditions && key.starts_with(&prefix))
