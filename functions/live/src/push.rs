@@ -43,7 +43,7 @@ pub struct Message<'a> {
 /// One user's changes in a batch, and where they start in it.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct UserChanges {
-    /// The sequence number of the user's first record: a retry of the user starts there.
+    /// The sequence number of the user's first record.
     pub first: String,
     pub changes: Vec<Change>,
 }
@@ -216,14 +216,16 @@ pub struct Report {
     pub gone: usize,
     /// Posts that failed otherwise: dropped (the client's refetch and poll recover them).
     pub failed: usize,
-    /// Where the batch must be tried again from: the first record of the first user whose
-    /// reads failed (`None`: done). Users after it in the batch are tried again with it.
+    /// Where the batch must be tried again from when reading what to send failed: its first
+    /// inbox record (`None`: done).
     pub retry_from: Option<String>,
 }
 
-/// Sends each user in `records` their inbox's changes, on every connection they have open.
-/// A user whose reads fail (DynamoDB unavailable past the SDK's retries) stops the batch
-/// there: `retry_from` says where the mapping resumes.
+/// Sends each user in `records` their inbox's changes, on every connection they have open:
+/// one Query of connections per user, then the views of every user's notifications in one
+/// composition (one read of thumbnails and one of names for the batch). When a read fails
+/// (DynamoDB unavailable past the SDK's retries) nothing is sent, and `retry_from` is the
+/// batch's first inbox record, where the mapping resumes.
 pub async fn push(
     composer: &impl Compose,
     connections: &impl Connections,
@@ -231,18 +233,22 @@ pub async fn push(
     records: &[EventRecord],
     now_s: i64,
 ) -> Report {
+    let by_user = changes(records, now_s);
+    let ready = match read_all(composer, connections, by_user.iter(), now_s).await {
+        Ok(ready) => ready,
+        Err(error) => {
+            tracing::warn!(error = %snapglow::telemetry::error_chain(&error), "pushes wait for a retry");
+            let first = (records.iter())
+                .filter_map(|r| r.change.sequence_number.clone())
+                .find(|seq| by_user.values().any(|u| u.first == *seq));
+            return Report {
+                retry_from: first,
+                ..Report::default()
+            };
+        }
+    };
     let mut report = Report::default();
-    for (user, changes) in changes(records, now_s) {
-        let views = match views_for(composer, connections, &user, changes.changes, now_s).await {
-            Ok(Some(ready)) => ready,
-            Ok(None) => continue,
-            Err(error) => {
-                tracing::warn!(error = %snapglow::telemetry::error_chain(&error), user, "pushes wait for a retry");
-                report.retry_from = Some(changes.first);
-                break;
-            }
-        };
-        let (mut open, views, removed) = views;
+    for (user, mut open, views, removed) in ready {
         report.users += 1;
         for message in messages(&views, &removed) {
             let sends = open.iter().map(|id| poster.post(id, message.clone()));
@@ -270,30 +276,45 @@ pub async fn push(
     report
 }
 
-/// The user's open connections and what to send them; `None` when they have none open.
-type Ready = (Vec<String>, Vec<NotificationView>, Vec<String>);
+/// A user with open connections, and what to send them: the views of their new and changed
+/// notifications, and the keys of those that left.
+type Ready = (String, Vec<String>, Vec<NotificationView>, Vec<String>);
 
-async fn views_for(
+/// Each user's open connections, and the views of the notifications of those who have some,
+/// composed together.
+async fn read_all<'a>(
     composer: &impl Compose,
     connections: &impl Connections,
-    user: &str,
-    changes: Vec<Change>,
+    by_user: impl Iterator<Item = (&'a String, &'a UserChanges)>,
     now_s: i64,
-) -> Result<Option<Ready>, ComposeError> {
-    let open = (connections.of_user(user, now_s).await).map_err(ComposeError::Connections)?;
-    if open.is_empty() {
-        return Ok(None);
-    }
+) -> Result<Vec<Ready>, ComposeError> {
+    let mut ready = Vec::new();
     let mut notifications = Vec::new();
-    let mut removed = Vec::new();
-    for change in changes {
-        match change {
-            Change::Now(n) => notifications.push(n),
-            Change::Gone(key) => removed.push(key),
+    for (user, changes) in by_user {
+        let open = (connections.of_user(user, now_s).await).map_err(ComposeError::Connections)?;
+        if open.is_empty() {
+            continue;
         }
+        let mut removed = Vec::new();
+        let mut count = 0;
+        for change in &changes.changes {
+            match change {
+                Change::Now(n) => {
+                    notifications.push(n.clone());
+                    count += 1;
+                }
+                Change::Gone(key) => removed.push(key.clone()),
+            }
+        }
+        ready.push((user.clone(), open, count, removed));
     }
-    let views = composer.views(notifications).await?;
-    Ok(Some((open, views, removed)))
+    let mut views = composer.views(notifications).await?.into_iter();
+    Ok(ready
+        .into_iter()
+        .map(|(user, open, count, removed)| {
+            (user, open, views.by_ref().take(count).collect(), removed)
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -520,6 +541,48 @@ mod tests {
             ["c="],
             "not forgotten"
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_reads_names_and_thumbnails_once_for_all_its_users() {
+        // Prepare: carol and dan connected, each with a like of bob's in the batch
+        let composer = composer();
+        let connections = MemoryConnections::default();
+        connections.open("carol", "c=", 0, i64::MAX).await.unwrap();
+        connections.open("dan", "d=", 0, i64::MAX).await.unwrap();
+        let poster = MemoryPoster {
+            open: vec!["c=".into(), "d=".into()],
+            ..Default::default()
+        };
+        let records = [
+            record(
+                "INSERT",
+                "USER#carol",
+                &notifier::inbox::notification_sk(1, "likes-p1-0"),
+                &likes_item("p1", &["bob"]),
+            ),
+            record(
+                "INSERT",
+                "USER#dan",
+                &notifier::inbox::notification_sk(2, "likes-p2-0"),
+                &likes_item("p2", &["bob"]),
+            ),
+        ];
+
+        // Act
+        let report = push(&composer, &connections, &poster, &records, 0).await;
+
+        // Assess: both told, each of their own photo, from one read of names
+        assert_eq!((report.users, report.delivered), (2, 2));
+        let sent = poster.sent.lock().unwrap().clone();
+        let photo_of = |to: &str| {
+            (sent.iter().find(|(id, _)| id == to)).map(|(_, m)| m["items"][0]["image_id"].clone())
+        };
+        assert_eq!(
+            (photo_of("c="), photo_of("d=")),
+            (Some("p1".into()), Some("p2".into()))
+        );
+        assert_eq!(*composer.store.name_reads.lock().unwrap(), 1);
     }
 
     #[test]

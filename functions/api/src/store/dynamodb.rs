@@ -10,7 +10,7 @@ use snapglow::table::{
     Applied, TableError, batch_get_tables, image_of_pk, image_pk, is_condition_failure, n, s,
     transact,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use super::{
@@ -179,6 +179,43 @@ pub async fn create_pending(
 }
 
 impl AwsStore {
+    /// The items of `keys` in the images table, `projection` only (`names` for its reserved
+    /// words): one eventually consistent BatchGetItem per 100 distinct keys (half a read unit
+    /// each), the keys DynamoDB leaves unprocessed asked again within [`READ_BUDGET`].
+    pub(super) async fn read_images_table(
+        &self,
+        keys: impl Iterator<Item = (String, String)>,
+        projection: &str,
+        names: &[(&str, &str)],
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let keys: Vec<HashMap<String, AttributeValue>> = (keys.collect::<BTreeSet<_>>())
+            .into_iter()
+            .map(|(pk, sk)| HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]))
+            .collect();
+        let deadline = Deadline::after(READ_BUDGET);
+        let mut items = Vec::new();
+        for chunk in keys.chunks(snapglow::table::MAX_BATCH_GET_KEYS) {
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.to_vec()))
+                .projection_expression(projection);
+            for (name, attribute) in names {
+                request = request.expression_attribute_names(*name, *attribute);
+            }
+            let request = request.build().expect("keys are set");
+            let table = self.images_table.clone();
+            let mut read = batch_get_tables(
+                &self.dynamodb,
+                HashMap::from([(table.clone(), request)]),
+                &deadline,
+                || {},
+            )
+            .await?;
+            items.extend(read.remove(&table).unwrap_or_default());
+        }
+        Ok(items)
+    }
+
     /// A page of image items of one index partition, newest first (both indexes sort by time).
     async fn newest_first(
         &self,
@@ -374,49 +411,29 @@ impl Images for AwsStore {
         &self,
         image_ids: &[String],
     ) -> Result<HashMap<String, RenditionV1>, StoreError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found = HashMap::new();
-        let mut ids: Vec<&String> = image_ids.iter().collect();
-        ids.sort();
-        ids.dedup();
-        for chunk in ids.chunks(snapglow::table::MAX_BATCH_GET_KEYS) {
-            let keys = chunk
-                .iter()
-                .map(|id| {
-                    HashMap::from([
-                        ("pk".to_owned(), s(image_pk(id))),
-                        ("sk".to_owned(), s("IMAGE")),
-                    ])
-                })
-                .collect();
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .projection_expression("image_id, #status, renditions")
-                .expression_attribute_names("#status", "status")
-                .build()
-                .expect("keys are set");
-            let table = self.images_table.clone();
-            let read = batch_get_tables(
-                &self.dynamodb,
-                HashMap::from([(table.clone(), request)]),
-                &Deadline::after(READ_BUDGET),
-                || {},
-            )
-            .await?;
-            for item in read.get(&table).into_iter().flatten() {
-                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
-                if text("status").map(String::as_str) != Some(Status::Published.as_str()) {
-                    continue;
-                }
-                let renditions: Vec<RenditionV1> = text("renditions")
-                    .and_then(|json| serde_json::from_str(json).ok())
-                    .unwrap_or_default();
-                if let (Some(id), Some(smallest)) = (
-                    text("image_id"),
-                    renditions.into_iter().min_by_key(|r| r.width),
-                ) {
-                    found.insert(id.clone(), smallest);
-                }
+        let keys = image_ids
+            .iter()
+            .map(|id| (image_pk(id), "IMAGE".to_owned()));
+        let items = (self.read_images_table(
+            keys,
+            "image_id, #status, renditions",
+            &[("#status", "status")],
+        ))
+        .await?;
+        for item in &items {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+            if text("status").map(String::as_str) != Some(Status::Published.as_str()) {
+                continue;
+            }
+            let renditions: Vec<RenditionV1> = text("renditions")
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default();
+            if let (Some(id), Some(smallest)) = (
+                text("image_id"),
+                renditions.into_iter().min_by_key(|r| r.width),
+            ) {
+                found.insert(id.clone(), smallest);
             }
         }
         Ok(found)

@@ -1,24 +1,21 @@
 //! Profiles: each user's display name, in the images table beside their account's mark, and
 //! the name they gave at sign-up, read once from the user pool to seed it.
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use snapglow::batch::Deadline;
-use snapglow::table::{TableError, batch_get_tables, is_condition_failure, n, s};
+use aws_sdk_dynamodb::types::AttributeValue;
+use snapglow::table::{TableError, is_condition_failure, n, s};
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::accounts::pool_error;
-use super::{AwsStore, Profile, Profiles, StoreError};
+use super::{AwsStore, DisplayName, Profile, Profiles, StoreError, UserId};
 
-/// How long a page's names may keep being asked for (`UnprocessedKeys`) before the request
-/// answers 503: as the page's other batch reads.
-const READ_BUDGET: Duration = Duration::from_secs(5);
+/// The (pk, sk) of `user_id`'s profile item.
+fn profile_pk_sk(user_id: &str) -> (String, String) {
+    (format!("ACCOUNT#{user_id}"), "PROFILE".to_owned())
+}
 
 fn profile_key(user_id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("ACCOUNT#{user_id}"))),
-        ("sk".to_owned(), s("PROFILE")),
-    ])
+    let (pk, sk) = profile_pk_sk(user_id);
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
 /// A profile item as (user, profile); `None` for an erased one (its name removed, TTL due).
@@ -108,30 +105,13 @@ impl Profiles for AwsStore {
     async fn display_names(
         &self,
         user_ids: &[String],
-    ) -> Result<HashMap<String, String>, StoreError> {
-        let mut ids: Vec<&String> = user_ids.iter().collect();
-        ids.sort();
-        ids.dedup();
+    ) -> Result<HashMap<UserId, DisplayName>, StoreError> {
+        let keys = user_ids.iter().map(|id| profile_pk_sk(id));
+        let items = (self.read_images_table(keys, "pk, display_name, updated_at", &[])).await?;
         let mut names = HashMap::new();
-        let deadline = Deadline::after(READ_BUDGET);
-        for chunk in ids.chunks(snapglow::table::MAX_BATCH_GET_KEYS) {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(chunk.iter().map(|id| profile_key(id)).collect()))
-                .projection_expression("pk, display_name, updated_at")
-                .build()
-                .expect("keys are set");
-            let table = self.images_table.clone();
-            let read = batch_get_tables(
-                &self.dynamodb,
-                HashMap::from([(table.clone(), request)]),
-                &deadline,
-                || {},
-            )
-            .await?;
-            for item in read.get(&table).into_iter().flatten() {
-                if let Some((user, profile)) = read_profile(&table, item)? {
-                    names.insert(user, profile.display_name);
-                }
+        for item in &items {
+            if let Some((user, profile)) = read_profile(&self.images_table, item)? {
+                names.insert(user, profile.display_name);
             }
         }
         Ok(names)
@@ -141,7 +121,7 @@ impl Profiles for AwsStore {
     /// `name` attribute, which sign-up fills. `None` with another issuer, for a user the pool
     /// does not know, or one who gave no name. Its errors are AdminDeleteUser's (the Cognito
     /// API reference lists the same): throttling and 5xx transient, the rest ours.
-    async fn signup_name(&self, username: &str) -> Result<Option<String>, StoreError> {
+    async fn signup_name(&self, username: &str) -> Result<Option<DisplayName>, StoreError> {
         let Some(pool) = &self.pool else {
             return Ok(None);
         };
