@@ -143,3 +143,54 @@ fn dynamodb_samples_are_changes_the_relay_publishes() {
         }
     }
 }
+
+#[test]
+fn notifications_samples_are_inbox_changes_the_pusher_sends_or_items_it_leaves() {
+    use aws_lambda_events::event::dynamodb::Event;
+    use live::push::{Change, changes};
+    // Before the samples' items expire (their `expires_at`).
+    let now_s = 1_795_946_500;
+    for (name, json) in files("notifications") {
+        let event: Event = round_trips(&name, &json);
+        let found = changes(&event.records, now_s);
+        let kinds: Vec<_> = (found.values().flat_map(|user| &user.changes))
+            .map(|c| match c {
+                Change::Now(n) => format!("now {}", n.kind.as_str()),
+                Change::Gone(_) => "gone".to_owned(),
+            })
+            .collect();
+        match name.as_str() {
+            "inbox-changed" => assert_eq!(kinds, ["now likes", "now published"], "{name}"),
+            "notification-removed" => assert_eq!(kinds, ["gone"], "{name}"),
+            "not-a-notification" => assert!(kinds.is_empty(), "{name}: {kinds:?}"),
+            _ => panic!("{name}: say what this sample is in this test"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_samples_are_what_the_live_function_answers_by_their_names() {
+    use live::connections::{Connections, MemoryConnections};
+    use live::gateway::{Incoming, handle};
+    let store = MemoryConnections::default();
+    for (name, json) in files("websocket") {
+        let incoming: Incoming = serde_json::from_value(json)
+            .unwrap_or_else(|e| panic!("{name} is not an event API Gateway sends: {e}"));
+        let answer = handle(&store, incoming).await.unwrap();
+        match name.as_str() {
+            "authorize-with-a-forged-ticket" => assert_eq!(
+                answer["policyDocument"]["Statement"][0]["Effect"], "Deny",
+                "{name}: {answer}"
+            ),
+            "connect" => {
+                assert_eq!(answer["statusCode"], 200, "{name}: {answer}");
+                let user = "3f9a1c2e-5b7d-4e8f-a1b2-c3d4e5f60718";
+                assert_eq!(store.of_user(user, 0).await.unwrap().len(), 1, "{name}");
+            }
+            "disconnect" | "heartbeat" => {
+                assert_eq!(answer["statusCode"], 200, "{name}: {answer}")
+            }
+            _ => panic!("{name}: say what this sample is in this test"),
+        }
+    }
+}

@@ -4,8 +4,10 @@
 //! pipeline running behind. Two users in two browser contexts: alice uploads and sees her
 //! photo published, bob likes it and opens its page (the rendition that fits his phone; a
 //! reload keeps it), alice's badge shows it and clears when read (the notification shows the
-//! photo), a rejected upload shows its reason, alice deletes both, signs out (her refresh
-//! token revoked), and bob deletes his account. Screenshots of each step land in
+//! photo); bob uploads from his phone and renames himself (alice's feed follows), his phone
+//! goes offline while alice likes his photo and loses nothing once back; a rejected upload
+//! shows its reason, alice deletes both, signs out (her refresh token revoked), bob deletes his
+//! account, and someone new signs up with the code the local mailbox received. Screenshots of each step land in
 //! target/web-story/.
 
 use snapglow_local::guard::Guard;
@@ -70,6 +72,7 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
     )
     .await
     .unwrap();
+    let mailbox = logs.join("mailbox.jsonl");
     let site = SiteServer::start(
         &stage.stack,
         &stage.clients,
@@ -78,6 +81,7 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
         Some(&live.url),
         &gate.url,
         site_port,
+        &mailbox,
     )
     .await
     .unwrap();
@@ -101,6 +105,7 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
         .env("CHROMIUM_PATH", &chromium)
         .env("PHOTO_PATH", &photo)
         .env("REJECTED_PATH", &rejected)
+        .env("MAILBOX_PATH", &mailbox)
         .env("SCREENSHOT_DIR", files.join("screenshots"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -132,7 +137,10 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
         "08-alice-read.png",
         "09-alice-rejected.png",
         "10-alice-deleted.png",
+        "08c-alice-feed-renamed.png",
+        "08d-bob-back-online.png",
         "12-bob-deleted.png",
+        "13-dana-signed-up.png",
     ] {
         assert!(
             files.join("screenshots").join(step).is_file(),

@@ -542,6 +542,7 @@ function showSignIn(message = '', kind = 'info') {
   closePhoto();
   for (const id of ['notif-panel', 'profile-panel', 'app-view', 'account']) $(id).hidden = true;
   $('signin-view').hidden = false;
+  $('signup-view').hidden = true;
   say(message, kind);
 }
 
@@ -549,7 +550,7 @@ function showApp() {
   epoch += 1;
   live?.stop();
   state = fresh();
-  $('signin-view').hidden = true;
+  $('signin-view').hidden = $('signup-view').hidden = true;
   $('app-view').hidden = $('account').hidden = false;
   $('who').replaceChildren('Signed in as ', h('strong', {}, auth.name));
   $('progress').hidden = true;
@@ -579,7 +580,85 @@ async function signIn(username, password) {
   }
 }
 
+// Sign-up: the account, then the emailed code, then a sign-in with the password just chosen
+// (kept in memory between the two forms only).
+let pendingSignUp = null;
+
+function showSignUp(on) {
+  $('signin-view').hidden = on;
+  $('signup-view').hidden = !on;
+  say('');
+  if (on) {
+    $('signup-form').hidden = !!pendingSignUp;
+    $('confirm-form').hidden = !pendingSignUp;
+    (pendingSignUp ? $('su-code') : $('signup-h')).focus();
+  } else {
+    $('username').focus();
+  }
+}
+
+async function whileBusy(view, message, work) {
+  const busy = document.querySelectorAll(`#${view} button`);
+  busy.forEach((b) => { b.disabled = true; });
+  say(message);
+  try {
+    await work();
+  } catch (e) {
+    say(e.message, 'error');
+  } finally {
+    busy.forEach((b) => { b.disabled = false; });
+  }
+}
+
+function signUp() {
+  const form = { username: $('su-username').value.trim(), name: $('su-name').value.trim(), email: $('su-email').value.trim(), password: $('su-password').value };
+  return whileBusy('signup-view', 'Creating your account…', async () => {
+    const to = await auth.signUp(form);
+    pendingSignUp = { username: form.username, password: form.password };
+    $('su-password').value = '';
+    codeSent(to);
+  });
+}
+
+function codeSent(to) {
+  $('signup-form').hidden = true;
+  $('confirm-form').hidden = false;
+  $('confirm-sent').textContent = `We sent a confirmation code to ${to}. Enter it to finish.`;
+  say('');
+  $('su-code').focus();
+}
+
+function confirmSignUp() {
+  if (!pendingSignUp) return showSignUp(true);
+  const { username, password } = pendingSignUp;
+  return whileBusy('signup-view', 'Confirming…', async () => {
+    await auth.confirmSignUp(username, $('su-code').value.trim());
+    pendingSignUp = null;
+    $('su-code').value = '';
+    $('signup-form').reset();
+    $('username').value = username;
+    showSignUp(false);
+    await signIn(username, password);
+  });
+}
+
+function resendCode() {
+  if (!pendingSignUp) return showSignUp(true);
+  return whileBusy('signup-view', 'Sending a new code…', async () => codeSent(await auth.resendCode(pendingSignUp.username)));
+}
+
 function wire(config) {
+  $('to-signup').addEventListener('click', () => showSignUp(true));
+  $('to-signin').addEventListener('click', () => showSignUp(false));
+  $('signup-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    signUp();
+  });
+  $('confirm-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    confirmSignUp();
+  });
+  $('resend').addEventListener('click', resendCode);
   $('signin-form').addEventListener('submit', (e) => {
     e.preventDefault();
     signIn($('username').value.trim(), $('password').value);

@@ -56,7 +56,7 @@ export function createAuth(cognito, onSignedOut) {
   }
 
   /** One call of the sign-in service: its JSON answer, or the AuthError a person can read. */
-  async function answered(target, request, isRefresh) {
+  async function answered(target, request, during = 'signin') {
     let res;
     try {
       res = await cognitoCall(target, request);
@@ -64,7 +64,7 @@ export function createAuth(cognito, onSignedOut) {
       throw new AuthError('Cannot reach the sign-in service; check your connection and try again.', true);
     }
     const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new AuthError(cognitoSentence(body.__type || res.headers.get('x-amzn-errortype'), isRefresh));
+    if (!res.ok) throw new AuthError(cognitoSentence(body.__type || res.headers.get('x-amzn-errortype'), during));
     return body;
   }
 
@@ -79,8 +79,8 @@ export function createAuth(cognito, onSignedOut) {
     return r;
   }
 
-  async function initiate(flow, params, isRefresh) {
-    return tokensOf(await answered('InitiateAuth', { AuthFlow: flow, ClientId: cognito.clientId, AuthParameters: params }, isRefresh));
+  async function initiate(flow, params, during) {
+    return tokensOf(await answered('InitiateAuth', { AuthFlow: flow, ClientId: cognito.clientId, AuthParameters: params }, during));
   }
 
   async function signIn(username, password) {
@@ -89,7 +89,7 @@ export function createAuth(cognito, onSignedOut) {
       AuthFlow: 'USER_SRP_AUTH',
       ClientId: cognito.clientId,
       AuthParameters: { USERNAME: username, SRP_A: pair.A.toString(16) },
-    }, false);
+    });
     if (started.ChallengeName !== 'PASSWORD_VERIFIER') return save(sessionOf(tokensOf(started)));
     const claim = await passwordClaim({ poolId: cognito.userPoolId, password, pair, challenge: started.ChallengeParameters });
     const r = tokensOf(await answered('RespondToAuthChallenge', {
@@ -97,8 +97,33 @@ export function createAuth(cognito, onSignedOut) {
       ClientId: cognito.clientId,
       ChallengeResponses: claim,
       ...(started.Session ? { Session: started.Session } : {}),
-    }, false));
+    }));
     save(sessionOf(r));
+  }
+
+  /**
+   * Registers an account: the pool emails a code to confirm it (the name is the pool's standard
+   * `name` attribute, which the API seeds the profile from). Answers where the code went.
+   * Self sign-up sends the password itself, over TLS, once: SRP needs a verifier the pool makes
+   * from it.
+   */
+  async function signUp({ username, name, email, password }) {
+    const answer = await answered('SignUp', {
+      ClientId: cognito.clientId,
+      Username: username,
+      Password: password,
+      UserAttributes: [{ Name: 'email', Value: email }, { Name: 'name', Value: name }],
+    }, 'signup');
+    return answer.CodeDeliveryDetails?.Destination || email;
+  }
+
+  async function confirmSignUp(username, code) {
+    await answered('ConfirmSignUp', { ClientId: cognito.clientId, Username: username, ConfirmationCode: code }, 'signup');
+  }
+
+  async function resendCode(username) {
+    const answer = await answered('ResendConfirmationCode', { ClientId: cognito.clientId, Username: username }, 'signup');
+    return answer.CodeDeliveryDetails?.Destination || '';
   }
 
   const sessionOf = (r) => ({ accessToken: r.AccessToken, idToken: r.IdToken, refreshToken: r.RefreshToken });
@@ -108,7 +133,7 @@ export function createAuth(cognito, onSignedOut) {
     if (!session) return Promise.reject(new AuthError('Please sign in.'));
     if (!refreshing) {
       const { refreshToken } = session;
-      refreshing = initiate('REFRESH_TOKEN_AUTH', { REFRESH_TOKEN: refreshToken }, true)
+      refreshing = initiate('REFRESH_TOKEN_AUTH', { REFRESH_TOKEN: refreshToken }, 'refresh')
         .then((r) => {
           save({ accessToken: r.AccessToken, idToken: r.IdToken, refreshToken: r.RefreshToken || refreshToken });
         })
@@ -147,7 +172,7 @@ export function createAuth(cognito, onSignedOut) {
 
   schedule();
   return {
-    signIn, refresh, token, signOut,
+    signIn, signUp, confirmSignUp, resendCode, refresh, token, signOut,
     get signedIn() { return !!session; },
     get name() { return session ? displayName(session.accessToken, session.idToken) : ''; },
   };

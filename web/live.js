@@ -3,6 +3,9 @@
 // API Gateway closes a connection after 10 idle minutes and after 2 hours: a heartbeat every
 // 4 minutes keeps it, and any close is followed by a reconnect with jittered backoff. The
 // caller refetches its inbox on every open: what happened while closed is never lost.
+// A phone that loses its network keeps a dead socket until TCP gives up (minutes): the socket
+// is closed as soon as the browser says it is offline, and opened again, without waiting out
+// the backoff, as soon as it is back online.
 import { reconnectDelay } from './logic.js';
 
 const HEARTBEAT_MS = 4 * 60000;
@@ -13,6 +16,7 @@ export function createLive({ api, onMessage, onOpen, onClose }) {
   let attempt = 0;
   let timer = 0;
   let heartbeat = 0;
+  let connecting = false; // a ticket asked for: no second connection meanwhile
 
   function retry() {
     if (stopped) return;
@@ -21,12 +25,15 @@ export function createLive({ api, onMessage, onOpen, onClose }) {
   }
 
   async function connect() {
-    if (stopped || socket) return;
+    if (stopped || socket || connecting) return;
     let url;
+    connecting = true;
     try {
       url = (await api.request('POST', '/me/live-ticket')).url;
     } catch {
       return retry(); // offline, or the API busy: the poll goes on meanwhile
+    } finally {
+      connecting = false;
     }
     if (stopped || socket) return;
     const ws = new WebSocket(url);
@@ -49,13 +56,28 @@ export function createLive({ api, onMessage, onOpen, onClose }) {
     };
   }
 
+  function offline() {
+    socket?.close(); // its onclose schedules the reconnect
+  }
+
+  function online() {
+    if (stopped) return;
+    attempt = 0;
+    clearTimeout(timer);
+    connect();
+  }
+
   return {
     start() {
       stopped = false;
+      window.addEventListener('offline', offline);
+      window.addEventListener('online', online);
       connect();
     },
     stop() {
       stopped = true;
+      window.removeEventListener('offline', offline);
+      window.removeEventListener('online', online);
       clearTimeout(timer);
       const ws = socket;
       socket = null;

@@ -93,12 +93,27 @@ const COGNITO = {
   TooManyRequestsException: 'Too many attempts; wait a moment and try again.',
   InvalidParameterException: 'Enter a username and a password.',
   ResourceNotFoundException: 'Sign-in is not set up correctly (unknown app client).',
+  UsernameExistsException: 'That username is taken; choose another.',
+  InvalidPasswordException: 'Choose a password of at least 12 characters with upper- and lower-case letters and a number.',
+  CodeMismatchException: 'That code is not the one we sent; check the email and try again.',
+  ExpiredCodeException: 'That code has expired; send a new one.',
+  CodeDeliveryFailureException: 'The code could not be sent to that email; check the address.',
+  LimitExceededException: 'Too many attempts; wait a while and try again.',
+};
+
+/** Where the same error means something else while signing up. */
+const SIGN_UP = {
+  InvalidParameterException: 'Check the username, the name and the email: one of them is not accepted.',
+  NotAuthorizedException: 'This account is already confirmed; sign in.',
+  UserNotFoundException: 'No sign-up is waiting for that username; create the account again.',
 };
 
 /** Cognito's `__type` (maybe "namespace#Name") as a sentence; a failed refresh ends the session. */
-export function cognitoSentence(type, refresh = false) {
-  if (refresh) return 'Your session has ended; please sign in again.';
-  return COGNITO[String(type || '').split('#').pop().split(':')[0]] || 'Sign-in failed; please try again.';
+export function cognitoSentence(type, during = 'signin') {
+  if (during === 'refresh') return 'Your session has ended; please sign in again.';
+  const name = String(type || '').split('#').pop().split(':')[0];
+  if (during === 'signup') return SIGN_UP[name] || COGNITO[name] || 'Signing up failed; please try again.';
+  return COGNITO[name] || 'Sign-in failed; please try again.';
 }
 
 export const notificationsLabel = (n) => (n > 0 ? `Notifications (${n} unread)` : 'Notifications');

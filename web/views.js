@@ -116,7 +116,7 @@ export function renderFeed(items, onLike, settling, loaded) {
   sync($('feed'), items, (i) => i.image_id, (item) => {
     return h('li', { 'data-image-id': item.image_id },
       h('a', { class: 'frame', href: photoHref(item.image_id) }),
-      h('p', { class: 'meta' }, `by ${item.owner_name}`, h('span', { class: 'when' })),
+      h('p', { class: 'meta' }, h('span', { class: 'by' }), h('span', { class: 'when' })),
       h('div', { class: 'like' },
         h('button', { type: 'button', class: 'like-btn', 'aria-pressed': 'false', onclick: () => onLike(item.image_id) },
           h('span', { 'aria-hidden': 'true', class: 'heart' }, '♥'), ' Like'),
@@ -136,6 +136,10 @@ export function renderFeed(items, onLike, settling, loaded) {
       });
       frame.replaceChildren(...blurredUntilLoaded(img, first && item.placeholder, item.thumbnail));
     }
+    // Names are as of each read: a rename shows at the next refresh.
+    li.querySelector('.by').textContent = `by ${item.owner_name}`;
+    const img = frame.querySelector('img');
+    if (img) img.alt = `Photo by ${item.owner_name}`;
     li.querySelector('.when').textContent = ` · ${timeAgo(toMs(item.published_at))}`;
     li.querySelector('.like-btn').setAttribute('aria-pressed', !!item.liked_by_me);
     li.querySelector('.like').toggleAttribute('data-settling', settling.has(item.image_id));

@@ -1,12 +1,14 @@
 // The web client's story in a real browser: alice uploads, bob likes, alice is notified.
-// node tests/story.mjs, with SITE_URL, PHOTO_PATH, REJECTED_PATH, SCREENSHOT_DIR (and CHROMIUM_PATH).
+// node tests/story.mjs, with SITE_URL, PHOTO_PATH, REJECTED_PATH, MAILBOX_PATH (where the local
+// Cognito endpoint delivers sign-up codes), SCREENSHOT_DIR (and CHROMIUM_PATH).
 import { chromium } from 'playwright-core';
-import { mkdir, writeFile, access } from 'node:fs/promises';
+import { mkdir, writeFile, access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 const SITE_URL = process.env.SITE_URL || 'http://127.0.0.1:3000/';
 const PHOTO_PATH = process.env.PHOTO_PATH;
 const REJECTED_PATH = process.env.REJECTED_PATH;
+const MAILBOX_PATH = process.env.MAILBOX_PATH;
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || 'story-screenshots';
 
 const problems = []; // console errors and warnings, page errors: any of them fails the story
@@ -78,6 +80,7 @@ async function upload(page, file) {
 }
 
 async function main() {
+  if (!MAILBOX_PATH) throw new Error('MAILBOX_PATH is not set');
   for (const [name, value] of Object.entries({ PHOTO_PATH, REJECTED_PATH })) {
     if (!value) throw new Error(`${name} is not set`);
     await access(value).catch(() => { throw new Error(`${name}=${value} does not exist`); });
@@ -108,6 +111,8 @@ async function main() {
       sockets.push({ ws, at: Date.now() });
       ws.on('framereceived', (f) => pushes.push(String(f.payload)));
     });
+    const bobSockets = [];
+    bob.on('websocket', (ws) => bobSockets.push({ ws, at: Date.now() }));
 
     let photoId;
     let rejectedId;
@@ -138,8 +143,8 @@ async function main() {
       const bodies = [];
       alice.on('request', (r) => bodies.push(r.postData() || ''));
       expected = /status of 400/; // Chromium logs the refused RespondToAuthChallenge's 400
-      await alice.getByLabel('Username').fill('alice');
-      await alice.getByLabel('Password').fill(wrong);
+      await alice.getByLabel('Username', { exact: true }).fill('alice');
+      await alice.getByLabel('Password', { exact: true }).fill(wrong);
       await alice.getByRole('button', { name: 'Sign in', exact: true }).click();
       await until('the wrong password being refused', 15000,
         async () => /Wrong username or password/.test(await alice.getByRole('status').textContent()),
@@ -279,6 +284,63 @@ async function main() {
       await shot(alice, '08-alice-read.png');
     });
 
+    let bobPhotoId;
+    const bobsCard = () => alice.getByRole('list', { name: 'Recent photos', exact: true })
+      .locator(`li[data-image-id="${bobPhotoId}"]`);
+
+    await step('8b. bob uploads from his phone: alice\'s feed shows it by the name he chose', async () => {
+      bobPhotoId = await upload(bob, PHOTO_PATH);
+      await myPhotos(bob).locator(`li[data-image-id="${bobPhotoId}"]`).getByRole('img', { name: 'Your photo', exact: true })
+        .waitFor({ timeout: 90000 }).catch(() => { throw new Error(`bob's photo ${bobPhotoId} is not published within 90 s`); });
+      // alice's page reads the feed every 10 s.
+      await until('bob\'s photo in alice\'s Recent photos, "by Bob O."', 60000,
+        async () => /by Bob O\./.test(await bobsCard().textContent()), async () => bobsCard().textContent());
+    });
+
+    await step('8c. bob renames himself again: alice\'s feed shows the new name without a reload', async () => {
+      await bob.getByRole('button', { name: 'Your name', exact: true }).click();
+      await bob.getByLabel('The name others see beside your photos and likes', { exact: true }).fill('Bob Okafor');
+      await bob.getByRole('button', { name: 'Save name', exact: true }).click();
+      await bob.getByText('Signed in as Bob Okafor', { exact: true }).waitFor({ timeout: 10000 });
+      await until('"by Bob Okafor" on bob\'s photo in alice\'s feed', 60000,
+        async () => /by Bob Okafor/.test(await bobsCard().textContent()), async () => bobsCard().textContent());
+      await shot(alice, '08c-alice-feed-renamed.png');
+    });
+
+    await step('8d. bob\'s phone loses its network while alice likes his photo: back online, nothing is lost', async () => {
+      // The page's socket is its newest (the one before the reload in step 6 went with it).
+      const open = () => bobSockets.length > 0 && !bobSockets[bobSockets.length - 1].ws.isClosed();
+      await until('bob\'s live socket open', 20000, async () => open(), async () => `${bobSockets.length} sockets`);
+      const before = bobSockets.length;
+      // Offline, the page's requests fail as they would on a phone in a tunnel.
+      expected = /ERR_INTERNET_DISCONNECTED|WebSocket|Failed to load resource|Failed to fetch/;
+      await bob.context().setOffline(true);
+      await until('bob\'s socket closed once his phone is offline', 10000, async () => !open());
+      const like = bobsCard().getByRole('button', { name: 'Like', exact: true });
+      await like.click();
+      await until('alice\'s like of bob\'s photo counted', 60000, async () => (await bobsCard().locator('.like-count').textContent()).trim() === '1'
+        && !(await bobsCard().locator('.like[data-settling]').count()), async () => bobsCard().textContent());
+      // The notice is in bob's inbox while his phone is offline (read as the API serves it).
+      const config = await (await fetch(new URL('config.json', SITE_URL))).json();
+      const { accessToken } = JSON.parse(await bob.evaluate(() => sessionStorage.getItem('snapglow.session')));
+      let inbox = '';
+      await until('"Alice Moreau liked your photo" in bob\'s inbox while he is offline', 60000, async () => {
+        const res = await fetch(`${config.apiUrl}/me/notifications?limit=20`, { headers: { Authorization: `Bearer ${accessToken}` } });
+        inbox = await res.text();
+        return inbox.includes('Alice Moreau liked your photo');
+      }, async () => inbox.slice(0, 300));
+      await bob.context().setOffline(false);
+      await until('a new live socket for bob once he is back online', 15000,
+        async () => bobSockets.length > before && open(), async () => `${bobSockets.length} sockets`);
+      expected = null;
+      await bob.getByRole('button', { name: /^Notifications \(\d+ unread\)$/ }).click({ timeout: 30000 });
+      const panel = bob.getByRole('region', { name: 'Notifications', exact: true });
+      await panel.getByRole('listitem').filter({ hasText: 'Alice Moreau liked your photo' }).first().waitFor({ timeout: 20000 })
+        .catch(async () => { throw new Error(`bob's notifications say "${await panel.textContent()}"`); });
+      await shot(bob, '08d-bob-back-online.png');
+      await bob.getByRole('button', { name: /^Notifications/ }).click();
+    });
+
     await step('9. alice uploads a file that is not an image: rejected with a sentence', async () => {
       rejectedId = await upload(alice, REJECTED_PATH);
       const rejection = myPhotos(alice).locator(`li[data-image-id="${rejectedId}"] .rejection`);
@@ -347,9 +409,39 @@ async function main() {
       await shot(bob, '12-bob-deleted.png');
     });
 
+    await step('13. someone new signs up on the phone: a wrong code is refused, the emailed one signs them in by their name', async () => {
+      await bob.getByRole('button', { name: 'Create an account', exact: true }).click();
+      await bob.getByLabel('Username (to sign in; nobody else sees it)').fill('dana');
+      await bob.getByLabel('Your name (shown beside your photos and likes)').fill('Dana Reyes');
+      await bob.getByLabel('Email (for the confirmation code and a forgotten password)').fill('dana@example.com');
+      await bob.getByLabel('Choose a password', { exact: true }).fill('Dana-photos-2026');
+      await bob.getByRole('button', { name: 'Create account', exact: true }).click();
+      const field = bob.getByLabel('Confirmation code', { exact: true });
+      await field.waitFor({ timeout: 15000 })
+        .catch(async () => { throw new Error(`no confirmation step; status "${await bob.getByRole('status').textContent()}"`); });
+      let code = '';
+      await until('a code for dana in the local mailbox', 10000, async () => {
+        const mail = (await readFile(MAILBOX_PATH, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        code = mail.filter((m) => m.username === 'dana' && m.to === 'dana@example.com').pop()?.code || '';
+        return code;
+      });
+      expected = /status of 400/; // Chromium logs the refused ConfirmSignUp's 400
+      await field.fill(code === '000000' ? '111111' : '000000');
+      await bob.getByRole('button', { name: 'Confirm and sign in', exact: true }).click();
+      const status = bob.getByRole('status');
+      await until('the wrong code refused', 15000, async () => /not the one we sent/.test(await status.textContent()),
+        async () => `status "${await status.textContent()}"`);
+      expected = null;
+      await field.fill(code);
+      await bob.getByRole('button', { name: 'Confirm and sign in', exact: true }).click();
+      await bob.getByText('Signed in as Dana Reyes', { exact: true }).waitFor({ timeout: 30000 })
+        .catch(async () => { throw new Error(`not signed in as Dana Reyes; status "${await status.textContent()}", header "${await bob.locator('#who').textContent()}"`); });
+      await shot(bob, '13-dana-signed-up.png');
+    });
+
     current = 'console';
     if (problems.length) throw new Error(`${problems.length} console error(s)/warning(s):\n  ${problems.join('\n  ')}`);
-    console.log(`all 12 steps passed; screenshots in ${SCREENSHOT_DIR}`);
+    console.log(`all steps passed; screenshots in ${SCREENSHOT_DIR}`);
   } finally {
     await browser.close();
   }

@@ -76,7 +76,11 @@ test('Retry-After from the header, else from the problem body', () => {
 test('Cognito errors as sentences', () => {
   assert.equal(cognitoSentence('NotAuthorizedException'), 'Wrong username or password.');
   assert.equal(cognitoSentence('com.amazonaws.cognito#UserNotFoundException'), 'Wrong username or password.');
-  assert.equal(cognitoSentence('NotAuthorizedException', true), 'Your session has ended; please sign in again.');
+  assert.equal(cognitoSentence('NotAuthorizedException', 'refresh'), 'Your session has ended; please sign in again.');
+  assert.equal(cognitoSentence('CodeMismatchException', 'signup'), 'That code is not the one we sent; check the email and try again.');
+  assert.equal(cognitoSentence('InvalidParameterException', 'signup'), 'Check the username, the name and the email: one of them is not accepted.');
+  assert.equal(cognitoSentence('UsernameExistsException', 'signup'), 'That username is taken; choose another.');
+  assert.equal(cognitoSentence('InvalidParameterException'), 'Enter a username and a password.');
   assert.equal(cognitoSentence(undefined), 'Sign-in failed; please try again.');
 });
 

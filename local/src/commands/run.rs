@@ -69,6 +69,7 @@ pub async fn run(until_idle: bool, replay: bool, release: bool, limits: Limits) 
         api.url
     );
     let clients = LocalClients::admin(&stack).await;
+    let mailbox = dir.logs().join("mailbox.jsonl");
     let site = SiteServer::start(
         &stack,
         &clients,
@@ -77,12 +78,14 @@ pub async fn run(until_idle: bool, replay: bool, release: bool, limits: Limits) 
         Some(&live.url),
         &gate.url,
         stack.site_port(),
+        &mailbox,
     )
     .await?;
     eprintln!(
-        "web client at {} (sign in as {})",
+        "web client at {} (sign in as {}; sign-up codes, the local stand-in for email: {})",
         site.url,
-        snapglow_local::site::DEMO_USERS.join(", ")
+        snapglow_local::site::DEMO_USERS.join(", "),
+        mailbox.display()
     );
     for mapping in &mappings {
         eprintln!(
