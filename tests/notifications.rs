@@ -3,7 +3,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use snapglow::batch::BatchFunction;
-use snapglow::contracts::{Envelope, ImagePublishedV2, ImageRejectedV1, SocialEvent, Timestamp};
+use snapglow::contracts::{
+    Envelope, ImageHeldV1, ImagePublishedV2, ImageRejectedV1, SocialEvent, Timestamp,
+};
 use snapglow_tests::{TestStack, invoke_json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -73,7 +75,7 @@ fn texts(items: &[(String, String, Vec<String>)]) -> Vec<&str> {
 }
 
 #[tokio::test]
-async fn owners_hear_once_that_photos_are_live_or_rejected_however_often_the_stream_replays() {
+async fn owners_hear_once_that_photos_are_live_rejected_or_held_however_often_the_stream_replays() {
     let stage = TestStack::start().await;
     let mut notifier = stage.function("notifier").await;
     let live = published("beach", "alice", T0);
@@ -87,17 +89,32 @@ async fn owners_hear_once_that_photos_are_live_or_rejected_however_often_the_str
             message: "too many pixels".into(),
         }),
     );
-    // GIVEN both events, the publication put twice by a retrying producer
-    stage.publish(&[live.clone(), rejected, live]).await;
+    let held = envelope(
+        T0 + 2,
+        SocialEvent::ImageHeld(ImageHeldV1 {
+            image_id: "dunes".into(),
+            owner_id: "alice".into(),
+            source_key: "uploads/alice/dunes".into(),
+            reason: "moderation".into(),
+            message: "the content check found Explicit".into(),
+            label: Some("Explicit".into()),
+            confidence: Some(91),
+        }),
+    );
+    // GIVEN the three events, the publication put twice by a retrying producer
+    stage
+        .publish(&[live.clone(), rejected, held.clone(), live, held])
+        .await;
     // WHEN the stream is delivered three times (redelivery and two full replays)
     for _ in 0..3 {
         deliver_all(&stage, &mut notifier).await;
     }
-    // THEN alice has exactly two notifications
+    // THEN alice has exactly three notifications
     let items = inbox(&stage, "alice").await;
     assert_eq!(
         texts(&items),
         vec![
+            "Your photo is held for review; only you can see it until then",
             "Your upload was rejected: too many pixels",
             "Your photo is live"
         ]

@@ -192,6 +192,7 @@ async function watchPending(id, since, uploadedHere = false) {
         if (uploadedHere) {
           $('progress').hidden = !!state.uploading;
           if (image.status === 'published') say('Your photo is published.');
+          else if (image.status === 'held') say('Your photo is held for review: only you can see it until then.');
           else say(rejectionSentence(image), 'error');
         }
         return;

@@ -40,23 +40,25 @@ function picture(renditions, alt) {
 }
 
 /**
- * My photos: a thumbnail when published, "Processing…" while pending, a sentence when rejected;
- * a finished photo (published or rejected) has a Delete button.
+ * My photos: a thumbnail when published, the thumbnail and why when held for review,
+ * "Processing…" while pending, a sentence when rejected; a finished photo has a Delete button.
  */
 export function renderMine(items, details, loaded, onDelete) {
   $('mine-empty').hidden = !loaded || items.length > 0;
   sync($('mine'), items, (i) => i.image_id, (i) => h('li', { 'data-image-id': i.image_id }), (li, item) => {
     const d = details.get(item.image_id)?.data;
     const status = d?.status || item.status;
-    const url = status === 'published' && d?.renditions?.[0]?.url;
+    const url = (status === 'published' || status === 'held') && d?.renditions?.[0]?.url;
     const text = status === 'rejected' && rejectionSentence({ reason: d?.reason ?? item.reason, message: d?.message ?? item.message });
-    const sig = url || text || status;
+    // Held for review: only its owner sees it, with why.
+    const held = status === 'held' ? `Held for review. ${d?.message ?? item.message ?? ''}`.trim() : '';
+    const sig = `${url || text || status}${held}`;
     if (li.dataset.sig !== sig) {
       li.dataset.sig = sig;
-      li.replaceChildren(...(url ? [h('a', { href: photoHref(item.image_id) }, picture(d.renditions, 'Your photo')), h('p', { class: 'meta' })]
+      li.replaceChildren(...(url ? [h('a', { href: photoHref(item.image_id) }, picture(d.renditions, 'Your photo')), ...(held ? [h('p', { class: 'held' }, held)] : []), h('p', { class: 'meta' })]
         : text ? [h('div', { class: 'ph ph-rejected', 'aria-hidden': 'true' }), h('p', { class: 'rejection' }, text)]
-          : placeholder(status === 'published' ? 'Loading…' : 'Processing…')),
-      status === 'published' || status === 'rejected'
+          : placeholder(status === 'published' || status === 'held' ? 'Loading…' : 'Processing…')),
+      status === 'published' || status === 'rejected' || status === 'held'
         ? h('button', { type: 'button', class: 'delete-btn', 'aria-label': 'Delete this photo', onclick: () => onDelete(item.image_id) }, 'Delete')
         : null);
     }

@@ -69,6 +69,16 @@ process the whole stack shares. Here the shard's last sequence number is read fr
 its (ordered) records, and a GetRecords finds its starting point by bisection over the ordered
 sequence numbers. The records served, their order, the iterator and MillisBehindLatest are
 moto's.
+A ninth change, to reach: moto does not implement Rekognition's DetectModerationLabels (its
+server answers 500, which the SDK retries as a fault, then fails). Here it is answered with a
+real classifier: the image (an S3 object of this emulator, or the request's bytes) is given to
+`snapglow-local moderate -` (open_nsfw run in tract: functions/resize/moderation), whose labels
+come back in Rekognition's shape, those under MinConfidence left out as Rekognition does. The
+request is checked as Rekognition checks it: a missing object is InvalidS3ObjectException, an
+image that is neither JPEG nor PNG InvalidImageFormatException, one over 15 MB in S3 (5 MB as
+bytes) ImageTooLargeException, a MinConfidence outside 0 to 100 InvalidParameterException.
+Only pornography is detected (the model's one class): Rekognition's other categories are never
+answered locally.
 """
 
 import base64
@@ -77,6 +87,7 @@ import copy
 import datetime
 import hashlib
 import hmac
+import os
 import secrets
 import time
 import functools
@@ -594,6 +605,79 @@ def _delete_keys_authorized_per_key(self, request, bucket_name):
 
 
 S3Response._bucket_response_post = _delete_keys_authorized_per_key
+
+
+# DetectModerationLabels (the ninth change): the classifier's command and model, from the
+# environment the local stack starts the emulator with.
+from moto.core.exceptions import JsonRESTError
+from moto.rekognition.responses import RekognitionResponse
+import subprocess
+
+_S3_IMAGE_LIMIT = 15 * 1024 * 1024
+_BYTES_IMAGE_LIMIT = 5 * 1024 * 1024
+
+
+def _detect_moderation_labels(self):
+    from moto.s3.models import s3_backends
+    from moto.s3.exceptions import MissingBucket
+
+    params = json.loads(self.body or "{}")
+    image = params.get("Image") or {}
+    try:
+        min_confidence = float(params.get("MinConfidence", 50))
+    except (TypeError, ValueError):
+        min_confidence = -1
+    if not 0 <= min_confidence <= 100:
+        raise JsonRESTError("InvalidParameterException", "MinConfidence must be from 0 to 100")
+    if "S3Object" in image:
+        where = image["S3Object"] or {}
+        bucket, name = where.get("Bucket", ""), where.get("Name", "")
+        try:
+            found = s3_backends[self.current_account]["aws"].get_object(bucket, name)
+        except MissingBucket:
+            found = None
+        if found is None:
+            raise JsonRESTError(
+                "InvalidS3ObjectException", "Unable to get object metadata from S3. Check object key, region and/or access permissions."
+            )
+        data = found.value
+        if len(data) > _S3_IMAGE_LIMIT:
+            raise JsonRESTError("ImageTooLargeException", "Image size is too large.")
+    elif "Bytes" in image:
+        data = base64.b64decode(image["Bytes"])
+        if len(data) > _BYTES_IMAGE_LIMIT:
+            raise JsonRESTError("ImageTooLargeException", "Image size is too large.")
+    else:
+        raise JsonRESTError("InvalidParameterException", "Image needs S3Object or Bytes")
+    if not (data.startswith(b"\xff\xd8") or data.startswith(b"\x89PNG")):
+        raise JsonRESTError("InvalidImageFormatException", "Request has invalid image format")
+    command = os.environ.get("SNAPGLOW_CLASSIFIER", "")
+    model = os.environ.get("MODERATION_MODEL_PATH", "")
+    try:
+        done = subprocess.run(
+            [command, "moderate", "--model", model, "-"],
+            input=data,
+            capture_output=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        done = None
+        detail = f"{command or 'SNAPGLOW_CLASSIFIER (unset)'}: {error}"
+    if done is None or done.returncode != 0:
+        if done is not None:
+            detail = done.stderr.decode(errors="replace").strip()[-500:]
+        print(f"DetectModerationLabels: the local classifier failed: {detail}", file=sys.stderr)
+        error = JsonRESTError("InternalServerError", f"the local classifier failed: {detail}")
+        error.code = 500
+        raise error
+    answer = json.loads(done.stdout)
+    answer["ModerationLabels"] = [
+        label for label in answer["ModerationLabels"] if label["Confidence"] >= min_confidence
+    ]
+    return json.dumps(answer)
+
+
+RekognitionResponse.detect_moderation_labels = _detect_moderation_labels
 
 if __name__ == "__main__":
     main(sys.argv[1:])

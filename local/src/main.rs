@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use commands::{demo, inspect, invoke, produce, render, run, stack};
+use commands::{demo, inspect, invoke, moderate, produce, render, run, stack};
 use snapglow_local::stack::LocalPorts;
 
 #[derive(Parser)]
@@ -126,6 +126,15 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         repeat: usize,
     },
+    /// Classify image files (JPEG or PNG; `-` reads one from stdin) with the local classifier
+    /// (open_nsfw in tract), printing what Rekognition's DetectModerationLabels would answer.
+    Moderate {
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// The model `make model` fetches.
+        #[arg(long, env = "MODERATION_MODEL_PATH", default_value = moderation::open_nsfw::LOCAL_PATH)]
+        model: PathBuf,
+    },
     /// Stop the emulator `up` started and forget the local stack.
     Down,
 }
@@ -184,6 +193,7 @@ async fn main() -> ExitCode {
             sizes,
             repeat,
         } => render::render(&file, &out, &sizes, repeat),
+        Command::Moderate { files, model } => moderate::moderate(&files, &model),
         Command::Down => stack::down(),
     };
     match result {

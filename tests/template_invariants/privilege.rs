@@ -217,12 +217,19 @@ fn no_wildcard_actions(template: &Template, _: &Yaml) -> Vec<String> {
         .collect()
 }
 
-/// X-Ray accepts no resource but "*".
+/// Actions whose service accepts no resource but "*" (the Service Authorization Reference):
+/// X-Ray's, and Rekognition's image analysis of a caller's own S3 object or bytes.
+const ONLY_ON_STAR: [&str; 3] = [
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "rekognition:DetectModerationLabels",
+];
+
 fn no_star_resources(template: &Template, _: &Yaml) -> Vec<String> {
     statements(template)
         .iter()
         .filter(|s| s.resources.iter().any(|r| r.as_str() == Some("*")))
-        .filter(|s| !s.actions.iter().all(|a| a.starts_with("xray:")))
+        .filter(|s| !s.actions.iter().all(|a| ONLY_ON_STAR.contains(&a.as_str())))
         .map(|s| format!("{}: Resource \"*\" for {:?}", s.role, s.actions))
         .collect()
 }

@@ -10,6 +10,8 @@ use snapglow::dedup::EventVersion;
 pub enum Kind {
     Published,
     Rejected,
+    /// Held for review (the content scan, or people's reports): out of the feed until then.
+    Held,
     Likes,
 }
 
@@ -18,6 +20,7 @@ impl Kind {
         match self {
             Kind::Published => "published",
             Kind::Rejected => "rejected",
+            Kind::Held => "held",
             Kind::Likes => "likes",
         }
     }
@@ -26,6 +29,7 @@ impl Kind {
         match text {
             "published" => Some(Kind::Published),
             "rejected" => Some(Kind::Rejected),
+            "held" => Some(Kind::Held),
             "likes" => Some(Kind::Likes),
             _ => None,
         }
@@ -76,7 +80,7 @@ pub fn is_notification_sk(text: &str) -> bool {
     let Some((millis, id)) = rest.split_once('#') else {
         return false;
     };
-    let tail = [Kind::Published, Kind::Rejected, Kind::Likes]
+    let tail = [Kind::Published, Kind::Rejected, Kind::Held, Kind::Likes]
         .iter()
         .find_map(|kind| id.strip_prefix(kind.as_str())?.strip_prefix('-'));
     millis.len() == 13

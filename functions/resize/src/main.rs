@@ -3,10 +3,11 @@
 #![recursion_limit = "256"]
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use resize::Config;
 use resize::registry::ImagesTable;
 use resize::resizer::Resizer;
+use resize::scan::{Classifier, Local, Moderator, Rekognition};
 use resize::storage::S3Objects;
+use resize::{Backend, Config};
 use snapglow::quarantine::SqsQuarantine;
 
 #[tokio::main]
@@ -30,6 +31,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         renditions_bucket: config.renditions_bucket.clone(),
         specs: config.specs.clone(),
         limits: config.limits,
+        moderator: Moderator {
+            classifier: match &config.backend {
+                Backend::Rekognition => Classifier::Rekognition(Rekognition {
+                    client: aws_sdk_rekognition::Client::new(&sdk),
+                    min_confidence: config.policy.min_confidence,
+                }),
+                Backend::Local(path) => Classifier::Local(Local::new(path)),
+            },
+            policy: config.policy.clone(),
+            attempts: config.scan_attempts,
+        },
     };
     let quarantine = SqsQuarantine::from_env(&sdk)?;
     let function = snapglow::config::function_name("resize");

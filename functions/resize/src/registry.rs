@@ -1,5 +1,5 @@
 //! resize's view of the images table, which the API owns: whether an upload was issued, to
-//! whom, and the one write resize may make, turning a pending image into a published or
+//! whom, and the one write resize may make, turning a pending image into a published, held or
 //! rejected one together with the event that announces it (the relay publishes it).
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -33,18 +33,20 @@ pub struct Issued {
 /// The end of an image's processing, and its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
-    /// `published` or `rejected`.
+    /// `published`, `held` or `rejected`.
     pub status: &'static str,
     pub event_id: String,
     /// The envelope exactly as it must reach the stream.
     pub event_json: String,
-    /// Published: the renditions (JSON list).
+    /// Published or held: the renditions (JSON list).
     pub renditions_json: Option<String>,
-    /// Rejected: the reason code and the message for people.
+    /// Held or rejected: the reason code and the message for people.
     pub reason: Option<(String, String)>,
-    /// Published: what the upload says of itself and its placeholder, by attribute name
-    /// (`placeholder`, `taken_at`, `camera_make`, `camera_model`, `lens`), those it has.
+    /// Published or held: what the upload says of itself and its placeholder, by attribute
+    /// name (`placeholder`, `taken_at`, `camera_make`, `camera_model`, `lens`), those it has.
     pub details: Vec<(&'static str, String)>,
+    /// What the content scan said (JSON: model and labels), when one ran.
+    pub moderation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,11 +170,17 @@ impl Registry for ImagesTable {
                 AttributeValue::N(snapglow::contracts::Timestamp::now().millis().to_string()),
             );
         if let Some(renditions) = &finished.renditions_json {
-            // Published: the image enters the feed (the by-publication index's keys).
-            set.push("renditions = :renditions, feed = :feed, published_at = :now".into());
-            request = request
-                .expression_attribute_values(":renditions", s(renditions))
-                .expression_attribute_values(":feed", s("published"));
+            set.push("renditions = :renditions".into());
+            request = request.expression_attribute_values(":renditions", s(renditions));
+        }
+        if finished.status == "published" {
+            // The image enters the feed (the by-publication index's keys); a held one does not.
+            set.push("feed = :feed, published_at = :now".into());
+            request = request.expression_attribute_values(":feed", s("published"));
+        }
+        if let Some(moderation) = &finished.moderation {
+            set.push("moderation = :moderation".into());
+            request = request.expression_attribute_values(":moderation", s(moderation));
         }
         if let Some((reason, message)) = &finished.reason {
             set.push("reason = :reason, message = :message".into());

@@ -1,6 +1,11 @@
-//! One SQS message, end to end: the uploads it announces become renditions in S3, and their
-//! images turn published (or rejected) with an ImagePublished (or ImageRejected) event, in
-//! one conditional write to the images table; the relay puts the event on the stream.
+//! One SQS message, end to end: the uploads it announces become renditions in S3, the content
+//! scan judges them ([`crate::scan`]), and their images turn published, held for review or
+//! rejected with an ImagePublished, ImageHeld or ImageRejected event, in one conditional write
+//! to the images table; the relay puts the event on the stream.
+//!
+//! A scan that fails for now (throttling, a fault) redelivers the upload, which renders it
+//! again (the same keys and bytes) and asks again; on the queue's last delivery it holds the
+//! image for review instead of parking it in the DLQ. A finished image is never scanned again.
 //!
 //! Only uploads the API issued are processed: the image must be pending, for the key's owner,
 //! at that very key. Anything else in the bucket is skipped with a reason, never published.
@@ -15,7 +20,7 @@ use snapglow::batch::{
     process_sqs,
 };
 use snapglow::contracts::{
-    Envelope, ImagePublishedV2, ImageRejectedV1, RenditionV1, SocialEvent, Timestamp,
+    Envelope, ImageHeldV1, ImagePublishedV2, ImageRejectedV1, RenditionV1, SocialEvent, Timestamp,
 };
 use snapglow::quarantine::Quarantine;
 use std::time::Instant;
@@ -23,8 +28,10 @@ use uuid::Uuid;
 
 use crate::registry::{FinishOutcome, Finished, ImagesTable, Registry, RegistryError};
 use crate::render::{Limits, RenderError, Rendered, RenditionSpec, render_until};
+use crate::scan::{Classifier, Moderator, ScanError, Scanner, Stored};
 use crate::storage::{Fetched, ObjectStore, S3Objects, StorageError};
 use crate::upload::{NotANotification, Notification, ObjectCreated, UploadKey, parse, upload_key};
+use moderation::{Decision, Scan};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -38,6 +45,8 @@ pub enum ResizeError {
     Registry(#[from] RegistryError),
     #[error("rendering {key} did not finish: {detail}")]
     RenderTask { key: String, detail: String },
+    #[error(transparent)]
+    Scan(#[from] ScanError),
     /// Even the rejection of an image could not be stored: the message is quarantined, the
     /// image stays pending, and the detail names what DynamoDB refused.
     #[error(
@@ -56,9 +65,11 @@ impl Classify for ResizeError {
             // Errors alarm fires now, not when the uploads reach the DLQ half an hour later.
             ResizeError::Storage(StorageError::Refused { .. }) => ErrorClass::Fatal,
             ResizeError::Registry(error) if error.refused => ErrorClass::Fatal,
-            ResizeError::Storage(_) | ResizeError::Registry(_) | ResizeError::RenderTask { .. } => {
-                ErrorClass::Transient
-            }
+            ResizeError::Scan(ScanError::Misconfigured { .. }) => ErrorClass::Fatal,
+            ResizeError::Storage(_)
+            | ResizeError::Registry(_)
+            | ResizeError::RenderTask { .. }
+            | ResizeError::Scan(_) => ErrorClass::Transient,
         }
     }
     fn reason_code(&self) -> &'static str {
@@ -67,6 +78,7 @@ impl Classify for ResizeError {
             ResizeError::Storage(_) => "s3_unavailable",
             ResizeError::Registry(_) => "images_table_unavailable",
             ResizeError::RenderTask { .. } => "render_task_failed",
+            ResizeError::Scan(_) => "scan_failed",
             ResizeError::Unstorable { .. } => "unstorable",
         }
     }
@@ -111,15 +123,16 @@ impl Drop for StopOnDrop {
 }
 
 /// The function: S3 and the images table unless a test hands it other stores.
-pub struct Resizer<S = S3Objects, R = ImagesTable> {
+pub struct Resizer<S = S3Objects, R = ImagesTable, C = Classifier> {
     pub objects: S,
     pub registry: R,
     pub renditions_bucket: String,
     pub specs: Vec<RenditionSpec>,
     pub limits: Limits,
+    pub moderator: Moderator<C>,
 }
 
-impl<S: ObjectStore, R: Registry> BatchFunction<SqsEvent> for Resizer<S, R> {
+impl<S: ObjectStore, R: Registry, C: Scanner> BatchFunction<SqsEvent> for Resizer<S, R, C> {
     type Response = SqsBatchResponse;
 
     /// One SQS batch: every message is handled, and those to redeliver are answered.
@@ -132,7 +145,7 @@ impl<S: ObjectStore, R: Registry> BatchFunction<SqsEvent> for Resizer<S, R> {
     }
 }
 
-impl<S: ObjectStore, R: Registry> Resizer<S, R> {
+impl<S: ObjectStore, R: Registry, C: Scanner> Resizer<S, R, C> {
     pub async fn handle_message(&self, message: QueueMessage) -> Result<Outcome, ResizeError> {
         let objects = match parse(&message.body)? {
             Notification::Test => return Ok(Outcome::Skipped("s3:TestEvent".into())),
@@ -140,7 +153,9 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         };
         let mut skipped = Vec::new();
         for object in &objects {
-            if let Outcome::Skipped(reason) = self.handle_object(object).await? {
+            if let Outcome::Skipped(reason) =
+                self.handle_object(object, message.receive_count).await?
+            {
                 skipped.push(reason);
             }
         }
@@ -151,7 +166,12 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         })
     }
 
-    async fn handle_object(&self, object: &ObjectCreated) -> Result<Outcome, ResizeError> {
+    /// `delivery`: the message's receive count (1 on the first).
+    async fn handle_object(
+        &self,
+        object: &ObjectCreated,
+        delivery: u32,
+    ) -> Result<Outcome, ResizeError> {
         let started = Instant::now();
         let upload = match upload_key(&object.key) {
             Ok(upload) => upload,
@@ -193,6 +213,13 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         }
         // Stamped at the origin (the upload request) and carried into the event.
         let correlation_id = issued.correlation_id.clone();
+        let job = Job {
+            object,
+            upload: &upload,
+            correlation_id: &correlation_id,
+            started,
+            delivery,
+        };
         let rejected_early = object
             .size
             .filter(|size| *size > self.limits.max_bytes)
@@ -217,10 +244,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                     Ok(Fetched::TooLarge { bytes }) => {
                         return self
                             .finish(
-                                object,
-                                &upload,
-                                &correlation_id,
-                                started,
+                                &job,
                                 Err(RenderError::TooLarge {
                                     bytes,
                                     limit: self.limits.max_bytes,
@@ -268,35 +292,52 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                 (rendered, bytes_in)
             }
         };
-        self.finish(object, &upload, &correlation_id, started, result, bytes_in)
-            .await
+        self.finish(&job, result, bytes_in).await
     }
 
-    /// Stores the renditions (or not, for a rejection) and finishes the image with its event.
+    /// Stores the renditions (or not, for a rejection), scans them, and finishes the image with
+    /// its event.
     async fn finish(
         &self,
-        object: &ObjectCreated,
-        upload: &UploadKey,
-        correlation_id: &str,
-        started: Instant,
+        job: &Job<'_>,
         result: Result<Rendered, RenderError>,
         bytes_in: u64,
     ) -> Result<Outcome, ResizeError> {
-        let (outcome, bytes_out, event) = match result {
+        let Job {
+            object,
+            upload,
+            correlation_id,
+            started,
+            delivery,
+        } = *job;
+        let (outcome, bytes_out, event, kept) = match result {
             Ok(rendered) => {
                 let bytes_out = rendered
                     .renditions
                     .iter()
                     .map(|r| r.bytes.len() as u64)
                     .sum::<u64>();
-                let published = self
+                let (published, scanned) = self
                     .store(object, &upload.image_id, &upload.owner_id, rendered)
                     .await?;
-                (
-                    "published",
-                    bytes_out,
-                    SocialEvent::ImagePublished(published),
-                )
+                let (outcome, event, scan) = match self.judge(&scanned, delivery).await? {
+                    Judged::Publish(scan) => (
+                        "published",
+                        SocialEvent::ImagePublished(published.clone()),
+                        Some(scan),
+                    ),
+                    Judged::Hold(held, scan) => (
+                        "held",
+                        SocialEvent::ImageHeld(ImageHeldV1 {
+                            image_id: upload.image_id.clone(),
+                            owner_id: upload.owner_id.clone(),
+                            source_key: object.key.clone(),
+                            ..held
+                        }),
+                        scan,
+                    ),
+                };
+                (outcome, bytes_out, event, Some((published, scan)))
             }
             Err(error) => {
                 self.expire_original(object).await?;
@@ -304,18 +345,17 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
                     "rejected",
                     0,
                     rejection(object, upload, error.reason_code(), &error.to_string()),
+                    None,
                 )
             }
         };
-        let written: Vec<String> = match &event {
-            SocialEvent::ImagePublished(published) => (published.renditions.iter())
-                .map(|r| r.key.clone())
-                .collect(),
-            _ => Vec::new(),
-        };
-        let mut envelope = self
-            .record(object, upload, correlation_id, outcome, event)
-            .await?;
+        let written: Vec<String> = (kept.iter())
+            .flat_map(|(published, _)| &published.renditions)
+            .map(|r| r.key.clone())
+            .collect();
+        let rendered = kept.as_ref().map(|(published, _)| published);
+        let scan = kept.as_ref().and_then(|(_, scan)| scan.as_ref());
+        let mut envelope = self.record(job, outcome, event, rendered, scan).await?;
         if let Recorded::Refused(refused) = envelope {
             // HAZARD: DynamoDB refuses the published item for good (over 400 KB): retrying
             // would park the upload in the DLQ and leave the image pending for ever. The
@@ -325,9 +365,7 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
             );
             self.expire_original(object).await?;
             let event = rejection(object, upload, "unstorable", &message);
-            envelope = self
-                .record(object, upload, correlation_id, "rejected", event)
-                .await?;
+            envelope = self.record(job, "rejected", event, None, None).await?;
         }
         let envelope = match envelope {
             Recorded::Finished(envelope) => envelope,
@@ -362,9 +400,11 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         };
         let outcome = match envelope.event {
             SocialEvent::ImagePublished(_) => "published",
+            SocialEvent::ImageHeld(_) => "held",
             _ => "rejected",
         };
-        tracing::info!(image_id = %upload.image_id, key = %object.key, outcome, ms = started.elapsed().as_millis() as u64, bytes_in, bytes_out, correlation_id = %correlation_id, event_id = %envelope.event_id, "upload processed");
+        let scanned_by = scan.map(|s| s.model.as_str()).unwrap_or("-");
+        tracing::info!(image_id = %upload.image_id, key = %object.key, outcome, scanned_by, ms = started.elapsed().as_millis() as u64, bytes_in, bytes_out, correlation_id = %correlation_id, event_id = %envelope.event_id, "upload processed");
         Ok(Outcome::Done)
     }
 
@@ -375,16 +415,23 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         (self.objects.tag_rejected(&object.bucket, &object.key).await).map_err(ResizeError::from)
     }
 
-    /// Finishes the image with `event` (`outcome`: published or rejected) in the one write
-    /// resize may make.
+    /// Finishes the image with `event` (`outcome`: published, held or rejected) in the one
+    /// write resize may make; a published or held image keeps its renditions and details
+    /// (`rendered`) and what the scan said.
     async fn record(
         &self,
-        object: &ObjectCreated,
-        upload: &UploadKey,
-        correlation_id: &str,
+        job: &Job<'_>,
         outcome: &str,
         event: SocialEvent,
+        rendered: Option<&ImagePublishedV2>,
+        scan: Option<&Scan>,
     ) -> Result<Recorded, ResizeError> {
+        let Job {
+            object,
+            upload,
+            correlation_id,
+            ..
+        } = *job;
         let envelope = Envelope {
             event_id: event_id(object, outcome),
             occurred_at: Timestamp::now(),
@@ -392,35 +439,28 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
             producer: "resize".into(),
             event,
         };
-        let finished = match &envelope.event {
-            SocialEvent::ImagePublished(published) => Finished {
-                status: "published",
-                event_id: envelope.event_id.to_string(),
-                event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
-                renditions_json: Some(
-                    serde_json::to_string(&published.renditions).expect("renditions serialize"),
-                ),
-                reason: None,
-                details: [
-                    ("placeholder", &published.placeholder),
-                    ("taken_at", &published.taken_at),
-                    ("camera_make", &published.camera_make),
-                    ("camera_model", &published.camera_model),
-                    ("lens", &published.lens),
-                ]
-                .into_iter()
-                .filter_map(|(name, value)| Some((name, value.clone()?)))
-                .collect(),
-            },
-            SocialEvent::ImageRejected(rejected) => Finished {
-                status: "rejected",
-                event_id: envelope.event_id.to_string(),
-                event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
-                renditions_json: None,
-                reason: Some((rejected.reason.clone(), rejected.message.clone())),
-                details: Vec::new(),
-            },
-            _ => unreachable!("resize only announces publications and rejections"),
+        let (status, reason) = match &envelope.event {
+            SocialEvent::ImagePublished(_) => ("published", None),
+            SocialEvent::ImageHeld(held) => {
+                ("held", Some((held.reason.clone(), held.message.clone())))
+            }
+            SocialEvent::ImageRejected(rejected) => (
+                "rejected",
+                Some((rejected.reason.clone(), rejected.message.clone())),
+            ),
+            _ => unreachable!("resize only announces publications, holds and rejections"),
+        };
+        let rendered = rendered.filter(|_| status != "rejected");
+        let finished = Finished {
+            status,
+            event_id: envelope.event_id.to_string(),
+            event_json: String::from_utf8(envelope.to_json()).expect("JSON is UTF-8"),
+            renditions_json: rendered.map(|published| {
+                serde_json::to_string(&published.renditions).expect("renditions serialize")
+            }),
+            reason,
+            details: rendered.map(details_of).unwrap_or_default(),
+            moderation: scan.map(|scan| serde_json::to_string(scan).expect("a scan serializes")),
         };
         Ok(
             match self
@@ -437,18 +477,90 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         )
     }
 
-    /// Writes every rendition, then returns the event data that announces them.
+    /// The scan of the stored rendition, judged: publish, or hold (with why). A scan that
+    /// cannot run on this image, or still fails on the queue's last delivery, holds it: an
+    /// unscanned photo is never published, and an upload is never parked in the DLQ for it.
+    async fn judge(&self, rendition: &Stored, delivery: u32) -> Result<Judged, ResizeError> {
+        let moderator = &self.moderator;
+        let function = snapglow::config::function_name("resize");
+        let scanning = Instant::now();
+        let scanned = moderator.classifier.scan(rendition).await;
+        let scan_ms = scanning.elapsed().as_secs_f64() * 1000.0;
+        let judged = match &scanned {
+            Ok(scan) => moderator.policy.decide(scan),
+            Err(_) => Decision::Publish,
+        };
+        let count = |yes: bool| f64::from(u8::from(yes));
+        let will_hold = match &scanned {
+            Ok(_) => matches!(judged, Decision::Hold { .. }),
+            Err(error) => error.refused() || delivery >= moderator.attempts,
+        };
+        snapglow::telemetry::emit_metrics(
+            &function,
+            &[
+                ("ScanMilliseconds", "Milliseconds", scan_ms),
+                ("ScanFailures", "Count", count(scanned.is_err())),
+                ("ImagesHeld", "Count", count(will_hold)),
+            ],
+        );
+        let failed = match scanned {
+            Ok(scan) => {
+                return Ok(match judged {
+                    Decision::Publish => Judged::Publish(scan),
+                    Decision::Hold { label } => Judged::Hold(
+                        held(
+                            "moderation",
+                            &format!(
+                                "It is waiting for a review before others can see it: the content check found {} ({:.0} % confidence).",
+                                label.name, label.confidence
+                            ),
+                            Some((label.name.clone(), label.confidence)),
+                        ),
+                        Some(scan),
+                    ),
+                });
+            }
+            Err(error) => error,
+        };
+        if !will_hold {
+            return Err(failed.into());
+        }
+        tracing::warn!(key = %rendition.key, delivery, error = %failed, "held for review: the scan failed");
+        Ok(Judged::Hold(
+            held(
+                "scan_failed",
+                "It is waiting for a review before others can see it: the content check could not run on it.",
+                None,
+            ),
+            None,
+        ))
+    }
+
+    /// Writes every rendition, then returns the event data that announces them and the one the
+    /// scan reads ([`SCANNED_EDGE`]).
     async fn store(
         &self,
         object: &ObjectCreated,
         image_id: &str,
         owner_id: &str,
         rendered: Rendered,
-    ) -> Result<ImagePublishedV2, ResizeError> {
+    ) -> Result<(ImagePublishedV2, Stored), ResizeError> {
         let mut listed = Vec::with_capacity(rendered.renditions.len());
         let mut writes = Vec::with_capacity(rendered.renditions.len());
-        for rendition in rendered.renditions {
+        let scanned = (rendered.renditions.iter().enumerate())
+            .min_by_key(|(_, r)| r.width.max(r.height).abs_diff(SCANNED_EDGE))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let mut scan = None;
+        for (i, rendition) in rendered.renditions.into_iter().enumerate() {
             let key = rendition_key(image_id, &object.etag, &rendition.name, rendition.extension);
+            if i == scanned {
+                scan = Some(Stored {
+                    bucket: self.renditions_bucket.clone(),
+                    key: key.clone(),
+                    bytes: Arc::new(rendition.bytes.clone()),
+                });
+            }
             listed.push(RenditionV1 {
                 name: rendition.name,
                 key: key.clone(),
@@ -471,7 +583,11 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
         for result in futures_util::future::join_all(writes).await {
             result?;
         }
-        Ok(ImagePublishedV2 {
+        let scan = scan.ok_or_else(|| ResizeError::RenderTask {
+            key: object.key.clone(),
+            detail: "the render made no rendition".into(),
+        })?;
+        let published = ImagePublishedV2 {
             image_id: image_id.to_owned(),
             owner_id: owner_id.to_owned(),
             source_key: object.key.clone(),
@@ -484,8 +600,60 @@ impl<S: ObjectStore, R: Registry> Resizer<S, R> {
             camera_make: rendered.details.camera_make,
             camera_model: rendered.details.camera_model,
             lens: rendered.details.lens,
-        })
+        };
+        Ok((published, scan))
     }
+}
+
+/// The scan reads the rendition whose long edge is nearest this: enough for either classifier
+/// (open_nsfw looks at 224 px; Rekognition at what it is given), small to read.
+const SCANNED_EDGE: u32 = 1024;
+
+/// One upload being finished: what it is, and which delivery of its message this is.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    object: &'a ObjectCreated,
+    upload: &'a UploadKey,
+    correlation_id: &'a str,
+    started: Instant,
+    delivery: u32,
+}
+
+/// What the scan decided.
+enum Judged {
+    Publish(Scan),
+    /// The hold's reason and message (ids filled in by the caller), and the scan when one ran.
+    Hold(ImageHeldV1, Option<Scan>),
+}
+
+fn held(reason: &str, message: &str, label: Option<(String, f32)>) -> ImageHeldV1 {
+    let (label, confidence) = match label {
+        Some((name, confidence)) => (Some(name), Some(confidence.clamp(0.0, 100.0) as u8)),
+        None => (None, None),
+    };
+    ImageHeldV1 {
+        image_id: String::new(),
+        owner_id: String::new(),
+        source_key: String::new(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        label,
+        confidence,
+    }
+}
+
+/// What the images table keeps of a rendered upload beside its renditions, by attribute name.
+fn details_of(published: &ImagePublishedV2) -> Vec<(&'static str, String)> {
+    [
+        ("placeholder", &published.placeholder),
+        ("taken_at", &published.taken_at),
+        ("camera_make", &published.camera_make),
+        ("camera_model", &published.camera_model),
+        ("lens", &published.lens),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value.clone()?)))
+    .collect()
 }
 
 /// What finishing an image with its event did.
@@ -522,6 +690,7 @@ mod tests {
     use super::*;
     use crate::registry::MemoryRegistry;
     use crate::render::parse_specs;
+    use crate::scan::MemoryScanner;
     use crate::storage::memory::MemoryObjects;
     use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
     use serde_json::json;
@@ -628,6 +797,7 @@ mod tests {
             renditions_bucket: RENDITIONS.into(),
             specs: parse_specs("medium:32,thumb:16").unwrap(),
             limits: Limits::default(),
+            moderator: moderator(),
         };
         let quarantine = MemoryQuarantine::default();
         let ctx = context(&quarantine);
@@ -745,6 +915,7 @@ mod tests {
             renditions_bucket: RENDITIONS.into(),
             specs: parse_specs("thumb:16").unwrap(),
             limits: Limits::default(),
+            moderator: moderator(),
         };
         let quarantine = MemoryQuarantine::default();
         let ctx = context(&quarantine);
@@ -820,7 +991,7 @@ mod tests {
     fn resizer_of(
         objects: MemoryObjects,
         issued: &[(&str, &str)],
-    ) -> Resizer<MemoryObjects, MemoryRegistry> {
+    ) -> Resizer<MemoryObjects, MemoryRegistry, MemoryScanner> {
         let registry = MemoryRegistry::default();
         for (image, owner) in issued {
             registry.issue(image, owner, &format!("req-{image}"));
@@ -831,7 +1002,250 @@ mod tests {
             renditions_bucket: RENDITIONS.into(),
             specs: parse_specs("thumb:16").unwrap(),
             limits: Limits::default(),
+            moderator: moderator(),
         }
+    }
+
+    /// A scan that finds nothing until told, under the template's default policy.
+    fn moderator() -> Moderator<MemoryScanner> {
+        Moderator {
+            classifier: MemoryScanner::default(),
+            policy: moderation::Policy::parse("Explicit,Violence", "80").unwrap(),
+            attempts: 5,
+        }
+    }
+
+    fn label(name: &str, parent: &str, confidence: f32) -> moderation::Label {
+        moderation::Label {
+            name: name.into(),
+            parent: parent.into(),
+            confidence,
+        }
+    }
+
+    /// The SQS event of `bodies` as its `delivery`-th receive.
+    fn delivered(bodies: &[String], delivery: u32) -> SqsEvent {
+        let mut event = sqs_event(QUEUE, bodies);
+        for record in &mut event.records {
+            (record.attributes).insert("ApproximateReceiveCount".into(), delivery.to_string());
+        }
+        event
+    }
+
+    #[tokio::test]
+    async fn a_photo_the_scan_flags_is_held_for_its_owner_and_the_others_are_published_with_their_scores()
+     {
+        // Prepare: two uploads; the scan finds explicit content in alice's beach, and
+        // alcohol (which the policy lets through) in bob's dunes
+        let objects = MemoryObjects::default();
+        let bytes = photo(ImageFormat::Jpeg);
+        objects.upload(UPLOADS, "uploads/alice/beach", bytes.clone(), None);
+        objects.upload(UPLOADS, "uploads/bob/dunes", bytes.clone(), None);
+        let resizer = resizer_of(objects, &[("beach", "alice"), ("dunes", "bob")]);
+        (resizer.moderator.classifier.labels.lock().unwrap()).extend([
+            (
+                "beach".to_owned(),
+                vec![
+                    label("Explicit", "", 96.5),
+                    label("Explicit Nudity", "Explicit", 95.0),
+                ],
+            ),
+            ("dunes".to_owned(), vec![label("Alcohol", "", 99.0)]),
+        ]);
+        let quarantine = MemoryQuarantine::default();
+        let bodies = [
+            notification("uploads/alice/beach", &bytes),
+            notification("uploads/bob/dunes", &bytes),
+        ];
+
+        // Act
+        let (response, _) = resizer
+            .handle_batch(delivered(&bodies, 1), &context(&quarantine))
+            .await;
+
+        // Assess: nothing redelivered; beach held with the label that held it, its
+        // renditions kept for the review and out of the feed; dunes published; both scans kept
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        let beach = resizer.registry.finished("beach").unwrap();
+        assert_eq!(beach.status, "held");
+        assert_eq!(beach.reason.as_ref().unwrap().0, "moderation");
+        assert!(
+            beach
+                .reason
+                .as_ref()
+                .unwrap()
+                .1
+                .contains("Explicit (96 % confidence)")
+        );
+        assert!(beach.renditions_json.is_some());
+        assert!(
+            beach
+                .moderation
+                .as_ref()
+                .unwrap()
+                .contains("Explicit Nudity")
+        );
+        let SocialEvent::ImageHeld(why) = event_of(&resizer.registry, "beach").event else {
+            panic!("beach is not held by its event")
+        };
+        assert_eq!(
+            (why.label.as_deref(), why.confidence, why.owner_id.as_str()),
+            (Some("Explicit"), Some(96), "alice")
+        );
+        let dunes = resizer.registry.finished("dunes").unwrap();
+        assert_eq!(dunes.status, "published");
+        assert!(dunes.moderation.as_ref().unwrap().contains("Alcohol"));
+        assert!(matches!(
+            event_of(&resizer.registry, "dunes").event,
+            SocialEvent::ImagePublished(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_scan_that_fails_for_now_redelivers_the_upload_and_the_last_delivery_holds_it() {
+        // Prepare: Rekognition throttles every scan
+        let objects = MemoryObjects::default();
+        let bytes = photo(ImageFormat::Jpeg);
+        objects.upload(UPLOADS, "uploads/alice/beach", bytes.clone(), None);
+        let resizer = resizer_of(objects, &[("beach", "alice")]);
+        *resizer.moderator.classifier.failing.lock().unwrap() = Some(ScanError::Unavailable {
+            classifier: "Rekognition",
+            key: "k".into(),
+            detail: "ThrottlingException".into(),
+        });
+        let quarantine = MemoryQuarantine::default();
+        let body = [notification("uploads/alice/beach", &bytes)];
+
+        // Act: deliveries 1 to 4, then the queue's last (5)
+        let mut answers = Vec::new();
+        for delivery in 1..=4 {
+            let (response, _) = resizer
+                .handle_batch(delivered(&body, delivery), &context(&quarantine))
+                .await;
+            answers.push(serde_json::to_value(&response).unwrap());
+        }
+        let pending_after_four = resizer.registry.finished("beach").is_none();
+        let (last, _) = resizer
+            .handle_batch(delivered(&body, 5), &context(&quarantine))
+            .await;
+
+        // Assess: redelivered four times, never published unscanned; then held, not parked
+        for answer in &answers {
+            assert_eq!(
+                answer,
+                &json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }] })
+            );
+        }
+        assert!(pending_after_four);
+        assert_eq!(
+            serde_json::to_value(&last).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        let beach = resizer.registry.finished("beach").unwrap();
+        assert_eq!(
+            (beach.status, beach.reason.unwrap().0.as_str()),
+            ("held", "scan_failed")
+        );
+        assert!(beach.moderation.is_none());
+        assert_eq!(
+            (resizer.moderator.classifier.scans).load(std::sync::atomic::Ordering::SeqCst),
+            5
+        );
+        assert!(quarantine.entries().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_scan_refused_for_the_image_holds_it_at_once_and_one_the_function_cannot_run_fails_the_invocation()
+     {
+        // Prepare: Rekognition refuses beach's rendition (its format); dunes' scan cannot run
+        // at all (the role is refused)
+        let bytes = photo(ImageFormat::Jpeg);
+        let body = |key: &str| [notification(key, &bytes)];
+        let objects = MemoryObjects::default();
+        objects.upload(UPLOADS, "uploads/alice/beach", bytes.clone(), None);
+        let refused = resizer_of(objects, &[("beach", "alice")]);
+        *refused.moderator.classifier.failing.lock().unwrap() = Some(ScanError::Refused {
+            classifier: "Rekognition",
+            key: "k".into(),
+            detail: "InvalidImageFormatException".into(),
+        });
+        let objects = MemoryObjects::default();
+        objects.upload(UPLOADS, "uploads/bob/dunes", bytes.clone(), None);
+        let denied = resizer_of(objects, &[("dunes", "bob")]);
+        *denied.moderator.classifier.failing.lock().unwrap() = Some(ScanError::Misconfigured {
+            classifier: "Rekognition",
+            key: "k".into(),
+            detail: "AccessDeniedException".into(),
+        });
+        let quarantine = MemoryQuarantine::default();
+
+        // Act
+        let (at_once, _) = refused
+            .handle_batch(
+                delivered(&body("uploads/alice/beach"), 1),
+                &context(&quarantine),
+            )
+            .await;
+        let (first, first_report) = denied
+            .handle_batch(
+                delivered(&body("uploads/bob/dunes"), 1),
+                &context(&quarantine),
+            )
+            .await;
+        let (last, _) = denied
+            .handle_batch(
+                delivered(&body("uploads/bob/dunes"), 5),
+                &context(&quarantine),
+            )
+            .await;
+
+        // Assess: beach held at its first delivery; dunes fails the invocation (the Errors
+        // alarm) and is redelivered, then held on the queue's last delivery
+        assert_eq!(
+            serde_json::to_value(&at_once).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        assert_eq!(refused.registry.finished("beach").unwrap().status, "held");
+        assert_eq!(
+            serde_json::to_value(&first).unwrap(),
+            json!({ "batchItemFailures": [{ "itemIdentifier": "m1" }] })
+        );
+        assert!(first_report.fatal.is_some());
+        assert_eq!(
+            serde_json::to_value(&last).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+        assert_eq!(
+            denied.registry.finished("dunes").unwrap().reason.unwrap().0,
+            "scan_failed"
+        );
+        assert!(quarantine.entries().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_finished_image_is_never_scanned_again() {
+        let objects = MemoryObjects::default();
+        let bytes = photo(ImageFormat::Jpeg);
+        objects.upload(UPLOADS, "uploads/alice/beach", bytes.clone(), None);
+        let resizer = resizer_of(objects, &[("beach", "alice")]);
+        let quarantine = MemoryQuarantine::default();
+        let body = [notification("uploads/alice/beach", &bytes)];
+        for delivery in 1..=2 {
+            resizer
+                .handle_batch(delivered(&body, delivery), &context(&quarantine))
+                .await;
+        }
+        assert_eq!(
+            resizer.registry.finished("beach").unwrap().status,
+            "published"
+        );
+        assert_eq!(
+            (resizer.moderator.classifier.scans).load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     }
 
     #[tokio::test]

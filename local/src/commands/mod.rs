@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod inspect;
 pub mod invoke;
+pub mod moderate;
 pub mod produce;
 pub mod render;
 pub mod run;

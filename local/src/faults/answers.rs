@@ -51,7 +51,7 @@ pub(super) fn error(
                 .to_string(),
             "application/x-amz-json-1.0",
         ),
-        Service::Kinesis => (
+        Service::Kinesis | Service::Rekognition => (
             json!({ "__type": code, "message": message }).to_string(),
             "application/x-amz-json-1.1",
         ),

@@ -12,6 +12,8 @@ pub enum Service {
     Kinesis,
     /// JSON 1.0, `X-Amz-Target: AmazonSQS.<Operation>`.
     Sqs,
+    /// JSON 1.1, `X-Amz-Target: RekognitionService.<Operation>`.
+    Rekognition,
     /// REST-XML: the operation is read from the method and the object's subresource (GET:
     /// GetObject, PUT: PutObject, PUT `?tagging`: PutObjectTagging, POST `?delete`:
     /// DeleteObjects).
@@ -46,6 +48,8 @@ impl Service {
             Service::DynamoDb
         } else if prefix.starts_with("Kinesis_") {
             Service::Kinesis
+        } else if prefix == "RekognitionService" {
+            Service::Rekognition
         } else {
             Service::Sqs
         };

@@ -3,6 +3,7 @@
 //! one taken back by its owner and erased, all through the real binaries and the template's
 //! event source mappings; then the result is checked against the ground truth and shown.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -120,6 +121,49 @@ pub async fn run(
         "resized and published in {resize_ms} ms ({} invocations)",
         stats.invocations
     );
+    println!(
+        "\nmoderation (each upload's scan before publication: Rekognition's DetectModerationLabels, answered locally by open_nsfw)"
+    );
+    for (image_id, _, file) in &images {
+        let item = (clients.dynamodb.get_item())
+            .table_name(stack.name_of("ImagesTable"))
+            .key("pk", AttributeValue::S(format!("IMAGE#{image_id}")))
+            .key("sk", AttributeValue::S("IMAGE".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .aws(|| format!("GetItem of image {image_id}"))?
+            .item
+            .unwrap_or_default();
+        let text = |name: &str| (item.get(name)).and_then(|v| v.as_s().ok()).cloned();
+        let scan: Option<serde_json::Value> =
+            text("moderation").and_then(|m| serde_json::from_str(&m).ok());
+        let scanned = match &scan {
+            Some(scan) => {
+                let labels: Vec<String> = (scan["labels"].as_array().into_iter().flatten())
+                    .filter(|l| l["parent"].as_str().unwrap_or_default().is_empty())
+                    .map(|l| {
+                        format!(
+                            "{} {:.1} %",
+                            l["name"].as_str().unwrap_or("?"),
+                            l["confidence"].as_f64().unwrap_or(0.0)
+                        )
+                    })
+                    .collect();
+                let labels = if labels.is_empty() {
+                    "no label at the hold confidence".to_owned()
+                } else {
+                    labels.join(", ")
+                };
+                format!("{} ({labels})", scan["model"].as_str().unwrap_or("?"))
+            }
+            None => "not scanned".to_owned(),
+        };
+        println!(
+            "  {file:<40} {:<10} {scanned}",
+            text("status").unwrap_or_default()
+        );
+    }
 
     // 2. A burst of likes from many users through the API, with unlikes and client retries
     // (a repeated PUT or DELETE changes nothing).

@@ -160,6 +160,14 @@ impl Emulator {
         command
             .arg(launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Rekognition's DetectModerationLabels is answered by the local classifier (the
+            // launcher's ninth change): `snapglow-local moderate`, with the model `make model`
+            // fetched.
+            .env("SNAPGLOW_CLASSIFIER", classifier_binary(project_root))
+            .env(
+                "MODERATION_MODEL_PATH",
+                project_root.join(moderation::open_nsfw::LOCAL_PATH),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -303,6 +311,16 @@ pub fn stop_pid(pid: u32) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     signalled
+}
+
+/// The `snapglow-local` binary the emulator runs to classify an image: the debug build
+/// `cargo local` and `make test` make (under `CARGO_TARGET_DIR` when it is set).
+pub fn classifier_binary(project_root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root.join("target"))
+        .join("debug")
+        .join("snapglow-local")
 }
 
 #[cfg(test)]

@@ -94,6 +94,39 @@ pub struct ImageRejectedV1 {
     pub message: String,
 }
 
+/// An upload was rendered but is held for review: its owner sees it, with why; nobody else
+/// does, and it is not in the feed. A review publishes it (ImagePublished) or removes it
+/// (ImageDeleted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageHeldV1 {
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
+    pub image_id: String,
+    #[schemars(
+        length(min = 1, max = 128),
+        regex(pattern = r"^[\x20-\x22\x24-\x2E\x30-\x7E]+$")
+    )]
+    pub owner_id: String,
+    /// The uploads-bucket key the renditions were made from.
+    pub source_key: String,
+    /// A snake_case code: `moderation` (a classifier's label held it), `scan_failed` (no
+    /// classifier answered, however often asked: held rather than published unscanned).
+    /// Consumers must accept codes they do not know.
+    pub reason: String,
+    /// For people: why it is held.
+    pub message: String,
+    /// `moderation`: the label that held it, in Rekognition's taxonomy (`Explicit Nudity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub label: Option<String>,
+    /// `moderation`: that label's confidence, 0 to 100, rounded down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 100))]
+    pub confidence: Option<u8>,
+}
+
 /// A user liked an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageLikedV2 {

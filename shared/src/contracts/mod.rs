@@ -14,8 +14,8 @@ mod schema;
 mod timestamp;
 
 pub use events::{
-    ImageDeletedV1, ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV2, ImageRejectedV1,
-    MAX_ID_BYTES, RenditionV1, valid_id,
+    ImageDeletedV1, ImageHeldV1, ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV2,
+    ImageRejectedV1, MAX_ID_BYTES, RenditionV1, valid_id,
 };
 pub use schema::{breaking_changes, current_schemas, schema_file_name};
 pub use timestamp::Timestamp;
@@ -28,6 +28,7 @@ use uuid::Uuid;
 pub enum SocialEvent {
     ImagePublished(ImagePublishedV2),
     ImageRejected(ImageRejectedV1),
+    ImageHeld(ImageHeldV1),
     ImageLiked(ImageLikedV2),
     ImageLikeUndone(ImageLikeUndoneV2),
     ImageDeleted(ImageDeletedV1),
@@ -39,6 +40,7 @@ impl SocialEvent {
         match self {
             SocialEvent::ImagePublished(_) => "ImagePublished",
             SocialEvent::ImageRejected(_) => "ImageRejected",
+            SocialEvent::ImageHeld(_) => "ImageHeld",
             SocialEvent::ImageLiked(_) => "ImageLiked",
             SocialEvent::ImageLikeUndone(_) => "ImageLikeUndone",
             SocialEvent::ImageDeleted(_) => "ImageDeleted",
@@ -48,7 +50,9 @@ impl SocialEvent {
     /// The version this build writes for the type.
     pub fn version(&self) -> u32 {
         match self {
-            SocialEvent::ImageRejected(_) | SocialEvent::ImageDeleted(_) => 1,
+            SocialEvent::ImageRejected(_)
+            | SocialEvent::ImageHeld(_)
+            | SocialEvent::ImageDeleted(_) => 1,
             SocialEvent::ImagePublished(_)
             | SocialEvent::ImageLiked(_)
             | SocialEvent::ImageLikeUndone(_) => 2,
@@ -88,6 +92,7 @@ impl SocialEvent {
         match self {
             SocialEvent::ImagePublished(d) => &d.image_id,
             SocialEvent::ImageRejected(d) => &d.image_id,
+            SocialEvent::ImageHeld(d) => &d.image_id,
             SocialEvent::ImageLiked(d) => &d.image_id,
             SocialEvent::ImageLikeUndone(d) => &d.image_id,
             SocialEvent::ImageDeleted(d) => &d.image_id,
@@ -223,6 +228,7 @@ impl Envelope {
         let event = match type_name.as_str() {
             "ImagePublished" => SocialEvent::ImagePublished(parse(data).map_err(invalid)?),
             "ImageRejected" => SocialEvent::ImageRejected(parse(data).map_err(invalid)?),
+            "ImageHeld" => SocialEvent::ImageHeld(parse(data).map_err(invalid)?),
             "ImageLiked" => SocialEvent::ImageLiked(parse(data).map_err(invalid)?),
             "ImageLikeUndone" => SocialEvent::ImageLikeUndone(parse(data).map_err(invalid)?),
             "ImageDeleted" => SocialEvent::ImageDeleted(parse(data).map_err(invalid)?),
@@ -241,6 +247,7 @@ impl Envelope {
             }
             SocialEvent::ImagePublished(ImagePublishedV2 { owner_id, .. })
             | SocialEvent::ImageRejected(ImageRejectedV1 { owner_id, .. })
+            | SocialEvent::ImageHeld(ImageHeldV1 { owner_id, .. })
             | SocialEvent::ImageDeleted(ImageDeletedV1 { owner_id, .. }) => ("owner_id", owner_id),
         };
         for (field, id) in [("image_id", event.image_id()), (other, other_id.as_str())] {
@@ -279,6 +286,7 @@ impl Envelope {
         let bytes = match &self.event {
             SocialEvent::ImagePublished(d) => serde_json::to_vec(&wire(self, d)),
             SocialEvent::ImageRejected(d) => serde_json::to_vec(&wire(self, d)),
+            SocialEvent::ImageHeld(d) => serde_json::to_vec(&wire(self, d)),
             SocialEvent::ImageLiked(d) => serde_json::to_vec(&wire(self, d)),
             SocialEvent::ImageLikeUndone(d) => serde_json::to_vec(&wire(self, d)),
             SocialEvent::ImageDeleted(d) => serde_json::to_vec(&wire(self, d)),

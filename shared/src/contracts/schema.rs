@@ -3,7 +3,8 @@
 //! they drift from the code or when a new version breaks an old reader.
 
 use super::{
-    ImageDeletedV1, ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV2, ImageRejectedV1, Timestamp,
+    ImageDeletedV1, ImageHeldV1, ImageLikeUndoneV2, ImageLikedV2, ImagePublishedV2,
+    ImageRejectedV1, Timestamp,
 };
 use schemars::{JsonSchema, generate::SchemaSettings};
 use serde_json::{Value, json};
@@ -39,6 +40,7 @@ pub fn current_schemas() -> Vec<(String, Value)> {
     vec![
         record_schema::<ImagePublishedV2>("ImagePublished", 2),
         record_schema::<ImageRejectedV1>("ImageRejected", 1),
+        record_schema::<ImageHeldV1>("ImageHeld", 1),
         record_schema::<ImageLikedV2>("ImageLiked", 2),
         record_schema::<ImageLikeUndoneV2>("ImageLikeUndone", 2),
         record_schema::<ImageDeletedV1>("ImageDeleted", 1),

@@ -38,7 +38,9 @@ pub fn verdict(image: Option<&ImageRecord>, caller: &str) -> Verdict {
         Some(image) if image.owner_id == caller => match image.status {
             Status::Deleted => Verdict::AlreadyDeleted,
             Status::Pending => Verdict::StillPending,
-            status @ (Status::Published | Status::Rejected) => Verdict::Delete(status),
+            status @ (Status::Published | Status::Rejected | Status::Held) => {
+                Verdict::Delete(status)
+            }
         },
         _ => Verdict::Unknown,
     }

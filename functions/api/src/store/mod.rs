@@ -82,6 +82,8 @@ pub enum Status {
     Pending,
     Published,
     Rejected,
+    /// Rendered, but held for review: its owner sees it (with why), nobody else does.
+    Held,
     /// Taken back by its owner: a tombstone that answers a repeated DELETE until TTL removes it.
     Deleted,
 }
@@ -92,6 +94,7 @@ impl Status {
             Status::Pending => "pending",
             Status::Published => "published",
             Status::Rejected => "rejected",
+            Status::Held => "held",
             Status::Deleted => "deleted",
         }
     }
@@ -100,6 +103,7 @@ impl Status {
             "pending" => Some(Status::Pending),
             "published" => Some(Status::Published),
             "rejected" => Some(Status::Rejected),
+            "held" => Some(Status::Held),
             "deleted" => Some(Status::Deleted),
             _ => None,
         }

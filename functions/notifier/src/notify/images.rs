@@ -123,7 +123,8 @@ impl<T: NotificationStore> Notifier<T> {
     }
 }
 
-/// The notice an ImagePublished or ImageRejected tells its owner; `None` for other events.
+/// The notice an ImagePublished, ImageRejected or ImageHeld tells its owner; `None` for other
+/// events.
 pub(super) fn notice_of(envelope: &Envelope) -> Option<ImageNotice<'_>> {
     let (kind, image_id, owner_id, reason) = match &envelope.event {
         SocialEvent::ImagePublished(data) => {
@@ -131,6 +132,12 @@ pub(super) fn notice_of(envelope: &Envelope) -> Option<ImageNotice<'_>> {
         }
         SocialEvent::ImageRejected(data) => (
             Kind::Rejected,
+            &data.image_id,
+            &data.owner_id,
+            Some((data.reason.as_str(), data.message.as_str())),
+        ),
+        SocialEvent::ImageHeld(data) => (
+            Kind::Held,
             &data.image_id,
             &data.owner_id,
             Some((data.reason.as_str(), data.message.as_str())),

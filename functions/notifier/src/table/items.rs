@@ -221,6 +221,11 @@ pub fn read_notification(item: &Item, now_s: i64) -> Option<Notification> {
                     .unwrap_or_default()
             ),
         ),
+        Kind::Held => (
+            Vec::new(),
+            None,
+            "Your photo is held for review; only you can see it until then".to_owned(),
+        ),
         Kind::Likes if item.contains_key("likes") => {
             let stored = read_stored_likes(item);
             if stored.likes <= 0 {

@@ -113,6 +113,7 @@ pub async fn produce(
             renditions_json: Some("[]".into()),
             reason: None,
             details: Vec::new(),
+            moderation: None,
         };
         use resize::registry::Registry;
         registry
