@@ -127,24 +127,9 @@ impl TestStack {
 
     /// The event an image's latest change recorded (what the relay puts on the stream).
     pub async fn recorded_event(&self, image_id: &str) -> Option<Value> {
-        let item = self
-            .clients
-            .dynamodb
-            .get_item()
-            .table_name(self.name("ImagesTable"))
-            .key(
-                "pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("IMAGE#{image_id}")),
-            )
-            .key(
-                "sk",
-                aws_sdk_dynamodb::types::AttributeValue::S("IMAGE".into()),
-            )
-            .consistent_read(true)
-            .send()
+        let item = (self.clients.image_item(self.name("ImagesTable"), image_id))
             .await
-            .expect("the images table answers")
-            .item?;
+            .expect("the images table answers");
         let text = item.get("event")?.as_s().ok()?;
         Some(serde_json::from_str(text).expect("a recorded event is JSON"))
     }

@@ -244,8 +244,8 @@ async fn a_connection_gone_without_a_disconnect_is_forgotten_at_the_next_push_an
         .unwrap();
     assert_eq!(connections_until(&stage.test, &carol, |n| n == 2).await, 2);
 
-    // Act: carol's client sends a heartbeat every 500 ms while bob likes her photo and the
-    // pipeline runs (longer than the idle limit)
+    // Act: carol's client sends a heartbeat every 500 ms while bob likes her photo, the
+    // pipeline runs, and for longer than the idle limit (2 s) in all
     let (mut sink, mut stream) = socket.split();
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let beats = tokio::spawn(async move {
@@ -281,6 +281,18 @@ async fn a_connection_gone_without_a_disconnect_is_forgotten_at_the_next_push_an
     })
     .await
     .expect("a push within the deadline");
+    // The heartbeats keep the socket open past the idle limit, however fast the push came:
+    // until then anything may arrive but a close.
+    let past_idle = started + Duration::from_secs(3);
+    while let Ok(next) = tokio::time::timeout_at(past_idle, stream.next()).await {
+        assert!(
+            matches!(
+                next,
+                Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_)))
+            ),
+            "the socket closed while its heartbeats went: {next:?}"
+        );
+    }
     let open_for = started.elapsed();
 
     // Assess: the live socket got the push; the stale one answered 410 and was forgotten

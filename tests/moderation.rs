@@ -53,16 +53,16 @@ fn delivered(event: &SqsEvent, delivery: u32) -> SqsEvent {
 }
 
 async fn image_item(stage: &TestStack, image_id: &str) -> HashMap<String, AttributeValue> {
-    (stage.clients.dynamodb.get_item())
-        .table_name(stage.name("ImagesTable"))
-        .key("pk", AttributeValue::S(format!("IMAGE#{image_id}")))
-        .key("sk", AttributeValue::S("IMAGE".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("the images table answers")
-        .item
-        .expect("the image is there")
+    let item = (stage
+        .clients
+        .image_item(stage.name("ImagesTable"), image_id))
+    .await
+    .expect("the images table answers");
+    assert!(
+        !item.is_empty(),
+        "image {image_id} is not in the images table"
+    );
+    item
 }
 
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {

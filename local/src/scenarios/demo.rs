@@ -3,7 +3,6 @@
 //! one taken back by its owner and erased, all through the real binaries and the template's
 //! event source mappings; then the result is checked against the ground truth and shown.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -125,16 +124,9 @@ pub async fn run(
         "\nmoderation (each upload's scan before publication: Rekognition's DetectModerationLabels, answered locally by open_nsfw)"
     );
     for (image_id, _, file) in &images {
-        let item = (clients.dynamodb.get_item())
-            .table_name(stack.name_of("ImagesTable"))
-            .key("pk", AttributeValue::S(format!("IMAGE#{image_id}")))
-            .key("sk", AttributeValue::S("IMAGE".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .aws(|| format!("GetItem of image {image_id}"))?
-            .item
-            .unwrap_or_default();
+        let item = clients
+            .image_item(stack.name_of("ImagesTable"), image_id)
+            .await?;
         let text = |name: &str| (item.get(name)).and_then(|v| v.as_s().ok()).cloned();
         let scan: Option<serde_json::Value> =
             text("moderation").and_then(|m| serde_json::from_str(&m).ok());

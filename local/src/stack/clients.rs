@@ -54,6 +54,26 @@ impl LocalClients {
     pub async fn admin(stack: &StackInfo) -> Self {
         LocalClients::new(&stack.endpoint_url, &stack.admin).await
     }
+
+    /// An image's item in the images table `table`, read consistently (empty when there is
+    /// none): what the demo and the tests read an image's status, scan and event from.
+    pub async fn image_item(
+        &self,
+        table: &str,
+        image_id: &str,
+    ) -> Result<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, AwsError>
+    {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let found = (self.dynamodb.get_item())
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("IMAGE#{image_id}")))
+            .key("sk", AttributeValue::S("IMAGE".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .aws(|| format!("GetItem of image {image_id} in {table}"))?;
+        Ok(found.item.unwrap_or_default())
+    }
 }
 
 /// The environment a process needs to reach the emulator as if it were AWS, calling with `key`.
