@@ -8,7 +8,7 @@
 //! JPEG up to 15 MB from S3, and the renditions are JPEGs of at most 2,048 px.
 
 use aws_sdk_rekognition::error::ProvideErrorMetadata;
-use moderation::open_nsfw::OpenNsfw;
+use moderation::open_nsfw::{ModelError, OpenNsfw};
 use moderation::{Label, Policy, Scan};
 use std::future::Future;
 use std::path::Path;
@@ -168,7 +168,8 @@ where
 
 /// open_nsfw in this process, loaded once (0.1 to 0.2 s) on the first scan.
 pub struct Local {
-    model: Arc<std::sync::OnceLock<Result<Arc<OpenNsfw>, String>>>,
+    /// A load that failed stays failed: the file is the environment's, not the upload's.
+    model: Arc<std::sync::OnceLock<Result<Arc<OpenNsfw>, Arc<ModelError>>>>,
     path: std::path::PathBuf,
 }
 
@@ -191,31 +192,26 @@ impl Scanner for Local {
         let (classifier, key) = ("open_nsfw", rendition.key.clone());
         // CPU-bound (tens of milliseconds): off the async threads.
         let scanned = tokio::task::spawn_blocking(move || {
-            let loaded = model.get_or_init(|| {
-                OpenNsfw::load(&path)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            });
+            let loaded =
+                model.get_or_init(|| OpenNsfw::load(&path).map(Arc::new).map_err(Arc::new));
             match loaded {
-                Ok(model) => model
-                    .scan(&bytes)
-                    .map_err(|e| LocalFailure::Image(e.to_string())),
-                Err(detail) => Err(LocalFailure::Model(detail.clone())),
+                Ok(model) => model.scan(&bytes).map_err(LocalFailure::Image),
+                Err(error) => Err(LocalFailure::Model(error.clone())),
             }
         })
         .await;
         match scanned {
             Ok(Ok(scan)) => Ok(scan),
             // The file: every scan fails alike until it is fixed.
-            Ok(Err(LocalFailure::Model(detail))) => Err(ScanError::Misconfigured {
+            Ok(Err(LocalFailure::Model(error))) => Err(ScanError::Misconfigured {
                 classifier,
                 key,
-                detail,
+                detail: error.to_string(),
             }),
-            Ok(Err(LocalFailure::Image(detail))) => Err(ScanError::Refused {
+            Ok(Err(LocalFailure::Image(error))) => Err(ScanError::Refused {
                 classifier,
                 key,
-                detail,
+                detail: error.to_string(),
             }),
             Err(task) => Err(ScanError::Unavailable {
                 classifier,
@@ -228,8 +224,8 @@ impl Scanner for Local {
 
 /// Why the local classifier could not scan: its model, or this image.
 enum LocalFailure {
-    Model(String),
-    Image(String),
+    Model(Arc<ModelError>),
+    Image(ModelError),
 }
 
 /// The scan of tests: labels by key, or a failure.
