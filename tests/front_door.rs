@@ -730,7 +730,6 @@ async fn a_foreign_page_reaches_no_local_server_and_cannot_wipe_the_emulator() {
         None,
         &gate.url,
         site_port,
-        &logs.join("mailbox.jsonl"),
     )
     .await
     .unwrap();

@@ -841,3 +841,79 @@ async fn the_emulator_refuses_what_dynamodb_refuses_and_moto_alone_lets_through(
         assert!(error.1.contains(says), "{error:?}");
     }
 }
+
+#[tokio::test]
+async fn a_sign_up_is_confirmed_only_by_the_newest_code_the_mailbox_received() {
+    // Prepare: dana signs up through the pool's web client, then asks for a new code
+    use aws_sdk_cognitoidentityprovider::types::AttributeType;
+    let stage = TestStack::start().await;
+    let (_, client_id) = snapglow_local::stack::users::pool_and_client(&stage.stack).unwrap();
+    let cognito = &stage.clients.cognito;
+    let attribute = |name: &str, value: &str| {
+        AttributeType::builder()
+            .name(name)
+            .value(value)
+            .build()
+            .unwrap()
+    };
+    cognito
+        .sign_up()
+        .client_id(&client_id)
+        .username("dana")
+        .password("Dana-photos-2026")
+        .user_attributes(attribute("email", "dana@example.com"))
+        .user_attributes(attribute("name", "Dana Reyes"))
+        .send()
+        .await
+        .expect("the sign-up is accepted");
+    cognito
+        .resend_confirmation_code()
+        .client_id(&client_id)
+        .username("dana")
+        .send()
+        .await
+        .expect("a new code is sent");
+    let port = snapglow_local::stack::port_of(&stage.stack.endpoint_url).unwrap();
+    let mailbox = snapglow_local::stack::emulator::mailbox(&stage.root, port);
+    let mail: Vec<Value> = std::fs::read_to_string(&mailbox)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|m: &Value| m["username"] == "dana")
+        .collect();
+    let codes: Vec<&str> = mail.iter().filter_map(|m| m["code"].as_str()).collect();
+    let confirm = |code: &str| {
+        cognito
+            .confirm_sign_up()
+            .client_id(&client_id)
+            .username("dana")
+            .confirmation_code(code)
+            .send()
+    };
+
+    // Act
+    let wrong = if codes[1] == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mismatch = confirm(wrong).await.unwrap_err();
+    // The superseded code (unless both draws were equal, one time in a million)
+    let superseded = match codes[0] != codes[1] {
+        true => Some(confirm(codes[0]).await.unwrap_err()),
+        false => None,
+    };
+    let newest = confirm(codes[1]).await;
+
+    // Assess: two messages to her email; a wrong code and the superseded one refused as
+    // Cognito refuses them; the newest confirms
+    assert_eq!(mail.len(), 2);
+    assert!(mail.iter().all(|m| m["to"] == "dana@example.com"));
+    for refused in std::iter::once(&mismatch).chain(superseded.as_ref()) {
+        assert!(
+            (refused.as_service_error()).is_some_and(|e| e.is_code_mismatch_exception()),
+            "{refused:?}"
+        );
+    }
+    newest.expect("the newest code confirms the sign-up");
+}

@@ -7,15 +7,15 @@
 //! photo); bob uploads from his phone and renames himself (alice's feed follows), his phone
 //! goes offline while alice likes his photo and loses nothing once back; a rejected upload
 //! shows its reason, alice deletes both, signs out (her refresh token revoked), bob deletes his
-//! account, and someone new signs up with the code the local mailbox received. Screenshots of each step land in
+//! account, and someone new signs up with the code the emulator's mailbox received. Screenshots of each step land in
 //! target/web-story/.
 
 use snapglow_local::guard::Guard;
 use snapglow_local::site::SiteServer;
-use snapglow_local::stack::LocalPorts;
-use snapglow_local::stack::emulator::free_port;
+use snapglow_local::stack::emulator::{self, free_port};
 use snapglow_local::stack::presigned::PresignedGate;
 use snapglow_local::stack::project::project_root;
+use snapglow_local::stack::{LocalPorts, port_of};
 use snapglow_local::triggers::http::HttpApiServer;
 use snapglow_local::triggers::pipeline::{self, Progress};
 use snapglow_local::triggers::websocket::{Limits, LiveServer};
@@ -72,7 +72,8 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
     )
     .await
     .unwrap();
-    let mailbox = logs.join("mailbox.jsonl");
+    let emulator_port = port_of(&stage.stack.endpoint_url).expect("the emulator's port");
+    let mailbox = emulator::mailbox(&root, emulator_port);
     let site = SiteServer::start(
         &stage.stack,
         &stage.clients,
@@ -81,7 +82,6 @@ async fn two_users_upload_like_and_are_notified_in_a_real_browser() {
         Some(&live.url),
         &gate.url,
         site_port,
-        &mailbox,
     )
     .await
     .unwrap();

@@ -79,6 +79,14 @@ image that is neither JPEG nor PNG InvalidImageFormatException, one over 15 MB i
 bytes) ImageTooLargeException, a MinConfidence outside 0 to 100 InvalidParameterException.
 Only pornography is detected (the model's one class): Rekognition's other categories are never
 answered locally.
+
+A tenth change, to fidelity: moto confirms a sign-up with any code, sends none, and has no
+ResendConfirmationCode, so a client that skipped the code, or mistyped it, passed locally and
+failed on AWS. Here SignUp (and ResendConfirmationCode, public as on AWS) issues a six-digit
+code, delivered to the mailbox file SNAPGLOW_MAILBOX (one JSON line per message: the local
+stand-in for email); ConfirmSignUp accepts only the newest code sent, once, for 24 hours, and
+answers CodeMismatchException or ExpiredCodeException as Cognito does. A user created by an
+administrator was sent no code, and is confirmed as moto confirms.
 """
 
 import base64
@@ -678,6 +686,102 @@ def _detect_moderation_labels(self):
 
 
 RekognitionResponse.detect_moderation_labels = _detect_moderation_labels
+
+
+# Sign-up codes (the tenth change).
+_CODE_SECONDS = 24 * 3600
+_CODES = {}  # (client id, username lower-cased) -> (code, issued at)
+_CODES_LOCK = threading.Lock()
+
+
+def _deliver_code(client_id, username, to):
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    with _CODES_LOCK:
+        _CODES[(client_id, username.lower())] = (code, time.time())
+    mailbox = os.environ.get("SNAPGLOW_MAILBOX")
+    if mailbox:
+        os.makedirs(os.path.dirname(mailbox), exist_ok=True)
+        line = {
+            "at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "to": to,
+            "username": username,
+            "subject": "Your verification code",
+            "code": code,
+        }
+        with open(mailbox, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+    return code
+
+
+def _email_of(attributes, username):
+    for attribute in attributes or []:
+        if attribute.get("Name") == "email":
+            return attribute.get("Value", "")
+    return f"{username}'s email"
+
+
+_sign_up = CognitoIdpResponse.sign_up
+
+
+def _sign_up_with_code(self):
+    answer = _sign_up(self)
+    username = self._get_param("Username")
+    _deliver_code(
+        self._get_param("ClientId"), username, _email_of(self._get_param("UserAttributes", []), username)
+    )
+    return answer
+
+
+def _resend_confirmation_code(self):
+    client_id = self._get_param("ClientId")
+    username = self._get_param("Username")
+    pool = next((p for p in _pools() if client_id in p.clients), None)
+    user = pool._get_user(username) if pool else None
+    if user is None:
+        # The client prevents user existence errors: an unknown user is answered alike.
+        raise JsonRESTError("UserNotFoundException", "Username/client id combination not found.")
+    to = user.attribute_lookup.get("email", f"{username}'s email")
+    _deliver_code(client_id, username, to)
+    return json.dumps(
+        {"CodeDeliveryDetails": {"Destination": _masked(to), "DeliveryMedium": "EMAIL", "AttributeName": "email"}}
+    )
+
+
+def _pools():
+    for by_region in cognitoidp_backends.values():
+        for backend in by_region.values():
+            yield from backend.user_pools.values()
+
+
+def _masked(email):
+    name, _, domain = email.partition("@")
+    return f"{name[:1]}***@{domain[:1]}***" if domain else "***"
+
+
+_confirm_sign_up = CognitoIdpResponse.confirm_sign_up
+
+
+def _confirm_sign_up_with_code(self):
+    key = (self._get_param("ClientId"), (self._get_param("Username") or "").lower())
+    given = (self._get_param("ConfirmationCode") or "").strip()
+    with _CODES_LOCK:
+        sent = _CODES.get(key)
+        if sent is not None:
+            code, issued = sent
+            if time.time() - issued > _CODE_SECONDS:
+                raise JsonRESTError("ExpiredCodeException", "Invalid code provided, please request a code again.")
+            if given != code:
+                raise JsonRESTError("CodeMismatchException", "Invalid verification code provided, please try again.")
+            del _CODES[key]
+    return _confirm_sign_up(self)
+
+
+CognitoIdpResponse.sign_up = _sign_up_with_code
+CognitoIdpResponse.resend_confirmation_code = _resend_confirmation_code
+CognitoIdpResponse.confirm_sign_up = _confirm_sign_up_with_code
+ActionAuthenticatorMixin.PUBLIC_OPERATIONS.append(
+    "AWSCognitoIdentityProviderService.ResendConfirmationCode"
+)
 
 if __name__ == "__main__":
     main(sys.argv[1:])

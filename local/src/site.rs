@@ -62,8 +62,7 @@ impl SiteServer {
     /// HTTP API at `api_url`, under a Content-Security-Policy that lets its pages reach that
     /// API, the live WebSocket API at `live_url` (its tickets name it), the Cognito endpoint
     /// and S3 at `s3_url` (the presigned gate) only; the demo users exist in the pool once this
-    /// returns. Sign-up codes are delivered to `mailbox` (one JSON line per email).
-    #[allow(clippy::too_many_arguments)]
+    /// returns.
     pub async fn start(
         stack: &StackInfo,
         clients: &LocalClients,
@@ -72,7 +71,6 @@ impl SiteServer {
         live_url: Option<&str>,
         s3_url: &str,
         port: u16,
-        mailbox: &Path,
     ) -> Result<SiteServer, SiteError> {
         if !web_dir.join("index.html").is_file() {
             return Err(SiteError::NoSite(web_dir.display().to_string()));
@@ -93,7 +91,7 @@ impl SiteServer {
             .map_err(|source| SiteError::Bind { port, source })?
             .port();
         let origin = format!("http://127.0.0.1:{bound}");
-        let cognito = CognitoEndpoint::start(&stack.endpoint_url, &origin, mailbox)
+        let cognito = CognitoEndpoint::start(&stack.endpoint_url, &origin)
             .await
             .map_err(|source| SiteError::Bind { port: 0, source })?;
         let config = json!({

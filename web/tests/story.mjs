@@ -1,6 +1,6 @@
 // The web client's story in a real browser: alice uploads, bob likes, alice is notified.
 // node tests/story.mjs, with SITE_URL, PHOTO_PATH, REJECTED_PATH, MAILBOX_PATH (where the local
-// Cognito endpoint delivers sign-up codes), SCREENSHOT_DIR (and CHROMIUM_PATH).
+// emulator delivers sign-up codes), SCREENSHOT_DIR (and CHROMIUM_PATH).
 import { chromium } from 'playwright-core';
 import { mkdir, writeFile, access, readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -482,58 +482,52 @@ impl<S: ObjectStore, R: Registry, C: Scanner> Resizer<S, R, C> {
     /// unscanned photo is never published, and an upload is never parked in the DLQ for it.
     async fn judge(&self, rendition: &Stored, delivery: u32) -> Result<Judged, ResizeError> {
         let moderator = &self.moderator;
-        let function = snapglow::config::function_name("resize");
         let scanning = Instant::now();
         let scanned = moderator.classifier.scan(rendition).await;
         let scan_ms = scanning.elapsed().as_secs_f64() * 1000.0;
-        let judged = match &scanned {
-            Ok(scan) => moderator.policy.decide(scan),
-            Err(_) => Decision::Publish,
+        let failed = scanned.is_err();
+        let judged = match scanned {
+            Ok(scan) => Ok(match moderator.policy.decide(&scan) {
+                Decision::Publish => Judged::Publish(scan),
+                Decision::Hold { label } => Judged::Hold(
+                    held(
+                        "moderation",
+                        &format!(
+                            "It is waiting for a review before others can see it: the content check found {} ({:.0} % confidence).",
+                            label.name, label.confidence
+                        ),
+                        Some((label.name.clone(), label.confidence)),
+                    ),
+                    Some(scan),
+                ),
+            }),
+            Err(error) if error.refused() || delivery >= moderator.attempts => {
+                tracing::warn!(key = %rendition.key, delivery, %error, "held for review: the scan failed");
+                Ok(Judged::Hold(
+                    held(
+                        "scan_failed",
+                        "It is waiting for a review before others can see it: the content check could not run on it.",
+                        None,
+                    ),
+                    None,
+                ))
+            }
+            Err(error) => Err(error),
         };
         let count = |yes: bool| f64::from(u8::from(yes));
-        let will_hold = match &scanned {
-            Ok(_) => matches!(judged, Decision::Hold { .. }),
-            Err(error) => error.refused() || delivery >= moderator.attempts,
-        };
         snapglow::telemetry::emit_metrics(
-            &function,
+            &snapglow::config::function_name("resize"),
             &[
                 ("ScanMilliseconds", "Milliseconds", scan_ms),
-                ("ScanFailures", "Count", count(scanned.is_err())),
-                ("ImagesHeld", "Count", count(will_hold)),
+                ("ScanFailures", "Count", count(failed)),
+                (
+                    "ImagesHeld",
+                    "Count",
+                    count(matches!(judged, Ok(Judged::Hold(..)))),
+                ),
             ],
         );
-        let failed = match scanned {
-            Ok(scan) => {
-                return Ok(match judged {
-                    Decision::Publish => Judged::Publish(scan),
-                    Decision::Hold { label } => Judged::Hold(
-                        held(
-                            "moderation",
-                            &format!(
-                                "It is waiting for a review before others can see it: the content check found {} ({:.0} % confidence).",
-                                label.name, label.confidence
-                            ),
-                            Some((label.name.clone(), label.confidence)),
-                        ),
-                        Some(scan),
-                    ),
-                });
-            }
-            Err(error) => error,
-        };
-        if !will_hold {
-            return Err(failed.into());
-        }
-        tracing::warn!(key = %rendition.key, delivery, error = %failed, "held for review: the scan failed");
-        Ok(Judged::Hold(
-            held(
-                "scan_failed",
-                "It is waiting for a review before others can see it: the content check could not run on it.",
-                None,
-            ),
-            None,
-        ))
+        Ok(judged?)
     }
 
     /// Writes every rendition, then returns the event data that announces them and the one the

@@ -69,7 +69,13 @@ pub async fn run(until_idle: bool, replay: bool, release: bool, limits: Limits) 
         api.url
     );
     let clients = LocalClients::admin(&stack).await;
-    let mailbox = dir.logs().join("mailbox.jsonl");
+    let mailbox = snapglow_local::stack::port_of(&stack.endpoint_url)
+        .map(|port| {
+            snapglow_local::stack::emulator::mailbox(&root, port)
+                .display()
+                .to_string()
+        })
+        .unwrap_or_else(|| "the emulator's log directory".into());
     let site = SiteServer::start(
         &stack,
         &clients,
@@ -78,14 +84,13 @@ pub async fn run(until_idle: bool, replay: bool, release: bool, limits: Limits) 
         Some(&live.url),
         &gate.url,
         stack.site_port(),
-        &mailbox,
     )
     .await?;
     eprintln!(
         "web client at {} (sign in as {}; sign-up codes, the local stand-in for email: {})",
         site.url,
         snapglow_local::site::DEMO_USERS.join(", "),
-        mailbox.display()
+        mailbox
     );
     for mapping in &mappings {
         eprintln!(

@@ -168,6 +168,8 @@ impl Emulator {
                 "MODERATION_MODEL_PATH",
                 project_root.join(moderation::open_nsfw::LOCAL_PATH),
             )
+            // Where sign-up codes are delivered (the launcher's tenth change).
+            .env("SNAPGLOW_MAILBOX", mailbox(project_root, port))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -311,6 +313,12 @@ pub fn stop_pid(pid: u32) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     signalled
+}
+
+/// The file the emulator on `port` delivers sign-up codes to, one JSON line per message: the
+/// local stand-in for the pool's email.
+pub fn mailbox(project_root: &Path, port: u16) -> PathBuf {
+    LocalDir::new(project_root).log(&format!("mailbox-{port}.jsonl"))
 }
 
 /// The `snapglow-local` binary the emulator runs to classify an image: the debug build

@@ -12,7 +12,6 @@ pub mod project;
 pub mod queues;
 pub mod redrive;
 pub mod replay;
-pub mod sign_up_codes;
 pub mod users;
 
 use serde::{Deserialize, Serialize};
